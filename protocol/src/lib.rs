@@ -5,5 +5,7 @@
 //! `Instant` arguments and randomness as seeds, so the whole round can be driven in
 //! memory by tests (as `quinn-proto` is).
 
+pub mod metrics;
 pub mod model;
 pub mod sampling;
+pub mod wire;

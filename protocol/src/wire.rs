@@ -1,0 +1,264 @@
+//! The wire format: every message either side sends, versioned, with explicit size limits.
+//!
+//! A frame is `version: u16 BE ‖ length: u32 BE ‖ body`, the body a bincode (v2, standard
+//! config) encoding of [`ToCoordinator`] or [`ToParticipant`]. The header is checked before
+//! any allocation: an unknown version or a length over the direction's limit is refused
+//! with a typed error, so a peer cannot make the other side allocate more than
+//! [`MAX_FRAME_BYTES`].
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
+
+/// The wire protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Bytes of the frame header (version and length).
+pub const HEADER_BYTES: usize = 6;
+/// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
+/// room for the fixed fields.
+pub const MAX_FRAME_BYTES: usize = MAX_PARAMS * 4 + 64 * 1024;
+/// Longest participant name accepted in a [`Hello`].
+pub const MAX_NAME_BYTES: usize = 64;
+/// ALPN protocol id of cairn's QUIC connections.
+pub const ALPN: &[u8] = b"cairn/1";
+
+/// Why bytes could not be turned into a message.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// Fewer bytes than a header or than the header's length promises.
+    #[error("truncated frame: have {have} bytes, need {need}")]
+    Truncated {
+        /// Bytes available.
+        have: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// The frame's version is not ours.
+    #[error("unsupported protocol version {got} (this build speaks {PROTOCOL_VERSION})")]
+    Version {
+        /// Version in the header.
+        got: u16,
+    },
+    /// The header announces more than the limit.
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Announced length.
+        len: usize,
+        /// Limit in force.
+        limit: usize,
+    },
+    /// The body is not a valid encoding of the expected message type.
+    #[error("malformed message body: {0}")]
+    Malformed(String),
+    /// Bytes left over after the message.
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+    /// A message could not be encoded (too large).
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+}
+
+/// Messages a participant sends to the coordinator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToCoordinator {
+    /// First message on a connection: who is asking to join which job.
+    Hello(Hello),
+    /// The participant's local update for a round.
+    Update(Update),
+    /// The participant gives up on the job (it is left out of rounds from now on).
+    Leave {
+        /// Why, for the coordinator's log.
+        reason: String,
+    },
+}
+
+/// Messages the coordinator sends to a participant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToParticipant {
+    /// Admission to the job.
+    Welcome(Welcome),
+    /// A round to train in.
+    Round(RoundSpec),
+    /// The job ended; the connection will close.
+    Finished {
+        /// Rounds completed.
+        rounds: u32,
+        /// Human-readable outcome.
+        message: String,
+    },
+    /// Admission refused or the participant was dropped from the job.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A participant's request to join.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The participant's protocol version (must equal [`PROTOCOL_VERSION`]).
+    pub version: u16,
+    /// Display name, at most [`MAX_NAME_BYTES`] bytes.
+    pub name: String,
+    /// Rows the participant holds (FedAvg weight).
+    pub n_rows: u64,
+    /// Number of features of its rows (must match the job's model).
+    pub n_features: u32,
+}
+
+/// The coordinator's admission of a participant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The participant's index in the job (stable for the job).
+    pub participant: u32,
+    /// The job's id.
+    pub job_id: String,
+    /// The job's model.
+    pub model: ModelSpec,
+    /// Rounds the job will run.
+    pub rounds: u32,
+}
+
+/// One round's specification, as every selected participant receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundSpec {
+    /// Round number, from 1.
+    pub round: u32,
+    /// The global model's flat parameters.
+    pub global: Vec<f32>,
+    /// Local training hyper-parameters.
+    pub hyper: HyperParams,
+    /// Seed fixing which rows each participant trains on ([`crate::sampling`]).
+    pub round_seed: [u8; 32],
+    /// Milliseconds the participant has to answer.
+    pub deadline_ms: u64,
+}
+
+/// A participant's clipped local update.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    /// The round it answers.
+    pub round: u32,
+    /// FedAvg weight: the participant's number of local rows.
+    pub n_examples: u64,
+    /// w_K − w, clipped to the round's clip norm.
+    pub delta: Vec<f32>,
+    /// Mean training loss over the local steps (reported, not trusted).
+    pub train_loss: f32,
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_FRAME_BYTES>()
+}
+
+/// Encodes `msg` as one frame (header and body).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![0u8; HEADER_BYTES];
+    bincode::serde::encode_into_std_write(msg, &mut out, config()).map_err(|e| WireError::Encode(e.to_string()))?;
+    let len = out.len() - HEADER_BYTES;
+    if len > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge { len, limit: MAX_FRAME_BYTES });
+    }
+    out[..2].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    out[2..6].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(out)
+}
+
+/// Parses a frame header, returning the body length it announces after checking the
+/// version and the limit (`limit` at most [`MAX_FRAME_BYTES`]).
+pub fn parse_header(header: &[u8; HEADER_BYTES], limit: usize) -> Result<usize, WireError> {
+    let version = u16::from_be_bytes([header[0], header[1]]);
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::Version { got: version });
+    }
+    let len = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+    let limit = limit.min(MAX_FRAME_BYTES);
+    if len > limit {
+        return Err(WireError::TooLarge { len, limit });
+    }
+    Ok(len)
+}
+
+/// Decodes a message body (the bytes after the header); the whole body must be used.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
+    let (msg, used) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if used != body.len() {
+        return Err(WireError::Trailing(body.len() - used));
+    }
+    Ok(msg)
+}
+
+/// Decodes one whole frame (header and body), as a test or an in-memory transport has it.
+pub fn decode<T: DeserializeOwned>(frame: &[u8], limit: usize) -> Result<T, WireError> {
+    let header: &[u8; HEADER_BYTES] = frame
+        .get(..HEADER_BYTES)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(WireError::Truncated { have: frame.len(), need: HEADER_BYTES })?;
+    let len = parse_header(header, limit)?;
+    let body = &frame[HEADER_BYTES..];
+    if body.len() < len {
+        return Err(WireError::Truncated { have: frame.len(), need: HEADER_BYTES + len });
+    }
+    if body.len() > len {
+        return Err(WireError::Trailing(body.len() - len));
+    }
+    decode_body(body)
+}
+
+/// The largest frame body a coordinator expects from a participant of a model with
+/// `n_params` parameters: the update vector plus fixed fields.
+pub fn update_limit(n_params: usize) -> usize {
+    (n_params * 4 + 4096).min(MAX_FRAME_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update() -> ToCoordinator {
+        ToCoordinator::Update(Update { round: 3, n_examples: 10, delta: vec![0.5, -1.25, 3.0], train_loss: 0.7 })
+    }
+
+    #[test]
+    fn round_trip() {
+        let f = encode(&update()).expect("encode");
+        assert_eq!(decode::<ToCoordinator>(&f, MAX_FRAME_BYTES).expect("decode"), update());
+        let w = ToParticipant::Welcome(Welcome {
+            participant: 2,
+            job_id: "j".into(),
+            model: ModelSpec { n_features: 4, hidden: vec![3] },
+            rounds: 5,
+        });
+        assert_eq!(decode::<ToParticipant>(&encode(&w).expect("encode"), MAX_FRAME_BYTES).expect("decode"), w);
+    }
+
+    #[test]
+    fn rejects_other_versions_oversize_truncation_and_garbage() {
+        let mut f = encode(&update()).expect("encode");
+        let good = f.clone();
+        f[1] ^= 0xff;
+        assert!(matches!(decode::<ToCoordinator>(&f, MAX_FRAME_BYTES), Err(WireError::Version { .. })));
+        assert!(matches!(decode::<ToCoordinator>(&good, 8), Err(WireError::TooLarge { limit: 8, .. })));
+        assert!(matches!(
+            decode::<ToCoordinator>(&good[..good.len() - 1], MAX_FRAME_BYTES),
+            Err(WireError::Truncated { .. })
+        ));
+        let mut g = good.clone();
+        g.push(0);
+        assert!(matches!(decode::<ToCoordinator>(&g, MAX_FRAME_BYTES), Err(WireError::Trailing(1))));
+        let mut garbage = good[..HEADER_BYTES].to_vec();
+        garbage.extend(std::iter::repeat_n(0xff, good.len() - HEADER_BYTES));
+        assert!(matches!(decode::<ToCoordinator>(&garbage, MAX_FRAME_BYTES), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_vector_length_claim_beyond_the_limit_does_not_allocate() {
+        // Body claims an update of u64::MAX floats: must fail on the limit, not allocate.
+        let mut body = vec![1u8]; // variant Update
+        body.extend([3u8, 10u8]); // round 3, n_examples 10 (varint)
+        body.push(253); // varint tag for u64
+        body.extend(u64::MAX.to_le_bytes());
+        assert!(decode_body::<ToCoordinator>(&body).is_err());
+    }
+}
