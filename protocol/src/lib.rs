@@ -2,10 +2,21 @@
 //! its participants.
 //!
 //! Nothing here touches a socket, a clock or an OS random source: time comes in as
-//! `Instant` arguments and randomness as seeds, so the whole round can be driven in
-//! memory by tests (as `quinn-proto` is).
+//! `Instant` arguments and randomness as seeds, so a whole job can be driven in memory by
+//! tests (as `quinn-proto` is). The QUIC drivers in `coordinator` and `participant` are thin
+//! loops around [`job::Job`] and [`client::Client`].
+//!
+//! - [`model`]: the model's shape and flat parameter layout, the reference forward pass.
+//! - [`sampling`]: which rows a participant trains on in a round.
+//! - [`wire`]: the versioned, size-limited messages.
+//! - [`round`], [`job`]: the coordinator's round and job state machines.
+//! - [`client`]: the participant's state machine.
+//! - [`metrics`]: log loss, accuracy, AUC, ROC.
 
+pub mod client;
+pub mod job;
 pub mod metrics;
 pub mod model;
+pub mod round;
 pub mod sampling;
 pub mod wire;

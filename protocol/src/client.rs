@@ -1,0 +1,248 @@
+//! The participant's side of a job, as a sans-IO state machine.
+//!
+//! It checks everything the coordinator sends (a round spec for the wrong model, a
+//! non-finite global model, absurd hyper-parameters are refused with a typed error), asks
+//! its driver to train through [`ClientEvent::Train`], and turns the trained update into
+//! the clipped [`Update`] message. Training itself happens outside (the `Trainer` of the
+//! participant crate), so this machine never links libtorch.
+
+use std::collections::VecDeque;
+
+use crate::model::{clip_l2, ModelSpec};
+use crate::sampling::batch_indices;
+use crate::wire::{self, Hello, RoundSpec, ToCoordinator, ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION};
+
+/// Most local steps a round may ask for.
+pub const MAX_LOCAL_STEPS: u32 = 100_000;
+/// Largest batch a round may ask for.
+pub const MAX_BATCH: u32 = 1 << 16;
+
+/// Why a coordinator message was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The bytes were not a valid message.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A message that makes no sense in the current state.
+    #[error("unexpected {what} while {state}")]
+    Unexpected {
+        /// Message kind.
+        what: &'static str,
+        /// Our state.
+        state: &'static str,
+    },
+    /// The round spec's model does not fit the job's model.
+    #[error("round {round}: global model has {got} values, the job's model has {want}")]
+    WrongModel {
+        /// Round.
+        round: u32,
+        /// Received length.
+        got: usize,
+        /// Expected length.
+        want: usize,
+    },
+    /// Hyper-parameters out of range or a non-finite model.
+    #[error("round {round}: {what}")]
+    BadRound {
+        /// Round.
+        round: u32,
+        /// What is wrong.
+        what: String,
+    },
+    /// The welcome's model is not usable.
+    #[error("job model rejected: {0}")]
+    BadModel(#[from] crate::model::ModelError),
+    /// An update was submitted for a round that is not the current one.
+    #[error("update for round {got}, but the current round is {current:?}")]
+    StaleRound {
+        /// Round of the submitted update.
+        got: u32,
+        /// Round in progress.
+        current: Option<u32>,
+    },
+}
+
+/// What the driver must act on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    /// Admitted to a job.
+    Joined(Welcome),
+    /// Train for this round: K batches of row indices are given.
+    Train {
+        /// The round spec.
+        spec: RoundSpec,
+        /// The mini-batches to train on (indices into the local rows).
+        batches: Vec<Vec<u32>>,
+    },
+    /// The job ended.
+    Finished {
+        /// Rounds completed.
+        rounds: u32,
+        /// Outcome.
+        message: String,
+    },
+    /// Refused or dropped by the coordinator.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    Joining,
+    Member { welcome: Welcome, current: Option<u32> },
+    Done,
+}
+
+/// A participant in one job.
+#[derive(Debug)]
+pub struct Client {
+    n_rows: usize,
+    state: State,
+    transmits: VecDeque<ToCoordinator>,
+    events: VecDeque<ClientEvent>,
+    clip: f32,
+}
+
+impl Client {
+    /// A participant named `name` with `n_rows` rows of `n_features` features; its Hello
+    /// is queued for `poll_transmit`.
+    pub fn new(name: &str, n_rows: usize, n_features: usize) -> Self {
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            name: name.chars().take(wire::MAX_NAME_BYTES / 4).collect(),
+            n_rows: n_rows as u64,
+            n_features: n_features.try_into().unwrap_or(u32::MAX),
+        };
+        Client {
+            n_rows,
+            state: State::Joining,
+            transmits: VecDeque::from([ToCoordinator::Hello(hello)]),
+            events: VecDeque::new(),
+            clip: 0.0,
+        }
+    }
+
+    /// Feeds a frame body from the coordinator.
+    pub fn handle_frame(&mut self, body: &[u8]) -> Result<(), ClientError> {
+        let msg = wire::decode_body::<ToParticipant>(body)?;
+        self.handle_message(msg)
+    }
+
+    /// Feeds a decoded message from the coordinator.
+    pub fn handle_message(&mut self, msg: ToParticipant) -> Result<(), ClientError> {
+        match (msg, &mut self.state) {
+            (ToParticipant::Welcome(w), State::Joining) => {
+                w.model.validate()?;
+                self.events.push_back(ClientEvent::Joined(w.clone()));
+                self.state = State::Member { welcome: w, current: None };
+                Ok(())
+            }
+            (ToParticipant::Round(spec), State::Member { welcome, current }) => {
+                check_round(&spec, &welcome.model)?;
+                *current = Some(spec.round);
+                self.clip = spec.hyper.clip_norm;
+                let batches = batch_indices(
+                    spec.round_seed,
+                    welcome.participant,
+                    self.n_rows,
+                    spec.hyper.local_steps,
+                    spec.hyper.batch_size,
+                );
+                self.events.push_back(ClientEvent::Train { spec, batches });
+                Ok(())
+            }
+            (ToParticipant::Finished { rounds, message }, _) => {
+                self.state = State::Done;
+                self.events.push_back(ClientEvent::Finished { rounds, message });
+                Ok(())
+            }
+            (ToParticipant::Rejected { reason }, _) => {
+                self.state = State::Done;
+                self.events.push_back(ClientEvent::Rejected { reason });
+                Ok(())
+            }
+            (msg, state) => Err(ClientError::Unexpected {
+                what: match msg {
+                    ToParticipant::Welcome(_) => "welcome",
+                    ToParticipant::Round(_) => "round spec",
+                    _ => "message",
+                },
+                state: match state {
+                    State::Joining => "waiting for admission",
+                    State::Member { .. } => "a member",
+                    State::Done => "finished",
+                },
+            }),
+        }
+    }
+
+    /// Hands in the trained delta for `round`: it is clipped to the round's bound and queued.
+    pub fn submit_update(&mut self, round: u32, mut delta: Vec<f32>, train_loss: f32) -> Result<(), ClientError> {
+        let current = match &self.state {
+            State::Member { current, .. } => *current,
+            _ => None,
+        };
+        if current != Some(round) {
+            return Err(ClientError::StaleRound { got: round, current });
+        }
+        clip_l2(&mut delta, self.clip);
+        self.transmits.push_back(ToCoordinator::Update(Update {
+            round,
+            n_examples: self.n_rows as u64,
+            delta,
+            train_loss,
+        }));
+        if let State::Member { current, .. } = &mut self.state {
+            *current = None;
+        }
+        Ok(())
+    }
+
+    /// Leaves the job (e.g. local training failed for good).
+    pub fn leave(&mut self, reason: String) {
+        self.transmits.push_back(ToCoordinator::Leave { reason });
+        self.state = State::Done;
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<ToCoordinator> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event to act on.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// True once the job is over for this participant.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+}
+
+fn check_round(spec: &RoundSpec, model: &ModelSpec) -> Result<(), ClientError> {
+    let want = model.param_count();
+    if spec.global.len() != want {
+        return Err(ClientError::WrongModel { round: spec.round, got: spec.global.len(), want });
+    }
+    let bad = |what: String| Err(ClientError::BadRound { round: spec.round, what });
+    let h = &spec.hyper;
+    if spec.global.iter().any(|v| !v.is_finite()) {
+        return bad("global model has non-finite values".into());
+    }
+    if h.local_steps == 0 || h.local_steps > MAX_LOCAL_STEPS {
+        return bad(format!("local steps {} outside 1..={MAX_LOCAL_STEPS}", h.local_steps));
+    }
+    if h.batch_size == 0 || h.batch_size > MAX_BATCH {
+        return bad(format!("batch size {} outside 1..={MAX_BATCH}", h.batch_size));
+    }
+    if !(h.learning_rate.is_finite() && h.learning_rate > 0.0) {
+        return bad(format!("learning rate {} is not a positive number", h.learning_rate));
+    }
+    if !(h.clip_norm.is_finite() && h.clip_norm > 0.0) {
+        return bad(format!("clip norm {} is not a positive number", h.clip_norm));
+    }
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! The coordinator's side of one round, as a sans-IO state machine.
+//!
+//! The driver feeds it what arrives (`handle_frame`, `handle_disconnect`) and the time
+//! (`handle_timeout`), and takes out what to send (`poll_transmit`) and when to wake it
+//! (`poll_timeout`). It validates every update (round, length, finiteness, clip norm,
+//! weight), drops a participant that sends anything invalid without harming the round, and
+//! ends either `Completed` with the example-weighted FedAvg of the valid updates, or
+//! `Failed` when fewer than the minimum answered in time.
+//!
+//! Updates are folded into a running weighted sum as they arrive and not kept: the round
+//! never holds more than one individual update at a time (the secure-aggregation phases
+//! later replace this fold with unmasking).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::model::{HyperParams, ModelSpec};
+use crate::wire::{self, RoundSpec, ToCoordinator, ToParticipant, Update, WireError};
+
+/// A participant's id within a job (assigned by the coordinator per connection).
+pub type ParticipantId = u32;
+
+/// What a round needs to know.
+#[derive(Clone, Debug)]
+pub struct RoundConfig {
+    /// Round number, from 1.
+    pub round: u32,
+    /// The job's model (for the update length).
+    pub model: ModelSpec,
+    /// Local training hyper-parameters (the clip norm is enforced here).
+    pub hyper: HyperParams,
+    /// Seed fixing the rows each participant trains on.
+    pub round_seed: [u8; 32],
+    /// How long participants have to answer.
+    pub timeout: Duration,
+    /// Fewest valid updates for the round to complete.
+    pub min_participants: usize,
+}
+
+/// Why an incoming message was refused (the sender is dropped from the round).
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// The bytes were not a valid message.
+    #[error("participant {from}: {source}")]
+    Wire {
+        /// Sender.
+        from: ParticipantId,
+        /// What was wrong with the bytes.
+        #[source]
+        source: WireError,
+    },
+    /// The sender is not selected for this round (or already dropped).
+    #[error("participant {0} is not in this round")]
+    NotInRound(ParticipantId),
+    /// An update for another round.
+    #[error("participant {from}: update for round {got}, this is round {want}")]
+    WrongRound {
+        /// Sender.
+        from: ParticipantId,
+        /// Round in the update.
+        got: u32,
+        /// Current round.
+        want: u32,
+    },
+    /// A second update from the same participant.
+    #[error("participant {0} already sent its update")]
+    Duplicate(ParticipantId),
+    /// The update's length is not the model's.
+    #[error("participant {from}: update has {got} values, the model has {want}")]
+    WrongLength {
+        /// Sender.
+        from: ParticipantId,
+        /// Received length.
+        got: usize,
+        /// Model's parameter count.
+        want: usize,
+    },
+    /// NaN or infinity in the update or its loss.
+    #[error("participant {0}: update has non-finite values")]
+    NonFinite(ParticipantId),
+    /// The update's L2 norm exceeds the clip bound.
+    #[error("participant {from}: update norm {norm} exceeds the clip bound {clip}")]
+    OverNorm {
+        /// Sender.
+        from: ParticipantId,
+        /// Norm of the update.
+        norm: f32,
+        /// Clip bound of the round.
+        clip: f32,
+    },
+    /// Zero or absurd FedAvg weight.
+    #[error("participant {from}: invalid example count {n}")]
+    BadWeight {
+        /// Sender.
+        from: ParticipantId,
+        /// Claimed count.
+        n: u64,
+    },
+    /// A message that has no place in a round (e.g. a second Hello).
+    #[error("participant {from}: unexpected {what} during a round")]
+    Unexpected {
+        /// Sender.
+        from: ParticipantId,
+        /// Message kind.
+        what: &'static str,
+    },
+}
+
+/// Why a participant is left out of a round's aggregate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DropReason {
+    /// No update before the deadline.
+    Timeout,
+    /// Its connection closed.
+    Disconnected,
+    /// It left the job.
+    Left(String),
+    /// It sent something invalid (the error's text).
+    Invalid(String),
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DropReason::Timeout => write!(f, "timed out"),
+            DropReason::Disconnected => write!(f, "disconnected"),
+            DropReason::Left(r) => write!(f, "left: {r}"),
+            DropReason::Invalid(e) => write!(f, "invalid message: {e}"),
+        }
+    }
+}
+
+/// The sum a completed round produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// Example-weighted mean of the valid updates.
+    pub mean_delta: Vec<f32>,
+    /// Sum of the contributors' example counts.
+    pub total_examples: u64,
+    /// Who contributed, in id order.
+    pub contributors: Vec<ParticipantId>,
+    /// Example-weighted mean of the reported training losses.
+    pub mean_train_loss: f64,
+}
+
+/// How a round ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoundOutcome {
+    /// Enough valid updates arrived.
+    Completed(Aggregate),
+    /// Too few valid updates: nothing is applied.
+    Failed {
+        /// Valid updates received.
+        have: usize,
+        /// Minimum required.
+        need: usize,
+    },
+}
+
+/// One round on the coordinator's side.
+#[derive(Debug)]
+pub struct Round {
+    cfg: RoundConfig,
+    n_params: usize,
+    deadline: Instant,
+    pending: BTreeSet<ParticipantId>,
+    dropped: BTreeMap<ParticipantId, DropReason>,
+    contributors: Vec<ParticipantId>,
+    weighted_sum: Vec<f64>,
+    total_examples: u64,
+    loss_sum: f64,
+    transmits: VecDeque<(ParticipantId, ToParticipant)>,
+    outcome: Option<RoundOutcome>,
+}
+
+impl Round {
+    /// Opens a round for `participants` with the global model `global`; the round spec for
+    /// each is queued for `poll_transmit`.
+    pub fn new(cfg: RoundConfig, global: &[f32], participants: &[ParticipantId], now: Instant) -> Self {
+        let n_params = cfg.model.param_count();
+        let spec = RoundSpec {
+            round: cfg.round,
+            global: global.to_vec(),
+            hyper: cfg.hyper.clone(),
+            round_seed: cfg.round_seed,
+            deadline_ms: cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
+        };
+        let transmits = participants.iter().map(|&p| (p, ToParticipant::Round(spec.clone()))).collect();
+        let mut round = Round {
+            deadline: now + cfg.timeout,
+            pending: participants.iter().copied().collect(),
+            dropped: BTreeMap::new(),
+            contributors: Vec::new(),
+            weighted_sum: vec![0.0; n_params],
+            total_examples: 0,
+            loss_sum: 0.0,
+            transmits,
+            outcome: None,
+            n_params,
+            cfg,
+        };
+        round.maybe_finish();
+        round
+    }
+
+    /// This round's number.
+    pub fn number(&self) -> u32 {
+        self.cfg.round
+    }
+
+    /// Feeds a frame body received from `from`. An invalid one drops the sender from the
+    /// round and returns the reason; the round goes on.
+    pub fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+        match wire::decode_body::<ToCoordinator>(body) {
+            Ok(msg) => self.handle_message(from, msg, now),
+            Err(source) => self.reject(RoundError::Wire { from, source }, from),
+        }
+    }
+
+    /// Feeds a decoded message from `from`.
+    pub fn handle_message(&mut self, from: ParticipantId, msg: ToCoordinator, _now: Instant) -> Result<(), RoundError> {
+        if self.outcome.is_some() || !self.pending.contains(&from) {
+            return Err(if self.contributors.contains(&from) {
+                RoundError::Duplicate(from)
+            } else {
+                RoundError::NotInRound(from)
+            });
+        }
+        match msg {
+            ToCoordinator::Update(u) => match self.check(from, &u) {
+                Ok(()) => {
+                    self.accept(from, u);
+                    Ok(())
+                }
+                Err(e) => self.reject(e, from),
+            },
+            ToCoordinator::Leave { reason } => {
+                self.drop_participant(from, DropReason::Left(reason));
+                Ok(())
+            }
+            ToCoordinator::Hello(_) => self.reject(RoundError::Unexpected { from, what: "hello" }, from),
+        }
+    }
+
+    /// The connection of `from` closed.
+    pub fn handle_disconnect(&mut self, from: ParticipantId, _now: Instant) {
+        if self.pending.contains(&from) {
+            self.drop_participant(from, DropReason::Disconnected);
+        }
+    }
+
+    /// Advances time: at the deadline, everyone still pending is dropped.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.outcome.is_none() && now >= self.deadline {
+            for p in std::mem::take(&mut self.pending) {
+                self.dropped.insert(p, DropReason::Timeout);
+            }
+            self.maybe_finish();
+        }
+    }
+
+    /// When the driver should call `handle_timeout` next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.outcome.is_none().then_some(self.deadline)
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<(ParticipantId, ToParticipant)> {
+        self.transmits.pop_front()
+    }
+
+    /// The outcome, once the round has ended.
+    pub fn outcome(&self) -> Option<&RoundOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Who was dropped and why.
+    pub fn dropped(&self) -> &BTreeMap<ParticipantId, DropReason> {
+        &self.dropped
+    }
+
+    fn check(&self, from: ParticipantId, u: &Update) -> Result<(), RoundError> {
+        if u.round != self.cfg.round {
+            return Err(RoundError::WrongRound { from, got: u.round, want: self.cfg.round });
+        }
+        if u.delta.len() != self.n_params {
+            return Err(RoundError::WrongLength { from, got: u.delta.len(), want: self.n_params });
+        }
+        if !u.train_loss.is_finite() || u.delta.iter().any(|v| !v.is_finite()) {
+            return Err(RoundError::NonFinite(from));
+        }
+        let norm = u.delta.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt() as f32;
+        // Clipping in f32 can land a hair above the bound.
+        if norm > self.cfg.hyper.clip_norm * (1.0 + 1e-4) {
+            return Err(RoundError::OverNorm { from, norm, clip: self.cfg.hyper.clip_norm });
+        }
+        if u.n_examples == 0 || u.n_examples > u64::from(u32::MAX) {
+            return Err(RoundError::BadWeight { from, n: u.n_examples });
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, from: ParticipantId, u: Update) {
+        let w = u.n_examples as f64;
+        for (s, &d) in self.weighted_sum.iter_mut().zip(&u.delta) {
+            *s += w * f64::from(d);
+        }
+        self.total_examples += u.n_examples;
+        self.loss_sum += w * f64::from(u.train_loss);
+        self.pending.remove(&from);
+        self.contributors.push(from);
+        self.maybe_finish();
+    }
+
+    fn reject(&mut self, err: RoundError, from: ParticipantId) -> Result<(), RoundError> {
+        self.drop_participant(from, DropReason::Invalid(err.to_string()));
+        Err(err)
+    }
+
+    fn drop_participant(&mut self, p: ParticipantId, why: DropReason) {
+        if self.pending.remove(&p) {
+            self.dropped.insert(p, why);
+            self.maybe_finish();
+        }
+    }
+
+    fn maybe_finish(&mut self) {
+        if self.outcome.is_some() || !self.pending.is_empty() {
+            return;
+        }
+        let have = self.contributors.len();
+        let need = self.cfg.min_participants.max(1);
+        self.outcome = Some(if have < need {
+            RoundOutcome::Failed { have, need }
+        } else {
+            let t = self.total_examples as f64;
+            let mut contributors = self.contributors.clone();
+            contributors.sort_unstable();
+            RoundOutcome::Completed(Aggregate {
+                mean_delta: self.weighted_sum.iter().map(|s| (s / t) as f32).collect(),
+                total_examples: self.total_examples,
+                contributors,
+                mean_train_loss: self.loss_sum / t,
+            })
+        });
+        // The running sum is no longer needed; free it.
+        self.weighted_sum = Vec::new();
+    }
+}

@@ -1,0 +1,323 @@
+//! Whole jobs driven in memory: a coordinator `Job` and several `Client`s exchange real
+//! wire frames through queues, with time advanced by hand. No sockets, no sleeps.
+
+use std::time::{Duration, Instant};
+
+use cairn_protocol::client::{Client, ClientError, ClientEvent};
+use cairn_protocol::job::{Job, JobConfig, JobEvent};
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::round::{DropReason, RoundError};
+use cairn_protocol::wire::{self, ToCoordinator, ToParticipant, Update, HEADER_BYTES};
+
+const N_FEATURES: usize = 3;
+
+fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
+    JobConfig {
+        job_id: "test".into(),
+        model: ModelSpec::logistic(N_FEATURES),
+        rounds,
+        participants,
+        min_participants: min,
+        hyper: HyperParams { local_steps: 2, batch_size: 4, learning_rate: 0.1, clip_norm: 1.0 },
+        server_lr: 1.0,
+        round_timeout: Duration::from_secs(10),
+        join_timeout: Duration::from_secs(30),
+        seed: 42,
+    }
+}
+
+/// How a simulated participant behaves when asked to train.
+#[derive(Clone, Copy, PartialEq)]
+enum Behaviour {
+    Honest,
+    Silent,
+}
+
+struct Sim {
+    job: Job,
+    clients: Vec<(Client, Behaviour, u64)>,
+    now: Instant,
+    events: Vec<JobEvent>,
+    closed: Vec<bool>,
+}
+
+fn body(frame: &[u8]) -> &[u8] {
+    &frame[HEADER_BYTES..]
+}
+
+/// The delta participant `i` "trains": deterministic and distinct per participant and round.
+fn delta_of(i: u32, round: u32) -> Vec<f32> {
+    (0..N_FEATURES + 1).map(|j| 0.01 * (i as f32 + 1.0) * (j as f32 - 1.5) + 0.001 * round as f32).collect()
+}
+
+impl Sim {
+    fn new(cfg: JobConfig, behaviours: &[(Behaviour, u64)]) -> Sim {
+        let now = Instant::now();
+        let init = cfg.model.init_params(1);
+        Sim {
+            job: Job::new(cfg, init, now),
+            clients: behaviours.iter().map(|&(b, rows)| (Client::new("p", rows as usize, N_FEATURES), b, rows)).collect(),
+            now,
+            events: Vec::new(),
+            closed: vec![false; behaviours.len()],
+        }
+    }
+
+    /// Moves messages both ways (through real frames) and runs honest training until quiet.
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            for (i, (c, behaviour, _)) in self.clients.iter_mut().enumerate() {
+                // A silent participant's events are left for the test to inspect.
+                while *behaviour == Behaviour::Honest {
+                    let Some(ev) = c.poll_event() else { break };
+                    if let ClientEvent::Train { spec, .. } = ev {
+                        c.submit_update(spec.round, delta_of(i as u32, spec.round), 0.5).expect("submit");
+                    }
+                }
+                while let Some(msg) = c.poll_transmit() {
+                    if self.closed[i] {
+                        continue;
+                    }
+                    let frame = wire::encode(&msg).expect("encode");
+                    let _ = self.job.handle_frame(i as u32, body(&frame), self.now);
+                    progressed = true;
+                }
+            }
+            while let Some(t) = self.job.poll_transmit() {
+                let i = t.to as usize;
+                if i < self.clients.len() && !self.closed[i] {
+                    let frame = wire::encode(&t.msg).expect("encode");
+                    self.clients[i].0.handle_frame(body(&frame)).expect("client accepts");
+                    self.closed[i] |= t.close;
+                }
+                progressed = true;
+            }
+            while let Some(e) = self.job.poll_event() {
+                self.events.push(e);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.job.handle_timeout(self.now);
+        self.pump();
+    }
+
+    fn completed(&self) -> Vec<&JobEvent> {
+        self.events.iter().filter(|e| matches!(e, JobEvent::RoundCompleted { .. })).collect()
+    }
+}
+
+#[test]
+fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
+    let rows = [10u64, 30, 60];
+    let mut sim = Sim::new(cfg(3, 2, 3), &rows.map(|r| (Behaviour::Honest, r)));
+    let start = sim.job.global().to_vec();
+    sim.pump();
+    assert!(sim.job.is_finished());
+    let done = sim.completed();
+    assert_eq!(done.len(), 3);
+    let mut expect = start.clone();
+    for (k, e) in done.iter().enumerate() {
+        let JobEvent::RoundCompleted { round, aggregate, dropped, model } = e else { unreachable!() };
+        assert_eq!(*round, k as u32 + 1);
+        assert!(dropped.is_empty());
+        assert_eq!(aggregate.contributors, vec![0, 1, 2]);
+        assert_eq!(aggregate.total_examples, 100);
+        for j in 0..expect.len() {
+            let mean: f64 = (0..3).map(|i| rows[i] as f64 * delta_of(i as u32, *round)[j] as f64).sum::<f64>() / 100.0;
+            assert!((aggregate.mean_delta[j] as f64 - mean).abs() < 1e-6);
+            expect[j] += aggregate.mean_delta[j];
+        }
+        assert_eq!(model, &expect);
+    }
+    assert_eq!(sim.job.global(), &expect[..]);
+    assert!(matches!(sim.events.last(), Some(JobEvent::Finished { rounds_completed: 3, error: None })));
+    for (c, _, _) in &sim.clients {
+        assert!(c.is_done());
+    }
+}
+
+#[test]
+fn a_silent_participant_times_out_and_the_round_completes_without_it() {
+    let mut sim = Sim::new(cfg(3, 2, 1), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5), (Behaviour::Honest, 5)]);
+    sim.pump();
+    assert!(sim.completed().is_empty(), "must wait for the silent one until the deadline");
+    let deadline = sim.job.poll_timeout().expect("a deadline");
+    assert_eq!(deadline, sim.now + Duration::from_secs(10));
+    sim.advance(Duration::from_secs(9));
+    assert!(sim.completed().is_empty());
+    sim.advance(Duration::from_secs(1));
+    let JobEvent::RoundCompleted { aggregate, dropped, .. } = sim.completed()[0] else { unreachable!() };
+    assert_eq!(aggregate.contributors, vec![0, 2]);
+    assert_eq!(dropped, &vec![(1, DropReason::Timeout)]);
+}
+
+#[test]
+fn too_few_answers_fail_the_round_clearly_and_the_job_gives_up_after_three() {
+    let mut sim = Sim::new(cfg(3, 3, 5), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5), (Behaviour::Honest, 5)]);
+    sim.pump();
+    for _ in 0..3 {
+        sim.advance(Duration::from_secs(10));
+    }
+    let failures: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::RoundFailed { round, reason, .. } => Some((*round, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 3);
+    assert_eq!(failures[0], (1, "only 2 valid update(s) arrived; the round needs 3".to_string()));
+    assert!(sim.job.is_finished());
+    assert!(matches!(sim.events.last(), Some(JobEvent::Finished { rounds_completed: 0, error: Some(_) })));
+}
+
+#[test]
+fn join_deadline_starts_with_fewer_or_fails_with_too_few() {
+    let mut sim = Sim::new(cfg(4, 2, 1), &[(Behaviour::Honest, 5), (Behaviour::Honest, 5)]);
+    sim.pump();
+    assert!(sim.completed().is_empty(), "waits for 4");
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(sim.completed().len(), 1);
+
+    let mut lonely = Sim::new(cfg(4, 2, 1), &[(Behaviour::Honest, 5)]);
+    lonely.pump();
+    lonely.advance(Duration::from_secs(30));
+    let Some(JobEvent::Finished { error: Some(e), .. }) = lonely.events.last() else { panic!("must fail") };
+    assert!(e.contains("only 1 participant(s) joined"), "{e}");
+}
+
+/// Starts a 3-participant, 1-round job and returns it with the round open.
+fn open_round() -> Sim {
+    let mut sim = Sim::new(cfg(3, 2, 1), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5), (Behaviour::Honest, 5)]);
+    sim.pump();
+    sim
+}
+
+fn update(round: u32, delta: Vec<f32>) -> ToCoordinator {
+    ToCoordinator::Update(Update { round, n_examples: 5, delta, train_loss: 0.3 })
+}
+
+/// Sends `msg` as participant 1 and checks the error and that the round still completes
+/// with 0 and 2, participant 1 dropped as invalid.
+fn bad_message_is_dropped(frame_body: Vec<u8>, check: impl Fn(&RoundError) -> bool) {
+    let mut sim = open_round();
+    let now = sim.now;
+    let err = sim.job.handle_frame(1, &frame_body, now).expect_err("refused");
+    assert!(check(&err), "unexpected error {err:?}");
+    sim.pump();
+    let JobEvent::RoundCompleted { aggregate, dropped, .. } = sim.completed()[0] else { panic!("round must complete") };
+    assert_eq!(aggregate.contributors, vec![0, 2]);
+    assert!(matches!(&dropped[..], [(1, DropReason::Invalid(_))]), "{dropped:?}");
+}
+
+fn enc(msg: &ToCoordinator) -> Vec<u8> {
+    body(&wire::encode(msg).expect("encode")).to_vec()
+}
+
+#[test]
+fn malformed_bytes_are_a_typed_error_and_only_drop_the_sender() {
+    bad_message_is_dropped(vec![0xff; 40], |e| matches!(e, RoundError::Wire { from: 1, .. }));
+    let mut truncated = enc(&update(1, vec![0.0; 4]));
+    truncated.truncate(truncated.len() - 3);
+    bad_message_is_dropped(truncated, |e| matches!(e, RoundError::Wire { .. }));
+}
+
+#[test]
+fn oversized_wrong_round_nonfinite_and_over_norm_updates_are_dropped() {
+    bad_message_is_dropped(enc(&update(1, vec![0.0; 10_000])), |e| {
+        matches!(e, RoundError::WrongLength { got: 10_000, want: 4, .. })
+    });
+    bad_message_is_dropped(enc(&update(7, vec![0.0; 4])), |e| matches!(e, RoundError::WrongRound { got: 7, .. }));
+    bad_message_is_dropped(enc(&update(1, vec![0.0, f32::NAN, 0.0, 0.0])), |e| {
+        matches!(e, RoundError::NonFinite(1))
+    });
+    bad_message_is_dropped(enc(&update(1, vec![2.0, 0.0, 0.0, 0.0])), |e| {
+        matches!(e, RoundError::OverNorm { norm, .. } if *norm == 2.0)
+    });
+    bad_message_is_dropped(
+        enc(&ToCoordinator::Update(Update { round: 1, n_examples: 0, delta: vec![0.0; 4], train_loss: 0.0 })),
+        |e| matches!(e, RoundError::BadWeight { n: 0, .. }),
+    );
+}
+
+#[test]
+fn duplicates_and_strangers_are_refused() {
+    let mut sim = Sim::new(cfg(2, 2, 2), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5)]);
+    sim.pump();
+    let now = sim.now;
+    assert!(sim.job.handle_frame(1, &enc(&update(1, vec![0.1; 4])), now).is_ok());
+    // Round 1 is over (both answered); round 2 is open. A second update for round 1 is stale.
+    assert!(matches!(
+        sim.job.handle_frame(1, &enc(&update(1, vec![0.1; 4])), now),
+        Err(RoundError::WrongRound { got: 1, want: 2, .. })
+    ));
+    // A connection that never said hello is refused, not admitted.
+    assert!(sim.job.handle_frame(9, &enc(&update(2, vec![0.1; 4])), now).is_err());
+    sim.pump();
+    assert!(sim.events.iter().any(|e| matches!(e, JobEvent::Refused { participant: 9, .. })));
+}
+
+#[test]
+fn a_disconnect_mid_round_drops_the_participant() {
+    let mut sim = open_round();
+    let now = sim.now;
+    sim.job.handle_disconnect(1, now);
+    sim.pump();
+    let JobEvent::RoundCompleted { dropped, .. } = sim.completed()[0] else { panic!("must complete") };
+    assert_eq!(dropped, &vec![(1, DropReason::Disconnected)]);
+}
+
+#[test]
+fn admission_checks_version_features_and_capacity() {
+    let mut sim = Sim::new(cfg(1, 1, 1), &[]);
+    let now = sim.now;
+    let hello = |version, n_features| {
+        enc(&ToCoordinator::Hello(wire::Hello { version, name: "x".into(), n_rows: 5, n_features }))
+    };
+    sim.job.handle_frame(0, &hello(99, 3), now).expect("handled");
+    sim.job.handle_frame(1, &hello(1, 7), now).expect("handled");
+    let refusals: Vec<_> = std::iter::from_fn(|| sim.job.poll_event())
+        .filter_map(|e| match e {
+            JobEvent::Refused { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(refusals[0].contains("protocol version 99"), "{refusals:?}");
+    assert!(refusals[1].contains("7 features"), "{refusals:?}");
+    let t = sim.job.poll_transmit().expect("rejection");
+    assert!(t.close && matches!(t.msg, ToParticipant::Rejected { .. }));
+}
+
+#[test]
+fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
+    let mut sim = Sim::new(cfg(1, 1, 1), &[(Behaviour::Silent, 8)]);
+    sim.pump();
+    let (c, _, _) = &mut sim.clients[0];
+    let Some(ClientEvent::Joined(_)) = c.poll_event() else { panic!("joined first") };
+    let Some(ClientEvent::Train { spec, batches }) = c.poll_event() else { panic!("train next") };
+    assert_eq!(batches.len(), 2);
+    assert!(batches.iter().all(|b| b.len() == 4 && b.iter().all(|&i| i < 8)));
+    assert!(matches!(c.submit_update(5, vec![0.0; 4], 0.1), Err(ClientError::StaleRound { got: 5, .. })));
+    c.submit_update(spec.round, vec![3.0, 4.0, 0.0, 0.0], 0.1).expect("submit");
+    let Some(ToCoordinator::Update(u)) = c.poll_transmit() else { panic!("update queued") };
+    assert!((u.delta[0] - 0.6).abs() < 1e-6 && (u.delta[1] - 0.8).abs() < 1e-6, "clipped to 1.0");
+
+    let mut wrong = spec.clone();
+    wrong.global.push(0.0);
+    assert!(matches!(c.handle_message(ToParticipant::Round(wrong)), Err(ClientError::WrongModel { got: 5, want: 4, .. })));
+    let mut nan = spec.clone();
+    nan.global[0] = f32::NAN;
+    assert!(matches!(c.handle_message(ToParticipant::Round(nan)), Err(ClientError::BadRound { .. })));
+    let mut lr = spec;
+    lr.hyper.learning_rate = -1.0;
+    assert!(matches!(c.handle_message(ToParticipant::Round(lr)), Err(ClientError::BadRound { .. })));
+    assert!(matches!(c.handle_frame(&[1, 2, 3]), Err(ClientError::Wire(_))));
+}
