@@ -1,0 +1,100 @@
+//! The one error type of the crate: what went wrong with a file, a column or an option, with the offending value.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading, preparing or partitioning a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The data file does not exist (or is not a regular file).
+    #[error("dataset file not found: {path}")]
+    MissingFile {
+        /// The path that was looked up.
+        path: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file being read.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CSV parser rejected the file.
+    #[error("CSV error in {path}: {source}")]
+    Csv {
+        /// The file being parsed.
+        path: PathBuf,
+        /// The underlying parser error.
+        #[source]
+        source: csv::Error,
+    },
+    /// A data row has a different number of fields than the header.
+    #[error("ragged CSV: data row {row} (line {line}) has {found} fields, the header has {expected}")]
+    Ragged {
+        /// 0-based data row index.
+        row: usize,
+        /// 1-based line number in the file.
+        line: u64,
+        /// Number of header fields.
+        expected: usize,
+        /// Number of fields in this row.
+        found: usize,
+    },
+    /// The label column is not in the header (names are compared after trimming whitespace).
+    #[error("label column {label:?} not found; available columns: {available:?}")]
+    MissingLabel {
+        /// The requested label column.
+        label: String,
+        /// The (trimmed) header names present in the file.
+        available: Vec<String>,
+    },
+    /// A label cell is neither 0 nor 1.
+    #[error("label value {value:?} in data row {row} is not binary (expected 0/1, true/false)")]
+    NonBinaryLabel {
+        /// The offending cell, verbatim.
+        value: String,
+        /// 0-based data row index.
+        row: usize,
+    },
+    /// The table has no data rows (or none left after cleaning, or no usable feature column).
+    #[error("empty table: {0}")]
+    Empty(String),
+    /// A load or partition option is out of range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// The rows cannot be split into the requested number of non-empty holders.
+    #[error("cannot partition {rows} rows into {holders} non-empty holders")]
+    Partition {
+        /// Rows available.
+        rows: usize,
+        /// Holders requested.
+        holders: usize,
+    },
+    /// A table handed to a fitted [`crate::Normalizer`] does not have the columns it was fitted on.
+    #[error("schema mismatch: normalizer expects columns {expected:?}, got {found:?}")]
+    SchemaMismatch {
+        /// Column names the normalizer was fitted on.
+        expected: Vec<String>,
+        /// Column names of the table given.
+        found: Vec<String>,
+    },
+    /// A row has the wrong number of values.
+    #[error("row has {found} values, expected {expected}")]
+    RowLength {
+        /// Expected number of values.
+        expected: usize,
+        /// Number of values given.
+        found: usize,
+    },
+    /// A transaction export has a malformed field that the feature extraction needs.
+    #[error("bad transaction record at line {line}: column {column:?} = {value:?}")]
+    BadTransaction {
+        /// 1-based line number in the (decompressed) file.
+        line: u64,
+        /// The column name.
+        column: String,
+        /// The offending cell.
+        value: String,
+    },
+}

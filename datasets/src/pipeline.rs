@@ -1,0 +1,115 @@
+//! The full preparation pipeline: read, make numeric, prune, de-duplicate, split, fit and apply the
+//! [`Normalizer`]. Every step appends what it did to the [`LoadReport`].
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DatasetError;
+use crate::normalize::Normalizer;
+use crate::options::{LoadOptions, MissingPolicy};
+use crate::report::LoadReport;
+use crate::split::{dedupe, split_indices};
+use crate::table::Dataset;
+use crate::{columns, prune, reader};
+
+/// A prepared dataset: normalised train and test splits, the fitted transform, and what was done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prepared {
+    /// The training split, normalised (values within `±clamp`).
+    pub train: Dataset,
+    /// The test split, normalised with the training statistics.
+    pub test: Dataset,
+    /// What the loader did and why.
+    pub report: LoadReport,
+    /// The transform fitted on the raw training split; apply it to any new raw row with the same columns.
+    pub normalizer: Normalizer,
+}
+
+/// Loads a labelled CSV (or `.csv.gz`) and runs the whole pipeline.
+pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Prepared, DatasetError> {
+    opts.validate()?;
+    let raw = reader::read_csv(path, &opts.label)?;
+    let mut report = LoadReport {
+        source: path.display().to_string(),
+        label: opts.label.trim().to_string(),
+        rows_read: raw.n_rows(),
+        columns_read: raw.names.len() + 1,
+        renamed_columns: raw.renamed.clone(),
+        ..LoadReport::default()
+    };
+    let numeric = columns::to_numeric(&raw, opts, &mut report);
+    prepare(numeric, report, opts)
+}
+
+/// Runs the pipeline from a numeric table onwards (`NaN` = missing). `report` may already describe earlier
+/// steps (reading, feature extraction); its `rows_read`/`columns_read` are filled in if still zero.
+pub fn prepare(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Result<Prepared, DatasetError> {
+    opts.validate()?;
+    if table.n_rows() == 0 {
+        return Err(DatasetError::Empty("no data rows".to_string()));
+    }
+    if report.rows_read == 0 {
+        report.rows_read = table.n_rows();
+        report.columns_read = table.n_features + 1;
+    }
+    let table = prune::prune(table, opts, &mut report);
+    if table.n_features == 0 {
+        return Err(DatasetError::Empty(format!(
+            "no usable feature column left (dropped: {})",
+            report.dropped_columns.iter().map(|d| format!("{} [{}]", d.name, d.reason)).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(finish(table, report, opts))
+}
+
+/// De-duplicates, splits, fits and applies the normaliser. Infallible for options that passed
+/// [`LoadOptions::validate`]; a table without rows or columns just gives empty splits.
+pub(crate) fn finish(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Prepared {
+    report.missing_fill = match opts.missing {
+        MissingPolicy::Zero => "0 (deliberately: a missing aggregate means no activity of that kind)".to_string(),
+        MissingPolicy::TrainMedian => "the training-split median of each column".to_string(),
+    };
+    let (table, removed) = if opts.dedupe { dedupe(&table) } else { (table, 0) };
+    report.duplicates_removed = removed;
+    report.rows_kept = table.n_rows();
+    report.positive_rate = table.positive_rate();
+    if !opts.dedupe {
+        report.notes.push("de-duplication disabled: repeated rows may sit on both sides of the split".to_string());
+    }
+    let n_pos = table.n_positive();
+    if n_pos == 0 || n_pos == table.n_rows() {
+        report.notes.push(format!("every row has label {}: nothing to learn", u8::from(n_pos > 0)));
+    }
+
+    let (train_idx, test_idx) = split_indices(&table.labels, opts.test_fraction, opts.seed, opts.stratify);
+    let raw_train = table.subset(&train_idx);
+    let raw_test = table.subset(&test_idx);
+    let normalizer = Normalizer::fit(&raw_train, opts);
+    let (train, clamped_train) = normalizer.apply(&raw_train);
+    let (test, clamped_test) = normalizer.apply(&raw_test);
+
+    report.train_rows = train.n_rows();
+    report.test_rows = test.n_rows();
+    report.train_positive_rate = train.positive_rate();
+    report.test_positive_rate = test.positive_rate();
+    report.n_features = train.n_features;
+    report.log_transformed = normalizer.log_columns();
+    report.clamp = opts.clamp;
+    report.clamped_values = (clamped_train, clamped_test);
+    Prepared { train, test, report, normalizer }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_rejects_empty_and_featureless_tables() {
+        let empty = Dataset::empty(vec!["a".into()]);
+        assert!(matches!(prepare(empty, LoadReport::default(), &LoadOptions::default()), Err(DatasetError::Empty(_))));
+        let constant = Dataset { features: vec![1.0; 4], labels: vec![0.0, 1.0, 0.0, 1.0], n_features: 1, feature_names: vec!["a".into()] };
+        let err = prepare(constant, LoadReport::default(), &LoadOptions::default());
+        assert!(matches!(&err, Err(DatasetError::Empty(m)) if m.contains("zero variance")), "{err:?}");
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading a labelled CSV into a column-major table of trimmed text cells, with the label parsed to 0/1.
+//!
+//! Nothing is interpreted here beyond the label: deciding which columns are numeric, ids or text is the job of
+//! [`crate::columns`]. Header names are trimmed (the fraud table has names with leading and trailing spaces) and
+//! repeated names get a `.1`, `.2` suffix, as pandas does, so every column can be named in the report.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::DatasetError;
+
+/// A CSV file as text: label parsed, every other column kept as trimmed strings, column-major.
+#[derive(Debug, Clone)]
+pub(crate) struct RawTable {
+    /// Trimmed, de-duplicated names of the non-label columns, in file order.
+    pub names: Vec<String>,
+    /// `cells[j][i]`: column `j`, data row `i`, trimmed.
+    pub cells: Vec<Vec<String>>,
+    /// One 0.0/1.0 label per data row.
+    pub labels: Vec<f32>,
+    /// Header names renamed because they repeated an earlier one: (original, new).
+    pub renamed: Vec<(String, String)>,
+}
+
+impl RawTable {
+    /// Number of data rows.
+    pub fn n_rows(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// Parses one label cell: `0`/`1` in any numeric spelling, or `true`/`false`.
+pub(crate) fn parse_label(cell: &str, row: usize) -> Result<f32, DatasetError> {
+    let t = cell.trim();
+    let bad = || DatasetError::NonBinaryLabel { value: cell.to_string(), row };
+    if t.eq_ignore_ascii_case("true") {
+        return Ok(1.0);
+    }
+    if t.eq_ignore_ascii_case("false") {
+        return Ok(0.0);
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v == 0.0 => Ok(0.0),
+        Ok(v) if v == 1.0 => Ok(1.0),
+        _ => Err(bad()),
+    }
+}
+
+/// Reads `path` (plain CSV, or gzip when the name ends in `.gz`) with the label column `label`.
+pub(crate) fn read_csv(path: &Path, label: &str) -> Result<RawTable, DatasetError> {
+    if !path.is_file() {
+        return Err(DatasetError::MissingFile { path: path.to_path_buf() });
+    }
+    let file = File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let input: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    read_csv_from(input, path, label)
+}
+
+/// Reads a labelled CSV from any reader; `path` is only used in error messages.
+pub(crate) fn read_csv_from(input: impl Read, path: &Path, label: &str) -> Result<RawTable, DatasetError> {
+    let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(csv_err)?
+        .iter()
+        .enumerate()
+        .map(|(j, h)| if j == 0 { h.trim_start_matches('\u{feff}').trim() } else { h.trim() }.to_string())
+        .collect();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(DatasetError::Empty(format!("{} has no header row", path.display())));
+    }
+    let wanted = label.trim();
+    let label_idx = header
+        .iter()
+        .position(|h| h == wanted)
+        .ok_or_else(|| DatasetError::MissingLabel { label: label.to_string(), available: header.clone() })?;
+
+    let (names, renamed) = unique_names(&header, label_idx);
+    let mut cells: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    let mut labels = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut row = 0usize;
+    while rdr.read_record(&mut record).map_err(csv_err)? {
+        if record.len() != header.len() {
+            // A blank line inside the file parses as a one-field record: treat it like any ragged row.
+            return Err(DatasetError::Ragged {
+                row,
+                line: record.position().map_or(0, |p| p.line()),
+                expected: header.len(),
+                found: record.len(),
+            });
+        }
+        labels.push(parse_label(&record[label_idx], row)?);
+        let mut k = 0;
+        for (j, cell) in record.iter().enumerate() {
+            if j != label_idx {
+                cells[k].push(cell.trim().to_string());
+                k += 1;
+            }
+        }
+        row += 1;
+    }
+    if labels.is_empty() {
+        return Err(DatasetError::Empty(format!("{} has a header but no data rows", path.display())));
+    }
+    Ok(RawTable { names, cells, labels, renamed })
+}
+
+/// Non-label header names with repeats renamed `name.1`, `name.2`, … (skipping names already taken).
+fn unique_names(header: &[String], label_idx: usize) -> (Vec<String>, Vec<(String, String)>) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut taken: std::collections::HashSet<String> = header.iter().cloned().collect();
+    let mut names = Vec::with_capacity(header.len().saturating_sub(1));
+    let mut renamed = Vec::new();
+    for (j, h) in header.iter().enumerate() {
+        if j == label_idx {
+            continue;
+        }
+        let count = seen.entry(h.clone()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            names.push(h.clone());
+            continue;
+        }
+        let mut suffix = *count - 1;
+        let mut candidate = format!("{h}.{suffix}");
+        while taken.contains(&candidate) {
+            suffix += 1;
+            candidate = format!("{h}.{suffix}");
+        }
+        taken.insert(candidate.clone());
+        renamed.push((h.clone(), candidate.clone()));
+        names.push(candidate);
+    }
+    (names, renamed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, label: &str) -> Result<RawTable, DatasetError> {
+        read_csv_from(text.as_bytes(), Path::new("mem.csv"), label)
+    }
+
+    #[test]
+    fn trims_headers_and_renames_repeats() -> Result<(), DatasetError> {
+        let t = read(" a ,y, a,b\n1,0,2,x\n3,1,4,y\n", "y")?;
+        assert_eq!(t.names, vec!["a", "a.1", "b"]);
+        assert_eq!(t.renamed, vec![("a".to_string(), "a.1".to_string())]);
+        assert_eq!(t.cells[1], vec!["2", "4"]);
+        assert_eq!(t.labels, vec![0.0, 1.0]);
+        Ok(())
+    }
+
+    #[test]
+    fn label_spellings() {
+        assert_eq!(parse_label(" 1.0 ", 0).ok(), Some(1.0));
+        assert_eq!(parse_label("FALSE", 0).ok(), Some(0.0));
+        assert!(matches!(parse_label("2", 7), Err(DatasetError::NonBinaryLabel { row: 7, .. })));
+        assert!(matches!(parse_label("", 0), Err(DatasetError::NonBinaryLabel { .. })));
+    }
+
+    #[test]
+    fn ragged_and_empty() {
+        assert!(matches!(read("a,y\n1,0\n2\n", "y"), Err(DatasetError::Ragged { row: 1, line: 3, .. })));
+        assert!(matches!(read("a,y\n", "y"), Err(DatasetError::Empty(_))));
+        assert!(matches!(read("", "y"), Err(DatasetError::Empty(_))));
+        assert!(matches!(read("a,b\n1,2\n", "y"), Err(DatasetError::MissingLabel { .. })));
+    }
+}

@@ -1,0 +1,198 @@
+//! [`LoadReport`]: what the loader did to the data and why, printable as a readable summary.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a column is not among the features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DropReason {
+    /// A row number or index (empty header, `Index`, `id`, `Unnamed: 0`, or the values 0..n / 1..n).
+    IdOrIndex,
+    /// An identifier such as an address: text that is mostly `0x…` hex or distinct on (nearly) every row.
+    Identifier {
+        /// Number of distinct values.
+        distinct: usize,
+    },
+    /// Free text that is not numeric, dropped by [`crate::TextPolicy::Drop`].
+    NonNumeric {
+        /// Number of distinct values.
+        distinct: usize,
+        /// A value that does not parse as a number.
+        example: String,
+    },
+    /// Every present value is the same.
+    ZeroVariance {
+        /// That value (`None` when the column is entirely missing).
+        value: Option<f32>,
+    },
+    /// Identical, cell for cell, to an earlier column.
+    DuplicateOf(String),
+    /// Named in [`crate::LoadOptions::drop_columns`].
+    Requested,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::IdOrIndex => write!(f, "id/index column"),
+            DropReason::Identifier { distinct } => write!(f, "identifier ({distinct} distinct values)"),
+            DropReason::NonNumeric { distinct, example } => {
+                write!(f, "non-numeric ({distinct} distinct values, e.g. {example:?})")
+            }
+            DropReason::ZeroVariance { value: Some(v) } => write!(f, "zero variance (always {v} where present)"),
+            DropReason::ZeroVariance { value: None } => write!(f, "zero variance (always missing)"),
+            DropReason::DuplicateOf(other) => write!(f, "duplicate of column {other:?}"),
+            DropReason::Requested => write!(f, "dropped on request"),
+        }
+    }
+}
+
+/// One dropped column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedColumn {
+    /// The column's (trimmed) name.
+    pub name: String,
+    /// Why it was dropped.
+    pub reason: DropReason,
+}
+
+/// A summary of everything the preparation pipeline did, for humans (via `Display`) and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Where the data came from (a path, or `synthetic`).
+    pub source: String,
+    /// The label column.
+    pub label: String,
+    /// Data rows read from the source.
+    pub rows_read: usize,
+    /// Columns read, label included.
+    pub columns_read: usize,
+    /// Header names that repeated an earlier one, and what they were renamed to.
+    pub renamed_columns: Vec<(String, String)>,
+    /// Columns dropped, with the reason.
+    pub dropped_columns: Vec<DroppedColumn>,
+    /// Text columns one-hot encoded, with the number of columns each produced.
+    pub encoded_columns: Vec<(String, usize)>,
+    /// Numeric columns with missing cells and how many cells each was missing (before de-duplication).
+    pub missing_cells: Vec<(String, usize)>,
+    /// How missing cells were filled, in words.
+    pub missing_fill: String,
+    /// Missing-value indicator columns added.
+    pub indicator_columns: Vec<String>,
+    /// Label-leak warnings (missingness that predicts the label, placeholder rows, …).
+    pub leak_warnings: Vec<String>,
+    /// Rows removed as repeats of an earlier (feature vector, label).
+    pub duplicates_removed: usize,
+    /// Rows left after de-duplication.
+    pub rows_kept: usize,
+    /// Label rate after de-duplication.
+    pub positive_rate: f64,
+    /// Rows in the training split.
+    pub train_rows: usize,
+    /// Rows in the test split.
+    pub test_rows: usize,
+    /// Label rate of the training split.
+    pub train_positive_rate: f64,
+    /// Label rate of the test split.
+    pub test_positive_rate: f64,
+    /// Number of output features.
+    pub n_features: usize,
+    /// Columns given the signed-log transform (decided on the training split).
+    pub log_transformed: Vec<String>,
+    /// The clamp bound applied after standardisation.
+    pub clamp: f32,
+    /// Values clamped, in train and in test.
+    pub clamped_values: (usize, usize),
+    /// Anything else worth knowing.
+    pub notes: Vec<String>,
+}
+
+impl LoadReport {
+    /// Names of the columns dropped for `pred`.
+    pub fn dropped_where(&self, pred: impl Fn(&DropReason) -> bool) -> Vec<&str> {
+        self.dropped_columns.iter().filter(|d| pred(&d.reason)).map(|d| d.name.as_str()).collect()
+    }
+}
+
+fn list(names: &[String]) -> String {
+    const SHOW: usize = 12;
+    let shown: Vec<&str> = names.iter().take(SHOW).map(String::as_str).collect();
+    let more = names.len().saturating_sub(SHOW);
+    if more > 0 {
+        format!("{} … and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "dataset {} (label {:?})", self.source, self.label)?;
+        writeln!(f, "  read {} rows x {} columns", self.rows_read, self.columns_read)?;
+        for (from, to) in &self.renamed_columns {
+            writeln!(f, "  renamed repeated header {from:?} -> {to:?}")?;
+        }
+        if !self.dropped_columns.is_empty() {
+            writeln!(f, "  dropped {} columns:", self.dropped_columns.len())?;
+            for d in &self.dropped_columns {
+                writeln!(f, "    - {:?}: {}", d.name, d.reason)?;
+            }
+        }
+        for (name, n) in &self.encoded_columns {
+            writeln!(f, "  one-hot encoded {name:?} into {n} columns")?;
+        }
+        if self.missing_cells.is_empty() {
+            writeln!(f, "  no missing numeric cells")?;
+        } else {
+            let total: usize = self.missing_cells.iter().map(|(_, n)| n).sum();
+            writeln!(
+                f,
+                "  {total} missing cells in {} columns, filled with {}",
+                self.missing_cells.len(),
+                self.missing_fill
+            )?;
+            let names: Vec<String> = self.missing_cells.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+            writeln!(f, "    {}", list(&names))?;
+        }
+        if !self.indicator_columns.is_empty() {
+            writeln!(f, "  missing-value indicators added: {}", list(&self.indicator_columns))?;
+        }
+        for w in &self.leak_warnings {
+            writeln!(f, "  WARNING label leak: {w}")?;
+        }
+        writeln!(
+            f,
+            "  removed {} duplicate rows before splitting; {} rows kept, positive rate {:.1}%",
+            self.duplicates_removed,
+            self.rows_kept,
+            100.0 * self.positive_rate
+        )?;
+        writeln!(
+            f,
+            "  split: train {} rows ({:.1}% positive), test {} rows ({:.1}% positive)",
+            self.train_rows,
+            100.0 * self.train_positive_rate,
+            self.test_rows,
+            100.0 * self.test_positive_rate
+        )?;
+        writeln!(f, "  {} features", self.n_features)?;
+        if !self.log_transformed.is_empty() {
+            writeln!(
+                f,
+                "  signed log sign(x)*ln(1+|x|) on {} heavy-tailed columns: {}",
+                self.log_transformed.len(),
+                list(&self.log_transformed)
+            )?;
+        }
+        writeln!(
+            f,
+            "  standardised with training-split mean/sd, clamped to +-{}: {} train and {} test values clamped",
+            self.clamp, self.clamped_values.0, self.clamped_values.1
+        )?;
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
+        }
+        Ok(())
+    }
+}
