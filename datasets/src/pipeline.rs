@@ -34,6 +34,7 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Prepared, DatasetErro
         source: path.display().to_string(),
         label: opts.label.trim().to_string(),
         rows_read: raw.n_rows(),
+        positives_read: raw.labels.iter().filter(|&&l| l > 0.5).count(),
         columns_read: raw.names.len() + 1,
         renamed_columns: raw.renamed.clone(),
         ..LoadReport::default()
@@ -51,6 +52,7 @@ pub fn prepare(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Re
     }
     if report.rows_read == 0 {
         report.rows_read = table.n_rows();
+        report.positives_read = table.n_positive();
         report.columns_read = table.n_features + 1;
     }
     let table = prune::prune(table, opts, &mut report);

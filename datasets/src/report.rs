@@ -66,6 +66,8 @@ pub struct LoadReport {
     pub label: String,
     /// Data rows read from the source.
     pub rows_read: usize,
+    /// Rows read with label 1.
+    pub positives_read: usize,
     /// Columns read, label included.
     pub columns_read: usize,
     /// Header names that repeated an earlier one, and what they were renamed to.
@@ -129,7 +131,14 @@ fn list(names: &[String]) -> String {
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "dataset {} (label {:?})", self.source, self.label)?;
-        writeln!(f, "  read {} rows x {} columns", self.rows_read, self.columns_read)?;
+        writeln!(
+            f,
+            "  read {} rows x {} columns, {} labelled 1 ({:.1}%)",
+            self.rows_read,
+            self.columns_read,
+            self.positives_read,
+            100.0 * self.positives_read as f64 / self.rows_read.max(1) as f64
+        )?;
         for (from, to) in &self.renamed_columns {
             writeln!(f, "  renamed repeated header {from:?} -> {to:?}")?;
         }

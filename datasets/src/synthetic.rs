@@ -71,6 +71,7 @@ pub fn synthetic(n_rows: usize, n_features: usize, seed: u64, opts: &LoadOptions
     }
     let table = synthetic_table(n, n_features, seed);
     report.rows_read = table.n_rows();
+    report.positives_read = table.n_positive();
     report.columns_read = table.n_features + 1;
     let table = prune(table, opts, &mut report);
     finish(table, report, opts)
