@@ -1,1 +1,9 @@
-//! TODO
+//! Groth16 circuits for cairn (BN254, arkworks 0.6).
+//!
+//! Each primitive has a native module and a `constraints` gadget beside it that computes the
+//! same thing in R1CS (as `ark-crypto-primitives` does); tests pin native == in-circuit and
+//! the constraint counts.
+//!
+//! - [`fixed`]: the signed fixed-point format, rescaling, dot products, ReLU, sigmoid.
+
+pub mod fixed;
