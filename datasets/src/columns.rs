@@ -55,7 +55,12 @@ fn classify(cells: &[String]) -> Kind {
 /// True when the column is exactly 0..n or 1..n: a row number whatever its header says.
 fn is_row_number(values: &[f32]) -> bool {
     values.len() > 2
-        && [0.0f64, 1.0].iter().any(|&start| values.iter().enumerate().all(|(i, &v)| f64::from(v) == start + i as f64))
+        && [0.0f64, 1.0].iter().any(|&start| {
+            values
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| f64::from(v) == start + i as f64)
+        })
 }
 
 /// Turns the text table into a numeric one, dropping or encoding columns as `opts` says and recording why.
@@ -65,7 +70,12 @@ pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadRe
     let mut names = Vec::new();
     let mut columns: Vec<Vec<f32>> = Vec::new();
     let mut dropped = Vec::new();
-    let mut drop = |name: &str, reason| dropped.push(DroppedColumn { name: name.to_string(), reason });
+    let mut drop = |name: &str, reason| {
+        dropped.push(DroppedColumn {
+            name: name.to_string(),
+            reason,
+        })
+    };
     let mut encoded = Vec::new();
 
     for (name, cells) in raw.names.iter().zip(&raw.cells) {
@@ -86,7 +96,9 @@ pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadRe
             Kind::Text { example } => {
                 let mut counts: HashMap<&str, usize> = HashMap::new();
                 for c in cells {
-                    *counts.entry(if is_missing(c) { "" } else { c.as_str() }).or_insert(0) += 1;
+                    *counts
+                        .entry(if is_missing(c) { "" } else { c.as_str() })
+                        .or_insert(0) += 1;
                 }
                 let distinct = counts.len();
                 let present = cells.iter().filter(|c| !is_missing(c)).count();
@@ -98,7 +110,14 @@ pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadRe
                 match opts.text {
                     TextPolicy::Drop => drop(name, DropReason::NonNumeric { distinct, example }),
                     TextPolicy::OneHot { max_categories } => {
-                        let made = one_hot(name, cells, counts, max_categories, &mut names, &mut columns);
+                        let made = one_hot(
+                            name,
+                            cells,
+                            counts,
+                            max_categories,
+                            &mut names,
+                            &mut columns,
+                        );
                         encoded.push((name.clone(), made));
                     }
                 }
@@ -136,7 +155,14 @@ fn one_hot(
         let label = if v.is_empty() { "(missing)" } else { v };
         names.push(format!("{name}={label}"));
         columns.push(
-            cells.iter().map(|c| f32::from(u8::from((if is_missing(c) { "" } else { c.as_str() }) == *v))).collect(),
+            cells
+                .iter()
+                .map(|c| {
+                    f32::from(u8::from(
+                        (if is_missing(c) { "" } else { c.as_str() }) == *v,
+                    ))
+                })
+                .collect(),
         );
     }
     if has_other {
@@ -144,7 +170,13 @@ fn one_hot(
         columns.push(
             cells
                 .iter()
-                .map(|c| f32::from(u8::from(!vocab.contains(&if is_missing(c) { "" } else { c.as_str() }))))
+                .map(|c| {
+                    f32::from(u8::from(!vocab.contains(&if is_missing(c) {
+                        ""
+                    } else {
+                        c.as_str()
+                    })))
+                })
                 .collect(),
         );
     }
@@ -158,7 +190,8 @@ mod tests {
     use std::path::Path;
 
     fn numeric(text: &str, opts: &LoadOptions) -> (Dataset, LoadReport) {
-        let raw = read_csv_from(text.as_bytes(), Path::new("mem.csv"), &opts.label).expect("test csv parses");
+        let raw = read_csv_from(text.as_bytes(), Path::new("mem.csv"), &opts.label)
+            .expect("test csv parses");
         let mut report = LoadReport::default();
         let ds = to_numeric(&raw, opts, &mut report);
         (ds, report)
@@ -177,9 +210,18 @@ mod tests {
         assert_eq!(ds.n_rows(), 4);
         assert!(ds.row(0)[1].is_nan() && ds.row(2)[0].is_nan());
         assert_eq!(ds.row(3), &[-1000.0, 9.0]);
-        assert_eq!(rep.dropped_where(|r| *r == DropReason::IdOrIndex), vec!["", "Index"]);
-        assert_eq!(rep.dropped_where(|r| matches!(r, DropReason::Identifier { .. })), vec!["Address"]);
-        assert_eq!(rep.dropped_where(|r| matches!(r, DropReason::NonNumeric { distinct: 3, .. })), vec!["tok"]);
+        assert_eq!(
+            rep.dropped_where(|r| *r == DropReason::IdOrIndex),
+            vec!["", "Index"]
+        );
+        assert_eq!(
+            rep.dropped_where(|r| matches!(r, DropReason::Identifier { .. })),
+            vec!["Address"]
+        );
+        assert_eq!(
+            rep.dropped_where(|r| matches!(r, DropReason::NonNumeric { distinct: 3, .. })),
+            vec!["tok"]
+        );
     }
 
     #[test]
@@ -194,13 +236,22 @@ mod tests {
         assert_eq!(ds.column(1).collect::<Vec<_>>(), vec![1.0, 0.0, 1.0, 0.0]);
         assert_eq!(ds.column(2).collect::<Vec<_>>(), vec![0.0, 1.0, 0.0, 1.0]);
         assert_eq!(rep.encoded_columns, vec![("tok".to_string(), 2)]);
-        assert_eq!(rep.dropped_where(|r| *r == DropReason::Requested), vec!["b"]);
+        assert_eq!(
+            rep.dropped_where(|r| *r == DropReason::Requested),
+            vec!["b"]
+        );
     }
 
     #[test]
     fn row_numbers_are_ids_whatever_the_header() {
-        let (ds, rep) = numeric("n,y,x\n1,0,3\n2,1,3\n3,0,4\n", &LoadOptions::with_label("y"));
+        let (ds, rep) = numeric(
+            "n,y,x\n1,0,3\n2,1,3\n3,0,4\n",
+            &LoadOptions::with_label("y"),
+        );
         assert_eq!(ds.feature_names, vec!["x"]);
-        assert_eq!(rep.dropped_where(|r| *r == DropReason::IdOrIndex), vec!["n"]);
+        assert_eq!(
+            rep.dropped_where(|r| *r == DropReason::IdOrIndex),
+            vec!["n"]
+        );
     }
 }

@@ -30,7 +30,9 @@ pub enum DatasetError {
         source: csv::Error,
     },
     /// A data row has a different number of fields than the header.
-    #[error("ragged CSV: data row {row} (line {line}) has {found} fields, the header has {expected}")]
+    #[error(
+        "ragged CSV: data row {row} (line {line}) has {found} fields, the header has {expected}"
+    )]
     Ragged {
         /// 0-based data row index.
         row: usize,

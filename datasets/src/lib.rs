@@ -38,7 +38,10 @@ pub use error::DatasetError;
 pub use normalize::{signed_log, ColumnTransform, Normalizer};
 pub use options::{LoadOptions, MissingPolicy, TailPolicy, TextPolicy};
 pub use partition::{partition, partition_indices, Partition};
-pub use paths::{default_account_labels, default_account_txs, default_fraud_csv, shared_datasets_dir, SHARED_DATASETS_ENV};
+pub use paths::{
+    default_account_labels, default_account_txs, default_fraud_csv, shared_datasets_dir,
+    SHARED_DATASETS_ENV,
+};
 pub use pipeline::{load_csv, prepare, Prepared};
 pub use report::{DropReason, DroppedColumn, LoadReport};
 pub use synthetic::{synthetic, synthetic_table, MIN_SYNTHETIC_ROWS};

@@ -72,26 +72,44 @@ impl Normalizer {
     pub fn fit(train: &Dataset, opts: &LoadOptions) -> Normalizer {
         let columns = (0..train.n_features)
             .map(|j| {
-                let present: Vec<f64> = train.column(j).filter(|v| !v.is_nan()).map(f64::from).collect();
+                let present: Vec<f64> = train
+                    .column(j)
+                    .filter(|v| !v.is_nan())
+                    .map(f64::from)
+                    .collect();
                 let fill = match opts.missing {
                     MissingPolicy::Zero => 0.0,
                     MissingPolicy::TrainMedian => median(present.clone()),
                 };
-                let filled: Vec<f64> =
-                    train.column(j).map(|v| if v.is_nan() { fill } else { f64::from(v) }).collect();
+                let filled: Vec<f64> = train
+                    .column(j)
+                    .map(|v| if v.is_nan() { fill } else { f64::from(v) })
+                    .collect();
                 let log = match opts.tails {
                     TailPolicy::All => true,
                     TailPolicy::None => false,
                     TailPolicy::Auto { max_abs_skew } => moments(&filled).2.abs() > max_abs_skew,
                 };
-                let transformed: Vec<f64> =
-                    if log { filled.iter().map(|&x| signed_log(x)).collect() } else { filled };
+                let transformed: Vec<f64> = if log {
+                    filled.iter().map(|&x| signed_log(x)).collect()
+                } else {
+                    filled
+                };
                 let (mean, sd, _) = moments(&transformed);
                 let sd = if sd > 1e-12 { sd } else { 1.0 };
-                ColumnTransform { name: train.feature_names[j].clone(), fill, signed_log: log, mean, sd }
+                ColumnTransform {
+                    name: train.feature_names[j].clone(),
+                    fill,
+                    signed_log: log,
+                    mean,
+                    sd,
+                }
             })
             .collect();
-        Normalizer { columns, clamp: opts.clamp }
+        Normalizer {
+            columns,
+            clamp: opts.clamp,
+        }
     }
 
     /// Number of columns expected.
@@ -106,7 +124,11 @@ impl Normalizer {
 
     /// Names of the columns that get the signed-log transform.
     pub fn log_columns(&self) -> Vec<String> {
-        self.columns.iter().filter(|c| c.signed_log).map(|c| c.name.clone()).collect()
+        self.columns
+            .iter()
+            .filter(|c| c.signed_log)
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// Transforms one value of column `j`; the flag says whether it was clamped.
@@ -122,16 +144,31 @@ impl Normalizer {
     /// Transforms one raw row (same columns, same order as the table it was fitted on).
     pub fn transform_row(&self, row: &[f32]) -> Result<Vec<f32>, DatasetError> {
         if row.len() != self.columns.len() {
-            return Err(DatasetError::RowLength { expected: self.columns.len(), found: row.len() });
+            return Err(DatasetError::RowLength {
+                expected: self.columns.len(),
+                found: row.len(),
+            });
         }
-        Ok(row.iter().enumerate().map(|(j, &x)| self.value(j, x).0).collect())
+        Ok(row
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| self.value(j, x).0)
+            .collect())
     }
 
     /// Transforms a raw table with the same column names; also returns how many values were clamped.
     pub fn transform(&self, ds: &Dataset) -> Result<(Dataset, usize), DatasetError> {
-        if ds.n_features != self.columns.len() || self.columns.iter().zip(&ds.feature_names).any(|(c, n)| c.name != *n)
+        if ds.n_features != self.columns.len()
+            || self
+                .columns
+                .iter()
+                .zip(&ds.feature_names)
+                .any(|(c, n)| c.name != *n)
         {
-            return Err(DatasetError::SchemaMismatch { expected: self.feature_names(), found: ds.feature_names.clone() });
+            return Err(DatasetError::SchemaMismatch {
+                expected: self.feature_names(),
+                found: ds.feature_names.clone(),
+            });
         }
         Ok(self.apply(ds))
     }
@@ -187,18 +224,28 @@ mod tests {
         let c1 = vec![-3.0, -1.0, 0.0, 1.0, 3.0, -2.0, 2.0, 0.0];
         let c2 = vec![5.0, 5.0, f32::NAN, 5.0, 5.0, 5.0, 5.0, 5.0];
         let ds = table(&[c0, c1, c2]);
-        let opts = LoadOptions { missing: MissingPolicy::TrainMedian, clamp: 2.0, ..LoadOptions::default() };
+        let opts = LoadOptions {
+            missing: MissingPolicy::TrainMedian,
+            clamp: 2.0,
+            ..LoadOptions::default()
+        };
         let n = Normalizer::fit(&ds, &opts);
         assert_eq!(n.log_columns(), vec!["c0"]);
         assert_eq!(n.columns[2].fill, 5.0);
         assert_eq!(n.columns[2].sd, 1.0);
         let (out, clamped) = n.transform(&ds)?;
-        assert_eq!(clamped, 1, "only the 1e9 outlier exceeds 2 sd after the log");
+        assert_eq!(
+            clamped, 1,
+            "only the 1e9 outlier exceeds 2 sd after the log"
+        );
         assert!(out.features.iter().all(|v| v.abs() <= 2.0 && v.is_finite()));
         let col1: Vec<f32> = out.column(1).collect();
         let mean: f32 = col1.iter().sum::<f32>() / 8.0;
         let var: f32 = col1.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 8.0;
-        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{mean} {var}");
+        assert!(
+            mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+            "{mean} {var}"
+        );
         assert_eq!(out.column(2).collect::<Vec<_>>(), vec![0.0; 8]);
         assert_eq!(n.transform_row(ds.row(3))?, out.row(3).to_vec());
         Ok(())
@@ -210,8 +257,17 @@ mod tests {
         let n = Normalizer::fit(&ds, &LoadOptions::default());
         let mut other = ds.clone();
         other.feature_names[1] = "zz".into();
-        assert!(matches!(n.transform(&other), Err(DatasetError::SchemaMismatch { .. })));
-        assert!(matches!(n.transform_row(&[1.0]), Err(DatasetError::RowLength { expected: 2, found: 1 })));
+        assert!(matches!(
+            n.transform(&other),
+            Err(DatasetError::SchemaMismatch { .. })
+        ));
+        assert!(matches!(
+            n.transform_row(&[1.0]),
+            Err(DatasetError::RowLength {
+                expected: 2,
+                found: 1
+            })
+        ));
         let json = serde_json::to_string(&n)?;
         let back: Normalizer = serde_json::from_str(&json)?;
         assert_eq!(back, n);

@@ -91,7 +91,10 @@ impl Default for LoadOptions {
 impl LoadOptions {
     /// Default options with another label column.
     pub fn with_label(label: impl Into<String>) -> Self {
-        LoadOptions { label: label.into(), ..LoadOptions::default() }
+        LoadOptions {
+            label: label.into(),
+            ..LoadOptions::default()
+        }
     }
 
     /// Checks the numeric options are in range.
@@ -103,15 +106,22 @@ impl LoadOptions {
             )));
         }
         if !(self.clamp.is_finite() && self.clamp > 0.0) {
-            return Err(DatasetError::InvalidOption(format!("clamp must be positive and finite, got {}", self.clamp)));
+            return Err(DatasetError::InvalidOption(format!(
+                "clamp must be positive and finite, got {}",
+                self.clamp
+            )));
         }
         if let TailPolicy::Auto { max_abs_skew } = self.tails {
             if !(max_abs_skew.is_finite() && max_abs_skew >= 0.0) {
-                return Err(DatasetError::InvalidOption(format!("max_abs_skew must be >= 0, got {max_abs_skew}")));
+                return Err(DatasetError::InvalidOption(format!(
+                    "max_abs_skew must be >= 0, got {max_abs_skew}"
+                )));
             }
         }
         if let TextPolicy::OneHot { max_categories: 0 } = self.text {
-            return Err(DatasetError::InvalidOption("OneHot needs max_categories >= 1".to_string()));
+            return Err(DatasetError::InvalidOption(
+                "OneHot needs max_categories >= 1".to_string(),
+            ));
         }
         Ok(())
     }
@@ -124,15 +134,30 @@ mod tests {
     #[test]
     fn defaults_and_validation() {
         let d = LoadOptions::default();
-        assert_eq!((d.label.as_str(), d.test_fraction, d.seed), ("FLAG", 0.2, 0));
+        assert_eq!(
+            (d.label.as_str(), d.test_fraction, d.seed),
+            ("FLAG", 0.2, 0)
+        );
         assert!(d.validate().is_ok());
         for bad in [1.0, -0.1, f64::NAN] {
-            let o = LoadOptions { test_fraction: bad, ..LoadOptions::default() };
-            assert!(matches!(o.validate(), Err(DatasetError::InvalidOption(_))), "{bad}");
+            let o = LoadOptions {
+                test_fraction: bad,
+                ..LoadOptions::default()
+            };
+            assert!(
+                matches!(o.validate(), Err(DatasetError::InvalidOption(_))),
+                "{bad}"
+            );
         }
-        let o = LoadOptions { clamp: 0.0, ..LoadOptions::default() };
+        let o = LoadOptions {
+            clamp: 0.0,
+            ..LoadOptions::default()
+        };
         assert!(o.validate().is_err());
-        let o = LoadOptions { text: TextPolicy::OneHot { max_categories: 0 }, ..LoadOptions::default() };
+        let o = LoadOptions {
+            text: TextPolicy::OneHot { max_categories: 0 },
+            ..LoadOptions::default()
+        };
         assert!(o.validate().is_err());
     }
 }

@@ -27,16 +27,29 @@ const DIRICHLET_TRIES: usize = 100;
 
 /// Partitions the rows of `train` among `n_holders`; every holder gets at least one row, every row goes to
 /// exactly one holder, and the result depends only on the arguments.
-pub fn partition(train: &Dataset, n_holders: usize, scheme: &Partition, seed: u64) -> Result<Vec<Dataset>, DatasetError> {
+pub fn partition(
+    train: &Dataset,
+    n_holders: usize,
+    scheme: &Partition,
+    seed: u64,
+) -> Result<Vec<Dataset>, DatasetError> {
     let idx = partition_indices(&train.labels, n_holders, scheme, seed)?;
     Ok(idx.iter().map(|rows| train.subset(rows)).collect())
 }
 
 /// Like [`partition`], but returns the row indices of each holder (each list sorted ascending).
-pub fn partition_indices(labels: &[f32], n_holders: usize, scheme: &Partition, seed: u64) -> Result<Vec<Vec<usize>>, DatasetError> {
+pub fn partition_indices(
+    labels: &[f32],
+    n_holders: usize,
+    scheme: &Partition,
+    seed: u64,
+) -> Result<Vec<Vec<usize>>, DatasetError> {
     let n = labels.len();
     if n_holders == 0 || n < n_holders {
-        return Err(DatasetError::Partition { rows: n, holders: n_holders });
+        return Err(DatasetError::Partition {
+            rows: n,
+            holders: n_holders,
+        });
     }
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut holders = match *scheme {
@@ -51,7 +64,9 @@ pub fn partition_indices(labels: &[f32], n_holders: usize, scheme: &Partition, s
         }
         Partition::Dirichlet { alpha } => {
             if !(alpha.is_finite() && alpha > 0.0) {
-                return Err(DatasetError::InvalidOption(format!("Dirichlet alpha must be > 0, got {alpha}")));
+                return Err(DatasetError::InvalidOption(format!(
+                    "Dirichlet alpha must be > 0, got {alpha}"
+                )));
             }
             dirichlet(labels, n_holders, alpha, &mut rng)?
         }
@@ -62,8 +77,14 @@ pub fn partition_indices(labels: &[f32], n_holders: usize, scheme: &Partition, s
     Ok(holders)
 }
 
-fn dirichlet(labels: &[f32], k: usize, alpha: f64, rng: &mut ChaCha20Rng) -> Result<Vec<Vec<usize>>, DatasetError> {
-    let gamma = Gamma::new(alpha, 1.0).map_err(|e| DatasetError::InvalidOption(format!("alpha {alpha}: {e}")))?;
+fn dirichlet(
+    labels: &[f32],
+    k: usize,
+    alpha: f64,
+    rng: &mut ChaCha20Rng,
+) -> Result<Vec<Vec<usize>>, DatasetError> {
+    let gamma = Gamma::new(alpha, 1.0)
+        .map_err(|e| DatasetError::InvalidOption(format!("alpha {alpha}: {e}")))?;
     let (pos, neg): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&i| labels[i] > 0.5);
     let mut classes = [neg, pos];
     let mut best: Vec<Vec<usize>> = Vec::new();
@@ -85,7 +106,11 @@ fn dirichlet(labels: &[f32], k: usize, alpha: f64, rng: &mut ChaCha20Rng) -> Res
             let mut cum = 0.0;
             for (j, share) in w.iter().enumerate() {
                 cum += share;
-                let end = if j + 1 == k { class.len() } else { ((cum * class.len() as f64).round() as usize).min(class.len()) };
+                let end = if j + 1 == k {
+                    class.len()
+                } else {
+                    ((cum * class.len() as f64).round() as usize).min(class.len())
+                };
                 h[j].extend_from_slice(&class[start..end.max(start)]);
                 start = end.max(start);
             }
@@ -100,11 +125,22 @@ fn dirichlet(labels: &[f32], k: usize, alpha: f64, rng: &mut ChaCha20Rng) -> Res
     }
     // Repair: give each empty holder one row from the currently largest holder.
     while let Some(empty) = best.iter().position(Vec::is_empty) {
-        let largest = (0..k).max_by_key(|&j| best[j].len()).ok_or(DatasetError::Partition { rows: labels.len(), holders: k })?;
+        let largest = (0..k)
+            .max_by_key(|&j| best[j].len())
+            .ok_or(DatasetError::Partition {
+                rows: labels.len(),
+                holders: k,
+            })?;
         if best[largest].len() < 2 {
-            return Err(DatasetError::Partition { rows: labels.len(), holders: k });
+            return Err(DatasetError::Partition {
+                rows: labels.len(),
+                holders: k,
+            });
         }
-        let row = best[largest].pop().ok_or(DatasetError::Partition { rows: labels.len(), holders: k })?;
+        let row = best[largest].pop().ok_or(DatasetError::Partition {
+            rows: labels.len(),
+            holders: k,
+        })?;
         best[empty].push(row);
     }
     Ok(best)
@@ -127,7 +163,13 @@ mod tests {
 
     #[test]
     fn errors_when_impossible() {
-        assert!(matches!(partition_indices(&labels(3), 4, &Partition::Iid, 0), Err(DatasetError::Partition { rows: 3, holders: 4 })));
+        assert!(matches!(
+            partition_indices(&labels(3), 4, &Partition::Iid, 0),
+            Err(DatasetError::Partition {
+                rows: 3,
+                holders: 4
+            })
+        ));
         assert!(partition_indices(&labels(3), 0, &Partition::Iid, 0).is_err());
         assert!(matches!(
             partition_indices(&labels(9), 2, &Partition::Dirichlet { alpha: 0.0 }, 0),

@@ -10,21 +10,31 @@ pub fn shared_datasets_dir() -> PathBuf {
     match std::env::var_os(SHARED_DATASETS_ENV) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         // This crate sits one level below the workspace root; the shared data sits beside the workspace.
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared").join("datasets"),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("..")
+            .join("shared")
+            .join("datasets"),
     }
 }
 
 /// The Ethereum fraud feature table (Kaggle, Farrugia et al. 2020): `eth-fraud-kaggle/transaction_dataset.csv`.
 pub fn default_fraud_csv() -> PathBuf {
-    shared_datasets_dir().join("eth-fraud-kaggle").join("transaction_dataset.csv")
+    shared_datasets_dir()
+        .join("eth-fraud-kaggle")
+        .join("transaction_dataset.csv")
 }
 
 /// The raw per-account transaction export: `eth-account-txs/normal_txns.csv.gz`.
 pub fn default_account_txs() -> PathBuf {
-    shared_datasets_dir().join("eth-account-txs").join("normal_txns.csv.gz")
+    shared_datasets_dir()
+        .join("eth-account-txs")
+        .join("normal_txns.csv.gz")
 }
 
 /// The labels of the raw per-account export: `eth-account-txs/labels.csv`.
 pub fn default_account_labels() -> PathBuf {
-    shared_datasets_dir().join("eth-account-txs").join("labels.csv")
+    shared_datasets_dir()
+        .join("eth-account-txs")
+        .join("labels.csv")
 }

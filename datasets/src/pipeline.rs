@@ -45,7 +45,11 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Prepared, DatasetErro
 
 /// Runs the pipeline from a numeric table onwards (`NaN` = missing). `report` may already describe earlier
 /// steps (reading, feature extraction); its `rows_read`/`columns_read` are filled in if still zero.
-pub fn prepare(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Result<Prepared, DatasetError> {
+pub fn prepare(
+    table: Dataset,
+    mut report: LoadReport,
+    opts: &LoadOptions,
+) -> Result<Prepared, DatasetError> {
     opts.validate()?;
     if table.n_rows() == 0 {
         return Err(DatasetError::Empty("no data rows".to_string()));
@@ -59,7 +63,12 @@ pub fn prepare(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Re
     if table.n_features == 0 {
         return Err(DatasetError::Empty(format!(
             "no usable feature column left (dropped: {})",
-            report.dropped_columns.iter().map(|d| format!("{} [{}]", d.name, d.reason)).collect::<Vec<_>>().join(", ")
+            report
+                .dropped_columns
+                .iter()
+                .map(|d| format!("{} [{}]", d.name, d.reason))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(finish(table, report, opts))
@@ -69,22 +78,34 @@ pub fn prepare(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Re
 /// [`LoadOptions::validate`]; a table without rows or columns just gives empty splits.
 pub(crate) fn finish(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Prepared {
     report.missing_fill = match opts.missing {
-        MissingPolicy::Zero => "0 (deliberately: a missing aggregate means no activity of that kind)".to_string(),
+        MissingPolicy::Zero => {
+            "0 (deliberately: a missing aggregate means no activity of that kind)".to_string()
+        }
         MissingPolicy::TrainMedian => "the training-split median of each column".to_string(),
     };
-    let (table, removed) = if opts.dedupe { dedupe(&table) } else { (table, 0) };
+    let (table, removed) = if opts.dedupe {
+        dedupe(&table)
+    } else {
+        (table, 0)
+    };
     report.duplicates_removed = removed;
     report.rows_kept = table.n_rows();
     report.positive_rate = table.positive_rate();
     if !opts.dedupe {
-        report.notes.push("de-duplication disabled: repeated rows may sit on both sides of the split".to_string());
+        report.notes.push(
+            "de-duplication disabled: repeated rows may sit on both sides of the split".to_string(),
+        );
     }
     let n_pos = table.n_positive();
     if n_pos == 0 || n_pos == table.n_rows() {
-        report.notes.push(format!("every row has label {}: nothing to learn", u8::from(n_pos > 0)));
+        report.notes.push(format!(
+            "every row has label {}: nothing to learn",
+            u8::from(n_pos > 0)
+        ));
     }
 
-    let (train_idx, test_idx) = split_indices(&table.labels, opts.test_fraction, opts.seed, opts.stratify);
+    let (train_idx, test_idx) =
+        split_indices(&table.labels, opts.test_fraction, opts.seed, opts.stratify);
     let raw_train = table.subset(&train_idx);
     let raw_test = table.subset(&test_idx);
     let normalizer = Normalizer::fit(&raw_train, opts);
@@ -99,7 +120,12 @@ pub(crate) fn finish(table: Dataset, mut report: LoadReport, opts: &LoadOptions)
     report.log_transformed = normalizer.log_columns();
     report.clamp = opts.clamp;
     report.clamped_values = (clamped_train, clamped_test);
-    Prepared { train, test, report, normalizer }
+    Prepared {
+        train,
+        test,
+        report,
+        normalizer,
+    }
 }
 
 #[cfg(test)]
@@ -109,9 +135,20 @@ mod tests {
     #[test]
     fn prepare_rejects_empty_and_featureless_tables() {
         let empty = Dataset::empty(vec!["a".into()]);
-        assert!(matches!(prepare(empty, LoadReport::default(), &LoadOptions::default()), Err(DatasetError::Empty(_))));
-        let constant = Dataset { features: vec![1.0; 4], labels: vec![0.0, 1.0, 0.0, 1.0], n_features: 1, feature_names: vec!["a".into()] };
+        assert!(matches!(
+            prepare(empty, LoadReport::default(), &LoadOptions::default()),
+            Err(DatasetError::Empty(_))
+        ));
+        let constant = Dataset {
+            features: vec![1.0; 4],
+            labels: vec![0.0, 1.0, 0.0, 1.0],
+            n_features: 1,
+            feature_names: vec!["a".into()],
+        };
         let err = prepare(constant, LoadReport::default(), &LoadOptions::default());
-        assert!(matches!(&err, Err(DatasetError::Empty(m)) if m.contains("zero variance")), "{err:?}");
+        assert!(
+            matches!(&err, Err(DatasetError::Empty(m)) if m.contains("zero variance")),
+            "{err:?}"
+        );
     }
 }

@@ -37,13 +37,19 @@ pub(crate) fn prune(ds: Dataset, opts: &LoadOptions, report: &mut LoadReport) ->
         let first = present.next().copied();
         if present.all(|&v| Some(v) == first) {
             let reason = DropReason::ZeroVariance { value: first };
-            report.dropped_columns.push(DroppedColumn { name: name.clone(), reason });
+            report.dropped_columns.push(DroppedColumn {
+                name: name.clone(),
+                reason,
+            });
             continue;
         }
         let key: Vec<u32> = col.iter().map(|&v| bits(v)).collect();
         if let Some(&earlier) = seen.get(&key) {
             let reason = DropReason::DuplicateOf(ds.feature_names[earlier].clone());
-            report.dropped_columns.push(DroppedColumn { name: name.clone(), reason });
+            report.dropped_columns.push(DroppedColumn {
+                name: name.clone(),
+                reason,
+            });
             continue;
         }
         seen.insert(key, j);
@@ -53,11 +59,18 @@ pub(crate) fn prune(ds: Dataset, opts: &LoadOptions, report: &mut LoadReport) ->
     // Group kept columns by the exact set of rows where they are missing.
     let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
     for &j in &keep {
-        let rows: Vec<usize> = columns[j].iter().enumerate().filter(|(_, v)| v.is_nan()).map(|(i, _)| i).collect();
+        let rows: Vec<usize> = columns[j]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_nan())
+            .map(|(i, _)| i)
+            .collect();
         if rows.is_empty() {
             continue;
         }
-        report.missing_cells.push((ds.feature_names[j].clone(), rows.len()));
+        report
+            .missing_cells
+            .push((ds.feature_names[j].clone(), rows.len()));
         match groups.iter_mut().find(|(r, _)| *r == rows) {
             Some((_, cols)) => cols.push(j),
             None => groups.push((rows, vec![j])),
@@ -107,15 +120,28 @@ fn leak_warning(ds: &Dataset, rows: &[usize], cols: &[usize], overall: f64) -> O
     }
     let pos = rows.iter().filter(|&&i| ds.labels[i] > 0.5).count();
     let rate = pos as f64 / rows.len() as f64;
-    let (majority, purity) = if rate >= 0.5 { (1, rate) } else { (0, 1.0 - rate) };
-    let overall_purity = if majority == 1 { overall } else { 1.0 - overall };
+    let (majority, purity) = if rate >= 0.5 {
+        (1, rate)
+    } else {
+        (0, 1.0 - rate)
+    };
+    let overall_purity = if majority == 1 {
+        overall
+    } else {
+        1.0 - overall
+    };
     if purity < LEAK_PURITY || overall_purity >= LEAK_PURITY {
         return None;
     }
     let what = if cols.len() == 1 {
         format!("column {:?} is", ds.feature_names[cols[0]])
     } else {
-        format!("{} columns ({:?} … {:?}) are", cols.len(), ds.feature_names[cols[0]], ds.feature_names[cols[cols.len() - 1]])
+        format!(
+            "{} columns ({:?} … {:?}) are",
+            cols.len(),
+            ds.feature_names[cols[0]],
+            ds.feature_names[cols[cols.len() - 1]]
+        )
     };
     Some(format!(
         "{what} missing in {} rows and {:.1}% of those rows have label {majority} (vs {:.1}% overall): \
@@ -142,14 +168,30 @@ mod tests {
 
     #[test]
     fn drops_constant_and_duplicate_columns() {
-        let ds = table(&[[1.0, 0.0, 1.0, 3.0], [2.0, f32::NAN, 2.0, 4.0], [3.0, 0.0, 3.0, 5.0]], &[0.0, 1.0, 0.0]);
+        let ds = table(
+            &[
+                [1.0, 0.0, 1.0, 3.0],
+                [2.0, f32::NAN, 2.0, 4.0],
+                [3.0, 0.0, 3.0, 5.0],
+            ],
+            &[0.0, 1.0, 0.0],
+        );
         let mut rep = LoadReport::default();
         let out = prune(ds, &LoadOptions::default(), &mut rep);
         assert_eq!(out.feature_names, vec!["a", "m"]);
         assert_eq!(out.row(1), &[2.0, 4.0]);
-        assert_eq!(rep.dropped_columns[0].reason, DropReason::ZeroVariance { value: Some(0.0) });
-        assert_eq!(rep.dropped_columns[1].reason, DropReason::DuplicateOf("a".into()));
-        assert!(rep.missing_cells.is_empty(), "the only missing cell was in a dropped column");
+        assert_eq!(
+            rep.dropped_columns[0].reason,
+            DropReason::ZeroVariance { value: Some(0.0) }
+        );
+        assert_eq!(
+            rep.dropped_columns[1].reason,
+            DropReason::DuplicateOf("a".into())
+        );
+        assert!(
+            rep.missing_cells.is_empty(),
+            "the only missing cell was in a dropped column"
+        );
     }
 
     #[test]
@@ -162,13 +204,19 @@ mod tests {
             rows.push([i as f32, (i % 3) as f32, -(i as f32), m]);
             labels.push(if i < 12 || i % 2 == 0 { 1.0 } else { 0.0 });
         }
-        let opts = LoadOptions { missing_indicators: true, ..LoadOptions::default() };
+        let opts = LoadOptions {
+            missing_indicators: true,
+            ..LoadOptions::default()
+        };
         let mut rep = LoadReport::default();
         let out = prune(table(&rows, &labels), &opts, &mut rep);
         assert_eq!(rep.missing_cells, vec![("m".to_string(), 12)]);
         assert_eq!(rep.leak_warnings.len(), 1, "{:?}", rep.leak_warnings);
         assert!(rep.leak_warnings[0].contains("missing in 12 rows"));
-        assert_eq!(out.feature_names.last().map(String::as_str), Some("m missing"));
+        assert_eq!(
+            out.feature_names.last().map(String::as_str),
+            Some("m missing")
+        );
         assert_eq!(out.row(0).last(), Some(&1.0));
         assert_eq!(out.row(20).last(), Some(&0.0));
 

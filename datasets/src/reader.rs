@@ -34,7 +34,10 @@ impl RawTable {
 /// Parses one label cell: `0`/`1` in any numeric spelling, or `true`/`false`.
 pub(crate) fn parse_label(cell: &str, row: usize) -> Result<f32, DatasetError> {
     let t = cell.trim();
-    let bad = || DatasetError::NonBinaryLabel { value: cell.to_string(), row };
+    let bad = || DatasetError::NonBinaryLabel {
+        value: cell.to_string(),
+        row,
+    };
     if t.eq_ignore_ascii_case("true") {
         return Ok(1.0);
     }
@@ -42,8 +45,8 @@ pub(crate) fn parse_label(cell: &str, row: usize) -> Result<f32, DatasetError> {
         return Ok(0.0);
     }
     match t.parse::<f64>() {
-        Ok(v) if v == 0.0 => Ok(0.0),
-        Ok(v) if v == 1.0 => Ok(1.0),
+        Ok(0.0) => Ok(0.0),
+        Ok(1.0) => Ok(1.0),
         _ => Err(bad()),
     }
 }
@@ -51,9 +54,14 @@ pub(crate) fn parse_label(cell: &str, row: usize) -> Result<f32, DatasetError> {
 /// Reads `path` (plain CSV, or gzip when the name ends in `.gz`) with the label column `label`.
 pub(crate) fn read_csv(path: &Path, label: &str) -> Result<RawTable, DatasetError> {
     if !path.is_file() {
-        return Err(DatasetError::MissingFile { path: path.to_path_buf() });
+        return Err(DatasetError::MissingFile {
+            path: path.to_path_buf(),
+        });
     }
-    let file = File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let file = File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let input: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
     } else {
@@ -63,24 +71,48 @@ pub(crate) fn read_csv(path: &Path, label: &str) -> Result<RawTable, DatasetErro
 }
 
 /// Reads a labelled CSV from any reader; `path` is only used in error messages.
-pub(crate) fn read_csv_from(input: impl Read, path: &Path, label: &str) -> Result<RawTable, DatasetError> {
-    let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
+pub(crate) fn read_csv_from(
+    input: impl Read,
+    path: &Path,
+    label: &str,
+) -> Result<RawTable, DatasetError> {
+    let csv_err = |source| DatasetError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
     let header: Vec<String> = rdr
         .headers()
         .map_err(csv_err)?
         .iter()
         .enumerate()
-        .map(|(j, h)| if j == 0 { h.trim_start_matches('\u{feff}').trim() } else { h.trim() }.to_string())
+        .map(|(j, h)| {
+            if j == 0 {
+                h.trim_start_matches('\u{feff}').trim()
+            } else {
+                h.trim()
+            }
+            .to_string()
+        })
         .collect();
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-        return Err(DatasetError::Empty(format!("{} has no header row", path.display())));
+        return Err(DatasetError::Empty(format!(
+            "{} has no header row",
+            path.display()
+        )));
     }
     let wanted = label.trim();
-    let label_idx = header
-        .iter()
-        .position(|h| h == wanted)
-        .ok_or_else(|| DatasetError::MissingLabel { label: label.to_string(), available: header.clone() })?;
+    let label_idx =
+        header
+            .iter()
+            .position(|h| h == wanted)
+            .ok_or_else(|| DatasetError::MissingLabel {
+                label: label.to_string(),
+                available: header.clone(),
+            })?;
 
     let (names, renamed) = unique_names(&header, label_idx);
     let mut cells: Vec<Vec<String>> = vec![Vec::new(); names.len()];
@@ -108,9 +140,17 @@ pub(crate) fn read_csv_from(input: impl Read, path: &Path, label: &str) -> Resul
         row += 1;
     }
     if labels.is_empty() {
-        return Err(DatasetError::Empty(format!("{} has a header but no data rows", path.display())));
+        return Err(DatasetError::Empty(format!(
+            "{} has a header but no data rows",
+            path.display()
+        )));
     }
-    Ok(RawTable { names, cells, labels, renamed })
+    Ok(RawTable {
+        names,
+        cells,
+        labels,
+        renamed,
+    })
 }
 
 /// Non-label header names with repeats renamed `name.1`, `name.2`, … (skipping names already taken).
@@ -164,15 +204,31 @@ mod tests {
     fn label_spellings() {
         assert_eq!(parse_label(" 1.0 ", 0).ok(), Some(1.0));
         assert_eq!(parse_label("FALSE", 0).ok(), Some(0.0));
-        assert!(matches!(parse_label("2", 7), Err(DatasetError::NonBinaryLabel { row: 7, .. })));
-        assert!(matches!(parse_label("", 0), Err(DatasetError::NonBinaryLabel { .. })));
+        assert!(matches!(
+            parse_label("2", 7),
+            Err(DatasetError::NonBinaryLabel { row: 7, .. })
+        ));
+        assert!(matches!(
+            parse_label("", 0),
+            Err(DatasetError::NonBinaryLabel { .. })
+        ));
     }
 
     #[test]
     fn ragged_and_empty() {
-        assert!(matches!(read("a,y\n1,0\n2\n", "y"), Err(DatasetError::Ragged { row: 1, line: 3, .. })));
+        assert!(matches!(
+            read("a,y\n1,0\n2\n", "y"),
+            Err(DatasetError::Ragged {
+                row: 1,
+                line: 3,
+                ..
+            })
+        ));
         assert!(matches!(read("a,y\n", "y"), Err(DatasetError::Empty(_))));
         assert!(matches!(read("", "y"), Err(DatasetError::Empty(_))));
-        assert!(matches!(read("a,b\n1,2\n", "y"), Err(DatasetError::MissingLabel { .. })));
+        assert!(matches!(
+            read("a,b\n1,2\n", "y"),
+            Err(DatasetError::MissingLabel { .. })
+        ));
     }
 }

@@ -36,11 +36,18 @@ impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DropReason::IdOrIndex => write!(f, "id/index column"),
-            DropReason::Identifier { distinct } => write!(f, "identifier ({distinct} distinct values)"),
-            DropReason::NonNumeric { distinct, example } => {
-                write!(f, "non-numeric ({distinct} distinct values, e.g. {example:?})")
+            DropReason::Identifier { distinct } => {
+                write!(f, "identifier ({distinct} distinct values)")
             }
-            DropReason::ZeroVariance { value: Some(v) } => write!(f, "zero variance (always {v} where present)"),
+            DropReason::NonNumeric { distinct, example } => {
+                write!(
+                    f,
+                    "non-numeric ({distinct} distinct values, e.g. {example:?})"
+                )
+            }
+            DropReason::ZeroVariance { value: Some(v) } => {
+                write!(f, "zero variance (always {v} where present)")
+            }
             DropReason::ZeroVariance { value: None } => write!(f, "zero variance (always missing)"),
             DropReason::DuplicateOf(other) => write!(f, "duplicate of column {other:?}"),
             DropReason::Requested => write!(f, "dropped on request"),
@@ -113,7 +120,11 @@ pub struct LoadReport {
 impl LoadReport {
     /// Names of the columns dropped for `pred`.
     pub fn dropped_where(&self, pred: impl Fn(&DropReason) -> bool) -> Vec<&str> {
-        self.dropped_columns.iter().filter(|d| pred(&d.reason)).map(|d| d.name.as_str()).collect()
+        self.dropped_columns
+            .iter()
+            .filter(|d| pred(&d.reason))
+            .map(|d| d.name.as_str())
+            .collect()
     }
 }
 
@@ -161,11 +172,19 @@ impl fmt::Display for LoadReport {
                 self.missing_cells.len(),
                 self.missing_fill
             )?;
-            let names: Vec<String> = self.missing_cells.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+            let names: Vec<String> = self
+                .missing_cells
+                .iter()
+                .map(|(c, n)| format!("{c} ({n})"))
+                .collect();
             writeln!(f, "    {}", list(&names))?;
         }
         if !self.indicator_columns.is_empty() {
-            writeln!(f, "  missing-value indicators added: {}", list(&self.indicator_columns))?;
+            writeln!(
+                f,
+                "  missing-value indicators added: {}",
+                list(&self.indicator_columns)
+            )?;
         }
         for w in &self.leak_warnings {
             writeln!(f, "  WARNING label leak: {w}")?;

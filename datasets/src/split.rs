@@ -11,7 +11,9 @@ use crate::table::Dataset;
 /// Keeps the first occurrence of every (feature vector, label); returns the table and how many rows went.
 pub fn dedupe(ds: &Dataset) -> (Dataset, usize) {
     let mut seen = HashSet::with_capacity(ds.n_rows());
-    let keep: Vec<usize> = (0..ds.n_rows()).filter(|&i| seen.insert(ds.row_key(i))).collect();
+    let keep: Vec<usize> = (0..ds.n_rows())
+        .filter(|&i| seen.insert(ds.row_key(i)))
+        .collect();
     let removed = ds.n_rows() - keep.len();
     (ds.subset(&keep), removed)
 }
@@ -21,10 +23,16 @@ pub fn dedupe(ds: &Dataset) -> (Dataset, usize) {
 /// With `stratify`, each label class contributes `round(n_class · test_fraction)` rows to the test split, but
 /// never all of its rows, so every class present in the data is present in training. Without it the same rule
 /// applies to the table as a whole.
-pub fn split_indices(labels: &[f32], test_fraction: f64, seed: u64, stratify: bool) -> (Vec<usize>, Vec<usize>) {
+pub fn split_indices(
+    labels: &[f32],
+    test_fraction: f64,
+    seed: u64,
+    stratify: bool,
+) -> (Vec<usize>, Vec<usize>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let groups: Vec<Vec<usize>> = if stratify {
-        let (pos, neg): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&i| labels[i] > 0.5);
+        let (pos, neg): (Vec<usize>, Vec<usize>) =
+            (0..labels.len()).partition(|&i| labels[i] > 0.5);
         vec![neg, pos]
     } else {
         vec![(0..labels.len()).collect()]
@@ -33,7 +41,8 @@ pub fn split_indices(labels: &[f32], test_fraction: f64, seed: u64, stratify: bo
     let mut test = Vec::new();
     for mut g in groups {
         g.shuffle(&mut rng);
-        let n_test = ((g.len() as f64 * test_fraction).round() as usize).min(g.len().saturating_sub(1));
+        let n_test =
+            ((g.len() as f64 * test_fraction).round() as usize).min(g.len().saturating_sub(1));
         test.extend_from_slice(&g[..n_test]);
         train.extend_from_slice(&g[n_test..]);
     }
@@ -69,7 +78,10 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
         assert_eq!(te.iter().filter(|&&i| labels[i] > 0.5).count(), 50);
-        assert_eq!(split_indices(&labels, 0.2, 7, true), (tr.clone(), te.clone()));
+        assert_eq!(
+            split_indices(&labels, 0.2, 7, true),
+            (tr.clone(), te.clone())
+        );
         assert_ne!(split_indices(&labels, 0.2, 8, true).1, te);
         // A lone positive stays in training.
         let (tr, te) = split_indices(&[1.0, 0.0, 0.0, 0.0], 0.6, 1, true);

@@ -23,13 +23,24 @@ pub fn synthetic_table(n_rows: usize, n_features: usize, seed: u64) -> Dataset {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let d = n_features.max(1);
     let scale = 2.5 / (d as f64).sqrt();
-    let w: Vec<f64> = (0..d).map(|_| scale * rng.sample::<f64, _>(StandardNormal)).collect();
-    let names = (0..d).map(|j| if j % 3 == 0 { format!("heavy_{j}") } else { format!("gauss_{j}") }).collect();
+    let w: Vec<f64> = (0..d)
+        .map(|_| scale * rng.sample::<f64, _>(StandardNormal))
+        .collect();
+    let names = (0..d)
+        .map(|j| {
+            if j % 3 == 0 {
+                format!("heavy_{j}")
+            } else {
+                format!("gauss_{j}")
+            }
+        })
+        .collect();
     let mut ds = Dataset::empty(names);
     let mut z = vec![0.0f64; d];
     let mut row = vec![0.0f32; d];
     for _ in 0..n_rows {
-        z.iter_mut().for_each(|v| *v = StandardNormal.sample(&mut rng));
+        z.iter_mut()
+            .for_each(|v| *v = StandardNormal.sample(&mut rng));
         let interaction = if d > 1 { 0.8 * z[0] * z[1] } else { 0.0 };
         let logit = w.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>() + interaction - 1.2;
         let label = f32::from(u8::from(rng.gen::<f64>() < 1.0 / (1.0 + (-logit).exp())));
@@ -59,7 +70,9 @@ pub fn synthetic(n_rows: usize, n_features: usize, seed: u64, opts: &LoadOptions
     };
     let defaults;
     let opts = if let Err(e) = opts.validate() {
-        report.notes.push(format!("{e}; using the default options instead"));
+        report
+            .notes
+            .push(format!("{e}; using the default options instead"));
         defaults = LoadOptions::default();
         &defaults
     } else {
@@ -67,7 +80,10 @@ pub fn synthetic(n_rows: usize, n_features: usize, seed: u64, opts: &LoadOptions
     };
     let n = n_rows.max(MIN_SYNTHETIC_ROWS);
     if n != n_rows || n_features == 0 {
-        report.notes.push(format!("asked for {n_rows} x {n_features}; generated {n} x {}", n_features.max(1)));
+        report.notes.push(format!(
+            "asked for {n_rows} x {n_features}; generated {n} x {}",
+            n_features.max(1)
+        ));
     }
     let table = synthetic_table(n, n_features, seed);
     report.rows_read = table.n_rows();
@@ -83,7 +99,15 @@ mod tests {
 
     #[test]
     fn small_and_degenerate_requests_still_give_a_table() {
-        let p = synthetic(0, 0, 1, &LoadOptions { test_fraction: 2.0, ..LoadOptions::default() });
+        let p = synthetic(
+            0,
+            0,
+            1,
+            &LoadOptions {
+                test_fraction: 2.0,
+                ..LoadOptions::default()
+            },
+        );
         assert_eq!(p.train.n_rows() + p.test.n_rows(), MIN_SYNTHETIC_ROWS);
         assert_eq!(p.train.n_features, 1);
         assert_eq!(p.report.notes.len(), 2, "{:?}", p.report.notes);

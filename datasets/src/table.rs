@@ -20,7 +20,12 @@ pub struct Dataset {
 impl Dataset {
     /// An empty table with the given columns.
     pub fn empty(feature_names: Vec<String>) -> Dataset {
-        Dataset { features: Vec::new(), labels: Vec::new(), n_features: feature_names.len(), feature_names }
+        Dataset {
+            features: Vec::new(),
+            labels: Vec::new(),
+            n_features: feature_names.len(),
+            feature_names,
+        }
     }
 
     /// Number of rows.
@@ -66,7 +71,11 @@ impl Dataset {
 
     /// The values of column `j`, top to bottom.
     pub fn column(&self, j: usize) -> impl Iterator<Item = f32> + '_ {
-        self.features.iter().skip(j).step_by(self.n_features.max(1)).copied()
+        self.features
+            .iter()
+            .skip(j)
+            .step_by(self.n_features.max(1))
+            .copied()
     }
 
     /// Index of the column named `name`, if any.
@@ -79,7 +88,13 @@ impl Dataset {
         let mut key: Vec<u32> = self
             .row(i)
             .iter()
-            .map(|v| if v.is_nan() { f32::NAN.to_bits() } else { (v + 0.0).to_bits() })
+            .map(|v| {
+                if v.is_nan() {
+                    f32::NAN.to_bits()
+                } else {
+                    (v + 0.0).to_bits()
+                }
+            })
             .collect();
         key.push(self.labels[i].to_bits());
         key

@@ -24,7 +24,10 @@ fn missing_file() {
         other => panic!("expected MissingFile, got {other:?}"),
     }
     // A directory is not a data file either.
-    assert!(matches!(load_csv(dir.path(), &LoadOptions::default()), Err(DatasetError::MissingFile { .. })));
+    assert!(matches!(
+        load_csv(dir.path(), &LoadOptions::default()),
+        Err(DatasetError::MissingFile { .. })
+    ));
 }
 
 #[test]
@@ -45,25 +48,44 @@ fn non_binary_label_names_value_and_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "t.csv", "x,FLAG\n1,0\n2,1\n3,2\n");
     match load_csv(&path, &LoadOptions::default()) {
-        Err(DatasetError::NonBinaryLabel { value, row }) => assert_eq!((value.as_str(), row), ("2", 2)),
+        Err(DatasetError::NonBinaryLabel { value, row }) => {
+            assert_eq!((value.as_str(), row), ("2", 2))
+        }
         other => panic!("expected NonBinaryLabel, got {other:?}"),
     }
     let path = write(dir.path(), "u.csv", "x,FLAG\n1,0\n2,\n");
-    assert!(matches!(load_csv(&path, &LoadOptions::default()), Err(DatasetError::NonBinaryLabel { row: 1, .. })));
+    assert!(matches!(
+        load_csv(&path, &LoadOptions::default()),
+        Err(DatasetError::NonBinaryLabel { row: 1, .. })
+    ));
 }
 
 #[test]
 fn empty_tables() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (name, text) in [("zero.csv", ""), ("header.csv", "x,FLAG\n"), ("blank.csv", "\n\n")] {
+    for (name, text) in [
+        ("zero.csv", ""),
+        ("header.csv", "x,FLAG\n"),
+        ("blank.csv", "\n\n"),
+    ] {
         let path = write(dir.path(), name, text);
         let got = load_csv(&path, &LoadOptions::default());
-        assert!(matches!(got, Err(DatasetError::Empty(_))), "{name}: {got:?}");
+        assert!(
+            matches!(got, Err(DatasetError::Empty(_))),
+            "{name}: {got:?}"
+        );
     }
     // Rows but no usable feature: every column is an id or constant.
-    let path = write(dir.path(), "ids.csv", "Index,Address,c,FLAG\n1,0xa1,5,0\n2,0xb2,5,1\n3,0xc3,5,0\n");
+    let path = write(
+        dir.path(),
+        "ids.csv",
+        "Index,Address,c,FLAG\n1,0xa1,5,0\n2,0xb2,5,1\n3,0xc3,5,0\n",
+    );
     let got = load_csv(&path, &LoadOptions::default());
-    assert!(matches!(&got, Err(DatasetError::Empty(m)) if m.contains("Address")), "{got:?}");
+    assert!(
+        matches!(&got, Err(DatasetError::Empty(m)) if m.contains("Address")),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -71,17 +93,31 @@ fn ragged_rows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "short.csv", "x,y,FLAG\n1,2,0\n3,1\n");
     match load_csv(&path, &LoadOptions::default()) {
-        Err(DatasetError::Ragged { row, line, expected, found }) => assert_eq!((row, line, expected, found), (1, 3, 3, 2)),
+        Err(DatasetError::Ragged {
+            row,
+            line,
+            expected,
+            found,
+        }) => assert_eq!((row, line, expected, found), (1, 3, 3, 2)),
         other => panic!("expected Ragged, got {other:?}"),
     }
     let path = write(dir.path(), "long.csv", "x,y,FLAG\n1,2,0\n3,1,1,9\n");
-    assert!(matches!(load_csv(&path, &LoadOptions::default()), Err(DatasetError::Ragged { found: 4, .. })));
+    assert!(matches!(
+        load_csv(&path, &LoadOptions::default()),
+        Err(DatasetError::Ragged { found: 4, .. })
+    ));
 }
 
 #[test]
 fn invalid_options_are_rejected_before_reading() {
-    let o = LoadOptions { test_fraction: 1.5, ..LoadOptions::default() };
-    assert!(matches!(load_csv(Path::new("/nonexistent.csv"), &o), Err(DatasetError::InvalidOption(_))));
+    let o = LoadOptions {
+        test_fraction: 1.5,
+        ..LoadOptions::default()
+    };
+    assert!(matches!(
+        load_csv(Path::new("/nonexistent.csv"), &o),
+        Err(DatasetError::InvalidOption(_))
+    ));
 }
 
 #[test]
@@ -89,8 +125,17 @@ fn another_label_name_quoting_and_gzip() -> Result<(), Box<dyn std::error::Error
     let dir = tempfile::tempdir()?;
     let mut text = String::from("id,amount,note,is_scam,count\n");
     for i in 0..60 {
-        let note = if i % 2 == 0 { "\"hello, world\"" } else { "plain" };
-        text.push_str(&format!("{i},{}.5,{note},{},{}\n", i * 3, u8::from(i % 4 == 0), i % 7));
+        let note = if i % 2 == 0 {
+            "\"hello, world\""
+        } else {
+            "plain"
+        };
+        text.push_str(&format!(
+            "{i},{}.5,{note},{},{}\n",
+            i * 3,
+            u8::from(i % 4 == 0),
+            i % 7
+        ));
     }
     let path = write(dir.path(), "other.csv", &text);
     let p = load_csv(&path, &opts("is_scam"))?;
@@ -102,7 +147,8 @@ fn another_label_name_quoting_and_gzip() -> Result<(), Box<dyn std::error::Error
 
     // The same table gzipped loads to the same thing.
     let gz = dir.path().join("other.csv.gz");
-    let mut enc = flate2::write::GzEncoder::new(fs::File::create(&gz)?, flate2::Compression::fast());
+    let mut enc =
+        flate2::write::GzEncoder::new(fs::File::create(&gz)?, flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, text.as_bytes())?;
     enc.finish()?;
     let q = load_csv(&gz, &opts("is_scam"))?;

@@ -11,7 +11,10 @@ fn fraud_csv() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        println!("SKIP: {} is absent (set CAIRN_SHARED_DATASETS)", path.display());
+        println!(
+            "SKIP: {} is absent (set CAIRN_SHARED_DATASETS)",
+            path.display()
+        );
         None
     }
 }
@@ -23,7 +26,9 @@ fn load(opts: &LoadOptions) -> Option<Prepared> {
 
 #[test]
 fn parses_the_fraud_table_and_reports_its_traps() {
-    let Some(p) = load(&LoadOptions::default()) else { return };
+    let Some(p) = load(&LoadOptions::default()) else {
+        return;
+    };
     let r = &p.report;
     println!("{r}");
     assert_eq!((r.rows_read, r.columns_read), (9841, 51));
@@ -31,22 +36,56 @@ fn parses_the_fraud_table_and_reports_its_traps() {
     // 45 numeric features, less the 7 that are zero wherever present.
     assert_eq!(r.n_features, 38);
     assert_eq!(p.train.n_features, 38);
-    assert!(p.train.feature_names.iter().all(|n| n == n.trim()), "header names are trimmed");
-    assert!(p.train.feature_names.iter().any(|n| n == "max value received"));
-    assert!(p.train.feature_names.iter().any(|n| n == "ERC20 uniq sent addr.1"), "the repeated column is kept");
+    assert!(
+        p.train.feature_names.iter().all(|n| n == n.trim()),
+        "header names are trimmed"
+    );
+    assert!(p
+        .train
+        .feature_names
+        .iter()
+        .any(|n| n == "max value received"));
+    assert!(
+        p.train
+            .feature_names
+            .iter()
+            .any(|n| n == "ERC20 uniq sent addr.1"),
+        "the repeated column is kept"
+    );
 
     let text = r.dropped_where(|d| matches!(d, DropReason::NonNumeric { .. }));
-    assert_eq!(text, vec!["ERC20 most sent token type", "ERC20_most_rec_token_type"]);
-    assert_eq!(r.dropped_where(|d| *d == DropReason::IdOrIndex), vec!["", "Index"]);
-    assert_eq!(r.dropped_where(|d| matches!(d, DropReason::Identifier { .. })), vec!["Address"]);
-    assert_eq!(r.dropped_where(|d| matches!(d, DropReason::ZeroVariance { .. })).len(), 7);
+    assert_eq!(
+        text,
+        vec!["ERC20 most sent token type", "ERC20_most_rec_token_type"]
+    );
+    assert_eq!(
+        r.dropped_where(|d| *d == DropReason::IdOrIndex),
+        vec!["", "Index"]
+    );
+    assert_eq!(
+        r.dropped_where(|d| matches!(d, DropReason::Identifier { .. })),
+        vec!["Address"]
+    );
+    assert_eq!(
+        r.dropped_where(|d| matches!(d, DropReason::ZeroVariance { .. }))
+            .len(),
+        7
+    );
 
     // The ERC20 block: 829 rows missing all of it, all fraud, reported as a leak.
-    assert!(r.missing_cells.iter().all(|(_, n)| *n == 829), "{:?}", r.missing_cells);
+    assert!(
+        r.missing_cells.iter().all(|(_, n)| *n == 829),
+        "{:?}",
+        r.missing_cells
+    );
     assert_eq!(r.leak_warnings.len(), 1);
     assert!(r.leak_warnings[0].contains("829 rows") && r.leak_warnings[0].contains("label 1"));
     let shown = r.to_string();
-    assert!(shown.contains("WARNING label leak") && shown.contains("non-numeric") && shown.contains("zero variance"));
+    assert!(
+        shown.contains("WARNING label leak")
+            && shown.contains("non-numeric")
+            && shown.contains("zero variance")
+    );
 
     // Python's csv + float32 rounding finds 9287 distinct (features, label) rows; at f64 it is 9288 (one
     // pair differs only beyond f32 precision, so it is the same row to every consumer of this table).
@@ -55,30 +94,63 @@ fn parses_the_fraud_table_and_reports_its_traps() {
     assert_eq!(p.train.n_rows() + p.test.n_rows(), 9287);
     assert_eq!(p.test.n_rows(), (9287.0f64 * 0.2).round() as usize);
     // Fraud rows repeat more often than normal ones: the rate drops from 22.1% to about 17.8%.
-    assert!((p.train.positive_rate() - 0.178).abs() < 0.005, "{}", p.train.positive_rate());
-    assert!((p.train.positive_rate() - p.test.positive_rate()).abs() < 0.002, "stratified split");
+    assert!(
+        (p.train.positive_rate() - 0.178).abs() < 0.005,
+        "{}",
+        p.train.positive_rate()
+    );
+    assert!(
+        (p.train.positive_rate() - p.test.positive_rate()).abs() < 0.002,
+        "stratified split"
+    );
 
     // Bounded, finite values, and no row on both sides of the split.
     for d in [&p.train, &p.test] {
         assert!(d.features.iter().all(|v| v.is_finite() && v.abs() <= 8.0));
     }
-    let train_rows: HashSet<Vec<u32>> =
-        (0..p.train.n_rows()).map(|i| p.train.row(i).iter().map(|v| v.to_bits()).collect()).collect();
-    let crossing = (0..p.test.n_rows()).filter(|&i| train_rows.contains(&p.test.row(i).iter().map(|v| v.to_bits()).collect::<Vec<_>>()));
+    let train_rows: HashSet<Vec<u32>> = (0..p.train.n_rows())
+        .map(|i| p.train.row(i).iter().map(|v| v.to_bits()).collect())
+        .collect();
+    let crossing = (0..p.test.n_rows()).filter(|&i| {
+        train_rows.contains(
+            &p.test
+                .row(i)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+        )
+    });
     assert_eq!(crossing.count(), 0);
 }
 
 #[test]
 fn without_dedupe_duplicates_cross_the_split() {
     // The negative control for the test above: the check does detect leakage when it exists.
-    let Some(p) = load(&LoadOptions { dedupe: false, ..LoadOptions::default() }) else { return };
+    let Some(p) = load(&LoadOptions {
+        dedupe: false,
+        ..LoadOptions::default()
+    }) else {
+        return;
+    };
     assert_eq!(p.train.n_rows() + p.test.n_rows(), 9841);
-    let train_rows: HashSet<Vec<u32>> =
-        (0..p.train.n_rows()).map(|i| p.train.row(i).iter().map(|v| v.to_bits()).collect()).collect();
+    let train_rows: HashSet<Vec<u32>> = (0..p.train.n_rows())
+        .map(|i| p.train.row(i).iter().map(|v| v.to_bits()).collect())
+        .collect();
     let crossing = (0..p.test.n_rows())
-        .filter(|&i| train_rows.contains(&p.test.row(i).iter().map(|v| v.to_bits()).collect::<Vec<_>>()))
+        .filter(|&i| {
+            train_rows.contains(
+                &p.test
+                    .row(i)
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>(),
+            )
+        })
         .count();
-    assert!(crossing > 20, "only {crossing} test rows repeat a training row");
+    assert!(
+        crossing > 20,
+        "only {crossing} test rows repeat a training row"
+    );
 }
 
 #[test]
@@ -90,10 +162,20 @@ fn one_hot_and_indicator_options_on_the_real_table() {
     };
     let Some(p) = load(&opts) else { return };
     assert_eq!(p.report.encoded_columns.len(), 2);
-    assert!(p.report.encoded_columns.iter().all(|(_, n)| *n == 5), "{:?}", p.report.encoded_columns);
-    assert_eq!(p.report.indicator_columns.len(), 1, "the 16 ERC20 columns share one missing pattern");
+    assert!(
+        p.report.encoded_columns.iter().all(|(_, n)| *n == 5),
+        "{:?}",
+        p.report.encoded_columns
+    );
+    assert_eq!(
+        p.report.indicator_columns.len(),
+        1,
+        "the 16 ERC20 columns share one missing pattern"
+    );
     // Both token columns read "0" on exactly the same rows, so their "=0" columns coincide and one goes.
-    let dup = p.report.dropped_where(|d| *d == DropReason::DuplicateOf("ERC20 most sent token type=0".into()));
+    let dup = p
+        .report
+        .dropped_where(|d| *d == DropReason::DuplicateOf("ERC20 most sent token type=0".into()));
     assert_eq!(dup, vec!["ERC20_most_rec_token_type=0"]);
     assert_eq!(p.train.n_features, 38 + 10 - 1 + 1);
 }
