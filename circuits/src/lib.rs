@@ -5,5 +5,7 @@
 //! the constraint counts.
 //!
 //! - [`fixed`]: the signed fixed-point format, rescaling, dot products, ReLU, sigmoid.
+//! - [`poseidon`]: circomlib-compatible Poseidon (native via `light-poseidon`, and the gadget).
 
 pub mod fixed;
+pub mod poseidon;
