@@ -33,6 +33,7 @@ pub mod split;
 mod synthetic;
 mod table;
 pub mod txfeatures;
+pub use txfeatures::{load_account_txs, ExtractOptions, Placeholders};
 
 pub use error::DatasetError;
 pub use normalize::{signed_log, ColumnTransform, Normalizer};
