@@ -43,7 +43,7 @@ pub use paths::{
     default_account_labels, default_account_txs, default_fraud_csv, shared_datasets_dir,
     SHARED_DATASETS_ENV,
 };
-pub use pipeline::{load_csv, prepare, Prepared};
+pub use pipeline::{load_csv, load_raw_csv, prepare, Prepared};
 pub use report::{DropReason, DroppedColumn, LoadReport};
 pub use synthetic::{synthetic, synthetic_table, MIN_SYNTHETIC_ROWS};
 pub use table::Dataset;

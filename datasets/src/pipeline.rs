@@ -28,6 +28,18 @@ pub struct Prepared {
 
 /// Loads a labelled CSV (or `.csv.gz`) and runs the whole pipeline.
 pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Prepared, DatasetError> {
+    let (numeric, report) = load_raw_csv(path, opts)?;
+    prepare(numeric, report, opts)
+}
+
+/// Reads a labelled CSV into a numeric table without pruning, de-duplicating, splitting or normalising:
+/// id, identifier and text columns are handled as in [`load_csv`], missing cells are `NaN`. A participant
+/// uses this on its own file, then [`Dataset::select_columns`] and the coordinator's
+/// [`Normalizer::transform`].
+pub fn load_raw_csv(
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<(Dataset, LoadReport), DatasetError> {
     opts.validate()?;
     let raw = reader::read_csv(path, &opts.label)?;
     let mut report = LoadReport {
@@ -40,7 +52,8 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Prepared, DatasetErro
         ..LoadReport::default()
     };
     let numeric = columns::to_numeric(&raw, opts, &mut report);
-    prepare(numeric, report, opts)
+    report.n_features = numeric.n_features;
+    Ok((numeric, report))
 }
 
 /// Runs the pipeline from a numeric table onwards (`NaN` = missing). `report` may already describe earlier

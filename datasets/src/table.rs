@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::DatasetError;
+
 /// A numeric table: row-major features, binary labels (0.0/1.0).
 ///
 /// Invariant: `features.len() == labels.len() * n_features` and `feature_names.len() == n_features`.
@@ -18,6 +20,33 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A table from its parts, checking the shape invariant and that every label is 0 or 1.
+    pub fn new(
+        features: Vec<f32>,
+        labels: Vec<f32>,
+        feature_names: Vec<String>,
+    ) -> Result<Dataset, DatasetError> {
+        let n_features = feature_names.len();
+        if features.len() != labels.len() * n_features {
+            return Err(DatasetError::RowLength {
+                expected: labels.len() * n_features,
+                found: features.len(),
+            });
+        }
+        if let Some(row) = labels.iter().position(|&l| l != 0.0 && l != 1.0) {
+            return Err(DatasetError::NonBinaryLabel {
+                value: labels[row].to_string(),
+                row,
+            });
+        }
+        Ok(Dataset {
+            features,
+            labels,
+            n_features,
+            feature_names,
+        })
+    }
+
     /// An empty table with the given columns.
     pub fn empty(feature_names: Vec<String>) -> Dataset {
         Dataset {
@@ -83,6 +112,27 @@ impl Dataset {
         self.feature_names.iter().position(|n| n == name)
     }
 
+    /// The same rows with only the columns `names`, in that order (how a participant lines its own table up
+    /// with a [`crate::Normalizer`] published by the coordinator).
+    pub fn select_columns(&self, names: &[String]) -> Result<Dataset, DatasetError> {
+        let idx: Vec<usize> = names
+            .iter()
+            .map(|n| self.column_index(n))
+            .collect::<Option<_>>()
+            .ok_or_else(|| DatasetError::SchemaMismatch {
+                expected: names.to_vec(),
+                found: self.feature_names.clone(),
+            })?;
+        let mut out = Dataset::empty(names.to_vec());
+        out.features.reserve(self.n_rows() * idx.len());
+        for i in 0..self.n_rows() {
+            let row = self.row(i);
+            out.features.extend(idx.iter().map(|&j| row[j]));
+        }
+        out.labels = self.labels.clone();
+        Ok(out)
+    }
+
     /// A bit-exact key for row `i` plus its label, for de-duplication (all NaNs compare equal).
     pub(crate) fn row_key(&self, i: usize) -> Vec<u32> {
         let mut key: Vec<u32> = self
@@ -125,6 +175,33 @@ mod tests {
         assert!((d.positive_rate() - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(d.column(1).collect::<Vec<_>>(), vec![2.0, 4.0, 6.0]);
         assert_eq!(Dataset::empty(vec![]).positive_rate(), 0.0);
+    }
+
+    #[test]
+    fn new_checks_shape_and_labels_and_columns_select() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        assert!(Dataset::new(vec![1.0, 2.0], vec![1.0], names.clone()).is_ok());
+        let short = Dataset::new(vec![1.0], vec![1.0], names.clone());
+        assert!(matches!(
+            short,
+            Err(DatasetError::RowLength {
+                expected: 2,
+                found: 1
+            })
+        ));
+        let label = Dataset::new(vec![1.0, 2.0], vec![0.5], names);
+        assert!(matches!(
+            label,
+            Err(DatasetError::NonBinaryLabel { row: 0, .. })
+        ));
+
+        let d = tiny().select_columns(&["b".to_string(), "a".to_string()]);
+        assert_eq!(
+            d.ok().map(|d| d.features),
+            Some(vec![2.0, 1.0, 4.0, 3.0, 6.0, 5.0])
+        );
+        let missing = tiny().select_columns(&["c".to_string()]);
+        assert!(matches!(missing, Err(DatasetError::SchemaMismatch { .. })));
     }
 
     #[test]

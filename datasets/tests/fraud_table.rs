@@ -179,3 +179,37 @@ fn one_hot_and_indicator_options_on_the_real_table() {
     assert_eq!(dup, vec!["ERC20_most_rec_token_type=0"]);
     assert_eq!(p.train.n_features, 38 + 10 - 1 + 1);
 }
+
+#[test]
+fn a_participant_reproduces_the_coordinators_rows_from_its_raw_file() {
+    // The coordinator prepares and publishes its normaliser (as JSON); a participant reads the same raw file,
+    // lines its columns up with the normaliser's and transforms: it must get bit-identical rows.
+    let Some(p) = load(&LoadOptions::default()) else {
+        return;
+    };
+    let json = serde_json::to_string(&p.normalizer).expect("serialises");
+    let normalizer: cairn_datasets::Normalizer = serde_json::from_str(&json).expect("deserialises");
+    let path = default_fraud_csv();
+    let (raw, _) = cairn_datasets::load_raw_csv(&path, &LoadOptions::default()).expect("raw loads");
+    assert_eq!(raw.n_rows(), 9841);
+    assert!(
+        raw.n_features > 38,
+        "unpruned: the zero-variance columns are still there"
+    );
+    let mine = raw
+        .select_columns(&normalizer.feature_names())
+        .expect("same columns");
+    let (mine, _) = normalizer.transform(&mine).expect("same schema");
+    let bits = |d: &cairn_datasets::Dataset, i: usize| -> Vec<u32> {
+        d.row(i)
+            .iter()
+            .map(|v| v.to_bits())
+            .chain([d.labels[i].to_bits()])
+            .collect()
+    };
+    let rows: HashSet<Vec<u32>> = (0..mine.n_rows()).map(|i| bits(&mine, i)).collect();
+    assert!((0..p.train.n_rows()).all(|i| rows.contains(&bits(&p.train, i))));
+    assert!((0..p.test.n_rows()).all(|i| rows.contains(&bits(&p.test, i))));
+    // Without lining up, the schema check refuses.
+    assert!(normalizer.transform(&raw).is_err());
+}
