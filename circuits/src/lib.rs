@@ -7,7 +7,9 @@
 //! - [`fixed`]: the signed fixed-point format, rescaling, dot products, ReLU, sigmoid.
 //! - [`poseidon`]: circomlib-compatible Poseidon (native via `light-poseidon`, and the gadget).
 //! - [`merkle`]: the Poseidon Merkle tree of a holder's rows, and the path gadget.
+//! - [`pedersen`]: Pedersen vector commitments on Baby Jubjub, native and in-circuit.
 
 pub mod fixed;
 pub mod poseidon;
 pub mod merkle;
+pub mod pedersen;
