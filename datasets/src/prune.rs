@@ -5,9 +5,9 @@
 //! missing together (the 25 ERC20 columns of the fraud table) is one fact, and if the rows where it is missing
 //! are (nearly) all one label, the missingness itself predicts the label. That is reported as a leak.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use crate::options::LoadOptions;
+use crate::options::{LoadOptions, MissingPolicy};
 use crate::report::{DropReason, DroppedColumn, LoadReport};
 use crate::table::Dataset;
 
@@ -78,7 +78,7 @@ pub(crate) fn prune(ds: Dataset, opts: &LoadOptions, report: &mut LoadReport) ->
     }
     let overall = ds.positive_rate();
     for (rows, cols) in &groups {
-        if let Some(w) = leak_warning(&ds, rows, cols, overall) {
+        if let Some(w) = leak_warning(&ds, rows, cols, overall, opts) {
             report.leak_warnings.push(w);
         }
     }
@@ -114,7 +114,13 @@ pub(crate) fn prune(ds: Dataset, opts: &LoadOptions, report: &mut LoadReport) ->
 }
 
 /// A warning when the rows in `rows` (where columns `cols` are missing) are nearly all one label.
-fn leak_warning(ds: &Dataset, rows: &[usize], cols: &[usize], overall: f64) -> Option<String> {
+fn leak_warning(
+    ds: &Dataset,
+    rows: &[usize],
+    cols: &[usize],
+    overall: f64,
+    opts: &LoadOptions,
+) -> Option<String> {
     if rows.len() < LEAK_MIN_ROWS {
         return None;
     }
@@ -143,14 +149,34 @@ fn leak_warning(ds: &Dataset, rows: &[usize], cols: &[usize], overall: f64) -> O
             ds.feature_names[cols[cols.len() - 1]]
         )
     };
-    Some(format!(
+    let mut text = format!(
         "{what} missing in {} rows and {:.1}% of those rows have label {majority} (vs {:.1}% overall): \
-         the missingness alone predicts the label, and the filled value carries it into the model; \
-         treat accuracy on these rows with suspicion (drop the rows or the columns to measure without it)",
+         the missingness alone predicts the label",
         rows.len(),
         100.0 * purity,
         100.0 * overall_purity
-    ))
+    );
+    if opts.missing == MissingPolicy::Zero {
+        // After filling with 0, these rows can only be told apart from rows that are genuinely 0 there.
+        let missing: HashSet<usize> = rows.iter().copied().collect();
+        let zeros: Vec<usize> = (0..ds.n_rows())
+            .filter(|i| !missing.contains(i) && cols.iter().all(|&j| ds.row(*i)[j] == 0.0))
+            .collect();
+        let zero_pos = zeros.iter().filter(|&&i| ds.labels[i] > 0.5).count();
+        text.push_str(&format!(
+            "; filled with 0 they look like the {} rows that are genuinely 0 in these columns ({:.1}% label 1), \
+             which hides the pattern unless a missing indicator or an encoding of a related text column \
+             exposes it",
+            zeros.len(),
+            100.0 * zero_pos as f64 / zeros.len().max(1) as f64
+        ));
+    } else {
+        text.push_str("; the filled value carries it into the model");
+    }
+    text.push_str(
+        ". Read accuracy with this in mind (drop the rows or columns to measure without it)",
+    );
+    Some(text)
 }
 
 #[cfg(test)]

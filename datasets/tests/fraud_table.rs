@@ -80,6 +80,13 @@ fn parses_the_fraud_table_and_reports_its_traps() {
     );
     assert_eq!(r.leak_warnings.len(), 1);
     assert!(r.leak_warnings[0].contains("829 rows") && r.leak_warnings[0].contains("label 1"));
+    // Accounts with no ERC20 activity but present columns are all 0 there, and none of them is fraud.
+    assert!(
+        r.leak_warnings[0]
+            .contains("the 4399 rows that are genuinely 0 in these columns (0.0% label 1)"),
+        "{}",
+        r.leak_warnings[0]
+    );
     let shown = r.to_string();
     assert!(
         shown.contains("WARNING label leak")
