@@ -155,3 +155,28 @@ fn another_label_name_quoting_and_gzip() -> Result<(), Box<dyn std::error::Error
     assert_eq!((q.train, q.test), (p.train, p.test));
     Ok(())
 }
+
+#[test]
+fn crlf_bom_and_non_utf8() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut lf = String::from("x, y ,FLAG\n");
+    for i in 0..30 {
+        lf.push_str(&format!("{},{},{}\n", i * i, 30 - i, u8::from(i % 3 == 0)));
+    }
+    let crlf = format!("\u{feff}{}", lf.replace('\n', "\r\n"));
+    let a = load_csv(&write(dir.path(), "lf.csv", &lf), &LoadOptions::default())?;
+    let b = load_csv(
+        &write(dir.path(), "crlf.csv", &crlf),
+        &LoadOptions::default(),
+    )?;
+    assert_eq!(a.train.feature_names, vec!["x", "y"]);
+    assert_eq!((a.train, a.test), (b.train, b.test));
+
+    let path = dir.path().join("latin1.csv");
+    fs::write(&path, b"x,FLAG\n\xe9,0\n")?;
+    assert!(matches!(
+        load_csv(&path, &LoadOptions::default()),
+        Err(DatasetError::Csv { .. })
+    ));
+    Ok(())
+}
