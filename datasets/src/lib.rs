@@ -33,7 +33,6 @@ pub mod split;
 mod synthetic;
 mod table;
 pub mod txfeatures;
-pub use txfeatures::{load_account_txs, ExtractOptions, Placeholders};
 
 pub use error::DatasetError;
 pub use normalize::{signed_log, ColumnTransform, Normalizer};
@@ -47,3 +46,4 @@ pub use pipeline::{load_csv, load_raw_csv, prepare, Prepared};
 pub use report::{DropReason, DroppedColumn, LoadReport};
 pub use synthetic::{synthetic, synthetic_table, MIN_SYNTHETIC_ROWS};
 pub use table::Dataset;
+pub use txfeatures::{load_account_txs, ExtractOptions, Placeholders};
