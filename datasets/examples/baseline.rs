@@ -1,7 +1,9 @@
 //! A logistic-regression baseline on the fraud table under different loader options, to see how much the
 //! ERC20-missing label leak is worth: `cargo run -p cairn-datasets --example baseline`.
 
-use cairn_datasets::{default_fraud_csv, load_csv, Dataset, LoadOptions, TextPolicy};
+use cairn_datasets::{default_account_labels, default_account_txs, load_account_txs};
+use cairn_datasets::{default_fraud_csv, load_csv, Dataset, LoadOptions, Prepared, TextPolicy};
+use cairn_datasets::{ExtractOptions, Placeholders};
 
 fn score(w: &[f64], x: &[f32]) -> f64 {
     let d = x.len();
@@ -55,19 +57,32 @@ fn evaluate(w: &[f64], test: &Dataset) -> (f64, f64) {
     )
 }
 
+fn run(name: &str, p: &Prepared) {
+    let w = fit(&p.train);
+    let (acc, auc) = evaluate(&w, &p.test);
+    let base = 1.0 - p.test.positive_rate().min(1.0 - p.test.positive_rate());
+    println!(
+        "{name:44} features {:3}  test accuracy {acc:.3} (majority {base:.3})  AUC {auc:.3}",
+        p.train.n_features
+    );
+}
+
 fn main() -> Result<(), cairn_datasets::DatasetError> {
     let path = default_fraud_csv();
     let runs = [
-        ("defaults (zero fill, text dropped)", LoadOptions::default()),
         (
-            "+ missing indicators",
+            "fraud table: defaults (zero fill, text dropped)",
+            LoadOptions::default(),
+        ),
+        (
+            "fraud table: + missing indicators",
             LoadOptions {
                 missing_indicators: true,
                 ..LoadOptions::default()
             },
         ),
         (
-            "+ one-hot token names",
+            "fraud table: + one-hot token names",
             LoadOptions {
                 text: TextPolicy::OneHot { max_categories: 8 },
                 ..LoadOptions::default()
@@ -75,13 +90,20 @@ fn main() -> Result<(), cairn_datasets::DatasetError> {
         ),
     ];
     for (name, opts) in runs {
-        let p = load_csv(&path, &opts)?;
-        let w = fit(&p.train);
-        let (acc, auc) = evaluate(&w, &p.test);
-        let base = 1.0 - p.test.positive_rate();
-        println!(
-            "{name:40} features {:3}  test accuracy {acc:.3} (majority {base:.3})  AUC {auc:.3}",
-            p.train.n_features
+        run(name, &load_csv(&path, &opts)?);
+    }
+    for (name, placeholders) in [
+        ("account txs: placeholders dropped", Placeholders::Drop),
+        ("account txs: placeholders kept", Placeholders::Keep),
+    ] {
+        let extract = ExtractOptions {
+            placeholders,
+            ..ExtractOptions::default()
+        };
+        let (txs, labels) = (default_account_txs(), default_account_labels());
+        run(
+            name,
+            &load_account_txs(&txs, &labels, &extract, &LoadOptions::default())?,
         );
     }
     Ok(())
