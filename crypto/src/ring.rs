@@ -61,6 +61,65 @@ pub fn sum(vectors: &[&[RingElem]], len: usize) -> Vec<RingElem> {
     acc
 }
 
+/// Serde for ring vectors as one byte string of little-endian elements: exactly
+/// [`RING_BYTES`] per element on the wire, whatever integer encoding the format uses
+/// (a varint encoding would spend 5 bytes on most uniformly random 32-bit masks).
+/// Use with `#[serde(with = "cairn_crypto::ring::serde_elems")]`.
+pub mod serde_elems {
+    use super::{RingElem, RING_BYTES};
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Serialises `v` as bytes.
+    pub fn serialize<S: Serializer>(v: &[RingElem], s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(v.len() * RING_BYTES);
+        for x in v {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        s.serialize_bytes(&bytes)
+    }
+
+    struct ElemsVisitor;
+
+    fn from_bytes<E: Error>(b: &[u8]) -> Result<Vec<RingElem>, E> {
+        if b.len() % RING_BYTES != 0 {
+            return Err(E::custom(format!("{} bytes is not a whole number of ring elements", b.len())));
+        }
+        Ok(b.chunks_exact(RING_BYTES)
+            .map(|w| {
+                let mut a = [0u8; RING_BYTES];
+                a.copy_from_slice(w);
+                RingElem::from_le_bytes(a)
+            })
+            .collect())
+    }
+
+    impl<'de> Visitor<'de> for ElemsVisitor {
+        type Value = Vec<RingElem>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte string of little-endian ring elements")
+        }
+
+        fn visit_bytes<E: Error>(self, b: &[u8]) -> Result<Self::Value, E> {
+            from_bytes(b)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut b = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 24));
+            while let Some(x) = seq.next_element::<u8>()? {
+                b.push(x);
+            }
+            from_bytes(&b)
+        }
+    }
+
+    /// Deserialises bytes (or a sequence of byte values) into ring elements.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RingElem>, D::Error> {
+        d.deserialize_byte_buf(ElemsVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ fn to_unmask(h: &mut Harness) -> (BTreeMap<ParticipantId, ClientConsistent>, Unm
     let mut masked = Vec::new();
     for (id, c) in shared {
         let (c, m) = c.mask(server.inbox(id), h.inputs[&id].clone()).expect("honest inbox");
-        server.receive(m).expect("valid");
+        server.receive(&m).expect("valid");
         masked.push((id, c));
     }
     let mut server = server.close().expect("enough");
@@ -121,7 +121,7 @@ fn client_refuses_s_sk_of_a_non_neighbour_when_peer_really_dropped() {
     let mut masked = Vec::new();
     for (id, c) in shared.into_iter().filter(|(id, _)| *id != victim) {
         let (c, m) = c.mask(server.inbox(id), h.inputs[&id].clone()).expect("honest");
-        server.receive(m).expect("valid");
+        server.receive(&m).expect("valid");
         masked.push((id, c));
     }
     let mut server = server.close().expect("enough");
@@ -278,19 +278,19 @@ fn coordinator_rejects_wrong_sizes_and_duplicates() {
             let mut over = m.clone();
             over.y.push(0 as RingElem);
             assert_eq!(
-                server.receive(over),
+                server.receive(&over),
                 Err(SecAggError::WrongSize { from: id, what: "masked vector", got: 17, expected: 16 })
             );
             let mut short = m.clone();
             short.y.truncate(3);
-            assert!(matches!(server.receive(short), Err(SecAggError::WrongSize { got: 3, .. })));
+            assert!(matches!(server.receive(&short), Err(SecAggError::WrongSize { got: 3, .. })));
             let mut outsider = m.clone();
             outsider.sender = ParticipantId(4242);
-            assert_eq!(server.receive(outsider), Err(SecAggError::NotInRound(ParticipantId(4242))));
+            assert_eq!(server.receive(&outsider), Err(SecAggError::NotInRound(ParticipantId(4242))));
         }
-        server.receive(m.clone()).expect("valid");
+        server.receive(&m).expect("valid");
         if i == 0 {
-            assert_eq!(server.receive(m), Err(SecAggError::Duplicate { id, phase: Phase::MaskedInput }));
+            assert_eq!(server.receive(&m), Err(SecAggError::Duplicate { id, phase: Phase::MaskedInput }));
         }
     }
     let mut server = server.close().expect("enough");

@@ -68,7 +68,8 @@ pub struct ShareKeys {
 pub struct MaskedInput {
     /// Sender.
     pub sender: ParticipantId,
-    /// The masked vector, `vector_len` ring elements.
+    /// The masked vector, `vector_len` ring elements (4 bytes each on the wire).
+    #[serde(with = "crate::ring::serde_elems")]
     pub y: Vec<RingElem>,
 }
 
@@ -124,4 +125,23 @@ pub struct UnmaskResponse {
     pub self_mask_shares: Vec<RevealedShare>,
     /// Shares of dropped participants' mask keys s_sk.
     pub mask_key_shares: Vec<RevealedShare>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_vector_is_four_bytes_per_element_on_the_wire() {
+        let msg = MaskedInput { sender: ParticipantId(3), y: vec![u32::MAX, 0, 0x8000_0000, 12345] };
+        let cfg = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&msg, cfg).expect("encodes");
+        assert_eq!(bytes.len(), 1 + 1 + 4 * 4); // sender varint, length varint, elements
+        let (back, _): (MaskedInput, usize) = bincode::serde::decode_from_slice(&bytes, cfg).expect("decodes");
+        assert_eq!(back, msg);
+        let mut bad = bytes.clone();
+        bad[1] = 15; // 15 bytes: not whole elements
+        bad.truncate(2 + 15);
+        assert!(bincode::serde::decode_from_slice::<MaskedInput, _>(&bad, cfg).is_err());
+    }
 }

@@ -28,7 +28,7 @@ fn check_key(id: ParticipantId, pk: &AgreementPublic) -> Result<(), SecAggError>
 }
 
 /// Phase 0: collects signed agreement keys.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyCollection {
     config: Arc<RoundConfig>,
     keys: BTreeMap<ParticipantId, AdvertiseKeys>,
@@ -67,7 +67,7 @@ impl KeyCollection {
 }
 
 /// Phase 1: collects encrypted shares and routes them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ShareRouting {
     config: Arc<RoundConfig>,
     keys: BTreeMap<ParticipantId, AdvertiseKeys>,
@@ -130,7 +130,7 @@ impl ShareRouting {
 }
 
 /// Phase 2: routes shares and sums masked inputs as they arrive.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MaskedCollection {
     pub(super) config: Arc<RoundConfig>,
     pub(super) keys: BTreeMap<ParticipantId, AdvertiseKeys>,
@@ -151,8 +151,9 @@ impl MaskedCollection {
         self.inboxes.get(&id).map_or(&[], Vec::as_slice)
     }
 
-    /// Accepts one masked input of the right length from a member of U2 and adds it to the sum.
-    pub fn receive(&mut self, msg: MaskedInput) -> Result<(), SecAggError> {
+    /// Accepts one masked input of the right length from a member of U2 and adds it to the
+    /// sum. Taken by reference: the coordinator keeps only the sum, never the input.
+    pub fn receive(&mut self, msg: &MaskedInput) -> Result<(), SecAggError> {
         let from = msg.sender;
         self.config.identity(from)?;
         if !self.shared.contains(&from) {
@@ -179,7 +180,7 @@ impl MaskedCollection {
 }
 
 /// Phase 3: collects the survivors' signatures on the survivor list.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConsistencyCollection {
     state: MaskedCollection,
     survivors: Vec<ParticipantId>,
@@ -223,7 +224,7 @@ impl ConsistencyCollection {
 }
 
 /// Phase 4: asks for shares, collects them, rebuilds the secrets and removes the masks.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Unmasking {
     pub(super) state: MaskedCollection,
     pub(super) survivors: Vec<ParticipantId>,

@@ -125,7 +125,7 @@ impl Harness {
             }
             match c.mask(server.inbox(id), self.inputs[&id].clone()) {
                 Ok((c, msg)) => {
-                    server.receive(msg).expect("honest input accepted");
+                    server.receive(&msg).expect("honest input accepted");
                     masked_clients.insert(id, c);
                     masked.insert(id);
                 }
