@@ -1,1 +1,14 @@
-//! TODO
+//! The cairn coordinator: drives a [`cairn_protocol::job::Job`] over QUIC, evaluates each
+//! new global model on the test split, and exports the model and metrics.
+//!
+//! - [`server`]: the QUIC driver, `run_job(endpoint, job, …, shutdown)`, a thin loop
+//!   around the sans-IO job state machine.
+//! - [`progress`]: the per-round records the driver reports.
+//! - [`export`]: the model as safetensors, metrics as JSON.
+
+pub mod export;
+pub mod progress;
+pub mod server;
+
+pub use progress::{JobSummary, Progress, RoundRecord};
+pub use server::{run_job, CoordinatorError};

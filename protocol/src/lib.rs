@@ -20,3 +20,5 @@ pub mod model;
 pub mod round;
 pub mod sampling;
 pub mod wire;
+#[cfg(feature = "transport")]
+pub mod transport;

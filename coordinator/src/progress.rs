@@ -1,0 +1,76 @@
+//! What the coordinator reports while a job runs: one record per round, and a summary.
+
+use serde::{Deserialize, Serialize};
+
+use cairn_protocol::metrics::Metrics;
+
+/// One completed (or failed) round, as reported and exported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// Round number.
+    pub round: u32,
+    /// Participants selected.
+    pub selected: usize,
+    /// Participants whose update was aggregated.
+    pub contributors: usize,
+    /// Dropped participants, with the reason.
+    pub dropped: Vec<(u32, String)>,
+    /// Mean reported training loss (example-weighted).
+    pub train_loss: f64,
+    /// Test metrics of the new global model (`None` when the round failed).
+    pub test: Option<Metrics>,
+    /// Wall-clock seconds of the round.
+    pub seconds: f64,
+    /// Why the round failed, if it did.
+    pub failure: Option<String>,
+}
+
+/// Progress events for a front end (progress bar, logs).
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// The coordinator is listening.
+    Listening {
+        /// Bound address.
+        addr: std::net::SocketAddr,
+        /// Certificate fingerprint participants must pin.
+        fingerprint: String,
+    },
+    /// A participant joined.
+    Joined {
+        /// Its id.
+        participant: u32,
+        /// Its name.
+        name: String,
+        /// Its rows.
+        n_rows: u64,
+    },
+    /// A participant was refused.
+    Refused {
+        /// Its id.
+        participant: u32,
+        /// Why.
+        reason: String,
+    },
+    /// A round started.
+    RoundStarted {
+        /// Round number.
+        round: u32,
+        /// Selected participants.
+        participants: usize,
+    },
+    /// A round ended.
+    Round(RoundRecord),
+}
+
+/// The outcome of a whole job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Rounds completed.
+    pub rounds_completed: u32,
+    /// Per-round records.
+    pub rounds: Vec<RoundRecord>,
+    /// The final global model.
+    pub model: Vec<f32>,
+    /// Set when the job ended early.
+    pub error: Option<String>,
+}

@@ -1,0 +1,257 @@
+//! The coordinator's QUIC driver: a thin loop around the sans-IO [`Job`].
+//!
+//! Each accepted connection gets a reader task (frames in, size-checked before
+//! allocation) and a writer task (frames out); both talk to one central loop that owns
+//! the job, so the state machine is never shared or locked. The loop feeds the job
+//! frames, disconnects and timeouts, sends what it asks, evaluates each new global model
+//! on the test split, and reports [`Progress`]. `run_job` returns when the job ends or
+//! when `shutdown` resolves (mini-redis style).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use cairn_datasets::Dataset;
+use cairn_protocol::job::{Job, JobEvent};
+use cairn_protocol::metrics::evaluate;
+use cairn_protocol::round::ParticipantId;
+use cairn_protocol::transport::{read_frame, write_frame, TransportError};
+use cairn_protocol::wire::{self, MAX_FRAME_BYTES};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::progress::{JobSummary, Progress, RoundRecord};
+
+/// Errors that stop the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A message could not be encoded.
+    #[error(transparent)]
+    Wire(#[from] wire::WireError),
+    /// The test split does not fit the job's model.
+    #[error("test split has {got} features, the model expects {want}")]
+    TestShape {
+        /// Test features.
+        got: usize,
+        /// Model features.
+        want: usize,
+    },
+    /// Shut down before the job finished.
+    #[error("shut down before the job finished ({rounds} rounds completed)")]
+    Shutdown {
+        /// Rounds completed before the shutdown.
+        rounds: u32,
+    },
+}
+
+enum Inbound {
+    Connected(ParticipantId, mpsc::UnboundedSender<Outbound>, SocketAddr),
+    Frame(ParticipantId, Vec<u8>),
+    Closed(ParticipantId, Option<String>),
+}
+
+struct Outbound {
+    frame: Vec<u8>,
+    close: bool,
+}
+
+/// Runs `job` on `endpoint` until it finishes or `shutdown` resolves; evaluates each new
+/// model on `test` and sends [`Progress`] to `progress` (a closed receiver is fine).
+pub async fn run_job(
+    endpoint: quinn::Endpoint,
+    mut job: Job,
+    test: &Dataset,
+    progress: mpsc::UnboundedSender<Progress>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<JobSummary, CoordinatorError> {
+    let model = job.config().model.clone();
+    if test.n_features != model.n_features {
+        return Err(CoordinatorError::TestShape { got: test.n_features, want: model.n_features });
+    }
+    let limit = wire::update_limit(model.param_count()).min(MAX_FRAME_BYTES);
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Inbound>();
+    let acceptor = tokio::spawn(accept_loop(endpoint.clone(), in_tx, limit));
+    tokio::pin!(shutdown);
+
+    let mut conns: HashMap<ParticipantId, mpsc::UnboundedSender<Outbound>> = HashMap::new();
+    let mut records = Vec::new();
+    let mut round_started: HashMap<u32, (Instant, usize)> = HashMap::new();
+    let mut finished_error = None;
+    let mut completed = 0;
+
+    loop {
+        while let Some(t) = job.poll_transmit() {
+            let frame = wire::encode(&t.msg)?;
+            if let Some(tx) = conns.get(&t.to) {
+                let _ = tx.send(Outbound { frame, close: t.close });
+            }
+            if t.close {
+                conns.remove(&t.to);
+            }
+        }
+        while let Some(event) = job.poll_event() {
+            match event {
+                JobEvent::Joined { participant, name, n_rows } => {
+                    info!(participant, %name, n_rows, "participant joined");
+                    let _ = progress.send(Progress::Joined { participant, name, n_rows });
+                }
+                JobEvent::Refused { participant, reason } => {
+                    warn!(participant, %reason, "participant refused");
+                    let _ = progress.send(Progress::Refused { participant, reason });
+                }
+                JobEvent::RoundStarted { round, participants } => {
+                    round_started.insert(round, (Instant::now(), participants.len()));
+                    let _ = progress.send(Progress::RoundStarted { round, participants: participants.len() });
+                }
+                JobEvent::RoundCompleted { round, aggregate, dropped, model: params } => {
+                    let (t0, selected) = round_started.remove(&round).unwrap_or((Instant::now(), 0));
+                    let metrics = evaluate(&model, &params, &test.features, &test.labels);
+                    completed = round;
+                    let rec = RoundRecord {
+                        round,
+                        selected,
+                        contributors: aggregate.contributors.len(),
+                        dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
+                        train_loss: aggregate.mean_train_loss,
+                        test: Some(metrics),
+                        seconds: t0.elapsed().as_secs_f64(),
+                        failure: None,
+                    };
+                    info!(round, contributors = rec.contributors, auc = metrics.auc, "round completed");
+                    records.push(rec.clone());
+                    let _ = progress.send(Progress::Round(rec));
+                }
+                JobEvent::RoundFailed { round, reason, dropped } => {
+                    let (t0, selected) = round_started.remove(&round).unwrap_or((Instant::now(), 0));
+                    warn!(round, %reason, "round failed");
+                    let rec = RoundRecord {
+                        round,
+                        selected,
+                        contributors: 0,
+                        dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
+                        train_loss: f64::NAN,
+                        test: None,
+                        seconds: t0.elapsed().as_secs_f64(),
+                        failure: Some(reason),
+                    };
+                    records.push(rec.clone());
+                    let _ = progress.send(Progress::Round(rec));
+                }
+                JobEvent::Finished { rounds_completed, error } => {
+                    debug!(rounds_completed, ?error, "job finished");
+                    finished_error = error;
+                }
+            }
+        }
+        if job.is_finished() {
+            break;
+        }
+        let wake = job.poll_timeout();
+        tokio::select! {
+            msg = in_rx.recv() => match msg {
+                Some(Inbound::Connected(p, tx, addr)) => {
+                    debug!(participant = p, %addr, "connection");
+                    conns.insert(p, tx);
+                }
+                Some(Inbound::Frame(p, body)) => {
+                    if let Err(e) = job.handle_frame(p, &body, Instant::now()) {
+                        warn!(participant = p, error = %e, "message refused");
+                    }
+                }
+                Some(Inbound::Closed(p, why)) => {
+                    if let Some(why) = why {
+                        warn!(participant = p, %why, "connection lost");
+                    }
+                    conns.remove(&p);
+                    job.handle_disconnect(p, Instant::now());
+                }
+                None => break,
+            },
+            () = sleep_until(wake) => job.handle_timeout(Instant::now()),
+            () = &mut shutdown => {
+                acceptor.abort();
+                endpoint.close(0u32.into(), b"shutdown");
+                return Err(CoordinatorError::Shutdown { rounds: completed });
+            }
+        }
+    }
+    // Let the writers flush the final messages before the endpoint goes away.
+    drop(conns);
+    acceptor.abort();
+    tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle()).await.ok();
+    Ok(JobSummary { rounds_completed: completed, rounds: records, model: job.global().to_vec(), error: finished_error })
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::UnboundedSender<Inbound>, limit: usize) {
+    let mut next_id: ParticipantId = 0;
+    while let Some(incoming) = endpoint.accept().await {
+        let id = next_id;
+        next_id = next_id.wrapping_add(1);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let why = match serve_connection(id, incoming, &tx, limit).await {
+                Ok(()) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            let _ = tx.send(Inbound::Closed(id, why));
+        });
+    }
+}
+
+async fn serve_connection(
+    id: ParticipantId,
+    incoming: quinn::Incoming,
+    tx: &mpsc::UnboundedSender<Inbound>,
+    limit: usize,
+) -> Result<(), TransportError> {
+    let conn = incoming.await?;
+    let (mut send, mut recv) = conn.accept_bi().await?;
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
+    let _ = tx.send(Inbound::Connected(id, out_tx, conn.remote_address()));
+    let writer_conn = conn.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            if write_frame(&mut send, &out.frame).await.is_err() {
+                break;
+            }
+            if out.close {
+                let _ = send.finish();
+                // Wait until the peer has read everything, then close.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send.stopped()).await;
+                writer_conn.close(0u32.into(), b"done");
+                break;
+            }
+        }
+    });
+    let result = loop {
+        match read_frame(&mut recv, limit).await {
+            Ok(Some(body)) => {
+                if tx.send(Inbound::Frame(id, body)).is_err() {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(TransportError::Connection(quinn::ConnectionError::LocallyClosed)) => break Ok(()),
+            Err(TransportError::Read(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(
+                quinn::ConnectionError::LocallyClosed | quinn::ConnectionError::ApplicationClosed(_),
+            )))) => break Ok(()),
+            Err(e) => {
+                conn.close(1u32.into(), b"protocol error");
+                break Err(e);
+            }
+        }
+    };
+    writer.abort();
+    result
+}
