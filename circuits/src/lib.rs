@@ -8,8 +8,11 @@
 //! - [`poseidon`]: circomlib-compatible Poseidon (native via `light-poseidon`, and the gadget).
 //! - [`merkle`]: the Poseidon Merkle tree of a holder's rows, and the path gadget.
 //! - [`pedersen`]: Pedersen vector commitments on Baby Jubjub, native and in-circuit.
+//! - [`training`]: the proof of correct local training: statement, witness (native
+//!   fixed-point replay), circuit, Groth16 keys and proofs.
 
 pub mod fixed;
 pub mod poseidon;
 pub mod merkle;
 pub mod pedersen;
+pub mod training;

@@ -1,0 +1,161 @@
+//! The training circuit: the constraint system of the statement in [`super`], for one
+//! [`Shape`]. [`TrainingCircuit::synthesize`] also reports where the constraints go.
+
+use ark_bn254::Fr;
+use ark_ff::{BigInteger, PrimeField};
+use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar};
+use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
+
+use super::arith::InCircuit;
+use super::sgd::sgd_step;
+use super::{Private, Public, Shape, NORM_BITS, RHO_BITS, TOL_BITS, UPDATE_BITS};
+use crate::fixed::constraints::{signed_witness, unsigned_bits, SignedVar};
+use crate::fixed::to_field;
+use crate::merkle::constraints::root_from_path;
+use crate::pedersen::constraints::{commit, PointVar};
+use crate::pedersen::Generators;
+use crate::poseidon::constraints::hash_vec;
+
+/// Constraints per part of the statement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    /// Hashes of the model, the indices and the hyper-parameters (and index range checks).
+    pub hashing: usize,
+    /// Leaf hashes and Merkle paths of the rows.
+    pub merkle: usize,
+    /// The K SGD steps.
+    pub training: usize,
+    /// `|x − (w_K − w)| ≤ τ` and the range of x.
+    pub tolerance: usize,
+    /// `‖x‖² ≤ clip²`.
+    pub norm: usize,
+    /// The Pedersen commitment.
+    pub commitment: usize,
+    /// All of them.
+    pub total: usize,
+}
+
+/// The circuit for one statement (or, with [`Private::dummy`], for key generation).
+#[derive(Clone, Debug)]
+pub struct TrainingCircuit {
+    /// Its shape.
+    pub shape: Shape,
+    /// The statement.
+    pub public: Public,
+    /// The witness.
+    pub private: Private,
+}
+
+fn witnesses(cs: &ConstraintSystemRef<Fr>, xs: &[i64]) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
+    xs.iter().map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into())))).collect()
+}
+
+fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
+    let (k, b, n) = (shape.local_steps as usize, shape.batch_size as usize, shape.model.param_count());
+    let ok = p.model.len() == n
+        && p.update.len() == n
+        && p.indices.len() == k
+        && p.rows.len() == k
+        && p.paths.len() == k
+        && p.indices.iter().all(|v| v.len() == b)
+        && p.rows.iter().flatten().all(|r| r.len() == shape.row_len())
+        && p.rows.iter().all(|v| v.len() == b)
+        && p.paths.iter().flatten().all(|q| q.siblings.len() == shape.tree_depth as usize);
+    if ok {
+        Ok(())
+    } else {
+        Err(SynthesisError::Unsatisfiable)
+    }
+}
+
+impl TrainingCircuit {
+    /// Builds the constraints into `cs` and returns how many each part took.
+    pub fn synthesize(&self, cs: &ConstraintSystemRef<Fr>) -> Result<Breakdown, SynthesisError> {
+        let (shape, p) = (&self.shape, &self.private);
+        check_shape(shape, p)?;
+        let inputs: Vec<FpVar<Fr>> =
+            self.public.to_inputs().into_iter().map(|v| FpVar::new_input(cs.clone(), || Ok(v))).collect::<Result<_, _>>()?;
+        let [root, model_hash, indices_hash, hyper_hash, cx, cy] = <[FpVar<Fr>; 6]>::try_from(inputs).map_err(|_| SynthesisError::Unsatisfiable)?;
+        let mut bd = Breakdown::default();
+        let mut mark = cs.num_constraints();
+        let mut take = |cs: &ConstraintSystemRef<Fr>| {
+            let now = cs.num_constraints();
+            std::mem::replace(&mut mark, now).abs_diff(now)
+        };
+
+        // Hashing: hyper-parameters, model, indices.
+        let hyper = witnesses(cs, &p.hyper.hashed_values(shape))?;
+        hash_vec(&hyper)?.enforce_equal(&hyper_hash)?;
+        let (step, clip_sq, tol) = (&hyper[2], &hyper[3], &hyper[4]);
+        let model = witnesses(cs, &p.model)?;
+        hash_vec(&model)?.enforce_equal(&model_hash)?;
+        let mut index_vars = Vec::with_capacity(shape.rows_used());
+        let mut index_bits: Vec<Vec<Boolean<Fr>>> = Vec::with_capacity(shape.rows_used());
+        for &i in p.indices.iter().flatten() {
+            let v = FpVar::new_witness(cs.clone(), || Ok(Fr::from(u64::from(i))))?;
+            index_bits.push(unsigned_bits(&v, shape.tree_depth)?);
+            index_vars.push(v);
+        }
+        hash_vec(&index_vars)?.enforce_equal(&indices_hash)?;
+        bd.hashing = take(cs);
+
+        // Merkle: every row used is the leaf at its index.
+        let mut batches: Vec<Vec<Vec<FpVar<Fr>>>> = Vec::with_capacity(p.rows.len());
+        let mut bits = index_bits.iter();
+        for (rows, paths) in p.rows.iter().zip(&p.paths) {
+            let mut batch = Vec::with_capacity(rows.len());
+            for (row, path) in rows.iter().zip(paths) {
+                let row = witnesses(cs, row)?;
+                let sibs: Vec<FpVar<Fr>> =
+                    path.siblings.iter().map(|s| FpVar::new_witness(cs.clone(), || Ok(*s))).collect::<Result<_, _>>()?;
+                let leaf = hash_vec(&row)?;
+                let b = bits.next().ok_or(SynthesisError::Unsatisfiable)?;
+                root_from_path(&leaf, b, &sibs)?.enforce_equal(&root)?;
+                batch.push(row);
+            }
+            batches.push(batch);
+        }
+        bd.merkle = take(cs);
+
+        // Training.
+        let mut params = model.clone();
+        for batch in &batches {
+            params = sgd_step(&mut InCircuit, &shape.model, &params, batch, step)?;
+        }
+        bd.training = take(cs);
+
+        // Tolerance: −τ ≤ x − (w_K − w) ≤ τ, with x a signed UPDATE_BITS-bit value.
+        let mut xs: Vec<SignedVar> = Vec::with_capacity(p.update.len());
+        for ((&x, w_k), w) in p.update.iter().zip(&params).zip(&model) {
+            let xv = signed_witness(cs, Some(x.into()), UPDATE_BITS)?;
+            let diff = &xv.value - (w_k - w);
+            unsigned_bits(&(&diff + tol), TOL_BITS)?;
+            unsigned_bits(&(tol - &diff), TOL_BITS)?;
+            xs.push(xv);
+        }
+        bd.tolerance = take(cs);
+
+        // Norm.
+        let values: Vec<FpVar<Fr>> = xs.iter().map(|x| x.value.clone()).collect();
+        let norm_sq = crate::fixed::constraints::dot(&values, &values);
+        unsigned_bits(&(clip_sq - norm_sq), NORM_BITS)?;
+        bd.norm = take(cs);
+
+        // Commitment.
+        let rho = p.rho.into_bigint().to_bits_le();
+        let rho_bits: Vec<Boolean<Fr>> = (0..RHO_BITS)
+            .map(|i| Boolean::new_witness(cs.clone(), || Ok(rho.get(i).copied().unwrap_or(false))))
+            .collect::<Result<_, _>>()?;
+        let c = commit(cs, &Generators::new(shape.model.param_count()), &xs, &rho_bits)?;
+        c.enforce_equal(&PointVar { x: cx, y: cy })?;
+        bd.commitment = take(cs);
+        bd.total = cs.num_constraints();
+        Ok(bd)
+    }
+}
+
+impl ConstraintSynthesizer<Fr> for TrainingCircuit {
+    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
+        self.synthesize(&cs).map(|_| ())
+    }
+}

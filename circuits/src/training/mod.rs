@@ -1,0 +1,205 @@
+//! The proof of correct local training, split as penumbra splits its proofs: the
+//! [`Public`] statement, the [`Private`] witness, the circuit
+//! ([`circuit::TrainingCircuit`]) and the [`proof::Proof`].
+//!
+//! Public inputs (six field elements): the holder's dataset Merkle root, the hash of the
+//! global model (fixed point), the hash of the row indices the round seed selects, the hash
+//! of the fixed-point hyper-parameters, and the commitment `C` as its two coordinates.
+//!
+//! The circuit proves: the `K·B` rows used are leaves of the committed tree at those
+//! indices; K steps of SGD ([`sgd`]) from the committed model give `w_K`; every coordinate
+//! of the update `x` is within `τ` of `w_K − w`; `‖x‖² ≤ clip²`; and `C = commit(x, ρ)`.
+//!
+//! Note on clipping: an honest update longer than the clip bound cannot satisfy both
+//! "within τ of `w_K − w`" and the norm bound; the clip bound is a robustness limit that an
+//! honest update is expected to meet.
+
+pub mod circuit;
+pub mod proof;
+mod arith;
+mod sgd;
+mod witness;
+
+pub use witness::{indices_hash, replay, Private, Public, Witness};
+
+use cairn_protocol::model::{HyperParams, ModelError, ModelSpec};
+use sha2::{Digest, Sha256};
+
+use crate::fixed::{self, FixedError, FRAC_BITS, SCALE};
+use crate::merkle::MerkleError;
+use crate::poseidon;
+
+/// Signed bits of each update coordinate (|x_j| < 2^23, i.e. 128 in real units).
+pub const UPDATE_BITS: u32 = 24;
+/// Bits of the two one-sided tolerance checks (τ < 2^19, i.e. 8 in real units).
+pub const TOL_BITS: u32 = 20;
+/// Bits of the norm slack `clip² − ‖x‖²` (at scale 2^(2F)).
+pub const NORM_BITS: u32 = 48;
+/// Bits of the blinding scalar ρ in the circuit.
+pub const RHO_BITS: usize = 252;
+
+/// The circuit's shape: everything that changes the constraint system, so keys are made
+/// (and cached) per shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The job's model.
+    pub model: ModelSpec,
+    /// Local SGD steps K.
+    pub local_steps: u32,
+    /// Batch size B (rows per step).
+    pub batch_size: u32,
+    /// Depth of the holder's Merkle tree.
+    pub tree_depth: u32,
+}
+
+/// Why a statement or witness cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    /// The model shape is unusable.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A value does not fit the fixed-point format.
+    #[error(transparent)]
+    Fixed(#[from] FixedError),
+    /// The Merkle tree refused.
+    #[error(transparent)]
+    Merkle(#[from] MerkleError),
+    /// A shape parameter out of range.
+    #[error("bad shape: {0}")]
+    Shape(String),
+    /// Inputs that do not match the shape.
+    #[error("{what}: got {got}, the shape needs {want}")]
+    Mismatch {
+        /// What was counted.
+        what: &'static str,
+        /// Count given.
+        got: usize,
+        /// Count the shape needs.
+        want: usize,
+    },
+    /// The submitted update is farther than τ from the replayed training.
+    #[error("update coordinate {index} is {got}, the replay gives {want} (tolerance {tolerance})")]
+    OutsideTolerance {
+        /// Coordinate.
+        index: usize,
+        /// Submitted value (fixed point).
+        got: i64,
+        /// Replayed value (fixed point).
+        want: i64,
+        /// τ (fixed point).
+        tolerance: i64,
+    },
+    /// The update is longer than the clip bound.
+    #[error("update norm² {norm_sq} exceeds clip² {clip_sq} (scale 2^32)")]
+    OverNorm {
+        /// ‖x‖² at scale 2^(2F).
+        norm_sq: i128,
+        /// clip² at scale 2^(2F).
+        clip_sq: i64,
+    },
+    /// A row index past the holder's rows.
+    #[error("row index {index} but the holder has {rows} rows")]
+    RowIndex {
+        /// Index.
+        index: u32,
+        /// Rows held.
+        rows: usize,
+    },
+}
+
+impl Shape {
+    /// Checks the shape is usable.
+    pub fn validate(&self) -> Result<(), TrainingError> {
+        self.model.validate()?;
+        if self.local_steps == 0 || self.batch_size == 0 {
+            return Err(TrainingError::Shape("K and B must be positive".into()));
+        }
+        if self.tree_depth == 0 || self.tree_depth > 32 {
+            return Err(TrainingError::Shape(format!("tree depth {} not in 1..=32", self.tree_depth)));
+        }
+        Ok(())
+    }
+
+    /// Values per row: the features, then the label.
+    pub fn row_len(&self) -> usize {
+        self.model.n_features + 1
+    }
+
+    /// Rows the circuit reads: `K·B`.
+    pub fn rows_used(&self) -> usize {
+        self.local_steps as usize * self.batch_size as usize
+    }
+
+    /// SHA-256 of the shape and of every constant that changes the circuit (format version,
+    /// fixed-point and range widths): the name of its keys.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"cairn/training-circuit/v1");
+        for v in [FRAC_BITS, fixed::VALUE_BITS, UPDATE_BITS, TOL_BITS, NORM_BITS, RHO_BITS as u32] {
+            h.update(v.to_le_bytes());
+        }
+        h.update((self.model.n_features as u64).to_le_bytes());
+        h.update((self.model.hidden.len() as u64).to_le_bytes());
+        for &w in &self.model.hidden {
+            h.update((w as u64).to_le_bytes());
+        }
+        for v in [self.local_steps, self.batch_size, self.tree_depth] {
+            h.update(v.to_le_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// The shape hash in hex (file names, logs).
+    pub fn id(&self) -> String {
+        hex::encode(self.hash())
+    }
+}
+
+/// The hyper-parameters as the circuit uses them, in fixed point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedHyper {
+    /// `η = lr / B` (scale 2^F).
+    pub step: i64,
+    /// `clip²` (scale 2^(2F)).
+    pub clip_sq: i64,
+    /// τ (scale 2^F).
+    pub tolerance: i64,
+}
+
+impl FixedHyper {
+    /// From the round's float hyper-parameters and the job's tolerance τ.
+    pub fn new(h: &HyperParams, tolerance: f32) -> Result<Self, TrainingError> {
+        if h.batch_size == 0 {
+            return Err(TrainingError::Shape("batch size 0".into()));
+        }
+        let step = fixed::quantize(h.learning_rate / h.batch_size as f32)?;
+        let clip = f64::from(h.clip_norm);
+        if !(0.0..(1u64 << (UPDATE_BITS - 1 - FRAC_BITS)) as f64).contains(&clip) {
+            return Err(TrainingError::Shape(format!("clip bound {clip} outside [0, 128)")));
+        }
+        let clip_sq = (clip * clip * (SCALE as f64) * (SCALE as f64)).floor() as i64;
+        let tolerance = fixed::quantize(tolerance)?;
+        if !(0..1i64 << (TOL_BITS - 1)).contains(&tolerance) {
+            return Err(TrainingError::Shape(format!("tolerance {tolerance} outside [0, 2^{})", TOL_BITS - 1)));
+        }
+        Ok(Self { step, clip_sq, tolerance })
+    }
+
+    /// The values hashed into the public hyper-parameter hash, in order.
+    pub fn hashed_values(&self, shape: &Shape) -> [i64; 5] {
+        [i64::from(shape.local_steps), i64::from(shape.batch_size), self.step, self.clip_sq, self.tolerance]
+    }
+
+    /// The public hyper-parameter hash.
+    pub fn hash(&self, shape: &Shape) -> ark_bn254::Fr {
+        poseidon::hash_ints(&self.hashed_values(shape))
+    }
+}
+
+/// The public hash of a fixed-point global model.
+pub fn model_hash(model: &[i64]) -> ark_bn254::Fr {
+    poseidon::hash_ints(model)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! The statement ([`Public`]) and witness ([`Private`]) of the training proof, and the
+//! native fixed-point [`replay`] that produces the witness from the holder's rows.
+
+use ark_bn254::Fr;
+use ark_ec::AffineRepr;
+
+use super::arith::Native;
+use super::sgd::sgd_step;
+use super::{model_hash, FixedHyper, Shape, TrainingError, UPDATE_BITS};
+use crate::fixed;
+use crate::merkle::{MerklePath, MerkleTree};
+use crate::pedersen::{self, Generators, Point, Scalar};
+use crate::poseidon;
+
+/// The public statement of one training proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Public {
+    /// Root of the holder's committed dataset.
+    pub data_root: Fr,
+    /// [`model_hash`] of the global model.
+    pub model_hash: Fr,
+    /// [`indices_hash`] of the rows the round seed selects.
+    pub indices_hash: Fr,
+    /// [`FixedHyper::hash`] of the round's hyper-parameters.
+    pub hyper_hash: Fr,
+    /// The commitment to the update.
+    pub commitment: Point,
+}
+
+impl Public {
+    /// The six public inputs, in the circuit's order.
+    pub fn to_inputs(&self) -> Vec<Fr> {
+        let (cx, cy) = self.commitment.xy().unwrap_or((Fr::from(0u64), Fr::from(1u64)));
+        vec![self.data_root, self.model_hash, self.indices_hash, self.hyper_hash, cx, cy]
+    }
+}
+
+/// The secret witness of one training proof.
+#[derive(Clone, Debug)]
+pub struct Private {
+    /// The global model w (fixed point).
+    pub model: Vec<i64>,
+    /// Row indices, `K` batches of `B`.
+    pub indices: Vec<Vec<u32>>,
+    /// The rows at those indices (features, then label), `K × B`.
+    pub rows: Vec<Vec<Vec<i64>>>,
+    /// Their Merkle paths, `K × B`.
+    pub paths: Vec<Vec<MerklePath>>,
+    /// The hyper-parameters.
+    pub hyper: FixedHyper,
+    /// The update x (fixed point).
+    pub update: Vec<i64>,
+    /// The commitment's blinding.
+    pub rho: Scalar,
+}
+
+impl Private {
+    /// An all-zero witness of the right shape (key generation ignores the values).
+    pub fn dummy(shape: &Shape) -> Self {
+        let (k, b) = (shape.local_steps as usize, shape.batch_size as usize);
+        let path = MerklePath { siblings: vec![Fr::from(0u64); shape.tree_depth as usize] };
+        Self {
+            model: vec![0; shape.model.param_count()],
+            indices: vec![vec![0; b]; k],
+            rows: vec![vec![vec![0; shape.row_len()]; b]; k],
+            paths: vec![vec![path; b]; k],
+            hyper: FixedHyper { step: 0, clip_sq: 0, tolerance: 0 },
+            update: vec![0; shape.model.param_count()],
+            rho: Scalar::from(0u64),
+        }
+    }
+}
+
+/// The public hash of the selected row indices (flattened, step by step).
+pub fn indices_hash(indices: &[Vec<u32>]) -> Fr {
+    let flat: Vec<i64> = indices.iter().flatten().map(|&i| i64::from(i)).collect();
+    poseidon::hash_ints(&flat)
+}
+
+/// The fixed-point replay: `w_K` after K SGD steps on `batches` (`K × B` rows) from `model`.
+pub fn replay(shape: &Shape, model: &[i64], batches: &[Vec<Vec<i64>>], hyper: &FixedHyper) -> Result<Vec<i64>, TrainingError> {
+    if model.len() != shape.model.param_count() {
+        return Err(TrainingError::Mismatch { what: "model parameters", got: model.len(), want: shape.model.param_count() });
+    }
+    let mut params: Vec<i128> = model.iter().map(|&v| v.into()).collect();
+    let step = i128::from(hyper.step);
+    for batch in batches {
+        let rows: Vec<Vec<i128>> = batch.iter().map(|r| r.iter().map(|&v| v.into()).collect()).collect();
+        params = sgd_step(&mut Native, &shape.model, &params, &rows, &step)?;
+    }
+    params.iter().map(|&v| fixed::check_signed(v, 64).map_err(TrainingError::from)).collect()
+}
+
+/// A complete statement and witness, checked natively before any proving.
+#[derive(Clone, Debug)]
+pub struct Witness {
+    /// The statement.
+    pub public: Public,
+    /// The witness.
+    pub private: Private,
+    /// `w_K − w` from the replay (what `x` was checked against).
+    pub replayed_update: Vec<i64>,
+}
+
+impl Witness {
+    /// Builds the statement and witness for `update` (already quantised): replays the
+    /// training on the selected rows, checks the update is within τ and under the clip
+    /// bound, and commits to it with blinding `rho`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        shape: &Shape,
+        tree: &MerkleTree,
+        rows: &[Vec<i64>],
+        indices: Vec<Vec<u32>>,
+        model: Vec<i64>,
+        hyper: FixedHyper,
+        update: Vec<i64>,
+        rho: Scalar,
+    ) -> Result<Self, TrainingError> {
+        shape.validate()?;
+        let n = shape.model.param_count();
+        let mismatch = |what, got, want| Err(TrainingError::Mismatch { what, got, want });
+        if model.len() != n {
+            return mismatch("model parameters", model.len(), n);
+        }
+        if update.len() != n {
+            return mismatch("update coordinates", update.len(), n);
+        }
+        if tree.depth() != shape.tree_depth {
+            return mismatch("tree depth", tree.depth() as usize, shape.tree_depth as usize);
+        }
+        if indices.len() != shape.local_steps as usize {
+            return mismatch("batches", indices.len(), shape.local_steps as usize);
+        }
+        let mut batches = Vec::with_capacity(indices.len());
+        let mut paths = Vec::with_capacity(indices.len());
+        for batch in &indices {
+            if batch.len() != shape.batch_size as usize {
+                return mismatch("rows per batch", batch.len(), shape.batch_size as usize);
+            }
+            let mut b_rows = Vec::with_capacity(batch.len());
+            let mut b_paths = Vec::with_capacity(batch.len());
+            for &i in batch {
+                let row = rows.get(i as usize).ok_or(TrainingError::RowIndex { index: i, rows: rows.len() })?;
+                if row.len() != shape.row_len() {
+                    return mismatch("values per row", row.len(), shape.row_len());
+                }
+                b_rows.push(row.clone());
+                b_paths.push(tree.path(u64::from(i))?);
+            }
+            batches.push(b_rows);
+            paths.push(b_paths);
+        }
+        let w_k = replay(shape, &model, &batches, &hyper)?;
+        let replayed_update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
+        for (index, (&got, &want)) in update.iter().zip(&replayed_update).enumerate() {
+            fixed::check_signed(got.into(), UPDATE_BITS)?;
+            if (got - want).abs() > hyper.tolerance {
+                return Err(TrainingError::OutsideTolerance { index, got, want, tolerance: hyper.tolerance });
+            }
+        }
+        let norm_sq: i128 = update.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
+        if norm_sq > i128::from(hyper.clip_sq) {
+            return Err(TrainingError::OverNorm { norm_sq, clip_sq: hyper.clip_sq });
+        }
+        let commitment = pedersen::commit(&Generators::new(n), &update, &rho)
+            .map_err(|e| TrainingError::Mismatch { what: "commitment values", got: e.got, want: e.want })?;
+        let public = Public {
+            data_root: tree.root(),
+            model_hash: model_hash(&model),
+            indices_hash: indices_hash(&indices),
+            hyper_hash: hyper.hash(shape),
+            commitment,
+        };
+        let private = Private { model, indices, rows: batches, paths, hyper, update, rho };
+        Ok(Self { public, private, replayed_update })
+    }
+}
