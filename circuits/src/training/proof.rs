@@ -224,3 +224,88 @@ impl KeyStore {
         Ok((pk, vk))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pedersen::{self, Generators, Scalar};
+    use crate::training::tests::fixture;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cairn-circuits-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn groth16_round_trip_and_rejections() {
+        let f = fixture(vec![], 1, 0.01);
+        let mut rng = ChaCha20Rng::seed_from_u64(20);
+        let (pk, vk) = setup(&f.shape, &mut rng).unwrap();
+        let pvk = prepare(&vk);
+        let proof = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
+        let bytes = proof.to_bytes();
+        assert_eq!(bytes.len(), PROOF_BYTES);
+        let decoded = Proof::from_bytes(&bytes).unwrap();
+        assert!(verify(&pvk, &f.witness.public, &decoded).unwrap());
+
+        // Wrong public input: another commitment, another model hash.
+        let mut public = f.witness.public.clone();
+        let gens = Generators::new(f.shape.model.param_count());
+        let mut other = f.witness.private.update.clone();
+        other[1] += 1;
+        public.commitment = pedersen::commit(&gens, &other, &f.witness.private.rho).unwrap();
+        assert!(!verify(&pvk, &public, &proof).unwrap());
+        let mut public = f.witness.public.clone();
+        public.model_hash += ark_bn254::Fr::from(1u64);
+        assert!(!verify(&pvk, &public, &proof).unwrap());
+
+        // A tampered proof either fails to decode or fails to verify.
+        for i in [0usize, 40, 100] {
+            let mut t = bytes.clone();
+            t[i] ^= 1;
+            if let Ok(p) = Proof::from_bytes(&t) {
+                assert!(!verify(&pvk, &f.witness.public, &p).unwrap());
+            }
+        }
+        assert!(Proof::from_bytes(&bytes[..127]).is_err());
+
+        // A proof forced from a witness that violates the statement does not verify. (With
+        // debug assertions the prover itself refuses, by panicking; without, it proves.)
+        let mut bad = f.witness.clone();
+        bad.private.rho += Scalar::from(1u64);
+        let forced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prove(&pk, &f.shape, &bad, &mut rng)));
+        match forced {
+            Ok(p) => assert!(!verify(&pvk, &f.witness.public, &p.unwrap()).unwrap()),
+            Err(_) => assert!(cfg!(debug_assertions), "only the debug check may refuse"),
+        }
+    }
+
+    #[test]
+    fn key_store_names_keys_by_shape() {
+        let f = fixture(vec![], 1, 0.01);
+        let dir = temp_dir("keys");
+        let store = KeyStore::new(&dir);
+        let mut rng = ChaCha20Rng::seed_from_u64(21);
+        assert!(store.load(&f.shape).unwrap().is_none());
+        let (pk, vk) = store.load_or_setup(&f.shape, &mut rng).unwrap();
+        let (pk2, vk2) = store.load(&f.shape).unwrap().unwrap();
+        assert_eq!(vk, vk2);
+        assert_eq!(pk.vk, pk2.vk);
+
+        // Another shape never finds these keys, even under its own name.
+        let mut other = f.shape.clone();
+        other.local_steps = 2;
+        assert!(store.load(&other).unwrap().is_none());
+        let (pk_path, vk_path) = store.paths(&f.shape);
+        let (opk, ovk) = store.paths(&other);
+        std::fs::copy(&pk_path, &opk).unwrap();
+        std::fs::copy(&vk_path, &ovk).unwrap();
+        assert!(matches!(store.load(&other), Err(ProofError::WrongShape { .. })));
+        assert!(matches!(vk_from_bytes(&other, &vk_to_bytes(&f.shape, &vk)), Err(ProofError::WrongShape { .. })));
+        assert!(vk_from_bytes(&f.shape, b"not a key").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
