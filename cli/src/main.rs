@@ -1,1 +1,48 @@
-fn main() {}
+//! `cairn`: privacy-preserving federated learning on on-chain analytics data.
+//!
+//! The binary only parses arguments and calls the libraries.
+
+use anyhow::Result;
+use cairn_cli::{demo, nodes};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Federated learning on on-chain data: coordinator, participants, demo")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A coordinator and N participants on loopback train on the real dataset, compared
+    /// with a centralised baseline.
+    Demo(demo::DemoArgs),
+    /// Run a coordinator for one job.
+    Coordinator(nodes::CoordinatorArgs),
+    /// Join a coordinator's job as a data holder.
+    Participant(nodes::ParticipantArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Demo(a) => demo::run(a).await,
+            Command::Coordinator(a) => nodes::coordinator(a).await,
+            Command::Participant(a) => nodes::participant(a).await,
+        }
+    })
+}

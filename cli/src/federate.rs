@@ -1,0 +1,88 @@
+//! Running a whole federated job in one process on loopback (the demo, tests and
+//! benches), and the centralised baseline it is compared with.
+//!
+//! The coordinator and every participant are the same library functions the separate
+//! `cairn coordinator` / `cairn participant` processes run; here they are tasks talking
+//! real QUIC over 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cairn_coordinator::{run_job, JobSummary, Progress};
+use cairn_datasets::Dataset;
+use cairn_participant::trainer::{TrainInput, Trainer};
+use cairn_participant::{run, ParticipantConfig};
+use cairn_protocol::job::{Job, JobConfig};
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::transport::{server_endpoint, ServerIdentity};
+use tokio::sync::mpsc;
+
+/// Runs `job` from `initial` with one participant task per holder, each with a trainer
+/// from `make_trainer`; reports progress on `progress`.
+pub async fn run_federated(
+    job: JobConfig,
+    initial: Vec<f32>,
+    test: &Dataset,
+    holders: Vec<Dataset>,
+    make_trainer: impl Fn() -> Result<Box<dyn Trainer>>,
+    progress: mpsc::UnboundedSender<Progress>,
+) -> Result<JobSummary> {
+    let identity = ServerIdentity::generate()?;
+    let endpoint = server_endpoint("127.0.0.1:0".parse()?, &identity)?;
+    let addr = endpoint.local_addr()?;
+    let _ = progress.send(Progress::Listening { addr, fingerprint: identity.fingerprint.clone() });
+    let job = Job::new(job, initial, Instant::now());
+    let test = test.clone();
+    let server = tokio::spawn(async move { run_job(endpoint, job, &test, progress, std::future::pending()).await });
+    let mut tasks = Vec::new();
+    for (i, rows) in holders.into_iter().enumerate() {
+        let cfg = ParticipantConfig { coordinator: addr, fingerprint: identity.fingerprint.clone(), name: format!("holder-{i}") };
+        let trainer = make_trainer()?;
+        tasks.push(tokio::spawn(async move { run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await }));
+    }
+    let summary = server.await.context("coordinator task")?.context("coordinator")?;
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Err(e) = t.await.context("participant task")? {
+            tracing::warn!(holder = i, error = %e, "participant ended with an error");
+        }
+    }
+    Ok(summary)
+}
+
+/// The centralised baseline with the same budget: every round, K steps of SGD with
+/// batches of N·B rows from the pooled training rows (the same examples per round as N
+/// holders with batch B), from the same initial model.
+pub fn centralised_baseline(
+    spec: &ModelSpec,
+    initial: &[f32],
+    train: &Dataset,
+    hyper: &HyperParams,
+    rounds: u32,
+    n_holders: usize,
+    seed: u64,
+    trainer: &mut dyn Trainer,
+) -> Result<Vec<f32>> {
+    let mut params = initial.to_vec();
+    let batch = hyper.batch_size.saturating_mul(n_holders as u32);
+    for r in 0..rounds {
+        let mut round_seed = [0u8; 32];
+        round_seed[..8].copy_from_slice(&seed.to_le_bytes());
+        round_seed[8..12].copy_from_slice(&r.to_le_bytes());
+        let batches = batch_indices(round_seed, u32::MAX, train.n_rows(), hyper.local_steps, batch);
+        let input = TrainInput {
+            spec,
+            global: &params,
+            features: &train.features,
+            labels: &train.labels,
+            hyper,
+            batches: &batches,
+        };
+        let update = trainer.train(&input).context("baseline training")?;
+        for (w, d) in params.iter_mut().zip(&update.delta) {
+            *w += d;
+        }
+    }
+    Ok(params)
+}

@@ -1,0 +1,14 @@
+//! The `cairn` command's library: argument types and the commands themselves, so tests
+//! and benches can run the same code the binary runs.
+//!
+//! - [`options`]: data and training options (flags and TOML).
+//! - [`federate`]: a whole federated job on loopback, and the centralised baseline.
+//! - [`demo`]: `cairn demo`.
+//! - [`nodes`]: `cairn coordinator` and `cairn participant` as separate processes.
+//! - [`ui`]: progress bar and per-round lines.
+
+pub mod demo;
+pub mod federate;
+pub mod nodes;
+pub mod options;
+pub mod ui;

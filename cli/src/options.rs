@@ -1,0 +1,270 @@
+//! Command-line and TOML options shared by the subcommands: where the data comes from,
+//! the job's model and training settings. A `--config FILE` TOML supplies any value not
+//! given as a flag; flags win.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use cairn_datasets::{default_fraud_csv, load_csv, synthetic, LoadOptions, Partition, Prepared};
+use cairn_protocol::job::JobConfig;
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use clap::Args;
+use serde::Deserialize;
+
+/// Where the rows come from and how they are split.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataArgs {
+    /// Labelled CSV feature table [default: the shared Ethereum fraud table, else synthetic data]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Use the embedded synthetic generator instead of a file.
+    #[arg(long)]
+    #[serde(default)]
+    pub synthetic: bool,
+    /// Name of the 0/1 label column [default: FLAG]
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Fraction of rows held out for testing [default: 0.2]
+    #[arg(long)]
+    pub test_fraction: Option<f64>,
+    /// How training rows are dealt to holders: `iid` or `dirichlet:ALPHA` [default: iid]
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Seed of the split and the partition [default: 7]
+    #[arg(long)]
+    pub data_seed: Option<u64>,
+}
+
+/// The job's model and training settings.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainArgs {
+    /// Hidden layer widths, comma-separated; `none` for logistic regression [default: 16]
+    #[arg(long)]
+    pub hidden: Option<String>,
+    /// Federated rounds [default: 20]
+    #[arg(long)]
+    pub rounds: Option<u32>,
+    /// Local SGD steps per round (K) [default: 20]
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Mini-batch size (B) [default: 32]
+    #[arg(long)]
+    pub batch: Option<u32>,
+    /// Local learning rate [default: 0.1]
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// L2 clip bound of each update [default: 10]
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Server learning rate (1 = plain FedAvg) [default: 1]
+    #[arg(long)]
+    pub server_lr: Option<f32>,
+    /// Seconds a round waits for updates [default: 120]
+    #[arg(long)]
+    pub round_timeout: Option<u64>,
+    /// Seconds to wait for participants to join [default: 300]
+    #[arg(long)]
+    pub join_timeout: Option<u64>,
+    /// Seed of the initial model and the round seeds [default: 7]
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// A `--config` TOML file: `[data]` and `[train]` tables with the flags' names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Data settings.
+    #[serde(default)]
+    pub data: DataArgs,
+    /// Training settings.
+    #[serde(default)]
+    pub train: TrainArgs,
+}
+
+impl ConfigFile {
+    /// Reads a TOML config; a missing path gives the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+    }
+}
+
+macro_rules! merge {
+    ($flag:expr, $file:expr, [$($f:ident),*]) => { $( if $flag.$f.is_none() { $flag.$f = $file.$f.clone(); } )* };
+}
+
+impl DataArgs {
+    /// Fills unset values from the config file.
+    pub fn merge(mut self, file: &DataArgs) -> Self {
+        merge!(self, file, [data, label, test_fraction, partition, data_seed]);
+        self.synthetic |= file.synthetic;
+        self
+    }
+
+    /// The loader options these arguments give.
+    pub fn load_options(&self) -> LoadOptions {
+        let mut o = LoadOptions::with_label(self.label.clone().unwrap_or_else(|| "FLAG".into()));
+        o.test_fraction = self.test_fraction.unwrap_or(0.2);
+        o.seed = self.data_seed.unwrap_or(7);
+        o
+    }
+
+    /// Loads and prepares the table (or the synthetic default), with a line saying which.
+    pub fn load(&self) -> Result<(Prepared, String)> {
+        let opts = self.load_options();
+        if self.synthetic {
+            return Ok((synthetic(6000, 12, opts.seed, &opts), "synthetic data (6000 rows, 12 features)".into()));
+        }
+        let path = match &self.data {
+            Some(p) => p.clone(),
+            None => {
+                let p = default_fraud_csv();
+                if !p.exists() {
+                    let msg = format!("{} not found: using synthetic data", p.display());
+                    return Ok((synthetic(6000, 12, opts.seed, &opts), msg));
+                }
+                p
+            }
+        };
+        let prepared = load_csv(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
+        Ok((prepared, path.display().to_string()))
+    }
+
+    /// The partition scheme.
+    pub fn partition(&self) -> Result<Partition> {
+        parse_partition(self.partition.as_deref().unwrap_or("iid"))
+    }
+}
+
+/// Parses `iid` or `dirichlet:ALPHA`.
+pub fn parse_partition(s: &str) -> Result<Partition> {
+    match s.split_once(':') {
+        None if s == "iid" => Ok(Partition::Iid),
+        Some(("dirichlet", a)) => {
+            let alpha: f64 = a.parse().with_context(|| format!("dirichlet alpha {a:?} is not a number"))?;
+            if !(alpha.is_finite() && alpha > 0.0) {
+                bail!("dirichlet alpha must be positive, got {alpha}");
+            }
+            Ok(Partition::Dirichlet { alpha })
+        }
+        _ => bail!("partition must be `iid` or `dirichlet:ALPHA`, got {s:?}"),
+    }
+}
+
+impl TrainArgs {
+    /// Fills unset values from the config file.
+    pub fn merge(mut self, file: &TrainArgs) -> Self {
+        merge!(self, file, [hidden, rounds, steps, batch, lr, clip, server_lr, round_timeout, join_timeout, seed]);
+        self
+    }
+
+    /// The model for `n_features` inputs.
+    pub fn model(&self, n_features: usize) -> Result<ModelSpec> {
+        let hidden = match self.hidden.as_deref().unwrap_or("16").trim() {
+            "" | "none" | "0" => Vec::new(),
+            s => s
+                .split(',')
+                .map(|w| w.trim().parse::<usize>().with_context(|| format!("hidden width {w:?} is not a number")))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let spec = ModelSpec { n_features, hidden };
+        spec.validate().context("model")?;
+        Ok(spec)
+    }
+
+    /// Local training hyper-parameters, checked.
+    pub fn hyper(&self) -> Result<HyperParams> {
+        let h = HyperParams {
+            local_steps: self.steps.unwrap_or(20),
+            batch_size: self.batch.unwrap_or(32),
+            learning_rate: self.lr.unwrap_or(0.1),
+            clip_norm: self.clip.unwrap_or(10.0),
+        };
+        if h.local_steps == 0 || h.batch_size == 0 {
+            bail!("--steps and --batch must be at least 1");
+        }
+        if !(h.learning_rate > 0.0 && h.learning_rate.is_finite()) {
+            bail!("--lr must be a positive number, got {}", h.learning_rate);
+        }
+        if !(h.clip_norm > 0.0 && h.clip_norm.is_finite()) {
+            bail!("--clip must be a positive number, got {}", h.clip_norm);
+        }
+        Ok(h)
+    }
+
+    /// Rounds to run.
+    pub fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(20)
+    }
+
+    /// Seed of the initial model and round seeds.
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(7)
+    }
+
+    /// The job configuration for `participants` holders (at least `min` per round).
+    pub fn job(&self, job_id: &str, n_features: usize, participants: usize, min: usize) -> Result<JobConfig> {
+        if participants == 0 || min == 0 || min > participants {
+            bail!("need 1 <= --min ({min}) <= --participants ({participants})");
+        }
+        let rounds = self.rounds();
+        if rounds == 0 {
+            bail!("--rounds must be at least 1");
+        }
+        Ok(JobConfig {
+            job_id: job_id.to_string(),
+            model: self.model(n_features)?,
+            rounds,
+            participants,
+            min_participants: min,
+            hyper: self.hyper()?,
+            server_lr: self.server_lr.unwrap_or(1.0),
+            round_timeout: Duration::from_secs(self.round_timeout.unwrap_or(120)),
+            join_timeout: Duration::from_secs(self.join_timeout.unwrap_or(300)),
+            seed: self.seed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_parsing() {
+        assert!(matches!(parse_partition("iid"), Ok(Partition::Iid)));
+        assert!(matches!(parse_partition("dirichlet:0.5"), Ok(Partition::Dirichlet { alpha }) if alpha == 0.5));
+        assert!(parse_partition("dirichlet:-1").is_err());
+        assert!(parse_partition("dirichlet:x").is_err());
+        assert!(parse_partition("shards").is_err());
+    }
+
+    #[test]
+    fn config_file_fills_what_flags_leave_unset() {
+        let file: ConfigFile =
+            toml::from_str("[train]\nrounds = 3\nlr = 0.5\nhidden = \"none\"\n[data]\npartition = \"dirichlet:0.3\"\n")
+                .expect("parse");
+        let flags = TrainArgs { lr: Some(0.2), ..TrainArgs::default() };
+        let t = flags.merge(&file.train);
+        assert_eq!(t.rounds(), 3);
+        assert_eq!(t.lr, Some(0.2));
+        assert!(t.model(4).expect("model").hidden.is_empty());
+        let d = DataArgs::default().merge(&file.data);
+        assert!(matches!(d.partition(), Ok(Partition::Dirichlet { .. })));
+        assert!(toml::from_str::<ConfigFile>("[train]\nrunds = 3\n").is_err(), "unknown keys are errors");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let t = TrainArgs { lr: Some(-1.0), ..TrainArgs::default() };
+        assert!(t.hyper().unwrap_err().to_string().contains("--lr"));
+        let t = TrainArgs { hidden: Some("16,x".into()), ..TrainArgs::default() };
+        assert!(t.model(4).unwrap_err().to_string().contains("\"x\""));
+        assert!(TrainArgs::default().job("j", 4, 2, 3).is_err());
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's two entry points, each installing what it needs (idempotently):
+#
+#   ./run.sh demo [ARGS…]   build cairn (release) and run `cairn demo ARGS…`
+#   ./run.sh test           run the whole test suite
+#
+# Both first make sure .venv holds torch 2.11.0 (libtorch for tch, from PyPI; pip's
+# cache makes a re-install fast), then build with LIBTORCH_USE_PYTORCH=1. The cairn
+# binary carries an rpath to that libtorch: no LD_LIBRARY_PATH needed to run it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# shellcheck source=scripts/torch-env.sh
+. scripts/torch-env.sh
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+    demo)
+        cargo build --release --locked -p cairn
+        exec ./target/release/cairn demo "$@"
+        ;;
+    test)
+        cargo test --workspace --locked "$@"
+        ;;
+    *)
+        echo "usage: ./run.sh demo [ARGS…] | ./run.sh test" >&2
+        exit 2
+        ;;
+esac
