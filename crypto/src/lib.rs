@@ -6,7 +6,7 @@
 //! - [`ring`]: the ring Z_2^32 masked updates live in (the one definition of its width);
 //! - [`quant`]: fixed-point quantisation of clipped float updates into the ring, the
 //!   capacity check that the sum cannot wrap, and dequantisation of sums;
-//! - [`prg`]: ChaCha20 expanding a 256-bit [`prg::MaskSeed`] into ring masks;
+//! - [`prg`]: AES-256-CTR expanding a 256-bit [`prg::MaskSeed`] into ring masks;
 //! - [`keys`]: X25519 agreement and the HKDF-SHA256 derivations (pairwise seeds, AEAD keys);
 //! - [`aead`]: ChaCha20-Poly1305 for shares routed through the coordinator;
 //! - [`sign`]: Ed25519 identity signatures;

@@ -101,35 +101,48 @@ pub fn check_ring_capacity(n_max: u64, clip_bound: f64, scale_bits: u32, ring_bi
     Ok(())
 }
 
-fn scaled(x: f32, index: usize, p: &QuantParams, scale: f64) -> Result<f64, QuantError> {
-    if !x.is_finite() {
-        return Err(QuantError::NotFinite { index });
+fn check_finite(x: &[f32]) -> Result<(), QuantError> {
+    match x.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(QuantError::NotFinite { index }),
+        None => Ok(()),
     }
-    Ok((x as f64).clamp(-p.clip, p.clip) * scale)
+}
+
+/// Round half away from zero without a libm call (`f64::round` is one on baseline
+/// x86-64): v − trunc(v) is exact for |v| < 2^52, which the parameters guarantee.
+#[inline(always)]
+fn round_half_away(v: f64) -> i64 {
+    let t = v as i64;
+    let frac = v - t as f64;
+    t + (frac >= 0.5) as i64 - (frac <= -0.5) as i64
+}
+
+/// ⌊v⌋ without a libm call, exact for |v| < 2^52.
+#[inline(always)]
+fn floor(v: f64) -> i64 {
+    let t = v as i64;
+    t - ((t as f64) > v) as i64
 }
 
 /// Quantises with round-to-nearest (ties away from zero).
 pub fn quantise(x: &[f32], p: &QuantParams) -> Result<Vec<RingElem>, QuantError> {
-    let scale = p.scale();
-    x.iter()
-        .enumerate()
-        .map(|(i, &v)| Ok(from_signed(scaled(v, i, p, scale)?.round() as i64)))
-        .collect()
+    check_finite(x)?;
+    let (c, scale) = (p.clip, p.scale());
+    Ok(x.iter().map(|&v| from_signed(round_half_away((v as f64).clamp(-c, c) * scale))).collect())
 }
 
 /// Quantises with stochastic rounding driven by `rng`: ⌊v⌋ + 1 with probability v − ⌊v⌋.
 pub fn quantise_stochastic<R: RngCore>(x: &[f32], p: &QuantParams, rng: &mut R) -> Result<Vec<RingElem>, QuantError> {
-    let scale = p.scale();
-    x.iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let v = scaled(v, i, p, scale)?;
-            let floor = v.floor();
+    check_finite(x)?;
+    let (c, scale) = (p.clip, p.scale());
+    Ok(x.iter()
+        .map(|&v| {
+            let v = (v as f64).clamp(-c, c) * scale;
+            let f = floor(v);
             let u = rng.next_u32() as f64 * (-32f64).exp2();
-            let q = if u < v - floor { floor + 1.0 } else { floor };
-            Ok(from_signed(q as i64))
+            from_signed(f + (u < v - f as f64) as i64)
         })
-        .collect()
+        .collect())
 }
 
 /// Reads a ring vector (one update, or the sum of several) back as floats through the
@@ -165,6 +178,14 @@ mod tests {
         assert!(q.iter().all(|&v| v == 0 || v == 1));
         let mut rng2 = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         assert_eq!(q, quantise_stochastic(&x, &p, &mut rng2).expect("finite"));
+    }
+
+    #[test]
+    fn fast_rounding_matches_std() {
+        for v in [0.0, 0.49, 0.5, 0.51, 1.5, 2.5, -0.49, -0.5, -0.51, -1.5, -2.5, 65535.7, -65535.2, 1e12 + 0.5] {
+            assert_eq!(round_half_away(v), v.round() as i64, "{v}");
+            assert_eq!(floor(v), v.floor() as i64, "{v}");
+        }
     }
 
     #[test]

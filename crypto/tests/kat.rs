@@ -2,7 +2,7 @@
 
 use cairn_crypto::aead::{open, seal, AeadKey};
 use cairn_crypto::keys::{hkdf_sha256, AgreementPublic, AgreementSecret, KeyError};
-use cairn_crypto::prg::{expand, MaskSeed};
+use cairn_crypto::prg::{aes256_ctr_xor, expand, MaskSeed};
 use cairn_crypto::ring::RingElem;
 use cairn_crypto::sign::{IdentityKey, Signature};
 
@@ -77,17 +77,35 @@ fn chacha20poly1305_rfc8439() {
     assert!(open(&key, &nonce, b"other aad", &ct).is_err());
 }
 
-/// RFC 8439 Appendix A.1 test vectors #1 and #2: the ChaCha20 keystream under the zero
-/// key and nonce, blocks 0 and 1 — exactly the PRG's output for the all-zero seed.
+/// NIST SP 800-38A F.5.5 (CTR-AES256.Encrypt) and FIPS-197 C.3 (AES-256) through the
+/// PRG's primitive, then the PRG itself: the keystream from the all-zero counter block
+/// read as little-endian ring elements.
 #[test]
-fn prg_is_rfc8439_chacha20() {
-    let stream = unhex_vec(
-        "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586
-         9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f",
+fn prg_is_nist_aes256_ctr() {
+    let key: [u8; 32] = unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
+    let mut data = unhex_vec(
+        "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51
+         30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
     );
+    aes256_ctr_xor(&key, &unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"), &mut data);
+    assert_eq!(
+        data,
+        unhex_vec(
+            "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5
+             2b0930daa23de94ce87017ba2d84988ddfc9c58db67aada613c2dd08457941a6"
+        )
+    );
+    // One block of keystream at counter P is AES_K(P): FIPS-197 C.3.
+    let fips_key: [u8; 32] = unhex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    let mut block = [0u8; 16];
+    aes256_ctr_xor(&fips_key, &unhex("00112233445566778899aabbccddeeff"), &mut block);
+    assert_eq!(block, unhex::<16>("8ea2b7ca516745bfeafc49904b496089"));
+
+    let mut stream = vec![0u8; 4 * 40];
+    aes256_ctr_xor(&fips_key, &[0; 16], &mut stream);
     let expected: Vec<RingElem> =
         stream.chunks_exact(4).map(|w| RingElem::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-    assert_eq!(expand(&MaskSeed::from_bytes([0; 32]), expected.len()).expect("short"), expected);
+    assert_eq!(expand(&MaskSeed::from_bytes(fips_key), expected.len()).expect("short"), expected);
 }
 
 /// RFC 8032 §7.1 TEST 1 and TEST 2.
