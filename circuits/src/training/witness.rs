@@ -175,4 +175,22 @@ impl Witness {
         let private = Private { model, indices, rows: batches, paths, hyper, update, rho };
         Ok(Self { public, private, replayed_update })
     }
+
+    /// [`Witness::new`] for an update computed in float (by the real trainer): quantises
+    /// it first. Fails with [`TrainingError::OutsideTolerance`] when the float training
+    /// strayed from the fixed-point replay by more than τ.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_float_update(
+        shape: &Shape,
+        tree: &MerkleTree,
+        rows: &[Vec<i64>],
+        indices: Vec<Vec<u32>>,
+        model: Vec<i64>,
+        hyper: FixedHyper,
+        update: &[f32],
+        rho: Scalar,
+    ) -> Result<Self, TrainingError> {
+        let update = fixed::quantize_all(update)?;
+        Self::new(shape, tree, rows, indices, model, hyper, update, rho)
+    }
 }
