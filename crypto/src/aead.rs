@@ -54,16 +54,38 @@ pub enum AeadError {
 }
 
 /// RFC 8439 AEAD encryption with an explicit nonce and associated data.
-pub fn seal(key: &AeadKey, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, AeadError> {
+pub fn seal(
+    key: &AeadKey,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, AeadError> {
     ChaCha20Poly1305::new(Key::from_slice(&key.0))
-        .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| AeadError::TooLong)
 }
 
 /// RFC 8439 AEAD decryption; the plaintext zeroizes when dropped.
-pub fn open(key: &AeadKey, nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, AeadError> {
+pub fn open(
+    key: &AeadKey,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, AeadError> {
     ChaCha20Poly1305::new(Key::from_slice(&key.0))
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| AeadError::Authentication)
 }
@@ -92,7 +114,12 @@ pub fn encrypt_for(
     receiver: ParticipantId,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, AeadError> {
-    seal(key, &nonce(sender, receiver), &associated_data(round, sender, receiver), plaintext)
+    seal(
+        key,
+        &nonce(sender, receiver),
+        &associated_data(round, sender, receiver),
+        plaintext,
+    )
 }
 
 /// Decrypts a ciphertext that claims to come from `sender` to `receiver` in `round`.
@@ -103,7 +130,12 @@ pub fn decrypt_from(
     receiver: ParticipantId,
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, AeadError> {
-    open(key, &nonce(sender, receiver), &associated_data(round, sender, receiver), ciphertext)
+    open(
+        key,
+        &nonce(sender, receiver),
+        &associated_data(round, sender, receiver),
+        ciphertext,
+    )
 }
 
 #[cfg(test)]
@@ -117,14 +149,32 @@ mod tests {
         let (a, b) = (ParticipantId(1), ParticipantId(2));
         let ct = encrypt_for(&key, &round, a, b, b"share bytes").expect("short");
         assert_eq!(ct.len(), 11 + TAG_BYTES);
-        assert_eq!(&decrypt_from(&key, &round, a, b, &ct).expect("authentic")[..], b"share bytes");
-        assert_eq!(decrypt_from(&key, &RoundId([2; 32]), a, b, &ct).err(), Some(AeadError::Authentication));
-        assert_eq!(decrypt_from(&key, &round, b, a, &ct).err(), Some(AeadError::Authentication));
-        assert_eq!(decrypt_from(&key, &round, a, ParticipantId(3), &ct).err(), Some(AeadError::Authentication));
+        assert_eq!(
+            &decrypt_from(&key, &round, a, b, &ct).expect("authentic")[..],
+            b"share bytes"
+        );
+        assert_eq!(
+            decrypt_from(&key, &RoundId([2; 32]), a, b, &ct).err(),
+            Some(AeadError::Authentication)
+        );
+        assert_eq!(
+            decrypt_from(&key, &round, b, a, &ct).err(),
+            Some(AeadError::Authentication)
+        );
+        assert_eq!(
+            decrypt_from(&key, &round, a, ParticipantId(3), &ct).err(),
+            Some(AeadError::Authentication)
+        );
         let mut tampered = ct.clone();
         tampered[0] ^= 1;
-        assert_eq!(decrypt_from(&key, &round, a, b, &tampered).err(), Some(AeadError::Authentication));
+        assert_eq!(
+            decrypt_from(&key, &round, a, b, &tampered).err(),
+            Some(AeadError::Authentication)
+        );
         let other = AeadKey::from_bytes([6; 32]);
-        assert_eq!(decrypt_from(&other, &round, a, b, &ct).err(), Some(AeadError::Authentication));
+        assert_eq!(
+            decrypt_from(&other, &round, a, b, &ct).err(),
+            Some(AeadError::Authentication)
+        );
     }
 }

@@ -141,7 +141,8 @@ pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Resu
 fn derive32(ikm: &[u8], info: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     #[allow(clippy::expect_used)]
-    hkdf_sha256(HKDF_SALT, ikm, info, &mut out).expect("32 bytes is a valid HKDF-SHA256 output length");
+    hkdf_sha256(HKDF_SALT, ikm, info, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
     out
 }
 
@@ -153,7 +154,10 @@ mod tests {
     #[test]
     fn both_ends_derive_the_same_keys_and_roles_differ() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-        let (a, b) = (AgreementSecret::random(&mut rng), AgreementSecret::random(&mut rng));
+        let (a, b) = (
+            AgreementSecret::random(&mut rng),
+            AgreementSecret::random(&mut rng),
+        );
         let round = RoundId([3; 32]);
         let (ia, ib) = (ParticipantId(4), ParticipantId(9));
         let sab = a.agree(&b.public()).expect("contributory");
@@ -169,6 +173,9 @@ mod tests {
     fn low_order_point_is_refused() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
         let a = AgreementSecret::random(&mut rng);
-        assert_eq!(a.agree(&AgreementPublic([0; 32])).err(), Some(KeyError::NonContributory));
+        assert_eq!(
+            a.agree(&AgreementPublic([0; 32])).err(),
+            Some(KeyError::NonContributory)
+        );
     }
 }

@@ -97,7 +97,10 @@ pub fn aes256_ctr_xor(key: &[u8; 32], counter: &[u8; 16], data: &mut [u8]) {
 
 fn check_len(len: usize) -> Result<(), MaskTooLong> {
     if len as u64 > MAX_MASK_ELEMS as u64 {
-        return Err(MaskTooLong { len, limit: MAX_MASK_ELEMS });
+        return Err(MaskTooLong {
+            len,
+            limit: MAX_MASK_ELEMS,
+        });
     }
     Ok(())
 }
@@ -117,7 +120,11 @@ pub fn expand(seed: &MaskSeed, len: usize) -> Result<Vec<RingElem>, MaskTooLong>
 }
 
 /// `acc ±= PRG(seed)` element-wise in the ring, the mask as long as `acc`.
-pub fn apply_mask(seed: &MaskSeed, sign: MaskSign, acc: &mut [RingElem]) -> Result<(), MaskTooLong> {
+pub fn apply_mask(
+    seed: &MaskSeed,
+    sign: MaskSign,
+    acc: &mut [RingElem],
+) -> Result<(), MaskTooLong> {
     check_len(acc.len())?;
     let mut cipher = cipher(seed);
     let mut buf = [0u8; BLOCK_ELEMS * RING_BYTES];
@@ -133,9 +140,15 @@ pub fn apply_mask(seed: &MaskSeed, sign: MaskSign, acc: &mut [RingElem]) -> Resu
 
 /// `acc ±= PRG(seed)` for every (seed, sign) in `masks`, in one pass over `acc`: each
 /// block of the accumulator stays in L1 while every seed's keystream is folded into it.
-pub fn apply_masks(masks: &[(&MaskSeed, MaskSign)], acc: &mut [RingElem]) -> Result<(), MaskTooLong> {
+pub fn apply_masks(
+    masks: &[(&MaskSeed, MaskSign)],
+    acc: &mut [RingElem],
+) -> Result<(), MaskTooLong> {
     check_len(acc.len())?;
-    let mut ciphers: Vec<(Aes256Ctr, MaskSign)> = masks.iter().map(|(seed, sign)| (cipher(seed), *sign)).collect();
+    let mut ciphers: Vec<(Aes256Ctr, MaskSign)> = masks
+        .iter()
+        .map(|(seed, sign)| (cipher(seed), *sign))
+        .collect();
     let mut buf = [0u8; BLOCK_ELEMS * RING_BYTES];
     for chunk in acc.chunks_mut(BLOCK_ELEMS) {
         let bytes = &mut buf[..chunk.len() * RING_BYTES];
@@ -201,7 +214,9 @@ mod tests {
     #[test]
     fn fused_masks_equal_sequential_masks() {
         let (a, b) = (MaskSeed::from_bytes([1; 32]), MaskSeed::from_bytes([2; 32]));
-        let x: Vec<RingElem> = (0..(BLOCK_ELEMS as u32 + 5)).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let x: Vec<RingElem> = (0..(BLOCK_ELEMS as u32 + 5))
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
         let mut fused = x.clone();
         apply_masks(&[(&a, MaskSign::Add), (&b, MaskSign::Sub)], &mut fused).expect("small");
         let mut seq = x.clone();

@@ -87,16 +87,29 @@ fn max_abs(clip: f64, scale_bits: u32) -> Result<u128, QuantError> {
 /// Checks that the sum of `n_max` updates, each coordinate clipped to `clip_bound` and
 /// scaled by 2^`scale_bits`, fits in Z_2^`ring_bits` without wrapping: n_max · ⌈c · 2^s⌉
 /// must not exceed 2^(ring_bits − 1) − 1, so that the centred lift reads the sum exactly.
-pub fn check_ring_capacity(n_max: u64, clip_bound: f64, scale_bits: u32, ring_bits: u32) -> Result<(), QuantError> {
+pub fn check_ring_capacity(
+    n_max: u64,
+    clip_bound: f64,
+    scale_bits: u32,
+    ring_bits: u32,
+) -> Result<(), QuantError> {
     let max_abs = max_abs(clip_bound, scale_bits)?;
     if ring_bits == 0 || ring_bits > 127 {
-        return Err(QuantError::BadParams { clip: clip_bound, scale_bits });
+        return Err(QuantError::BadParams {
+            clip: clip_bound,
+            scale_bits,
+        });
     }
     let total = (n_max as u128).saturating_mul(max_abs);
     let limit = (1u128 << (ring_bits - 1)) - 1;
     if total > limit {
         let needed_bits = 128 - total.leading_zeros() + 1;
-        return Err(QuantError::RingTooSmall { n_max, max_abs, needed_bits, ring_bits });
+        return Err(QuantError::RingTooSmall {
+            n_max,
+            max_abs,
+            needed_bits,
+            ring_bits,
+        });
     }
     Ok(())
 }
@@ -128,11 +141,17 @@ fn floor(v: f64) -> i64 {
 pub fn quantise(x: &[f32], p: &QuantParams) -> Result<Vec<RingElem>, QuantError> {
     check_finite(x)?;
     let (c, scale) = (p.clip, p.scale());
-    Ok(x.iter().map(|&v| from_signed(round_half_away((v as f64).clamp(-c, c) * scale))).collect())
+    Ok(x.iter()
+        .map(|&v| from_signed(round_half_away((v as f64).clamp(-c, c) * scale)))
+        .collect())
 }
 
 /// Quantises with stochastic rounding driven by `rng`: ⌊v⌋ + 1 with probability v − ⌊v⌋.
-pub fn quantise_stochastic<R: RngCore>(x: &[f32], p: &QuantParams, rng: &mut R) -> Result<Vec<RingElem>, QuantError> {
+pub fn quantise_stochastic<R: RngCore>(
+    x: &[f32],
+    p: &QuantParams,
+    rng: &mut R,
+) -> Result<Vec<RingElem>, QuantError> {
     check_finite(x)?;
     let (c, scale) = (p.clip, p.scale());
     Ok(x.iter()
@@ -182,7 +201,22 @@ mod tests {
 
     #[test]
     fn fast_rounding_matches_std() {
-        for v in [0.0, 0.49, 0.5, 0.51, 1.5, 2.5, -0.49, -0.5, -0.51, -1.5, -2.5, 65535.7, -65535.2, 1e12 + 0.5] {
+        for v in [
+            0.0,
+            0.49,
+            0.5,
+            0.51,
+            1.5,
+            2.5,
+            -0.49,
+            -0.5,
+            -0.51,
+            -1.5,
+            -2.5,
+            65535.7,
+            -65535.2,
+            1e12 + 0.5,
+        ] {
             assert_eq!(round_half_away(v), v.round() as i64, "{v}");
             assert_eq!(floor(v), v.floor() as i64, "{v}");
         }
@@ -191,7 +225,10 @@ mod tests {
     #[test]
     fn non_finite_is_rejected() {
         let p = QuantParams::new(1.0, 8).expect("fits");
-        assert_eq!(quantise(&[0.0, f32::NAN], &p), Err(QuantError::NotFinite { index: 1 }));
+        assert_eq!(
+            quantise(&[0.0, f32::NAN], &p),
+            Err(QuantError::NotFinite { index: 1 })
+        );
     }
 
     #[test]
@@ -200,7 +237,10 @@ mod tests {
         assert_eq!(check_ring_capacity(32_767, 1.0, 16, 32), Ok(()));
         assert!(matches!(
             check_ring_capacity(32_768, 1.0, 16, 32),
-            Err(QuantError::RingTooSmall { needed_bits: 33, .. })
+            Err(QuantError::RingTooSmall {
+                needed_bits: 33,
+                ..
+            })
         ));
         assert_eq!(check_ring_capacity(32_768, 1.0, 16, 64), Ok(()));
         assert!(QuantParams::new(f64::NAN, 16).is_err());

@@ -83,7 +83,10 @@ pub mod serde_elems {
 
     fn from_bytes<E: Error>(b: &[u8]) -> Result<Vec<RingElem>, E> {
         if b.len() % RING_BYTES != 0 {
-            return Err(E::custom(format!("{} bytes is not a whole number of ring elements", b.len())));
+            return Err(E::custom(format!(
+                "{} bytes is not a whole number of ring elements",
+                b.len()
+            )));
         }
         Ok(b.chunks_exact(RING_BYTES)
             .map(|w| {
@@ -129,7 +132,10 @@ mod tests {
         assert_eq!(centred(from_signed(-5)), -5);
         assert_eq!(centred(from_signed(7)), 7);
         assert_eq!(centred(RingElem::MAX), -1);
-        assert_eq!(centred(1 << (RING_BITS - 1)) as i64, -(1i64 << (RING_BITS - 1)));
+        assert_eq!(
+            centred(1 << (RING_BITS - 1)) as i64,
+            -(1i64 << (RING_BITS - 1))
+        );
     }
 
     #[test]

@@ -198,7 +198,10 @@ pub fn split<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<Share>, ShamirError> {
     if threshold == 0 || threshold > xs.len() {
-        return Err(ShamirError::BadThreshold { threshold, shares: xs.len() });
+        return Err(ShamirError::BadThreshold {
+            threshold,
+            shares: xs.len(),
+        });
     }
     check_xs(xs.iter().copied())?;
     // coeffs[piece][j]: coefficient of x^j; coefficient 0 is the piece itself.
@@ -220,7 +223,10 @@ pub fn split<R: RngCore + CryptoRng>(
             let mut y = [0u64; PIECES];
             for (piece, yp) in y.iter_mut().enumerate() {
                 // Horner from the highest coefficient.
-                *yp = coeffs.iter().rev().fold(0, |acc, row| add(mul(acc, x), row[piece]));
+                *yp = coeffs
+                    .iter()
+                    .rev()
+                    .fold(0, |acc, row| add(mul(acc, x), row[piece]));
             }
             Share { x, y }
         })
@@ -232,7 +238,11 @@ fn lagrange_weights(xs: &[u64], inv_den: &[u64], at: u64) -> Vec<u64> {
     xs.iter()
         .enumerate()
         .map(|(i, _)| {
-            let num = xs.iter().enumerate().filter(|&(j, _)| j != i).fold(1, |acc, (_, &xj)| mul(acc, sub(at, xj)));
+            let num = xs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .fold(1, |acc, (_, &xj)| mul(acc, sub(at, xj)));
             mul(num, inv_den[i])
         })
         .collect()
@@ -250,12 +260,21 @@ fn evaluate(basis: &[&Share], weights: &[u64]) -> [u64; PIECES] {
 
 /// Reconstructs the secret from at least `threshold` shares, checking that the extra
 /// shares are consistent with the first `threshold`.
-pub fn reconstruct(shares: &[Share], threshold: usize) -> Result<Zeroizing<[u8; SECRET_BYTES]>, ShamirError> {
+pub fn reconstruct(
+    shares: &[Share],
+    threshold: usize,
+) -> Result<Zeroizing<[u8; SECRET_BYTES]>, ShamirError> {
     if threshold == 0 {
-        return Err(ShamirError::BadThreshold { threshold, shares: shares.len() });
+        return Err(ShamirError::BadThreshold {
+            threshold,
+            shares: shares.len(),
+        });
     }
     if shares.len() < threshold {
-        return Err(ShamirError::TooFewShares { got: shares.len(), need: threshold });
+        return Err(ShamirError::TooFewShares {
+            got: shares.len(),
+            need: threshold,
+        });
     }
     check_xs(shares.iter().map(|s| s.x))?;
     if shares.iter().any(|s| s.y.iter().any(|&y| y >= P)) {
@@ -267,7 +286,11 @@ pub fn reconstruct(shares: &[Share], threshold: usize) -> Result<Zeroizing<[u8; 
         .iter()
         .enumerate()
         .map(|(i, &xi)| {
-            inv(xs.iter().enumerate().filter(|&(j, _)| j != i).fold(1, |acc, (_, &xj)| mul(acc, sub(xi, xj))))
+            inv(xs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .fold(1, |acc, (_, &xj)| mul(acc, sub(xi, xj))))
         })
         .collect();
     for extra in &shares[threshold..] {
@@ -295,7 +318,13 @@ mod tests {
 
     #[test]
     fn field_arithmetic_matches_u128_reference() {
-        let cases = [(0, 0), (1, P - 1), (P - 1, P - 1), (123_456_789_012, 987_654_321_098), (1 << 60, 1 << 60)];
+        let cases = [
+            (0, 0),
+            (1, P - 1),
+            (P - 1, P - 1),
+            (123_456_789_012, 987_654_321_098),
+            (1 << 60, 1 << 60),
+        ];
         for (a, b) in cases {
             assert_eq!(mul(a, b) as u128, (a as u128 * b as u128) % P as u128);
             assert_eq!(add(a, b) as u128, (a as u128 + b as u128) % P as u128);

@@ -73,7 +73,11 @@ impl IdentityPublic {
     /// Checks `sig` on `msg` under this key (strict RFC 8032 verification).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), SignatureError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::MalformedKey)?;
-        let bytes: [u8; SIGNATURE_BYTES] = sig.0.as_slice().try_into().map_err(|_| SignatureError::Invalid)?;
+        let bytes: [u8; SIGNATURE_BYTES] = sig
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| SignatureError::Invalid)?;
         key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&bytes))
             .map_err(|_| SignatureError::Invalid)
     }
@@ -90,13 +94,25 @@ mod tests {
         let key = IdentityKey::random(&mut rng);
         let sig = key.sign(b"hello");
         assert_eq!(key.public().verify(b"hello", &sig), Ok(()));
-        assert_eq!(key.public().verify(b"hellp", &sig), Err(SignatureError::Invalid));
+        assert_eq!(
+            key.public().verify(b"hellp", &sig),
+            Err(SignatureError::Invalid)
+        );
         let mut bad = sig.clone();
         bad.0[10] ^= 0x40;
-        assert_eq!(key.public().verify(b"hello", &bad), Err(SignatureError::Invalid));
-        assert_eq!(key.public().verify(b"hello", &Signature(vec![0; 63])), Err(SignatureError::Invalid));
+        assert_eq!(
+            key.public().verify(b"hello", &bad),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            key.public().verify(b"hello", &Signature(vec![0; 63])),
+            Err(SignatureError::Invalid)
+        );
         let other = IdentityKey::random(&mut rng);
-        assert_eq!(other.public().verify(b"hello", &sig), Err(SignatureError::Invalid));
+        assert_eq!(
+            other.public().verify(b"hello", &sig),
+            Err(SignatureError::Invalid)
+        );
         assert!(format!("{key:?}").contains("<redacted>"));
     }
 }

@@ -31,10 +31,14 @@ fn x25519_rfc7748() {
         ),
     ];
     for (scalar, point, expected) in cases {
-        let shared = AgreementSecret::from_bytes(unhex(scalar)).agree(&AgreementPublic(unhex(point))).expect("contributory");
+        let shared = AgreementSecret::from_bytes(unhex(scalar))
+            .agree(&AgreementPublic(unhex(point)))
+            .expect("contributory");
         assert_eq!(shared.as_bytes(), &unhex::<32>(expected));
     }
-    let err = AgreementSecret::from_bytes([1; 32]).agree(&AgreementPublic([0; 32])).err();
+    let err = AgreementSecret::from_bytes([1; 32])
+        .agree(&AgreementPublic([0; 32]))
+        .err();
     assert_eq!(err, Some(KeyError::NonContributory));
 }
 
@@ -43,16 +47,25 @@ fn x25519_rfc7748() {
 fn hkdf_sha256_rfc5869() {
     let ikm = [0x0b; 22];
     let mut okm = [0u8; 42];
-    hkdf_sha256(&unhex::<13>("000102030405060708090a0b0c"), &ikm, &unhex::<10>("f0f1f2f3f4f5f6f7f8f9"), &mut okm)
-        .expect("42 bytes");
+    hkdf_sha256(
+        &unhex::<13>("000102030405060708090a0b0c"),
+        &ikm,
+        &unhex::<10>("f0f1f2f3f4f5f6f7f8f9"),
+        &mut okm,
+    )
+    .expect("42 bytes");
     assert_eq!(
         okm.to_vec(),
-        unhex_vec("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+        unhex_vec(
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+        )
     );
     hkdf_sha256(&[], &ikm, &[], &mut okm).expect("42 bytes");
     assert_eq!(
         okm.to_vec(),
-        unhex_vec("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
+        unhex_vec(
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
+        )
     );
     let mut too_long = vec![0u8; 255 * 32 + 1];
     assert!(hkdf_sha256(&[], &ikm, &[], &mut too_long).is_err());
@@ -61,7 +74,9 @@ fn hkdf_sha256_rfc5869() {
 /// RFC 8439 §2.8.2 AEAD vector.
 #[test]
 fn chacha20poly1305_rfc8439() {
-    let key = AeadKey::from_bytes(unhex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"));
+    let key = AeadKey::from_bytes(unhex(
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f",
+    ));
     let nonce: [u8; 12] = unhex("070000004041424344454647");
     let aad = unhex_vec("50515253c0c1c2c3c4c5c6c7");
     let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
@@ -73,7 +88,10 @@ fn chacha20poly1305_rfc8439() {
     );
     let ct = seal(&key, &nonce, &aad, pt).expect("short");
     assert_eq!(ct, expected);
-    assert_eq!(&open(&key, &nonce, &aad, &ct).expect("authentic")[..], &pt[..]);
+    assert_eq!(
+        &open(&key, &nonce, &aad, &ct).expect("authentic")[..],
+        &pt[..]
+    );
     assert!(open(&key, &nonce, b"other aad", &ct).is_err());
 }
 
@@ -96,16 +114,26 @@ fn prg_is_nist_aes256_ctr() {
         )
     );
     // One block of keystream at counter P is AES_K(P): FIPS-197 C.3.
-    let fips_key: [u8; 32] = unhex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    let fips_key: [u8; 32] =
+        unhex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
     let mut block = [0u8; 16];
-    aes256_ctr_xor(&fips_key, &unhex("00112233445566778899aabbccddeeff"), &mut block);
+    aes256_ctr_xor(
+        &fips_key,
+        &unhex("00112233445566778899aabbccddeeff"),
+        &mut block,
+    );
     assert_eq!(block, unhex::<16>("8ea2b7ca516745bfeafc49904b496089"));
 
     let mut stream = vec![0u8; 4 * 40];
     aes256_ctr_xor(&fips_key, &[0; 16], &mut stream);
-    let expected: Vec<RingElem> =
-        stream.chunks_exact(4).map(|w| RingElem::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-    assert_eq!(expand(&MaskSeed::from_bytes(fips_key), expected.len()).expect("short"), expected);
+    let expected: Vec<RingElem> = stream
+        .chunks_exact(4)
+        .map(|w| RingElem::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    assert_eq!(
+        expand(&MaskSeed::from_bytes(fips_key), expected.len()).expect("short"),
+        expected
+    );
 }
 
 /// RFC 8032 §7.1 TEST 1 and TEST 2.

@@ -18,7 +18,9 @@ fn chi_square(v: &[RingElem], lane: usize) -> f64 {
         bins[((x >> (8 * lane)) & 0xff) as usize] += 1;
     }
     let expected = v.len() as f64 / 256.0;
-    bins.iter().map(|&o| (o as f64 - expected).powi(2) / expected).sum()
+    bins.iter()
+        .map(|&o| (o as f64 - expected).powi(2) / expected)
+        .sum()
 }
 
 /// Upper 0.1% point of the chi-square distribution with 255 degrees of freedom.
@@ -38,7 +40,8 @@ fn masked_input_looks_uniform_and_plain_input_does_not() {
     let mut server = KeyCollection::new(cfg.clone());
     let mut clients = Vec::new();
     for &id in &h.ids {
-        let (c, m) = ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
+        let (c, m) =
+            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
         server.receive(m).expect("valid");
         clients.push((id, c));
     }
@@ -56,12 +59,18 @@ fn masked_input_looks_uniform_and_plain_input_does_not() {
 
     for lane in 0..RING_BYTES {
         let masked_stat = chi_square(&masked.y, lane);
-        assert!(masked_stat < CRITICAL_255_P001, "masked lane {lane}: chi2 = {masked_stat}");
+        assert!(
+            masked_stat < CRITICAL_255_P001,
+            "masked lane {lane}: chi2 = {masked_stat}"
+        );
     }
     // The plain update: its high bytes are 0x00 or 0xff (small magnitudes), which the
     // same test rejects overwhelmingly. (Its lowest byte is near-uniform at this scale,
     // which is why every lane of the masked vector is tested.)
     let plain_stat = chi_square(&q, RING_BYTES - 1);
-    assert!(plain_stat > 100.0 * CRITICAL_255_P001, "plain top lane chi2 = {plain_stat}");
+    assert!(
+        plain_stat > 100.0 * CRITICAL_255_P001,
+        "plain top lane chi2 = {plain_stat}"
+    );
     assert!(chi_square(&q, RING_BYTES - 2) > CRITICAL_255_P001);
 }

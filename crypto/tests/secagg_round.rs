@@ -40,7 +40,10 @@ fn full_round_complete_graph_sums_exactly() {
     let mut h = Harness::new(7, 6, 4, 257, 2);
     assert_eq!(h.graph().degree(), 6);
     let out = h.run(&Drops::default());
-    assert_eq!(out.result.expect("round completes"), h.expected_sum(&all(&h)));
+    assert_eq!(
+        out.result.expect("round completes"),
+        h.expected_sum(&all(&h))
+    );
 }
 
 /// Drops as many as the threshold allows at one phase, checks the exact sum over the
@@ -62,18 +65,30 @@ fn drop_at(phase: Phase, seed: u64) {
         d
     };
     let out = h.run(&place(max.clone()));
-    assert!(out.client_errors.is_empty(), "{phase:?}: {:?}", out.client_errors);
+    assert!(
+        out.client_errors.is_empty(),
+        "{phase:?}: {:?}",
+        out.client_errors
+    );
     let expected_in_sum: BTreeSet<ParticipantId> = match phase {
         Phase::Consistency | Phase::Unmask => all(&h),
         _ => all(&h).difference(&max).copied().collect(),
     };
     assert_eq!(out.masked, expected_in_sum);
-    assert_eq!(out.result.expect("recoverable drops"), h.expected_sum(&expected_in_sum), "{phase:?} with {max:?}");
+    assert_eq!(
+        out.result.expect("recoverable drops"),
+        h.expected_sum(&expected_in_sum),
+        "{phase:?} with {max:?}"
+    );
 
     let mut too_many = max.clone();
     too_many.insert(breaker);
     let out = h.run(&place(too_many));
-    eprintln!("{phase:?}: dropped {max:?} fine, +{breaker} -> {:?}; client errors {:?}", out.result.as_ref().err(), out.client_errors);
+    eprintln!(
+        "{phase:?}: dropped {max:?} fine, +{breaker} -> {:?}; client errors {:?}",
+        out.result.as_ref().err(),
+        out.client_errors
+    );
     match out.result {
         Err(SecAggError::TooFewShares { have, need, .. }) => assert!(have < need),
         Err(SecAggError::TooFewParticipants { .. } | SecAggError::TooFewSignatures { .. }) => {}
@@ -118,8 +133,11 @@ fn drops_in_every_phase_at_once() {
         during_unmask: [ids[14]].into(),
     };
     let out = h.run(&drops);
-    let in_sum: BTreeSet<ParticipantId> =
-        ids.iter().copied().filter(|id| ![ids[0], ids[5], ids[9]].contains(id)).collect();
+    let in_sum: BTreeSet<ParticipantId> = ids
+        .iter()
+        .copied()
+        .filter(|id| ![ids[0], ids[5], ids[9]].contains(id))
+        .collect();
     assert_eq!(out.masked, in_sum);
     assert_eq!(out.result.expect("recoverable"), h.expected_sum(&in_sum));
 }
@@ -129,10 +147,17 @@ fn too_few_masked_inputs_abort_before_any_unmasking() {
     let mut h = Harness::new(N, K, T, D, 16);
     let ids = h.ids.clone();
     // Only two participants send masked inputs: fewer than t, no unmask request goes out.
-    let drops = Drops { after_sharing: ids[2..].iter().copied().collect(), ..Default::default() };
+    let drops = Drops {
+        after_sharing: ids[2..].iter().copied().collect(),
+        ..Default::default()
+    };
     let out = h.run(&drops);
     assert_eq!(
         out.result,
-        Err(SecAggError::TooFewParticipants { phase: Phase::MaskedInput, have: 2, need: T })
+        Err(SecAggError::TooFewParticipants {
+            phase: Phase::MaskedInput,
+            have: 2,
+            need: T
+        })
     );
 }

@@ -9,7 +9,10 @@ fn setup(seed: u64, t: usize, n: u64) -> ([u8; 32], Vec<Share>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let secret: [u8; 32] = rng.gen();
     let xs: Vec<u64> = (1..=n).map(|i| i * 7 + 3).collect();
-    (secret, split(&secret, t, &xs, &mut rng).expect("valid split"))
+    (
+        secret,
+        split(&secret, t, &xs, &mut rng).expect("valid split"),
+    )
 }
 
 #[test]
@@ -18,13 +21,22 @@ fn every_t_subset_reconstructs() {
     let (secret, shares) = setup(1, t, n);
     let mut subsets = 0;
     for mask in 0u32..(1 << n) {
-        let subset: Vec<Share> = (0..n as usize).filter(|i| mask >> i & 1 == 1).map(|i| shares[i].clone()).collect();
+        let subset: Vec<Share> = (0..n as usize)
+            .filter(|i| mask >> i & 1 == 1)
+            .map(|i| shares[i].clone())
+            .collect();
         match subset.len() {
             l if l >= t => {
-                assert_eq!(*reconstruct(&subset, t).expect("enough consistent shares"), secret);
+                assert_eq!(
+                    *reconstruct(&subset, t).expect("enough consistent shares"),
+                    secret
+                );
                 subsets += 1;
             }
-            l => assert_eq!(reconstruct(&subset, t).err(), Some(ShamirError::TooFewShares { got: l, need: t })),
+            l => assert_eq!(
+                reconstruct(&subset, t).err(),
+                Some(ShamirError::TooFewShares { got: l, need: t })
+            ),
         }
     }
     assert_eq!(subsets, 42); // C(6,3)+C(6,4)+C(6,5)+C(6,6)
@@ -39,17 +51,38 @@ fn edge_thresholds_and_extreme_secrets() {
             assert_eq!(*reconstruct(&shares, t).expect("all shares"), secret);
         }
     }
-    assert_eq!(split(&[0; 32], 0, &[1, 2], &mut rng).err(), Some(ShamirError::BadThreshold { threshold: 0, shares: 2 }));
-    assert_eq!(split(&[0; 32], 3, &[1, 2], &mut rng).err(), Some(ShamirError::BadThreshold { threshold: 3, shares: 2 }));
-    assert_eq!(split(&[0; 32], 2, &[1, 0], &mut rng).err(), Some(ShamirError::InvalidX(0)));
-    assert_eq!(split(&[0; 32], 2, &[4, 4], &mut rng).err(), Some(ShamirError::DuplicateX(4)));
+    assert_eq!(
+        split(&[0; 32], 0, &[1, 2], &mut rng).err(),
+        Some(ShamirError::BadThreshold {
+            threshold: 0,
+            shares: 2
+        })
+    );
+    assert_eq!(
+        split(&[0; 32], 3, &[1, 2], &mut rng).err(),
+        Some(ShamirError::BadThreshold {
+            threshold: 3,
+            shares: 2
+        })
+    );
+    assert_eq!(
+        split(&[0; 32], 2, &[1, 0], &mut rng).err(),
+        Some(ShamirError::InvalidX(0))
+    );
+    assert_eq!(
+        split(&[0; 32], 2, &[4, 4], &mut rng).err(),
+        Some(ShamirError::DuplicateX(4))
+    );
 }
 
 #[test]
 fn duplicate_x_is_rejected() {
     let (_, shares) = setup(4, 2, 4);
     let dup = vec![shares[0].clone(), shares[1].clone(), shares[0].clone()];
-    assert_eq!(reconstruct(&dup, 2).err(), Some(ShamirError::DuplicateX(shares[0].x())));
+    assert_eq!(
+        reconstruct(&dup, 2).err(),
+        Some(ShamirError::DuplicateX(shares[0].x()))
+    );
 }
 
 fn tamper(share: &Share, byte: usize) -> Share {
@@ -65,7 +98,11 @@ fn inconsistent_extra_share_is_detected() {
         for byte in [8, 20, SHARE_BYTES - 8] {
             let mut bad = shares.clone();
             bad[victim] = tamper(&shares[victim], byte);
-            assert_eq!(reconstruct(&bad, 3).err(), Some(ShamirError::Inconsistent), "victim {victim} byte {byte}");
+            assert_eq!(
+                reconstruct(&bad, 3).err(),
+                Some(ShamirError::Inconsistent),
+                "victim {victim} byte {byte}"
+            );
         }
     }
     // Exactly t shares cannot be checked against each other, but a tampered one yields a
@@ -80,13 +117,19 @@ fn inconsistent_extra_share_is_detected() {
 fn malformed_encodings_are_rejected() {
     let (_, shares) = setup(6, 2, 3);
     let good = *shares[0].to_bytes();
-    assert_eq!(Share::from_bytes(&good[..SHARE_BYTES - 1]).err(), Some(ShamirError::Malformed));
+    assert_eq!(
+        Share::from_bytes(&good[..SHARE_BYTES - 1]).err(),
+        Some(ShamirError::Malformed)
+    );
     let mut big = good;
     big[8..16].copy_from_slice(&P.to_le_bytes());
     assert_eq!(Share::from_bytes(&big).err(), Some(ShamirError::Malformed));
     let mut zero_x = good;
     zero_x[..8].copy_from_slice(&0u64.to_le_bytes());
-    assert_eq!(Share::from_bytes(&zero_x).err(), Some(ShamirError::InvalidX(0)));
+    assert_eq!(
+        Share::from_bytes(&zero_x).err(),
+        Some(ShamirError::InvalidX(0))
+    );
     assert_eq!(Share::from_bytes(&good).expect("valid"), shares[0]);
     assert!(format!("{:?}", shares[0]).contains("<redacted>"));
 }

@@ -2,7 +2,7 @@
 //! transition consumes the previous state, so a client cannot mask twice or answer two
 //! unmask requests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand_core::{CryptoRng, RngCore};
@@ -40,24 +40,24 @@ pub struct ClientShared {
 
 /// The shares this client holds of one neighbour's secrets.
 #[derive(Debug)]
-struct HeldShares {
-    b: Share,
-    s_sk: Share,
+pub(super) struct HeldShares {
+    pub(super) b: Share,
+    pub(super) s_sk: Share,
 }
 
 /// After sending the masked input: holds the neighbours' shares (its own secrets are gone).
 #[derive(Debug)]
 pub struct ClientMasked {
-    config: Arc<RoundConfig>,
-    me: ParticipantId,
-    held: BTreeMap<ParticipantId, HeldShares>,
+    pub(super) config: Arc<RoundConfig>,
+    pub(super) me: ParticipantId,
+    pub(super) held: BTreeMap<ParticipantId, HeldShares>,
 }
 
 /// After signing the survivor list: ready to answer one unmask request.
 #[derive(Debug)]
 pub struct ClientConsistent {
-    inner: ClientMasked,
-    survivors: Vec<ParticipantId>,
+    pub(super) inner: ClientMasked,
+    pub(super) survivors: Vec<ParticipantId>,
 }
 
 impl ClientAdvertised {
@@ -73,8 +73,21 @@ impl ClientAdvertised {
         let s_sk = AgreementSecret::random(rng);
         let (c_pk, s_pk) = (c_sk.public(), s_sk.public());
         let signature = identity.sign(&advertise_payload(config.round(), me, &c_pk, &s_pk));
-        let msg = AdvertiseKeys { sender: me, c_pk, s_pk, signature };
-        Ok((Self { config, me, c_sk, s_sk }, msg))
+        let msg = AdvertiseKeys {
+            sender: me,
+            c_pk,
+            s_pk,
+            signature,
+        };
+        Ok((
+            Self {
+                config,
+                me,
+                c_sk,
+                s_sk,
+            },
+            msg,
+        ))
     }
 
     /// Given the coordinator's roster of advertised keys, checks the neighbours' signatures
@@ -93,22 +106,34 @@ impl ClientAdvertised {
                 continue;
             }
             identity
-                .verify(&advertise_payload(cfg.round(), id, &entry.c_pk, &entry.s_pk), &entry.signature)
+                .verify(
+                    &advertise_payload(cfg.round(), id, &entry.c_pk, &entry.s_pk),
+                    &entry.signature,
+                )
                 .map_err(|_| SecAggError::BadSignature(id))?;
             if entry.c_pk == entry.s_pk {
                 return Err(SecAggError::WeakKey(id));
             }
             if peers.insert(id, (entry.c_pk, entry.s_pk)).is_some() {
-                return Err(SecAggError::Duplicate { id, phase: Phase::AdvertiseKeys });
+                return Err(SecAggError::Duplicate {
+                    id,
+                    phase: Phase::AdvertiseKeys,
+                });
             }
         }
         let t = cfg.threshold();
         if peers.len() < t {
-            return Err(SecAggError::TooFewNeighbours { have: peers.len(), need: t });
+            return Err(SecAggError::TooFewNeighbours {
+                have: peers.len(),
+                need: t,
+            });
         }
         let b = MaskSeed::random(rng);
         let xs: Vec<u64> = peers.keys().map(|&id| RoundConfig::share_x(id)).collect();
-        let shape_err = |source| SecAggError::BadShare { from: self.me, source };
+        let shape_err = |source| SecAggError::BadShare {
+            from: self.me,
+            source,
+        };
         let b_shares = shamir::split(b.as_bytes(), t, &xs, rng).map_err(shape_err)?;
         let s_shares = shamir::split(&self.s_sk.to_bytes(), t, &xs, rng).map_err(shape_err)?;
         let mut shares = Vec::with_capacity(peers.len());
@@ -122,12 +147,34 @@ impl ClientAdvertised {
             plaintext[..SHARE_BYTES].copy_from_slice(&bs.to_bytes()[..]);
             plaintext[SHARE_BYTES..].copy_from_slice(&ss.to_bytes()[..]);
             let ciphertext = aead::encrypt_for(&key, cfg.round(), self.me, peer, &plaintext[..])
-                .map_err(|_| SecAggError::Decryption(self.me))?;
-            shares.push(EncryptedShare { sender: self.me, receiver: peer, ciphertext });
+                .map_err(|_| SecAggError::BadConfig("share encryption failed".into()))?;
+            shares.push(EncryptedShare {
+                sender: self.me,
+                receiver: peer,
+                ciphertext,
+            });
         }
-        let msg = ShareKeys { sender: self.me, shares };
-        let Self { config, me, c_sk, s_sk } = self;
-        Ok((ClientShared { config, me, c_sk, s_sk, b, peers }, msg))
+        let msg = ShareKeys {
+            sender: self.me,
+            shares,
+        };
+        let Self {
+            config,
+            me,
+            c_sk,
+            s_sk,
+        } = self;
+        Ok((
+            ClientShared {
+                config,
+                me,
+                c_sk,
+                s_sk,
+                b,
+                peers,
+            },
+            msg,
+        ))
     }
 }
 
@@ -135,22 +182,40 @@ impl ClientShared {
     /// Decrypts the shares neighbours sent us, then masks the quantised update `x`:
     /// y = x + PRG(b) + Σ_{v live neighbour} ±PRG(s_uv), + when our id is below v's.
     /// `x` is masked in place and moved into the message.
-    pub fn mask(self, inbox: &[EncryptedShare], mut x: Vec<RingElem>) -> Result<(ClientMasked, MaskedInput), SecAggError> {
+    pub fn mask(
+        self,
+        inbox: &[EncryptedShare],
+        mut x: Vec<RingElem>,
+    ) -> Result<(ClientMasked, MaskedInput), SecAggError> {
         let cfg = &self.config;
         if x.len() != cfg.vector_len() {
-            return Err(SecAggError::WrongSize { from: self.me, what: "input vector", got: x.len(), expected: cfg.vector_len() });
+            return Err(SecAggError::WrongSize {
+                from: self.me,
+                what: "input vector",
+                got: x.len(),
+                expected: cfg.vector_len(),
+            });
         }
         let mut held = BTreeMap::new();
         for enc in inbox {
             let from = enc.sender;
             if enc.receiver != self.me {
-                return Err(SecAggError::WrongRecipients { from, detail: format!("routed to us for {}", enc.receiver) });
+                return Err(SecAggError::WrongRecipients {
+                    from,
+                    detail: format!("routed to us for {}", enc.receiver),
+                });
             }
             let Some((c_pk, _)) = self.peers.get(&from) else {
-                return Err(SecAggError::NotExpected { id: from, phase: Phase::ShareKeys });
+                return Err(SecAggError::NotExpected {
+                    id: from,
+                    phase: Phase::ShareKeys,
+                });
             };
             if held.contains_key(&from) {
-                return Err(SecAggError::Duplicate { id: from, phase: Phase::ShareKeys });
+                return Err(SecAggError::Duplicate {
+                    id: from,
+                    phase: Phase::ShareKeys,
+                });
             }
             let key = self
                 .c_sk
@@ -160,12 +225,21 @@ impl ClientShared {
             let plain = aead::decrypt_from(&key, cfg.round(), from, self.me, &enc.ciphertext)
                 .map_err(|_| SecAggError::Decryption(from))?;
             if plain.len() != SHARE_PLAINTEXT_BYTES {
-                return Err(SecAggError::WrongSize { from, what: "share plaintext", got: plain.len(), expected: SHARE_PLAINTEXT_BYTES });
+                return Err(SecAggError::WrongSize {
+                    from,
+                    what: "share plaintext",
+                    got: plain.len(),
+                    expected: SHARE_PLAINTEXT_BYTES,
+                });
             }
             let parse = |bytes: &[u8]| {
-                let share = Share::from_bytes(bytes).map_err(|source| SecAggError::BadShare { from, source })?;
+                let share = Share::from_bytes(bytes)
+                    .map_err(|source| SecAggError::BadShare { from, source })?;
                 if share.x() != RoundConfig::share_x(self.me) {
-                    return Err(SecAggError::BadShare { from, source: shamir::ShamirError::InvalidX(share.x()) });
+                    return Err(SecAggError::BadShare {
+                        from,
+                        source: shamir::ShamirError::InvalidX(share.x()),
+                    });
                 }
                 Ok(share)
             };
@@ -175,102 +249,39 @@ impl ClientShared {
         }
         let t = cfg.threshold();
         if held.len() < t {
-            return Err(SecAggError::TooFewNeighbours { have: held.len(), need: t });
+            return Err(SecAggError::TooFewNeighbours {
+                have: held.len(),
+                need: t,
+            });
         }
         let mut seeds = Vec::with_capacity(held.len() + 1);
         for &peer in held.keys() {
             let (_, s_pk) = &self.peers[&peer];
-            let shared = self.s_sk.agree(s_pk).map_err(|source| SecAggError::Key { peer, source })?;
-            let sign = if self.me < peer { MaskSign::Add } else { MaskSign::Sub };
+            let shared = self
+                .s_sk
+                .agree(s_pk)
+                .map_err(|source| SecAggError::Key { peer, source })?;
+            let sign = if self.me < peer {
+                MaskSign::Add
+            } else {
+                MaskSign::Sub
+            };
             seeds.push((shared.mask_seed(cfg.round(), self.me, peer), sign));
         }
         let mut masks: Vec<(&MaskSeed, MaskSign)> = vec![(&self.b, MaskSign::Add)];
         masks.extend(seeds.iter().map(|(seed, sign)| (seed, *sign)));
         apply_masks(&masks, &mut x)?;
-        let msg = MaskedInput { sender: self.me, y: x };
-        Ok((ClientMasked { config: self.config.clone(), me: self.me, held }, msg))
-    }
-}
-
-/// Checks a survivor list is sorted, duplicate-free and made of participants.
-pub(crate) fn check_survivor_list(cfg: &RoundConfig, survivors: &[ParticipantId]) -> Result<(), SecAggError> {
-    if survivors.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(SecAggError::InconsistentSurvivors("not sorted and duplicate-free".into()));
-    }
-    for &id in survivors {
-        cfg.identity(id)?;
-    }
-    Ok(())
-}
-
-impl ClientMasked {
-    /// Signs the coordinator's survivor list, after checking it: well formed, includes us,
-    /// at least t long, and every neighbour in it sent us shares.
-    pub fn consistency(
-        self,
-        survivors: &[ParticipantId],
-        identity: &IdentityKey,
-    ) -> Result<(ClientConsistent, ConsistencySignature), SecAggError> {
-        let cfg = &self.config;
-        check_survivor_list(cfg, survivors)?;
-        if survivors.binary_search(&self.me).is_err() {
-            return Err(SecAggError::InconsistentSurvivors(format!("{} is not on it", self.me)));
-        }
-        if survivors.len() < cfg.threshold() {
-            return Err(SecAggError::TooFewParticipants { phase: Phase::Consistency, have: survivors.len(), need: cfg.threshold() });
-        }
-        if let Some(v) = survivors.iter().find(|&&v| cfg.graph().are_neighbours(self.me, v) && !self.held.contains_key(&v)) {
-            return Err(SecAggError::InconsistentSurvivors(format!("{v} survived but never shared with us")));
-        }
-        let signature = identity.sign(&survivors_payload(cfg.round(), survivors));
-        let msg = ConsistencySignature { sender: self.me, signature };
-        Ok((ClientConsistent { inner: self, survivors: survivors.to_vec() }, msg))
-    }
-}
-
-impl ClientConsistent {
-    /// Answers the one unmask request: shares of b for surviving neighbours, shares of
-    /// s_sk for the dropped ones named. Refuses a request whose list differs from the one
-    /// we signed, that carries fewer than t valid signatures, that names a peer as both
-    /// survivor and dropped, or names a peer that is not a neighbour that shared with us.
-    pub fn unmask(self, req: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
-        let ClientConsistent { inner, survivors } = self;
-        let cfg = &inner.config;
-        if req.survivors != survivors {
-            return Err(SecAggError::InconsistentSurvivors("differs from the list we signed".into()));
-        }
-        let payload = survivors_payload(cfg.round(), &survivors);
-        let mut signers = BTreeSet::new();
-        for sig in &req.signatures {
-            if survivors.binary_search(&sig.sender).is_err() || !signers.insert(sig.sender) {
-                return Err(SecAggError::NotExpected { id: sig.sender, phase: Phase::Consistency });
-            }
-            cfg.identity(sig.sender)?.verify(&payload, &sig.signature).map_err(|_| SecAggError::BadSignature(sig.sender))?;
-        }
-        if signers.len() < cfg.threshold() {
-            return Err(SecAggError::TooFewSignatures { have: signers.len(), need: cfg.threshold() });
-        }
-        let mut dropped = BTreeSet::new();
-        for &v in &req.dropped {
-            if survivors.binary_search(&v).is_ok() {
-                return Err(SecAggError::BothSecretsRequested(v));
-            }
-            if !inner.held.contains_key(&v) {
-                return Err(SecAggError::NotNeighbour(v));
-            }
-            if !dropped.insert(v) {
-                return Err(SecAggError::Duplicate { id: v, phase: Phase::Unmask });
-            }
-        }
-        let reveal = |owner: &ParticipantId, share: &Share| RevealedShare { owner: *owner, share: share.clone() };
-        let self_mask_shares = inner
-            .held
-            .iter()
-            .filter(|(v, _)| survivors.binary_search(v).is_ok())
-            .map(|(v, h)| reveal(v, &h.b))
-            .collect();
-        let mask_key_shares =
-            inner.held.iter().filter(|(v, _)| dropped.contains(*v)).map(|(v, h)| reveal(v, &h.s_sk)).collect();
-        Ok(UnmaskResponse { sender: inner.me, self_mask_shares, mask_key_shares })
+        let msg = MaskedInput {
+            sender: self.me,
+            y: x,
+        };
+        Ok((
+            ClientMasked {
+                config: self.config.clone(),
+                me: self.me,
+                held,
+            },
+            msg,
+        ))
     }
 }

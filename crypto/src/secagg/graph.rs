@@ -29,7 +29,11 @@ struct SeededUniform(ChaCha20);
 
 impl SeededUniform {
     fn new(seed: &[u8; 32]) -> Self {
-        let key: [u8; 32] = Sha256::new().chain_update(b"cairn/secagg/v1/graph").chain_update(seed).finalize().into();
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(b"cairn/secagg/v1/graph")
+            .chain_update(seed)
+            .finalize()
+            .into();
         Self(ChaCha20::new(&key.into(), &[0u8; 12].into()))
     }
 
@@ -55,7 +59,12 @@ impl NeighbourGraph {
     /// Builds the graph for `participants` (any order; duplicates are ignored) with
     /// requested degree `k`; the actual degree is `min(2⌈k/2⌉, n − 1)`.
     pub fn new(participants: &[ParticipantId], k: usize, seed: &[u8; 32]) -> Self {
-        let mut order: Vec<ParticipantId> = participants.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut order: Vec<ParticipantId> = participants
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let n = order.len();
         let mut rng = SeededUniform::new(seed);
         for i in (1..n).rev() {
@@ -64,7 +73,11 @@ impl NeighbourGraph {
         }
         let half = k.div_ceil(2);
         let complete = n == 0 || 2 * half >= n - 1;
-        let degree = if complete { n.saturating_sub(1) } else { 2 * half };
+        let degree = if complete {
+            n.saturating_sub(1)
+        } else {
+            2 * half
+        };
         let mut neighbours: BTreeMap<ParticipantId, BTreeSet<ParticipantId>> = BTreeMap::new();
         for (pos, &id) in order.iter().enumerate() {
             let set = neighbours.entry(id).or_default();

@@ -33,7 +33,12 @@ pub struct AdvertiseKeys {
 }
 
 /// The bytes an [`AdvertiseKeys`] signature covers.
-pub fn advertise_payload(round: &RoundId, sender: ParticipantId, c_pk: &AgreementPublic, s_pk: &AgreementPublic) -> Vec<u8> {
+pub fn advertise_payload(
+    round: &RoundId,
+    sender: ParticipantId,
+    c_pk: &AgreementPublic,
+    s_pk: &AgreementPublic,
+) -> Vec<u8> {
     let mut m = Vec::with_capacity(128);
     m.extend_from_slice(b"cairn/secagg/v1/advertise-keys");
     m.extend_from_slice(&round.0);
@@ -133,11 +138,15 @@ mod tests {
 
     #[test]
     fn masked_vector_is_four_bytes_per_element_on_the_wire() {
-        let msg = MaskedInput { sender: ParticipantId(3), y: vec![u32::MAX, 0, 0x8000_0000, 12345] };
+        let msg = MaskedInput {
+            sender: ParticipantId(3),
+            y: vec![u32::MAX, 0, 0x8000_0000, 12345],
+        };
         let cfg = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&msg, cfg).expect("encodes");
         assert_eq!(bytes.len(), 1 + 1 + 4 * 4); // sender varint, length varint, elements
-        let (back, _): (MaskedInput, usize) = bincode::serde::decode_from_slice(&bytes, cfg).expect("decodes");
+        let (back, _): (MaskedInput, usize) =
+            bincode::serde::decode_from_slice(&bytes, cfg).expect("decodes");
         assert_eq!(back, msg);
         let mut bad = bytes.clone();
         bad[1] = 15; // 15 bytes: not whole elements

@@ -18,6 +18,7 @@
 //! exposed; see [`params`] for the choice of k and t and the security statement.
 
 pub mod client;
+pub mod client_unmask;
 pub mod error;
 pub mod graph;
 pub mod messages;
@@ -63,7 +64,10 @@ impl RoundConfig {
     ) -> Result<Self, SecAggError> {
         let ids: Vec<ParticipantId> = identities.keys().copied().collect();
         if ids.len() < 2 {
-            return Err(SecAggError::BadConfig(format!("{} participants; at least 2 needed", ids.len())));
+            return Err(SecAggError::BadConfig(format!(
+                "{} participants; at least 2 needed",
+                ids.len()
+            )));
         }
         let graph = NeighbourGraph::new(&ids, k, &graph_seed);
         if threshold == 0 || threshold > graph.degree() {
@@ -73,9 +77,17 @@ impl RoundConfig {
             )));
         }
         if vector_len == 0 || vector_len > MAX_MASK_ELEMS {
-            return Err(SecAggError::BadConfig(format!("vector length {vector_len}")));
+            return Err(SecAggError::BadConfig(format!(
+                "vector length {vector_len}"
+            )));
         }
-        Ok(Self { round, threshold, vector_len, identities, graph })
+        Ok(Self {
+            round,
+            threshold,
+            vector_len,
+            identities,
+            graph,
+        })
     }
 
     /// The round.

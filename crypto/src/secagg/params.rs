@@ -63,7 +63,14 @@ pub struct ParamRequest {
 impl ParamRequest {
     /// σ = 40, η = 30 (the paper's defaults), semi-honest coordinator.
     pub fn new(n: usize, dropout: f64, corruption: f64) -> Self {
-        Self { n, dropout, corruption, sigma: 40, eta: 30, threat: ThreatModel::SemiHonest }
+        Self {
+            n,
+            dropout,
+            corruption,
+            sigma: 40,
+            eta: 30,
+            threat: ThreatModel::SemiHonest,
+        }
     }
 }
 
@@ -120,15 +127,30 @@ fn hyper_tail(lf: &[f64], pop: usize, bad: usize, draws: usize, c: usize) -> f64
 
 /// The least c ≤ min(bad, draws) with Pr[X > c] ≤ eps.
 fn quantile(lf: &[f64], pop: usize, bad: usize, draws: usize, eps: f64) -> usize {
-    (0..bad.min(draws)).find(|&c| hyper_tail(lf, pop, bad, draws, c) <= eps).unwrap_or(bad.min(draws))
+    (0..bad.min(draws))
+        .find(|&c| hyper_tail(lf, pop, bad, draws, c) <= eps)
+        .unwrap_or(bad.min(draws))
 }
 
 /// Chooses (k, t) as the module documentation describes: the smallest degree that meets
 /// every bound.
 pub fn choose_params(req: &ParamRequest) -> Result<SecAggParams, ParamsError> {
-    let ParamRequest { n, dropout, corruption, sigma, eta, threat } = *req;
+    let ParamRequest {
+        n,
+        dropout,
+        corruption,
+        sigma,
+        eta,
+        threat,
+    } = *req;
     let rate_ok = |r: f64| (0.0..1.0).contains(&r);
-    if n < 3 || !rate_ok(dropout) || !rate_ok(corruption) || dropout + corruption >= 1.0 || sigma > 128 || eta > 128 {
+    if n < 3
+        || !rate_ok(dropout)
+        || !rate_ok(corruption)
+        || dropout + corruption >= 1.0
+        || sigma > 128
+        || eta > 128
+    {
         return Err(ParamsError::Invalid(format!(
             "n = {n}, dropout {dropout}, corruption {corruption}, sigma {sigma}, eta {eta}"
         )));
@@ -155,15 +177,24 @@ pub fn choose_params(req: &ParamRequest) -> Result<SecAggParams, ParamsError> {
         };
         let t_max = k_eff.saturating_sub(d);
         let connected = complete || {
-            let p_all_removed: f64 = (0..k_eff).map(|i| (removed.saturating_sub(i)) as f64 / (n - i) as f64).product();
+            let p_all_removed: f64 = (0..k_eff)
+                .map(|i| (removed.saturating_sub(i)) as f64 / (n - i) as f64)
+                .product();
             nf * nf * p_all_removed <= (-(sigma as f64)).exp2()
         };
         if connected && t_min <= t_max {
             let threshold = (t_min.max(k_eff / 2 + 1)).min(t_max);
-            return Ok(SecAggParams { k: k_eff, threshold });
+            return Ok(SecAggParams {
+                k: k_eff,
+                threshold,
+            });
         }
         if complete {
-            return Err(ParamsError::Infeasible { n, dropout, corruption });
+            return Err(ParamsError::Infeasible {
+                n,
+                dropout,
+                corruption,
+            });
         }
         k += 2;
     }
@@ -187,14 +218,22 @@ mod tests {
         assert!(p.k < 200, "k = {}", p.k);
         assert!(p.threshold > 1 && p.threshold <= p.k);
         let p10k = choose_params(&ParamRequest::new(10_000, 0.1, 0.05)).expect("feasible");
-        assert!(p10k.k < 300 && p10k.k >= p.k / 2, "k = {} vs {}", p10k.k, p.k);
+        assert!(
+            p10k.k < 300 && p10k.k >= p.k / 2,
+            "k = {} vs {}",
+            p10k.k,
+            p.k
+        );
     }
 
     #[test]
     fn malicious_needs_higher_threshold() {
         let semi = choose_params(&ParamRequest::new(500, 0.05, 0.05)).expect("feasible");
-        let mal = choose_params(&ParamRequest { threat: ThreatModel::Malicious, ..ParamRequest::new(500, 0.05, 0.05) })
-            .expect("feasible");
+        let mal = choose_params(&ParamRequest {
+            threat: ThreatModel::Malicious,
+            ..ParamRequest::new(500, 0.05, 0.05)
+        })
+        .expect("feasible");
         assert!(2 * mal.threshold > mal.k);
         assert!(mal.k >= semi.k);
     }
@@ -203,7 +242,13 @@ mod tests {
     fn small_n_and_infeasible() {
         let p = choose_params(&ParamRequest::new(10, 0.2, 0.0)).expect("feasible");
         assert!(p.k <= 9 && p.threshold >= 2 && p.threshold <= p.k - 2);
-        assert!(matches!(choose_params(&ParamRequest::new(10, 0.5, 0.45)), Err(ParamsError::Infeasible { .. })));
-        assert!(matches!(choose_params(&ParamRequest::new(10, 1.0, 0.0)), Err(ParamsError::Invalid(_))));
+        assert!(matches!(
+            choose_params(&ParamRequest::new(10, 0.5, 0.45)),
+            Err(ParamsError::Infeasible { .. })
+        ));
+        assert!(matches!(
+            choose_params(&ParamRequest::new(10, 1.0, 0.0)),
+            Err(ParamsError::Invalid(_))
+        ));
     }
 }

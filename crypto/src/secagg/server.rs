@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::client::check_survivor_list;
+use super::client_unmask::check_survivor_list;
 use super::messages::*;
 use super::{Phase, RoundConfig, SecAggError};
 use crate::keys::{AgreementPublic, AgreementSecret};
@@ -16,7 +16,11 @@ use crate::ParticipantId;
 
 fn too_few(phase: Phase, have: usize, cfg: &RoundConfig) -> Result<(), SecAggError> {
     if have < cfg.threshold() {
-        return Err(SecAggError::TooFewParticipants { phase, have, need: cfg.threshold() });
+        return Err(SecAggError::TooFewParticipants {
+            phase,
+            have,
+            need: cfg.threshold(),
+        });
     }
     Ok(())
 }
@@ -24,7 +28,10 @@ fn too_few(phase: Phase, have: usize, cfg: &RoundConfig) -> Result<(), SecAggErr
 /// Rejects agreement keys of low order, which would make the shared secrets predictable.
 fn check_key(id: ParticipantId, pk: &AgreementPublic) -> Result<(), SecAggError> {
     // Any fixed secret detects a non-contributory result; the secret's value is irrelevant.
-    AgreementSecret::from_bytes([0x5a; 32]).agree(pk).map(|_| ()).map_err(|_| SecAggError::WeakKey(id))
+    AgreementSecret::from_bytes([0x5a; 32])
+        .agree(pk)
+        .map(|_| ())
+        .map_err(|_| SecAggError::WeakKey(id))
 }
 
 /// Phase 0: collects signed agreement keys.
@@ -37,7 +44,10 @@ pub struct KeyCollection {
 impl KeyCollection {
     /// Opens the round.
     pub fn new(config: Arc<RoundConfig>) -> Self {
-        Self { config, keys: BTreeMap::new() }
+        Self {
+            config,
+            keys: BTreeMap::new(),
+        }
     }
 
     /// Accepts one participant's keys if signed by its identity key, fresh and not a duplicate.
@@ -45,10 +55,16 @@ impl KeyCollection {
         let id = msg.sender;
         let identity = self.config.identity(id)?;
         if self.keys.contains_key(&id) {
-            return Err(SecAggError::Duplicate { id, phase: Phase::AdvertiseKeys });
+            return Err(SecAggError::Duplicate {
+                id,
+                phase: Phase::AdvertiseKeys,
+            });
         }
         identity
-            .verify(&advertise_payload(self.config.round(), id, &msg.c_pk, &msg.s_pk), &msg.signature)
+            .verify(
+                &advertise_payload(self.config.round(), id, &msg.c_pk, &msg.s_pk),
+                &msg.signature,
+            )
             .map_err(|_| SecAggError::BadSignature(id))?;
         if msg.c_pk == msg.s_pk {
             return Err(SecAggError::WeakKey(id));
@@ -62,7 +78,11 @@ impl KeyCollection {
     /// Ends the phase: the roster of advertised keys goes to every participant.
     pub fn close(self) -> Result<ShareRouting, SecAggError> {
         too_few(Phase::AdvertiseKeys, self.keys.len(), &self.config)?;
-        Ok(ShareRouting { config: self.config, keys: self.keys, shares: BTreeMap::new() })
+        Ok(ShareRouting {
+            config: self.config,
+            keys: self.keys,
+            shares: BTreeMap::new(),
+        })
     }
 }
 
@@ -86,20 +106,38 @@ impl ShareRouting {
         let from = msg.sender;
         self.config.identity(from)?;
         if !self.keys.contains_key(&from) {
-            return Err(SecAggError::NotExpected { id: from, phase: Phase::ShareKeys });
+            return Err(SecAggError::NotExpected {
+                id: from,
+                phase: Phase::ShareKeys,
+            });
         }
         if self.shares.contains_key(&from) {
-            return Err(SecAggError::Duplicate { id: from, phase: Phase::ShareKeys });
+            return Err(SecAggError::Duplicate {
+                id: from,
+                phase: Phase::ShareKeys,
+            });
         }
-        let expected: BTreeSet<ParticipantId> =
-            self.config.graph().neighbours(from).filter(|v| self.keys.contains_key(v)).collect();
+        let expected: BTreeSet<ParticipantId> = self
+            .config
+            .graph()
+            .neighbours(from)
+            .filter(|v| self.keys.contains_key(v))
+            .collect();
         if msg.shares.len() != expected.len() {
-            return Err(SecAggError::WrongSize { from, what: "share count", got: msg.shares.len(), expected: expected.len() });
+            return Err(SecAggError::WrongSize {
+                from,
+                what: "share count",
+                got: msg.shares.len(),
+                expected: expected.len(),
+            });
         }
         let mut seen = BTreeSet::new();
         for s in &msg.shares {
             if s.sender != from || !expected.contains(&s.receiver) || !seen.insert(s.receiver) {
-                return Err(SecAggError::WrongRecipients { from, detail: format!("share {} → {}", s.sender, s.receiver) });
+                return Err(SecAggError::WrongRecipients {
+                    from,
+                    detail: format!("share {} → {}", s.sender, s.receiver),
+                });
             }
             if s.ciphertext.len() != SHARE_CIPHERTEXT_BYTES {
                 return Err(SecAggError::WrongSize {
@@ -121,11 +159,19 @@ impl ShareRouting {
         for s in self.shares.into_values().flatten() {
             inboxes.entry(s.receiver).or_default().push(s);
         }
-        let shared: BTreeSet<ParticipantId> = inboxes.values().flatten().map(|s| s.sender).collect();
+        let shared: BTreeSet<ParticipantId> =
+            inboxes.values().flatten().map(|s| s.sender).collect();
         // Shares addressed to participants that did not share themselves are of no use.
         inboxes.retain(|id, _| shared.contains(id));
         let sum = vec![0 as RingElem; self.config.vector_len()];
-        Ok(MaskedCollection { config: self.config, keys: self.keys, shared, inboxes, sum, masked: BTreeSet::new() })
+        Ok(MaskedCollection {
+            config: self.config,
+            keys: self.keys,
+            shared,
+            inboxes,
+            sum,
+            masked: BTreeSet::new(),
+        })
     }
 }
 
@@ -157,13 +203,24 @@ impl MaskedCollection {
         let from = msg.sender;
         self.config.identity(from)?;
         if !self.shared.contains(&from) {
-            return Err(SecAggError::NotExpected { id: from, phase: Phase::MaskedInput });
+            return Err(SecAggError::NotExpected {
+                id: from,
+                phase: Phase::MaskedInput,
+            });
         }
         if self.masked.contains(&from) {
-            return Err(SecAggError::Duplicate { id: from, phase: Phase::MaskedInput });
+            return Err(SecAggError::Duplicate {
+                id: from,
+                phase: Phase::MaskedInput,
+            });
         }
         if msg.y.len() != self.config.vector_len() {
-            return Err(SecAggError::WrongSize { from, what: "masked vector", got: msg.y.len(), expected: self.config.vector_len() });
+            return Err(SecAggError::WrongSize {
+                from,
+                what: "masked vector",
+                got: msg.y.len(),
+                expected: self.config.vector_len(),
+            });
         }
         add_assign(&mut self.sum, &msg.y);
         self.masked.insert(from);
@@ -175,7 +232,11 @@ impl MaskedCollection {
     pub fn close(self) -> Result<ConsistencyCollection, SecAggError> {
         too_few(Phase::MaskedInput, self.masked.len(), &self.config)?;
         let survivors: Vec<ParticipantId> = self.masked.iter().copied().collect();
-        Ok(ConsistencyCollection { state: self, survivors, signatures: BTreeMap::new() })
+        Ok(ConsistencyCollection {
+            state: self,
+            survivors,
+            signatures: BTreeMap::new(),
+        })
     }
 }
 
@@ -199,13 +260,22 @@ impl ConsistencyCollection {
         let cfg = &self.state.config;
         let identity = cfg.identity(id)?;
         if self.survivors.binary_search(&id).is_err() {
-            return Err(SecAggError::NotExpected { id, phase: Phase::Consistency });
+            return Err(SecAggError::NotExpected {
+                id,
+                phase: Phase::Consistency,
+            });
         }
         if self.signatures.contains_key(&id) {
-            return Err(SecAggError::Duplicate { id, phase: Phase::Consistency });
+            return Err(SecAggError::Duplicate {
+                id,
+                phase: Phase::Consistency,
+            });
         }
         identity
-            .verify(&survivors_payload(cfg.round(), &self.survivors), &msg.signature)
+            .verify(
+                &survivors_payload(cfg.round(), &self.survivors),
+                &msg.signature,
+            )
             .map_err(|_| SecAggError::BadSignature(id))?;
         self.signatures.insert(id, msg);
         Ok(())
@@ -215,11 +285,19 @@ impl ConsistencyCollection {
     pub fn close(self) -> Result<Unmasking, SecAggError> {
         let cfg = &self.state.config;
         if self.signatures.len() < cfg.threshold() {
-            return Err(SecAggError::TooFewSignatures { have: self.signatures.len(), need: cfg.threshold() });
+            return Err(SecAggError::TooFewSignatures {
+                have: self.signatures.len(),
+                need: cfg.threshold(),
+            });
         }
         check_survivor_list(cfg, &self.survivors)?;
         let signatures = self.signatures.into_values().collect();
-        Ok(Unmasking { state: self.state, survivors: self.survivors, signatures, responses: BTreeMap::new() })
+        Ok(Unmasking {
+            state: self.state,
+            survivors: self.survivors,
+            signatures,
+            responses: BTreeMap::new(),
+        })
     }
 }
 

@@ -21,7 +21,12 @@ impl Unmasking {
 
     /// Participants that shared keys but sent no masked input (U2 \ U3).
     pub fn dropped(&self) -> Vec<ParticipantId> {
-        self.state.shared.iter().copied().filter(|v| self.survivors.binary_search(v).is_err()).collect()
+        self.state
+            .shared
+            .iter()
+            .copied()
+            .filter(|v| self.survivors.binary_search(v).is_err())
+            .collect()
     }
 
     /// The request for survivor `id`: the signed list, and its dropped neighbours.
@@ -29,8 +34,16 @@ impl Unmasking {
     pub fn request_for(&self, id: ParticipantId) -> Option<UnmaskRequest> {
         self.survivors.binary_search(&id).ok()?;
         let graph = self.state.config.graph();
-        let dropped = self.dropped().into_iter().filter(|&v| graph.are_neighbours(id, v)).collect();
-        Some(UnmaskRequest { survivors: self.survivors.clone(), signatures: self.signatures.clone(), dropped })
+        let dropped = self
+            .dropped()
+            .into_iter()
+            .filter(|&v| graph.are_neighbours(id, v))
+            .collect();
+        Some(UnmaskRequest {
+            survivors: self.survivors.clone(),
+            signatures: self.signatures.clone(),
+            dropped,
+        })
     }
 
     /// Accepts one survivor's shares: only shares it can hold (its neighbours' secrets,
@@ -40,36 +53,71 @@ impl Unmasking {
         let cfg = &self.state.config;
         cfg.identity(from)?;
         if !self.signatures.iter().any(|s| s.sender == from) {
-            return Err(SecAggError::NotExpected { id: from, phase: Phase::Unmask });
+            return Err(SecAggError::NotExpected {
+                id: from,
+                phase: Phase::Unmask,
+            });
         }
         if self.responses.contains_key(&from) {
-            return Err(SecAggError::Duplicate { id: from, phase: Phase::Unmask });
+            return Err(SecAggError::Duplicate {
+                id: from,
+                phase: Phase::Unmask,
+            });
         }
         let dropped: BTreeSet<ParticipantId> = self.dropped().into_iter().collect();
-        let check = |shares: &[RevealedShare], allowed: &dyn Fn(ParticipantId) -> bool| -> Result<(), SecAggError> {
+        let check = |shares: &[RevealedShare],
+                     allowed: &dyn Fn(ParticipantId) -> bool|
+         -> Result<(), SecAggError> {
             let mut owners = BTreeSet::new();
             for r in shares {
-                if !cfg.graph().are_neighbours(from, r.owner) || !allowed(r.owner) || !owners.insert(r.owner) {
-                    return Err(SecAggError::WrongRecipients { from, detail: format!("revealed a share of {}", r.owner) });
+                if !cfg.graph().are_neighbours(from, r.owner)
+                    || !allowed(r.owner)
+                    || !owners.insert(r.owner)
+                {
+                    return Err(SecAggError::WrongRecipients {
+                        from,
+                        detail: format!("revealed a share of {}", r.owner),
+                    });
                 }
                 if r.share.x() != RoundConfig::share_x(from) {
-                    return Err(SecAggError::BadShare { from, source: ShamirError::InvalidX(r.share.x()) });
+                    return Err(SecAggError::BadShare {
+                        from,
+                        source: ShamirError::InvalidX(r.share.x()),
+                    });
                 }
             }
             Ok(())
         };
-        check(&msg.self_mask_shares, &|v| self.survivors.binary_search(&v).is_ok())?;
+        check(&msg.self_mask_shares, &|v| {
+            self.survivors.binary_search(&v).is_ok()
+        })?;
         check(&msg.mask_key_shares, &|v| dropped.contains(&v))?;
         self.responses.insert(from, msg);
         Ok(())
     }
 
-    fn rebuild(&self, owner: ParticipantId, pick: impl Fn(&UnmaskResponse) -> &[RevealedShare]) -> Result<zeroize::Zeroizing<[u8; 32]>, SecAggError> {
+    fn rebuild(
+        &self,
+        owner: ParticipantId,
+        pick: impl Fn(&UnmaskResponse) -> &[RevealedShare],
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, SecAggError> {
         let t = self.state.config.threshold();
-        let shares: Vec<Share> =
-            self.responses.values().flat_map(|r| pick(r).iter().filter(|s| s.owner == owner).map(|s| s.share.clone())).collect();
+        let shares: Vec<Share> = self
+            .responses
+            .values()
+            .flat_map(|r| {
+                pick(r)
+                    .iter()
+                    .filter(|s| s.owner == owner)
+                    .map(|s| s.share.clone())
+            })
+            .collect();
         shamir::reconstruct(&shares, t).map_err(|e| match e {
-            ShamirError::TooFewShares { got, need } => SecAggError::TooFewShares { owner, have: got, need },
+            ShamirError::TooFewShares { got, need } => SecAggError::TooFewShares {
+                owner,
+                have: got,
+                need,
+            },
             _ => SecAggError::InconsistentShares { owner },
         })
     }
@@ -90,9 +138,20 @@ impl Unmasking {
             if s_sk.public() != advertised.s_pk {
                 return Err(SecAggError::InconsistentShares { owner: v });
             }
-            for u in cfg.graph().neighbours(v).filter(|u| self.survivors.binary_search(u).is_ok()) {
-                let s_pk_u = &self.state.keys.get(&u).ok_or(SecAggError::NotInRound(u))?.s_pk;
-                let shared = s_sk.agree(s_pk_u).map_err(|source| SecAggError::Key { peer: u, source })?;
+            for u in cfg
+                .graph()
+                .neighbours(v)
+                .filter(|u| self.survivors.binary_search(u).is_ok())
+            {
+                let s_pk_u = &self
+                    .state
+                    .keys
+                    .get(&u)
+                    .ok_or(SecAggError::NotInRound(u))?
+                    .s_pk;
+                let shared = s_sk
+                    .agree(s_pk_u)
+                    .map_err(|source| SecAggError::Key { peer: u, source })?;
                 // u added +PRG(s_uv) if u < v, −PRG(s_uv) otherwise: undo it.
                 let sign = if u < v { MaskSign::Sub } else { MaskSign::Add };
                 seeds.push((shared.mask_seed(cfg.round(), u, v), sign));

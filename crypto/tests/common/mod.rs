@@ -51,11 +51,21 @@ impl Harness {
     pub fn new(n: u32, k: usize, t: usize, d: usize, seed: u64) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let ids: Vec<ParticipantId> = (0..n).map(|i| ParticipantId(i * 3 + 1)).collect();
-        let keys: BTreeMap<_, _> = ids.iter().map(|&id| (id, IdentityKey::random(&mut rng))).collect();
+        let keys: BTreeMap<_, _> = ids
+            .iter()
+            .map(|&id| (id, IdentityKey::random(&mut rng)))
+            .collect();
         let identities = keys.iter().map(|(&id, k)| (id, k.public())).collect();
         let graph_seed: [u8; 32] = rng.gen();
-        let config = RoundConfig::new(RoundId::new("test-job", seed as u32), graph_seed, k, t, d, identities)
-            .expect("valid config");
+        let config = RoundConfig::new(
+            RoundId::new("test-job", seed as u32),
+            graph_seed,
+            k,
+            t,
+            d,
+            identities,
+        )
+        .expect("valid config");
         let q = QuantParams::new(1.0, 16).expect("fits");
         let inputs = ids
             .iter()
@@ -64,7 +74,13 @@ impl Harness {
                 (id, quantise(&x, &q).expect("finite"))
             })
             .collect();
-        Self { config: Arc::new(config), ids, keys, inputs, rng }
+        Self {
+            config: Arc::new(config),
+            ids,
+            keys,
+            inputs,
+            rng,
+        }
     }
 
     pub fn graph(&self) -> &NeighbourGraph {
@@ -83,13 +99,18 @@ impl Harness {
         let cfg = self.config.clone();
         let ids = self.ids.clone();
         let masked = BTreeSet::new();
-        let abort = |e, errors, masked| Outcome { result: Err(e), masked, client_errors: errors };
+        let abort = |e, errors, masked| Outcome {
+            result: Err(e),
+            masked,
+            client_errors: errors,
+        };
 
         // Phase 0: advertise.
         let mut server = KeyCollection::new(cfg.clone());
         let mut clients = BTreeMap::new();
         for &id in ids.iter().filter(|id| !drops.before_advertise.contains(id)) {
-            let (c, msg) = ClientAdvertised::new(cfg.clone(), id, &self.keys[&id], &mut self.rng).expect("member");
+            let (c, msg) = ClientAdvertised::new(cfg.clone(), id, &self.keys[&id], &mut self.rng)
+                .expect("member");
             server.receive(msg).expect("honest keys accepted");
             clients.insert(id, c);
         }
@@ -166,13 +187,22 @@ impl Harness {
                 Err(e) => errors.push((id, e)),
             }
         }
-        Outcome { result: server.finish(), masked, client_errors: errors }
+        Outcome {
+            result: server.finish(),
+            masked,
+            client_errors: errors,
+        }
     }
 }
 
 /// Whether every participant that shared keeps at least t answering neighbours, given
 /// `gone_before_sharing` (need nothing) and `silent` (shared but never answer unmasking).
-pub fn recoverable(g: &NeighbourGraph, t: usize, gone_before_sharing: &BTreeSet<ParticipantId>, silent: &BTreeSet<ParticipantId>) -> bool {
+pub fn recoverable(
+    g: &NeighbourGraph,
+    t: usize,
+    gone_before_sharing: &BTreeSet<ParticipantId>,
+    silent: &BTreeSet<ParticipantId>,
+) -> bool {
     let gone = |v: &ParticipantId| gone_before_sharing.contains(v) || silent.contains(v);
     g.participants()
         .filter(|u| !gone_before_sharing.contains(u))
@@ -181,13 +211,21 @@ pub fn recoverable(g: &NeighbourGraph, t: usize, gone_before_sharing: &BTreeSet<
 
 /// Greedily grows a drop set (in id order) while the round stays recoverable; returns the
 /// maximal set and the first participant whose addition breaks it.
-pub fn maximal_drops(g: &NeighbourGraph, t: usize, before_sharing: bool) -> (BTreeSet<ParticipantId>, ParticipantId) {
+pub fn maximal_drops(
+    g: &NeighbourGraph,
+    t: usize,
+    before_sharing: bool,
+) -> (BTreeSet<ParticipantId>, ParticipantId) {
     let empty = BTreeSet::new();
     let mut set = BTreeSet::new();
     let mut breaker = None;
     for id in g.participants() {
         set.insert(id);
-        let ok = if before_sharing { recoverable(g, t, &set, &empty) } else { recoverable(g, t, &empty, &set) };
+        let ok = if before_sharing {
+            recoverable(g, t, &set, &empty)
+        } else {
+            recoverable(g, t, &empty, &set)
+        };
         if !ok {
             set.remove(&id);
             breaker.get_or_insert(id);
