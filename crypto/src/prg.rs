@@ -18,7 +18,7 @@
 //! that stays in L1 and is folded into the accumulator at once, so masking costs one
 //! keystream pass per seed.
 
-use aes::cipher::{KeyIvInit, StreamCipher};
+use aes::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -145,9 +145,41 @@ pub fn apply_masks(
     acc: &mut [RingElem],
 ) -> Result<(), MaskTooLong> {
     check_len(acc.len())?;
+    apply_masks_at(masks, acc, 0);
+    Ok(())
+}
+
+/// [`apply_masks`] with `acc` split into `threads` contiguous parts, each masked on its
+/// own scoped thread from the matching keystream offset (CTR mode seeks in O(1)): the
+/// result is identical. Call it from a blocking context, never an async executor thread.
+pub fn apply_masks_parallel(
+    masks: &[(&MaskSeed, MaskSign)],
+    acc: &mut [RingElem],
+    threads: usize,
+) -> Result<(), MaskTooLong> {
+    check_len(acc.len())?;
+    let per = acc.len().div_ceil(threads.max(1)).max(BLOCK_ELEMS);
+    if per >= acc.len() {
+        apply_masks_at(masks, acc, 0);
+        return Ok(());
+    }
+    std::thread::scope(|s| {
+        for (i, part) in acc.chunks_mut(per).enumerate() {
+            s.spawn(move || apply_masks_at(masks, part, i * per));
+        }
+    });
+    Ok(())
+}
+
+/// Masks `acc`, which holds ring elements `start..start + acc.len()` of the masks.
+fn apply_masks_at(masks: &[(&MaskSeed, MaskSign)], acc: &mut [RingElem], start: usize) {
     let mut ciphers: Vec<(Aes256Ctr, MaskSign)> = masks
         .iter()
-        .map(|(seed, sign)| (cipher(seed), *sign))
+        .map(|(seed, sign)| {
+            let mut c = cipher(seed);
+            c.seek((start * RING_BYTES) as u64);
+            (c, *sign)
+        })
         .collect();
     let mut buf = [0u8; BLOCK_ELEMS * RING_BYTES];
     for chunk in acc.chunks_mut(BLOCK_ELEMS) {
@@ -159,7 +191,6 @@ pub fn apply_masks(
         }
     }
     buf.zeroize();
-    Ok(())
 }
 
 #[inline(always)]
@@ -224,6 +255,23 @@ mod tests {
         apply_mask(&b, MaskSign::Sub, &mut seq).expect("small");
         assert_eq!(fused, seq);
         assert_ne!(fused, x);
+    }
+
+    #[test]
+    fn parallel_masks_equal_sequential_masks() {
+        let (a, b) = (MaskSeed::from_bytes([3; 32]), MaskSeed::from_bytes([4; 32]));
+        let masks = [(&a, MaskSign::Add), (&b, MaskSign::Sub)];
+        // Lengths that do and do not divide evenly, with odd offsets into AES blocks.
+        for len in [5 * BLOCK_ELEMS + 3, 3 * BLOCK_ELEMS, 7] {
+            let x: Vec<RingElem> = (0..len as u32).collect();
+            let mut seq = x.clone();
+            apply_masks(&masks, &mut seq).expect("small");
+            for threads in [0, 1, 2, 3, 8] {
+                let mut par = x.clone();
+                apply_masks_parallel(&masks, &mut par, threads).expect("small");
+                assert_eq!(par, seq, "len {len}, threads {threads}");
+            }
+        }
     }
 
     #[test]

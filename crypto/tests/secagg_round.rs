@@ -161,3 +161,42 @@ fn too_few_masked_inputs_abort_before_any_unmasking() {
         })
     );
 }
+
+#[test]
+fn round_with_parameters_from_choose_params() {
+    use cairn_crypto::secagg::{choose_params, ParamRequest};
+    let n = 20;
+    let p = choose_params(&ParamRequest::new(n, 0.1, 0.05)).expect("feasible");
+    let mut h = Harness::new(n as u32, p.k, p.threshold, 128, 17);
+    assert_eq!(h.graph().degree(), p.k);
+    // δn = 2 participants drop: one before sharing, one after sharing.
+    let ids = h.ids.clone();
+    let (gone, recoverable) = {
+        let g = h.graph();
+        // Pick two participants that are not neighbours of each other, so no neighbourhood
+        // loses more than one (the parameters guarantee this only with high probability).
+        let a = ids[0];
+        let b = ids
+            .iter()
+            .copied()
+            .find(|&v| v != a && !g.are_neighbours(a, v))
+            .expect("sparse");
+        (
+            (a, b),
+            common::recoverable(g, p.threshold, &[a].into(), &[b].into()),
+        )
+    };
+    assert!(recoverable);
+    let drops = Drops {
+        before_sharing: [gone.0].into(),
+        after_sharing: [gone.1].into(),
+        ..Default::default()
+    };
+    let out = h.run(&drops);
+    let in_sum: BTreeSet<ParticipantId> = ids
+        .iter()
+        .copied()
+        .filter(|&v| v != gone.0 && v != gone.1)
+        .collect();
+    assert_eq!(out.result.expect("recoverable"), h.expected_sum(&in_sum));
+}

@@ -27,12 +27,26 @@
 //!   are removed, which happens with probability ≤ n² · Π_{i<k}(R − i)/(n − i); we require
 //!   it ≤ 2^−σ.
 //!
-//! Within [t_min, k − d] we take t = max(t_min, ⌊k/2⌋ + 1) when it fits, for margin.
+//! Within [t_min, k − d] we take t = max(t_min, ⌊k/2⌋ + 1) when it fits, for margin, and
+//! never below [`MIN_THRESHOLD`] = 2. Examples (σ = 40, η = 30):
+//!
+//! | n | δ | γ | semi-honest (k, t) | malicious (k, t) |
+//! |---|---|---|---|---|
+//! | 20 | 0.1 | 0.05 | (4, 2) | (8, 5) |
+//! | 100 | 0.1 | 0.05 | (16, 6) | (36, 21) |
+//! | 1000 | 0.1 | 0.05 | (40, 19) | (126, 78) |
+//! | 10000 | 0.1 | 0.05 | (46, 22) | (166, 103) |
+//!
+//! k grows like log n, as in the paper; the malicious bound costs about 3× more neighbours.
 //!
 //! **Statement.** With these (k, t), except with probability 2^−σ over the graph seed,
 //! the coordinator together with the corrupt clients learns nothing about the honest
 //! participants' inputs beyond the sum over the honest survivors; and except with
 //! probability 2^−η the round completes whenever at most δn participants drop.
+
+/// The least threshold ever chosen: even when the caller declares no corrupt clients, no
+/// single neighbour's share reveals a secret.
+pub const MIN_THRESHOLD: usize = 2;
 
 /// Which coordinator the parameters must resist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +188,8 @@ pub fn choose_params(req: &ParamRequest) -> Result<SecAggParams, ParamsError> {
         let t_min = match threat {
             ThreatModel::SemiHonest => c + 1,
             ThreatModel::Malicious => (k_eff + c) / 2 + 1,
-        };
+        }
+        .max(MIN_THRESHOLD);
         let t_max = k_eff.saturating_sub(d);
         let connected = complete || {
             let p_all_removed: f64 = (0..k_eff)
@@ -250,5 +265,33 @@ mod tests {
             choose_params(&ParamRequest::new(10, 1.0, 0.0)),
             Err(ParamsError::Invalid(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod examples {
+    use super::*;
+
+    /// Prints the choice for a few job sizes (run with `--nocapture` to see the table the
+    /// module documentation quotes) and checks each against its own bounds.
+    #[test]
+    fn example_table() {
+        for n in [10, 20, 50, 100, 1000, 10_000] {
+            for (d, g) in [(0.1, 0.0), (0.1, 0.05), (0.2, 0.1)] {
+                for threat in [ThreatModel::SemiHonest, ThreatModel::Malicious] {
+                    let req = ParamRequest {
+                        threat,
+                        ..ParamRequest::new(n, d, g)
+                    };
+                    match choose_params(&req) {
+                        Ok(p) => {
+                            assert!(p.threshold >= 1 && p.threshold <= p.k && p.k < n);
+                            eprintln!("n={n} δ={d} γ={g} {threat:?}: k={} t={}", p.k, p.threshold);
+                        }
+                        Err(e) => eprintln!("n={n} δ={d} γ={g} {threat:?}: {e}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use super::messages::*;
 use super::server::Unmasking;
 use super::{Phase, RoundConfig, SecAggError};
 use crate::keys::AgreementSecret;
-use crate::prg::{apply_masks, MaskSeed, MaskSign};
+use crate::prg::{apply_masks_parallel, MaskSeed, MaskSign};
 use crate::ring::RingElem;
 use crate::shamir::{self, ShamirError, Share};
 use crate::ParticipantId;
@@ -126,6 +126,12 @@ impl Unmasking {
     /// touching the sum, if any secret lacks t consistent shares: the round aborts with
     /// nothing learnt beyond fewer than t shares of any secret.
     pub fn finish(self) -> Result<Vec<RingElem>, SecAggError> {
+        self.finish_parallel(1)
+    }
+
+    /// [`Unmasking::finish`] with the mask removal spread over `threads` scoped threads
+    /// (the result is identical). Call it from a blocking context.
+    pub fn finish_parallel(self, threads: usize) -> Result<Vec<RingElem>, SecAggError> {
         let cfg = self.state.config.clone();
         let mut seeds: Vec<(MaskSeed, MaskSign)> = Vec::new();
         for &u in &self.survivors {
@@ -159,7 +165,7 @@ impl Unmasking {
         }
         let mut sum = self.state.sum;
         let masks: Vec<(&MaskSeed, MaskSign)> = seeds.iter().map(|(s, sign)| (s, *sign)).collect();
-        apply_masks(&masks, &mut sum)?;
+        apply_masks_parallel(&masks, &mut sum, threads)?;
         Ok(sum)
     }
 }
