@@ -3,8 +3,11 @@
 //! is tch within 1.25× of PyTorch's time per step.
 //!
 //! ```text
-//! . scripts/torch-env.sh && cargo bench -p cairn-benches --bench train
+//! . scripts/torch-env.sh && cargo bench -p cairn-benches --bench train [-- --threads N]
 //! ```
+//!
+//! `--threads N` sets libtorch's intra-op threads on both sides (`tch::set_num_threads`,
+//! `torch.set_num_threads`); without it both keep libtorch's default.
 //!
 //! Models 45→1 and 45→16→1, batches of 32 and 256, 200 steps of plain SGD on
 //! BCE-with-logits, best of 5 rounds after a warm-up. The Python baseline is run by this
@@ -25,7 +28,7 @@ use rand_chacha::ChaCha20Rng;
 const N_ROWS: usize = 4096;
 const N_FEATURES: usize = 45;
 const STEPS: u32 = 200;
-const REPEATS: usize = 5;
+const REPEATS: usize = 10;
 
 /// Best-of-`REPEATS` steps per second of one engine on one configuration.
 fn steps_per_sec(trainer: &mut dyn Trainer, spec: &ModelSpec, batch: u32, features: &[f32], labels: &[f32]) -> f64 {
@@ -50,11 +53,15 @@ fn steps_per_sec(trainer: &mut dyn Trainer, spec: &ModelSpec, batch: u32, featur
 }
 
 /// Runs the PyTorch baseline; `(model, batch) → steps/s`, empty when it cannot run.
-fn pytorch_baseline() -> HashMap<(String, u32), f64> {
+fn pytorch_baseline(threads: Option<usize>) -> HashMap<(String, u32), f64> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_torch.py");
     let steps = STEPS.to_string();
     let repeats = REPEATS.to_string();
-    let out = Command::new("python3").arg(&script).args(["--steps", &steps, "--repeats", &repeats]).output();
+    let threads = threads.unwrap_or(0).to_string();
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(["--steps", &steps, "--repeats", &repeats, "--threads", &threads])
+        .output();
     let Ok(out) = out.map_err(|e| eprintln!("python3: {e}")) else { return HashMap::new() };
     let text = String::from_utf8_lossy(&out.stdout);
     if let Some(first) = text.lines().next() {
@@ -74,10 +81,16 @@ fn main() {
     let features: Vec<f32> = (0..N_ROWS * N_FEATURES).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let labels: Vec<f32> =
         features.chunks_exact(N_FEATURES).map(|x| if x.iter().sum::<f32>() > 0.0 { 1.0 } else { 0.0 }).collect();
-    let baseline = pytorch_baseline();
-    println!("tch threads: {}", tch::get_num_threads());
+    // `cargo bench` adds `--bench`; the only option of ours is `--threads N`.
+    let args: Vec<String> = std::env::args().collect();
+    let threads = args.iter().position(|a| a == "--threads").and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let baseline = pytorch_baseline(threads);
 
-    let Ok(mut tch_cpu) = TchTrainer::new(DeviceChoice::Cpu) else { return };
+    let Ok(tch_cpu) = TchTrainer::new(DeviceChoice::Cpu) else { return };
+    let mut tch_cpu = tch_cpu.with_cpu_threads(threads);
+    // Before any training, libtorch reports its default.
+    let default_threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+    println!("tch threads: {}", threads.unwrap_or(default_threads));
     let mut native = NativeTrainer::new();
     println!(
         "{:<10} {:>5} {:>12} {:>12} {:>12} {:>16}",

@@ -16,7 +16,7 @@ mod native;
 mod tch;
 
 pub use self::native::NativeTrainer;
-pub use self::tch::TchTrainer;
+pub use self::tch::{TchTrainer, DEFAULT_CPU_THREADS};
 
 use std::str::FromStr;
 

@@ -1,21 +1,32 @@
 //! The libtorch engine: the model as one leaf tensor per weight matrix and bias, autograd
 //! for the gradient, an in-place `no_grad` update per step.
 //!
-//! Per round, the rows of all K batches are gathered once on the host into one
-//! contiguous block and moved to the device in one copy; step `k` trains on a view
-//! (`narrow`) of that block, so no step creates a tensor from host memory. The losses
+//! Per round, the rows of all K batches are gathered once into one contiguous block on
+//! the device (see `batch_rows`); step `k` trains on a view (`narrow`) of that block, so
+//! no step creates a tensor from host memory. The losses
 //! are summed on the device and read back once, so a CUDA round synchronises only at
 //! the end.
+//!
+//! CPU threads: by default training on the CPU runs libtorch single-threaded
+//! ([`DEFAULT_CPU_THREADS`]). The job's models are tiny (45→16→1: 32×45×16 multiply-adds
+//! per layer-batch), so intra-op parallelism buys nothing, while OpenMP's spinning
+//! workers collapse when the cores are shared: on the 2-core build machine under load,
+//! libtorch's default of 2 threads ran 4–10× slower than 1 thread, in tch and in PyTorch
+//! alike (benches/README.md). [`TchTrainer::with_cpu_threads`] changes it.
 
 use ::tch::{Cuda, Device, Kind, Reduction, Tensor};
 use cairn_protocol::model::{LayerShape, ModelSpec};
 
 use super::{check_input, gather_batches, DeviceChoice, LocalUpdate, TrainError, TrainInput, Trainer};
 
+/// libtorch intra-op threads used for CPU training unless set otherwise.
+pub const DEFAULT_CPU_THREADS: usize = 1;
+
 /// Local training with libtorch, on the CPU or a CUDA device.
 #[derive(Debug)]
 pub struct TchTrainer {
     device: Device,
+    cpu_threads: Option<usize>,
 }
 
 impl TchTrainer {
@@ -28,12 +39,38 @@ impl TchTrainer {
             DeviceChoice::Cuda if Cuda::is_available() => Device::Cuda(0),
             DeviceChoice::Cuda => return Err(TrainError::CudaUnavailable),
         };
-        Ok(Self { device })
+        Ok(Self { device, cpu_threads: Some(DEFAULT_CPU_THREADS) })
+    }
+
+    /// Sets libtorch's intra-op thread count for CPU training (`None`: leave libtorch's
+    /// default, one per core). libtorch's setting is process-wide: it is applied at the
+    /// start of each CPU round, and affects every libtorch user in the process.
+    pub fn with_cpu_threads(mut self, threads: Option<usize>) -> Self {
+        self.cpu_threads = threads.map(|n| n.max(1));
+        self
     }
 
     /// The libtorch device in use.
     pub fn tch_device(&self) -> Device {
         self.device
+    }
+
+    /// The rows of all K batches, in order, on the device: `([n_examples, n_features],
+    /// [n_examples])`. One host copy of whichever is smaller, the table or the rows trained
+    /// on: a small table goes up whole and is gathered by `index_select` on the device
+    /// (what a PyTorch loop does); a large one is gathered on the host first.
+    fn batch_rows(&self, input: &TrainInput<'_>, rows: usize, n_examples: u64) -> Result<(Tensor, Tensor), TrainError> {
+        let nf = input.spec.n_features as i64;
+        if (rows as u64) <= n_examples {
+            let idx: Vec<i64> = input.batches.iter().flatten().map(|&r| i64::from(r)).collect();
+            let index = Tensor::f_from_slice(&idx)?.f_to_device(self.device)?;
+            let table = Tensor::f_from_slice(input.features)?.f_view([rows as i64, nf])?.f_to_device(self.device)?;
+            let labels = Tensor::f_from_slice(input.labels)?.f_to_device(self.device)?;
+            return Ok((table.f_index_select(0, &index)?, labels.f_index_select(0, &index)?));
+        }
+        let (xs, ys) = gather_batches(input, n_examples);
+        let x = Tensor::f_from_slice(&xs)?.f_view([n_examples as i64, nf])?.f_to_device(self.device)?;
+        Ok((x, Tensor::f_from_slice(&ys)?.f_to_device(self.device)?))
     }
 
     /// Logits of `params` on row-major `features`, through libtorch on this trainer's
@@ -60,11 +97,13 @@ impl TchTrainer {
 impl Trainer for TchTrainer {
     fn train(&mut self, input: &TrainInput<'_>) -> Result<LocalUpdate, TrainError> {
         let checked = check_input(input)?;
-        let nf = input.spec.n_features as i64;
-        let (xs, ys) = gather_batches(input, checked.n_examples);
-        let total = checked.n_examples as i64;
-        let x_all = Tensor::f_from_slice(&xs)?.f_view([total, nf])?.f_to_device(self.device)?;
-        let y_all = Tensor::f_from_slice(&ys)?.f_to_device(self.device)?;
+        if let (Device::Cpu, Some(n)) = (self.device, self.cpu_threads) {
+            let n = i32::try_from(n).unwrap_or(i32::MAX);
+            if ::tch::get_num_threads() != n {
+                ::tch::set_num_threads(n);
+            }
+        }
+        let (x_all, y_all) = self.batch_rows(input, checked.rows, checked.n_examples)?;
 
         let model = Model::load(input.spec, input.global, self.device, true)?;
         let lr = f64::from(input.hyper.learning_rate);
