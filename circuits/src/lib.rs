@@ -11,6 +11,9 @@
 //! - [`training`]: the proof of correct local training: statement, witness (native
 //!   fixed-point replay), circuit, Groth16 keys and proofs.
 
+// Tests unwrap freely: a panic there is a failing test.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod fixed;
 pub mod poseidon;
 pub mod merkle;

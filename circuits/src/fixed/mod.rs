@@ -87,6 +87,11 @@ pub fn quantize_all(xs: &[f32]) -> Result<Vec<i64>, FixedError> {
     xs.iter().map(|&x| quantize(x)).collect()
 }
 
+/// A dataset row as the tree commits it: the quantised features, then the label.
+pub fn quantize_row(features: &[f32], label: f32) -> Result<Vec<i64>, FixedError> {
+    features.iter().chain(std::iter::once(&label)).map(|&x| quantize(x)).collect()
+}
+
 /// The real a fixed-point value stands for.
 pub fn dequantize(v: i64) -> f32 {
     (v as f64 / SCALE as f64) as f32
@@ -160,6 +165,7 @@ mod tests {
         assert!((dequantize(quantize(0.123_456).unwrap_or(0)) - 0.123_456).abs() < 1e-5);
         assert!(matches!(quantize(40_000.0), Err(FixedError::Overflow { .. })));
         assert!(matches!(quantize(f32::NAN), Err(FixedError::NonFinite(_))));
+        assert_eq!(quantize_row(&[0.5, -2.0], 1.0), Ok(vec![SCALE / 2, -2 * SCALE, SCALE]));
     }
 
     #[test]

@@ -104,6 +104,16 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
 }
 
 #[test]
+fn verifier_rebuilds_the_statement_from_public_facts() {
+    let f = fixture(vec![], 1, 0.01);
+    let indices = batch_indices([3; 32], 0, f.rows.len(), 1, 2);
+    let public = Public::new(&f.shape, f.tree.root(), &f.model, &indices, &f.hyper, f.witness.public.commitment);
+    assert_eq!(public, f.witness.public);
+    let other = batch_indices([3; 32], 1, f.rows.len(), 1, 2);
+    assert_ne!(Public::new(&f.shape, f.tree.root(), &f.model, &other, &f.hyper, public.commitment), public);
+}
+
+#[test]
 fn negative_row_not_in_the_tree() {
     let f = fixture(vec![], 1, 0.01);
     // Train honestly on a table where one used row differs, but claim the committed root.

@@ -28,6 +28,19 @@ pub struct Public {
 }
 
 impl Public {
+    /// The statement a verifier expects from the round's public facts: the holder's enrolled
+    /// root, the global model, the batches `batch_indices` gives for its seed, the round's
+    /// hyper-parameters, and the commitment the participant sent.
+    pub fn new(shape: &Shape, data_root: Fr, model: &[i64], indices: &[Vec<u32>], hyper: &FixedHyper, commitment: Point) -> Self {
+        Self {
+            data_root,
+            model_hash: model_hash(model),
+            indices_hash: indices_hash(indices),
+            hyper_hash: hyper.hash(shape),
+            commitment,
+        }
+    }
+
     /// The six public inputs, in the circuit's order.
     pub fn to_inputs(&self) -> Vec<Fr> {
         let (cx, cy) = self.commitment.xy().unwrap_or((Fr::from(0u64), Fr::from(1u64)));
@@ -165,13 +178,7 @@ impl Witness {
         }
         let commitment = pedersen::commit(&Generators::new(n), &update, &rho)
             .map_err(|e| TrainingError::Mismatch { what: "commitment values", got: e.got, want: e.want })?;
-        let public = Public {
-            data_root: tree.root(),
-            model_hash: model_hash(&model),
-            indices_hash: indices_hash(&indices),
-            hyper_hash: hyper.hash(shape),
-            commitment,
-        };
+        let public = Public::new(shape, tree.root(), &model, &indices, &hyper, commitment);
         let private = Private { model, indices, rows: batches, paths, hyper, update, rho };
         Ok(Self { public, private, replayed_update })
     }
