@@ -1,28 +1,37 @@
 //! Merkle path verification in the circuit: from a leaf, its index bits and the siblings,
-//! recompute the root. Each level costs one select and one `Poseidon(2)` (240).
+//! recompute the root of the 4-ary tree. A level places the current node among its three
+//! siblings by the two index bits (7 constraints: the bits' product and six selections)
+//! and hashes the four children with `Poseidon(4)` (297).
 
 use ark_bn254::Fr;
-use ark_r1cs_std::{boolean::Boolean, fields::fp::FpVar, select::CondSelectGadget};
+use ark_r1cs_std::{boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::SynthesisError;
 
 use crate::poseidon::constraints::hash;
 
 /// The root reached from `leaf` at the index whose little-endian bits are `index_bits`
-/// (one per level) with `siblings` bottom first.
+/// (two per level) with `siblings` (three per level, in order) bottom first.
 pub fn root_from_path(
     leaf: &FpVar<Fr>,
     index_bits: &[Boolean<Fr>],
-    siblings: &[FpVar<Fr>],
+    siblings: &[[FpVar<Fr>; 3]],
 ) -> Result<FpVar<Fr>, SynthesisError> {
-    if index_bits.len() != siblings.len() {
+    if index_bits.len() != 2 * siblings.len() {
         return Err(SynthesisError::Unsatisfiable);
     }
     let mut cur = leaf.clone();
-    for (bit, sib) in index_bits.iter().zip(siblings) {
-        // bit = 1: we are the right child.
-        let left = FpVar::conditionally_select(bit, sib, &cur)?;
-        let right = &cur + sib - &left;
-        cur = hash(&[left, right])?;
+    for (bits, [s0, s1, s2]) in index_bits.chunks(2).zip(siblings) {
+        let (b0, b1) = (FpVar::from(bits[0].clone()), FpVar::from(bits[1].clone()));
+        // One-hot position indicators from the two bits.
+        let e3 = FpVar::from(&bits[0] & &bits[1]);
+        let e0 = FpVar::one() - &b0 - &b1 + &e3;
+        let e1 = &b0 - &e3;
+        let e2 = &b1 - &e3;
+        let c0 = s0 + &e0 * (&cur - s0);
+        let c1 = s1 + &e0 * (s0 - s1) + &e1 * (&cur - s1);
+        let c2 = s1 + &e2 * (&cur - s1) + &e3 * (s2 - s1);
+        let c3 = s2 + &e3 * (&cur - s2);
+        cur = hash(&[c0, c1, c2, c3])?;
     }
     Ok(cur)
 }
@@ -41,8 +50,11 @@ mod tests {
         let bits: Vec<Boolean<Fr>> = (0..tree.depth())
             .map(|l| Boolean::new_witness(cs.clone(), || Ok(claimed >> l & 1 == 1)).unwrap())
             .collect();
-        let sibs: Vec<FpVar<Fr>> =
-            path.siblings.iter().map(|s| FpVar::new_witness(cs.clone(), || Ok(*s)).unwrap()).collect();
+        let sibs: Vec<[FpVar<Fr>; 3]> = path
+            .siblings
+            .iter()
+            .map(|s| s.map(|v| FpVar::new_witness(cs.clone(), || Ok(v)).unwrap()))
+            .collect();
         let root = FpVar::new_input(cs.clone(), || Ok(tree.root())).unwrap();
         let got = root_from_path(&leaf, &bits, &sibs).unwrap();
         got.enforce_equal(&root).unwrap();
@@ -51,13 +63,17 @@ mod tests {
 
     #[test]
     fn path_gadget_accepts_members_only() {
-        let rows: Vec<Vec<i64>> = (0..6).map(|i| vec![i, 2 * i, -1]).collect();
-        let tree = MerkleTree::from_rows(&rows, 3).unwrap();
-        let (ok, n) = check(&tree, leaf_hash(&rows[4]), 4, 4);
-        assert!(ok);
-        // 3 index bits + 3·(1 select + 240) + 1 root equality
-        assert_eq!(n, 3 + 3 * 241 + 1);
+        let rows: Vec<Vec<i64>> = (0..11).map(|i| vec![i, 2 * i, -1]).collect();
+        let tree = MerkleTree::from_rows(&rows, 4).unwrap();
+        for i in 0..16u64 {
+            let leaf = rows.get(i as usize).map_or(Fr::from(0u64), |r| leaf_hash(r));
+            let (ok, n) = check(&tree, leaf, i, i);
+            assert!(ok, "leaf {i}");
+            // 4 index bits + 2 levels × (7 + Poseidon(4) 297) + 1 root equality
+            assert_eq!(n, 4 + 2 * (7 + 297) + 1);
+        }
         assert!(!check(&tree, leaf_hash(&rows[4]), 4, 5).0, "wrong index");
+        assert!(!check(&tree, leaf_hash(&rows[4]), 4, 8).0, "wrong index, upper level");
         assert!(!check(&tree, leaf_hash(&[4, 8, 0]), 4, 4).0, "tampered row");
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! A leaf is [`leaf_hash`] of one row's fixed-point values (features, then the label),
 //! hashed with [`crate::poseidon::hash_vec`] so rows wider than one Poseidon call are
-//! chunked. Unused leaves of the `2^depth` are zero; a node is `Poseidon(left, right)`.
-//! The root is what the holder publishes at enrolment.
+//! chunked. The tree is 4-ary: a node is circomlib's `Poseidon(c0, c1, c2, c3)` of its four
+//! children (in the circuit a level costs 304 constraints and covers two index bits, where a
+//! binary level costs 241 for one). `depth` counts index bits, so a tree holds `2^depth` rows
+//! and has `depth / 2` levels; it must be even. Unused leaves are zero. The root is what the
+//! holder publishes at enrolment.
 
 pub mod constraints;
 
@@ -29,6 +32,9 @@ pub enum MerkleError {
     /// A depth over [`MAX_DEPTH`].
     #[error("tree depth {0} exceeds {MAX_DEPTH}")]
     TooDeep(u32),
+    /// An odd depth (the tree is 4-ary).
+    #[error("tree depth {0} is odd; the 4-ary tree needs an even number of index bits")]
+    OddDepth(u32),
     /// A leaf index past the end of the tree.
     #[error("leaf index {index} outside a tree of depth {depth}")]
     IndexOutOfRange {
@@ -52,11 +58,29 @@ pub struct MerkleTree {
     levels: Vec<Vec<Fr>>,
 }
 
+/// Arity of the tree.
+pub const ARITY: usize = 4;
+
 /// The siblings from a leaf up to the root (bottom first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MerklePath {
-    /// One sibling per level.
-    pub siblings: Vec<Fr>,
+    /// Per level, the three other children of the node, in order.
+    pub siblings: Vec<[Fr; 3]>,
+}
+
+fn node(c: &[Fr]) -> Fr {
+    // Four inputs is always a valid width.
+    poseidon::hash(c).unwrap_or_default()
+}
+
+/// The four children of a node whose child at `pos` is `cur`.
+pub(crate) fn children(cur: Fr, pos: usize, sibs: &[Fr; 3]) -> [Fr; 4] {
+    let mut out = [Fr::zero(); 4];
+    let mut s = sibs.iter();
+    for (k, slot) in out.iter_mut().enumerate() {
+        *slot = if k == pos { cur } else { s.next().copied().unwrap_or_default() };
+    }
+    out
 }
 
 impl MerkleTree {
@@ -71,19 +95,23 @@ impl MerkleTree {
         if depth > MAX_DEPTH {
             return Err(MerkleError::TooDeep(depth));
         }
+        if depth % 2 == 1 {
+            return Err(MerkleError::OddDepth(depth));
+        }
         if leaves.len() as u64 > 1u64 << depth {
             return Err(MerkleError::TooManyRows { rows: leaves.len(), depth });
         }
         // Hash only the occupied part; an all-empty subtree has a precomputed root.
         let mut empty = Fr::zero();
-        let mut levels = Vec::with_capacity(depth as usize + 1);
-        for _ in 0..depth {
-            if leaves.len() % 2 == 1 {
+        let n_levels = (depth / 2) as usize;
+        let mut levels = Vec::with_capacity(n_levels + 1);
+        for _ in 0..n_levels {
+            while leaves.len() % ARITY != 0 {
                 leaves.push(empty);
             }
-            let next: Vec<Fr> = leaves.chunks(2).map(|c| poseidon::hash2(c[0], c[1])).collect();
+            let next: Vec<Fr> = leaves.chunks(ARITY).map(node).collect();
             levels.push(std::mem::replace(&mut leaves, next));
-            empty = poseidon::hash2(empty, empty);
+            empty = node(&[empty; ARITY]);
         }
         if leaves.is_empty() {
             leaves.push(empty);
@@ -94,7 +122,7 @@ impl MerkleTree {
 
     /// The root.
     pub fn root(&self) -> Fr {
-        self.levels[self.depth as usize][0]
+        self.levels[self.levels.len() - 1][0]
     }
 
     /// Depth of the tree.
@@ -108,11 +136,17 @@ impl MerkleTree {
             return Err(MerkleError::IndexOutOfRange { index, depth: self.depth });
         }
         let mut empty = Fr::zero();
-        let mut siblings = Vec::with_capacity(self.depth as usize);
-        for level in 0..self.depth as usize {
-            let sib = ((index >> level) ^ 1) as usize;
-            siblings.push(self.levels[level].get(sib).copied().unwrap_or(empty));
-            empty = poseidon::hash2(empty, empty);
+        let mut siblings = Vec::with_capacity(self.levels.len() - 1);
+        for (level, nodes) in self.levels[..self.levels.len() - 1].iter().enumerate() {
+            let at = (index >> (2 * level)) as usize;
+            let (first, pos) = (at - at % ARITY, at % ARITY);
+            let mut sib = [empty; 3];
+            let others = (0..ARITY).filter(|&k| k != pos).map(|k| nodes.get(first + k).copied().unwrap_or(empty));
+            for (slot, v) in sib.iter_mut().zip(others) {
+                *slot = v;
+            }
+            siblings.push(sib);
+            empty = node(&[empty; ARITY]);
         }
         Ok(MerklePath { siblings })
     }
@@ -121,12 +155,9 @@ impl MerkleTree {
 impl MerklePath {
     /// The root this path leads to from `leaf` at `index`.
     pub fn root_from(&self, leaf: Fr, index: u64) -> Fr {
-        self.siblings.iter().enumerate().fold(leaf, |cur, (level, &sib)| {
-            if (index >> level) & 1 == 1 {
-                poseidon::hash2(sib, cur)
-            } else {
-                poseidon::hash2(cur, sib)
-            }
+        self.siblings.iter().enumerate().fold(leaf, |cur, (level, sib)| {
+            let pos = ((index >> (2 * level)) & 3) as usize;
+            node(&children(cur, pos, sib))
         })
     }
 }
@@ -142,14 +173,14 @@ mod tests {
     #[test]
     fn paths_lead_to_the_root() {
         let rows = rows(5);
-        let tree = MerkleTree::from_rows(&rows, 3).unwrap();
+        let tree = MerkleTree::from_rows(&rows, 4).unwrap();
         for (i, r) in rows.iter().enumerate() {
             let p = tree.path(i as u64).unwrap();
             assert_eq!(p.root_from(leaf_hash(r), i as u64), tree.root());
-            assert_ne!(p.root_from(leaf_hash(r), (i as u64 + 1) % 8), tree.root());
+            assert_ne!(p.root_from(leaf_hash(r), (i as u64 + 1) % 16), tree.root());
         }
         // An empty slot's path proves the zero leaf.
-        assert_eq!(tree.path(7).unwrap().root_from(Fr::zero(), 7), tree.root());
+        assert_eq!(tree.path(15).unwrap().root_from(Fr::zero(), 15), tree.root());
     }
 
     #[test]
@@ -157,14 +188,18 @@ mod tests {
         let mut leaves: Vec<Fr> = rows(3).iter().map(|r| leaf_hash(r)).collect();
         let a = MerkleTree::from_leaves(leaves.clone(), 4).unwrap().root();
         leaves.resize(16, Fr::zero());
-        assert_eq!(a, MerkleTree::from_leaves(leaves, 4).unwrap().root());
+        assert_eq!(a, MerkleTree::from_leaves(leaves.clone(), 4).unwrap().root());
+        // Hand-computed two-level root.
+        let l1: Vec<Fr> = leaves.chunks(4).map(node).collect();
+        assert_eq!(a, node(&l1));
     }
 
     #[test]
     fn rejects_overfull_and_bad_index() {
-        assert!(matches!(MerkleTree::from_rows(&rows(9), 3), Err(MerkleError::TooManyRows { .. })));
-        let t = MerkleTree::from_rows(&rows(2), 3).unwrap();
-        assert!(t.path(8).is_err());
+        assert!(matches!(MerkleTree::from_rows(&rows(17), 4), Err(MerkleError::TooManyRows { .. })));
+        let t = MerkleTree::from_rows(&rows(2), 4).unwrap();
+        assert!(t.path(16).is_err());
         assert!(MerkleTree::from_rows(&rows(1), 40).is_err());
+        assert_eq!(MerkleTree::from_rows(&rows(1), 3).err(), Some(MerkleError::OddDepth(3)));
     }
 }

@@ -60,7 +60,7 @@ fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
         && p.indices.iter().all(|v| v.len() == b)
         && p.rows.iter().flatten().all(|r| r.len() == shape.row_len())
         && p.rows.iter().all(|v| v.len() == b)
-        && p.paths.iter().flatten().all(|q| q.siblings.len() == shape.tree_depth as usize);
+        && p.paths.iter().flatten().all(|q| 2 * q.siblings.len() == shape.tree_depth as usize);
     if ok {
         Ok(())
     } else {
@@ -106,8 +106,11 @@ impl TrainingCircuit {
             let mut batch = Vec::with_capacity(rows.len());
             for (row, path) in rows.iter().zip(paths) {
                 let row = witnesses(cs, row)?;
-                let sibs: Vec<FpVar<Fr>> =
-                    path.siblings.iter().map(|s| FpVar::new_witness(cs.clone(), || Ok(*s))).collect::<Result<_, _>>()?;
+                let mut sibs: Vec<[FpVar<Fr>; 3]> = Vec::with_capacity(path.siblings.len());
+                for s in &path.siblings {
+                    let [a, b, c] = s.map(|v| FpVar::new_witness(cs.clone(), || Ok(v)));
+                    sibs.push([a?, b?, c?]);
+                }
                 let leaf = hash_vec(&row)?;
                 let b = bits.next().ok_or(SynthesisError::Unsatisfiable)?;
                 root_from_path(&leaf, b, &sibs)?.enforce_equal(&root)?;

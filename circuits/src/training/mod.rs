@@ -48,7 +48,7 @@ pub struct Shape {
     pub local_steps: u32,
     /// Batch size B (rows per step).
     pub batch_size: u32,
-    /// Depth of the holder's Merkle tree.
+    /// Depth of the holder's Merkle tree in index bits (even: the tree is 4-ary).
     pub tree_depth: u32,
 }
 
@@ -114,8 +114,8 @@ impl Shape {
         if self.local_steps == 0 || self.batch_size == 0 {
             return Err(TrainingError::Shape("K and B must be positive".into()));
         }
-        if self.tree_depth == 0 || self.tree_depth > 32 {
-            return Err(TrainingError::Shape(format!("tree depth {} not in 1..=32", self.tree_depth)));
+        if self.tree_depth == 0 || self.tree_depth > 32 || self.tree_depth % 2 == 1 {
+            return Err(TrainingError::Shape(format!("tree depth {} not even in 2..=32", self.tree_depth)));
         }
         Ok(())
     }

@@ -37,12 +37,12 @@ pub(super) fn rows(seed: u64, n: usize, features: usize) -> Vec<Vec<i64>> {
         .collect()
 }
 
-/// A valid statement: 4 features, B = 2, depth 3, the update the replay gives plus noise
+/// A valid statement: 4 features, B = 2, depth 4, the update the replay gives plus noise
 /// within τ.
 pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
-    let shape = Shape { model: ModelSpec { n_features: 4, hidden }, local_steps: k, batch_size: 2, tree_depth: 3 };
+    let shape = Shape { model: ModelSpec { n_features: 4, hidden }, local_steps: k, batch_size: 2, tree_depth: 4 };
     let rows = rows(11, 6, 4);
-    let tree = MerkleTree::from_rows(&rows, 3).unwrap();
+    let tree = MerkleTree::from_rows(&rows, 4).unwrap();
     let indices = batch_indices([3; 32], 0, rows.len(), k, 2);
     let model = quantize_all(&shape.model.init_params(1)).unwrap();
     let hp = HyperParams { local_steps: k, batch_size: 2, learning_rate: 0.5, clip_norm: 5.0 };
@@ -85,9 +85,10 @@ fn honest_logistic_regression_satisfies_with_pinned_counts() {
     assert_eq!(bd.total, bd.hashing + bd.merkle + bd.training + bd.tolerance + bd.norm + bd.commitment);
     // training per step: 2 rows × (4 MACs + rescale 49 + sigmoid 68) + 4 weights × (2 MACs
     // + η·g 1 + rescale 65) + bias (1 + 49) = 564; tolerance 5 × (24 + 2·21); norm 5 + 49;
-    // commitment 5·12 + 126 windows × 7 − 3, ρ's 252 bits, 2 for C.
+    // commitment 5·12 + 126 windows × 7 − 3, ρ's 252 bits, 2 for C; a row's Merkle check is
+    // its leaf hash (Poseidon(6), 351), two 4-ary levels and the root equality.
     let want =
-        Breakdown { hashing: 1039, merkle: 4300, training: 2 * 564, tolerance: 330, norm: 54, commitment: 1553, total: 8404 };
+        Breakdown { hashing: 1043, merkle: 4 * (351 + 2 * 304 + 1), training: 2 * 564, tolerance: 330, norm: 54, commitment: 1553, total: 7948 };
     assert_eq!(bd, want);
 }
 
@@ -99,7 +100,7 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
     let (ok, bd) = check(&f.shape, &f.witness.public, &f.witness.private);
     assert!(ok);
     let want =
-        Breakdown { hashing: 1538, merkle: 2150, training: 2090, tolerance: 1254, norm: 68, commitment: 2729, total: 9829 };
+        Breakdown { hashing: 1540, merkle: 1920, training: 2090, tolerance: 1254, norm: 68, commitment: 2729, total: 9601 };
     assert_eq!(bd, want);
 }
 
@@ -119,7 +120,7 @@ fn negative_row_not_in_the_tree() {
     // Train honestly on a table where one used row differs, but claim the committed root.
     let mut other = f.rows.clone();
     other[f.indices[0][0] as usize][0] += 1000;
-    let tree = MerkleTree::from_rows(&other, 3).unwrap();
+    let tree = MerkleTree::from_rows(&other, 4).unwrap();
     let w = Witness::new(&f.shape, &tree, &other, f.indices.clone(), f.model.clone(), f.hyper, f.witness.replayed_update.clone(), f.witness.private.rho);
     // The update may fall outside τ of the new training; use that training's own update.
     let w = w.or_else(|_| {
@@ -246,7 +247,7 @@ fn negative_wrong_hyper_parameters() {
 fn shape_hash_names_every_parameter() {
     let f = fixture(vec![], 1, 0.01);
     let mut other = f.shape.clone();
-    other.tree_depth += 1;
+    other.tree_depth += 2;
     assert_ne!(f.shape.hash(), other.hash());
     let mut other = f.shape.clone();
     other.model.hidden = vec![1];

@@ -71,7 +71,7 @@ impl Private {
     /// An all-zero witness of the right shape (key generation ignores the values).
     pub fn dummy(shape: &Shape) -> Self {
         let (k, b) = (shape.local_steps as usize, shape.batch_size as usize);
-        let path = MerklePath { siblings: vec![Fr::from(0u64); shape.tree_depth as usize] };
+        let path = MerklePath { siblings: vec![[Fr::from(0u64); 3]; shape.tree_depth as usize / 2] };
         Self {
             model: vec![0; shape.model.param_count()],
             indices: vec![vec![0; b]; k],
