@@ -5,3 +5,6 @@
 //! on the GPU where there is one) or in plain Rust ([`trainer::NativeTrainer`]).
 
 pub mod trainer;
+pub mod driver;
+
+pub use driver::{run, ParticipantConfig, ParticipantError, ParticipantSummary, TrainedRound};
