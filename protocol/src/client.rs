@@ -3,13 +3,20 @@
 //! It checks everything the coordinator sends (a round spec for the wrong model, a
 //! non-finite global model, absurd hyper-parameters are refused with a typed error), asks
 //! its driver to train through [`ClientEvent::Train`], and turns the trained update into
-//! the clipped [`Update`] message. Training itself happens outside (the `Trainer` of the
-//! participant crate), so this machine never links libtorch.
+//! what the round asks for: a clipped plain [`Update`], or — with secure aggregation —
+//! the SecAgg+ phases of [`crate::secure_client`]. Training itself happens outside (the
+//! `Trainer` of the participant crate), so this machine never links libtorch. Randomness
+//! (for the secure-aggregation keys and seeds) comes from a seed given at construction.
 
 use std::collections::VecDeque;
 
+use cairn_crypto::sign::IdentityKey;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
 use crate::model::{clip_l2, ModelSpec};
 use crate::sampling::batch_indices;
+use crate::secure_client::SecureClient;
 use crate::wire::{self, Hello, RoundSpec, ToCoordinator, ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION};
 
 /// Most local steps a round may ask for.
@@ -60,6 +67,15 @@ pub enum ClientError {
         /// Round in progress.
         current: Option<u32>,
     },
+    /// A secure-aggregation step was refused (e.g. an unmask request asking for both
+    /// secrets of a peer); the participant sends nothing more for that round.
+    #[error("round {round}: secure aggregation: {error}")]
+    Secure {
+        /// Round.
+        round: u32,
+        /// What was refused.
+        error: String,
+    },
 }
 
 /// What the driver must act on.
@@ -96,28 +112,41 @@ enum State {
 }
 
 /// A participant in one job.
-#[derive(Debug)]
 pub struct Client {
     n_rows: usize,
     state: State,
+    identity: IdentityKey,
+    rng: ChaCha20Rng,
+    secure: Option<SecureClient>,
     transmits: VecDeque<ToCoordinator>,
     events: VecDeque<ClientEvent>,
     clip: f32,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("state", &self.state).field("n_rows", &self.n_rows).finish_non_exhaustive()
+    }
+}
+
 impl Client {
-    /// A participant named `name` with `n_rows` rows of `n_features` features; its Hello
-    /// is queued for `poll_transmit`.
-    pub fn new(name: &str, n_rows: usize, n_features: usize) -> Self {
+    /// A participant named `name` with `n_rows` rows of `n_features` features, signing
+    /// with `identity`, drawing its secret randomness from `rng_seed` (the driver passes
+    /// OS entropy); its Hello is queued for `poll_transmit`.
+    pub fn new(name: &str, n_rows: usize, n_features: usize, identity: IdentityKey, rng_seed: [u8; 32]) -> Self {
         let hello = Hello {
             version: PROTOCOL_VERSION,
             name: name.chars().take(wire::MAX_NAME_BYTES / 4).collect(),
             n_rows: n_rows as u64,
             n_features: n_features.try_into().unwrap_or(u32::MAX),
+            identity: identity.public(),
         };
         Client {
             n_rows,
             state: State::Joining,
+            identity,
+            rng: ChaCha20Rng::from_seed(rng_seed),
+            secure: None,
             transmits: VecDeque::from([ToCoordinator::Hello(hello)]),
             events: VecDeque::new(),
             clip: 0.0,
@@ -141,6 +170,22 @@ impl Client {
             }
             (ToParticipant::Round(spec), State::Member { welcome, current }) => {
                 check_round(&spec, &welcome.model)?;
+                self.secure = match &spec.secure {
+                    Some(s) => {
+                        let (client, keys) = SecureClient::start(
+                            &welcome.job_id,
+                            &spec,
+                            s,
+                            welcome.participant,
+                            welcome.model.param_count(),
+                            &self.identity,
+                            &mut self.rng,
+                        )?;
+                        self.transmits.push_back(ToCoordinator::Secure(keys));
+                        Some(client)
+                    }
+                    None => None,
+                };
                 *current = Some(spec.round);
                 self.clip = spec.hyper.clip_norm;
                 let batches = batch_indices(
@@ -152,6 +197,14 @@ impl Client {
                 );
                 self.events.push_back(ClientEvent::Train { spec, batches });
                 Ok(())
+            }
+            (ToParticipant::Secure(down), State::Member { .. }) => {
+                let Some(secure) = &mut self.secure else {
+                    return Err(ClientError::Unexpected { what: "secure-aggregation message", state: "not in a secure round" });
+                };
+                let out = secure.handle(down, &self.identity, &mut self.rng);
+                self.flush_secure();
+                out
             }
             (ToParticipant::Finished { rounds, message }, _) => {
                 self.state = State::Done;
@@ -178,7 +231,8 @@ impl Client {
         }
     }
 
-    /// Hands in the trained delta for `round`: it is clipped to the round's bound and queued.
+    /// Hands in the trained delta for `round`: it is clipped to the round's bound and
+    /// queued (plain), or quantised and masked as soon as the shares have arrived (secure).
     pub fn submit_update(&mut self, round: u32, mut delta: Vec<f32>, train_loss: f32) -> Result<(), ClientError> {
         let current = match &self.state {
             State::Member { current, .. } => *current,
@@ -188,16 +242,31 @@ impl Client {
             return Err(ClientError::StaleRound { got: round, current });
         }
         clip_l2(&mut delta, self.clip);
-        self.transmits.push_back(ToCoordinator::Update(Update {
-            round,
-            n_examples: self.n_rows as u64,
-            delta,
-            train_loss,
-        }));
+        match &mut self.secure {
+            Some(secure) => {
+                let out = secure.submit(delta, train_loss.clamp(0.0, self.clip), &mut self.rng);
+                self.flush_secure();
+                out?;
+            }
+            None => self.transmits.push_back(ToCoordinator::Update(Update {
+                round,
+                n_examples: self.n_rows as u64,
+                delta,
+                train_loss,
+            })),
+        }
         if let State::Member { current, .. } = &mut self.state {
             *current = None;
         }
         Ok(())
+    }
+
+    fn flush_secure(&mut self) {
+        if let Some(secure) = &mut self.secure {
+            while let Some(up) = secure.poll_transmit() {
+                self.transmits.push_back(ToCoordinator::Secure(up));
+            }
+        }
     }
 
     /// Leaves the job (e.g. local training failed for good).

@@ -11,8 +11,15 @@ use std::time::{Duration, Instant};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::model::{HyperParams, ModelSpec};
-use crate::round::{Aggregate, DropReason, ParticipantId, Round, RoundConfig, RoundError, RoundOutcome};
+use cairn_crypto::quant::{check_ring_capacity, QuantError};
+use cairn_crypto::ring::RING_BITS;
+use cairn_crypto::sign::IdentityPublic;
+
+use crate::model::{HyperParams, ModelError, ModelSpec};
+use crate::round::{
+    Aggregate, Aggregation, DropReason, ParticipantId, Round, RoundConfig, RoundError, RoundOutcome,
+};
+use crate::secure_round::SecureRound;
 use crate::wire::{self, Hello, ToCoordinator, ToParticipant, Welcome, MAX_NAME_BYTES, PROTOCOL_VERSION};
 
 /// Consecutive failed rounds after which the job gives up.
@@ -42,6 +49,51 @@ pub struct JobConfig {
     pub join_timeout: Duration,
     /// Seed of the job's public randomness (round seeds, selection).
     pub seed: u64,
+    /// Plain FedAvg or secure aggregation.
+    pub aggregation: Aggregation,
+}
+
+/// Why a job configuration cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum JobConfigError {
+    /// The model shape is unusable.
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    /// Participant counts are inconsistent.
+    #[error("need 1 <= min_participants ({min}) <= participants ({participants})")]
+    Counts {
+        /// Minimum per round.
+        min: usize,
+        /// Participants.
+        participants: usize,
+    },
+    /// The ring cannot hold the sum of the quantised updates.
+    #[error("secure aggregation: {0}")]
+    Ring(#[from] QuantError),
+    /// Too few participants for secure aggregation.
+    #[error("secure aggregation needs at least {min} participants, the job has {have}", min = crate::secure_round::MIN_SECURE_PARTICIPANTS, have = .0)]
+    TooFewForSecure(usize),
+}
+
+impl JobConfig {
+    /// Checks the configuration can run: a usable model, consistent counts, and for
+    /// secure aggregation enough participants and a ring that holds the sum of
+    /// `participants` clipped, quantised updates without wrapping.
+    pub fn validate(&self) -> Result<(), JobConfigError> {
+        self.model.validate()?;
+        if self.participants == 0 || self.min_participants == 0 || self.min_participants > self.participants {
+            return Err(JobConfigError::Counts { min: self.min_participants, participants: self.participants });
+        }
+        if let Aggregation::Secure(s) = &self.aggregation {
+            if self.participants < crate::secure_round::MIN_SECURE_PARTICIPANTS {
+                return Err(JobConfigError::TooFewForSecure(self.participants));
+            }
+            // Every coordinate of a clipped update (and the loss, clamped to the clip
+            // bound) is at most the clip bound in absolute value.
+            check_ring_capacity(self.participants as u64, f64::from(self.hyper.clip_norm), s.scale_bits, RING_BITS)?;
+        }
+        Ok(())
+    }
 }
 
 /// What the driver should send: a message, and whether to close the connection after it.
@@ -113,13 +165,57 @@ pub enum JobEvent {
 #[derive(Debug)]
 enum Phase {
     Joining { deadline: Instant },
-    Running(Box<Round>),
+    Running(AnyRound),
     Done,
+}
+
+/// A round of either kind, with one interface.
+#[derive(Debug)]
+enum AnyRound {
+    Plain(Box<Round>),
+    Secure(Box<SecureRound>),
+}
+
+macro_rules! delegate {
+    ($self:ident, $r:ident => $e:expr) => {
+        match $self {
+            AnyRound::Plain($r) => $e,
+            AnyRound::Secure($r) => $e,
+        }
+    };
+}
+
+impl AnyRound {
+    fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+        delegate!(self, r => r.handle_frame(from, body, now))
+    }
+    fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
+        delegate!(self, r => r.handle_disconnect(from, now))
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        delegate!(self, r => r.handle_timeout(now))
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        delegate!(self, r => r.poll_timeout())
+    }
+    fn poll_transmit(&mut self) -> Option<(ParticipantId, ToParticipant)> {
+        delegate!(self, r => r.poll_transmit())
+    }
+    fn outcome(&self) -> Option<&RoundOutcome> {
+        delegate!(self, r => r.outcome())
+    }
+    fn dropped(&self) -> &std::collections::BTreeMap<ParticipantId, DropReason> {
+        delegate!(self, r => r.dropped())
+    }
+    fn number(&self) -> u32 {
+        delegate!(self, r => r.number())
+    }
 }
 
 #[derive(Debug)]
 struct Member {
     connected: bool,
+    identity: IdentityPublic,
 }
 
 /// A job on the coordinator's side.
@@ -140,9 +236,13 @@ pub struct Job {
 impl Job {
     /// Creates a job starting from `initial` parameters; it waits for participants until
     /// `now + join_timeout`.
+    ///
+    /// An invalid configuration ([`JobConfig::validate`]) ends the job at once with a
+    /// [`JobEvent::Finished`] naming the problem.
     pub fn new(cfg: JobConfig, initial: Vec<f32>, now: Instant) -> Self {
         let rng = ChaCha20Rng::seed_from_u64(cfg.seed);
-        Job {
+        let invalid = cfg.validate().err();
+        let mut job = Job {
             phase: Phase::Joining { deadline: now + cfg.join_timeout },
             global: initial,
             rng,
@@ -153,7 +253,11 @@ impl Job {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             cfg,
+        };
+        if let Some(e) = invalid {
+            job.finish(Some(format!("invalid job configuration: {e}")));
         }
+        job
     }
 
     /// The current global model.
@@ -268,6 +372,8 @@ impl Job {
             Some(format!("data has {} features, the job's model expects {}", h.n_features, self.cfg.model.n_features))
         } else if h.n_rows == 0 {
             Some("participant holds no rows".to_string())
+        } else if matches!(self.phase, Phase::Done) {
+            Some("the job is over".to_string())
         } else if !matches!(self.phase, Phase::Joining { .. }) {
             Some("the job has already started".to_string())
         } else if self.members.len() >= self.cfg.participants {
@@ -279,7 +385,7 @@ impl Job {
             self.refuse(from, reason);
             return;
         }
-        self.members.insert(from, Member { connected: true });
+        self.members.insert(from, Member { connected: true, identity: h.identity });
         self.transmits.push_back(Transmit {
             to: from,
             msg: ToParticipant::Welcome(Welcome {
@@ -328,8 +434,25 @@ impl Job {
         };
         self.events.push_back(JobEvent::RoundStarted { round: self.next_round, participants: selected.clone() });
         self.next_round += 1;
-        let round = Round::new(cfg, &self.global, &selected, now);
-        self.phase = Phase::Running(Box::new(round));
+        let round = match &self.cfg.aggregation {
+            Aggregation::Plain => AnyRound::Plain(Box::new(Round::new(cfg, &self.global, &selected, now))),
+            Aggregation::Secure(settings) => {
+                // The graph seed is drawn only now, after the participant list is fixed.
+                let mut graph_seed = [0u8; 32];
+                self.rng.fill_bytes(&mut graph_seed);
+                let roster: Vec<_> = selected.iter().filter_map(|p| Some((*p, self.members.get(p)?.identity))).collect();
+                AnyRound::Secure(Box::new(SecureRound::new(
+                    cfg,
+                    *settings,
+                    &self.cfg.job_id,
+                    &self.global,
+                    &roster,
+                    graph_seed,
+                    now,
+                )))
+            }
+        };
+        self.phase = Phase::Running(round);
         self.after_round_input(now);
     }
 
@@ -355,13 +478,9 @@ impl Job {
                     model: self.global.clone(),
                 });
             }
-            RoundOutcome::Failed { have, need } => {
+            RoundOutcome::Failed { reason } => {
                 self.consecutive_failures += 1;
-                self.events.push_back(JobEvent::RoundFailed {
-                    round: number,
-                    reason: format!("only {have} valid update(s) arrived; the round needs {need}"),
-                    dropped,
-                });
+                self.events.push_back(JobEvent::RoundFailed { round: number, reason, dropped });
                 if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
                     self.finish(Some(format!("{MAX_CONSECUTIVE_FAILURES} rounds in a row failed")));
                     return;

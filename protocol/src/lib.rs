@@ -9,8 +9,10 @@
 //! - [`model`]: the model's shape and flat parameter layout, the reference forward pass.
 //! - [`sampling`]: which rows a participant trains on in a round.
 //! - [`wire`]: the versioned, size-limited messages.
-//! - [`round`], [`job`]: the coordinator's round and job state machines.
-//! - [`client`]: the participant's state machine.
+//! - [`round`], [`secure_round`], [`job`]: the coordinator's round (plain FedAvg or
+//!   secure aggregation) and job state machines.
+//! - [`client`], [`secure_client`]: the participant's state machine and its
+//!   secure-aggregation phases.
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
 
 pub mod client;
@@ -19,6 +21,8 @@ pub mod metrics;
 pub mod model;
 pub mod round;
 pub mod sampling;
+pub mod secure_client;
+pub mod secure_round;
 pub mod wire;
 #[cfg(feature = "transport")]
 pub mod transport;

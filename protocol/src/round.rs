@@ -20,6 +20,32 @@ use crate::wire::{self, RoundSpec, ToCoordinator, ToParticipant, Update, WireErr
 /// A participant's id within a job (assigned by the coordinator per connection).
 pub type ParticipantId = u32;
 
+/// How a round aggregates updates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Aggregation {
+    /// Plain example-weighted FedAvg: the coordinator sees each update.
+    Plain,
+    /// Secure aggregation (SecAgg+): the coordinator learns only the sum.
+    Secure(SecureSettings),
+}
+
+/// Settings of secure aggregation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SecureSettings {
+    /// Fraction of participants the protocol must tolerate dropping (δ).
+    pub dropout: f64,
+    /// Fraction of participants that may be corrupt and collude with the coordinator (γ).
+    pub corruption: f64,
+    /// Fixed-point scale of the quantised update: 2^scale_bits.
+    pub scale_bits: u32,
+}
+
+impl Default for SecureSettings {
+    fn default() -> Self {
+        Self { dropout: 0.3, corruption: 0.2, scale_bits: 16 }
+    }
+}
+
 /// What a round needs to know.
 #[derive(Clone, Debug)]
 pub struct RoundConfig {
@@ -96,6 +122,14 @@ pub enum RoundError {
         /// Claimed count.
         n: u64,
     },
+    /// A secure-aggregation message was refused (bad signature, wrong size, out of phase…).
+    #[error("participant {from}: secure aggregation: {error}")]
+    Secure {
+        /// Sender.
+        from: ParticipantId,
+        /// What was wrong.
+        error: String,
+    },
     /// A message that has no place in a round (e.g. a second Hello).
     #[error("participant {from}: unexpected {what} during a round")]
     Unexpected {
@@ -148,12 +182,10 @@ pub struct Aggregate {
 pub enum RoundOutcome {
     /// Enough valid updates arrived.
     Completed(Aggregate),
-    /// Too few valid updates: nothing is applied.
+    /// Too few valid updates, or secure aggregation aborted: nothing is applied.
     Failed {
-        /// Valid updates received.
-        have: usize,
-        /// Minimum required.
-        need: usize,
+        /// Why, for people.
+        reason: String,
     },
 }
 
@@ -184,6 +216,7 @@ impl Round {
             hyper: cfg.hyper.clone(),
             round_seed: cfg.round_seed,
             deadline_ms: cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            secure: None,
         };
         let transmits = participants.iter().map(|&p| (p, ToParticipant::Round(spec.clone()))).collect();
         let mut round = Round {
@@ -239,6 +272,9 @@ impl Round {
                 Ok(())
             }
             ToCoordinator::Hello(_) => self.reject(RoundError::Unexpected { from, what: "hello" }, from),
+            ToCoordinator::Secure(_) => {
+                self.reject(RoundError::Unexpected { from, what: "secure-aggregation message in a plain round" }, from)
+            }
         }
     }
 
@@ -331,7 +367,7 @@ impl Round {
         let have = self.contributors.len();
         let need = self.cfg.min_participants.max(1);
         self.outcome = Some(if have < need {
-            RoundOutcome::Failed { have, need }
+            RoundOutcome::Failed { reason: format!("only {have} valid update(s) arrived; the round needs {need}") }
         } else {
             let t = self.total_examples as f64;
             let mut contributors = self.contributors.clone();

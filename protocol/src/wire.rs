@@ -8,6 +8,12 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use cairn_crypto::secagg::{
+    AdvertiseKeys, ConsistencySignature, EncryptedShare, MaskedInput, ShareKeys, UnmaskRequest, UnmaskResponse,
+};
+use cairn_crypto::sign::IdentityPublic;
+use cairn_crypto::ParticipantId as CryptoId;
+
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
@@ -65,6 +71,8 @@ pub enum ToCoordinator {
     Hello(Hello),
     /// The participant's local update for a round.
     Update(Update),
+    /// A secure-aggregation phase message.
+    Secure(SecureUp),
     /// The participant gives up on the job (it is left out of rounds from now on).
     Leave {
         /// Why, for the coordinator's log.
@@ -79,6 +87,8 @@ pub enum ToParticipant {
     Welcome(Welcome),
     /// A round to train in.
     Round(RoundSpec),
+    /// A secure-aggregation phase message.
+    Secure(SecureDown),
     /// The job ended; the connection will close.
     Finished {
         /// Rounds completed.
@@ -104,6 +114,8 @@ pub struct Hello {
     pub n_rows: u64,
     /// Number of features of its rows (must match the job's model).
     pub n_features: u32,
+    /// Its Ed25519 identity key: signs its secure-aggregation keys and the survivor list.
+    pub identity: IdentityPublic,
 }
 
 /// The coordinator's admission of a participant.
@@ -132,6 +144,110 @@ pub struct RoundSpec {
     pub round_seed: [u8; 32],
     /// Milliseconds the participant has to answer.
     pub deadline_ms: u64,
+    /// Secure aggregation's public parameters; `None` for plain FedAvg.
+    pub secure: Option<SecureSpec>,
+}
+
+/// The public parameters of a round's secure aggregation (SecAgg+), as every selected
+/// participant receives them in the round spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecureSpec {
+    /// The selected participants and their identity keys.
+    pub roster: Vec<(CryptoId, IdentityPublic)>,
+    /// Neighbours per participant in the masking graph.
+    pub k: u32,
+    /// Shamir threshold t.
+    pub threshold: u32,
+    /// Seed of the neighbour graph, drawn after the roster was fixed.
+    pub graph_seed: [u8; 32],
+    /// Fixed-point scale of the quantised update (2^scale_bits).
+    pub scale_bits: u32,
+}
+
+/// Secure-aggregation messages from a participant, each tagged with its round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SecureUp {
+    /// Phase 0: its signed agreement keys.
+    Keys {
+        /// Round.
+        round: u32,
+        /// The keys.
+        msg: AdvertiseKeys,
+    },
+    /// Phase 1: encrypted shares for its neighbours.
+    Shares {
+        /// Round.
+        round: u32,
+        /// The shares.
+        msg: ShareKeys,
+    },
+    /// Phase 2: its masked input (the quantised update and loss, masked).
+    Masked {
+        /// Round.
+        round: u32,
+        /// The masked vector.
+        msg: MaskedInput,
+    },
+    /// Phase 3: its signature on the survivor list.
+    Consistency {
+        /// Round.
+        round: u32,
+        /// The signature.
+        msg: ConsistencySignature,
+    },
+    /// Phase 4: the shares the coordinator asked for.
+    Unmask {
+        /// Round.
+        round: u32,
+        /// The shares.
+        msg: UnmaskResponse,
+    },
+}
+
+impl SecureUp {
+    /// The round the message belongs to.
+    pub fn round(&self) -> u32 {
+        match self {
+            SecureUp::Keys { round, .. }
+            | SecureUp::Shares { round, .. }
+            | SecureUp::Masked { round, .. }
+            | SecureUp::Consistency { round, .. }
+            | SecureUp::Unmask { round, .. } => *round,
+        }
+    }
+}
+
+/// Secure-aggregation messages from the coordinator, each tagged with its round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SecureDown {
+    /// After phase 0: every participant's signed keys.
+    Roster {
+        /// Round.
+        round: u32,
+        /// The keys.
+        keys: Vec<AdvertiseKeys>,
+    },
+    /// After phase 1: the shares addressed to this participant.
+    Inbox {
+        /// Round.
+        round: u32,
+        /// The shares.
+        shares: Vec<EncryptedShare>,
+    },
+    /// After phase 2: the survivors, to sign.
+    Survivors {
+        /// Round.
+        round: u32,
+        /// Who sent a masked input.
+        survivors: Vec<CryptoId>,
+    },
+    /// After phase 3: which shares to reveal.
+    Unmask {
+        /// Round.
+        round: u32,
+        /// The request.
+        request: UnmaskRequest,
+    },
 }
 
 /// A participant's clipped local update.
@@ -209,7 +325,9 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8], limit: usize) -> Result<T, Wire
 /// The largest frame body a coordinator expects from a participant of a model with
 /// `n_params` parameters: the update vector plus fixed fields.
 pub fn update_limit(n_params: usize) -> usize {
-    (n_params * 4 + 4096).min(MAX_FRAME_BYTES)
+    // The update (4 bytes a value, plain or masked) plus room for the key, share and
+    // unmask messages of secure aggregation, which are O(k) small records.
+    (n_params * 4 + 256 * 1024).min(MAX_FRAME_BYTES)
 }
 
 #[cfg(test)]

@@ -1,118 +1,15 @@
 //! Whole jobs driven in memory: a coordinator `Job` and several `Client`s exchange real
 //! wire frames through queues, with time advanced by hand. No sockets, no sleeps.
 
-use std::time::{Duration, Instant};
+mod common;
 
-use cairn_protocol::client::{Client, ClientError, ClientEvent};
-use cairn_protocol::job::{Job, JobConfig, JobEvent};
-use cairn_protocol::model::{HyperParams, ModelSpec};
+use std::time::Duration;
+
+use cairn_protocol::client::{ClientError, ClientEvent};
+use cairn_protocol::job::JobEvent;
 use cairn_protocol::round::{DropReason, RoundError};
-use cairn_protocol::wire::{self, ToCoordinator, ToParticipant, Update, HEADER_BYTES};
-
-const N_FEATURES: usize = 3;
-
-fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
-    JobConfig {
-        job_id: "test".into(),
-        model: ModelSpec::logistic(N_FEATURES),
-        rounds,
-        participants,
-        min_participants: min,
-        hyper: HyperParams { local_steps: 2, batch_size: 4, learning_rate: 0.1, clip_norm: 1.0 },
-        server_lr: 1.0,
-        round_timeout: Duration::from_secs(10),
-        join_timeout: Duration::from_secs(30),
-        seed: 42,
-    }
-}
-
-/// How a simulated participant behaves when asked to train.
-#[derive(Clone, Copy, PartialEq)]
-enum Behaviour {
-    Honest,
-    Silent,
-}
-
-struct Sim {
-    job: Job,
-    clients: Vec<(Client, Behaviour, u64)>,
-    now: Instant,
-    events: Vec<JobEvent>,
-    closed: Vec<bool>,
-}
-
-fn body(frame: &[u8]) -> &[u8] {
-    &frame[HEADER_BYTES..]
-}
-
-/// The delta participant `i` "trains": deterministic and distinct per participant and round.
-fn delta_of(i: u32, round: u32) -> Vec<f32> {
-    (0..N_FEATURES + 1).map(|j| 0.01 * (i as f32 + 1.0) * (j as f32 - 1.5) + 0.001 * round as f32).collect()
-}
-
-impl Sim {
-    fn new(cfg: JobConfig, behaviours: &[(Behaviour, u64)]) -> Sim {
-        let now = Instant::now();
-        let init = cfg.model.init_params(1);
-        Sim {
-            job: Job::new(cfg, init, now),
-            clients: behaviours.iter().map(|&(b, rows)| (Client::new("p", rows as usize, N_FEATURES), b, rows)).collect(),
-            now,
-            events: Vec::new(),
-            closed: vec![false; behaviours.len()],
-        }
-    }
-
-    /// Moves messages both ways (through real frames) and runs honest training until quiet.
-    fn pump(&mut self) {
-        loop {
-            let mut progressed = false;
-            for (i, (c, behaviour, _)) in self.clients.iter_mut().enumerate() {
-                // A silent participant's events are left for the test to inspect.
-                if *behaviour == Behaviour::Honest {
-                    while let Some(ev) = c.poll_event() {
-                        if let ClientEvent::Train { spec, .. } = ev {
-                            c.submit_update(spec.round, delta_of(i as u32, spec.round), 0.5).expect("submit");
-                        }
-                    }
-                }
-                while let Some(msg) = c.poll_transmit() {
-                    if self.closed[i] {
-                        continue;
-                    }
-                    let frame = wire::encode(&msg).expect("encode");
-                    let _ = self.job.handle_frame(i as u32, body(&frame), self.now);
-                    progressed = true;
-                }
-            }
-            while let Some(t) = self.job.poll_transmit() {
-                let i = t.to as usize;
-                if i < self.clients.len() && !self.closed[i] {
-                    let frame = wire::encode(&t.msg).expect("encode");
-                    self.clients[i].0.handle_frame(body(&frame)).expect("client accepts");
-                    self.closed[i] |= t.close;
-                }
-                progressed = true;
-            }
-            while let Some(e) = self.job.poll_event() {
-                self.events.push(e);
-            }
-            if !progressed {
-                break;
-            }
-        }
-    }
-
-    fn advance(&mut self, d: Duration) {
-        self.now += d;
-        self.job.handle_timeout(self.now);
-        self.pump();
-    }
-
-    fn completed(&self) -> Vec<&JobEvent> {
-        self.events.iter().filter(|e| matches!(e, JobEvent::RoundCompleted { .. })).collect()
-    }
-}
+use cairn_protocol::wire::{self, ToCoordinator, ToParticipant, Update};
+use common::{body, cfg, delta_of, Behaviour, Sim};
 
 #[test]
 fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
@@ -281,7 +178,13 @@ fn admission_checks_version_features_and_capacity() {
     let mut sim = Sim::new(cfg(1, 1, 1), &[]);
     let now = sim.now;
     let hello = |version, n_features| {
-        enc(&ToCoordinator::Hello(wire::Hello { version, name: "x".into(), n_rows: 5, n_features }))
+        enc(&ToCoordinator::Hello(wire::Hello {
+            version,
+            name: "x".into(),
+            n_rows: 5,
+            n_features,
+            identity: cairn_crypto::sign::IdentityKey::from_seed(&[9; 32]).public(),
+        }))
     };
     sim.job.handle_frame(0, &hello(99, 3), now).expect("handled");
     sim.job.handle_frame(1, &hello(1, 7), now).expect("handled");

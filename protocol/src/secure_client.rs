@@ -1,0 +1,176 @@
+//! The participant's secure-aggregation phases for one round: a small state machine over
+//! `cairn_crypto::secagg`'s client typestates, fed by the coordinator's messages and by
+//! the trained update (which may arrive before or after the shares addressed to us).
+//!
+//! The update vector is the clipped delta followed by the training loss (clamped to
+//! `[0, clip]`), quantised with stochastic rounding at the round's scale. A step the
+//! crypto core refuses (a bad signature in the roster, an inconsistent survivor list, an
+//! unmask request asking for both secrets of a peer) ends this round for the participant:
+//! it sends nothing more, and the error is returned to the driver.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use cairn_crypto::quant::{quantise_stochastic, QuantParams};
+use cairn_crypto::ring::RingElem;
+use cairn_crypto::secagg::{
+    self, ClientAdvertised, ClientConsistent, ClientMasked, ClientShared, EncryptedShare,
+};
+use cairn_crypto::sign::{IdentityKey, IdentityPublic};
+use cairn_crypto::{ParticipantId as CryptoId, RoundId};
+use rand_chacha::ChaCha20Rng;
+
+use crate::client::ClientError;
+use crate::wire::{RoundSpec, SecureDown, SecureSpec, SecureUp};
+
+enum Step {
+    Advertised(ClientAdvertised),
+    Shared(ClientShared),
+    Masked(ClientMasked),
+    Consistent(ClientConsistent),
+    Finished,
+}
+
+/// One participant's secure-aggregation state for one round.
+pub struct SecureClient {
+    round: u32,
+    step: Step,
+    inbox: Option<Vec<EncryptedShare>>,
+    input: Option<Vec<RingElem>>,
+    quant: QuantParams,
+    transmits: VecDeque<SecureUp>,
+}
+
+impl SecureClient {
+    /// Starts the round: checks the public parameters (a roster without our identity or
+    /// naming someone twice, or a threshold below 2, is refused; the crypto core checks
+    /// t ≤ the graph degree) and returns the signed keys to advertise.
+    pub fn start(
+        job_id: &str,
+        spec: &RoundSpec,
+        s: &SecureSpec,
+        me: u32,
+        n_params: usize,
+        identity: &IdentityKey,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(Self, SecureUp), ClientError> {
+        let round = spec.round;
+        let err = |error: String| ClientError::Secure { round, error };
+        let identities: BTreeMap<CryptoId, IdentityPublic> = s.roster.iter().copied().collect();
+        if identities.len() != s.roster.len() {
+            return Err(err("the roster names a participant twice".into()));
+        }
+        if identities.get(&CryptoId(me)) != Some(&identity.public()) {
+            return Err(err("the roster does not carry our identity key".into()));
+        }
+        // A threshold of 1 would let any single neighbour (or the coordinator with one
+        // share) rebuild our seeds: refuse it.
+        if s.threshold < 2 {
+            return Err(err(format!("threshold {} is too low (at least 2)", s.threshold)));
+        }
+        let config = secagg::RoundConfig::new(
+            RoundId::new(job_id, round),
+            s.graph_seed,
+            s.k as usize,
+            s.threshold as usize,
+            n_params + 1,
+            identities,
+        )
+        .map_err(|e| err(e.to_string()))?;
+        let quant = QuantParams::new(f64::from(spec.hyper.clip_norm), s.scale_bits).map_err(|e| err(e.to_string()))?;
+        let (state, keys) = ClientAdvertised::new(Arc::new(config), CryptoId(me), identity, rng).map_err(|e| err(e.to_string()))?;
+        let client = SecureClient {
+            round,
+            step: Step::Advertised(state),
+            inbox: None,
+            input: None,
+            quant,
+            transmits: VecDeque::new(),
+        };
+        Ok((client, SecureUp::Keys { round, msg: keys }))
+    }
+
+    /// Acts on a coordinator message.
+    pub fn handle(&mut self, down: SecureDown, identity: &IdentityKey, rng: &mut ChaCha20Rng) -> Result<(), ClientError> {
+        let round = self.round;
+        let got = match &down {
+            SecureDown::Roster { round, .. }
+            | SecureDown::Inbox { round, .. }
+            | SecureDown::Survivors { round, .. }
+            | SecureDown::Unmask { round, .. } => *round,
+        };
+        if got != round {
+            return Err(ClientError::Secure { round, error: format!("message for round {got}") });
+        }
+        let step = std::mem::replace(&mut self.step, Step::Finished);
+        let result = match (step, down) {
+            (Step::Advertised(c), SecureDown::Roster { keys, .. }) => c.share_keys(&keys, rng).map(|(next, msg)| {
+                self.transmits.push_back(SecureUp::Shares { round, msg });
+                Step::Shared(next)
+            }),
+            (Step::Shared(c), SecureDown::Inbox { shares, .. }) => {
+                self.inbox = Some(shares);
+                return self.try_mask(Step::Shared(c));
+            }
+            (Step::Masked(c), SecureDown::Survivors { survivors, .. }) => {
+                c.consistency(&survivors, identity).map(|(next, msg)| {
+                    self.transmits.push_back(SecureUp::Consistency { round, msg });
+                    Step::Consistent(next)
+                })
+            }
+            (Step::Consistent(c), SecureDown::Unmask { request, .. }) => c.unmask(&request).map(|msg| {
+                self.transmits.push_back(SecureUp::Unmask { round, msg });
+                Step::Finished
+            }),
+            (step, _) => {
+                self.step = step;
+                return Err(ClientError::Unexpected { what: "secure-aggregation message", state: "in another phase" });
+            }
+        };
+        match result {
+            Ok(next) => {
+                self.step = next;
+                Ok(())
+            }
+            Err(e) => Err(ClientError::Secure { round, error: e.to_string() }),
+        }
+    }
+
+    /// The trained (clipped) update and its loss.
+    pub fn submit(&mut self, delta: Vec<f32>, loss: f32, rng: &mut ChaCha20Rng) -> Result<(), ClientError> {
+        let mut x = delta;
+        x.push(loss);
+        // Stochastic rounding keeps the quantised sum unbiased.
+        let q = quantise_stochastic(&x, &self.quant, rng)
+            .map_err(|e| ClientError::Secure { round: self.round, error: e.to_string() })?;
+        self.input = Some(q);
+        let step = std::mem::replace(&mut self.step, Step::Finished);
+        self.try_mask(step)
+    }
+
+    fn try_mask(&mut self, step: Step) -> Result<(), ClientError> {
+        match step {
+            Step::Shared(c) if self.inbox.is_some() && self.input.is_some() => {
+                let inbox = self.inbox.take().unwrap_or_default();
+                let x = self.input.take().unwrap_or_default();
+                match c.mask(&inbox, x) {
+                    Ok((next, msg)) => {
+                        self.transmits.push_back(SecureUp::Masked { round: self.round, msg });
+                        self.step = Step::Masked(next);
+                        Ok(())
+                    }
+                    Err(e) => Err(ClientError::Secure { round: self.round, error: e.to_string() }),
+                }
+            }
+            other => {
+                self.step = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<SecureUp> {
+        self.transmits.pop_front()
+    }
+}

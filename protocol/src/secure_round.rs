@@ -1,0 +1,346 @@
+//! The coordinator's side of one round with secure aggregation (SecAgg+), as a sans-IO
+//! state machine around `cairn_crypto::secagg`'s per-phase collectors.
+//!
+//! Phases, each closed when every expected participant has answered or its deadline
+//! passes (whoever is missing is dropped and the protocol recovers from it):
+//! keys → shares → masked input → consistency (survivor list signed) → unmask. The
+//! coordinator adds each masked input into a running sum on arrival and learns only
+//! Σ x over the survivors; the round then reports the plain mean of the survivors'
+//! updates (every survivor weighs the same: per-holder example counts are not revealed).
+//! The update vector carries one extra coordinate: the holder's training loss, clamped
+//! to `[0, clip]`, so the mean loss is also learned only in aggregate.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_crypto::quant::dequantise;
+use cairn_crypto::secagg::{
+    self, choose_params, ConsistencyCollection, KeyCollection, MaskedCollection, ParamRequest, SecAggError,
+    ShareRouting, Unmasking,
+};
+use cairn_crypto::sign::IdentityPublic;
+use cairn_crypto::{ParticipantId as CryptoId, RoundId};
+
+use crate::round::{Aggregate, DropReason, ParticipantId, RoundConfig, RoundError, RoundOutcome, SecureSettings};
+use crate::wire::{self, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant};
+
+/// Fewest participants secure aggregation runs with: with two, each would learn the
+/// other's update from the sum.
+pub const MIN_SECURE_PARTICIPANTS: usize = 3;
+
+enum Phase {
+    Keys(KeyCollection),
+    Shares(ShareRouting),
+    Masked(MaskedCollection),
+    Consistency(ConsistencyCollection),
+    Unmask(Unmasking),
+    Done,
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Keys(_) => "advertise keys",
+            Phase::Shares(_) => "share keys",
+            Phase::Masked(_) => "masked input",
+            Phase::Consistency(_) => "consistency check",
+            Phase::Unmask(_) => "unmask",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// One secure round on the coordinator's side.
+pub struct SecureRound {
+    cfg: RoundConfig,
+    settings: SecureSettings,
+    n_params: usize,
+    phase: Phase,
+    deadline: Instant,
+    pending: BTreeSet<ParticipantId>,
+    dropped: BTreeMap<ParticipantId, DropReason>,
+    transmits: VecDeque<(ParticipantId, ToParticipant)>,
+    outcome: Option<RoundOutcome>,
+}
+
+impl std::fmt::Debug for SecureRound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureRound")
+            .field("round", &self.cfg.round)
+            .field("phase", &self.phase.name())
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecureRound {
+    /// Opens a secure round for `participants` (with their identity keys); `graph_seed`
+    /// must be drawn after the participant list is fixed. A configuration the protocol
+    /// cannot run (too few participants, no feasible (k, t)) ends the round at once as
+    /// failed, with the reason.
+    pub fn new(
+        cfg: RoundConfig,
+        settings: SecureSettings,
+        job_id: &str,
+        global: &[f32],
+        participants: &[(ParticipantId, IdentityPublic)],
+        graph_seed: [u8; 32],
+        now: Instant,
+    ) -> Self {
+        let n_params = cfg.model.param_count();
+        let mut round = SecureRound {
+            deadline: now + cfg.timeout,
+            pending: participants.iter().map(|(p, _)| *p).collect(),
+            dropped: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            outcome: None,
+            phase: Phase::Done,
+            n_params,
+            settings,
+            cfg,
+        };
+        match round.open(job_id, global, participants, graph_seed) {
+            Ok(()) => {}
+            Err(reason) => round.fail(reason),
+        }
+        round
+    }
+
+    fn open(
+        &mut self,
+        job_id: &str,
+        global: &[f32],
+        participants: &[(ParticipantId, IdentityPublic)],
+        graph_seed: [u8; 32],
+    ) -> Result<(), String> {
+        let n = participants.len();
+        if n < MIN_SECURE_PARTICIPANTS {
+            return Err(format!("secure aggregation needs at least {MIN_SECURE_PARTICIPANTS} participants, {n} selected"));
+        }
+        let params = choose_params(&ParamRequest::new(n, self.settings.dropout, self.settings.corruption))
+            .map_err(|e| format!("secure aggregation parameters: {e}"))?;
+        let identities: BTreeMap<CryptoId, IdentityPublic> =
+            participants.iter().map(|(p, id)| (CryptoId(*p), *id)).collect();
+        let config = secagg::RoundConfig::new(
+            RoundId::new(job_id, self.cfg.round),
+            graph_seed,
+            params.k,
+            params.threshold,
+            self.n_params + 1,
+            identities,
+        )
+        .map_err(|e| format!("secure aggregation set-up: {e}"))?;
+        let spec = RoundSpec {
+            round: self.cfg.round,
+            global: global.to_vec(),
+            hyper: self.cfg.hyper.clone(),
+            round_seed: self.cfg.round_seed,
+            deadline_ms: self.cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            secure: Some(SecureSpec {
+                roster: participants.iter().map(|(p, id)| (CryptoId(*p), *id)).collect(),
+                k: params.k as u32,
+                threshold: params.threshold as u32,
+                graph_seed,
+                scale_bits: self.settings.scale_bits,
+            }),
+        };
+        for (p, _) in participants {
+            self.transmits.push_back((*p, ToParticipant::Round(spec.clone())));
+        }
+        self.phase = Phase::Keys(KeyCollection::new(Arc::new(config)));
+        Ok(())
+    }
+
+    /// This round's number.
+    pub fn number(&self) -> u32 {
+        self.cfg.round
+    }
+
+    /// Feeds a frame body from `from`; an invalid message drops the sender.
+    pub fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+        match wire::decode_body::<ToCoordinator>(body) {
+            Ok(msg) => self.handle_message(from, msg, now),
+            Err(source) => self.reject(from, RoundError::Wire { from, source }, now),
+        }
+    }
+
+    /// Feeds a decoded message from `from`.
+    pub fn handle_message(&mut self, from: ParticipantId, msg: ToCoordinator, now: Instant) -> Result<(), RoundError> {
+        if self.outcome.is_some() || !self.pending.contains(&from) {
+            return Err(RoundError::NotInRound(from));
+        }
+        let up = match msg {
+            ToCoordinator::Secure(up) => up,
+            ToCoordinator::Leave { reason } => {
+                self.drop_participant(from, DropReason::Left(reason), now);
+                return Ok(());
+            }
+            ToCoordinator::Update(_) => {
+                return self.reject(from, RoundError::Unexpected { from, what: "plain update in a secure round" }, now)
+            }
+            ToCoordinator::Hello(_) => return self.reject(from, RoundError::Unexpected { from, what: "hello" }, now),
+        };
+        if up.round() != self.cfg.round {
+            return self.reject(from, RoundError::WrongRound { from, got: up.round(), want: self.cfg.round }, now);
+        }
+        let me = CryptoId(from);
+        let result = match (&mut self.phase, up) {
+            (Phase::Keys(c), SecureUp::Keys { msg, .. }) if msg.sender == me => c.receive(msg),
+            (Phase::Shares(c), SecureUp::Shares { msg, .. }) if msg.sender == me => c.receive(msg),
+            (Phase::Masked(c), SecureUp::Masked { msg, .. }) if msg.sender == me => c.receive(&msg),
+            (Phase::Consistency(c), SecureUp::Consistency { msg, .. }) if msg.sender == me => c.receive(msg),
+            (Phase::Unmask(c), SecureUp::Unmask { msg, .. }) if msg.sender == me => c.receive(msg),
+            (phase, _) => {
+                let what = phase.name();
+                return self.reject(from, RoundError::Secure { from, error: format!("message out of phase ({what}) or with a forged sender") }, now);
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.pending.remove(&from);
+                if self.pending.is_empty() {
+                    self.advance(now);
+                }
+                Ok(())
+            }
+            Err(e) => self.reject(from, RoundError::Secure { from, error: e.to_string() }, now),
+        }
+    }
+
+    /// The connection of `from` closed.
+    pub fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
+        self.drop_participant(from, DropReason::Disconnected, now);
+    }
+
+    /// Advances time: at a phase's deadline, whoever has not answered is dropped and
+    /// the protocol moves on without them.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.outcome.is_none() && now >= self.deadline {
+            for p in std::mem::take(&mut self.pending) {
+                self.dropped.insert(p, DropReason::Timeout);
+            }
+            self.advance(now);
+        }
+    }
+
+    /// When to call `handle_timeout` next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.outcome.is_none().then_some(self.deadline)
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<(ParticipantId, ToParticipant)> {
+        self.transmits.pop_front()
+    }
+
+    /// The outcome, once the round has ended.
+    pub fn outcome(&self) -> Option<&RoundOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Who was dropped and why.
+    pub fn dropped(&self) -> &BTreeMap<ParticipantId, DropReason> {
+        &self.dropped
+    }
+
+    fn reject(&mut self, from: ParticipantId, err: RoundError, now: Instant) -> Result<(), RoundError> {
+        self.drop_participant(from, DropReason::Invalid(err.to_string()), now);
+        Err(err)
+    }
+
+    fn drop_participant(&mut self, p: ParticipantId, why: DropReason, now: Instant) {
+        if self.outcome.is_none() && self.pending.remove(&p) {
+            self.dropped.insert(p, why);
+            if self.pending.is_empty() {
+                self.advance(now);
+            }
+        }
+    }
+
+    fn fail(&mut self, reason: String) {
+        self.phase = Phase::Done;
+        self.pending.clear();
+        self.outcome = Some(RoundOutcome::Failed { reason });
+    }
+
+    /// Closes the current phase and opens the next, sending what it needs.
+    fn advance(&mut self, now: Instant) {
+        let round = self.cfg.round;
+        self.deadline = now + self.cfg.timeout;
+        let step: Result<(), SecAggError> = (|| {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Keys(c) => {
+                    let routing = c.close()?;
+                    let keys = routing.roster();
+                    for k in &keys {
+                        self.pending.insert(k.sender.0);
+                        let msg = ToParticipant::Secure(SecureDown::Roster { round, keys: keys.clone() });
+                        self.transmits.push_back((k.sender.0, msg));
+                    }
+                    self.phase = Phase::Shares(routing);
+                }
+                Phase::Shares(c) => {
+                    let masked = c.close()?;
+                    for id in masked.shared().collect::<Vec<_>>() {
+                        self.pending.insert(id.0);
+                        let shares = masked.inbox(id).to_vec();
+                        self.transmits.push_back((id.0, ToParticipant::Secure(SecureDown::Inbox { round, shares })));
+                    }
+                    self.phase = Phase::Masked(masked);
+                }
+                Phase::Masked(c) => {
+                    let cons = c.close()?;
+                    let survivors = cons.survivors().to_vec();
+                    for id in &survivors {
+                        self.pending.insert(id.0);
+                        let msg = SecureDown::Survivors { round, survivors: survivors.clone() };
+                        self.transmits.push_back((id.0, ToParticipant::Secure(msg)));
+                    }
+                    self.phase = Phase::Consistency(cons);
+                }
+                Phase::Consistency(c) => {
+                    let unmask = c.close()?;
+                    for id in unmask.survivors().to_vec() {
+                        if let Some(request) = unmask.request_for(id) {
+                            self.pending.insert(id.0);
+                            self.transmits.push_back((id.0, ToParticipant::Secure(SecureDown::Unmask { round, request })));
+                        }
+                    }
+                    self.phase = Phase::Unmask(unmask);
+                }
+                Phase::Unmask(c) => {
+                    let survivors: Vec<ParticipantId> = c.survivors().iter().map(|id| id.0).collect();
+                    let sum = c.finish()?;
+                    self.complete(survivors, &sum);
+                }
+                Phase::Done => {}
+            }
+            Ok(())
+        })();
+        if let Err(e) = step {
+            self.fail(format!("secure aggregation aborted: {e}"));
+        } else if self.outcome.is_none() && self.pending.is_empty() {
+            // Nobody to wait for in the new phase (e.g. every survivor dropped).
+            self.advance(now);
+        }
+    }
+
+    fn complete(&mut self, survivors: Vec<ParticipantId>, sum: &[cairn_crypto::ring::RingElem]) {
+        let need = self.cfg.min_participants.max(1);
+        if survivors.len() < need {
+            self.fail(format!("only {} participant(s) survived the round; it needs {need}", survivors.len()));
+            return;
+        }
+        let n = survivors.len() as f64;
+        let total = dequantise(sum, self.settings.scale_bits);
+        let mean_delta = total[..self.n_params].iter().map(|s| (s / n) as f32).collect();
+        let mean_train_loss = total.get(self.n_params).map_or(f64::NAN, |l| l / n);
+        self.outcome = Some(RoundOutcome::Completed(Aggregate {
+            mean_delta,
+            total_examples: survivors.len() as u64,
+            contributors: survivors,
+            mean_train_loss,
+        }));
+    }
+}

@@ -1,0 +1,151 @@
+//! The in-memory harness: a coordinator `Job` and several `Client`s exchange real wire
+//! frames through queues, with time advanced by hand. No sockets, no sleeps.
+#![allow(dead_code, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use cairn_crypto::sign::IdentityKey;
+use cairn_protocol::client::{Client, ClientEvent};
+use cairn_protocol::job::{Job, JobConfig, JobEvent};
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::round::Aggregation;
+use cairn_protocol::wire::{self, HEADER_BYTES};
+
+pub const N_FEATURES: usize = 3;
+
+pub fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
+    JobConfig {
+        job_id: "test".into(),
+        model: ModelSpec::logistic(N_FEATURES),
+        rounds,
+        participants,
+        min_participants: min,
+        hyper: HyperParams { local_steps: 2, batch_size: 4, learning_rate: 0.1, clip_norm: 1.0 },
+        server_lr: 1.0,
+        round_timeout: Duration::from_secs(10),
+        join_timeout: Duration::from_secs(30),
+        seed: 42,
+        aggregation: Aggregation::Plain,
+    }
+}
+
+/// How a simulated participant behaves when asked to train.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Behaviour {
+    Honest,
+    Silent,
+    /// Honest, but its messages stop reaching the coordinator after it has sent this many
+    /// (Hello counts as one): a participant that drops mid-round.
+    CutAfter(usize),
+}
+
+/// A hook rewriting coordinator messages before delivery.
+pub type Tamper = Box<dyn FnMut(usize, &mut cairn_protocol::wire::ToParticipant)>;
+
+pub struct Sim {
+    pub job: Job,
+    pub clients: Vec<(Client, Behaviour, u64)>,
+    pub now: Instant,
+    pub events: Vec<JobEvent>,
+    pub closed: Vec<bool>,
+    pub sent: Vec<usize>,
+    /// Errors clients returned on coordinator messages.
+    pub client_errors: Vec<(usize, String)>,
+    /// Rewrites a coordinator message before delivery (a malicious coordinator).
+    pub tamper: Option<Tamper>,
+}
+
+pub fn body(frame: &[u8]) -> &[u8] {
+    &frame[HEADER_BYTES..]
+}
+
+/// The delta participant `i` "trains": deterministic and distinct per participant and round.
+pub fn delta_of(i: u32, round: u32) -> Vec<f32> {
+    (0..N_FEATURES + 1).map(|j| 0.01 * (i as f32 + 1.0) * (j as f32 - 1.5) + 0.001 * round as f32).collect()
+}
+
+impl Sim {
+    pub fn new(cfg: JobConfig, behaviours: &[(Behaviour, u64)]) -> Sim {
+        let now = Instant::now();
+        let init = cfg.model.init_params(1);
+        Sim {
+            job: Job::new(cfg, init, now),
+            clients: behaviours
+                .iter()
+                .enumerate()
+                .map(|(i, &(b, rows))| {
+                    let identity = IdentityKey::from_seed(&[i as u8 + 1; 32]);
+                    (Client::new("p", rows as usize, N_FEATURES, identity, [i as u8 + 100; 32]), b, rows)
+                })
+                .collect(),
+            now,
+            events: Vec::new(),
+            closed: vec![false; behaviours.len()],
+            sent: vec![0; behaviours.len()],
+            client_errors: Vec::new(),
+            tamper: None,
+        }
+    }
+
+    /// Moves messages both ways (through real frames) and runs honest training until quiet.
+    pub fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            for (i, (c, behaviour, _)) in self.clients.iter_mut().enumerate() {
+                // A silent participant's events are left for the test to inspect.
+                if *behaviour != Behaviour::Silent {
+                    while let Some(ev) = c.poll_event() {
+                        if let ClientEvent::Train { spec, .. } = ev {
+                            c.submit_update(spec.round, delta_of(i as u32, spec.round), 0.5).expect("submit");
+                        }
+                    }
+                }
+                while let Some(msg) = c.poll_transmit() {
+                    if self.closed[i] {
+                        continue;
+                    }
+                    if let Behaviour::CutAfter(n) = behaviour {
+                        if self.sent[i] >= *n {
+                            continue;
+                        }
+                    }
+                    self.sent[i] += 1;
+                    let frame = wire::encode(&msg).expect("encode");
+                    let _ = self.job.handle_frame(i as u32, body(&frame), self.now);
+                    progressed = true;
+                }
+            }
+            while let Some(mut t) = self.job.poll_transmit() {
+                let i = t.to as usize;
+                if i < self.clients.len() && !self.closed[i] {
+                    if let Some(f) = &mut self.tamper {
+                        f(i, &mut t.msg);
+                    }
+                    let frame = wire::encode(&t.msg).expect("encode");
+                    if let Err(e) = self.clients[i].0.handle_frame(body(&frame)) {
+                        self.client_errors.push((i, e.to_string()));
+                    }
+                    self.closed[i] |= t.close;
+                }
+                progressed = true;
+            }
+            while let Some(e) = self.job.poll_event() {
+                self.events.push(e);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.job.handle_timeout(self.now);
+        self.pump();
+    }
+
+    pub fn completed(&self) -> Vec<&JobEvent> {
+        self.events.iter().filter(|e| matches!(e, JobEvent::RoundCompleted { .. })).collect()
+    }
+}
+

@@ -1,0 +1,168 @@
+//! Secure aggregation (SecAgg+) inside the job state machines, in memory and seeded:
+//! the mean the coordinator learns matches the plain mean of the updates up to
+//! quantisation; participants dropping after each phase are recovered from; one drop
+//! more than the threshold allows aborts the round cleanly (nothing applied, the job goes
+//! on); a coordinator asking for both secrets of a peer is refused.
+
+mod common;
+
+use std::time::Duration;
+
+use cairn_crypto::secagg::{choose_params, ParamRequest};
+use cairn_crypto::ParticipantId as CryptoId;
+use cairn_protocol::job::JobEvent;
+use cairn_protocol::round::{Aggregation, SecureSettings};
+use cairn_protocol::wire::{SecureDown, ToParticipant};
+use common::{cfg, delta_of, Behaviour, Sim, N_FEATURES};
+
+const SETTINGS: SecureSettings = SecureSettings { dropout: 0.3, corruption: 0.2, scale_bits: 16 };
+
+fn secure_cfg(n: usize, min: usize, rounds: u32) -> cairn_protocol::job::JobConfig {
+    let mut c = cfg(n, min, rounds);
+    c.aggregation = Aggregation::Secure(SETTINGS);
+    c
+}
+
+/// The unweighted mean of the clipped deltas of `who` in `round` (clip 1.0 in `cfg`).
+fn plain_mean(who: &[u32], round: u32) -> Vec<f64> {
+    let mut m = vec![0.0; N_FEATURES + 1];
+    for &i in who {
+        let mut d = delta_of(i, round);
+        cairn_protocol::model::clip_l2(&mut d, 1.0);
+        for (a, v) in m.iter_mut().zip(d) {
+            *a += f64::from(v) / who.len() as f64;
+        }
+    }
+    m
+}
+
+fn assert_close_to_mean(got: &[f32], who: &[u32], round: u32) {
+    let want = plain_mean(who, round);
+    for (g, w) in got.iter().zip(&want) {
+        // Stochastic rounding: each coordinate is off by less than one quantum.
+        assert!((f64::from(*g) - w).abs() <= 2f64.powi(-16) + 1e-7, "{got:?} vs {want:?}");
+    }
+}
+
+/// Runs until the first round ends, advancing time a phase deadline at a time.
+fn run_first_round(sim: &mut Sim) {
+    sim.pump();
+    for _ in 0..8 {
+        if sim.events.iter().any(|e| matches!(e, JobEvent::RoundCompleted { .. } | JobEvent::RoundFailed { .. })) {
+            return;
+        }
+        sim.advance(Duration::from_secs(10));
+    }
+    panic!("round did not end: {:?}", sim.events);
+}
+
+#[test]
+fn a_secure_job_learns_the_mean_of_the_updates_and_nothing_else() {
+    let mut sim = Sim::new(secure_cfg(5, 3, 2), &[(Behaviour::Honest, 10); 5]);
+    sim.pump();
+    let done = sim.completed();
+    assert_eq!(done.len(), 2, "{:?}", sim.events);
+    for e in done {
+        let JobEvent::RoundCompleted { round, aggregate, dropped, .. } = e else { unreachable!() };
+        assert!(dropped.is_empty());
+        assert_eq!(aggregate.contributors, vec![0, 1, 2, 3, 4]);
+        assert_close_to_mean(&aggregate.mean_delta, &[0, 1, 2, 3, 4], *round);
+        // The loss travels inside the masked vector too: its mean is learned, not each.
+        assert!((aggregate.mean_train_loss - 0.5).abs() < 1e-4, "{}", aggregate.mean_train_loss);
+    }
+    assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
+}
+
+#[test]
+fn drops_after_each_phase_are_recovered_from() {
+    // Messages a participant sends: hello 1, keys 2, shares 3, masked input 4,
+    // consistency signature 5, unmask shares 6.
+    for (cut, in_sum) in [(2, false), (3, false), (4, true), (5, true)] {
+        let mut who = vec![(Behaviour::Honest, 10); 5];
+        who[3] = (Behaviour::CutAfter(cut), 10);
+        let mut sim = Sim::new(secure_cfg(5, 3, 1), &who);
+        run_first_round(&mut sim);
+        let Some(JobEvent::RoundCompleted { aggregate, dropped, .. }) =
+            sim.events.iter().find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+        else {
+            panic!("cut after {cut}: round must complete: {:?}", sim.events)
+        };
+        let expect: Vec<u32> = if in_sum { vec![0, 1, 2, 3, 4] } else { vec![0, 1, 2, 4] };
+        assert_eq!(aggregate.contributors, expect, "cut after {cut}");
+        assert_close_to_mean(&aggregate.mean_delta, &expect, 1);
+        assert!(dropped.iter().any(|(p, _)| *p == 3), "cut after {cut}: {dropped:?}");
+    }
+}
+
+#[test]
+fn as_many_drops_as_the_threshold_allows_and_one_more_aborts_cleanly() {
+    let n = 7;
+    let params = choose_params(&ParamRequest::new(n, SETTINGS.dropout, SETTINGS.corruption)).expect("params");
+    let tolerable = params.k - params.threshold; // a participant's neighbours that may vanish
+    let drops_ok = tolerable.min(n - 3);
+    for (drops, completes) in [(drops_ok, true), (n - params.threshold + 1, false)] {
+        let mut who = vec![(Behaviour::Honest, 10); n];
+        for w in who.iter_mut().take(drops) {
+            *w = (Behaviour::CutAfter(3), 10); // shared keys, then vanished before masking
+        }
+        let mut sim = Sim::new(secure_cfg(n, 1, 1), &who);
+        let start = sim.job.global().to_vec();
+        run_first_round(&mut sim);
+        let survivors: Vec<u32> = (drops as u32..n as u32).collect();
+        match sim.events.iter().find(|e| matches!(e, JobEvent::RoundCompleted { .. } | JobEvent::RoundFailed { .. })) {
+            Some(JobEvent::RoundCompleted { aggregate, .. }) if completes => {
+                assert_eq!(aggregate.contributors, survivors);
+                assert_close_to_mean(&aggregate.mean_delta, &survivors, 1);
+            }
+            Some(JobEvent::RoundFailed { reason, .. }) if !completes => {
+                assert!(reason.contains("secure aggregation") || reason.contains("survived"), "{reason}");
+                assert_eq!(sim.job.global(), &start[..], "nothing applied");
+                // The job is over (its only round failed) and says so.
+                assert!(matches!(sim.events.last(), Some(JobEvent::Finished { .. })));
+            }
+            other => panic!("{drops} drops (k {}, t {}): unexpected {other:?}", params.k, params.threshold),
+        }
+    }
+}
+
+#[test]
+fn a_coordinator_asking_for_both_secrets_of_a_peer_is_refused() {
+    let mut sim = Sim::new(secure_cfg(5, 3, 1), &[(Behaviour::Honest, 10); 5]);
+    // The malicious coordinator lists a survivor as dropped too, asking participant 0
+    // for both its share of that peer's b and of its mask key.
+    sim.tamper = Some(Box::new(|to, msg| {
+        if let (0, ToParticipant::Secure(SecureDown::Unmask { request, .. })) = (to, msg) {
+            let peer = request.survivors.iter().copied().find(|&p| p != CryptoId(0)).expect("a peer");
+            request.dropped.push(peer);
+        }
+    }));
+    run_first_round(&mut sim);
+    assert!(
+        sim.client_errors.iter().any(|(i, e)| *i == 0 && e.contains("secure aggregation")),
+        "{:?}",
+        sim.client_errors
+    );
+    // Participant 0 sent hello, keys, shares, masked input, signature — and no shares.
+    assert_eq!(sim.sent[0], 5);
+}
+
+#[test]
+fn secure_configurations_are_checked_up_front() {
+    let mut two = Sim::new(secure_cfg(2, 1, 1), &[(Behaviour::Honest, 10); 2]);
+    two.pump();
+    let finished = |sim: &Sim| {
+        sim.events.iter().find_map(|e| match e {
+            JobEvent::Finished { error: Some(e), .. } => Some(e.clone()),
+            _ => None,
+        })
+    };
+    let e = finished(&two).expect("job refused");
+    assert!(e.contains("at least 3 participants"), "{e}");
+
+    let mut c = secure_cfg(5, 3, 1);
+    c.hyper.clip_norm = 1e6; // 5 · 1e6 · 2^16 overflows Z_2^32
+    let mut wide = Sim::new(c, &[(Behaviour::Honest, 10); 5]);
+    wide.pump();
+    let e = finished(&wide).expect("job refused");
+    assert!(e.contains("secure aggregation"), "{e}");
+}
