@@ -68,6 +68,14 @@ impl Generators {
     }
 }
 
+/// A uniformly random blinding scalar.
+pub fn random_blinding<R: rand::RngCore + ?Sized>(rng: &mut R) -> Scalar {
+    let mut bytes = [0u8; 64];
+    rng.fill_bytes(&mut bytes);
+    // 512 bits reduced mod r: statistically uniform.
+    Scalar::from_le_bytes_mod_order(&bytes)
+}
+
 /// A signed integer as a scalar.
 pub fn scalar(v: i64) -> Scalar {
     if v >= 0 {
@@ -122,6 +130,12 @@ mod tests {
                 assert_ne!(all[i], all[j]);
             }
         }
+    }
+
+    #[test]
+    fn blindings_are_random() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        assert_ne!(random_blinding(&mut rng), random_blinding(&mut rng));
     }
 
     #[test]

@@ -157,6 +157,16 @@ impl TrainingCircuit {
     }
 }
 
+impl TrainingCircuit {
+    /// Synthesises into a fresh constraint system: where the constraints go, and whether
+    /// this witness satisfies them (for benches, `keygen` reports and debugging).
+    pub fn count(&self) -> Result<(Breakdown, bool), SynthesisError> {
+        let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
+        let bd = self.synthesize(&cs)?;
+        Ok((bd, cs.is_satisfied()?))
+    }
+}
+
 impl ConstraintSynthesizer<Fr> for TrainingCircuit {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         self.synthesize(&cs).map(|_| ())
