@@ -53,7 +53,10 @@ pub struct RoundConfig {
 
 impl RoundConfig {
     /// Builds and checks a configuration: at least 2 participants, 1 ≤ t ≤ degree,
-    /// 0 < vector_len ≤ the PRG's limit.
+    /// 0 < vector_len ≤ the PRG's limit. `k` and `threshold` normally come from
+    /// [`choose_params`]; `graph_seed` must be drawn by the coordinator at random *after*
+    /// the participant list is fixed (the security statement in [`params`] assumes
+    /// corruptions and dropouts cannot depend on the graph).
     pub fn new(
         round: RoundId,
         graph_seed: [u8; 32],

@@ -155,12 +155,11 @@ impl ShareRouting {
     /// Ends the phase: senders form U2; each gets its inbox from [`MaskedCollection::inbox`].
     pub fn close(self) -> Result<MaskedCollection, SecAggError> {
         too_few(Phase::ShareKeys, self.shares.len(), &self.config)?;
+        let shared: BTreeSet<ParticipantId> = self.shares.keys().copied().collect();
         let mut inboxes: BTreeMap<ParticipantId, Vec<EncryptedShare>> = BTreeMap::new();
         for s in self.shares.into_values().flatten() {
             inboxes.entry(s.receiver).or_default().push(s);
         }
-        let shared: BTreeSet<ParticipantId> =
-            inboxes.values().flatten().map(|s| s.sender).collect();
         // Shares addressed to participants that did not share themselves are of no use.
         inboxes.retain(|id, _| shared.contains(id));
         let sum = vec![0 as RingElem; self.config.vector_len()];
