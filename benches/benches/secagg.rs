@@ -37,11 +37,14 @@ fn update(rng: &mut ChaCha20Rng, d: usize) -> Vec<f32> {
 }
 
 fn time_min<F: FnMut()>(mut f: F, reps: usize) -> Duration {
-    (0..reps).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed()
-    }).min().unwrap_or_default()
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 /// A configured round of `n` participants with identities and inputs.
@@ -54,10 +57,18 @@ struct Setup {
 fn setup(n: u32, k: usize, t: usize, d: usize) -> Setup {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let ids: Vec<ParticipantId> = (0..n).map(ParticipantId).collect();
-    let keys: BTreeMap<_, _> = ids.iter().map(|&id| (id, IdentityKey::random(&mut rng))).collect();
+    let keys: BTreeMap<_, _> = ids
+        .iter()
+        .map(|&id| (id, IdentityKey::random(&mut rng)))
+        .collect();
     let identities = keys.iter().map(|(&id, key)| (id, key.public())).collect();
-    let config = RoundConfig::new(RoundId::new("bench", 1), rng.gen(), k, t, d, identities).expect("valid");
-    Setup { config: Arc::new(config), ids, keys }
+    let config =
+        RoundConfig::new(RoundId::new("bench", 1), rng.gen(), k, t, d, identities).expect("valid");
+    Setup {
+        config: Arc::new(config),
+        ids,
+        keys,
+    }
 }
 
 fn client_rng(id: ParticipantId) -> ChaCha20Rng {
@@ -65,12 +76,20 @@ fn client_rng(id: ParticipantId) -> ChaCha20Rng {
 }
 
 /// Runs phases 0–1 for everyone; returns the share routing result and each client's state.
-fn share_phase(s: &Setup) -> (MaskedCollection, Vec<(ParticipantId, ClientShared)>, Vec<AdvertiseKeys>, ShareKeys) {
+fn share_phase(
+    s: &Setup,
+) -> (
+    MaskedCollection,
+    Vec<(ParticipantId, ClientShared)>,
+    Vec<AdvertiseKeys>,
+    ShareKeys,
+) {
     let mut server = KeyCollection::new(s.config.clone());
     let mut clients = Vec::new();
     for &id in &s.ids {
         let mut rng = client_rng(id);
-        let (c, m) = ClientAdvertised::new(s.config.clone(), id, &s.keys[&id], &mut rng).expect("member");
+        let (c, m) =
+            ClientAdvertised::new(s.config.clone(), id, &s.keys[&id], &mut rng).expect("member");
         server.receive(m).expect("valid");
         clients.push((id, c, rng));
     }
@@ -84,7 +103,12 @@ fn share_phase(s: &Setup) -> (MaskedCollection, Vec<(ParticipantId, ClientShared
         server.receive(m).expect("valid");
         shared.push((id, c));
     }
-    (server.close().expect("enough"), shared, roster, first_msg.expect("n > 0"))
+    (
+        server.close().expect("enough"),
+        shared,
+        roster,
+        first_msg.expect("n > 0"),
+    )
 }
 
 fn client_masking(c: &mut Criterion) {
@@ -92,13 +116,27 @@ fn client_masking(c: &mut Criterion) {
     let x = update(&mut rng, D);
     let q = QuantParams::new(1.0, 16).expect("fits");
     let seeds: Vec<MaskSeed> = (0..=K).map(|_| MaskSeed::random(&mut rng)).collect();
-    let masks: Vec<(&MaskSeed, MaskSign)> =
-        seeds.iter().enumerate().map(|(i, s)| (s, if i % 2 == 0 { MaskSign::Add } else { MaskSign::Sub })).collect();
+    let masks: Vec<(&MaskSeed, MaskSign)> = seeds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s,
+                if i % 2 == 0 {
+                    MaskSign::Add
+                } else {
+                    MaskSign::Sub
+                },
+            )
+        })
+        .collect();
 
     let mut g = c.benchmark_group("secagg_client");
     g.sample_size(20).throughput(Throughput::Elements(D as u64));
     let mut buf = vec![0 as RingElem; D];
-    g.bench_function("prg_raw_1x_d1e6", |b| b.iter(|| apply_mask(&seeds[0], MaskSign::Add, black_box(&mut buf))));
+    g.bench_function("prg_raw_1x_d1e6", |b| {
+        b.iter(|| apply_mask(&seeds[0], MaskSign::Add, black_box(&mut buf)))
+    });
     g.bench_function("quantise_d1e6", |b| b.iter(|| quantise(black_box(&x), &q)));
     g.bench_function("mask_quantise_plus_17_prg_d1e6", |b| {
         b.iter(|| {
@@ -117,10 +155,15 @@ fn client_masking(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut rng = client_rng(me);
-                let (c, _) = ClientAdvertised::new(s.config.clone(), me, &s.keys[&me], &mut rng).expect("member");
+                let (c, _) = ClientAdvertised::new(s.config.clone(), me, &s.keys[&me], &mut rng)
+                    .expect("member");
                 c.share_keys(&roster, &mut rng).expect("honest").0
             },
-            |client| client.mask(&inbox, quantise(&x, &q).expect("finite")).expect("honest"),
+            |client| {
+                client
+                    .mask(&inbox, quantise(&x, &q).expect("finite"))
+                    .expect("honest")
+            },
             BatchSize::PerIteration,
         )
     });
@@ -135,7 +178,9 @@ fn client_masking(c: &mut Criterion) {
     };
     let (mut prg, mut mask, mut mask10) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..10 {
-        prg = prg.min(once(&mut || apply_mask(&seeds[0], MaskSign::Add, &mut buf).expect("short")));
+        prg = prg.min(once(&mut || {
+            apply_mask(&seeds[0], MaskSign::Add, &mut buf).expect("short")
+        }));
         mask = mask.min(once(&mut || {
             let mut y = quantise(&x, &q).expect("finite");
             apply_masks(&masks, &mut y).expect("short");
@@ -203,8 +248,13 @@ fn coordinator(c: &mut Criterion) {
         ready.push((id, cc));
     }
     let unmasking = cons.close().expect("enough");
-    let responses: Vec<UnmaskResponse> =
-        ready.into_iter().map(|(id, cc)| cc.unmask(&unmasking.request_for(id).expect("survivor")).expect("honest")).collect();
+    let responses: Vec<UnmaskResponse> = ready
+        .into_iter()
+        .map(|(id, cc)| {
+            cc.unmask(&unmasking.request_for(id).expect("survivor"))
+                .expect("honest")
+        })
+        .collect();
     let plain_refs: Vec<&[RingElem]> = plain.iter().map(Vec::as_slice).collect();
     let expected = ring::sum(&plain_refs, D);
 
@@ -224,7 +274,11 @@ fn coordinator(c: &mut Criterion) {
         unmasking.finish_parallel(threads).expect("recoverable")
     };
     let run = |server: MaskedCollection| run_with(server, 1);
-    assert_eq!(run(server.clone()), expected, "the bench's round must be exact");
+    assert_eq!(
+        run(server.clone()),
+        expected,
+        "the bench's round must be exact"
+    );
 
     let mut g = c.benchmark_group("secagg_coordinator");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -232,17 +286,30 @@ fn coordinator(c: &mut Criterion) {
         b.iter_batched(|| server.clone(), run, BatchSize::PerIteration)
     });
     g.bench_function("unmask_and_sum_n100_d1e6_10pct_dropped_2_threads", |b| {
-        b.iter_batched(|| server.clone(), |sv| run_with(sv, 2), BatchSize::PerIteration)
+        b.iter_batched(
+            || server.clone(),
+            |sv| run_with(sv, 2),
+            BatchSize::PerIteration,
+        )
     });
-    g.bench_function("plain_sum_90_vectors_d1e6", |b| b.iter(|| ring::sum(black_box(&plain_refs), D)));
+    g.bench_function("plain_sum_90_vectors_d1e6", |b| {
+        b.iter(|| ring::sum(black_box(&plain_refs), D))
+    });
     g.finish();
 
     let full = time_min(|| drop(black_box(run(server.clone()))), 3);
     let bw = time_min(|| drop(black_box(ring::sum(&plain_refs, D))), 5);
     let dropped = n as usize - inputs.len();
-    let pairwise: usize = (0..n).filter(|v| v % 10 == 9).map(|v| {
-        s.config.graph().neighbours(ParticipantId(v)).filter(|u| u.0 % 10 != 9).count()
-    }).sum();
+    let pairwise: usize = (0..n)
+        .filter(|v| v % 10 == 9)
+        .map(|v| {
+            s.config
+                .graph()
+                .neighbours(ParticipantId(v))
+                .filter(|u| u.0 % 10 != 9)
+                .count()
+        })
+        .sum();
     eprintln!(
         "secagg coordinator: n={n} d=10^6 k={K} dropped={dropped}: unmask+sum {:.0} ms ({} PRG expansions: {} self masks + {pairwise} pairwise) vs plain sum {:.1} ms ({:.1} GB/s) → ratio {:.1}",
         ms(full),
@@ -256,13 +323,19 @@ fn coordinator(c: &mut Criterion) {
     // Bytes one participant sends and receives in a round (bincode standard config).
     let cfg = bincode::config::standard();
     fn encoded<T: serde::Serialize>(v: &T, cfg: bincode::config::Configuration) -> usize {
-        bincode::serde::encode_to_vec(v, cfg).map(|v| v.len()).unwrap_or(0)
+        bincode::serde::encode_to_vec(v, cfg)
+            .map(|v| v.len())
+            .unwrap_or(0)
     }
-        let me = s.ids[0];
+    let me = s.ids[0];
     let neighbours: Vec<ParticipantId> = s.config.graph().neighbours(me).collect();
     let roster_part: Vec<AdvertiseKeys> = server_roster(&s, &neighbours);
     let req = unmasking.request_for(me).expect("survivor");
-    let resp = responses.iter().find(|r| r.sender == me).expect("survivor").clone();
+    let resp = responses
+        .iter()
+        .find(|r| r.sender == me)
+        .expect("survivor")
+        .clone();
     let sent = [
         encoded(&roster_part[0], cfg),
         encoded(&share_msg, cfg),
@@ -270,7 +343,12 @@ fn coordinator(c: &mut Criterion) {
         encoded(&sigs[0], cfg),
         encoded(&resp, cfg),
     ];
-    let received = [encoded(&roster_part, cfg), encoded(&server.inbox(me).to_vec(), cfg), encoded(&survivors, cfg), encoded(&req, cfg)];
+    let received = [
+        encoded(&roster_part, cfg),
+        encoded(&server.inbox(me).to_vec(), cfg),
+        encoded(&survivors, cfg),
+        encoded(&req, cfg),
+    ];
     let (s_sum, r_sum): (usize, usize) = (sent.iter().sum(), received.iter().sum());
     eprintln!(
         "secagg bytes per participant (n={n}, k={K}, d=10^6): sent {s_sum} (advertise {}, shares {}, masked input {}, signature {}, unmask response {}); received {r_sum} (neighbour keys {}, inbox {}, survivor list {}, unmask request {}); overhead beyond the 4·d = {} input bytes: {} bytes",
@@ -280,7 +358,11 @@ fn coordinator(c: &mut Criterion) {
 
 fn server_roster(s: &Setup, who: &[ParticipantId]) -> Vec<AdvertiseKeys> {
     who.iter()
-        .map(|&id| ClientAdvertised::new(s.config.clone(), id, &s.keys[&id], &mut client_rng(id)).expect("member").1)
+        .map(|&id| {
+            ClientAdvertised::new(s.config.clone(), id, &s.keys[&id], &mut client_rng(id))
+                .expect("member")
+                .1
+        })
         .collect()
 }
 

@@ -5,7 +5,7 @@
 //! integer sum fits in the centred range [−2^(k−1), 2^(k−1)); [`check_ring_capacity`]
 //! checks that for the most participants a job allows, and [`dequantise`] reads a sum
 //! back through the centred lift. Rounding is either to nearest (deterministic) or
-//! stochastic with a caller-seeded RNG (unbiased: E[q] = x · 2^s).
+//! stochastic with a caller-seeded RNG (unbiased: E(q) = x · 2^s).
 
 use rand_core::RngCore;
 

@@ -12,6 +12,13 @@
 //!  .unmask(request)      ──UnmaskResponse▶ Unmasking ─finish─▶ Σ x over survivors
 //! ```
 //!
+//! Between phases the coordinator sends: the roster ([`ShareRouting::roster`]) after
+//! phase 0, each participant's inbox ([`MaskedCollection::inbox`]) after phase 1, the
+//! survivor list ([`ConsistencyCollection::survivors`]) after phase 2, and each survivor's
+//! [`UnmaskRequest`] ([`Unmasking::request_for`]) after phase 3. Heavy calls
+//! ([`ClientShared::mask`], [`Unmasking::finish`]/[`Unmasking::finish_parallel`]) belong on
+//! a blocking thread, not an async executor.
+//!
 //! The coordinator adds each masked input into a running sum on arrival and never keeps
 //! an individual one. A client answers exactly one unmask request (the typestate consumes
 //! it) and refuses one that asks for both secrets of a peer, so no peer's input is ever

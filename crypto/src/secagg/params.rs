@@ -11,8 +11,8 @@
 //! its count of corrupt (dropped) neighbours is hypergeometric, and a union bound over
 //! the n nodes gives, for the smallest degree k (even, or n − 1 = complete) that works:
 //!
-//! - **c** = the least c with Pr[> c corrupt neighbours] ≤ 2^−σ / n (and c ≤ C);
-//! - **d** = the least d with Pr[> d lost neighbours] ≤ 2^−η / n, where lost means
+//! - **c** = the least c with Pr(more than c corrupt neighbours) ≤ 2^−σ / n (and c ≤ C);
+//! - **d** = the least d with Pr(more than d lost neighbours) ≤ 2^−η / n, where lost means
 //!   dropped, or dropped or corrupt against a malicious coordinator (corrupt clients may
 //!   withhold answers);
 //! - **security**: t > c against a semi-honest coordinator (the corrupt neighbours alone
