@@ -1,0 +1,174 @@
+//! Groth16 proving cost of the training proof on the reference configurations
+//! (`cargo bench -p cairn-benches --bench prove`; `CAIRN_PROVE=r1` runs only R1,
+//! `CAIRN_PROVE=r1,r2:count` only counts constraints).
+//!
+//! R1: logistic regression on the Ethereum fraud table's 45 features, K = 1, B = 16,
+//! tree depth 14. R2: MLP 45→16→1, K = 4, B = 16, depth 14. Reports the constraint count
+//! (total and per part), setup, witness, proving and verification times, key and proof
+//! sizes and peak memory, against the targets of issue #5 (2 cores: R1 < 10 s, R2 < 90 s,
+//! verify < 5 ms, training ≤ ~3 constraints per MAC plus one rescale per dot product).
+
+use std::time::{Duration, Instant};
+
+use cairn_circuits::fixed::quantize_all;
+use cairn_circuits::merkle::MerkleTree;
+use cairn_circuits::pedersen::random_blinding;
+use cairn_circuits::training::circuit::{Breakdown, TrainingCircuit};
+use cairn_circuits::training::{proof, replay, FixedHyper, Shape, Witness};
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::sampling::batch_indices;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat (100 Hz ticks).
+/// On a shared machine wall time overstates the cost; CPU time does not.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the parenthesised command name come fields 3 (state), 4, …; utime and stime
+    // are fields 14 and 15, i.e. the 12th and 13th from there.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
+    tick(11).zip(tick(12)).map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+}
+
+fn reset_peak_rss() {
+    // Linux ≥ 4.0: writing 5 resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// MACs of one training step (forward, hidden deltas, weight gradients).
+fn macs_per_step(spec: &ModelSpec, batch: usize) -> usize {
+    let layers = spec.layers();
+    let fwd: usize = layers.iter().map(|l| l.n_in * l.n_out).sum();
+    let back: usize = layers.iter().skip(1).map(|l| l.n_in * l.n_out).sum();
+    let grads: usize = layers.iter().map(|l| l.n_in * l.n_out + l.n_out).sum();
+    batch * (fwd + back + grads)
+}
+
+fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let nf = shape.model.n_features;
+    let rows: Vec<Vec<i64>> = (0..n_rows)
+        .map(|_| {
+            let mut r: Vec<f32> = (0..nf).map(|_| rng.gen_range(-2.0..2.0)).collect();
+            r.push(f32::from(rng.gen_bool(0.3)));
+            quantize_all(&r).unwrap_or_default()
+        })
+        .collect();
+    let t = Instant::now();
+    let tree = MerkleTree::from_rows(&rows, shape.tree_depth).expect("tree");
+    let tree_time = t.elapsed();
+    let hp = HyperParams { local_steps: shape.local_steps, batch_size: shape.batch_size, learning_rate: 0.1, clip_norm: 10.0 };
+    let hyper = FixedHyper::new(&hp, 0.001).expect("hyper");
+    let indices = batch_indices([9; 32], 0, rows.len(), shape.local_steps, shape.batch_size);
+    let model = quantize_all(&shape.model.init_params(3)).expect("model");
+
+    let t = Instant::now();
+    let batches: Vec<Vec<Vec<i64>>> =
+        indices.iter().map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect()).collect();
+    let w_k = replay(shape, &model, &batches, &hyper).expect("replay");
+    let update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
+    let witness = Witness::new(shape, &tree, &rows, indices, model, hyper, update, random_blinding(&mut rng)).expect("witness");
+    let witness_time = t.elapsed();
+
+    let circuit = TrainingCircuit { shape: shape.clone(), public: witness.public.clone(), private: witness.private.clone() };
+    let t = Instant::now();
+    let (bd, satisfied) = circuit.count().expect("synthesize");
+    let synth_time = t.elapsed();
+    assert!(satisfied, "honest witness must satisfy");
+    let macs = macs_per_step(&shape.model, shape.batch_size as usize) * shape.local_steps as usize;
+    print_constraints(name, shape, &bd, macs);
+    if count_only {
+        return;
+    }
+
+    reset_peak_rss();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let (pk, vk) = proof::setup(shape, &mut rng).expect("setup");
+    let setup_time = t.elapsed();
+    let setup_cpu = cpu_seconds() - cpu;
+    let setup_peak = peak_rss_mib();
+    let pk_bytes = proof::pk_to_bytes(shape, &pk).len();
+    let vk_bytes = proof::vk_to_bytes(shape, &vk).len();
+
+    reset_peak_rss();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let p = proof::prove(&pk, shape, &witness, &mut rng).expect("prove");
+    let prove_time = t.elapsed();
+    let prove_cpu = cpu_seconds() - cpu;
+    let prove_peak = peak_rss_mib();
+
+    let pvk = proof::prepare(&vk);
+    let mut times: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            assert!(proof::verify(&pvk, &witness.public, &p).unwrap_or(false));
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let verify_time = times[times.len() / 2];
+
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!("| tree of {n_rows} rows (native) | {:.2} s |", tree_time.as_secs_f64());
+    println!("| witness (replay + checks + commit) | {:.3} s |", witness_time.as_secs_f64());
+    println!("| synthesis + satisfaction check | {:.2} s |", synth_time.as_secs_f64());
+    println!("| setup | {:.1} s wall, {:.1} s CPU (peak {:.0} MiB) |", setup_time.as_secs_f64(), setup_cpu, setup_peak);
+    println!("| prove | {:.1} s wall, {:.1} s CPU (peak {:.0} MiB) |", prove_time.as_secs_f64(), prove_cpu, prove_peak);
+    println!("| verify (median of 20) | {:.2} ms |", verify_time.as_secs_f64() * 1e3);
+    println!("| proving key (compressed) | {:.1} MiB |", pk_bytes as f64 / (1 << 20) as f64);
+    println!("| verifying key (with 40-byte header) | {} B |", vk_bytes);
+    println!("| proof | {} B |", p.to_bytes().len());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("| threads | {threads} |");
+    let target = if shape.model.hidden.is_empty() { 10.0 } else { 90.0 };
+    println!(
+        "prove target {target:.0} s on 2 cores: wall/target = {:.2}, (CPU/2)/target = {:.2}",
+        prove_time.as_secs_f64() / target,
+        prove_cpu / 2.0 / target
+    );
+}
+
+fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
+    println!("\n## {name}: model {}, K = {}, B = {}, depth {}", shape.model.describe(), shape.local_steps, shape.batch_size, shape.tree_depth);
+    println!("| part | constraints | share |");
+    println!("|---|---:|---:|");
+    for (part, n) in [
+        ("Merkle (leaf hashes + paths)", bd.merkle),
+        ("training (K SGD steps)", bd.training),
+        ("tolerance |x − Δw| ≤ τ, x range", bd.tolerance),
+        ("norm ‖x‖² ≤ clip²", bd.norm),
+        ("commitment (Pedersen, Baby Jubjub)", bd.commitment),
+        ("hashing (model, indices, hyper)", bd.hashing),
+        ("total", bd.total),
+    ] {
+        println!("| {part} | {n} | {:.1}% |", 100.0 * n as f64 / bd.total as f64);
+    }
+    println!("\ntraining: {macs} MACs, {:.2} constraints per MAC (all of it, rescales included)\n", bd.training as f64 / macs as f64);
+}
+
+fn main() {
+    let which = std::env::var("CAIRN_PROVE").unwrap_or_else(|_| "r1,r2".into());
+    let r1 = Shape { model: ModelSpec::logistic(45), local_steps: 1, batch_size: 16, tree_depth: 14 };
+    let r2 = Shape { model: ModelSpec { n_features: 45, hidden: vec![16] }, local_steps: 4, batch_size: 16, tree_depth: 14 };
+    // `CAIRN_PROVE=r2:count` counts constraints without setup or proving.
+    let count_only = which.contains("count");
+    if which.contains("r1") {
+        run("R1", &r1, 10_000, count_only);
+    }
+    if which.contains("r2") {
+        run("R2", &r2, 10_000, count_only);
+    }
+}
