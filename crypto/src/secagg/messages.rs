@@ -153,4 +153,35 @@ mod tests {
         bad.truncate(2 + 15);
         assert!(bincode::serde::decode_from_slice::<MaskedInput, _>(&bad, cfg).is_err());
     }
+
+    #[test]
+    fn revealed_shares_roundtrip_and_invalid_ones_are_refused() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let shares = crate::shamir::split(&[9; 32], 2, &[4, 5], &mut rng).expect("valid");
+        let msg = UnmaskResponse {
+            sender: ParticipantId(3),
+            self_mask_shares: vec![RevealedShare {
+                owner: ParticipantId(7),
+                share: shares[0].clone(),
+            }],
+            mask_key_shares: vec![RevealedShare {
+                owner: ParticipantId(8),
+                share: shares[1].clone(),
+            }],
+        };
+        let cfg = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&msg, cfg).expect("encodes");
+        let (back, _): (UnmaskResponse, usize) =
+            bincode::serde::decode_from_slice(&bytes, cfg).expect("decodes");
+        assert_eq!(back, msg);
+        // A share whose x-coordinate is zero does not decode.
+        let pos = bytes
+            .windows(8)
+            .position(|w| w == 4u64.to_le_bytes())
+            .expect("x of the first share");
+        let mut bad = bytes.clone();
+        bad[pos] = 0;
+        assert!(bincode::serde::decode_from_slice::<UnmaskResponse, _>(&bad, cfg).is_err());
+    }
 }
