@@ -39,7 +39,9 @@ fn cpu_seconds() -> f64 {
     let rest = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
-    tick(11).zip(tick(12)).map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+    tick(11)
+        .zip(tick(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
 }
 
 fn reset_peak_rss() {
@@ -69,20 +71,41 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
     let t = Instant::now();
     let tree = MerkleTree::from_rows(&rows, shape.tree_depth).expect("tree");
     let tree_time = t.elapsed();
-    let hp = HyperParams { local_steps: shape.local_steps, batch_size: shape.batch_size, learning_rate: 0.1, clip_norm: 10.0 };
+    let hp = HyperParams {
+        local_steps: shape.local_steps,
+        batch_size: shape.batch_size,
+        learning_rate: 0.1,
+        clip_norm: 10.0,
+    };
     let hyper = FixedHyper::new(&hp, 0.001).expect("hyper");
     let indices = batch_indices([9; 32], 0, rows.len(), shape.local_steps, shape.batch_size);
     let model = quantize_all(&shape.model.init_params(3)).expect("model");
 
     let t = Instant::now();
-    let batches: Vec<Vec<Vec<i64>>> =
-        indices.iter().map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect()).collect();
+    let batches: Vec<Vec<Vec<i64>>> = indices
+        .iter()
+        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
+        .collect();
     let w_k = replay(shape, &model, &batches, &hyper).expect("replay");
     let update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
-    let witness = Witness::new(shape, &tree, &rows, indices, model, hyper, update, random_blinding(&mut rng)).expect("witness");
+    let witness = Witness::new(
+        shape,
+        &tree,
+        &rows,
+        indices,
+        model,
+        hyper,
+        update,
+        random_blinding(&mut rng),
+    )
+    .expect("witness");
     let witness_time = t.elapsed();
 
-    let circuit = TrainingCircuit { shape: shape.clone(), public: witness.public.clone(), private: witness.private.clone() };
+    let circuit = TrainingCircuit {
+        shape: shape.clone(),
+        public: witness.public.clone(),
+        private: witness.private.clone(),
+    };
     let t = Instant::now();
     let (bd, satisfied) = circuit.count().expect("synthesize");
     let synth_time = t.elapsed();
@@ -122,18 +145,47 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
 
     println!("| measure | value |");
     println!("|---|---:|");
-    println!("| tree of {n_rows} rows (native) | {:.2} s |", tree_time.as_secs_f64());
-    println!("| witness (replay + checks + commit) | {:.3} s |", witness_time.as_secs_f64());
-    println!("| synthesis + satisfaction check | {:.2} s |", synth_time.as_secs_f64());
-    println!("| setup | {:.1} s wall, {:.1} s CPU (peak {:.0} MiB) |", setup_time.as_secs_f64(), setup_cpu, setup_peak);
-    println!("| prove | {:.1} s wall, {:.1} s CPU (peak {:.0} MiB) |", prove_time.as_secs_f64(), prove_cpu, prove_peak);
-    println!("| verify (median of 20) | {:.2} ms |", verify_time.as_secs_f64() * 1e3);
-    println!("| proving key (compressed) | {:.1} MiB |", pk_bytes as f64 / (1 << 20) as f64);
+    println!(
+        "| tree of {n_rows} rows (native) | {:.2} s |",
+        tree_time.as_secs_f64()
+    );
+    println!(
+        "| witness (replay + checks + commit) | {:.3} s |",
+        witness_time.as_secs_f64()
+    );
+    println!(
+        "| synthesis + satisfaction check | {:.2} s |",
+        synth_time.as_secs_f64()
+    );
+    println!(
+        "| setup | {:.1} s wall, {:.1} s CPU (peak {:.0} MiB) |",
+        setup_time.as_secs_f64(),
+        setup_cpu,
+        setup_peak
+    );
+    println!(
+        "| prove | {:.1} s wall, {:.1} s CPU (peak {:.0} MiB) |",
+        prove_time.as_secs_f64(),
+        prove_cpu,
+        prove_peak
+    );
+    println!(
+        "| verify (median of 20) | {:.2} ms |",
+        verify_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "| proving key (compressed) | {:.1} MiB |",
+        pk_bytes as f64 / (1 << 20) as f64
+    );
     println!("| verifying key (with 40-byte header) | {} B |", vk_bytes);
     println!("| proof | {} B |", p.to_bytes().len());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("| threads | {threads} |");
-    let target = if shape.model.hidden.is_empty() { 10.0 } else { 90.0 };
+    let target = if shape.model.hidden.is_empty() {
+        10.0
+    } else {
+        90.0
+    };
     println!(
         "prove target {target:.0} s on 2 cores: wall/target = {:.2}, (CPU/2)/target = {:.2}",
         prove_time.as_secs_f64() / target,
@@ -142,7 +194,13 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
 }
 
 fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
-    println!("\n## {name}: model {}, K = {}, B = {}, depth {}", shape.model.describe(), shape.local_steps, shape.batch_size, shape.tree_depth);
+    println!(
+        "\n## {name}: model {}, K = {}, B = {}, depth {}",
+        shape.model.describe(),
+        shape.local_steps,
+        shape.batch_size,
+        shape.tree_depth
+    );
     println!("| part | constraints | share |");
     println!("|---|---:|---:|");
     for (part, n) in [
@@ -154,15 +212,34 @@ fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
         ("hashing (model, indices, hyper)", bd.hashing),
         ("total", bd.total),
     ] {
-        println!("| {part} | {n} | {:.1}% |", 100.0 * n as f64 / bd.total as f64);
+        println!(
+            "| {part} | {n} | {:.1}% |",
+            100.0 * n as f64 / bd.total as f64
+        );
     }
-    println!("\ntraining: {macs} MACs, {:.2} constraints per MAC (all of it, rescales included)\n", bd.training as f64 / macs as f64);
+    println!(
+        "\ntraining: {macs} MACs, {:.2} constraints per MAC (all of it, rescales included)\n",
+        bd.training as f64 / macs as f64
+    );
 }
 
 fn main() {
     let which = std::env::var("CAIRN_PROVE").unwrap_or_else(|_| "r1,r2".into());
-    let r1 = Shape { model: ModelSpec::logistic(45), local_steps: 1, batch_size: 16, tree_depth: 14 };
-    let r2 = Shape { model: ModelSpec { n_features: 45, hidden: vec![16] }, local_steps: 4, batch_size: 16, tree_depth: 14 };
+    let r1 = Shape {
+        model: ModelSpec::logistic(45),
+        local_steps: 1,
+        batch_size: 16,
+        tree_depth: 14,
+    };
+    let r2 = Shape {
+        model: ModelSpec {
+            n_features: 45,
+            hidden: vec![16],
+        },
+        local_steps: 4,
+        batch_size: 16,
+        tree_depth: 14,
+    };
     // `CAIRN_PROVE=r2:count` counts constraints without setup or proving.
     let count_only = which.contains("count");
     if which.contains("r1") {

@@ -10,12 +10,30 @@
 //! - [`pedersen`]: Pedersen vector commitments on Baby Jubjub, native and in-circuit.
 //! - [`training`]: the proof of correct local training: statement, witness (native
 //!   fixed-point replay), circuit, Groth16 keys and proofs.
+//!
+//! # How the other crates use it
+//!
+//! - **Enrolment** (participant): `fixed::quantize_row` each row, then
+//!   `merkle::MerkleTree::from_rows(&rows, merkle::depth_for(rows.len()))`; publish `root()`.
+//! - **Keys** (`cairn keygen`, per job shape): `training::proof::KeyStore::new(dir)
+//!   .load_or_setup(&shape, &mut rng)`; publish `proof::vk_to_bytes(&shape, &vk)`.
+//! - **Proving** (participant, on a blocking thread): `training::Witness::from_float_update(
+//!   &shape, &tree, &rows, indices, model_fixed, FixedHyper::new(&hyper, tau)?, &update, rho)`
+//!   with `indices = cairn_protocol::sampling::batch_indices(..)` and
+//!   `rho = pedersen::random_blinding(rng)`; then `training::proof::prove(&pk, &shape, &w, rng)`
+//!   and send `w.public.commitment` and `proof.to_bytes()` (128 bytes). `w.private.update` is
+//!   the quantised x that gets masked.
+//! - **Verifying** (coordinator, auditor): `training::Public::new(&shape, root, &model_fixed,
+//!   &indices, &hyper_fixed, commitment)`, then `training::proof::verify(&prepare(&vk), &public,
+//!   &Proof::from_bytes(bytes)?)` on a blocking thread.
+//! - **Aggregate check** (coordinator): `pedersen::sum(&commitments) ==
+//!   pedersen::commit(&Generators::new(n), &sum_x, &sum_rho)?`.
 
 // Tests unwrap freely: a panic there is a failing test.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod fixed;
-pub mod poseidon;
 pub mod merkle;
 pub mod pedersen;
+pub mod poseidon;
 pub mod training;

@@ -3,7 +3,10 @@
 //! computes (tests pin both the values and the constraint counts).
 
 use ark_bn254::Fr;
-use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar, select::CondSelectGadget, GR1CSVar};
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar,
+    select::CondSelectGadget, GR1CSVar,
+};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 
 use super::{field_bits, from_field, to_field, SIG_BOUND, SIG_SEG_SHIFT, SIG_TABLE, VALUE_BITS};
@@ -25,11 +28,19 @@ impl SignedVar {
     }
 }
 
-fn alloc_bits(cs: &ConstraintSystemRef<Fr>, val: Option<Fr>, n: u32) -> Result<Vec<Boolean<Fr>>, SynthesisError> {
+fn alloc_bits(
+    cs: &ConstraintSystemRef<Fr>,
+    val: Option<Fr>,
+    n: u32,
+) -> Result<Vec<Boolean<Fr>>, SynthesisError> {
     let bits = val.map(|f| field_bits(f, n as usize));
     (0..n as usize)
         .map(|i| {
-            Boolean::new_witness(cs.clone(), || bits.as_ref().map(|b| b[i]).ok_or(SynthesisError::AssignmentMissing))
+            Boolean::new_witness(cs.clone(), || {
+                bits.as_ref()
+                    .map(|b| b[i])
+                    .ok_or(SynthesisError::AssignmentMissing)
+            })
         })
         .collect()
 }
@@ -45,11 +56,18 @@ pub fn unsigned_bits(v: &FpVar<Fr>, n: u32) -> Result<Vec<Boolean<Fr>>, Synthesi
 pub fn range_check_signed(v: &FpVar<Fr>, n: u32) -> Result<SignedVar, SynthesisError> {
     let offset = FpVar::constant(to_field(1i128 << (n - 1)));
     let bits = unsigned_bits(&(v + &offset), n)?;
-    Ok(SignedVar { value: v.clone(), bits })
+    Ok(SignedVar {
+        value: v.clone(),
+        bits,
+    })
 }
 
 /// A fresh witness that is a signed `n`-bit integer. Costs `n` constraints.
-pub fn signed_witness(cs: &ConstraintSystemRef<Fr>, value: Option<i128>, n: u32) -> Result<SignedVar, SynthesisError> {
+pub fn signed_witness(
+    cs: &ConstraintSystemRef<Fr>,
+    value: Option<i128>,
+    n: u32,
+) -> Result<SignedVar, SynthesisError> {
     let offset = 1i128 << (n - 1);
     let bits = alloc_bits(cs, value.map(|v| to_field(v + offset)), n)?;
     let value = Boolean::le_bits_to_fp(&bits)? - FpVar::constant(to_field(offset));
@@ -68,8 +86,16 @@ pub fn rescale(z: &FpVar<Fr>, shift: u32) -> Result<SignedVar, SynthesisError> {
 }
 
 /// `floor(z / 2^shift)` for `0 ≤ z < 2^(shift + q_bits)`. Costs `shift + q_bits + 1`.
-pub fn floor_div_unsigned(z: &FpVar<Fr>, shift: u32, q_bits: u32) -> Result<FpVar<Fr>, SynthesisError> {
-    let qv = z.value().ok().and_then(from_field).map(|z| to_field(z >> shift));
+pub fn floor_div_unsigned(
+    z: &FpVar<Fr>,
+    shift: u32,
+    q_bits: u32,
+) -> Result<FpVar<Fr>, SynthesisError> {
+    let qv = z
+        .value()
+        .ok()
+        .and_then(from_field)
+        .map(|z| to_field(z >> shift));
     let q = Boolean::le_bits_to_fp(&alloc_bits(&z.cs(), qv, q_bits)?)?;
     unsigned_bits(&(z - &q * to_field(1i128 << shift)), shift)?;
     Ok(q)
@@ -77,7 +103,9 @@ pub fn floor_div_unsigned(z: &FpVar<Fr>, shift: u32, q_bits: u32) -> Result<FpVa
 
 /// Σ a_i·b_i, unrescaled. One constraint per product of two variables.
 pub fn dot(a: &[FpVar<Fr>], b: &[FpVar<Fr>]) -> FpVar<Fr> {
-    a.iter().zip(b).fold(FpVar::zero(), |acc, (x, y)| acc + x * y)
+    a.iter()
+        .zip(b)
+        .fold(FpVar::zero(), |acc, (x, y)| acc + x * y)
 }
 
 /// ReLU of a range-checked value, and whether it was active. One constraint.
@@ -90,19 +118,27 @@ pub fn relu(x: &SignedVar) -> Result<(FpVar<Fr>, Boolean<Fr>), SynthesisError> {
 /// (`table.len() == 2^bits.len()`). Costs `2^(k−1) − 1` constraints.
 pub fn mux_const(bits: &[Boolean<Fr>], table: &[i64]) -> Result<FpVar<Fr>, SynthesisError> {
     let Some(b0) = bits.first() else {
-        return Ok(FpVar::constant(to_field(table.first().copied().unwrap_or(0).into())));
+        return Ok(FpVar::constant(to_field(
+            table.first().copied().unwrap_or(0).into(),
+        )));
     };
     let b0 = FpVar::from(b0.clone());
     let mut level: Vec<FpVar<Fr>> = table
         .chunks(2)
         .map(|c| {
-            let (lo, hi) = (to_field(c[0].into()), to_field(c.get(1).copied().unwrap_or(c[0]).into()));
+            let (lo, hi) = (
+                to_field(c[0].into()),
+                to_field(c.get(1).copied().unwrap_or(c[0]).into()),
+            );
             &b0 * (hi - lo) + FpVar::constant(lo)
         })
         .collect();
     for b in &bits[1..] {
         let b = FpVar::from(b.clone());
-        level = level.chunks(2).map(|c| &c[0] + (&c[1] - &c[0]) * &b).collect();
+        level = level
+            .chunks(2)
+            .map(|c| &c[0] + (&c[1] - &c[0]) * &b)
+            .collect();
     }
     Ok(level.swap_remove(0))
 }
@@ -115,14 +151,20 @@ pub fn sigmoid(z: &SignedVar) -> Result<FpVar<Fr>, SynthesisError> {
     let top = VALUE_BITS as usize - 1;
     let lo_bit = (SIG_SEG_SHIFT + 4) as usize; // 19: |z| < 2^19 is the unclamped range
     let mid = &b[lo_bit..top];
-    let mid_sum = mid.iter().fold(FpVar::zero(), |acc, x| acc + FpVar::from(x.clone()));
+    let mid_sum = mid
+        .iter()
+        .fold(FpVar::zero(), |acc, x| acc + FpVar::from(x.clone()));
     let any_mid = !mid_sum.is_zero()?;
     let all_mid = (mid_sum - FpVar::constant(Fr::from(mid.len() as u64))).is_zero()?;
     let is_hi = &b[top] & &any_mid;
     let is_lo = &!&b[top] & &!all_mid;
     // Unclamped: t = z + 8 has bits b0..b18 then b31 as bit 19.
     let shift = SIG_SEG_SHIFT as usize;
-    let idx: Vec<Boolean<Fr>> = b[shift..lo_bit].iter().cloned().chain(std::iter::once(b[top].clone())).collect();
+    let idx: Vec<Boolean<Fr>> = b[shift..lo_bit]
+        .iter()
+        .cloned()
+        .chain(std::iter::once(b[top].clone()))
+        .collect();
     debug_assert_eq!(idx.len(), super::SIG_SEG_BITS as usize);
     let frac = Boolean::le_bits_to_fp(&b[..shift])?;
     let diffs: Vec<i64> = SIG_TABLE.windows(2).map(|w| w[1] - w[0]).collect();
@@ -156,7 +198,10 @@ mod tests {
             let z: i128 = rng.gen_range(-(1i128 << 46)..(1i128 << 46));
             let zv = FpVar::new_witness(cs.clone(), || Ok(to_field(z))).unwrap();
             let q = rescale(&zv, 16).unwrap();
-            assert_eq!(value(&q.value), Some(i128::from(fixed::rescale(z, 16).unwrap())));
+            assert_eq!(
+                value(&q.value),
+                Some(i128::from(fixed::rescale(z, 16).unwrap()))
+            );
             assert!(cs.is_satisfied().unwrap());
             assert_eq!(cs.num_constraints(), 16 + 1 + 32);
         }
@@ -188,7 +233,9 @@ mod tests {
         let a: Vec<i64> = (0..8).map(|_| rng.gen_range(-SCALE..SCALE)).collect();
         let b: Vec<i64> = (0..8).map(|_| rng.gen_range(-SCALE..SCALE)).collect();
         let alloc = |xs: &[i64]| -> Vec<FpVar<Fr>> {
-            xs.iter().map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into()))).unwrap()).collect()
+            xs.iter()
+                .map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into()))).unwrap())
+                .collect()
         };
         let (av, bv) = (alloc(&a), alloc(&b));
         let z = rescale(&dot(&av, &bv), 16).unwrap();
@@ -205,8 +252,19 @@ mod tests {
     #[test]
     fn sigmoid_matches_native_and_costs_68() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let edge = [0, -1, SIG_BOUND, SIG_BOUND - 1, -SIG_BOUND, -SIG_BOUND - 1, 20 * SCALE, -20 * SCALE];
-        let random: Vec<i64> = (0..40).map(|_| rng.gen_range(-10 * SCALE..10 * SCALE)).collect();
+        let edge = [
+            0,
+            -1,
+            SIG_BOUND,
+            SIG_BOUND - 1,
+            -SIG_BOUND,
+            -SIG_BOUND - 1,
+            20 * SCALE,
+            -20 * SCALE,
+        ];
+        let random: Vec<i64> = (0..40)
+            .map(|_| rng.gen_range(-10 * SCALE..10 * SCALE))
+            .collect();
         for z in edge.into_iter().chain(random) {
             let cs = ConstraintSystem::<Fr>::new_ref();
             let zv = signed_witness(&cs, Some(z.into()), VALUE_BITS).unwrap();
@@ -223,8 +281,9 @@ mod tests {
         let table: Vec<i64> = (0..8).map(|i| i * i - 5).collect();
         for idx in 0..8u32 {
             let cs = ConstraintSystem::<Fr>::new_ref();
-            let bits: Vec<Boolean<Fr>> =
-                (0..3).map(|i| Boolean::new_witness(cs.clone(), || Ok(idx >> i & 1 == 1)).unwrap()).collect();
+            let bits: Vec<Boolean<Fr>> = (0..3)
+                .map(|i| Boolean::new_witness(cs.clone(), || Ok(idx >> i & 1 == 1)).unwrap())
+                .collect();
             let v = mux_const(&bits, &table).unwrap();
             assert_eq!(value(&v), Some(table[idx as usize].into()));
             assert_eq!(cs.num_constraints(), 3 + 3);

@@ -77,7 +77,10 @@ pub fn quantize(x: f32) -> Result<i64, FixedError> {
     }
     let v = (f64::from(x) * SCALE as f64).round();
     if v.abs() >= (1u64 << (VALUE_BITS - 1)) as f64 {
-        return Err(FixedError::Overflow { value: v as i128, bits: VALUE_BITS });
+        return Err(FixedError::Overflow {
+            value: v as i128,
+            bits: VALUE_BITS,
+        });
     }
     Ok(v as i64)
 }
@@ -89,7 +92,11 @@ pub fn quantize_all(xs: &[f32]) -> Result<Vec<i64>, FixedError> {
 
 /// A dataset row as the tree commits it: the quantised features, then the label.
 pub fn quantize_row(features: &[f32], label: f32) -> Result<Vec<i64>, FixedError> {
-    features.iter().chain(std::iter::once(&label)).map(|&x| quantize(x)).collect()
+    features
+        .iter()
+        .chain(std::iter::once(&label))
+        .map(|&x| quantize(x))
+        .collect()
 }
 
 /// The real a fixed-point value stands for.
@@ -104,7 +111,10 @@ pub fn rescale(z: i128, shift: u32) -> Result<i64, FixedError> {
 
 /// Exact dot product (at the product of the operands' scales; not rescaled).
 pub fn dot(a: &[i64], b: &[i64]) -> i128 {
-    a.iter().zip(b).map(|(&x, &y)| i128::from(x) * i128::from(y)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i128::from(x) * i128::from(y))
+        .sum()
 }
 
 /// Whether ReLU passes `v` (and its gradient is 1): `v ≥ 0`.
@@ -163,9 +173,15 @@ mod tests {
         assert_eq!(quantize(1.0), Ok(SCALE));
         assert_eq!(quantize(-0.5), Ok(-SCALE / 2));
         assert!((dequantize(quantize(0.123_456).unwrap_or(0)) - 0.123_456).abs() < 1e-5);
-        assert!(matches!(quantize(40_000.0), Err(FixedError::Overflow { .. })));
+        assert!(matches!(
+            quantize(40_000.0),
+            Err(FixedError::Overflow { .. })
+        ));
         assert!(matches!(quantize(f32::NAN), Err(FixedError::NonFinite(_))));
-        assert_eq!(quantize_row(&[0.5, -2.0], 1.0), Ok(vec![SCALE / 2, -2 * SCALE, SCALE]));
+        assert_eq!(
+            quantize_row(&[0.5, -2.0], 1.0),
+            Ok(vec![SCALE / 2, -2 * SCALE, SCALE])
+        );
     }
 
     #[test]
@@ -200,7 +216,10 @@ mod tests {
 
     #[test]
     fn sigmoid_is_monotone() {
-        let vals: Vec<i64> = (-(9 * SCALE)..(9 * SCALE)).step_by(97).map(sigmoid).collect();
+        let vals: Vec<i64> = (-(9 * SCALE)..(9 * SCALE))
+            .step_by(97)
+            .map(sigmoid)
+            .collect();
         assert!(vals.windows(2).all(|w| w[0] <= w[1]));
     }
 }

@@ -66,14 +66,19 @@ mod tests {
         let rows: Vec<Vec<i64>> = (0..11).map(|i| vec![i, 2 * i, -1]).collect();
         let tree = MerkleTree::from_rows(&rows, 4).unwrap();
         for i in 0..16u64 {
-            let leaf = rows.get(i as usize).map_or(Fr::from(0u64), |r| leaf_hash(r));
+            let leaf = rows
+                .get(i as usize)
+                .map_or(Fr::from(0u64), |r| leaf_hash(r));
             let (ok, n) = check(&tree, leaf, i, i);
             assert!(ok, "leaf {i}");
             // 4 index bits + 2 levels × (7 + Poseidon(4) 297) + 1 root equality
             assert_eq!(n, 4 + 2 * (7 + 297) + 1);
         }
         assert!(!check(&tree, leaf_hash(&rows[4]), 4, 5).0, "wrong index");
-        assert!(!check(&tree, leaf_hash(&rows[4]), 4, 8).0, "wrong index, upper level");
+        assert!(
+            !check(&tree, leaf_hash(&rows[4]), 4, 8).0,
+            "wrong index, upper level"
+        );
         assert!(!check(&tree, leaf_hash(&[4, 8, 0]), 4, 4).0, "tampered row");
     }
 }

@@ -45,6 +45,15 @@ pub enum MerkleError {
     },
 }
 
+/// The smallest even depth (at least 2) whose tree holds `n_rows` rows.
+pub fn depth_for(n_rows: usize) -> u32 {
+    let mut depth = 2;
+    while depth < MAX_DEPTH && (1u64 << depth) < n_rows as u64 {
+        depth += 2;
+    }
+    depth
+}
+
 /// The leaf of one row (its values in fixed point, label last).
 pub fn leaf_hash(row: &[i64]) -> Fr {
     poseidon::hash_ints(row)
@@ -78,7 +87,11 @@ pub(crate) fn children(cur: Fr, pos: usize, sibs: &[Fr; 3]) -> [Fr; 4] {
     let mut out = [Fr::zero(); 4];
     let mut s = sibs.iter();
     for (k, slot) in out.iter_mut().enumerate() {
-        *slot = if k == pos { cur } else { s.next().copied().unwrap_or_default() };
+        *slot = if k == pos {
+            cur
+        } else {
+            s.next().copied().unwrap_or_default()
+        };
     }
     out
 }
@@ -99,7 +112,10 @@ impl MerkleTree {
             return Err(MerkleError::OddDepth(depth));
         }
         if leaves.len() as u64 > 1u64 << depth {
-            return Err(MerkleError::TooManyRows { rows: leaves.len(), depth });
+            return Err(MerkleError::TooManyRows {
+                rows: leaves.len(),
+                depth,
+            });
         }
         // Hash only the occupied part; an all-empty subtree has a precomputed root.
         let mut empty = Fr::zero();
@@ -133,7 +149,10 @@ impl MerkleTree {
     /// The path of leaf `index`.
     pub fn path(&self, index: u64) -> Result<MerklePath, MerkleError> {
         if index >= 1u64 << self.depth {
-            return Err(MerkleError::IndexOutOfRange { index, depth: self.depth });
+            return Err(MerkleError::IndexOutOfRange {
+                index,
+                depth: self.depth,
+            });
         }
         let mut empty = Fr::zero();
         let mut siblings = Vec::with_capacity(self.levels.len() - 1);
@@ -141,7 +160,9 @@ impl MerkleTree {
             let at = (index >> (2 * level)) as usize;
             let (first, pos) = (at - at % ARITY, at % ARITY);
             let mut sib = [empty; 3];
-            let others = (0..ARITY).filter(|&k| k != pos).map(|k| nodes.get(first + k).copied().unwrap_or(empty));
+            let others = (0..ARITY)
+                .filter(|&k| k != pos)
+                .map(|k| nodes.get(first + k).copied().unwrap_or(empty));
             for (slot, v) in sib.iter_mut().zip(others) {
                 *slot = v;
             }
@@ -155,10 +176,13 @@ impl MerkleTree {
 impl MerklePath {
     /// The root this path leads to from `leaf` at `index`.
     pub fn root_from(&self, leaf: Fr, index: u64) -> Fr {
-        self.siblings.iter().enumerate().fold(leaf, |cur, (level, sib)| {
-            let pos = ((index >> (2 * level)) & 3) as usize;
-            node(&children(cur, pos, sib))
-        })
+        self.siblings
+            .iter()
+            .enumerate()
+            .fold(leaf, |cur, (level, sib)| {
+                let pos = ((index >> (2 * level)) & 3) as usize;
+                node(&children(cur, pos, sib))
+            })
     }
 }
 
@@ -180,7 +204,10 @@ mod tests {
             assert_ne!(p.root_from(leaf_hash(r), (i as u64 + 1) % 16), tree.root());
         }
         // An empty slot's path proves the zero leaf.
-        assert_eq!(tree.path(15).unwrap().root_from(Fr::zero(), 15), tree.root());
+        assert_eq!(
+            tree.path(15).unwrap().root_from(Fr::zero(), 15),
+            tree.root()
+        );
     }
 
     #[test]
@@ -188,18 +215,37 @@ mod tests {
         let mut leaves: Vec<Fr> = rows(3).iter().map(|r| leaf_hash(r)).collect();
         let a = MerkleTree::from_leaves(leaves.clone(), 4).unwrap().root();
         leaves.resize(16, Fr::zero());
-        assert_eq!(a, MerkleTree::from_leaves(leaves.clone(), 4).unwrap().root());
+        assert_eq!(
+            a,
+            MerkleTree::from_leaves(leaves.clone(), 4).unwrap().root()
+        );
         // Hand-computed two-level root.
         let l1: Vec<Fr> = leaves.chunks(4).map(node).collect();
         assert_eq!(a, node(&l1));
     }
 
     #[test]
+    fn depth_for_fits_the_rows() {
+        assert_eq!(depth_for(0), 2);
+        assert_eq!(depth_for(4), 2);
+        assert_eq!(depth_for(5), 4);
+        assert_eq!(depth_for(10_000), 14);
+        assert_eq!(depth_for(16_384), 14);
+        assert_eq!(depth_for(16_385), 16);
+    }
+
+    #[test]
     fn rejects_overfull_and_bad_index() {
-        assert!(matches!(MerkleTree::from_rows(&rows(17), 4), Err(MerkleError::TooManyRows { .. })));
+        assert!(matches!(
+            MerkleTree::from_rows(&rows(17), 4),
+            Err(MerkleError::TooManyRows { .. })
+        ));
         let t = MerkleTree::from_rows(&rows(2), 4).unwrap();
         assert!(t.path(16).is_err());
         assert!(MerkleTree::from_rows(&rows(1), 40).is_err());
-        assert_eq!(MerkleTree::from_rows(&rows(1), 3).err(), Some(MerkleError::OddDepth(3)));
+        assert_eq!(
+            MerkleTree::from_rows(&rows(1), 3).err(),
+            Some(MerkleError::OddDepth(3))
+        );
     }
 }

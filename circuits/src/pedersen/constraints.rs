@@ -12,7 +12,9 @@ use ark_bn254::Fr;
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ed_on_bn254::{EdwardsAffine, EdwardsProjective};
 use ark_ff::{Field, One};
-use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar, GR1CSVar};
+use ark_r1cs_std::{
+    alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar, fields::FieldVar, GR1CSVar,
+};
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 
 use super::{coeff_d, Generators};
@@ -31,7 +33,10 @@ impl PointVar {
     /// A constant point.
     pub fn constant(p: &EdwardsAffine) -> Self {
         let (x, y) = p.xy().unwrap_or((Fr::from(0u64), Fr::one()));
-        Self { x: FpVar::constant(x), y: FpVar::constant(y) }
+        Self {
+            x: FpVar::constant(x),
+            y: FpVar::constant(y),
+        }
     }
 
     /// Enforces equality with another point (2 constraints).
@@ -41,9 +46,16 @@ impl PointVar {
     }
 }
 
-fn div(cs: &ConstraintSystemRef<Fr>, num: &FpVar<Fr>, den: &FpVar<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
+fn div(
+    cs: &ConstraintSystemRef<Fr>,
+    num: &FpVar<Fr>,
+    den: &FpVar<Fr>,
+) -> Result<FpVar<Fr>, SynthesisError> {
     let q = FpVar::new_witness(cs.clone(), || {
-        let d = den.value()?.inverse().ok_or(SynthesisError::DivisionByZero)?;
+        let d = den
+            .value()?
+            .inverse()
+            .ok_or(SynthesisError::DivisionByZero)?;
         Ok(num.value()? * d)
     })?;
     q.mul_equals(den, num)?;
@@ -60,9 +72,15 @@ fn add_window(
 ) -> Result<PointVar, SynthesisError> {
     let both = FpVar::from(b0 & b1);
     let (f0, f1) = (FpVar::from(b0.clone()), FpVar::from(b1.clone()));
-    let coords: Vec<(Fr, Fr)> = table.iter().map(|p| p.xy().unwrap_or((Fr::from(0u64), Fr::one()))).collect();
+    let coords: Vec<(Fr, Fr)> = table
+        .iter()
+        .map(|p| p.xy().unwrap_or((Fr::from(0u64), Fr::one())))
+        .collect();
     let pick = |c: [Fr; 4]| -> FpVar<Fr> {
-        &f0 * (c[1] - c[0]) + &f1 * (c[2] - c[0]) + &both * (c[3] - c[2] - c[1] + c[0]) + FpVar::constant(c[0])
+        &f0 * (c[1] - c[0])
+            + &f1 * (c[2] - c[0])
+            + &both * (c[3] - c[2] - c[1] + c[0])
+            + FpVar::constant(c[0])
     };
     let x2 = pick([coords[0].0, coords[1].0, coords[2].0, coords[3].0]);
     let y2 = pick([coords[0].1, coords[1].1, coords[2].1, coords[3].1]);
@@ -81,7 +99,12 @@ fn window_tables(g: &EdwardsAffine, windows: usize) -> Vec<[EdwardsAffine; 4]> {
     let mut p: EdwardsProjective = (*g).into();
     let mut out = Vec::with_capacity(windows);
     for _ in 0..windows {
-        let pts = EdwardsProjective::normalize_batch(&[EdwardsProjective::default(), p, p.double(), p.double() + p]);
+        let pts = EdwardsProjective::normalize_batch(&[
+            EdwardsProjective::default(),
+            p,
+            p.double(),
+            p.double() + p,
+        ]);
         out.push([pts[0], pts[1], pts[2], pts[3]]);
         p = p.double().double();
     }
@@ -146,10 +169,15 @@ mod tests {
     fn run(x: &[i64], rho: &Scalar, claimed: EdwardsAffine) -> (bool, usize) {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let gens = Generators::new(x.len());
-        let xv: Vec<SignedVar> = x.iter().map(|&v| signed_witness(&cs, Some(v.into()), N).unwrap()).collect();
+        let xv: Vec<SignedVar> = x
+            .iter()
+            .map(|&v| signed_witness(&cs, Some(v.into()), N).unwrap())
+            .collect();
         let bits = rho.into_bigint().to_bits_le();
-        let rho_bits: Vec<Boolean<Fr>> =
-            bits[..252].iter().map(|&b| Boolean::new_witness(cs.clone(), || Ok(b)).unwrap()).collect();
+        let rho_bits: Vec<Boolean<Fr>> = bits[..252]
+            .iter()
+            .map(|&b| Boolean::new_witness(cs.clone(), || Ok(b)).unwrap())
+            .collect();
         let before = cs.num_constraints();
         let c = commit(&cs, &gens, &xv, &rho_bits).unwrap();
         let cost = cs.num_constraints() - before;

@@ -40,7 +40,11 @@ pub struct LengthError {
 pub fn hash_to_curve(domain: &[u8], index: u64) -> Point {
     let mut counter: u32 = 0;
     loop {
-        let d = Sha256::new().chain_update(domain).chain_update(index.to_le_bytes()).chain_update(counter.to_le_bytes()).finalize();
+        let d = Sha256::new()
+            .chain_update(domain)
+            .chain_update(index.to_le_bytes())
+            .chain_update(counter.to_le_bytes())
+            .finalize();
         let y = Fq::from_le_bytes_mod_order(&d);
         if let Some(p) = EdwardsAffine::get_point_from_y_unchecked(y, d[31] & 1 == 1) {
             let q = p.clear_cofactor();
@@ -64,7 +68,10 @@ pub struct Generators {
 impl Generators {
     /// Derives the generators for `n` values (deterministic; the same on every machine).
     pub fn new(n: usize) -> Self {
-        Self { g: (0..n as u64).map(|j| hash_to_curve(DOMAIN_G, j)).collect(), h: hash_to_curve(DOMAIN_H, 0) }
+        Self {
+            g: (0..n as u64).map(|j| hash_to_curve(DOMAIN_G, j)).collect(),
+            h: hash_to_curve(DOMAIN_H, 0),
+        }
     }
 }
 
@@ -88,17 +95,35 @@ pub fn scalar(v: i64) -> Scalar {
 /// `Σ x_j·G_j + ρ·H`.
 pub fn commit(gens: &Generators, x: &[i64], rho: &Scalar) -> Result<Point, LengthError> {
     if x.len() != gens.g.len() {
-        return Err(LengthError { got: x.len(), want: gens.g.len() });
+        return Err(LengthError {
+            got: x.len(),
+            want: gens.g.len(),
+        });
     }
-    let scalars: Vec<Scalar> = x.iter().map(|&v| scalar(v)).chain(std::iter::once(*rho)).collect();
-    let bases: Vec<Point> = gens.g.iter().copied().chain(std::iter::once(gens.h)).collect();
-    let c = EdwardsProjective::msm(&bases, &scalars).map_err(|_| LengthError { got: x.len(), want: gens.g.len() })?;
+    let scalars: Vec<Scalar> = x
+        .iter()
+        .map(|&v| scalar(v))
+        .chain(std::iter::once(*rho))
+        .collect();
+    let bases: Vec<Point> = gens
+        .g
+        .iter()
+        .copied()
+        .chain(std::iter::once(gens.h))
+        .collect();
+    let c = EdwardsProjective::msm(&bases, &scalars).map_err(|_| LengthError {
+        got: x.len(),
+        want: gens.g.len(),
+    })?;
     Ok(c.into_affine())
 }
 
 /// The sum of commitments (what the coordinator compares with `commit(Σx, Σρ)`).
 pub fn sum(commitments: &[Point]) -> Point {
-    commitments.iter().fold(EdwardsProjective::default(), |acc, c| acc + c).into_affine()
+    commitments
+        .iter()
+        .fold(EdwardsProjective::default(), |acc, c| acc + c)
+        .into_affine()
 }
 
 /// Checks a point is on the curve and in the prime-order subgroup (for points from peers).
@@ -142,9 +167,15 @@ mod tests {
     fn commitments_add_up() {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
         let gens = Generators::new(5);
-        let xs: Vec<Vec<i64>> = (0..3).map(|_| (0..5).map(|_| rng.gen_range(-1000..1000)).collect()).collect();
+        let xs: Vec<Vec<i64>> = (0..3)
+            .map(|_| (0..5).map(|_| rng.gen_range(-1000..1000)).collect())
+            .collect();
         let rhos: Vec<Scalar> = (0..3).map(|_| Scalar::rand(&mut rng)).collect();
-        let cs: Vec<Point> = xs.iter().zip(&rhos).map(|(x, r)| commit(&gens, x, r).unwrap()).collect();
+        let cs: Vec<Point> = xs
+            .iter()
+            .zip(&rhos)
+            .map(|(x, r)| commit(&gens, x, r).unwrap())
+            .collect();
         let total: Vec<i64> = (0..5).map(|j| xs.iter().map(|x| x[j]).sum()).collect();
         let rho: Scalar = rhos.iter().sum();
         assert_eq!(sum(&cs), commit(&gens, &total, &rho).unwrap());

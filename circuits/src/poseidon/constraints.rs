@@ -24,11 +24,18 @@ fn params(width: usize) -> Result<&'static Params, SynthesisError> {
         (0..=MAX_INPUTS + 1)
             .map(|t| {
                 let p = get_poseidon_parameters::<Fr>(u8::try_from(t).ok()?).ok()?;
-                Some(Params { ark: p.ark, mds: p.mds, full_rounds: p.full_rounds, partial_rounds: p.partial_rounds })
+                Some(Params {
+                    ark: p.ark,
+                    mds: p.mds,
+                    full_rounds: p.full_rounds,
+                    partial_rounds: p.partial_rounds,
+                })
             })
             .collect()
     });
-    all.get(width).and_then(Option::as_ref).ok_or(SynthesisError::Unsatisfiable)
+    all.get(width)
+        .and_then(Option::as_ref)
+        .ok_or(SynthesisError::Unsatisfiable)
 }
 
 fn sbox(x: &FpVar<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
@@ -44,7 +51,9 @@ pub fn hash(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
     }
     let width = inputs.len() + 1;
     let p = params(width)?;
-    let mut state: Vec<FpVar<Fr>> = std::iter::once(FpVar::zero()).chain(inputs.iter().cloned()).collect();
+    let mut state: Vec<FpVar<Fr>> = std::iter::once(FpVar::zero())
+        .chain(inputs.iter().cloned())
+        .collect();
     let half = p.full_rounds / 2;
     for round in 0..p.full_rounds + p.partial_rounds {
         for (i, s) in state.iter_mut().enumerate() {
@@ -60,7 +69,12 @@ pub fn hash(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
         state = p
             .mds
             .iter()
-            .map(|row| state.iter().zip(row).fold(FpVar::zero(), |acc, (s, m)| acc + s * *m))
+            .map(|row| {
+                state
+                    .iter()
+                    .zip(row)
+                    .fold(FpVar::zero(), |acc, (s, m)| acc + s * *m)
+            })
             .collect();
     }
     Ok(state.swap_remove(0))
@@ -93,10 +107,17 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         // (inputs, constraints): 3 per S-box, minus the 3 of the constant capacity element's
         // first S-box.
-        for (n, cost) in [(2usize, 240usize), (4, 3 * (8 * 5 + 60) - 3), (12, 3 * (8 * 13 + 65) - 3)] {
+        for (n, cost) in [
+            (2usize, 240usize),
+            (4, 3 * (8 * 5 + 60) - 3),
+            (12, 3 * (8 * 13 + 65) - 3),
+        ] {
             let cs = ConstraintSystem::<Fr>::new_ref();
             let xs: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
-            let vars: Vec<FpVar<Fr>> = xs.iter().map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap()).collect();
+            let vars: Vec<FpVar<Fr>> = xs
+                .iter()
+                .map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap())
+                .collect();
             let h = hash(&vars).unwrap();
             assert_eq!(h.value().unwrap(), super::super::hash(&xs).unwrap());
             assert!(cs.is_satisfied().unwrap());
@@ -110,8 +131,14 @@ mod tests {
         for n in [0usize, 1, 11, 12, 46] {
             let cs = ConstraintSystem::<Fr>::new_ref();
             let xs: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
-            let vars: Vec<FpVar<Fr>> = xs.iter().map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap()).collect();
-            assert_eq!(hash_vec(&vars).unwrap().value().unwrap_or_default(), super::super::hash_vec(&xs));
+            let vars: Vec<FpVar<Fr>> = xs
+                .iter()
+                .map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap())
+                .collect();
+            assert_eq!(
+                hash_vec(&vars).unwrap().value().unwrap_or_default(),
+                super::super::hash_vec(&xs)
+            );
             assert!(cs.is_satisfied().unwrap());
         }
     }

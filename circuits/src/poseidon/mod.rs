@@ -39,7 +39,10 @@ pub fn hash(inputs: &[Fr]) -> Result<Fr, WidthError> {
         if slot.is_none() {
             *slot = Some(Poseidon::<Fr>::new_circom(n).map_err(|_| WidthError(n))?);
         }
-        slot.as_mut().ok_or(WidthError(n))?.hash(inputs).map_err(|_| WidthError(n))
+        slot.as_mut()
+            .ok_or(WidthError(n))?
+            .hash(inputs)
+            .map_err(|_| WidthError(n))
     })
 }
 
@@ -67,7 +70,10 @@ pub fn hash_vec(xs: &[Fr]) -> Fr {
 
 /// [`hash_vec`] of signed integers (fixed-point values, indices, parameters).
 pub fn hash_ints(xs: &[i64]) -> Fr {
-    let v: Vec<Fr> = xs.iter().map(|&x| crate::fixed::to_field(x.into())).collect();
+    let v: Vec<Fr> = xs
+        .iter()
+        .map(|&x| crate::fixed::to_field(x.into()))
+        .collect();
     hash_vec(&v)
 }
 
@@ -80,17 +86,24 @@ mod tests {
     fn circomlib_vectors() {
         // circomlib test/poseidon.js
         let h = hash(&[Fr::from(1u64), Fr::from(2u64)]).unwrap();
-        let want = Fr::from_str("7853200120776062878684798364095072458815029376092732009249414926327459813530");
+        let want = Fr::from_str(
+            "7853200120776062878684798364095072458815029376092732009249414926327459813530",
+        );
         assert_eq!(Ok(h), want);
         let h4 = hash(&[1u64, 2, 3, 4].map(Fr::from)).unwrap();
-        let want4 = Fr::from_str("18821383157269793795438455681495246036402687001665670618754263018637548127333");
+        let want4 = Fr::from_str(
+            "18821383157269793795438455681495246036402687001665670618754263018637548127333",
+        );
         assert_eq!(Ok(h4), want4);
     }
 
     #[test]
     fn widths_are_checked() {
         assert_eq!(hash(&[]), Err(WidthError(0)));
-        assert_eq!(hash(&vec![Fr::from(1u64); MAX_INPUTS + 1]), Err(WidthError(MAX_INPUTS + 1)));
+        assert_eq!(
+            hash(&vec![Fr::from(1u64); MAX_INPUTS + 1]),
+            Err(WidthError(MAX_INPUTS + 1))
+        );
     }
 
     #[test]

@@ -47,11 +47,17 @@ pub struct TrainingCircuit {
 }
 
 fn witnesses(cs: &ConstraintSystemRef<Fr>, xs: &[i64]) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
-    xs.iter().map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into())))).collect()
+    xs.iter()
+        .map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into()))))
+        .collect()
 }
 
 fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
-    let (k, b, n) = (shape.local_steps as usize, shape.batch_size as usize, shape.model.param_count());
+    let (k, b, n) = (
+        shape.local_steps as usize,
+        shape.batch_size as usize,
+        shape.model.param_count(),
+    );
     let ok = p.model.len() == n
         && p.update.len() == n
         && p.indices.len() == k
@@ -60,7 +66,10 @@ fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
         && p.indices.iter().all(|v| v.len() == b)
         && p.rows.iter().flatten().all(|r| r.len() == shape.row_len())
         && p.rows.iter().all(|v| v.len() == b)
-        && p.paths.iter().flatten().all(|q| 2 * q.siblings.len() == shape.tree_depth as usize);
+        && p.paths
+            .iter()
+            .flatten()
+            .all(|q| 2 * q.siblings.len() == shape.tree_depth as usize);
     if ok {
         Ok(())
     } else {
@@ -73,9 +82,14 @@ impl TrainingCircuit {
     pub fn synthesize(&self, cs: &ConstraintSystemRef<Fr>) -> Result<Breakdown, SynthesisError> {
         let (shape, p) = (&self.shape, &self.private);
         check_shape(shape, p)?;
-        let inputs: Vec<FpVar<Fr>> =
-            self.public.to_inputs().into_iter().map(|v| FpVar::new_input(cs.clone(), || Ok(v))).collect::<Result<_, _>>()?;
-        let [root, model_hash, indices_hash, hyper_hash, cx, cy] = <[FpVar<Fr>; 6]>::try_from(inputs).map_err(|_| SynthesisError::Unsatisfiable)?;
+        let inputs: Vec<FpVar<Fr>> = self
+            .public
+            .to_inputs()
+            .into_iter()
+            .map(|v| FpVar::new_input(cs.clone(), || Ok(v)))
+            .collect::<Result<_, _>>()?;
+        let [root, model_hash, indices_hash, hyper_hash, cx, cy] =
+            <[FpVar<Fr>; 6]>::try_from(inputs).map_err(|_| SynthesisError::Unsatisfiable)?;
         let mut bd = Breakdown::default();
         let mut mark = cs.num_constraints();
         let mut take = |cs: &ConstraintSystemRef<Fr>| {
@@ -149,7 +163,12 @@ impl TrainingCircuit {
         let rho_bits: Vec<Boolean<Fr>> = (0..RHO_BITS)
             .map(|i| Boolean::new_witness(cs.clone(), || Ok(rho.get(i).copied().unwrap_or(false))))
             .collect::<Result<_, _>>()?;
-        let c = commit(cs, &Generators::new(shape.model.param_count()), &xs, &rho_bits)?;
+        let c = commit(
+            cs,
+            &Generators::new(shape.model.param_count()),
+            &xs,
+            &rho_bits,
+        )?;
         c.enforce_equal(&PointVar { x: cx, y: cy })?;
         bd.commitment = take(cs);
         bd.total = cs.num_constraints();

@@ -14,9 +14,9 @@
 //! "within τ of `w_K − w`" and the norm bound; the clip bound is a robustness limit that an
 //! honest update is expected to meet.
 
+mod arith;
 pub mod circuit;
 pub mod proof;
-mod arith;
 mod sgd;
 mod witness;
 
@@ -115,7 +115,10 @@ impl Shape {
             return Err(TrainingError::Shape("K and B must be positive".into()));
         }
         if self.tree_depth == 0 || self.tree_depth > 32 || self.tree_depth % 2 == 1 {
-            return Err(TrainingError::Shape(format!("tree depth {} not even in 2..=32", self.tree_depth)));
+            return Err(TrainingError::Shape(format!(
+                "tree depth {} not even in 2..=32",
+                self.tree_depth
+            )));
         }
         Ok(())
     }
@@ -135,7 +138,14 @@ impl Shape {
     pub fn hash(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"cairn/training-circuit/v1");
-        for v in [FRAC_BITS, fixed::VALUE_BITS, UPDATE_BITS, TOL_BITS, NORM_BITS, RHO_BITS as u32] {
+        for v in [
+            FRAC_BITS,
+            fixed::VALUE_BITS,
+            UPDATE_BITS,
+            TOL_BITS,
+            NORM_BITS,
+            RHO_BITS as u32,
+        ] {
             h.update(v.to_le_bytes());
         }
         h.update((self.model.n_features as u64).to_le_bytes());
@@ -175,19 +185,34 @@ impl FixedHyper {
         let step = fixed::quantize(h.learning_rate / h.batch_size as f32)?;
         let clip = f64::from(h.clip_norm);
         if !(0.0..(1u64 << (UPDATE_BITS - 1 - FRAC_BITS)) as f64).contains(&clip) {
-            return Err(TrainingError::Shape(format!("clip bound {clip} outside [0, 128)")));
+            return Err(TrainingError::Shape(format!(
+                "clip bound {clip} outside [0, 128)"
+            )));
         }
         let clip_sq = (clip * clip * (SCALE as f64) * (SCALE as f64)).floor() as i64;
         let tolerance = fixed::quantize(tolerance)?;
         if !(0..1i64 << (TOL_BITS - 1)).contains(&tolerance) {
-            return Err(TrainingError::Shape(format!("tolerance {tolerance} outside [0, 2^{})", TOL_BITS - 1)));
+            return Err(TrainingError::Shape(format!(
+                "tolerance {tolerance} outside [0, 2^{})",
+                TOL_BITS - 1
+            )));
         }
-        Ok(Self { step, clip_sq, tolerance })
+        Ok(Self {
+            step,
+            clip_sq,
+            tolerance,
+        })
     }
 
     /// The values hashed into the public hyper-parameter hash, in order.
     pub fn hashed_values(&self, shape: &Shape) -> [i64; 5] {
-        [i64::from(shape.local_steps), i64::from(shape.batch_size), self.step, self.clip_sq, self.tolerance]
+        [
+            i64::from(shape.local_steps),
+            i64::from(shape.batch_size),
+            self.step,
+            self.clip_sq,
+            self.tolerance,
+        ]
     }
 
     /// The public hyper-parameter hash.

@@ -61,7 +61,10 @@ pub enum ProofError {
 }
 
 fn malformed(what: &'static str, e: impl std::fmt::Display) -> ProofError {
-    ProofError::Malformed { what, reason: e.to_string() }
+    ProofError::Malformed {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 /// A Groth16 proof of the training statement.
@@ -80,27 +83,54 @@ impl Proof {
     /// Decodes (and validates: points on the curve, in the subgroup) a compressed proof.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofError> {
         if bytes.len() != PROOF_BYTES {
-            return Err(malformed("proof", format!("{} bytes, want {PROOF_BYTES}", bytes.len())));
+            return Err(malformed(
+                "proof",
+                format!("{} bytes, want {PROOF_BYTES}", bytes.len()),
+            ));
         }
-        ark_groth16::Proof::deserialize_compressed(bytes).map(Proof).map_err(|e| malformed("proof", e))
+        ark_groth16::Proof::deserialize_compressed(bytes)
+            .map(Proof)
+            .map_err(|e| malformed("proof", e))
     }
 }
 
 /// Circuit-specific setup for `shape` (the trusted setup: whoever runs it must forget the
 /// randomness drawn from `rng`).
-pub fn setup<R: RngCore + CryptoRng>(shape: &Shape, rng: &mut R) -> Result<(ProvingKey, VerifyingKey), ProofError> {
-    let circuit = TrainingCircuit { shape: shape.clone(), public: dummy_public(), private: Private::dummy(shape) };
+pub fn setup<R: RngCore + CryptoRng>(
+    shape: &Shape,
+    rng: &mut R,
+) -> Result<(ProvingKey, VerifyingKey), ProofError> {
+    let circuit = TrainingCircuit {
+        shape: shape.clone(),
+        public: dummy_public(),
+        private: Private::dummy(shape),
+    };
     Ok(Groth16::<Bn254>::circuit_specific_setup(circuit, rng)?)
 }
 
 fn dummy_public() -> Public {
     let zero = Fr::from(0u64);
-    Public { data_root: zero, model_hash: zero, indices_hash: zero, hyper_hash: zero, commitment: Point::default() }
+    Public {
+        data_root: zero,
+        model_hash: zero,
+        indices_hash: zero,
+        hyper_hash: zero,
+        commitment: Point::default(),
+    }
 }
 
 /// Proves a checked witness.
-pub fn prove<R: RngCore + CryptoRng>(pk: &ProvingKey, shape: &Shape, w: &Witness, rng: &mut R) -> Result<Proof, ProofError> {
-    let circuit = TrainingCircuit { shape: shape.clone(), public: w.public.clone(), private: w.private.clone() };
+pub fn prove<R: RngCore + CryptoRng>(
+    pk: &ProvingKey,
+    shape: &Shape,
+    w: &Witness,
+    rng: &mut R,
+) -> Result<Proof, ProofError> {
+    let circuit = TrainingCircuit {
+        shape: shape.clone(),
+        public: w.public.clone(),
+        private: w.private.clone(),
+    };
     Ok(Proof(Groth16::<Bn254>::prove(pk, circuit, rng)?))
 }
 
@@ -110,8 +140,16 @@ pub fn prepare(vk: &VerifyingKey) -> PreparedVerifyingKey<Bn254> {
 }
 
 /// Checks a proof against a statement.
-pub fn verify(pvk: &PreparedVerifyingKey<Bn254>, public: &Public, proof: &Proof) -> Result<bool, ProofError> {
-    Ok(Groth16::<Bn254>::verify_with_processed_vk(pvk, &public.to_inputs(), &proof.0)?)
+pub fn verify(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    public: &Public,
+    proof: &Proof,
+) -> Result<bool, ProofError> {
+    Ok(Groth16::<Bn254>::verify_with_processed_vk(
+        pvk,
+        &public.to_inputs(),
+        &proof.0,
+    )?)
 }
 
 fn with_header(magic: &[u8; 8], shape: &Shape, key: &impl CanonicalSerialize) -> Vec<u8> {
@@ -123,12 +161,20 @@ fn with_header(magic: &[u8; 8], shape: &Shape, key: &impl CanonicalSerialize) ->
     out
 }
 
-fn strip_header<'a>(magic: &[u8; 8], shape: &Shape, bytes: &'a [u8], what: &'static str) -> Result<&'a [u8], ProofError> {
+fn strip_header<'a>(
+    magic: &[u8; 8],
+    shape: &Shape,
+    bytes: &'a [u8],
+    what: &'static str,
+) -> Result<&'a [u8], ProofError> {
     if bytes.len() < 40 || &bytes[..8] != magic {
         return Err(malformed(what, "bad magic"));
     }
     if bytes[8..40] != shape.hash() {
-        return Err(ProofError::WrongShape { found: hex::encode(&bytes[8..40]), expected: shape.id() });
+        return Err(ProofError::WrongShape {
+            found: hex::encode(&bytes[8..40]),
+            expected: shape.id(),
+        });
     }
     Ok(&bytes[40..])
 }
@@ -153,7 +199,8 @@ pub fn pk_to_bytes(shape: &Shape, pk: &ProvingKey) -> Vec<u8> {
 /// time for large keys): proving keys come from the local cache, not from peers.
 pub fn pk_from_bytes(shape: &Shape, bytes: &[u8]) -> Result<ProvingKey, ProofError> {
     let body = strip_header(PK_MAGIC, shape, bytes, "proving key")?;
-    ProvingKey::deserialize_with_mode(body, Compress::Yes, Validate::No).map_err(|e| malformed("proving key", e))
+    ProvingKey::deserialize_with_mode(body, Compress::Yes, Validate::No)
+        .map_err(|e| malformed("proving key", e))
 }
 
 /// A directory of keys named by shape hash (`training-<hash>.pk` / `.vk`).
@@ -171,15 +218,24 @@ impl KeyStore {
     /// The files of `shape`'s keys.
     pub fn paths(&self, shape: &Shape) -> (PathBuf, PathBuf) {
         let stem = format!("training-{}", shape.id());
-        (self.dir.join(format!("{stem}.pk")), self.dir.join(format!("{stem}.vk")))
+        (
+            self.dir.join(format!("{stem}.pk")),
+            self.dir.join(format!("{stem}.vk")),
+        )
     }
 
     fn read(path: &Path) -> Result<Vec<u8>, ProofError> {
-        std::fs::read(path).map_err(|source| ProofError::Io { path: path.to_owned(), source })
+        std::fs::read(path).map_err(|source| ProofError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     fn write(path: &Path, bytes: &[u8]) -> Result<(), ProofError> {
-        let io = |source| ProofError::Io { path: path.to_owned(), source };
+        let io = |source| ProofError::Io {
+            path: path.to_owned(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
@@ -198,13 +254,21 @@ impl KeyStore {
         let pk = pk_from_bytes(shape, &Self::read(&pk_path)?)?;
         let vk = vk_from_bytes(shape, &Self::read(&vk_path)?)?;
         if pk.vk != vk {
-            return Err(malformed("key pair", "proving key and verifying key differ"));
+            return Err(malformed(
+                "key pair",
+                "proving key and verifying key differ",
+            ));
         }
         Ok(Some((pk, vk)))
     }
 
     /// Stores `shape`'s keys.
-    pub fn save(&self, shape: &Shape, pk: &ProvingKey, vk: &VerifyingKey) -> Result<(), ProofError> {
+    pub fn save(
+        &self,
+        shape: &Shape,
+        pk: &ProvingKey,
+        vk: &VerifyingKey,
+    ) -> Result<(), ProofError> {
         let (pk_path, vk_path) = self.paths(shape);
         Self::write(&pk_path, &pk_to_bytes(shape, pk))?;
         Self::write(&vk_path, &vk_to_bytes(shape, vk))
@@ -276,7 +340,9 @@ mod tests {
         // debug assertions the prover itself refuses, by panicking; without, it proves.)
         let mut bad = f.witness.clone();
         bad.private.rho += Scalar::from(1u64);
-        let forced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prove(&pk, &f.shape, &bad, &mut rng)));
+        let forced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            prove(&pk, &f.shape, &bad, &mut rng)
+        }));
         match forced {
             Ok(p) => assert!(!verify(&pvk, &f.witness.public, &p.unwrap()).unwrap()),
             // Only the debug check may refuse.
@@ -305,8 +371,14 @@ mod tests {
         let (opk, ovk) = store.paths(&other);
         std::fs::copy(&pk_path, &opk).unwrap();
         std::fs::copy(&vk_path, &ovk).unwrap();
-        assert!(matches!(store.load(&other), Err(ProofError::WrongShape { .. })));
-        assert!(matches!(vk_from_bytes(&other, &vk_to_bytes(&f.shape, &vk)), Err(ProofError::WrongShape { .. })));
+        assert!(matches!(
+            store.load(&other),
+            Err(ProofError::WrongShape { .. })
+        ));
+        assert!(matches!(
+            vk_from_bytes(&other, &vk_to_bytes(&f.shape, &vk)),
+            Err(ProofError::WrongShape { .. })
+        ));
         assert!(vk_from_bytes(&f.shape, b"not a key").is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

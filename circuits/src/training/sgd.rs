@@ -59,7 +59,9 @@ pub(crate) fn sgd_step<A: Arith>(
             let l = layers[li];
             let mut below = Vec::with_capacity(l.n_in);
             for i in 0..l.n_in {
-                let col: Vec<A::V> = (0..l.n_out).map(|o| params[l.w_offset + o * l.n_in + i].clone()).collect();
+                let col: Vec<A::V> = (0..l.n_out)
+                    .map(|o| params[l.w_offset + o * l.n_in + i].clone())
+                    .collect();
                 let back = a.dot(&col, &row_deltas[li]);
                 let s = a.rescale(&back, FRAC_BITS)?;
                 let v = a.value(&s);
@@ -131,7 +133,10 @@ mod tests {
     #[test]
     fn fixed_point_step_tracks_float_sgd() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let spec = ModelSpec { n_features: 4, hidden: vec![3] };
+        let spec = ModelSpec {
+            n_features: 4,
+            hidden: vec![3],
+        };
         let p = spec.init_params(1);
         let batch: Vec<Vec<f32>> = (0..4)
             .map(|_| {
@@ -142,7 +147,11 @@ mod tests {
             .collect();
         let lr = 0.5;
         let want = float_step(&spec, &p, &batch, lr);
-        let q = |xs: &[f32]| -> Vec<i128> { xs.iter().map(|&x| i128::from(quantize(x).unwrap())).collect() };
+        let q = |xs: &[f32]| -> Vec<i128> {
+            xs.iter()
+                .map(|&x| i128::from(quantize(x).unwrap()))
+                .collect()
+        };
         let qb: Vec<Vec<i128>> = batch.iter().map(|r| q(r)).collect();
         let step = i128::from(quantize(lr / 4.0).unwrap());
         let got = sgd_step(&mut Native, &spec, &q(&p), &qb, &step).unwrap();

@@ -40,19 +40,49 @@ pub(super) fn rows(seed: u64, n: usize, features: usize) -> Vec<Vec<i64>> {
 /// A valid statement: 4 features, B = 2, depth 4, the update the replay gives plus noise
 /// within τ.
 pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
-    let shape = Shape { model: ModelSpec { n_features: 4, hidden }, local_steps: k, batch_size: 2, tree_depth: 4 };
+    let shape = Shape {
+        model: ModelSpec {
+            n_features: 4,
+            hidden,
+        },
+        local_steps: k,
+        batch_size: 2,
+        tree_depth: 4,
+    };
     let rows = rows(11, 6, 4);
     let tree = MerkleTree::from_rows(&rows, 4).unwrap();
     let indices = batch_indices([3; 32], 0, rows.len(), k, 2);
     let model = quantize_all(&shape.model.init_params(1)).unwrap();
-    let hp = HyperParams { local_steps: k, batch_size: 2, learning_rate: 0.5, clip_norm: 5.0 };
+    let hp = HyperParams {
+        local_steps: k,
+        batch_size: 2,
+        learning_rate: 0.5,
+        clip_norm: 5.0,
+    };
     let hyper = FixedHyper::new(&hp, tolerance).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(12);
     let update = honest_update(&shape, &rows, &indices, &model, &hyper, &mut rng);
     let rho = Scalar::rand(&mut rng);
-    let witness =
-        Witness::new(&shape, &tree, &rows, indices.clone(), model.clone(), hyper, update, rho).unwrap();
-    Fixture { shape, rows, tree, indices, model, hyper, witness }
+    let witness = Witness::new(
+        &shape,
+        &tree,
+        &rows,
+        indices.clone(),
+        model.clone(),
+        hyper,
+        update,
+        rho,
+    )
+    .unwrap();
+    Fixture {
+        shape,
+        rows,
+        tree,
+        indices,
+        model,
+        hyper,
+        witness,
+    }
 }
 
 fn honest_update(
@@ -63,16 +93,25 @@ fn honest_update(
     hyper: &FixedHyper,
     rng: &mut ChaCha20Rng,
 ) -> Vec<i64> {
-    let batches: Vec<Vec<Vec<i64>>> =
-        indices.iter().map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect()).collect();
+    let batches: Vec<Vec<Vec<i64>>> = indices
+        .iter()
+        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
+        .collect();
     let w_k = replay(shape, model, &batches, hyper).unwrap();
     let t = hyper.tolerance;
-    w_k.iter().zip(model).map(|(a, b)| a - b + rng.gen_range(-t..=t)).collect()
+    w_k.iter()
+        .zip(model)
+        .map(|(a, b)| a - b + rng.gen_range(-t..=t))
+        .collect()
 }
 
 pub(super) fn check(shape: &Shape, public: &Public, private: &Private) -> (bool, Breakdown) {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    let c = TrainingCircuit { shape: shape.clone(), public: public.clone(), private: private.clone() };
+    let c = TrainingCircuit {
+        shape: shape.clone(),
+        public: public.clone(),
+        private: private.clone(),
+    };
     let bd = c.synthesize(&cs).unwrap();
     (cs.is_satisfied().unwrap(), bd)
 }
@@ -82,13 +121,23 @@ fn honest_logistic_regression_satisfies_with_pinned_counts() {
     let f = fixture(vec![], 2, 0.01);
     let (ok, bd) = check(&f.shape, &f.witness.public, &f.witness.private);
     assert!(ok);
-    assert_eq!(bd.total, bd.hashing + bd.merkle + bd.training + bd.tolerance + bd.norm + bd.commitment);
+    assert_eq!(
+        bd.total,
+        bd.hashing + bd.merkle + bd.training + bd.tolerance + bd.norm + bd.commitment
+    );
     // training per step: 2 rows × (4 MACs + rescale 49 + sigmoid 68) + 4 weights × (2 MACs
     // + η·g 1 + rescale 65) + bias (1 + 49) = 564; tolerance 5 × (24 + 2·21); norm 5 + 49;
     // commitment 5·12 + 126 windows × 7 − 3, ρ's 252 bits, 2 for C; a row's Merkle check is
     // its leaf hash (Poseidon(6), 351), two 4-ary levels and the root equality.
-    let want =
-        Breakdown { hashing: 1043, merkle: 4 * (351 + 2 * 304 + 1), training: 2 * 564, tolerance: 330, norm: 54, commitment: 1553, total: 7948 };
+    let want = Breakdown {
+        hashing: 1043,
+        merkle: 4 * (351 + 2 * 304 + 1),
+        training: 2 * 564,
+        tolerance: 330,
+        norm: 54,
+        commitment: 1553,
+        total: 7948,
+    };
     assert_eq!(bd, want);
 }
 
@@ -99,8 +148,15 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
     assert_eq!(f.witness.private.update, f.witness.replayed_update);
     let (ok, bd) = check(&f.shape, &f.witness.public, &f.witness.private);
     assert!(ok);
-    let want =
-        Breakdown { hashing: 1540, merkle: 1920, training: 2090, tolerance: 1254, norm: 68, commitment: 2729, total: 9601 };
+    let want = Breakdown {
+        hashing: 1540,
+        merkle: 1920,
+        training: 2090,
+        tolerance: 1254,
+        norm: 68,
+        commitment: 2729,
+        total: 9601,
+    };
     assert_eq!(bd, want);
 }
 
@@ -108,10 +164,27 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
 fn verifier_rebuilds_the_statement_from_public_facts() {
     let f = fixture(vec![], 1, 0.01);
     let indices = batch_indices([3; 32], 0, f.rows.len(), 1, 2);
-    let public = Public::new(&f.shape, f.tree.root(), &f.model, &indices, &f.hyper, f.witness.public.commitment);
+    let public = Public::new(
+        &f.shape,
+        f.tree.root(),
+        &f.model,
+        &indices,
+        &f.hyper,
+        f.witness.public.commitment,
+    );
     assert_eq!(public, f.witness.public);
     let other = batch_indices([3; 32], 1, f.rows.len(), 1, 2);
-    assert_ne!(Public::new(&f.shape, f.tree.root(), &f.model, &other, &f.hyper, public.commitment), public);
+    assert_ne!(
+        Public::new(
+            &f.shape,
+            f.tree.root(),
+            &f.model,
+            &other,
+            &f.hyper,
+            public.commitment
+        ),
+        public
+    );
 }
 
 #[test]
@@ -121,21 +194,46 @@ fn negative_row_not_in_the_tree() {
     let mut other = f.rows.clone();
     other[f.indices[0][0] as usize][0] += 1000;
     let tree = MerkleTree::from_rows(&other, 4).unwrap();
-    let w = Witness::new(&f.shape, &tree, &other, f.indices.clone(), f.model.clone(), f.hyper, f.witness.replayed_update.clone(), f.witness.private.rho);
+    let w = Witness::new(
+        &f.shape,
+        &tree,
+        &other,
+        f.indices.clone(),
+        f.model.clone(),
+        f.hyper,
+        f.witness.replayed_update.clone(),
+        f.witness.private.rho,
+    );
     // The update may fall outside τ of the new training; use that training's own update.
-    let w = w.or_else(|_| {
-        let upd = replay_update(&f, &other, &f.indices, &f.model);
-        Witness::new(&f.shape, &tree, &other, f.indices.clone(), f.model.clone(), f.hyper, upd, f.witness.private.rho)
-    }).unwrap();
-    assert!(check(&f.shape, &w.public, &w.private).0, "consistent on its own tree");
+    let w = w
+        .or_else(|_| {
+            let upd = replay_update(&f, &other, &f.indices, &f.model);
+            Witness::new(
+                &f.shape,
+                &tree,
+                &other,
+                f.indices.clone(),
+                f.model.clone(),
+                f.hyper,
+                upd,
+                f.witness.private.rho,
+            )
+        })
+        .unwrap();
+    assert!(
+        check(&f.shape, &w.public, &w.private).0,
+        "consistent on its own tree"
+    );
     let mut public = w.public.clone();
     public.data_root = f.tree.root();
     assert!(!check(&f.shape, &public, &w.private).0);
 }
 
 fn replay_update(f: &Fixture, rows: &[Vec<i64>], indices: &[Vec<u32>], model: &[i64]) -> Vec<i64> {
-    let batches: Vec<Vec<Vec<i64>>> =
-        indices.iter().map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect()).collect();
+    let batches: Vec<Vec<Vec<i64>>> = indices
+        .iter()
+        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
+        .collect();
     let w_k = replay(&f.shape, model, &batches, &f.hyper).unwrap();
     w_k.iter().zip(model).map(|(a, b)| a - b).collect()
 }
@@ -147,7 +245,17 @@ fn negative_row_at_another_index() {
     let mut idx = f.indices.clone();
     idx[0][0] = (0..6).find(|i| !f.indices[0].contains(i)).unwrap();
     let upd = replay_update(&f, &f.rows, &idx, &f.model);
-    let w = Witness::new(&f.shape, &f.tree, &f.rows, idx, f.model.clone(), f.hyper, upd, f.witness.private.rho).unwrap();
+    let w = Witness::new(
+        &f.shape,
+        &f.tree,
+        &f.rows,
+        idx,
+        f.model.clone(),
+        f.hyper,
+        upd,
+        f.witness.private.rho,
+    )
+    .unwrap();
     assert!(check(&f.shape, &w.public, &w.private).0);
     let mut public = w.public.clone();
     public.indices_hash = f.witness.public.indices_hash;
@@ -168,7 +276,17 @@ fn negative_wrong_global_model() {
     let mut model = f.model.clone();
     model[0] += 5000;
     let upd = replay_update(&f, &f.rows, &f.indices, &model);
-    let w = Witness::new(&f.shape, &f.tree, &f.rows, f.indices.clone(), model, f.hyper, upd, f.witness.private.rho).unwrap();
+    let w = Witness::new(
+        &f.shape,
+        &f.tree,
+        &f.rows,
+        f.indices.clone(),
+        model,
+        f.hyper,
+        upd,
+        f.witness.private.rho,
+    )
+    .unwrap();
     assert!(check(&f.shape, &w.public, &w.private).0);
     let mut public = w.public.clone();
     public.model_hash = f.witness.public.model_hash;
@@ -190,8 +308,20 @@ fn negative_update_outside_tolerance() {
     let f = fixture(vec![2], 1, 0.01);
     let mut update = f.witness.replayed_update.clone();
     update[3] += f.hyper.tolerance + 1;
-    let err = Witness::new(&f.shape, &f.tree, &f.rows, f.indices.clone(), f.model.clone(), f.hyper, update.clone(), f.witness.private.rho);
-    assert!(matches!(err, Err(TrainingError::OutsideTolerance { index: 3, .. })));
+    let err = Witness::new(
+        &f.shape,
+        &f.tree,
+        &f.rows,
+        f.indices.clone(),
+        f.model.clone(),
+        f.hyper,
+        update.clone(),
+        f.witness.private.rho,
+    );
+    assert!(matches!(
+        err,
+        Err(TrainingError::OutsideTolerance { index: 3, .. })
+    ));
     let (public, private) = with_update(&f, update.clone());
     assert!(!check(&f.shape, &public, &private).0);
     // Exactly at τ is accepted.
@@ -203,7 +333,13 @@ fn negative_update_outside_tolerance() {
 #[test]
 fn negative_over_norm_update() {
     let f = fixture(vec![], 1, 0.01);
-    let norm_sq: i128 = f.witness.private.update.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
+    let norm_sq: i128 = f
+        .witness
+        .private
+        .update
+        .iter()
+        .map(|&v| i128::from(v) * i128::from(v))
+        .sum();
     let mut private = f.witness.private.clone();
     let mut public = f.witness.public.clone();
     let set_clip = |private: &mut Private, public: &mut Public, clip_sq: i64| {
@@ -213,7 +349,10 @@ fn negative_over_norm_update() {
     set_clip(&mut private, &mut public, norm_sq as i64 - 1);
     assert!(!check(&f.shape, &public, &private).0);
     set_clip(&mut private, &mut public, norm_sq as i64);
-    assert!(check(&f.shape, &public, &private).0, "exactly at the bound is accepted");
+    assert!(
+        check(&f.shape, &public, &private).0,
+        "exactly at the bound is accepted"
+    );
 }
 
 #[test]
@@ -293,8 +432,14 @@ fn float_sgd(spec: &ModelSpec, p: &[f32], batches: &[Vec<Vec<f32>>], lr: f32) ->
                 if li > 0 {
                     delta = (0..l.n_in)
                         .map(|i| {
-                            let back: f32 = (0..l.n_out).map(|o| p[l.w_offset + o * l.n_in + i] * delta[o]).sum();
-                            if zs[li - 1][i] > 0.0 { back } else { 0.0 }
+                            let back: f32 = (0..l.n_out)
+                                .map(|o| p[l.w_offset + o * l.n_in + i] * delta[o])
+                                .sum();
+                            if zs[li - 1][i] > 0.0 {
+                                back
+                            } else {
+                                0.0
+                            }
                         })
                         .collect();
                 }
@@ -309,25 +454,49 @@ fn float_sgd(spec: &ModelSpec, p: &[f32], batches: &[Vec<Vec<f32>>], lr: f32) ->
 
 /// How far the float update is from the fixed-point replay on a reference shape.
 fn float_gap(hidden: Vec<usize>, k: u32, lr: f32) -> f32 {
-    let spec = ModelSpec { n_features: 45, hidden };
-    let shape = Shape { model: spec.clone(), local_steps: k, batch_size: 16, tree_depth: 10 };
+    let spec = ModelSpec {
+        n_features: 45,
+        hidden,
+    };
+    let shape = Shape {
+        model: spec.clone(),
+        local_steps: k,
+        batch_size: 16,
+        tree_depth: 10,
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(30);
     let float_rows: Vec<Vec<f32>> = (0..200)
         .map(|_| {
             // Standardised features, as the datasets crate produces them (clipped at 4σ).
-            let mut r: Vec<f32> = (0..45).map(|_| (rng.gen_range(-1.0f32..1.0) * 2.0).clamp(-4.0, 4.0)).collect();
+            let mut r: Vec<f32> = (0..45)
+                .map(|_| (rng.gen_range(-1.0f32..1.0) * 2.0).clamp(-4.0, 4.0))
+                .collect();
             r.push(f32::from(rng.gen_bool(0.3)));
             r
         })
         .collect();
-    let rows: Vec<Vec<i64>> = float_rows.iter().map(|r| quantize_all(r).unwrap()).collect();
+    let rows: Vec<Vec<i64>> = float_rows
+        .iter()
+        .map(|r| quantize_all(r).unwrap())
+        .collect();
     let indices = batch_indices([5; 32], 1, rows.len(), k, 16);
     let p = spec.init_params(4);
     let model = quantize_all(&p).unwrap();
     let pf: Vec<f32> = model.iter().map(|&v| crate::fixed::dequantize(v)).collect();
-    let fb: Vec<Vec<Vec<f32>>> = indices.iter().map(|b| b.iter().map(|&i| float_rows[i as usize].clone()).collect()).collect();
-    let qb: Vec<Vec<Vec<i64>>> = indices.iter().map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect()).collect();
-    let hp = HyperParams { local_steps: k, batch_size: 16, learning_rate: lr, clip_norm: 10.0 };
+    let fb: Vec<Vec<Vec<f32>>> = indices
+        .iter()
+        .map(|b| b.iter().map(|&i| float_rows[i as usize].clone()).collect())
+        .collect();
+    let qb: Vec<Vec<Vec<i64>>> = indices
+        .iter()
+        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
+        .collect();
+    let hp = HyperParams {
+        local_steps: k,
+        batch_size: 16,
+        learning_rate: lr,
+        clip_norm: 10.0,
+    };
     let hyper = FixedHyper::new(&hp, 0.0).unwrap();
     let w_f = float_sgd(&spec, &pf, &fb, lr);
     let w_q = replay(&shape, &model, &qb, &hyper).unwrap();
@@ -351,15 +520,32 @@ fn float_training_lands_within_the_reference_tolerances() {
 #[test]
 fn a_float_update_proves_on_a_small_shape() {
     let f = fixture(vec![3], 2, 0.01);
-    let float_rows: Vec<Vec<f32>> =
-        f.rows.iter().map(|r| r.iter().map(|&v| crate::fixed::dequantize(v)).collect()).collect();
-    let pf: Vec<f32> = f.model.iter().map(|&v| crate::fixed::dequantize(v)).collect();
-    let fb: Vec<Vec<Vec<f32>>> =
-        f.indices.iter().map(|b| b.iter().map(|&i| float_rows[i as usize].clone()).collect()).collect();
+    let float_rows: Vec<Vec<f32>> = f
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|&v| crate::fixed::dequantize(v)).collect())
+        .collect();
+    let pf: Vec<f32> = f
+        .model
+        .iter()
+        .map(|&v| crate::fixed::dequantize(v))
+        .collect();
+    let fb: Vec<Vec<Vec<f32>>> = f
+        .indices
+        .iter()
+        .map(|b| b.iter().map(|&i| float_rows[i as usize].clone()).collect())
+        .collect();
     let w_f = float_sgd(&f.shape.model, &pf, &fb, 0.5);
     let update: Vec<f32> = w_f.iter().zip(&pf).map(|(a, b)| a - b).collect();
     let w = Witness::from_float_update(
-        &f.shape, &f.tree, &f.rows, f.indices.clone(), f.model.clone(), f.hyper, &update, f.witness.private.rho,
+        &f.shape,
+        &f.tree,
+        &f.rows,
+        f.indices.clone(),
+        f.model.clone(),
+        f.hyper,
+        &update,
+        f.witness.private.rho,
     )
     .unwrap();
     assert!(check(&f.shape, &w.public, &w.private).0);

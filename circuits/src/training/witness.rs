@@ -31,7 +31,14 @@ impl Public {
     /// The statement a verifier expects from the round's public facts: the holder's enrolled
     /// root, the global model, the batches `batch_indices` gives for its seed, the round's
     /// hyper-parameters, and the commitment the participant sent.
-    pub fn new(shape: &Shape, data_root: Fr, model: &[i64], indices: &[Vec<u32>], hyper: &FixedHyper, commitment: Point) -> Self {
+    pub fn new(
+        shape: &Shape,
+        data_root: Fr,
+        model: &[i64],
+        indices: &[Vec<u32>],
+        hyper: &FixedHyper,
+        commitment: Point,
+    ) -> Self {
         Self {
             data_root,
             model_hash: model_hash(model),
@@ -43,8 +50,18 @@ impl Public {
 
     /// The six public inputs, in the circuit's order.
     pub fn to_inputs(&self) -> Vec<Fr> {
-        let (cx, cy) = self.commitment.xy().unwrap_or((Fr::from(0u64), Fr::from(1u64)));
-        vec![self.data_root, self.model_hash, self.indices_hash, self.hyper_hash, cx, cy]
+        let (cx, cy) = self
+            .commitment
+            .xy()
+            .unwrap_or((Fr::from(0u64), Fr::from(1u64)));
+        vec![
+            self.data_root,
+            self.model_hash,
+            self.indices_hash,
+            self.hyper_hash,
+            cx,
+            cy,
+        ]
     }
 }
 
@@ -71,13 +88,19 @@ impl Private {
     /// An all-zero witness of the right shape (key generation ignores the values).
     pub fn dummy(shape: &Shape) -> Self {
         let (k, b) = (shape.local_steps as usize, shape.batch_size as usize);
-        let path = MerklePath { siblings: vec![[Fr::from(0u64); 3]; shape.tree_depth as usize / 2] };
+        let path = MerklePath {
+            siblings: vec![[Fr::from(0u64); 3]; shape.tree_depth as usize / 2],
+        };
         Self {
             model: vec![0; shape.model.param_count()],
             indices: vec![vec![0; b]; k],
             rows: vec![vec![vec![0; shape.row_len()]; b]; k],
             paths: vec![vec![path; b]; k],
-            hyper: FixedHyper { step: 0, clip_sq: 0, tolerance: 0 },
+            hyper: FixedHyper {
+                step: 0,
+                clip_sq: 0,
+                tolerance: 0,
+            },
             update: vec![0; shape.model.param_count()],
             rho: Scalar::from(0u64),
         }
@@ -91,17 +114,32 @@ pub fn indices_hash(indices: &[Vec<u32>]) -> Fr {
 }
 
 /// The fixed-point replay: `w_K` after K SGD steps on `batches` (`K × B` rows) from `model`.
-pub fn replay(shape: &Shape, model: &[i64], batches: &[Vec<Vec<i64>>], hyper: &FixedHyper) -> Result<Vec<i64>, TrainingError> {
+pub fn replay(
+    shape: &Shape,
+    model: &[i64],
+    batches: &[Vec<Vec<i64>>],
+    hyper: &FixedHyper,
+) -> Result<Vec<i64>, TrainingError> {
     if model.len() != shape.model.param_count() {
-        return Err(TrainingError::Mismatch { what: "model parameters", got: model.len(), want: shape.model.param_count() });
+        return Err(TrainingError::Mismatch {
+            what: "model parameters",
+            got: model.len(),
+            want: shape.model.param_count(),
+        });
     }
     let mut params: Vec<i128> = model.iter().map(|&v| v.into()).collect();
     let step = i128::from(hyper.step);
     for batch in batches {
-        let rows: Vec<Vec<i128>> = batch.iter().map(|r| r.iter().map(|&v| v.into()).collect()).collect();
+        let rows: Vec<Vec<i128>> = batch
+            .iter()
+            .map(|r| r.iter().map(|&v| v.into()).collect())
+            .collect();
         params = sgd_step(&mut Native, &shape.model, &params, &rows, &step)?;
     }
-    params.iter().map(|&v| fixed::check_signed(v, 64).map_err(TrainingError::from)).collect()
+    params
+        .iter()
+        .map(|&v| fixed::check_signed(v, 64).map_err(TrainingError::from))
+        .collect()
 }
 
 /// A complete statement and witness, checked natively before any proving.
@@ -140,7 +178,11 @@ impl Witness {
             return mismatch("update coordinates", update.len(), n);
         }
         if tree.depth() != shape.tree_depth {
-            return mismatch("tree depth", tree.depth() as usize, shape.tree_depth as usize);
+            return mismatch(
+                "tree depth",
+                tree.depth() as usize,
+                shape.tree_depth as usize,
+            );
         }
         if indices.len() != shape.local_steps as usize {
             return mismatch("batches", indices.len(), shape.local_steps as usize);
@@ -154,7 +196,10 @@ impl Witness {
             let mut b_rows = Vec::with_capacity(batch.len());
             let mut b_paths = Vec::with_capacity(batch.len());
             for &i in batch {
-                let row = rows.get(i as usize).ok_or(TrainingError::RowIndex { index: i, rows: rows.len() })?;
+                let row = rows.get(i as usize).ok_or(TrainingError::RowIndex {
+                    index: i,
+                    rows: rows.len(),
+                })?;
                 if row.len() != shape.row_len() {
                     return mismatch("values per row", row.len(), shape.row_len());
                 }
@@ -169,18 +214,43 @@ impl Witness {
         for (index, (&got, &want)) in update.iter().zip(&replayed_update).enumerate() {
             fixed::check_signed(got.into(), UPDATE_BITS)?;
             if (got - want).abs() > hyper.tolerance {
-                return Err(TrainingError::OutsideTolerance { index, got, want, tolerance: hyper.tolerance });
+                return Err(TrainingError::OutsideTolerance {
+                    index,
+                    got,
+                    want,
+                    tolerance: hyper.tolerance,
+                });
             }
         }
         let norm_sq: i128 = update.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
         if norm_sq > i128::from(hyper.clip_sq) {
-            return Err(TrainingError::OverNorm { norm_sq, clip_sq: hyper.clip_sq });
+            return Err(TrainingError::OverNorm {
+                norm_sq,
+                clip_sq: hyper.clip_sq,
+            });
         }
-        let commitment = pedersen::commit(&Generators::new(n), &update, &rho)
-            .map_err(|e| TrainingError::Mismatch { what: "commitment values", got: e.got, want: e.want })?;
+        let commitment = pedersen::commit(&Generators::new(n), &update, &rho).map_err(|e| {
+            TrainingError::Mismatch {
+                what: "commitment values",
+                got: e.got,
+                want: e.want,
+            }
+        })?;
         let public = Public::new(shape, tree.root(), &model, &indices, &hyper, commitment);
-        let private = Private { model, indices, rows: batches, paths, hyper, update, rho };
-        Ok(Self { public, private, replayed_update })
+        let private = Private {
+            model,
+            indices,
+            rows: batches,
+            paths,
+            hyper,
+            update,
+            rho,
+        };
+        Ok(Self {
+            public,
+            private,
+            replayed_update,
+        })
     }
 
     /// [`Witness::new`] for an update computed in float (by the real trainer): quantises
