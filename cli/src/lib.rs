@@ -6,9 +6,11 @@
 //! - [`demo`]: `cairn demo`.
 //! - [`nodes`]: `cairn coordinator` and `cairn participant` as separate processes.
 //! - [`ui`]: progress bar and per-round lines.
+//! - [`plot`]: PNG plots (loss/AUC per round, ROC curves) with an embedded font.
 
 pub mod demo;
 pub mod federate;
 pub mod nodes;
 pub mod options;
+pub mod plot;
 pub mod ui;
