@@ -16,7 +16,9 @@ use anyhow::Result;
 use cairn_cli::federate::{centralised_baseline, run_federated};
 use cairn_cli::options::{DataArgs, TrainArgs};
 use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
-use cairn_participant::trainer::{DeviceChoice, LocalUpdate, TchTrainer, TrainError, TrainInput, Trainer};
+use cairn_participant::trainer::{
+    DeviceChoice, LocalUpdate, TchTrainer, TrainError, TrainInput, Trainer,
+};
 use cairn_protocol::metrics::evaluate;
 use cairn_protocol::model::ModelSpec;
 use tokio::sync::mpsc;
@@ -25,7 +27,11 @@ use tokio::sync::mpsc;
 struct InstantTrainer;
 impl Trainer for InstantTrainer {
     fn train(&mut self, input: &TrainInput<'_>) -> Result<LocalUpdate, TrainError> {
-        Ok(LocalUpdate { delta: vec![1e-4; input.global.len()], n_examples: 1, mean_loss: 0.5 })
+        Ok(LocalUpdate {
+            delta: vec![1e-4; input.global.len()],
+            n_examples: 1,
+            mean_loss: 0.5,
+        })
     }
     fn device(&self) -> String {
         "instant".into()
@@ -45,17 +51,45 @@ async fn quality(partition_name: &str, scheme: Partition) -> Result<(f64, f64, f
     let initial = job.model.init_params(train.seed());
     let holders = partition(&prepared.train, 5, &scheme, 7)?;
     let t0 = Instant::now();
-    let summary = run_federated(job.clone(), initial.clone(), &prepared.test, holders, || {
-        Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>)
-    }, mpsc::unbounded_channel().0)
+    let summary = run_federated(
+        job.clone(),
+        initial.clone(),
+        &prepared.test,
+        holders,
+        || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
+        mpsc::unbounded_channel().0,
+    )
     .await?;
     let secs = t0.elapsed().as_secs_f64();
     let mut t = TchTrainer::new(DeviceChoice::Cpu)?;
-    let central =
-        centralised_baseline(&job.model, &initial, &prepared.train, &job.hyper, job.rounds, 5, train.seed(), &mut t)?;
-    let fed = evaluate(&job.model, &summary.model, &prepared.test.features, &prepared.test.labels).auc;
-    let cen = evaluate(&job.model, &central, &prepared.test.features, &prepared.test.labels).auc;
-    println!("{partition_name:<16} {fed:>9.4} {cen:>11.4} {:>+8.4} {secs:>8.2}", fed - cen);
+    let central = centralised_baseline(
+        &job.model,
+        &initial,
+        &prepared.train,
+        &job.hyper,
+        job.rounds,
+        5,
+        train.seed(),
+        &mut t,
+    )?;
+    let fed = evaluate(
+        &job.model,
+        &summary.model,
+        &prepared.test.features,
+        &prepared.test.labels,
+    )
+    .auc;
+    let cen = evaluate(
+        &job.model,
+        &central,
+        &prepared.test.features,
+        &prepared.test.labels,
+    )
+    .auc;
+    println!(
+        "{partition_name:<16} {fed:>9.4} {cen:>11.4} {:>+8.4} {secs:>8.2}",
+        fed - cen
+    );
     Ok((fed, cen, secs))
 }
 
@@ -63,18 +97,41 @@ async fn overhead() -> Result<()> {
     let opts = LoadOptions::default();
     let data = synthetic(2000, 38, 1, &opts);
     let holders = partition(&data.train, 5, &Partition::Iid, 1)?;
-    let mut train = TrainArgs { rounds: Some(20), hidden: Some("2600".into()), ..TrainArgs::default() };
+    let mut train = TrainArgs {
+        rounds: Some(20),
+        hidden: Some("2600".into()),
+        ..TrainArgs::default()
+    };
     train.clip = Some(1e6);
     let job = train.job("overhead", 38, 5, 5)?;
     let n = job.model.param_count();
     let initial = ModelSpec::init_params(&job.model, 1);
-    let summary =
-        run_federated(job, initial, &data.test, holders, || Ok(Box::new(InstantTrainer) as Box<dyn Trainer>), mpsc::unbounded_channel().0)
-            .await?;
-    let mut ms: Vec<f64> = summary.rounds.iter().skip(1).map(|r| r.seconds * 1e3).collect();
+    let summary = run_federated(
+        job,
+        initial,
+        &data.test,
+        holders,
+        || Ok(Box::new(InstantTrainer) as Box<dyn Trainer>),
+        mpsc::unbounded_channel().0,
+    )
+    .await?;
+    let mut ms: Vec<f64> = summary
+        .rounds
+        .iter()
+        .skip(1)
+        .map(|r| r.seconds * 1e3)
+        .collect();
     let med = median(&mut ms);
-    println!("\nround overhead, 5 participants, {n} parameters ({} rounds, first excluded):", ms.len());
-    println!("  median {med:.1} ms, min {:.1} ms, max {:.1} ms   (target < 50 ms: {:.2}x of budget)", ms[0], ms[ms.len() - 1], med / 50.0);
+    println!(
+        "\nround overhead, 5 participants, {n} parameters ({} rounds, first excluded):",
+        ms.len()
+    );
+    println!(
+        "  median {med:.1} ms, min {:.1} ms, max {:.1} ms   (target < 50 ms: {:.2}x of budget)",
+        ms[0],
+        ms[ms.len() - 1],
+        med / 50.0
+    );
     Ok(())
 }
 
@@ -83,7 +140,9 @@ fn main() -> Result<()> {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         println!("federated vs centralised test AUC, fraud table, 5 holders, model 38→16→1, 20 rounds x K=20 x B=32");
         println!("{:<16} {:>9} {:>11} {:>8} {:>8}", "partition", "federated", "centralised", "gap", "seconds");

@@ -31,12 +31,33 @@ const STEPS: u32 = 200;
 const REPEATS: usize = 10;
 
 /// Best-of-`REPEATS` steps per second of one engine on one configuration.
-fn steps_per_sec(trainer: &mut dyn Trainer, spec: &ModelSpec, batch: u32, features: &[f32], labels: &[f32]) -> f64 {
+fn steps_per_sec(
+    trainer: &mut dyn Trainer,
+    spec: &ModelSpec,
+    batch: u32,
+    features: &[f32],
+    labels: &[f32],
+) -> f64 {
     let global = spec.init_params(0);
-    let hyper = HyperParams { local_steps: STEPS, batch_size: batch, learning_rate: 0.1, clip_norm: 10.0 };
+    let hyper = HyperParams {
+        local_steps: STEPS,
+        batch_size: batch,
+        learning_rate: 0.1,
+        clip_norm: 10.0,
+    };
     let batches = batch_indices([1; 32], 0, N_ROWS, STEPS, batch);
-    let input = TrainInput { spec, global: &global, features, labels, hyper: &hyper, batches: &batches };
-    let warm = TrainInput { batches: &batches[..10], ..input };
+    let input = TrainInput {
+        spec,
+        global: &global,
+        features,
+        labels,
+        hyper: &hyper,
+        batches: &batches,
+    };
+    let warm = TrainInput {
+        batches: &batches[..10],
+        ..input
+    };
     if let Err(e) = trainer.train(&warm) {
         eprintln!("{}: {e}", trainer.device());
         return f64::NAN;
@@ -60,9 +81,18 @@ fn pytorch_baseline(threads: Option<usize>) -> HashMap<(String, u32), f64> {
     let threads = threads.unwrap_or(0).to_string();
     let out = Command::new("python3")
         .arg(&script)
-        .args(["--steps", &steps, "--repeats", &repeats, "--threads", &threads])
+        .args([
+            "--steps",
+            &steps,
+            "--repeats",
+            &repeats,
+            "--threads",
+            &threads,
+        ])
         .output();
-    let Ok(out) = out.map_err(|e| eprintln!("python3: {e}")) else { return HashMap::new() };
+    let Ok(out) = out.map_err(|e| eprintln!("python3: {e}")) else {
+        return HashMap::new();
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     if let Some(first) = text.lines().next() {
         println!("baseline: {first}");
@@ -70,7 +100,11 @@ fn pytorch_baseline(threads: Option<usize>) -> HashMap<(String, u32), f64> {
     text.lines()
         .filter_map(|line| {
             let mut it = line.split_whitespace();
-            let (model, batch, rate) = (it.next()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+            let (model, batch, rate) = (
+                it.next()?,
+                it.next()?.parse().ok()?,
+                it.next()?.parse().ok()?,
+            );
             Some(((model.to_owned(), batch), rate))
         })
         .collect()
@@ -78,15 +112,30 @@ fn pytorch_baseline(threads: Option<usize>) -> HashMap<(String, u32), f64> {
 
 fn main() {
     let mut rng = ChaCha20Rng::seed_from_u64(0);
-    let features: Vec<f32> = (0..N_ROWS * N_FEATURES).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let labels: Vec<f32> =
-        features.chunks_exact(N_FEATURES).map(|x| if x.iter().sum::<f32>() > 0.0 { 1.0 } else { 0.0 }).collect();
+    let features: Vec<f32> = (0..N_ROWS * N_FEATURES)
+        .map(|_| rng.gen_range(-1.0..1.0))
+        .collect();
+    let labels: Vec<f32> = features
+        .chunks_exact(N_FEATURES)
+        .map(|x| {
+            if x.iter().sum::<f32>() > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
     // `cargo bench` adds `--bench`; the only option of ours is `--threads N`.
     let args: Vec<String> = std::env::args().collect();
-    let threads = args.iter().position(|a| a == "--threads").and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
     let baseline = pytorch_baseline(threads);
 
-    let Ok(tch_cpu) = TchTrainer::new(DeviceChoice::Cpu) else { return };
+    let Ok(tch_cpu) = TchTrainer::new(DeviceChoice::Cpu) else {
+        return;
+    };
     let mut tch_cpu = tch_cpu.with_cpu_threads(threads);
     // Before any training, libtorch reports its default.
     let default_threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
@@ -97,7 +146,10 @@ fn main() {
         "model", "batch", "pytorch/s", "tch/s", "native/s", "tch time/pytorch"
     );
     for hidden in [vec![], vec![16]] {
-        let spec = ModelSpec { n_features: N_FEATURES, hidden };
+        let spec = ModelSpec {
+            n_features: N_FEATURES,
+            hidden,
+        };
         for batch in [32, 256] {
             let t = steps_per_sec(&mut tch_cpu, &spec, batch, &features, &labels);
             let n = steps_per_sec(&mut native, &spec, batch, &features, &labels);
@@ -105,7 +157,15 @@ fn main() {
                 Some(&p) => (format!("{p:.0}"), format!("{:.2}", p / t)),
                 None => ("-".to_owned(), "-".to_owned()),
             };
-            println!("{:<10} {:>5} {:>12} {:>12.0} {:>12.0} {:>16}", spec.describe(), batch, py, t, n, ratio);
+            println!(
+                "{:<10} {:>5} {:>12} {:>12.0} {:>12.0} {:>16}",
+                spec.describe(),
+                batch,
+                py,
+                t,
+                n,
+                ratio
+            );
         }
     }
 }

@@ -68,11 +68,23 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("data: {source}");
     println!("{}", prepared.report);
     let scheme = data_args.partition()?;
-    let holders = partition(&prepared.train, args.participants, &scheme, data_args.data_seed.unwrap_or(7))
-        .context("partitioning the training rows")?;
-    let job = train_args.job("demo", prepared.train.n_features, args.participants, args.participants.div_ceil(2))?;
+    let holders = partition(
+        &prepared.train,
+        args.participants,
+        &scheme,
+        data_args.data_seed.unwrap_or(7),
+    )
+    .context("partitioning the training rows")?;
+    let job = train_args.job(
+        "demo",
+        prepared.train.n_features,
+        args.participants,
+        args.participants.div_ceil(2),
+    )?;
     let initial = job.model.init_params(train_args.seed());
-    let device = TchTrainer::new(args.device).context("choosing the training device")?.device();
+    let device = TchTrainer::new(args.device)
+        .context("choosing the training device")?
+        .device();
     println!(
         "model {} ({} parameters), {} holders ({:?}: {}), {} rounds of K={} steps, B={}, lr={}, on {device}",
         job.model.describe(),
@@ -88,11 +100,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     let t0 = Instant::now();
     let (ptx, prx) = mpsc::unbounded_channel();
-    let renderer = tokio::spawn(ui::render(prx, job.rounds, !std::io::stderr().is_terminal()));
+    let renderer = tokio::spawn(ui::render(
+        prx,
+        job.rounds,
+        !std::io::stderr().is_terminal(),
+    ));
     let choice = args.device;
-    let summary = run_federated(job.clone(), initial.clone(), &prepared.test, holders, move || {
-        Ok(Box::new(TchTrainer::new(choice)?) as Box<dyn Trainer>)
-    }, ptx)
+    let summary = run_federated(
+        job.clone(),
+        initial.clone(),
+        &prepared.test,
+        holders,
+        move || Ok(Box::new(TchTrainer::new(choice)?) as Box<dyn Trainer>),
+        ptx,
+    )
     .await?;
     renderer.await.ok();
     let seconds = t0.elapsed().as_secs_f64();
@@ -111,15 +132,36 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         train_args.seed(),
         &mut trainer,
     )?;
-    let fed = evaluate(&job.model, &summary.model, &prepared.test.features, &prepared.test.labels);
-    let cen = evaluate(&job.model, &central, &prepared.test.features, &prepared.test.labels);
-    println!("\n{} rounds in {seconds:.1} s on {device}; test split of {} rows:", summary.rounds_completed, prepared.test.n_rows());
+    let fed = evaluate(
+        &job.model,
+        &summary.model,
+        &prepared.test.features,
+        &prepared.test.labels,
+    );
+    let cen = evaluate(
+        &job.model,
+        &central,
+        &prepared.test.features,
+        &prepared.test.labels,
+    );
+    println!(
+        "\n{} rounds in {seconds:.1} s on {device}; test split of {} rows:",
+        summary.rounds_completed,
+        prepared.test.n_rows()
+    );
     println!("                 loss   accuracy     AUC");
-    println!("  federated    {:.4}     {:.4}  {:.4}", fed.loss, fed.accuracy, fed.auc);
-    println!("  centralised  {:.4}     {:.4}  {:.4}   (pooled rows, same budget)", cen.loss, cen.accuracy, cen.auc);
+    println!(
+        "  federated    {:.4}     {:.4}  {:.4}",
+        fed.loss, fed.accuracy, fed.auc
+    );
+    println!(
+        "  centralised  {:.4}     {:.4}  {:.4}   (pooled rows, same budget)",
+        cen.loss, cen.accuracy, cen.auc
+    );
     println!("  AUC gap      {:+.4}", fed.auc - cen.auc);
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let model_path = args.out.join("model.safetensors");
     write_safetensors(&model_path, &job.model, &summary.model)?;
     let report = DemoReport {
@@ -136,6 +178,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let metrics_path = args.out.join("metrics.json");
     std::fs::write(&metrics_path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", metrics_path.display()))?;
-    println!("wrote {} and {}", model_path.display(), metrics_path.display());
+    println!(
+        "wrote {} and {}",
+        model_path.display(),
+        metrics_path.display()
+    );
     Ok(())
 }

@@ -32,17 +32,31 @@ pub async fn run_federated(
     let identity = ServerIdentity::generate()?;
     let endpoint = server_endpoint("127.0.0.1:0".parse()?, &identity)?;
     let addr = endpoint.local_addr()?;
-    let _ = progress.send(Progress::Listening { addr, fingerprint: identity.fingerprint.clone() });
+    let _ = progress.send(Progress::Listening {
+        addr,
+        fingerprint: identity.fingerprint.clone(),
+    });
     let job = Job::new(job, initial, Instant::now());
     let test = test.clone();
-    let server = tokio::spawn(async move { run_job(endpoint, job, &test, progress, std::future::pending()).await });
+    let server = tokio::spawn(async move {
+        run_job(endpoint, job, &test, progress, std::future::pending()).await
+    });
     let mut tasks = Vec::new();
     for (i, rows) in holders.into_iter().enumerate() {
-        let cfg = ParticipantConfig { coordinator: addr, fingerprint: identity.fingerprint.clone(), name: format!("holder-{i}") };
+        let cfg = ParticipantConfig {
+            coordinator: addr,
+            fingerprint: identity.fingerprint.clone(),
+            name: format!("holder-{i}"),
+        };
         let trainer = make_trainer()?;
-        tasks.push(tokio::spawn(async move { run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await }));
+        tasks.push(tokio::spawn(async move {
+            run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await
+        }));
     }
-    let summary = server.await.context("coordinator task")?.context("coordinator")?;
+    let summary = server
+        .await
+        .context("coordinator task")?
+        .context("coordinator")?;
     for (i, t) in tasks.into_iter().enumerate() {
         if let Err(e) = t.await.context("participant task")? {
             tracing::warn!(holder = i, error = %e, "participant ended with an error");
@@ -54,6 +68,7 @@ pub async fn run_federated(
 /// The centralised baseline with the same budget: every round, K steps of SGD with
 /// batches of N·B rows from the pooled training rows (the same examples per round as N
 /// holders with batch B), from the same initial model.
+#[allow(clippy::too_many_arguments)] // each is a distinct setting of the baseline run
 pub fn centralised_baseline(
     spec: &ModelSpec,
     initial: &[f32],
@@ -70,7 +85,13 @@ pub fn centralised_baseline(
         let mut round_seed = [0u8; 32];
         round_seed[..8].copy_from_slice(&seed.to_le_bytes());
         round_seed[8..12].copy_from_slice(&r.to_le_bytes());
-        let batches = batch_indices(round_seed, u32::MAX, train.n_rows(), hyper.local_steps, batch);
+        let batches = batch_indices(
+            round_seed,
+            u32::MAX,
+            train.n_rows(),
+            hyper.local_steps,
+            batch,
+        );
         let input = TrainInput {
             spec,
             global: &params,

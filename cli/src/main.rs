@@ -7,7 +7,11 @@ use cairn_cli::{demo, nodes};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "Federated learning on on-chain data: coordinator, participants, demo")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Federated learning on on-chain data: coordinator, participants, demo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +41,9 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cli.command {
             Command::Demo(a) => demo::run(a).await,

@@ -52,19 +52,33 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     let data = args.data.clone().merge(&file.data);
     let train = args.train.clone().merge(&file.train);
     let (prepared, source) = data.load()?;
-    eprintln!("data: {source}: {} train rows, {} test rows, {} features", prepared.train.n_rows(), prepared.test.n_rows(), prepared.train.n_features);
+    eprintln!(
+        "data: {source}: {} train rows, {} test rows, {} features",
+        prepared.train.n_rows(),
+        prepared.test.n_rows(),
+        prepared.train.n_features
+    );
     let min = args.min.unwrap_or(args.participants.div_ceil(2));
     let cfg = train.job("job-1", prepared.train.n_features, args.participants, min)?;
     let initial = cfg.model.init_params(train.seed());
     let identity = ServerIdentity::generate()?;
-    let endpoint = server_endpoint(args.listen, &identity).with_context(|| format!("listening on {}", args.listen))?;
+    let endpoint = server_endpoint(args.listen, &identity)
+        .with_context(|| format!("listening on {}", args.listen))?;
     let addr = endpoint.local_addr()?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let info = serde_json::json!({ "address": addr.to_string(), "fingerprint": identity.fingerprint });
-    std::fs::write(args.out.join("coordinator.json"), serde_json::to_vec_pretty(&info)?)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let info =
+        serde_json::json!({ "address": addr.to_string(), "fingerprint": identity.fingerprint });
+    std::fs::write(
+        args.out.join("coordinator.json"),
+        serde_json::to_vec_pretty(&info)?,
+    )?;
     println!("listening on {addr}");
     println!("fingerprint {}", identity.fingerprint);
-    println!("join with: cairn participant --coordinator {addr} --fingerprint {} --holder I --of {}", identity.fingerprint, args.participants);
+    println!(
+        "join with: cairn participant --coordinator {addr} --fingerprint {} --holder I --of {}",
+        identity.fingerprint, args.participants
+    );
     let (ptx, prx) = mpsc::unbounded_channel();
     let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));
     let model = cfg.model.clone();
@@ -75,11 +89,18 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     let summary = run_job(endpoint, job, &prepared.test, ptx, shutdown).await?;
     renderer.await.ok();
     write_safetensors(&args.out.join("model.safetensors"), &model, &summary.model)?;
-    std::fs::write(args.out.join("metrics.json"), serde_json::to_vec_pretty(&summary.rounds)?)?;
+    std::fs::write(
+        args.out.join("metrics.json"),
+        serde_json::to_vec_pretty(&summary.rounds)?,
+    )?;
     match summary.error {
         Some(e) => bail!("job stopped after {} rounds: {e}", summary.rounds_completed),
         None => {
-            println!("job complete: {} rounds; model and metrics in {}", summary.rounds_completed, args.out.display());
+            println!(
+                "job complete: {} rounds; model and metrics in {}",
+                summary.rounds_completed,
+                args.out.display()
+            );
             Ok(())
         }
     }
@@ -120,23 +141,59 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
     let file = ConfigFile::load(args.config.as_deref())?;
     let data = args.data.clone().merge(&file.data);
     if args.holder >= args.of {
-        bail!("--holder {} must be less than --of {}", args.holder, args.of);
+        bail!(
+            "--holder {} must be less than --of {}",
+            args.holder,
+            args.of
+        );
     }
     let (prepared, source) = data.load()?;
-    let holders = partition(&prepared.train, args.of, &data.partition()?, data.data_seed.unwrap_or(7))?;
-    let rows = holders.into_iter().nth(args.holder).context("holder index")?;
+    let holders = partition(
+        &prepared.train,
+        args.of,
+        &data.partition()?,
+        data.data_seed.unwrap_or(7),
+    )?;
+    let rows = holders
+        .into_iter()
+        .nth(args.holder)
+        .context("holder index")?;
     let trainer = TchTrainer::new(args.device).context("choosing the training device")?;
-    let name = args.name.clone().unwrap_or_else(|| format!("holder-{}", args.holder));
-    println!("{name}: {} rows of {source} ({:.1}% positive), training on {}", rows.n_rows(), 100.0 * rows.positive_rate(), trainer.device());
-    let cfg = ParticipantConfig { coordinator: args.coordinator, fingerprint: args.fingerprint.clone(), name: name.clone() };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("holder-{}", args.holder));
+    println!(
+        "{name}: {} rows of {source} ({:.1}% positive), training on {}",
+        rows.n_rows(),
+        100.0 * rows.positive_rate(),
+        trainer.device()
+    );
+    let cfg = ParticipantConfig {
+        coordinator: args.coordinator,
+        fingerprint: args.fingerprint.clone(),
+        name: name.clone(),
+    };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {
         while let Some(r) = rrx.recv().await {
-            println!("round {:>3}: local loss {:.4}, trained in {:.2} s", r.round, r.loss, r.train_seconds);
+            println!(
+                "round {:>3}: local loss {:.4}, trained in {:.2} s",
+                r.round, r.loss, r.train_seconds
+            );
         }
     });
-    let summary = run(&cfg, Arc::new(rows), Box::new(trainer) as Box<dyn Trainer>, rtx).await?;
+    let summary = run(
+        &cfg,
+        Arc::new(rows),
+        Box::new(trainer) as Box<dyn Trainer>,
+        rtx,
+    )
+    .await?;
     printer.await.ok();
-    println!("{name}: {} (trained in {} rounds)", summary.message, summary.rounds_trained);
+    println!(
+        "{name}: {} (trained in {} rounds)",
+        summary.message, summary.rounds_trained
+    );
     Ok(())
 }

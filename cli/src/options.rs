@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use cairn_datasets::{default_fraud_csv, load_csv, synthetic, LoadOptions, Partition, Prepared};
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::round::{Aggregation, SecureSettings};
 use clap::Args;
 use serde::Deserialize;
 
@@ -71,6 +72,16 @@ pub struct TrainArgs {
     /// Seed of the initial model and the round seeds [default: 7]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How updates are aggregated: `secure` (SecAgg+: the coordinator learns only the
+    /// sum) or `plain` (FedAvg on the clear updates) [default: secure]
+    #[arg(long)]
+    pub aggregation: Option<String>,
+    /// Secure aggregation: fraction of participants that may drop in a round [default: 0.3]
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Secure aggregation: fraction of participants that may collude with the coordinator [default: 0.2]
+    #[arg(long)]
+    pub corruption: Option<f64>,
 }
 
 /// A `--config` TOML file: `[data]` and `[train]` tables with the flags' names.
@@ -88,8 +99,11 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads a TOML config; a missing path gives the defaults.
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let Some(path) = path else { return Ok(Self::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
     }
 }
@@ -101,7 +115,11 @@ macro_rules! merge {
 impl DataArgs {
     /// Fills unset values from the config file.
     pub fn merge(mut self, file: &DataArgs) -> Self {
-        merge!(self, file, [data, label, test_fraction, partition, data_seed]);
+        merge!(
+            self,
+            file,
+            [data, label, test_fraction, partition, data_seed]
+        );
         self.synthetic |= file.synthetic;
         self
     }
@@ -118,7 +136,10 @@ impl DataArgs {
     pub fn load(&self) -> Result<(Prepared, String)> {
         let opts = self.load_options();
         if self.synthetic {
-            return Ok((synthetic(6000, 12, opts.seed, &opts), "synthetic data (6000 rows, 12 features)".into()));
+            return Ok((
+                synthetic(6000, 12, opts.seed, &opts),
+                "synthetic data (6000 rows, 12 features)".into(),
+            ));
         }
         let path = match &self.data {
             Some(p) => p.clone(),
@@ -131,7 +152,8 @@ impl DataArgs {
                 p
             }
         };
-        let prepared = load_csv(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
+        let prepared =
+            load_csv(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
         Ok((prepared, path.display().to_string()))
     }
 
@@ -146,7 +168,9 @@ pub fn parse_partition(s: &str) -> Result<Partition> {
     match s.split_once(':') {
         None if s == "iid" => Ok(Partition::Iid),
         Some(("dirichlet", a)) => {
-            let alpha: f64 = a.parse().with_context(|| format!("dirichlet alpha {a:?} is not a number"))?;
+            let alpha: f64 = a
+                .parse()
+                .with_context(|| format!("dirichlet alpha {a:?} is not a number"))?;
             if !(alpha.is_finite() && alpha > 0.0) {
                 bail!("dirichlet alpha must be positive, got {alpha}");
             }
@@ -159,7 +183,25 @@ pub fn parse_partition(s: &str) -> Result<Partition> {
 impl TrainArgs {
     /// Fills unset values from the config file.
     pub fn merge(mut self, file: &TrainArgs) -> Self {
-        merge!(self, file, [hidden, rounds, steps, batch, lr, clip, server_lr, round_timeout, join_timeout, seed]);
+        merge!(
+            self,
+            file,
+            [
+                hidden,
+                rounds,
+                steps,
+                batch,
+                lr,
+                clip,
+                server_lr,
+                round_timeout,
+                join_timeout,
+                seed,
+                aggregation,
+                dropout,
+                corruption
+            ]
+        );
         self
     }
 
@@ -169,7 +211,11 @@ impl TrainArgs {
             "" | "none" | "0" => Vec::new(),
             s => s
                 .split(',')
-                .map(|w| w.trim().parse::<usize>().with_context(|| format!("hidden width {w:?} is not a number")))
+                .map(|w| {
+                    w.trim()
+                        .parse::<usize>()
+                        .with_context(|| format!("hidden width {w:?} is not a number"))
+                })
                 .collect::<Result<Vec<_>>>()?,
         };
         let spec = ModelSpec { n_features, hidden };
@@ -207,8 +253,30 @@ impl TrainArgs {
         self.seed.unwrap_or(7)
     }
 
+    /// The aggregation these options choose.
+    pub fn aggregation(&self) -> Result<Aggregation> {
+        match self.aggregation.as_deref().unwrap_or("secure") {
+            "plain" => Ok(Aggregation::Plain),
+            "secure" => {
+                let d = SecureSettings::default();
+                Ok(Aggregation::Secure(SecureSettings {
+                    dropout: self.dropout.unwrap_or(d.dropout),
+                    corruption: self.corruption.unwrap_or(d.corruption),
+                    scale_bits: d.scale_bits,
+                }))
+            }
+            other => bail!("--aggregation must be `secure` or `plain`, got {other:?}"),
+        }
+    }
+
     /// The job configuration for `participants` holders (at least `min` per round).
-    pub fn job(&self, job_id: &str, n_features: usize, participants: usize, min: usize) -> Result<JobConfig> {
+    pub fn job(
+        &self,
+        job_id: &str,
+        n_features: usize,
+        participants: usize,
+        min: usize,
+    ) -> Result<JobConfig> {
         if participants == 0 || min == 0 || min > participants {
             bail!("need 1 <= --min ({min}) <= --participants ({participants})");
         }
@@ -216,7 +284,7 @@ impl TrainArgs {
         if rounds == 0 {
             bail!("--rounds must be at least 1");
         }
-        Ok(JobConfig {
+        let cfg = JobConfig {
             job_id: job_id.to_string(),
             model: self.model(n_features)?,
             rounds,
@@ -227,7 +295,10 @@ impl TrainArgs {
             round_timeout: Duration::from_secs(self.round_timeout.unwrap_or(120)),
             join_timeout: Duration::from_secs(self.join_timeout.unwrap_or(300)),
             seed: self.seed(),
-        })
+            aggregation: self.aggregation()?,
+        };
+        cfg.validate().context("job configuration")?;
+        Ok(cfg)
     }
 }
 
@@ -238,7 +309,9 @@ mod tests {
     #[test]
     fn partition_parsing() {
         assert!(matches!(parse_partition("iid"), Ok(Partition::Iid)));
-        assert!(matches!(parse_partition("dirichlet:0.5"), Ok(Partition::Dirichlet { alpha }) if alpha == 0.5));
+        assert!(
+            matches!(parse_partition("dirichlet:0.5"), Ok(Partition::Dirichlet { alpha }) if alpha == 0.5)
+        );
         assert!(parse_partition("dirichlet:-1").is_err());
         assert!(parse_partition("dirichlet:x").is_err());
         assert!(parse_partition("shards").is_err());
@@ -249,22 +322,34 @@ mod tests {
         let file: ConfigFile =
             toml::from_str("[train]\nrounds = 3\nlr = 0.5\nhidden = \"none\"\n[data]\npartition = \"dirichlet:0.3\"\n")
                 .expect("parse");
-        let flags = TrainArgs { lr: Some(0.2), ..TrainArgs::default() };
+        let flags = TrainArgs {
+            lr: Some(0.2),
+            ..TrainArgs::default()
+        };
         let t = flags.merge(&file.train);
         assert_eq!(t.rounds(), 3);
         assert_eq!(t.lr, Some(0.2));
         assert!(t.model(4).expect("model").hidden.is_empty());
         let d = DataArgs::default().merge(&file.data);
         assert!(matches!(d.partition(), Ok(Partition::Dirichlet { .. })));
-        assert!(toml::from_str::<ConfigFile>("[train]\nrunds = 3\n").is_err(), "unknown keys are errors");
+        assert!(
+            toml::from_str::<ConfigFile>("[train]\nrunds = 3\n").is_err(),
+            "unknown keys are errors"
+        );
     }
 
     #[test]
     fn bad_settings_are_named() {
-        let t = TrainArgs { lr: Some(-1.0), ..TrainArgs::default() };
-        assert!(t.hyper().unwrap_err().to_string().contains("--lr"));
-        let t = TrainArgs { hidden: Some("16,x".into()), ..TrainArgs::default() };
-        assert!(t.model(4).unwrap_err().to_string().contains("\"x\""));
+        let t = TrainArgs {
+            lr: Some(-1.0),
+            ..TrainArgs::default()
+        };
+        assert!(t.hyper().is_err_and(|e| e.to_string().contains("--lr")));
+        let t = TrainArgs {
+            hidden: Some("16,x".into()),
+            ..TrainArgs::default()
+        };
+        assert!(t.model(4).is_err_and(|e| e.to_string().contains("\"x\"")));
         assert!(TrainArgs::default().job("j", 4, 2, 3).is_err());
     }
 }

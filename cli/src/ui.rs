@@ -37,31 +37,59 @@ pub fn round_line(r: &RoundRecord) -> String {
 /// Renders progress events until the sender side closes; returns nothing, prints as it goes.
 /// With `quiet` only the per-round lines are printed (no bar), e.g. when not on a terminal.
 pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quiet: bool) {
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(u64::from(rounds)) };
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(u64::from(rounds))
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rounds {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rounds {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut header_done = false;
     // A hidden bar prints nothing: without a terminal, lines go straight to stdout.
-    let say = |line: String| if quiet { println!("{line}") } else { bar.println(line) };
+    let say = |line: String| {
+        if quiet {
+            println!("{line}")
+        } else {
+            bar.println(line)
+        }
+    };
     while let Some(p) = rx.recv().await {
         match p {
             Progress::Listening { addr, fingerprint } => {
-                say(format!("coordinator on {addr} (certificate sha256 {fingerprint})"));
+                say(format!(
+                    "coordinator on {addr} (certificate sha256 {fingerprint})"
+                ));
             }
-            Progress::Joined { participant, name, n_rows } => {
-                say(format!("  joined: {name} (id {participant}, {n_rows} rows)"));
+            Progress::Joined {
+                participant,
+                name,
+                n_rows,
+            } => {
+                say(format!(
+                    "  joined: {name} (id {participant}, {n_rows} rows)"
+                ));
             }
-            Progress::Refused { participant, reason } => {
+            Progress::Refused {
+                participant,
+                reason,
+            } => {
                 say(format!("  refused: id {participant}: {reason}"));
             }
-            Progress::RoundStarted { round, participants } => {
+            Progress::RoundStarted {
+                round,
+                participants,
+            } => {
                 if !header_done {
                     say(HEADER.to_string());
                     header_done = true;
                 }
-                bar.set_message(format!("(round {round}: training on {participants} holders)"));
+                bar.set_message(format!(
+                    "(round {round}: training on {participants} holders)"
+                ));
             }
             Progress::Round(r) => {
                 say(round_line(&r));

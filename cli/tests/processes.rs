@@ -25,7 +25,10 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSt
         if let Some(status) = child.try_wait().expect("try_wait") {
             return status;
         }
-        assert!(t0.elapsed() < limit, "process did not finish within {limit:?}");
+        assert!(
+            t0.elapsed() < limit,
+            "process did not finish within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -35,8 +38,27 @@ fn coordinator_and_participants_as_separate_processes() {
     let out = tempfile::tempdir().expect("tempdir");
     let mut coord = Guard(
         cairn()
-            .args(["coordinator", "--listen", "127.0.0.1:0", "--participants", "3", "--min", "2", "--rounds", "3"])
-            .args(["--synthetic", "--hidden", "none", "--join-timeout", "60", "--round-timeout", "60", "--out"])
+            .args([
+                "coordinator",
+                "--listen",
+                "127.0.0.1:0",
+                "--participants",
+                "3",
+                "--min",
+                "2",
+                "--rounds",
+                "3",
+            ])
+            .args([
+                "--synthetic",
+                "--hidden",
+                "none",
+                "--join-timeout",
+                "60",
+                "--round-timeout",
+                "60",
+                "--out",
+            ])
             .arg(out.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -47,7 +69,10 @@ fn coordinator_and_participants_as_separate_processes() {
     let mut lines = BufReader::new(stdout).lines();
     let (mut addr, mut fp) = (None, None);
     while addr.is_none() || fp.is_none() {
-        let line = lines.next().expect("coordinator printed its address").expect("utf-8");
+        let line = lines
+            .next()
+            .expect("coordinator printed its address")
+            .expect("utf-8");
         if let Some(a) = line.strip_prefix("listening on ") {
             addr = Some(a.to_string());
         }
@@ -60,7 +85,15 @@ fn coordinator_and_participants_as_separate_processes() {
         .map(|i| {
             Guard(
                 cairn()
-                    .args(["participant", "--coordinator", &addr, "--fingerprint", &fp, "--device", "cpu"])
+                    .args([
+                        "participant",
+                        "--coordinator",
+                        &addr,
+                        "--fingerprint",
+                        &fp,
+                        "--device",
+                        "cpu",
+                    ])
                     .args(["--synthetic", "--holder", &i.to_string(), "--of", "3"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -73,10 +106,17 @@ fn coordinator_and_participants_as_separate_processes() {
         assert!(wait_with_timeout(&mut p.0, Duration::from_secs(120)).success());
     }
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(wait_with_timeout(&mut coord.0, Duration::from_secs(60)).success(), "{rest:?}");
-    assert!(rest.iter().any(|l| l.starts_with("job complete: 3 rounds")), "{rest:?}");
+    assert!(
+        wait_with_timeout(&mut coord.0, Duration::from_secs(60)).success(),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.starts_with("job complete: 3 rounds")),
+        "{rest:?}"
+    );
     let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).expect("metrics")).expect("json");
+        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).expect("metrics"))
+            .expect("json");
     let rounds = metrics.as_array().expect("rounds");
     assert_eq!(rounds.len(), 3);
     assert!(rounds.iter().all(|r| r["contributors"] == 3));
@@ -87,34 +127,65 @@ fn coordinator_and_participants_as_separate_processes() {
 fn the_demo_trains_and_writes_model_and_metrics() {
     let out = tempfile::tempdir().expect("tempdir");
     let o = cairn()
-        .args(["demo", "--participants", "3", "--rounds", "4", "--synthetic", "--device", "cpu", "--out"])
+        .args([
+            "demo",
+            "--participants",
+            "3",
+            "--rounds",
+            "4",
+            "--synthetic",
+            "--device",
+            "cpu",
+            "--out",
+        ])
         .arg(out.path())
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stdout.contains("centralised"), "{stdout}");
     let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).expect("metrics")).expect("json");
+        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).expect("metrics"))
+            .expect("json");
     assert_eq!(m["rounds"].as_array().map(Vec::len), Some(4));
     let fed = m["federated"]["auc"].as_f64().expect("auc");
     let cen = m["centralised"]["auc"].as_f64().expect("auc");
-    assert!(fed > 0.7 && (fed - cen).abs() < 0.1, "federated {fed} centralised {cen}");
+    assert!(
+        fed > 0.7 && (fed - cen).abs() < 0.1,
+        "federated {fed} centralised {cen}"
+    );
 }
 
 #[test]
 fn bad_input_gives_clear_errors() {
-    let o = cairn().args(["demo", "--data", "/nonexistent/table.csv"]).output().expect("run");
+    let o = cairn()
+        .args(["demo", "--data", "/nonexistent/table.csv"])
+        .output()
+        .expect("run");
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/nonexistent/table.csv"), "{err}");
 
-    let o = cairn().args(["demo", "--synthetic", "--partition", "shards"]).output().expect("run");
+    let o = cairn()
+        .args(["demo", "--synthetic", "--partition", "shards"])
+        .output()
+        .expect("run");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("partition must be"));
 
     let o = cairn()
-        .args(["participant", "--coordinator", "127.0.0.1:9", "--fingerprint", "xyz", "--synthetic"])
+        .args([
+            "participant",
+            "--coordinator",
+            "127.0.0.1:9",
+            "--fingerprint",
+            "xyz",
+            "--synthetic",
+        ])
         .output()
         .expect("run");
     assert!(!o.status.success());

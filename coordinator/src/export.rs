@@ -39,12 +39,25 @@ pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Result<Vec<u8>, Expor
     spec.check_params(params)?;
     let mut owned = Vec::new();
     for (i, l) in spec.layers().iter().enumerate() {
-        owned.push((format!("layer{i}.weight"), vec![l.n_out, l.n_in], bytes(&params[l.w_offset..l.b_offset])));
-        owned.push((format!("layer{i}.bias"), vec![l.n_out], bytes(&params[l.b_offset..l.b_offset + l.n_out])));
+        owned.push((
+            format!("layer{i}.weight"),
+            vec![l.n_out, l.n_in],
+            bytes(&params[l.w_offset..l.b_offset]),
+        ));
+        owned.push((
+            format!("layer{i}.bias"),
+            vec![l.n_out],
+            bytes(&params[l.b_offset..l.b_offset + l.n_out]),
+        ));
     }
     let views = owned
         .iter()
-        .map(|(name, shape, data)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), data)?)))
+        .map(|(name, shape, data)| {
+            Ok((
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), data)?,
+            ))
+        })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let meta = HashMap::from([
         ("format".to_string(), "cairn-mlp".to_string()),
@@ -57,7 +70,10 @@ pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Result<Vec<u8>, Expor
 /// Writes the model to `path`.
 pub fn write_safetensors(path: &Path, spec: &ModelSpec, params: &[f32]) -> Result<(), ExportError> {
     let data = to_safetensors(spec, params)?;
-    std::fs::write(path, data).map_err(|source| ExportError::Io { path: path.display().to_string(), source })
+    std::fs::write(path, data).map_err(|source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Reads a model written by [`to_safetensors`] back into the flat layout of `spec`.
@@ -66,12 +82,24 @@ pub fn from_safetensors(spec: &ModelSpec, data: &[u8]) -> Result<Vec<f32>, Expor
     let mut params = vec![0f32; spec.param_count()];
     for (i, l) in spec.layers().iter().enumerate() {
         for (name, shape, range) in [
-            (format!("layer{i}.weight"), vec![l.n_out, l.n_in], l.w_offset..l.b_offset),
-            (format!("layer{i}.bias"), vec![l.n_out], l.b_offset..l.b_offset + l.n_out),
+            (
+                format!("layer{i}.weight"),
+                vec![l.n_out, l.n_in],
+                l.w_offset..l.b_offset,
+            ),
+            (
+                format!("layer{i}.bias"),
+                vec![l.n_out],
+                l.b_offset..l.b_offset + l.n_out,
+            ),
         ] {
             let t = st.tensor(&name)?;
             if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
-                return Err(ExportError::Layout(format!("{name}: {:?} {:?}, want F32 {shape:?}", t.dtype(), t.shape())));
+                return Err(ExportError::Layout(format!(
+                    "{name}: {:?} {:?}, want F32 {shape:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
             }
             for (p, c) in params[range].iter_mut().zip(t.data().chunks_exact(4)) {
                 *p = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -87,12 +115,21 @@ mod tests {
 
     #[test]
     fn round_trip_and_shape_check() {
-        let spec = ModelSpec { n_features: 3, hidden: vec![2] };
+        let spec = ModelSpec {
+            n_features: 3,
+            hidden: vec![2],
+        };
         let p = spec.init_params(3);
         let data = to_safetensors(&spec, &p).expect("serialise");
         assert_eq!(from_safetensors(&spec, &data).expect("read"), p);
-        let other = ModelSpec { n_features: 4, hidden: vec![2] };
-        assert!(matches!(from_safetensors(&other, &data), Err(ExportError::Layout(_))));
+        let other = ModelSpec {
+            n_features: 4,
+            hidden: vec![2],
+        };
+        assert!(matches!(
+            from_safetensors(&other, &data),
+            Err(ExportError::Layout(_))
+        ));
         assert!(to_safetensors(&spec, &p[1..]).is_err());
     }
 }

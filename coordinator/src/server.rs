@@ -70,7 +70,10 @@ pub async fn run_job(
 ) -> Result<JobSummary, CoordinatorError> {
     let model = job.config().model.clone();
     if test.n_features != model.n_features {
-        return Err(CoordinatorError::TestShape { got: test.n_features, want: model.n_features });
+        return Err(CoordinatorError::TestShape {
+            got: test.n_features,
+            want: model.n_features,
+        });
     }
     let limit = wire::update_limit(model.param_count()).min(MAX_FRAME_BYTES);
     let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Inbound>();
@@ -87,7 +90,10 @@ pub async fn run_job(
         while let Some(t) = job.poll_transmit() {
             let frame = wire::encode(&t.msg)?;
             if let Some(tx) = conns.get(&t.to) {
-                let _ = tx.send(Outbound { frame, close: t.close });
+                let _ = tx.send(Outbound {
+                    frame,
+                    close: t.close,
+                });
             }
             if t.close {
                 conns.remove(&t.to);
@@ -95,20 +101,46 @@ pub async fn run_job(
         }
         while let Some(event) = job.poll_event() {
             match event {
-                JobEvent::Joined { participant, name, n_rows } => {
+                JobEvent::Joined {
+                    participant,
+                    name,
+                    n_rows,
+                } => {
                     info!(participant, %name, n_rows, "participant joined");
-                    let _ = progress.send(Progress::Joined { participant, name, n_rows });
+                    let _ = progress.send(Progress::Joined {
+                        participant,
+                        name,
+                        n_rows,
+                    });
                 }
-                JobEvent::Refused { participant, reason } => {
+                JobEvent::Refused {
+                    participant,
+                    reason,
+                } => {
                     warn!(participant, %reason, "participant refused");
-                    let _ = progress.send(Progress::Refused { participant, reason });
+                    let _ = progress.send(Progress::Refused {
+                        participant,
+                        reason,
+                    });
                 }
-                JobEvent::RoundStarted { round, participants } => {
+                JobEvent::RoundStarted {
+                    round,
+                    participants,
+                } => {
                     round_started.insert(round, (Instant::now(), participants.len()));
-                    let _ = progress.send(Progress::RoundStarted { round, participants: participants.len() });
+                    let _ = progress.send(Progress::RoundStarted {
+                        round,
+                        participants: participants.len(),
+                    });
                 }
-                JobEvent::RoundCompleted { round, aggregate, dropped, model: params } => {
-                    let (t0, selected) = round_started.remove(&round).unwrap_or((Instant::now(), 0));
+                JobEvent::RoundCompleted {
+                    round,
+                    aggregate,
+                    dropped,
+                    model: params,
+                } => {
+                    let (t0, selected) =
+                        round_started.remove(&round).unwrap_or((Instant::now(), 0));
                     let metrics = evaluate(&model, &params, &test.features, &test.labels);
                     completed = round;
                     let rec = RoundRecord {
@@ -121,12 +153,22 @@ pub async fn run_job(
                         seconds: t0.elapsed().as_secs_f64(),
                         failure: None,
                     };
-                    info!(round, contributors = rec.contributors, auc = metrics.auc, "round completed");
+                    info!(
+                        round,
+                        contributors = rec.contributors,
+                        auc = metrics.auc,
+                        "round completed"
+                    );
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
                 }
-                JobEvent::RoundFailed { round, reason, dropped } => {
-                    let (t0, selected) = round_started.remove(&round).unwrap_or((Instant::now(), 0));
+                JobEvent::RoundFailed {
+                    round,
+                    reason,
+                    dropped,
+                } => {
+                    let (t0, selected) =
+                        round_started.remove(&round).unwrap_or((Instant::now(), 0));
                     warn!(round, %reason, "round failed");
                     let rec = RoundRecord {
                         round,
@@ -141,7 +183,10 @@ pub async fn run_job(
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
                 }
-                JobEvent::Finished { rounds_completed, error } => {
+                JobEvent::Finished {
+                    rounds_completed,
+                    error,
+                } => {
                     debug!(rounds_completed, ?error, "job finished");
                     finished_error = error;
                 }
@@ -182,8 +227,15 @@ pub async fn run_job(
     // Let the writers flush the final messages before the endpoint goes away.
     drop(conns);
     acceptor.abort();
-    tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle()).await.ok();
-    Ok(JobSummary { rounds_completed: completed, rounds: records, model: job.global().to_vec(), error: finished_error })
+    tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle())
+        .await
+        .ok();
+    Ok(JobSummary {
+        rounds_completed: completed,
+        rounds: records,
+        model: job.global().to_vec(),
+        error: finished_error,
+    })
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -228,7 +280,8 @@ async fn serve_connection(
             if out.close {
                 let _ = send.finish();
                 // Wait until the peer has read everything, then close.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send.stopped()).await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), send.stopped()).await;
                 writer_conn.close(0u32.into(), b"done");
                 break;
             }
@@ -243,9 +296,12 @@ async fn serve_connection(
             }
             Ok(None) => break Ok(()),
             Err(TransportError::Connection(quinn::ConnectionError::LocallyClosed)) => break Ok(()),
-            Err(TransportError::Read(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(
-                quinn::ConnectionError::LocallyClosed | quinn::ConnectionError::ApplicationClosed(_),
-            )))) => break Ok(()),
+            Err(TransportError::Read(quinn::ReadExactError::ReadError(
+                quinn::ReadError::ConnectionLost(
+                    quinn::ConnectionError::LocallyClosed
+                    | quinn::ConnectionError::ApplicationClosed(_),
+                ),
+            ))) => break Ok(()),
             Err(e) => {
                 conn.close(1u32.into(), b"protocol error");
                 break Err(e);

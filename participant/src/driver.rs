@@ -1,22 +1,30 @@
 //! The participant's QUIC driver: a thin loop around the sans-IO [`Client`].
 //!
 //! Connects to the coordinator (its certificate pinned by fingerprint), sends the Hello,
-//! then reads frames and acts on the client's events: local training runs on a blocking
-//! thread (libtorch work never blocks the async executor), and its update goes back
-//! through the state machine, which clips it. Returns when the job ends for it.
+//! then acts on the client's events. A reader task turns the stream into frames, so the
+//! loop keeps answering the coordinator (secure aggregation's key and share phases) while
+//! local training runs on a blocking thread — libtorch work never blocks the async
+//! executor. The trained update goes back through the state machine, which clips it and
+//! either sends it (plain FedAvg) or quantises and masks it (secure aggregation).
+//! Returns when the job ends for it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::Dataset;
 use cairn_protocol::client::{Client, ClientError, ClientEvent};
+use cairn_protocol::model::ModelSpec;
 use cairn_protocol::transport::{self, read_frame, write_frame, TransportError};
-use cairn_protocol::wire::{self, MAX_FRAME_BYTES};
+use cairn_protocol::wire::{self, RoundSpec, MAX_FRAME_BYTES};
+use rand::rngs::OsRng;
+use rand::RngCore;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::trainer::{TrainError, TrainInput, Trainer};
+use crate::trainer::{LocalUpdate, TrainError, TrainInput, Trainer};
 
 /// Where to connect and as whom.
 #[derive(Clone, Debug)]
@@ -75,8 +83,39 @@ pub struct ParticipantSummary {
     pub message: String,
 }
 
+type Training = JoinHandle<(
+    Box<dyn Trainer>,
+    u32,
+    Instant,
+    Result<LocalUpdate, TrainError>,
+)>;
+
+fn start_training(
+    mut engine: Box<dyn Trainer>,
+    model: ModelSpec,
+    data: Arc<Dataset>,
+    spec: RoundSpec,
+    batches: Vec<Vec<u32>>,
+) -> Training {
+    tokio::task::spawn_blocking(move || {
+        let t0 = Instant::now();
+        let input = TrainInput {
+            spec: &model,
+            global: &spec.global,
+            features: &data.features,
+            labels: &data.labels,
+            hyper: &spec.hyper,
+            batches: &batches,
+        };
+        let out = engine.train(&input);
+        (engine, spec.round, t0, out)
+    })
+}
+
 /// Joins the job at `cfg.coordinator` with `data` and trains with `trainer` until the job
-/// ends. Each trained round is also sent to `rounds` (a closed receiver is fine).
+/// ends. Each trained round is also sent to `rounds` (a closed receiver is fine). The
+/// participant's identity key is fresh for this run (allow-listed identities come with
+/// enrolment).
 pub async fn run(
     cfg: &ParticipantConfig,
     data: Arc<Dataset>,
@@ -90,59 +129,94 @@ pub async fn run(
         .await
         .map_err(TransportError::from)?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
-    let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features);
-    let mut trainer = Some(trainer);
-    let mut model = None;
+    let (frame_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = read_frame(&mut recv, MAX_FRAME_BYTES).await;
+            let stop = !matches!(next, Ok(Some(_)));
+            let item = match next {
+                Ok(Some(body)) => Ok(body),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            if frame_tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    let identity = IdentityKey::random(&mut OsRng);
+    let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed);
+    let mut idle: Option<Box<dyn Trainer>> = Some(trainer);
+    let mut training: Option<Training> = None;
+    let mut queued: Option<(RoundSpec, Vec<Vec<u32>>)> = None;
+    let mut model: Option<ModelSpec> = None;
     let mut trained = 0;
     let result = loop {
         while let Some(msg) = client.poll_transmit() {
             write_frame(&mut send, &wire::encode(&msg)?).await?;
         }
-        let Some(event) = client.poll_event() else {
-            if client.is_done() {
-                break Err(ParticipantError::Closed);
+        while let Some(event) = client.poll_event() {
+            match event {
+                ClientEvent::Joined(w) => {
+                    info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
+                    model = Some(w.model);
+                }
+                // A newer round replaces one still waiting for the trainer.
+                ClientEvent::Train { spec, batches } => queued = Some((spec, batches)),
+                ClientEvent::Finished { message, .. } => {
+                    client_close(send, conn, endpoint, reader).await;
+                    return Ok(ParticipantSummary {
+                        rounds_trained: trained,
+                        message,
+                    });
+                }
+                ClientEvent::Rejected { reason } => {
+                    client_close(send, conn, endpoint, reader).await;
+                    return Err(ParticipantError::Rejected(reason));
+                }
             }
-            match read_frame(&mut recv, MAX_FRAME_BYTES).await {
-                Ok(Some(body)) => client.handle_frame(&body)?,
-                Ok(None) => break Err(ParticipantError::Closed),
-                Err(e) => break Err(e.into()),
+        }
+        if training.is_none() {
+            if let (Some((spec, batches)), Some(m)) = (queued.take(), model.clone()) {
+                let engine = idle
+                    .take()
+                    .ok_or_else(|| ParticipantError::Join("trainer lost".into()))?;
+                training = Some(start_training(engine, m, Arc::clone(&data), spec, batches));
             }
-            continue;
-        };
-        match event {
-            ClientEvent::Joined(w) => {
-                info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
-                model = Some(w.model);
-            }
-            ClientEvent::Train { spec, batches } => {
-                let t0 = Instant::now();
-                let Some(mut engine) = trainer.take() else { break Err(ParticipantError::Join("no trainer".into())) };
-                let data = Arc::clone(&data);
-                // The client machine only emits Train after Welcome, so the model is known.
-                let Some(model) = model.clone() else { break Err(ParticipantError::Closed) };
-                let global = spec.global.clone();
-                let hyper = spec.hyper.clone();
-                let (engine, outcome) = tokio::task::spawn_blocking(move || {
-                    let input = TrainInput {
-                        spec: &model,
-                        global: &global,
-                        features: &data.features,
-                        labels: &data.labels,
-                        hyper: &hyper,
-                        batches: &batches,
-                    };
-                    let out = engine.train(&input);
-                    (engine, out)
-                })
-                .await
-                .map_err(|e| ParticipantError::Join(e.to_string()))?;
-                trainer = Some(engine);
+        }
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Ok(body)) => match client.handle_frame(&body) {
+                    Ok(()) => {}
+                    // A refused step costs this round, not the job.
+                    Err(e @ (ClientError::Secure { .. } | ClientError::Unexpected { .. })) => {
+                        warn!(name = %cfg.name, error = %e, "coordinator message refused");
+                    }
+                    Err(e) => break Err(e.into()),
+                },
+                Some(Err(e)) => break Err(e.into()),
+                None => break Err(ParticipantError::Closed),
+            },
+            done = async { training.as_mut().expect("guarded").await }, if training.is_some() => {
+                training = None;
+                let (engine, round, t0, outcome) = done.map_err(|e| ParticipantError::Join(e.to_string()))?;
+                idle = Some(engine);
                 match outcome {
                     Ok(update) => {
-                        let secs = t0.elapsed().as_secs_f64();
-                        client.submit_update(spec.round, update.delta, update.mean_loss)?;
-                        trained += 1;
-                        let _ = rounds.send(TrainedRound { round: spec.round, loss: update.mean_loss, train_seconds: secs });
+                        let loss = update.mean_loss;
+                        match client.submit_update(round, update.delta, loss) {
+                            Ok(()) => {
+                                trained += 1;
+                                let secs = t0.elapsed().as_secs_f64();
+                                let _ = rounds.send(TrainedRound { round, loss, train_seconds: secs });
+                            }
+                            // The round moved on while we trained: nothing to send.
+                            Err(ClientError::StaleRound { .. }) => {}
+                            Err(e) => warn!(name = %cfg.name, error = %e, "update not sent"),
+                        }
                     }
                     Err(e) => {
                         warn!(error = %e, "local training failed; leaving the job");
@@ -154,14 +228,20 @@ pub async fn run(
                     }
                 }
             }
-            ClientEvent::Finished { message, .. } => {
-                break Ok(ParticipantSummary { rounds_trained: trained, message });
-            }
-            ClientEvent::Rejected { reason } => break Err(ParticipantError::Rejected(reason)),
         }
     };
+    client_close(send, conn, endpoint, reader).await;
+    result
+}
+
+async fn client_close(
+    mut send: quinn::SendStream,
+    conn: quinn::Connection,
+    endpoint: quinn::Endpoint,
+    reader: JoinHandle<()>,
+) {
     let _ = send.finish();
     conn.close(0u32.into(), b"bye");
+    reader.abort();
     endpoint.wait_idle().await;
-    result
 }

@@ -4,7 +4,7 @@
 //! [`trainer`] runs a round's local SGD steps, with libtorch ([`trainer::TchTrainer`],
 //! on the GPU where there is one) or in plain Rust ([`trainer::NativeTrainer`]).
 
-pub mod trainer;
 pub mod driver;
+pub mod trainer;
 
 pub use driver::{run, ParticipantConfig, ParticipantError, ParticipantSummary, TrainedRound};

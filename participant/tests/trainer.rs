@@ -43,11 +43,22 @@ fn add(global: &[f32], delta: &[f32]) -> Vec<f32> {
 
 /// Several rounds of one participant training from the previous round's result.
 fn rounds(trainer: &mut dyn Trainer, spec: &ModelSpec, t: &Table, n_rounds: u8) -> Vec<f32> {
-    let hyper = HyperParams { local_steps: 20, batch_size: 32, learning_rate: 0.5, clip_norm: 10.0 };
+    let hyper = HyperParams {
+        local_steps: 20,
+        batch_size: 32,
+        learning_rate: 0.5,
+        clip_norm: 10.0,
+    };
     let mut global = spec.init_params(1);
     let mut losses = vec![loss(spec, &global, t)];
     for r in 0..n_rounds {
-        let batches = batch_indices([r; 32], 0, t.labels.len(), hyper.local_steps, hyper.batch_size);
+        let batches = batch_indices(
+            [r; 32],
+            0,
+            t.labels.len(),
+            hyper.local_steps,
+            hyper.batch_size,
+        );
         let input = TrainInput {
             spec,
             global: &global,
@@ -68,19 +79,39 @@ fn rounds(trainer: &mut dyn Trainer, spec: &ModelSpec, t: &Table, n_rounds: u8) 
 #[test]
 fn loss_decreases_over_rounds_on_a_separable_problem() {
     let t = separable(512, 10, 7);
-    for spec in [ModelSpec::logistic(10), ModelSpec { n_features: 10, hidden: vec![16] }] {
+    for spec in [
+        ModelSpec::logistic(10),
+        ModelSpec {
+            n_features: 10,
+            hidden: vec![16],
+        },
+    ] {
         let losses = rounds(&mut cpu(), &spec, &t, 6);
-        assert!(losses.windows(2).all(|w| w[1] < w[0]), "{}: loss not decreasing: {losses:?}", spec.describe());
-        assert!(losses[6] < 0.5 * losses[0], "{}: too little progress: {losses:?}", spec.describe());
+        assert!(
+            losses.windows(2).all(|w| w[1] < w[0]),
+            "{}: loss not decreasing: {losses:?}",
+            spec.describe()
+        );
+        assert!(
+            losses[6] < 0.5 * losses[0],
+            "{}: too little progress: {losses:?}",
+            spec.describe()
+        );
     }
 }
 
 #[test]
 fn delta_is_the_weight_change_and_lowers_the_loss_on_the_batches() {
     let t = separable(256, 6, 3);
-    let spec = ModelSpec { n_features: 6, hidden: vec![8] };
+    let spec = ModelSpec {
+        n_features: 6,
+        hidden: vec![8],
+    };
     let global = spec.init_params(5);
-    let hyper = HyperParams { learning_rate: 0.2, ..HyperParams::default() };
+    let hyper = HyperParams {
+        learning_rate: 0.2,
+        ..HyperParams::default()
+    };
     let batches = vec![(0..64).collect::<Vec<u32>>(); 5];
     let input = TrainInput {
         spec: &spec,
@@ -91,19 +122,41 @@ fn delta_is_the_weight_change_and_lowers_the_loss_on_the_batches() {
         batches: &batches,
     };
     let up = cpu().train(&input).expect("trains");
-    let rows = Table { features: t.features[..64 * 6].to_vec(), labels: t.labels[..64].to_vec() };
+    let rows = Table {
+        features: t.features[..64 * 6].to_vec(),
+        labels: t.labels[..64].to_vec(),
+    };
     // Full-batch steps on the same 64 rows: mean_loss is the mean of 5 decreasing losses,
     // so it lies between the loss before and the loss after.
     let before = loss(&spec, &global, &rows);
     let after = loss(&spec, &add(&global, &up.delta), &rows);
-    assert!(after < before, "loss after {after} not below before {before}");
-    assert!(up.mean_loss < before && up.mean_loss > after, "{after} < {} < {before}", up.mean_loss);
+    assert!(
+        after < before,
+        "loss after {after} not below before {before}"
+    );
+    assert!(
+        up.mean_loss < before && up.mean_loss > after,
+        "{after} < {} < {before}",
+        up.mean_loss
+    );
     assert!((up.mean_loss - before).abs() > 1e-4);
     // A zero learning rate must give a zero delta with the same first loss.
-    let frozen = HyperParams { learning_rate: 0.0, ..hyper };
-    let up0 = cpu().train(&TrainInput { hyper: &frozen, ..input }).expect("trains");
+    let frozen = HyperParams {
+        learning_rate: 0.0,
+        ..hyper
+    };
+    let up0 = cpu()
+        .train(&TrainInput {
+            hyper: &frozen,
+            ..input
+        })
+        .expect("trains");
     assert!(up0.delta.iter().all(|d| *d == 0.0));
-    assert!((up0.mean_loss - before).abs() < 1e-5, "{} vs {before}", up0.mean_loss);
+    assert!(
+        (up0.mean_loss - before).abs() < 1e-5,
+        "{} vs {before}",
+        up0.mean_loss
+    );
 }
 
 /// TchTrainer and NativeTrainer on the same input. 10 steps of 32 rows: a table of 300
@@ -111,7 +164,12 @@ fn delta_is_the_weight_change_and_lowers_the_loss_on_the_batches() {
 fn agree(spec: &ModelSpec, seed: u64, n_rows: usize) {
     let t = separable(n_rows, spec.n_features, seed);
     let global = spec.init_params(seed);
-    let hyper = HyperParams { local_steps: 10, batch_size: 32, learning_rate: 0.3, clip_norm: 10.0 };
+    let hyper = HyperParams {
+        local_steps: 10,
+        batch_size: 32,
+        learning_rate: 0.3,
+        clip_norm: 10.0,
+    };
     let batches = batch_indices([9; 32], 2, n_rows, hyper.local_steps, hyper.batch_size);
     let input = TrainInput {
         spec,
@@ -124,11 +182,28 @@ fn agree(spec: &ModelSpec, seed: u64, n_rows: usize) {
     let a = cpu().train(&input).expect("tch trains");
     let b = NativeTrainer::new().train(&input).expect("native trains");
     assert_eq!(a.n_examples, b.n_examples);
-    assert!((a.mean_loss - b.mean_loss).abs() < 1e-5, "{} vs {}", a.mean_loss, b.mean_loss);
-    let max_diff = a.delta.iter().zip(&b.delta).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(
+        (a.mean_loss - b.mean_loss).abs() < 1e-5,
+        "{} vs {}",
+        a.mean_loss,
+        b.mean_loss
+    );
+    let max_diff = a
+        .delta
+        .iter()
+        .zip(&b.delta)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
     let max_abs = a.delta.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
-    assert!(max_diff < 1e-4, "{}: tch and native differ by {max_diff}", spec.describe());
-    assert!(max_abs > 1e-2, "a tiny delta would agree trivially ({max_abs})");
+    assert!(
+        max_diff < 1e-4,
+        "{}: tch and native differ by {max_diff}",
+        spec.describe()
+    );
+    assert!(
+        max_abs > 1e-2,
+        "a tiny delta would agree trivially ({max_abs})"
+    );
 }
 
 #[test]
@@ -139,14 +214,38 @@ fn tch_and_native_agree_on_logistic_regression() {
 
 #[test]
 fn tch_and_native_agree_on_an_mlp() {
-    agree(&ModelSpec { n_features: 45, hidden: vec![16] }, 22, 300);
-    agree(&ModelSpec { n_features: 45, hidden: vec![16] }, 22, 1000);
-    agree(&ModelSpec { n_features: 12, hidden: vec![8, 4] }, 23, 300);
+    agree(
+        &ModelSpec {
+            n_features: 45,
+            hidden: vec![16],
+        },
+        22,
+        300,
+    );
+    agree(
+        &ModelSpec {
+            n_features: 45,
+            hidden: vec![16],
+        },
+        22,
+        1000,
+    );
+    agree(
+        &ModelSpec {
+            n_features: 12,
+            hidden: vec![8, 4],
+        },
+        23,
+        300,
+    );
 }
 
 #[test]
 fn tch_forward_matches_the_protocol_reference() {
-    let spec = ModelSpec { n_features: 7, hidden: vec![5, 3] };
+    let spec = ModelSpec {
+        n_features: 7,
+        hidden: vec![5, 3],
+    };
     let params = spec.init_params(4);
     let t = separable(50, 7, 4);
     let got = cpu().forward(&spec, &params, &t.features).expect("forward");
@@ -178,12 +277,50 @@ fn bad_inputs_are_typed_errors_for_both_engines() {
     let empty = vec![vec![]];
     type Case<'a> = (TrainInput<'a>, fn(&TrainError) -> bool);
     let cases: Vec<Case<'_>> = vec![
-        (TrainInput { global: &global[..3], ..ok }, |e| matches!(e, TrainError::Model(_))),
-        (TrainInput { features: &features[..11], ..ok }, |e| matches!(e, TrainError::FeaturesLength { .. })),
-        (TrainInput { labels: &labels[..3], ..ok }, |e| matches!(e, TrainError::LabelsLength { .. })),
-        (TrainInput { batches: &[], ..ok }, |e| *e == TrainError::NoBatches),
-        (TrainInput { batches: &empty, ..ok }, |e| *e == TrainError::EmptyBatch { step: 0 }),
-        (TrainInput { batches: &oob, ..ok }, |e| *e == TrainError::RowOutOfRange { step: 0, row: 4, rows: 4 }),
+        (
+            TrainInput {
+                global: &global[..3],
+                ..ok
+            },
+            |e| matches!(e, TrainError::Model(_)),
+        ),
+        (
+            TrainInput {
+                features: &features[..11],
+                ..ok
+            },
+            |e| matches!(e, TrainError::FeaturesLength { .. }),
+        ),
+        (
+            TrainInput {
+                labels: &labels[..3],
+                ..ok
+            },
+            |e| matches!(e, TrainError::LabelsLength { .. }),
+        ),
+        (TrainInput { batches: &[], ..ok }, |e| {
+            *e == TrainError::NoBatches
+        }),
+        (
+            TrainInput {
+                batches: &empty,
+                ..ok
+            },
+            |e| *e == TrainError::EmptyBatch { step: 0 },
+        ),
+        (
+            TrainInput {
+                batches: &oob,
+                ..ok
+            },
+            |e| {
+                *e == TrainError::RowOutOfRange {
+                    step: 0,
+                    row: 4,
+                    rows: 4,
+                }
+            },
+        ),
     ];
     let mut engines: [Box<dyn Trainer>; 2] = [Box::new(cpu()), Box::new(NativeTrainer::new())];
     for engine in &mut engines {
@@ -193,8 +330,14 @@ fn bad_inputs_are_typed_errors_for_both_engines() {
             assert!(want(&err), "{}: case {i} gave {err:?}", engine.device());
         }
     }
-    let bad_spec = ModelSpec { n_features: 3, hidden: vec![0] };
-    assert!(matches!(cpu().forward(&bad_spec, &global, &features), Err(TrainError::Model(_))));
+    let bad_spec = ModelSpec {
+        n_features: 3,
+        hidden: vec![0],
+    };
+    assert!(matches!(
+        cpu().forward(&bad_spec, &global, &features),
+        Err(TrainError::Model(_))
+    ));
 }
 
 #[test]
@@ -221,11 +364,19 @@ fn devices_are_chosen_as_asked() {
 /// elsewhere it checks nothing more than `devices_are_chosen_as_asked`.
 #[test]
 fn cuda_agrees_with_native_when_present() {
-    let Ok(mut gpu) = TchTrainer::new(DeviceChoice::Cuda) else { return };
-    let spec = ModelSpec { n_features: 45, hidden: vec![16] };
+    let Ok(mut gpu) = TchTrainer::new(DeviceChoice::Cuda) else {
+        return;
+    };
+    let spec = ModelSpec {
+        n_features: 45,
+        hidden: vec![16],
+    };
     let t = separable(300, 45, 31);
     let global = spec.init_params(31);
-    let hyper = HyperParams { learning_rate: 0.3, ..HyperParams::default() };
+    let hyper = HyperParams {
+        learning_rate: 0.3,
+        ..HyperParams::default()
+    };
     let batches = batch_indices([4; 32], 1, 300, 10, 32);
     let input = TrainInput {
         spec: &spec,
@@ -237,6 +388,11 @@ fn cuda_agrees_with_native_when_present() {
     };
     let a = gpu.train(&input).expect("cuda trains");
     let b = NativeTrainer::new().train(&input).expect("native trains");
-    let max_diff = a.delta.iter().zip(&b.delta).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let max_diff = a
+        .delta
+        .iter()
+        .zip(&b.delta)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
     assert!(max_diff < 1e-4, "cuda and native differ by {max_diff}");
 }

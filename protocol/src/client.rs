@@ -17,7 +17,10 @@ use rand_chacha::ChaCha20Rng;
 use crate::model::{clip_l2, ModelSpec};
 use crate::sampling::batch_indices;
 use crate::secure_client::SecureClient;
-use crate::wire::{self, Hello, RoundSpec, ToCoordinator, ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION};
+use crate::wire::{
+    self, Hello, RoundSpec, ToCoordinator, ToParticipant, Update, Welcome, WireError,
+    PROTOCOL_VERSION,
+};
 
 /// Most local steps a round may ask for.
 pub const MAX_LOCAL_STEPS: u32 = 100_000;
@@ -107,7 +110,10 @@ pub enum ClientEvent {
 #[derive(Debug)]
 enum State {
     Joining,
-    Member { welcome: Welcome, current: Option<u32> },
+    Member {
+        welcome: Welcome,
+        current: Option<u32>,
+    },
     Done,
 }
 
@@ -125,7 +131,10 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("state", &self.state).field("n_rows", &self.n_rows).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("n_rows", &self.n_rows)
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,7 +142,13 @@ impl Client {
     /// A participant named `name` with `n_rows` rows of `n_features` features, signing
     /// with `identity`, drawing its secret randomness from `rng_seed` (the driver passes
     /// OS entropy); its Hello is queued for `poll_transmit`.
-    pub fn new(name: &str, n_rows: usize, n_features: usize, identity: IdentityKey, rng_seed: [u8; 32]) -> Self {
+    pub fn new(
+        name: &str,
+        n_rows: usize,
+        n_features: usize,
+        identity: IdentityKey,
+        rng_seed: [u8; 32],
+    ) -> Self {
         let hello = Hello {
             version: PROTOCOL_VERSION,
             name: name.chars().take(wire::MAX_NAME_BYTES / 4).collect(),
@@ -165,7 +180,10 @@ impl Client {
             (ToParticipant::Welcome(w), State::Joining) => {
                 w.model.validate()?;
                 self.events.push_back(ClientEvent::Joined(w.clone()));
-                self.state = State::Member { welcome: w, current: None };
+                self.state = State::Member {
+                    welcome: w,
+                    current: None,
+                };
                 Ok(())
             }
             (ToParticipant::Round(spec), State::Member { welcome, current }) => {
@@ -200,7 +218,10 @@ impl Client {
             }
             (ToParticipant::Secure(down), State::Member { .. }) => {
                 let Some(secure) = &mut self.secure else {
-                    return Err(ClientError::Unexpected { what: "secure-aggregation message", state: "not in a secure round" });
+                    return Err(ClientError::Unexpected {
+                        what: "secure-aggregation message",
+                        state: "not in a secure round",
+                    });
                 };
                 let out = secure.handle(down, &self.identity, &mut self.rng);
                 self.flush_secure();
@@ -208,7 +229,8 @@ impl Client {
             }
             (ToParticipant::Finished { rounds, message }, _) => {
                 self.state = State::Done;
-                self.events.push_back(ClientEvent::Finished { rounds, message });
+                self.events
+                    .push_back(ClientEvent::Finished { rounds, message });
                 Ok(())
             }
             (ToParticipant::Rejected { reason }, _) => {
@@ -233,13 +255,21 @@ impl Client {
 
     /// Hands in the trained delta for `round`: it is clipped to the round's bound and
     /// queued (plain), or quantised and masked as soon as the shares have arrived (secure).
-    pub fn submit_update(&mut self, round: u32, mut delta: Vec<f32>, train_loss: f32) -> Result<(), ClientError> {
+    pub fn submit_update(
+        &mut self,
+        round: u32,
+        mut delta: Vec<f32>,
+        train_loss: f32,
+    ) -> Result<(), ClientError> {
         let current = match &self.state {
             State::Member { current, .. } => *current,
             _ => None,
         };
         if current != Some(round) {
-            return Err(ClientError::StaleRound { got: round, current });
+            return Err(ClientError::StaleRound {
+                got: round,
+                current,
+            });
         }
         clip_l2(&mut delta, self.clip);
         match &mut self.secure {
@@ -294,24 +324,45 @@ impl Client {
 fn check_round(spec: &RoundSpec, model: &ModelSpec) -> Result<(), ClientError> {
     let want = model.param_count();
     if spec.global.len() != want {
-        return Err(ClientError::WrongModel { round: spec.round, got: spec.global.len(), want });
+        return Err(ClientError::WrongModel {
+            round: spec.round,
+            got: spec.global.len(),
+            want,
+        });
     }
-    let bad = |what: String| Err(ClientError::BadRound { round: spec.round, what });
+    let bad = |what: String| {
+        Err(ClientError::BadRound {
+            round: spec.round,
+            what,
+        })
+    };
     let h = &spec.hyper;
     if spec.global.iter().any(|v| !v.is_finite()) {
         return bad("global model has non-finite values".into());
     }
     if h.local_steps == 0 || h.local_steps > MAX_LOCAL_STEPS {
-        return bad(format!("local steps {} outside 1..={MAX_LOCAL_STEPS}", h.local_steps));
+        return bad(format!(
+            "local steps {} outside 1..={MAX_LOCAL_STEPS}",
+            h.local_steps
+        ));
     }
     if h.batch_size == 0 || h.batch_size > MAX_BATCH {
-        return bad(format!("batch size {} outside 1..={MAX_BATCH}", h.batch_size));
+        return bad(format!(
+            "batch size {} outside 1..={MAX_BATCH}",
+            h.batch_size
+        ));
     }
     if !(h.learning_rate.is_finite() && h.learning_rate > 0.0) {
-        return bad(format!("learning rate {} is not a positive number", h.learning_rate));
+        return bad(format!(
+            "learning rate {} is not a positive number",
+            h.learning_rate
+        ));
     }
     if !(h.clip_norm.is_finite() && h.clip_norm > 0.0) {
-        return bad(format!("clip norm {} is not a positive number", h.clip_norm));
+        return bad(format!(
+            "clip norm {} is not a positive number",
+            h.clip_norm
+        ));
     }
     Ok(())
 }

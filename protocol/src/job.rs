@@ -20,7 +20,9 @@ use crate::round::{
     Aggregate, Aggregation, DropReason, ParticipantId, Round, RoundConfig, RoundError, RoundOutcome,
 };
 use crate::secure_round::SecureRound;
-use crate::wire::{self, Hello, ToCoordinator, ToParticipant, Welcome, MAX_NAME_BYTES, PROTOCOL_VERSION};
+use crate::wire::{
+    self, Hello, ToCoordinator, ToParticipant, Welcome, MAX_NAME_BYTES, PROTOCOL_VERSION,
+};
 
 /// Consecutive failed rounds after which the job gives up.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
@@ -81,8 +83,14 @@ impl JobConfig {
     /// `participants` clipped, quantised updates without wrapping.
     pub fn validate(&self) -> Result<(), JobConfigError> {
         self.model.validate()?;
-        if self.participants == 0 || self.min_participants == 0 || self.min_participants > self.participants {
-            return Err(JobConfigError::Counts { min: self.min_participants, participants: self.participants });
+        if self.participants == 0
+            || self.min_participants == 0
+            || self.min_participants > self.participants
+        {
+            return Err(JobConfigError::Counts {
+                min: self.min_participants,
+                participants: self.participants,
+            });
         }
         if let Aggregation::Secure(s) = &self.aggregation {
             if self.participants < crate::secure_round::MIN_SECURE_PARTICIPANTS {
@@ -90,7 +98,12 @@ impl JobConfig {
             }
             // Every coordinate of a clipped update (and the loss, clamped to the clip
             // bound) is at most the clip bound in absolute value.
-            check_ring_capacity(self.participants as u64, f64::from(self.hyper.clip_norm), s.scale_bits, RING_BITS)?;
+            check_ring_capacity(
+                self.participants as u64,
+                f64::from(self.hyper.clip_norm),
+                s.scale_bits,
+                RING_BITS,
+            )?;
         }
         Ok(())
     }
@@ -186,7 +199,12 @@ macro_rules! delegate {
 }
 
 impl AnyRound {
-    fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+    fn handle_frame(
+        &mut self,
+        from: ParticipantId,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), RoundError> {
         delegate!(self, r => r.handle_frame(from, body, now))
     }
     fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
@@ -243,7 +261,9 @@ impl Job {
         let rng = ChaCha20Rng::seed_from_u64(cfg.seed);
         let invalid = cfg.validate().err();
         let mut job = Job {
-            phase: Phase::Joining { deadline: now + cfg.join_timeout },
+            phase: Phase::Joining {
+                deadline: now + cfg.join_timeout,
+            },
             global: initial,
             rng,
             members: BTreeMap::new(),
@@ -277,7 +297,12 @@ impl Job {
 
     /// A frame body arrived from `from`. Errors are returned for logging; the job has
     /// already acted on them (refused or dropped the sender).
-    pub fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+    pub fn handle_frame(
+        &mut self,
+        from: ParticipantId,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), RoundError> {
         if !self.members.contains_key(&from) {
             return match wire::decode_body::<ToCoordinator>(body) {
                 Ok(ToCoordinator::Hello(h)) => {
@@ -286,7 +311,10 @@ impl Job {
                 }
                 Ok(_) => {
                     self.refuse(from, "the first message must be Hello".into());
-                    Err(RoundError::Unexpected { from, what: "message before hello" })
+                    Err(RoundError::Unexpected {
+                        from,
+                        what: "message before hello",
+                    })
                 }
                 Err(source) => {
                     self.refuse(from, format!("malformed hello: {source}"));
@@ -348,7 +376,11 @@ impl Job {
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Phase::Running(round) = &mut self.phase {
             while let Some((to, msg)) = round.poll_transmit() {
-                self.transmits.push_back(Transmit { to, msg, close: false });
+                self.transmits.push_back(Transmit {
+                    to,
+                    msg,
+                    close: false,
+                });
             }
         }
         self.transmits.pop_front()
@@ -360,16 +392,26 @@ impl Job {
     }
 
     fn connected(&self) -> Vec<ParticipantId> {
-        self.members.iter().filter(|(_, m)| m.connected).map(|(&p, _)| p).collect()
+        self.members
+            .iter()
+            .filter(|(_, m)| m.connected)
+            .map(|(&p, _)| p)
+            .collect()
     }
 
     fn admit(&mut self, from: ParticipantId, h: Hello, now: Instant) {
         let reason = if h.version != PROTOCOL_VERSION {
-            Some(format!("protocol version {} is not supported (coordinator speaks {PROTOCOL_VERSION})", h.version))
+            Some(format!(
+                "protocol version {} is not supported (coordinator speaks {PROTOCOL_VERSION})",
+                h.version
+            ))
         } else if h.name.len() > MAX_NAME_BYTES {
             Some(format!("name longer than {MAX_NAME_BYTES} bytes"))
         } else if h.n_features as usize != self.cfg.model.n_features {
-            Some(format!("data has {} features, the job's model expects {}", h.n_features, self.cfg.model.n_features))
+            Some(format!(
+                "data has {} features, the job's model expects {}",
+                h.n_features, self.cfg.model.n_features
+            ))
         } else if h.n_rows == 0 {
             Some("participant holds no rows".to_string())
         } else if matches!(self.phase, Phase::Done) {
@@ -377,7 +419,10 @@ impl Job {
         } else if !matches!(self.phase, Phase::Joining { .. }) {
             Some("the job has already started".to_string())
         } else if self.members.len() >= self.cfg.participants {
-            Some(format!("the job is full ({} participants)", self.cfg.participants))
+            Some(format!(
+                "the job is full ({} participants)",
+                self.cfg.participants
+            ))
         } else {
             None
         };
@@ -385,7 +430,13 @@ impl Job {
             self.refuse(from, reason);
             return;
         }
-        self.members.insert(from, Member { connected: true, identity: h.identity });
+        self.members.insert(
+            from,
+            Member {
+                connected: true,
+                identity: h.identity,
+            },
+        );
         self.transmits.push_back(Transmit {
             to: from,
             msg: ToParticipant::Welcome(Welcome {
@@ -396,15 +447,28 @@ impl Job {
             }),
             close: false,
         });
-        self.events.push_back(JobEvent::Joined { participant: from, name: h.name, n_rows: h.n_rows });
+        self.events.push_back(JobEvent::Joined {
+            participant: from,
+            name: h.name,
+            n_rows: h.n_rows,
+        });
         if self.members.len() >= self.cfg.participants {
             self.start_round(now);
         }
     }
 
     fn refuse(&mut self, to: ParticipantId, reason: String) {
-        self.transmits.push_back(Transmit { to, msg: ToParticipant::Rejected { reason: reason.clone() }, close: true });
-        self.events.push_back(JobEvent::Refused { participant: to, reason });
+        self.transmits.push_back(Transmit {
+            to,
+            msg: ToParticipant::Rejected {
+                reason: reason.clone(),
+            },
+            close: true,
+        });
+        self.events.push_back(JobEvent::Refused {
+            participant: to,
+            reason,
+        });
     }
 
     fn start_round(&mut self, now: Instant) {
@@ -432,15 +496,23 @@ impl Job {
             timeout: self.cfg.round_timeout,
             min_participants: self.cfg.min_participants,
         };
-        self.events.push_back(JobEvent::RoundStarted { round: self.next_round, participants: selected.clone() });
+        self.events.push_back(JobEvent::RoundStarted {
+            round: self.next_round,
+            participants: selected.clone(),
+        });
         self.next_round += 1;
         let round = match &self.cfg.aggregation {
-            Aggregation::Plain => AnyRound::Plain(Box::new(Round::new(cfg, &self.global, &selected, now))),
+            Aggregation::Plain => {
+                AnyRound::Plain(Box::new(Round::new(cfg, &self.global, &selected, now)))
+            }
             Aggregation::Secure(settings) => {
                 // The graph seed is drawn only now, after the participant list is fixed.
                 let mut graph_seed = [0u8; 32];
                 self.rng.fill_bytes(&mut graph_seed);
-                let roster: Vec<_> = selected.iter().filter_map(|p| Some((*p, self.members.get(p)?.identity))).collect();
+                let roster: Vec<_> = selected
+                    .iter()
+                    .filter_map(|p| Some((*p, self.members.get(p)?.identity)))
+                    .collect();
                 AnyRound::Secure(Box::new(SecureRound::new(
                     cfg,
                     *settings,
@@ -457,13 +529,25 @@ impl Job {
     }
 
     fn after_round_input(&mut self, now: Instant) {
-        let Phase::Running(round) = &mut self.phase else { return };
-        let Some(outcome) = round.outcome().cloned() else { return };
+        let Phase::Running(round) = &mut self.phase else {
+            return;
+        };
+        let Some(outcome) = round.outcome().cloned() else {
+            return;
+        };
         while let Some((to, msg)) = round.poll_transmit() {
-            self.transmits.push_back(Transmit { to, msg, close: false });
+            self.transmits.push_back(Transmit {
+                to,
+                msg,
+                close: false,
+            });
         }
         let number = round.number();
-        let dropped: Vec<_> = round.dropped().iter().map(|(p, r)| (*p, r.clone())).collect();
+        let dropped: Vec<_> = round
+            .dropped()
+            .iter()
+            .map(|(p, r)| (*p, r.clone()))
+            .collect();
         match outcome {
             RoundOutcome::Completed(aggregate) => {
                 for (w, d) in self.global.iter_mut().zip(&aggregate.mean_delta) {
@@ -480,9 +564,15 @@ impl Job {
             }
             RoundOutcome::Failed { reason } => {
                 self.consecutive_failures += 1;
-                self.events.push_back(JobEvent::RoundFailed { round: number, reason, dropped });
+                self.events.push_back(JobEvent::RoundFailed {
+                    round: number,
+                    reason,
+                    dropped,
+                });
                 if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
-                    self.finish(Some(format!("{MAX_CONSECUTIVE_FAILURES} rounds in a row failed")));
+                    self.finish(Some(format!(
+                        "{MAX_CONSECUTIVE_FAILURES} rounds in a row failed"
+                    )));
                     return;
                 }
             }
@@ -498,11 +588,17 @@ impl Job {
         for p in self.connected() {
             self.transmits.push_back(Transmit {
                 to: p,
-                msg: ToParticipant::Finished { rounds: self.completed, message: message.clone() },
+                msg: ToParticipant::Finished {
+                    rounds: self.completed,
+                    message: message.clone(),
+                },
                 close: true,
             });
         }
         self.phase = Phase::Done;
-        self.events.push_back(JobEvent::Finished { rounds_completed: self.completed, error });
+        self.events.push_back(JobEvent::Finished {
+            rounds_completed: self.completed,
+            error,
+        });
     }
 }

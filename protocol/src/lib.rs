@@ -23,6 +23,6 @@ pub mod round;
 pub mod sampling;
 pub mod secure_client;
 pub mod secure_round;
-pub mod wire;
 #[cfg(feature = "transport")]
 pub mod transport;
+pub mod wire;

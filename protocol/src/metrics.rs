@@ -40,7 +40,11 @@ pub fn accuracy(p: &[f32], y: &[f32]) -> f64 {
     if p.is_empty() {
         return 0.0;
     }
-    let ok = p.iter().zip(y).filter(|(&p, &y)| (p >= 0.5) == (y >= 0.5)).count();
+    let ok = p
+        .iter()
+        .zip(y)
+        .filter(|(&p, &y)| (p >= 0.5) == (y >= 0.5))
+        .count();
     ok as f64 / p.len() as f64
 }
 
@@ -99,7 +103,11 @@ pub fn roc_curve(p: &[f32], y: &[f32]) -> Vec<(f64, f64)> {
 /// Evaluates a model on row-major `features` with `labels`.
 pub fn evaluate(spec: &ModelSpec, params: &[f32], features: &[f32], labels: &[f32]) -> Metrics {
     let p = predict_proba(spec, params, features);
-    Metrics { loss: log_loss(&p, labels), accuracy: accuracy(&p, labels), auc: auc(&p, labels) }
+    Metrics {
+        loss: log_loss(&p, labels),
+        accuracy: accuracy(&p, labels),
+        auc: auc(&p, labels),
+    }
 }
 
 #[cfg(test)]

@@ -60,13 +60,19 @@ pub enum ModelError {
 impl ModelSpec {
     /// Logistic regression on `n_features` inputs.
     pub fn logistic(n_features: usize) -> Self {
-        Self { n_features, hidden: Vec::new() }
+        Self {
+            n_features,
+            hidden: Vec::new(),
+        }
     }
 
     /// Checks the shape is non-degenerate and within [`MAX_PARAMS`].
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.n_features == 0 || self.hidden.contains(&0) {
-            return Err(ModelError::ZeroWidth { n_features: self.n_features, hidden: self.hidden.clone() });
+            return Err(ModelError::ZeroWidth {
+                n_features: self.n_features,
+                hidden: self.hidden.clone(),
+            });
         }
         // Checked arithmetic: a peer-supplied spec must not overflow.
         let mut total: usize = 0;
@@ -76,7 +82,9 @@ impl ModelSpec {
                 .checked_mul(n_out)
                 .and_then(|w| w.checked_add(n_out))
                 .ok_or(ModelError::TooLarge(usize::MAX))?;
-            total = total.checked_add(layer).ok_or(ModelError::TooLarge(usize::MAX))?;
+            total = total
+                .checked_add(layer)
+                .ok_or(ModelError::TooLarge(usize::MAX))?;
             n_in = n_out;
         }
         if total > MAX_PARAMS {
@@ -94,7 +102,12 @@ impl ModelSpec {
             let w_offset = offset;
             let b_offset = w_offset + n_in * n_out;
             offset = b_offset + n_out;
-            out.push(LayerShape { n_in, n_out, w_offset, b_offset });
+            out.push(LayerShape {
+                n_in,
+                n_out,
+                w_offset,
+                b_offset,
+            });
             n_in = n_out;
         }
         out
@@ -109,7 +122,10 @@ impl ModelSpec {
     pub fn check_params(&self, params: &[f32]) -> Result<(), ModelError> {
         let want = self.param_count();
         if params.len() != want {
-            return Err(ModelError::WrongLength { got: params.len(), want });
+            return Err(ModelError::WrongLength {
+                got: params.len(),
+                want,
+            });
         }
         Ok(())
     }
@@ -155,7 +171,12 @@ pub struct HyperParams {
 
 impl Default for HyperParams {
     fn default() -> Self {
-        Self { local_steps: 20, batch_size: 32, learning_rate: 0.1, clip_norm: 10.0 }
+        Self {
+            local_steps: 20,
+            batch_size: 32,
+            learning_rate: 0.1,
+            clip_norm: 10.0,
+        }
     }
 }
 
@@ -180,7 +201,8 @@ pub fn logit(spec: &ModelSpec, params: &[f32], x: &[f32]) -> f32 {
         let mut next = vec![0.0f32; l.n_out];
         for (o, out) in next.iter_mut().enumerate() {
             let row = &params[l.w_offset + o * l.n_in..l.w_offset + (o + 1) * l.n_in];
-            let z: f32 = row.iter().zip(&act).map(|(w, a)| w * a).sum::<f32>() + params[l.b_offset + o];
+            let z: f32 =
+                row.iter().zip(&act).map(|(w, a)| w * a).sum::<f32>() + params[l.b_offset + o];
             *out = if i + 1 < layers.len() { z.max(0.0) } else { z };
         }
         act = next;
@@ -190,12 +212,18 @@ pub fn logit(spec: &ModelSpec, params: &[f32], x: &[f32]) -> f32 {
 
 /// Probabilities for a row-major batch of rows.
 pub fn predict_proba(spec: &ModelSpec, params: &[f32], rows: &[f32]) -> Vec<f32> {
-    rows.chunks_exact(spec.n_features).map(|x| sigmoid(logit(spec, params, x))).collect()
+    rows.chunks_exact(spec.n_features)
+        .map(|x| sigmoid(logit(spec, params, x)))
+        .collect()
 }
 
 /// Scales `update` down in place so its L2 norm is at most `clip`; returns the norm before.
 pub fn clip_l2(update: &mut [f32], clip: f32) -> f32 {
-    let norm = update.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt() as f32;
+    let norm = update
+        .iter()
+        .map(|v| f64::from(*v) * f64::from(*v))
+        .sum::<f64>()
+        .sqrt() as f32;
     if norm > clip && norm > 0.0 {
         let s = clip / norm;
         update.iter_mut().for_each(|v| *v *= s);
@@ -209,17 +237,39 @@ mod tests {
 
     #[test]
     fn layout_of_a_two_layer_mlp() {
-        let spec = ModelSpec { n_features: 3, hidden: vec![2] };
+        let spec = ModelSpec {
+            n_features: 3,
+            hidden: vec![2],
+        };
         let l = spec.layers();
-        assert_eq!(l[0], LayerShape { n_in: 3, n_out: 2, w_offset: 0, b_offset: 6 });
-        assert_eq!(l[1], LayerShape { n_in: 2, n_out: 1, w_offset: 8, b_offset: 10 });
+        assert_eq!(
+            l[0],
+            LayerShape {
+                n_in: 3,
+                n_out: 2,
+                w_offset: 0,
+                b_offset: 6
+            }
+        );
+        assert_eq!(
+            l[1],
+            LayerShape {
+                n_in: 2,
+                n_out: 1,
+                w_offset: 8,
+                b_offset: 10
+            }
+        );
         assert_eq!(spec.param_count(), 11);
         assert_eq!(spec.describe(), "3→2→1");
     }
 
     #[test]
     fn forward_matches_hand_computation() {
-        let spec = ModelSpec { n_features: 2, hidden: vec![2] };
+        let spec = ModelSpec {
+            n_features: 2,
+            hidden: vec![2],
+        };
         // W1 = [[1, -1], [0.5, 0.5]], b1 = [0, -1]; W2 = [[2, 3]], b2 = [0.25]
         let p = [1.0, -1.0, 0.5, 0.5, 0.0, -1.0, 2.0, 3.0, 0.25];
         // x = [2, 1]: h = relu([1, 0.5]) = [1, 0.5]; z = 2 + 1.5 + 0.25
@@ -230,13 +280,32 @@ mod tests {
 
     #[test]
     fn validation_rejects_degenerate_and_huge_models() {
-        assert!(ModelSpec { n_features: 0, hidden: vec![] }.validate().is_err());
-        assert!(ModelSpec { n_features: 4, hidden: vec![0] }.validate().is_err());
+        assert!(ModelSpec {
+            n_features: 0,
+            hidden: vec![]
+        }
+        .validate()
+        .is_err());
+        assert!(ModelSpec {
+            n_features: 4,
+            hidden: vec![0]
+        }
+        .validate()
+        .is_err());
         assert!(matches!(
-            ModelSpec { n_features: 1 << 20, hidden: vec![1 << 20] }.validate(),
+            ModelSpec {
+                n_features: 1 << 20,
+                hidden: vec![1 << 20]
+            }
+            .validate(),
             Err(ModelError::TooLarge(_))
         ));
-        assert!(ModelSpec { n_features: usize::MAX, hidden: vec![usize::MAX] }.validate().is_err());
+        assert!(ModelSpec {
+            n_features: usize::MAX,
+            hidden: vec![usize::MAX]
+        }
+        .validate()
+        .is_err());
         assert!(ModelSpec::logistic(45).validate().is_ok());
     }
 
@@ -252,7 +321,10 @@ mod tests {
 
     #[test]
     fn init_is_seeded() {
-        let spec = ModelSpec { n_features: 5, hidden: vec![4] };
+        let spec = ModelSpec {
+            n_features: 5,
+            hidden: vec![4],
+        };
         assert_eq!(spec.init_params(7), spec.init_params(7));
         assert_ne!(spec.init_params(7), spec.init_params(8));
     }

@@ -42,7 +42,11 @@ pub struct SecureSettings {
 
 impl Default for SecureSettings {
     fn default() -> Self {
-        Self { dropout: 0.3, corruption: 0.2, scale_bits: 16 }
+        Self {
+            dropout: 0.3,
+            corruption: 0.2,
+            scale_bits: 16,
+        }
     }
 }
 
@@ -208,7 +212,12 @@ pub struct Round {
 impl Round {
     /// Opens a round for `participants` with the global model `global`; the round spec for
     /// each is queued for `poll_transmit`.
-    pub fn new(cfg: RoundConfig, global: &[f32], participants: &[ParticipantId], now: Instant) -> Self {
+    pub fn new(
+        cfg: RoundConfig,
+        global: &[f32],
+        participants: &[ParticipantId],
+        now: Instant,
+    ) -> Self {
         let n_params = cfg.model.param_count();
         let spec = RoundSpec {
             round: cfg.round,
@@ -218,7 +227,10 @@ impl Round {
             deadline_ms: cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
             secure: None,
         };
-        let transmits = participants.iter().map(|&p| (p, ToParticipant::Round(spec.clone()))).collect();
+        let transmits = participants
+            .iter()
+            .map(|&p| (p, ToParticipant::Round(spec.clone())))
+            .collect();
         let mut round = Round {
             deadline: now + cfg.timeout,
             pending: participants.iter().copied().collect(),
@@ -243,7 +255,12 @@ impl Round {
 
     /// Feeds a frame body received from `from`. An invalid one drops the sender from the
     /// round and returns the reason; the round goes on.
-    pub fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+    pub fn handle_frame(
+        &mut self,
+        from: ParticipantId,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), RoundError> {
         match wire::decode_body::<ToCoordinator>(body) {
             Ok(msg) => self.handle_message(from, msg, now),
             Err(source) => self.reject(RoundError::Wire { from, source }, from),
@@ -251,7 +268,12 @@ impl Round {
     }
 
     /// Feeds a decoded message from `from`.
-    pub fn handle_message(&mut self, from: ParticipantId, msg: ToCoordinator, _now: Instant) -> Result<(), RoundError> {
+    pub fn handle_message(
+        &mut self,
+        from: ParticipantId,
+        msg: ToCoordinator,
+        _now: Instant,
+    ) -> Result<(), RoundError> {
         if self.outcome.is_some() || !self.pending.contains(&from) {
             return Err(if self.contributors.contains(&from) {
                 RoundError::Duplicate(from)
@@ -271,10 +293,20 @@ impl Round {
                 self.drop_participant(from, DropReason::Left(reason));
                 Ok(())
             }
-            ToCoordinator::Hello(_) => self.reject(RoundError::Unexpected { from, what: "hello" }, from),
-            ToCoordinator::Secure(_) => {
-                self.reject(RoundError::Unexpected { from, what: "secure-aggregation message in a plain round" }, from)
-            }
+            ToCoordinator::Hello(_) => self.reject(
+                RoundError::Unexpected {
+                    from,
+                    what: "hello",
+                },
+                from,
+            ),
+            ToCoordinator::Secure(_) => self.reject(
+                RoundError::Unexpected {
+                    from,
+                    what: "secure-aggregation message in a plain round",
+                },
+                from,
+            ),
         }
     }
 
@@ -317,21 +349,41 @@ impl Round {
 
     fn check(&self, from: ParticipantId, u: &Update) -> Result<(), RoundError> {
         if u.round != self.cfg.round {
-            return Err(RoundError::WrongRound { from, got: u.round, want: self.cfg.round });
+            return Err(RoundError::WrongRound {
+                from,
+                got: u.round,
+                want: self.cfg.round,
+            });
         }
         if u.delta.len() != self.n_params {
-            return Err(RoundError::WrongLength { from, got: u.delta.len(), want: self.n_params });
+            return Err(RoundError::WrongLength {
+                from,
+                got: u.delta.len(),
+                want: self.n_params,
+            });
         }
         if !u.train_loss.is_finite() || u.delta.iter().any(|v| !v.is_finite()) {
             return Err(RoundError::NonFinite(from));
         }
-        let norm = u.delta.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt() as f32;
+        let norm = u
+            .delta
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt() as f32;
         // Clipping in f32 can land a hair above the bound.
         if norm > self.cfg.hyper.clip_norm * (1.0 + 1e-4) {
-            return Err(RoundError::OverNorm { from, norm, clip: self.cfg.hyper.clip_norm });
+            return Err(RoundError::OverNorm {
+                from,
+                norm,
+                clip: self.cfg.hyper.clip_norm,
+            });
         }
         if u.n_examples == 0 || u.n_examples > u64::from(u32::MAX) {
-            return Err(RoundError::BadWeight { from, n: u.n_examples });
+            return Err(RoundError::BadWeight {
+                from,
+                n: u.n_examples,
+            });
         }
         Ok(())
     }
@@ -367,7 +419,9 @@ impl Round {
         let have = self.contributors.len();
         let need = self.cfg.min_participants.max(1);
         self.outcome = Some(if have < need {
-            RoundOutcome::Failed { reason: format!("only {have} valid update(s) arrived; the round needs {need}") }
+            RoundOutcome::Failed {
+                reason: format!("only {have} valid update(s) arrived; the round needs {need}"),
+            }
         } else {
             let t = self.total_examples as f64;
             let mut contributors = self.contributors.clone();

@@ -12,7 +12,13 @@ use rand_chacha::ChaCha20Rng;
 /// The K mini-batches (row indices into the participant's rows) for one round.
 ///
 /// Returns an empty list when `n_rows == 0`.
-pub fn batch_indices(round_seed: [u8; 32], participant: u32, n_rows: usize, steps: u32, batch: u32) -> Vec<Vec<u32>> {
+pub fn batch_indices(
+    round_seed: [u8; 32],
+    participant: u32,
+    n_rows: usize,
+    steps: u32,
+    batch: u32,
+) -> Vec<Vec<u32>> {
     if n_rows == 0 {
         return Vec::new();
     }
@@ -24,7 +30,12 @@ pub fn batch_indices(round_seed: [u8; 32], participant: u32, n_rows: usize, step
     let mut rng = ChaCha20Rng::from_seed(key);
     let b = (batch as usize).min(n_rows);
     (0..steps)
-        .map(|_| sample(&mut rng, n_rows, b).into_iter().map(|i| i as u32).collect())
+        .map(|_| {
+            sample(&mut rng, n_rows, b)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect()
+        })
         .collect()
 }
 

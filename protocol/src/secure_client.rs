@@ -66,7 +66,10 @@ impl SecureClient {
         // A threshold of 1 would let any single neighbour (or the coordinator with one
         // share) rebuild our seeds: refuse it.
         if s.threshold < 2 {
-            return Err(err(format!("threshold {} is too low (at least 2)", s.threshold)));
+            return Err(err(format!(
+                "threshold {} is too low (at least 2)",
+                s.threshold
+            )));
         }
         let config = secagg::RoundConfig::new(
             RoundId::new(job_id, round),
@@ -77,8 +80,10 @@ impl SecureClient {
             identities,
         )
         .map_err(|e| err(e.to_string()))?;
-        let quant = QuantParams::new(f64::from(spec.hyper.clip_norm), s.scale_bits).map_err(|e| err(e.to_string()))?;
-        let (state, keys) = ClientAdvertised::new(Arc::new(config), CryptoId(me), identity, rng).map_err(|e| err(e.to_string()))?;
+        let quant = QuantParams::new(f64::from(spec.hyper.clip_norm), s.scale_bits)
+            .map_err(|e| err(e.to_string()))?;
+        let (state, keys) = ClientAdvertised::new(Arc::new(config), CryptoId(me), identity, rng)
+            .map_err(|e| err(e.to_string()))?;
         let client = SecureClient {
             round,
             step: Step::Advertised(state),
@@ -91,7 +96,12 @@ impl SecureClient {
     }
 
     /// Acts on a coordinator message.
-    pub fn handle(&mut self, down: SecureDown, identity: &IdentityKey, rng: &mut ChaCha20Rng) -> Result<(), ClientError> {
+    pub fn handle(
+        &mut self,
+        down: SecureDown,
+        identity: &IdentityKey,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), ClientError> {
         let round = self.round;
         let got = match &down {
             SecureDown::Roster { round, .. }
@@ -100,31 +110,42 @@ impl SecureClient {
             | SecureDown::Unmask { round, .. } => *round,
         };
         if got != round {
-            return Err(ClientError::Secure { round, error: format!("message for round {got}") });
+            return Err(ClientError::Secure {
+                round,
+                error: format!("message for round {got}"),
+            });
         }
         let step = std::mem::replace(&mut self.step, Step::Finished);
         let result = match (step, down) {
-            (Step::Advertised(c), SecureDown::Roster { keys, .. }) => c.share_keys(&keys, rng).map(|(next, msg)| {
-                self.transmits.push_back(SecureUp::Shares { round, msg });
-                Step::Shared(next)
-            }),
+            (Step::Advertised(c), SecureDown::Roster { keys, .. }) => {
+                c.share_keys(&keys, rng).map(|(next, msg)| {
+                    self.transmits.push_back(SecureUp::Shares { round, msg });
+                    Step::Shared(next)
+                })
+            }
             (Step::Shared(c), SecureDown::Inbox { shares, .. }) => {
                 self.inbox = Some(shares);
                 return self.try_mask(Step::Shared(c));
             }
             (Step::Masked(c), SecureDown::Survivors { survivors, .. }) => {
                 c.consistency(&survivors, identity).map(|(next, msg)| {
-                    self.transmits.push_back(SecureUp::Consistency { round, msg });
+                    self.transmits
+                        .push_back(SecureUp::Consistency { round, msg });
                     Step::Consistent(next)
                 })
             }
-            (Step::Consistent(c), SecureDown::Unmask { request, .. }) => c.unmask(&request).map(|msg| {
-                self.transmits.push_back(SecureUp::Unmask { round, msg });
-                Step::Finished
-            }),
+            (Step::Consistent(c), SecureDown::Unmask { request, .. }) => {
+                c.unmask(&request).map(|msg| {
+                    self.transmits.push_back(SecureUp::Unmask { round, msg });
+                    Step::Finished
+                })
+            }
             (step, _) => {
                 self.step = step;
-                return Err(ClientError::Unexpected { what: "secure-aggregation message", state: "in another phase" });
+                return Err(ClientError::Unexpected {
+                    what: "secure-aggregation message",
+                    state: "in another phase",
+                });
             }
         };
         match result {
@@ -132,17 +153,27 @@ impl SecureClient {
                 self.step = next;
                 Ok(())
             }
-            Err(e) => Err(ClientError::Secure { round, error: e.to_string() }),
+            Err(e) => Err(ClientError::Secure {
+                round,
+                error: e.to_string(),
+            }),
         }
     }
 
     /// The trained (clipped) update and its loss.
-    pub fn submit(&mut self, delta: Vec<f32>, loss: f32, rng: &mut ChaCha20Rng) -> Result<(), ClientError> {
+    pub fn submit(
+        &mut self,
+        delta: Vec<f32>,
+        loss: f32,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), ClientError> {
         let mut x = delta;
         x.push(loss);
         // Stochastic rounding keeps the quantised sum unbiased.
-        let q = quantise_stochastic(&x, &self.quant, rng)
-            .map_err(|e| ClientError::Secure { round: self.round, error: e.to_string() })?;
+        let q = quantise_stochastic(&x, &self.quant, rng).map_err(|e| ClientError::Secure {
+            round: self.round,
+            error: e.to_string(),
+        })?;
         self.input = Some(q);
         let step = std::mem::replace(&mut self.step, Step::Finished);
         self.try_mask(step)
@@ -155,11 +186,17 @@ impl SecureClient {
                 let x = self.input.take().unwrap_or_default();
                 match c.mask(&inbox, x) {
                     Ok((next, msg)) => {
-                        self.transmits.push_back(SecureUp::Masked { round: self.round, msg });
+                        self.transmits.push_back(SecureUp::Masked {
+                            round: self.round,
+                            msg,
+                        });
                         self.step = Step::Masked(next);
                         Ok(())
                     }
-                    Err(e) => Err(ClientError::Secure { round: self.round, error: e.to_string() }),
+                    Err(e) => Err(ClientError::Secure {
+                        round: self.round,
+                        error: e.to_string(),
+                    }),
                 }
             }
             other => {

@@ -16,14 +16,18 @@ use std::time::Instant;
 
 use cairn_crypto::quant::dequantise;
 use cairn_crypto::secagg::{
-    self, choose_params, ConsistencyCollection, KeyCollection, MaskedCollection, ParamRequest, SecAggError,
-    ShareRouting, Unmasking,
+    self, choose_params, ConsistencyCollection, KeyCollection, MaskedCollection, ParamRequest,
+    SecAggError, ShareRouting, Unmasking,
 };
 use cairn_crypto::sign::IdentityPublic;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 
-use crate::round::{Aggregate, DropReason, ParticipantId, RoundConfig, RoundError, RoundOutcome, SecureSettings};
-use crate::wire::{self, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant};
+use crate::round::{
+    Aggregate, DropReason, ParticipantId, RoundConfig, RoundError, RoundOutcome, SecureSettings,
+};
+use crate::wire::{
+    self, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant,
+};
 
 /// Fewest participants secure aggregation runs with: with two, each would learn the
 /// other's update from the sum.
@@ -118,10 +122,16 @@ impl SecureRound {
         if n < MIN_SECURE_PARTICIPANTS {
             return Err(format!("secure aggregation needs at least {MIN_SECURE_PARTICIPANTS} participants, {n} selected"));
         }
-        let params = choose_params(&ParamRequest::new(n, self.settings.dropout, self.settings.corruption))
-            .map_err(|e| format!("secure aggregation parameters: {e}"))?;
-        let identities: BTreeMap<CryptoId, IdentityPublic> =
-            participants.iter().map(|(p, id)| (CryptoId(*p), *id)).collect();
+        let params = choose_params(&ParamRequest::new(
+            n,
+            self.settings.dropout,
+            self.settings.corruption,
+        ))
+        .map_err(|e| format!("secure aggregation parameters: {e}"))?;
+        let identities: BTreeMap<CryptoId, IdentityPublic> = participants
+            .iter()
+            .map(|(p, id)| (CryptoId(*p), *id))
+            .collect();
         let config = secagg::RoundConfig::new(
             RoundId::new(job_id, self.cfg.round),
             graph_seed,
@@ -138,7 +148,10 @@ impl SecureRound {
             round_seed: self.cfg.round_seed,
             deadline_ms: self.cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
             secure: Some(SecureSpec {
-                roster: participants.iter().map(|(p, id)| (CryptoId(*p), *id)).collect(),
+                roster: participants
+                    .iter()
+                    .map(|(p, id)| (CryptoId(*p), *id))
+                    .collect(),
                 k: params.k as u32,
                 threshold: params.threshold as u32,
                 graph_seed,
@@ -146,7 +159,8 @@ impl SecureRound {
             }),
         };
         for (p, _) in participants {
-            self.transmits.push_back((*p, ToParticipant::Round(spec.clone())));
+            self.transmits
+                .push_back((*p, ToParticipant::Round(spec.clone())));
         }
         self.phase = Phase::Keys(KeyCollection::new(Arc::new(config)));
         Ok(())
@@ -158,7 +172,12 @@ impl SecureRound {
     }
 
     /// Feeds a frame body from `from`; an invalid message drops the sender.
-    pub fn handle_frame(&mut self, from: ParticipantId, body: &[u8], now: Instant) -> Result<(), RoundError> {
+    pub fn handle_frame(
+        &mut self,
+        from: ParticipantId,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), RoundError> {
         match wire::decode_body::<ToCoordinator>(body) {
             Ok(msg) => self.handle_message(from, msg, now),
             Err(source) => self.reject(from, RoundError::Wire { from, source }, now),
@@ -166,7 +185,12 @@ impl SecureRound {
     }
 
     /// Feeds a decoded message from `from`.
-    pub fn handle_message(&mut self, from: ParticipantId, msg: ToCoordinator, now: Instant) -> Result<(), RoundError> {
+    pub fn handle_message(
+        &mut self,
+        from: ParticipantId,
+        msg: ToCoordinator,
+        now: Instant,
+    ) -> Result<(), RoundError> {
         if self.outcome.is_some() || !self.pending.contains(&from) {
             return Err(RoundError::NotInRound(from));
         }
@@ -177,23 +201,56 @@ impl SecureRound {
                 return Ok(());
             }
             ToCoordinator::Update(_) => {
-                return self.reject(from, RoundError::Unexpected { from, what: "plain update in a secure round" }, now)
+                return self.reject(
+                    from,
+                    RoundError::Unexpected {
+                        from,
+                        what: "plain update in a secure round",
+                    },
+                    now,
+                )
             }
-            ToCoordinator::Hello(_) => return self.reject(from, RoundError::Unexpected { from, what: "hello" }, now),
+            ToCoordinator::Hello(_) => {
+                return self.reject(
+                    from,
+                    RoundError::Unexpected {
+                        from,
+                        what: "hello",
+                    },
+                    now,
+                )
+            }
         };
         if up.round() != self.cfg.round {
-            return self.reject(from, RoundError::WrongRound { from, got: up.round(), want: self.cfg.round }, now);
+            return self.reject(
+                from,
+                RoundError::WrongRound {
+                    from,
+                    got: up.round(),
+                    want: self.cfg.round,
+                },
+                now,
+            );
         }
         let me = CryptoId(from);
         let result = match (&mut self.phase, up) {
             (Phase::Keys(c), SecureUp::Keys { msg, .. }) if msg.sender == me => c.receive(msg),
             (Phase::Shares(c), SecureUp::Shares { msg, .. }) if msg.sender == me => c.receive(msg),
             (Phase::Masked(c), SecureUp::Masked { msg, .. }) if msg.sender == me => c.receive(&msg),
-            (Phase::Consistency(c), SecureUp::Consistency { msg, .. }) if msg.sender == me => c.receive(msg),
+            (Phase::Consistency(c), SecureUp::Consistency { msg, .. }) if msg.sender == me => {
+                c.receive(msg)
+            }
             (Phase::Unmask(c), SecureUp::Unmask { msg, .. }) if msg.sender == me => c.receive(msg),
             (phase, _) => {
                 let what = phase.name();
-                return self.reject(from, RoundError::Secure { from, error: format!("message out of phase ({what}) or with a forged sender") }, now);
+                return self.reject(
+                    from,
+                    RoundError::Secure {
+                        from,
+                        error: format!("message out of phase ({what}) or with a forged sender"),
+                    },
+                    now,
+                );
             }
         };
         match result {
@@ -204,7 +261,14 @@ impl SecureRound {
                 }
                 Ok(())
             }
-            Err(e) => self.reject(from, RoundError::Secure { from, error: e.to_string() }, now),
+            Err(e) => self.reject(
+                from,
+                RoundError::Secure {
+                    from,
+                    error: e.to_string(),
+                },
+                now,
+            ),
         }
     }
 
@@ -244,7 +308,12 @@ impl SecureRound {
         &self.dropped
     }
 
-    fn reject(&mut self, from: ParticipantId, err: RoundError, now: Instant) -> Result<(), RoundError> {
+    fn reject(
+        &mut self,
+        from: ParticipantId,
+        err: RoundError,
+        now: Instant,
+    ) -> Result<(), RoundError> {
         self.drop_participant(from, DropReason::Invalid(err.to_string()), now);
         Err(err)
     }
@@ -275,7 +344,10 @@ impl SecureRound {
                     let keys = routing.roster();
                     for k in &keys {
                         self.pending.insert(k.sender.0);
-                        let msg = ToParticipant::Secure(SecureDown::Roster { round, keys: keys.clone() });
+                        let msg = ToParticipant::Secure(SecureDown::Roster {
+                            round,
+                            keys: keys.clone(),
+                        });
                         self.transmits.push_back((k.sender.0, msg));
                     }
                     self.phase = Phase::Shares(routing);
@@ -285,7 +357,10 @@ impl SecureRound {
                     for id in masked.shared().collect::<Vec<_>>() {
                         self.pending.insert(id.0);
                         let shares = masked.inbox(id).to_vec();
-                        self.transmits.push_back((id.0, ToParticipant::Secure(SecureDown::Inbox { round, shares })));
+                        self.transmits.push_back((
+                            id.0,
+                            ToParticipant::Secure(SecureDown::Inbox { round, shares }),
+                        ));
                     }
                     self.phase = Phase::Masked(masked);
                 }
@@ -294,7 +369,10 @@ impl SecureRound {
                     let survivors = cons.survivors().to_vec();
                     for id in &survivors {
                         self.pending.insert(id.0);
-                        let msg = SecureDown::Survivors { round, survivors: survivors.clone() };
+                        let msg = SecureDown::Survivors {
+                            round,
+                            survivors: survivors.clone(),
+                        };
                         self.transmits.push_back((id.0, ToParticipant::Secure(msg)));
                     }
                     self.phase = Phase::Consistency(cons);
@@ -304,13 +382,17 @@ impl SecureRound {
                     for id in unmask.survivors().to_vec() {
                         if let Some(request) = unmask.request_for(id) {
                             self.pending.insert(id.0);
-                            self.transmits.push_back((id.0, ToParticipant::Secure(SecureDown::Unmask { round, request })));
+                            self.transmits.push_back((
+                                id.0,
+                                ToParticipant::Secure(SecureDown::Unmask { round, request }),
+                            ));
                         }
                     }
                     self.phase = Phase::Unmask(unmask);
                 }
                 Phase::Unmask(c) => {
-                    let survivors: Vec<ParticipantId> = c.survivors().iter().map(|id| id.0).collect();
+                    let survivors: Vec<ParticipantId> =
+                        c.survivors().iter().map(|id| id.0).collect();
                     let sum = c.finish()?;
                     self.complete(survivors, &sum);
                 }
@@ -329,12 +411,18 @@ impl SecureRound {
     fn complete(&mut self, survivors: Vec<ParticipantId>, sum: &[cairn_crypto::ring::RingElem]) {
         let need = self.cfg.min_participants.max(1);
         if survivors.len() < need {
-            self.fail(format!("only {} participant(s) survived the round; it needs {need}", survivors.len()));
+            self.fail(format!(
+                "only {} participant(s) survived the round; it needs {need}",
+                survivors.len()
+            ));
             return;
         }
         let n = survivors.len() as f64;
         let total = dequantise(sum, self.settings.scale_bits);
-        let mean_delta = total[..self.n_params].iter().map(|s| (s / n) as f32).collect();
+        let mean_delta = total[..self.n_params]
+            .iter()
+            .map(|s| (s / n) as f32)
+            .collect();
         let mean_train_loss = total.get(self.n_params).map_or(f64::NAN, |l| l / n);
         self.outcome = Some(RoundOutcome::Completed(Aggregate {
             mean_delta,

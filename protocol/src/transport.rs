@@ -59,18 +59,27 @@ pub struct ServerIdentity {
 
 impl std::fmt::Debug for ServerIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerIdentity").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+        f.debug_struct("ServerIdentity")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
     }
 }
 
 impl ServerIdentity {
     /// Generates a new self-signed certificate.
     pub fn generate() -> Result<Self, TransportError> {
-        let ck = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string(), "localhost".to_string()])
-            .map_err(|e| TransportError::Tls(e.to_string()))?;
+        let ck = rcgen::generate_simple_self_signed(vec![
+            SERVER_NAME.to_string(),
+            "localhost".to_string(),
+        ])
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
         let cert = ck.cert.der().clone();
         let key = PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der());
-        Ok(ServerIdentity { fingerprint: fingerprint(&cert), cert, key })
+        Ok(ServerIdentity {
+            fingerprint: fingerprint(&cert),
+            cert,
+            key,
+        })
     }
 }
 
@@ -87,20 +96,29 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     // Local training can take a while: keep the connection alive, but notice a dead peer.
     t.keep_alive_interval(Some(Duration::from_secs(2)));
-    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))));
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
+        30_000,
+    ))));
     Arc::new(t)
 }
 
 /// A QUIC server endpoint bound to `addr` with `identity`, TLS 1.3 only, ALPN `cairn/1`.
-pub fn server_endpoint(addr: SocketAddr, identity: &ServerIdentity) -> Result<quinn::Endpoint, TransportError> {
+pub fn server_endpoint(
+    addr: SocketAddr,
+    identity: &ServerIdentity,
+) -> Result<quinn::Endpoint, TransportError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TransportError::Tls(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(vec![identity.cert.clone()], PrivateKeyDer::Pkcs8(identity.key.clone_key()))
+        .with_single_cert(
+            vec![identity.cert.clone()],
+            PrivateKeyDer::Pkcs8(identity.key.clone_key()),
+        )
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     tls.alpn_protocols = vec![wire::ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TransportError::Tls(e.to_string()))?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(transport_config());
     Ok(quinn::Endpoint::server(cfg, addr)?)
@@ -121,10 +139,13 @@ pub fn client_endpoint(fingerprint_hex: &str) -> Result<quinn::Endpoint, Transpo
         .with_custom_certificate_verifier(Arc::new(PinnedCert { want, provider }))
         .with_no_client_auth();
     tls.alpn_protocols = vec![wire::ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| TransportError::Tls(e.to_string()))?;
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(transport_config());
-    let bind: SocketAddr = "0.0.0.0:0".parse().map_err(|_| TransportError::Tls("bind address".into()))?;
+    let bind: SocketAddr = "0.0.0.0:0"
+        .parse()
+        .map_err(|_| TransportError::Tls("bind address".into()))?;
     let mut ep = quinn::Endpoint::client(bind)?;
     ep.set_default_client_config(cfg);
     Ok(ep)
@@ -150,7 +171,9 @@ impl ServerCertVerifier for PinnedCert {
         if Sha256::digest(end_entity.as_ref()).as_slice() == self.want.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("coordinator certificate does not match the pinned fingerprint".into()))
+            Err(rustls::Error::General(
+                "coordinator certificate does not match the pinned fingerprint".into(),
+            ))
         }
     }
 
@@ -169,11 +192,18 @@ impl ServerCertVerifier for PinnedCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -185,7 +215,10 @@ pub async fn write_frame(send: &mut quinn::SendStream, frame: &[u8]) -> Result<(
 
 /// Reads one frame body (header checked against `limit` before the body is read).
 /// Returns `None` when the peer finished the stream cleanly between frames.
-pub async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Option<Vec<u8>>, TransportError> {
+pub async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, TransportError> {
     let mut header = [0u8; HEADER_BYTES];
     match recv.read_exact(&mut header).await {
         Ok(()) => {}

@@ -9,7 +9,8 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use cairn_crypto::secagg::{
-    AdvertiseKeys, ConsistencySignature, EncryptedShare, MaskedInput, ShareKeys, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ConsistencySignature, EncryptedShare, MaskedInput, ShareKeys, UnmaskRequest,
+    UnmaskResponse,
 };
 use cairn_crypto::sign::IdentityPublic;
 use cairn_crypto::ParticipantId as CryptoId;
@@ -270,10 +271,14 @@ fn config() -> impl bincode::config::Config {
 /// Encodes `msg` as one frame (header and body).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
     let mut out = vec![0u8; HEADER_BYTES];
-    bincode::serde::encode_into_std_write(msg, &mut out, config()).map_err(|e| WireError::Encode(e.to_string()))?;
+    bincode::serde::encode_into_std_write(msg, &mut out, config())
+        .map_err(|e| WireError::Encode(e.to_string()))?;
     let len = out.len() - HEADER_BYTES;
     if len > MAX_FRAME_BYTES {
-        return Err(WireError::TooLarge { len, limit: MAX_FRAME_BYTES });
+        return Err(WireError::TooLarge {
+            len,
+            limit: MAX_FRAME_BYTES,
+        });
     }
     out[..2].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     out[2..6].copy_from_slice(&(len as u32).to_be_bytes());
@@ -297,8 +302,8 @@ pub fn parse_header(header: &[u8; HEADER_BYTES], limit: usize) -> Result<usize, 
 
 /// Decodes a message body (the bytes after the header); the whole body must be used.
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
-    let (msg, used) =
-        bincode::serde::decode_from_slice(body, config()).map_err(|e| WireError::Malformed(e.to_string()))?;
+    let (msg, used) = bincode::serde::decode_from_slice(body, config())
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
     if used != body.len() {
         return Err(WireError::Trailing(body.len() - used));
     }
@@ -310,11 +315,17 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8], limit: usize) -> Result<T, Wire
     let header: &[u8; HEADER_BYTES] = frame
         .get(..HEADER_BYTES)
         .and_then(|h| h.try_into().ok())
-        .ok_or(WireError::Truncated { have: frame.len(), need: HEADER_BYTES })?;
+        .ok_or(WireError::Truncated {
+            have: frame.len(),
+            need: HEADER_BYTES,
+        })?;
     let len = parse_header(header, limit)?;
     let body = &frame[HEADER_BYTES..];
     if body.len() < len {
-        return Err(WireError::Truncated { have: frame.len(), need: HEADER_BYTES + len });
+        return Err(WireError::Truncated {
+            have: frame.len(),
+            need: HEADER_BYTES + len,
+        });
     }
     if body.len() > len {
         return Err(WireError::Trailing(body.len() - len));
@@ -335,20 +346,34 @@ mod tests {
     use super::*;
 
     fn update() -> ToCoordinator {
-        ToCoordinator::Update(Update { round: 3, n_examples: 10, delta: vec![0.5, -1.25, 3.0], train_loss: 0.7 })
+        ToCoordinator::Update(Update {
+            round: 3,
+            n_examples: 10,
+            delta: vec![0.5, -1.25, 3.0],
+            train_loss: 0.7,
+        })
     }
 
     #[test]
     fn round_trip() {
         let f = encode(&update()).expect("encode");
-        assert_eq!(decode::<ToCoordinator>(&f, MAX_FRAME_BYTES).expect("decode"), update());
+        assert_eq!(
+            decode::<ToCoordinator>(&f, MAX_FRAME_BYTES).expect("decode"),
+            update()
+        );
         let w = ToParticipant::Welcome(Welcome {
             participant: 2,
             job_id: "j".into(),
-            model: ModelSpec { n_features: 4, hidden: vec![3] },
+            model: ModelSpec {
+                n_features: 4,
+                hidden: vec![3],
+            },
             rounds: 5,
         });
-        assert_eq!(decode::<ToParticipant>(&encode(&w).expect("encode"), MAX_FRAME_BYTES).expect("decode"), w);
+        assert_eq!(
+            decode::<ToParticipant>(&encode(&w).expect("encode"), MAX_FRAME_BYTES).expect("decode"),
+            w
+        );
     }
 
     #[test]
@@ -356,18 +381,30 @@ mod tests {
         let mut f = encode(&update()).expect("encode");
         let good = f.clone();
         f[1] ^= 0xff;
-        assert!(matches!(decode::<ToCoordinator>(&f, MAX_FRAME_BYTES), Err(WireError::Version { .. })));
-        assert!(matches!(decode::<ToCoordinator>(&good, 8), Err(WireError::TooLarge { limit: 8, .. })));
+        assert!(matches!(
+            decode::<ToCoordinator>(&f, MAX_FRAME_BYTES),
+            Err(WireError::Version { .. })
+        ));
+        assert!(matches!(
+            decode::<ToCoordinator>(&good, 8),
+            Err(WireError::TooLarge { limit: 8, .. })
+        ));
         assert!(matches!(
             decode::<ToCoordinator>(&good[..good.len() - 1], MAX_FRAME_BYTES),
             Err(WireError::Truncated { .. })
         ));
         let mut g = good.clone();
         g.push(0);
-        assert!(matches!(decode::<ToCoordinator>(&g, MAX_FRAME_BYTES), Err(WireError::Trailing(1))));
+        assert!(matches!(
+            decode::<ToCoordinator>(&g, MAX_FRAME_BYTES),
+            Err(WireError::Trailing(1))
+        ));
         let mut garbage = good[..HEADER_BYTES].to_vec();
         garbage.extend(std::iter::repeat_n(0xff, good.len() - HEADER_BYTES));
-        assert!(matches!(decode::<ToCoordinator>(&garbage, MAX_FRAME_BYTES), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            decode::<ToCoordinator>(&garbage, MAX_FRAME_BYTES),
+            Err(WireError::Malformed(_))
+        ));
     }
 
     #[test]

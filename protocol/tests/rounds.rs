@@ -22,20 +22,37 @@ fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
     assert_eq!(done.len(), 3);
     let mut expect = start.clone();
     for (k, e) in done.iter().enumerate() {
-        let JobEvent::RoundCompleted { round, aggregate, dropped, model } = e else { unreachable!() };
+        let JobEvent::RoundCompleted {
+            round,
+            aggregate,
+            dropped,
+            model,
+        } = e
+        else {
+            unreachable!()
+        };
         assert_eq!(*round, k as u32 + 1);
         assert!(dropped.is_empty());
         assert_eq!(aggregate.contributors, vec![0, 1, 2]);
         assert_eq!(aggregate.total_examples, 100);
         for (j, (e, &got)) in expect.iter_mut().zip(&aggregate.mean_delta).enumerate() {
-            let mean: f64 = (0..3).map(|i| rows[i] as f64 * delta_of(i as u32, *round)[j] as f64).sum::<f64>() / 100.0;
+            let mean: f64 = (0..3)
+                .map(|i| rows[i] as f64 * delta_of(i as u32, *round)[j] as f64)
+                .sum::<f64>()
+                / 100.0;
             assert!((got as f64 - mean).abs() < 1e-6);
             *e += got;
         }
         assert_eq!(model, &expect);
     }
     assert_eq!(sim.job.global(), &expect[..]);
-    assert!(matches!(sim.events.last(), Some(JobEvent::Finished { rounds_completed: 3, error: None })));
+    assert!(matches!(
+        sim.events.last(),
+        Some(JobEvent::Finished {
+            rounds_completed: 3,
+            error: None
+        })
+    ));
     for (c, _, _) in &sim.clients {
         assert!(c.is_done());
     }
@@ -43,22 +60,44 @@ fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
 
 #[test]
 fn a_silent_participant_times_out_and_the_round_completes_without_it() {
-    let mut sim = Sim::new(cfg(3, 2, 1), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5), (Behaviour::Honest, 5)]);
+    let mut sim = Sim::new(
+        cfg(3, 2, 1),
+        &[
+            (Behaviour::Honest, 5),
+            (Behaviour::Silent, 5),
+            (Behaviour::Honest, 5),
+        ],
+    );
     sim.pump();
-    assert!(sim.completed().is_empty(), "must wait for the silent one until the deadline");
+    assert!(
+        sim.completed().is_empty(),
+        "must wait for the silent one until the deadline"
+    );
     let deadline = sim.job.poll_timeout().expect("a deadline");
     assert_eq!(deadline, sim.now + Duration::from_secs(10));
     sim.advance(Duration::from_secs(9));
     assert!(sim.completed().is_empty());
     sim.advance(Duration::from_secs(1));
-    let JobEvent::RoundCompleted { aggregate, dropped, .. } = sim.completed()[0] else { unreachable!() };
+    let JobEvent::RoundCompleted {
+        aggregate, dropped, ..
+    } = sim.completed()[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(aggregate.contributors, vec![0, 2]);
     assert_eq!(dropped, &vec![(1, DropReason::Timeout)]);
 }
 
 #[test]
 fn too_few_answers_fail_the_round_clearly_and_the_job_gives_up_after_three() {
-    let mut sim = Sim::new(cfg(3, 3, 5), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5), (Behaviour::Honest, 5)]);
+    let mut sim = Sim::new(
+        cfg(3, 3, 5),
+        &[
+            (Behaviour::Honest, 5),
+            (Behaviour::Silent, 5),
+            (Behaviour::Honest, 5),
+        ],
+    );
     sim.pump();
     for _ in 0..3 {
         sim.advance(Duration::from_secs(10));
@@ -72,14 +111,29 @@ fn too_few_answers_fail_the_round_clearly_and_the_job_gives_up_after_three() {
         })
         .collect();
     assert_eq!(failures.len(), 3);
-    assert_eq!(failures[0], (1, "only 2 valid update(s) arrived; the round needs 3".to_string()));
+    assert_eq!(
+        failures[0],
+        (
+            1,
+            "only 2 valid update(s) arrived; the round needs 3".to_string()
+        )
+    );
     assert!(sim.job.is_finished());
-    assert!(matches!(sim.events.last(), Some(JobEvent::Finished { rounds_completed: 0, error: Some(_) })));
+    assert!(matches!(
+        sim.events.last(),
+        Some(JobEvent::Finished {
+            rounds_completed: 0,
+            error: Some(_)
+        })
+    ));
 }
 
 #[test]
 fn join_deadline_starts_with_fewer_or_fails_with_too_few() {
-    let mut sim = Sim::new(cfg(4, 2, 1), &[(Behaviour::Honest, 5), (Behaviour::Honest, 5)]);
+    let mut sim = Sim::new(
+        cfg(4, 2, 1),
+        &[(Behaviour::Honest, 5), (Behaviour::Honest, 5)],
+    );
     sim.pump();
     assert!(sim.completed().is_empty(), "waits for 4");
     sim.advance(Duration::from_secs(30));
@@ -88,19 +142,33 @@ fn join_deadline_starts_with_fewer_or_fails_with_too_few() {
     let mut lonely = Sim::new(cfg(4, 2, 1), &[(Behaviour::Honest, 5)]);
     lonely.pump();
     lonely.advance(Duration::from_secs(30));
-    let Some(JobEvent::Finished { error: Some(e), .. }) = lonely.events.last() else { panic!("must fail") };
+    let Some(JobEvent::Finished { error: Some(e), .. }) = lonely.events.last() else {
+        panic!("must fail")
+    };
     assert!(e.contains("only 1 participant(s) joined"), "{e}");
 }
 
 /// Starts a 3-participant, 1-round job and returns it with the round open.
 fn open_round() -> Sim {
-    let mut sim = Sim::new(cfg(3, 2, 1), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5), (Behaviour::Honest, 5)]);
+    let mut sim = Sim::new(
+        cfg(3, 2, 1),
+        &[
+            (Behaviour::Honest, 5),
+            (Behaviour::Silent, 5),
+            (Behaviour::Honest, 5),
+        ],
+    );
     sim.pump();
     sim
 }
 
 fn update(round: u32, delta: Vec<f32>) -> ToCoordinator {
-    ToCoordinator::Update(Update { round, n_examples: 5, delta, train_loss: 0.3 })
+    ToCoordinator::Update(Update {
+        round,
+        n_examples: 5,
+        delta,
+        train_loss: 0.3,
+    })
 }
 
 /// Sends `msg` as participant 1 and checks the error and that the round still completes
@@ -108,12 +176,23 @@ fn update(round: u32, delta: Vec<f32>) -> ToCoordinator {
 fn bad_message_is_dropped(frame_body: Vec<u8>, check: impl Fn(&RoundError) -> bool) {
     let mut sim = open_round();
     let now = sim.now;
-    let err = sim.job.handle_frame(1, &frame_body, now).expect_err("refused");
+    let err = sim
+        .job
+        .handle_frame(1, &frame_body, now)
+        .expect_err("refused");
     assert!(check(&err), "unexpected error {err:?}");
     sim.pump();
-    let JobEvent::RoundCompleted { aggregate, dropped, .. } = sim.completed()[0] else { panic!("round must complete") };
+    let JobEvent::RoundCompleted {
+        aggregate, dropped, ..
+    } = sim.completed()[0]
+    else {
+        panic!("round must complete")
+    };
     assert_eq!(aggregate.contributors, vec![0, 2]);
-    assert!(matches!(&dropped[..], [(1, DropReason::Invalid(_))]), "{dropped:?}");
+    assert!(
+        matches!(&dropped[..], [(1, DropReason::Invalid(_))]),
+        "{dropped:?}"
+    );
 }
 
 fn enc(msg: &ToCoordinator) -> Vec<u8> {
@@ -122,7 +201,9 @@ fn enc(msg: &ToCoordinator) -> Vec<u8> {
 
 #[test]
 fn malformed_bytes_are_a_typed_error_and_only_drop_the_sender() {
-    bad_message_is_dropped(vec![0xff; 40], |e| matches!(e, RoundError::Wire { from: 1, .. }));
+    bad_message_is_dropped(vec![0xff; 40], |e| {
+        matches!(e, RoundError::Wire { from: 1, .. })
+    });
     let mut truncated = enc(&update(1, vec![0.0; 4]));
     truncated.truncate(truncated.len() - 3);
     bad_message_is_dropped(truncated, |e| matches!(e, RoundError::Wire { .. }));
@@ -131,36 +212,67 @@ fn malformed_bytes_are_a_typed_error_and_only_drop_the_sender() {
 #[test]
 fn oversized_wrong_round_nonfinite_and_over_norm_updates_are_dropped() {
     bad_message_is_dropped(enc(&update(1, vec![0.0; 10_000])), |e| {
-        matches!(e, RoundError::WrongLength { got: 10_000, want: 4, .. })
+        matches!(
+            e,
+            RoundError::WrongLength {
+                got: 10_000,
+                want: 4,
+                ..
+            }
+        )
     });
-    bad_message_is_dropped(enc(&update(7, vec![0.0; 4])), |e| matches!(e, RoundError::WrongRound { got: 7, .. }));
+    bad_message_is_dropped(enc(&update(7, vec![0.0; 4])), |e| {
+        matches!(e, RoundError::WrongRound { got: 7, .. })
+    });
     bad_message_is_dropped(enc(&update(1, vec![0.0, f32::NAN, 0.0, 0.0])), |e| {
         matches!(e, RoundError::NonFinite(1))
     });
-    bad_message_is_dropped(enc(&update(1, vec![2.0, 0.0, 0.0, 0.0])), |e| {
-        matches!(e, RoundError::OverNorm { norm, .. } if *norm == 2.0)
-    });
     bad_message_is_dropped(
-        enc(&ToCoordinator::Update(Update { round: 1, n_examples: 0, delta: vec![0.0; 4], train_loss: 0.0 })),
+        enc(&update(1, vec![2.0, 0.0, 0.0, 0.0])),
+        |e| matches!(e, RoundError::OverNorm { norm, .. } if *norm == 2.0),
+    );
+    bad_message_is_dropped(
+        enc(&ToCoordinator::Update(Update {
+            round: 1,
+            n_examples: 0,
+            delta: vec![0.0; 4],
+            train_loss: 0.0,
+        })),
         |e| matches!(e, RoundError::BadWeight { n: 0, .. }),
     );
 }
 
 #[test]
 fn duplicates_and_strangers_are_refused() {
-    let mut sim = Sim::new(cfg(2, 2, 2), &[(Behaviour::Honest, 5), (Behaviour::Silent, 5)]);
+    let mut sim = Sim::new(
+        cfg(2, 2, 2),
+        &[(Behaviour::Honest, 5), (Behaviour::Silent, 5)],
+    );
     sim.pump();
     let now = sim.now;
-    assert!(sim.job.handle_frame(1, &enc(&update(1, vec![0.1; 4])), now).is_ok());
+    assert!(sim
+        .job
+        .handle_frame(1, &enc(&update(1, vec![0.1; 4])), now)
+        .is_ok());
     // Round 1 is over (both answered); round 2 is open. A second update for round 1 is stale.
     assert!(matches!(
         sim.job.handle_frame(1, &enc(&update(1, vec![0.1; 4])), now),
-        Err(RoundError::WrongRound { got: 1, want: 2, .. })
+        Err(RoundError::WrongRound {
+            got: 1,
+            want: 2,
+            ..
+        })
     ));
     // A connection that never said hello is refused, not admitted.
-    assert!(sim.job.handle_frame(9, &enc(&update(2, vec![0.1; 4])), now).is_err());
+    assert!(sim
+        .job
+        .handle_frame(9, &enc(&update(2, vec![0.1; 4])), now)
+        .is_err());
     sim.pump();
-    assert!(sim.events.iter().any(|e| matches!(e, JobEvent::Refused { participant: 9, .. })));
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, JobEvent::Refused { participant: 9, .. })));
 }
 
 #[test]
@@ -169,7 +281,9 @@ fn a_disconnect_mid_round_drops_the_participant() {
     let now = sim.now;
     sim.job.handle_disconnect(1, now);
     sim.pump();
-    let JobEvent::RoundCompleted { dropped, .. } = sim.completed()[0] else { panic!("must complete") };
+    let JobEvent::RoundCompleted { dropped, .. } = sim.completed()[0] else {
+        panic!("must complete")
+    };
     assert_eq!(dropped, &vec![(1, DropReason::Disconnected)]);
 }
 
@@ -186,7 +300,9 @@ fn admission_checks_version_features_and_capacity() {
             identity: cairn_crypto::sign::IdentityKey::from_seed(&[9; 32]).public(),
         }))
     };
-    sim.job.handle_frame(0, &hello(99, 3), now).expect("handled");
+    sim.job
+        .handle_frame(0, &hello(99, 3), now)
+        .expect("handled");
     sim.job.handle_frame(1, &hello(1, 7), now).expect("handled");
     let refusals: Vec<_> = std::iter::from_fn(|| sim.job.poll_event())
         .filter_map(|e| match e {
@@ -205,23 +321,54 @@ fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
     let mut sim = Sim::new(cfg(1, 1, 1), &[(Behaviour::Silent, 8)]);
     sim.pump();
     let (c, _, _) = &mut sim.clients[0];
-    let Some(ClientEvent::Joined(_)) = c.poll_event() else { panic!("joined first") };
-    let Some(ClientEvent::Train { spec, batches }) = c.poll_event() else { panic!("train next") };
+    let Some(ClientEvent::Joined(_)) = c.poll_event() else {
+        panic!("joined first")
+    };
+    let Some(ClientEvent::Train { spec, batches }) = c.poll_event() else {
+        panic!("train next")
+    };
     assert_eq!(batches.len(), 2);
-    assert!(batches.iter().all(|b| b.len() == 4 && b.iter().all(|&i| i < 8)));
-    assert!(matches!(c.submit_update(5, vec![0.0; 4], 0.1), Err(ClientError::StaleRound { got: 5, .. })));
-    c.submit_update(spec.round, vec![3.0, 4.0, 0.0, 0.0], 0.1).expect("submit");
-    let Some(ToCoordinator::Update(u)) = c.poll_transmit() else { panic!("update queued") };
-    assert!((u.delta[0] - 0.6).abs() < 1e-6 && (u.delta[1] - 0.8).abs() < 1e-6, "clipped to 1.0");
+    assert!(batches
+        .iter()
+        .all(|b| b.len() == 4 && b.iter().all(|&i| i < 8)));
+    assert!(matches!(
+        c.submit_update(5, vec![0.0; 4], 0.1),
+        Err(ClientError::StaleRound { got: 5, .. })
+    ));
+    c.submit_update(spec.round, vec![3.0, 4.0, 0.0, 0.0], 0.1)
+        .expect("submit");
+    let Some(ToCoordinator::Update(u)) = c.poll_transmit() else {
+        panic!("update queued")
+    };
+    assert!(
+        (u.delta[0] - 0.6).abs() < 1e-6 && (u.delta[1] - 0.8).abs() < 1e-6,
+        "clipped to 1.0"
+    );
 
     let mut wrong = spec.clone();
     wrong.global.push(0.0);
-    assert!(matches!(c.handle_message(ToParticipant::Round(wrong)), Err(ClientError::WrongModel { got: 5, want: 4, .. })));
+    assert!(matches!(
+        c.handle_message(ToParticipant::Round(wrong)),
+        Err(ClientError::WrongModel {
+            got: 5,
+            want: 4,
+            ..
+        })
+    ));
     let mut nan = spec.clone();
     nan.global[0] = f32::NAN;
-    assert!(matches!(c.handle_message(ToParticipant::Round(nan)), Err(ClientError::BadRound { .. })));
+    assert!(matches!(
+        c.handle_message(ToParticipant::Round(nan)),
+        Err(ClientError::BadRound { .. })
+    ));
     let mut lr = spec;
     lr.hyper.learning_rate = -1.0;
-    assert!(matches!(c.handle_message(ToParticipant::Round(lr)), Err(ClientError::BadRound { .. })));
-    assert!(matches!(c.handle_frame(&[1, 2, 3]), Err(ClientError::Wire(_))));
+    assert!(matches!(
+        c.handle_message(ToParticipant::Round(lr)),
+        Err(ClientError::BadRound { .. })
+    ));
+    assert!(matches!(
+        c.handle_frame(&[1, 2, 3]),
+        Err(ClientError::Wire(_))
+    ));
 }

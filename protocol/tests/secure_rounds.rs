@@ -15,7 +15,11 @@ use cairn_protocol::round::{Aggregation, SecureSettings};
 use cairn_protocol::wire::{SecureDown, ToParticipant};
 use common::{cfg, delta_of, Behaviour, Sim, N_FEATURES};
 
-const SETTINGS: SecureSettings = SecureSettings { dropout: 0.3, corruption: 0.2, scale_bits: 16 };
+const SETTINGS: SecureSettings = SecureSettings {
+    dropout: 0.3,
+    corruption: 0.2,
+    scale_bits: 16,
+};
 
 fn secure_cfg(n: usize, min: usize, rounds: u32) -> cairn_protocol::job::JobConfig {
     let mut c = cfg(n, min, rounds);
@@ -40,7 +44,10 @@ fn assert_close_to_mean(got: &[f32], who: &[u32], round: u32) {
     let want = plain_mean(who, round);
     for (g, w) in got.iter().zip(&want) {
         // Stochastic rounding: each coordinate is off by less than one quantum.
-        assert!((f64::from(*g) - w).abs() <= 2f64.powi(-16) + 1e-7, "{got:?} vs {want:?}");
+        assert!(
+            (f64::from(*g) - w).abs() <= 2f64.powi(-16) + 1e-7,
+            "{got:?} vs {want:?}"
+        );
     }
 }
 
@@ -48,7 +55,12 @@ fn assert_close_to_mean(got: &[f32], who: &[u32], round: u32) {
 fn run_first_round(sim: &mut Sim) {
     sim.pump();
     for _ in 0..8 {
-        if sim.events.iter().any(|e| matches!(e, JobEvent::RoundCompleted { .. } | JobEvent::RoundFailed { .. })) {
+        if sim.events.iter().any(|e| {
+            matches!(
+                e,
+                JobEvent::RoundCompleted { .. } | JobEvent::RoundFailed { .. }
+            )
+        }) {
             return;
         }
         sim.advance(Duration::from_secs(10));
@@ -63,12 +75,24 @@ fn a_secure_job_learns_the_mean_of_the_updates_and_nothing_else() {
     let done = sim.completed();
     assert_eq!(done.len(), 2, "{:?}", sim.events);
     for e in done {
-        let JobEvent::RoundCompleted { round, aggregate, dropped, .. } = e else { unreachable!() };
+        let JobEvent::RoundCompleted {
+            round,
+            aggregate,
+            dropped,
+            ..
+        } = e
+        else {
+            unreachable!()
+        };
         assert!(dropped.is_empty());
         assert_eq!(aggregate.contributors, vec![0, 1, 2, 3, 4]);
         assert_close_to_mean(&aggregate.mean_delta, &[0, 1, 2, 3, 4], *round);
         // The loss travels inside the masked vector too: its mean is learned, not each.
-        assert!((aggregate.mean_train_loss - 0.5).abs() < 1e-4, "{}", aggregate.mean_train_loss);
+        assert!(
+            (aggregate.mean_train_loss - 0.5).abs() < 1e-4,
+            "{}",
+            aggregate.mean_train_loss
+        );
     }
     assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
 }
@@ -82,22 +106,34 @@ fn drops_after_each_phase_are_recovered_from() {
         who[3] = (Behaviour::CutAfter(cut), 10);
         let mut sim = Sim::new(secure_cfg(5, 3, 1), &who);
         run_first_round(&mut sim);
-        let Some(JobEvent::RoundCompleted { aggregate, dropped, .. }) =
-            sim.events.iter().find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+        let Some(JobEvent::RoundCompleted {
+            aggregate, dropped, ..
+        }) = sim
+            .events
+            .iter()
+            .find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
         else {
             panic!("cut after {cut}: round must complete: {:?}", sim.events)
         };
-        let expect: Vec<u32> = if in_sum { vec![0, 1, 2, 3, 4] } else { vec![0, 1, 2, 4] };
+        let expect: Vec<u32> = if in_sum {
+            vec![0, 1, 2, 3, 4]
+        } else {
+            vec![0, 1, 2, 4]
+        };
         assert_eq!(aggregate.contributors, expect, "cut after {cut}");
         assert_close_to_mean(&aggregate.mean_delta, &expect, 1);
-        assert!(dropped.iter().any(|(p, _)| *p == 3), "cut after {cut}: {dropped:?}");
+        assert!(
+            dropped.iter().any(|(p, _)| *p == 3),
+            "cut after {cut}: {dropped:?}"
+        );
     }
 }
 
 #[test]
 fn as_many_drops_as_the_threshold_allows_and_one_more_aborts_cleanly() {
     let n = 7;
-    let params = choose_params(&ParamRequest::new(n, SETTINGS.dropout, SETTINGS.corruption)).expect("params");
+    let params = choose_params(&ParamRequest::new(n, SETTINGS.dropout, SETTINGS.corruption))
+        .expect("params");
     let tolerable = params.k - params.threshold; // a participant's neighbours that may vanish
     let drops_ok = tolerable.min(n - 3);
     for (drops, completes) in [(drops_ok, true), (n - params.threshold + 1, false)] {
@@ -109,18 +145,29 @@ fn as_many_drops_as_the_threshold_allows_and_one_more_aborts_cleanly() {
         let start = sim.job.global().to_vec();
         run_first_round(&mut sim);
         let survivors: Vec<u32> = (drops as u32..n as u32).collect();
-        match sim.events.iter().find(|e| matches!(e, JobEvent::RoundCompleted { .. } | JobEvent::RoundFailed { .. })) {
+        match sim.events.iter().find(|e| {
+            matches!(
+                e,
+                JobEvent::RoundCompleted { .. } | JobEvent::RoundFailed { .. }
+            )
+        }) {
             Some(JobEvent::RoundCompleted { aggregate, .. }) if completes => {
                 assert_eq!(aggregate.contributors, survivors);
                 assert_close_to_mean(&aggregate.mean_delta, &survivors, 1);
             }
             Some(JobEvent::RoundFailed { reason, .. }) if !completes => {
-                assert!(reason.contains("secure aggregation") || reason.contains("survived"), "{reason}");
+                assert!(
+                    reason.contains("secure aggregation") || reason.contains("survived"),
+                    "{reason}"
+                );
                 assert_eq!(sim.job.global(), &start[..], "nothing applied");
                 // The job is over (its only round failed) and says so.
                 assert!(matches!(sim.events.last(), Some(JobEvent::Finished { .. })));
             }
-            other => panic!("{drops} drops (k {}, t {}): unexpected {other:?}", params.k, params.threshold),
+            other => panic!(
+                "{drops} drops (k {}, t {}): unexpected {other:?}",
+                params.k, params.threshold
+            ),
         }
     }
 }
@@ -132,13 +179,20 @@ fn a_coordinator_asking_for_both_secrets_of_a_peer_is_refused() {
     // for both its share of that peer's b and of its mask key.
     sim.tamper = Some(Box::new(|to, msg| {
         if let (0, ToParticipant::Secure(SecureDown::Unmask { request, .. })) = (to, msg) {
-            let peer = request.survivors.iter().copied().find(|&p| p != CryptoId(0)).expect("a peer");
+            let peer = request
+                .survivors
+                .iter()
+                .copied()
+                .find(|&p| p != CryptoId(0))
+                .expect("a peer");
             request.dropped.push(peer);
         }
     }));
     run_first_round(&mut sim);
     assert!(
-        sim.client_errors.iter().any(|(i, e)| *i == 0 && e.contains("secure aggregation")),
+        sim.client_errors
+            .iter()
+            .any(|(i, e)| *i == 0 && e.contains("secure aggregation")),
         "{:?}",
         sim.client_errors
     );

@@ -133,11 +133,17 @@ pub(crate) fn check_input(input: &TrainInput<'_>) -> Result<Checked, TrainError>
     input.spec.check_params(input.global)?;
     let nf = input.spec.n_features;
     if input.features.len() % nf != 0 {
-        return Err(TrainError::FeaturesLength { len: input.features.len(), n_features: nf });
+        return Err(TrainError::FeaturesLength {
+            len: input.features.len(),
+            n_features: nf,
+        });
     }
     let rows = input.features.len() / nf;
     if input.labels.len() != rows {
-        return Err(TrainError::LabelsLength { labels: input.labels.len(), rows });
+        return Err(TrainError::LabelsLength {
+            labels: input.labels.len(),
+            rows,
+        });
     }
     if !input.hyper.learning_rate.is_finite() {
         return Err(TrainError::LearningRate(input.hyper.learning_rate));
@@ -206,22 +212,36 @@ pub fn bce_with_logit(z: f32, y: f32) -> f32 {
 
 /// Mean BCE of `params` over all rows of a table, with the reference forward pass
 /// [`cairn_protocol::model::logit`]. For checks and evaluation, not for speed.
-pub fn evaluate_loss(spec: &ModelSpec, params: &[f32], features: &[f32], labels: &[f32]) -> Result<f32, TrainError> {
+pub fn evaluate_loss(
+    spec: &ModelSpec,
+    params: &[f32],
+    features: &[f32],
+    labels: &[f32],
+) -> Result<f32, TrainError> {
     spec.validate()?;
     spec.check_params(params)?;
     let nf = spec.n_features;
     if features.len() % nf != 0 {
-        return Err(TrainError::FeaturesLength { len: features.len(), n_features: nf });
+        return Err(TrainError::FeaturesLength {
+            len: features.len(),
+            n_features: nf,
+        });
     }
     let rows = features.len() / nf;
     if labels.len() != rows {
-        return Err(TrainError::LabelsLength { labels: labels.len(), rows });
+        return Err(TrainError::LabelsLength {
+            labels: labels.len(),
+            rows,
+        });
     }
     if rows == 0 {
         return Ok(0.0);
     }
-    let sum: f64 =
-        features.chunks_exact(nf).zip(labels).map(|(x, &y)| f64::from(bce_with_logit(logit(spec, params, x), y))).sum();
+    let sum: f64 = features
+        .chunks_exact(nf)
+        .zip(labels)
+        .map(|(x, &y)| f64::from(bce_with_logit(logit(spec, params, x), y)))
+        .sum();
     Ok((sum / rows as f64) as f32)
 }
 
@@ -249,7 +269,10 @@ mod tests {
         assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
         assert_eq!(" CPU ".parse(), Ok(DeviceChoice::Cpu));
         assert_eq!("cuda".parse(), Ok(DeviceChoice::Cuda));
-        assert_eq!("tpu".parse::<DeviceChoice>(), Err(ParseDeviceError("tpu".into())));
+        assert_eq!(
+            "tpu".parse::<DeviceChoice>(),
+            Err(ParseDeviceError("tpu".into()))
+        );
         for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda] {
             assert_eq!(d.to_string().parse(), Ok(d));
         }
@@ -282,27 +305,67 @@ mod tests {
             hyper: &hyper,
             batches: &batches,
         };
-        assert_eq!(check_input(&ok), Ok(Checked { rows: 3, n_examples: 2 }));
+        assert_eq!(
+            check_input(&ok),
+            Ok(Checked {
+                rows: 3,
+                n_examples: 2
+            })
+        );
 
         let short = [0.0; 2];
-        assert!(matches!(check_input(&TrainInput { global: &short, ..ok }), Err(TrainError::Model(_))));
         assert!(matches!(
-            check_input(&TrainInput { features: &features[..5], ..ok }),
+            check_input(&TrainInput {
+                global: &short,
+                ..ok
+            }),
+            Err(TrainError::Model(_))
+        ));
+        assert!(matches!(
+            check_input(&TrainInput {
+                features: &features[..5],
+                ..ok
+            }),
             Err(TrainError::FeaturesLength { len: 5, .. })
         ));
         assert!(matches!(
-            check_input(&TrainInput { labels: &labels[..2], ..ok }),
+            check_input(&TrainInput {
+                labels: &labels[..2],
+                ..ok
+            }),
             Err(TrainError::LabelsLength { labels: 2, rows: 3 })
         ));
-        assert_eq!(check_input(&TrainInput { batches: &[], ..ok }), Err(TrainError::NoBatches));
+        assert_eq!(
+            check_input(&TrainInput { batches: &[], ..ok }),
+            Err(TrainError::NoBatches)
+        );
         let empty = vec![vec![0], vec![]];
-        assert_eq!(check_input(&TrainInput { batches: &empty, ..ok }), Err(TrainError::EmptyBatch { step: 1 }));
+        assert_eq!(
+            check_input(&TrainInput {
+                batches: &empty,
+                ..ok
+            }),
+            Err(TrainError::EmptyBatch { step: 1 })
+        );
         let oob = vec![vec![3]];
         assert_eq!(
-            check_input(&TrainInput { batches: &oob, ..ok }),
-            Err(TrainError::RowOutOfRange { step: 0, row: 3, rows: 3 })
+            check_input(&TrainInput {
+                batches: &oob,
+                ..ok
+            }),
+            Err(TrainError::RowOutOfRange {
+                step: 0,
+                row: 3,
+                rows: 3
+            })
         );
-        let nan = HyperParams { learning_rate: f32::NAN, ..HyperParams::default() };
-        assert!(matches!(check_input(&TrainInput { hyper: &nan, ..ok }), Err(TrainError::LearningRate(_))));
+        let nan = HyperParams {
+            learning_rate: f32::NAN,
+            ..HyperParams::default()
+        };
+        assert!(matches!(
+            check_input(&TrainInput { hyper: &nan, ..ok }),
+            Err(TrainError::LearningRate(_))
+        ));
     }
 }

@@ -6,7 +6,9 @@
 
 use cairn_protocol::model::{sigmoid, LayerShape};
 
-use super::{bce_with_logit, check_input, gather_batches, LocalUpdate, TrainError, TrainInput, Trainer};
+use super::{
+    bce_with_logit, check_input, gather_batches, LocalUpdate, TrainError, TrainInput, Trainer,
+};
 
 /// Local training without libtorch.
 #[derive(Clone, Debug, Default)]
@@ -68,7 +70,14 @@ struct Scratch {
 
 /// Writes the gradient of the mean BCE over the batch `(x, y)` at `w` into `grad`;
 /// returns that loss.
-fn step_gradient(layers: &[LayerShape], w: &[f32], x: &[f32], y: &[f32], grad: &mut [f32], s: &mut Scratch) -> f32 {
+fn step_gradient(
+    layers: &[LayerShape],
+    w: &[f32],
+    x: &[f32],
+    y: &[f32],
+    grad: &mut [f32],
+    s: &mut Scratch,
+) -> f32 {
     let b = y.len();
     let last = layers.len() - 1;
     s.acts.resize_with(layers.len() + 1, Vec::new);
@@ -83,7 +92,10 @@ fn step_gradient(layers: &[LayerShape], w: &[f32], x: &[f32], y: &[f32], grad: &
         out.resize(b * shape.n_out, 0.0);
         let wm = &w[shape.w_offset..shape.b_offset];
         let bias = &w[shape.b_offset..shape.b_offset + shape.n_out];
-        for (row_in, row_out) in input.chunks_exact(shape.n_in).zip(out.chunks_exact_mut(shape.n_out)) {
+        for (row_in, row_out) in input
+            .chunks_exact(shape.n_in)
+            .zip(out.chunks_exact_mut(shape.n_out))
+        {
             for (o, z) in row_out.iter_mut().enumerate() {
                 let wr = &wm[o * shape.n_in..(o + 1) * shape.n_in];
                 let v = wr.iter().zip(row_in).map(|(a, c)| a * c).sum::<f32>() + bias[o];
@@ -106,11 +118,18 @@ fn step_gradient(layers: &[LayerShape], w: &[f32], x: &[f32], y: &[f32], grad: &
     grad.iter_mut().for_each(|g| *g = 0.0);
     for (l, shape) in layers.iter().enumerate().rev() {
         let input = &s.acts[l];
-        let (gw, gb) = grad[shape.w_offset..shape.b_offset + shape.n_out].split_at_mut(shape.b_offset - shape.w_offset);
-        for (dz_row, in_row) in s.dz.chunks_exact(shape.n_out).zip(input.chunks_exact(shape.n_in)) {
+        let (gw, gb) = grad[shape.w_offset..shape.b_offset + shape.n_out]
+            .split_at_mut(shape.b_offset - shape.w_offset);
+        for (dz_row, in_row) in
+            s.dz.chunks_exact(shape.n_out)
+                .zip(input.chunks_exact(shape.n_in))
+        {
             for (o, &d) in dz_row.iter().enumerate() {
                 gb[o] += d;
-                for (g, &a) in gw[o * shape.n_in..(o + 1) * shape.n_in].iter_mut().zip(in_row) {
+                for (g, &a) in gw[o * shape.n_in..(o + 1) * shape.n_in]
+                    .iter_mut()
+                    .zip(in_row)
+                {
                     *g += d * a;
                 }
             }
@@ -123,10 +142,15 @@ fn step_gradient(layers: &[LayerShape], w: &[f32], x: &[f32], y: &[f32], grad: &
         s.da.clear();
         s.da.resize(b * shape.n_in, 0.0);
         for ((dz_row, da_row), in_row) in
-            s.dz.chunks_exact(shape.n_out).zip(s.da.chunks_exact_mut(shape.n_in)).zip(input.chunks_exact(shape.n_in))
+            s.dz.chunks_exact(shape.n_out)
+                .zip(s.da.chunks_exact_mut(shape.n_in))
+                .zip(input.chunks_exact(shape.n_in))
         {
             for (o, &d) in dz_row.iter().enumerate() {
-                for (a, &wv) in da_row.iter_mut().zip(&wm[o * shape.n_in..(o + 1) * shape.n_in]) {
+                for (a, &wv) in da_row
+                    .iter_mut()
+                    .zip(&wm[o * shape.n_in..(o + 1) * shape.n_in])
+                {
                     *a += d * wv;
                 }
             }
@@ -165,19 +189,32 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let spec = ModelSpec { n_features: 3, hidden: vec![4, 2] };
+        let spec = ModelSpec {
+            n_features: 3,
+            hidden: vec![4, 2],
+        };
         let w = spec.init_params(11);
         let x = [0.5, -1.0, 2.0, 1.5, 0.3, -0.2, -0.7, 0.9, 0.1];
         let y = [1.0, 0.0, 1.0];
         let mut grad = vec![0.0; w.len()];
-        let loss = step_gradient(&spec.layers(), &w, &x, &y, &mut grad, &mut Scratch::default());
+        let loss = step_gradient(
+            &spec.layers(),
+            &w,
+            &x,
+            &y,
+            &mut grad,
+            &mut Scratch::default(),
+        );
         let want_loss = evaluate_loss(&spec, &w, &x, &y).expect("shapes are consistent");
         assert!((loss - want_loss).abs() < 1e-6, "{loss} vs {want_loss}");
         let num = numeric_grad(&spec, &w, &x, &y);
         for (i, (a, n)) in grad.iter().zip(&num).enumerate() {
             assert!((a - n).abs() < 2e-3, "param {i}: backprop {a}, numeric {n}");
         }
-        assert!(grad.iter().any(|g| g.abs() > 1e-3), "a gradient of all zeros proves nothing");
+        assert!(
+            grad.iter().any(|g| g.abs() > 1e-3),
+            "a gradient of all zeros proves nothing"
+        );
     }
 
     #[test]
@@ -186,7 +223,10 @@ mod tests {
         let global = [0.5, -0.25, 0.1];
         let features = [1.0, 2.0, -1.0, 0.5];
         let labels = [1.0, 0.0];
-        let hyper = HyperParams { learning_rate: 0.5, ..HyperParams::default() };
+        let hyper = HyperParams {
+            learning_rate: 0.5,
+            ..HyperParams::default()
+        };
         let batches = vec![vec![0, 1]];
         let input = TrainInput {
             spec: &spec,
@@ -196,10 +236,16 @@ mod tests {
             hyper: &hyper,
             batches: &batches,
         };
-        let up = NativeTrainer::new().train(&input).expect("valid input trains");
+        let up = NativeTrainer::new()
+            .train(&input)
+            .expect("valid input trains");
         // By hand: z0 = 0.5 − 0.5 + 0.1 = 0.1, z1 = −0.5 − 0.125 + 0.1 = −0.525.
         let (r0, r1) = (sigmoid(0.1) - 1.0, sigmoid(-0.525));
-        let g = [(r0 - r1) / 2.0, (r0 * 2.0 + r1 * 0.5) / 2.0, (r0 + r1) / 2.0];
+        let g = [
+            (r0 - r1) / 2.0,
+            (r0 * 2.0 + r1 * 0.5) / 2.0,
+            (r0 + r1) / 2.0,
+        ];
         for (d, gi) in up.delta.iter().zip(g) {
             assert!((d + 0.5 * gi).abs() < 1e-6, "{d} vs {}", -0.5 * gi);
         }

@@ -17,7 +17,9 @@
 use ::tch::{Cuda, Device, Kind, Reduction, Tensor};
 use cairn_protocol::model::{LayerShape, ModelSpec};
 
-use super::{check_input, gather_batches, DeviceChoice, LocalUpdate, TrainError, TrainInput, Trainer};
+use super::{
+    check_input, gather_batches, DeviceChoice, LocalUpdate, TrainError, TrainInput, Trainer,
+};
 
 /// libtorch intra-op threads used for CPU training unless set otherwise.
 pub const DEFAULT_CPU_THREADS: usize = 1;
@@ -39,7 +41,10 @@ impl TchTrainer {
             DeviceChoice::Cuda if Cuda::is_available() => Device::Cuda(0),
             DeviceChoice::Cuda => return Err(TrainError::CudaUnavailable),
         };
-        Ok(Self { device, cpu_threads: Some(DEFAULT_CPU_THREADS) })
+        Ok(Self {
+            device,
+            cpu_threads: Some(DEFAULT_CPU_THREADS),
+        })
     }
 
     /// Sets libtorch's intra-op thread count for CPU training (`None`: leave libtorch's
@@ -59,34 +64,61 @@ impl TchTrainer {
     /// [n_examples])`. One host copy of whichever is smaller, the table or the rows trained
     /// on: a small table goes up whole and is gathered by `index_select` on the device
     /// (what a PyTorch loop does); a large one is gathered on the host first.
-    fn batch_rows(&self, input: &TrainInput<'_>, rows: usize, n_examples: u64) -> Result<(Tensor, Tensor), TrainError> {
+    fn batch_rows(
+        &self,
+        input: &TrainInput<'_>,
+        rows: usize,
+        n_examples: u64,
+    ) -> Result<(Tensor, Tensor), TrainError> {
         let nf = input.spec.n_features as i64;
         if (rows as u64) <= n_examples {
-            let idx: Vec<i64> = input.batches.iter().flatten().map(|&r| i64::from(r)).collect();
+            let idx: Vec<i64> = input
+                .batches
+                .iter()
+                .flatten()
+                .map(|&r| i64::from(r))
+                .collect();
             let index = Tensor::f_from_slice(&idx)?.f_to_device(self.device)?;
-            let table = Tensor::f_from_slice(input.features)?.f_view([rows as i64, nf])?.f_to_device(self.device)?;
+            let table = Tensor::f_from_slice(input.features)?
+                .f_view([rows as i64, nf])?
+                .f_to_device(self.device)?;
             let labels = Tensor::f_from_slice(input.labels)?.f_to_device(self.device)?;
-            return Ok((table.f_index_select(0, &index)?, labels.f_index_select(0, &index)?));
+            return Ok((
+                table.f_index_select(0, &index)?,
+                labels.f_index_select(0, &index)?,
+            ));
         }
         let (xs, ys) = gather_batches(input, n_examples);
-        let x = Tensor::f_from_slice(&xs)?.f_view([n_examples as i64, nf])?.f_to_device(self.device)?;
+        let x = Tensor::f_from_slice(&xs)?
+            .f_view([n_examples as i64, nf])?
+            .f_to_device(self.device)?;
         Ok((x, Tensor::f_from_slice(&ys)?.f_to_device(self.device)?))
     }
 
     /// Logits of `params` on row-major `features`, through libtorch on this trainer's
     /// device: the forward pass training uses, exposed so tests can hold it to
     /// [`cairn_protocol::model::logit`].
-    pub fn forward(&self, spec: &ModelSpec, params: &[f32], features: &[f32]) -> Result<Vec<f32>, TrainError> {
+    pub fn forward(
+        &self,
+        spec: &ModelSpec,
+        params: &[f32],
+        features: &[f32],
+    ) -> Result<Vec<f32>, TrainError> {
         spec.validate()?;
         spec.check_params(params)?;
         let nf = spec.n_features;
         if features.len() % nf != 0 {
-            return Err(TrainError::FeaturesLength { len: features.len(), n_features: nf });
+            return Err(TrainError::FeaturesLength {
+                len: features.len(),
+                n_features: nf,
+            });
         }
         let rows = features.len() / nf;
         let _guard = ::tch::no_grad_guard();
         let model = Model::load(spec, params, self.device, false)?;
-        let x = Tensor::f_from_slice(features)?.f_view([rows as i64, nf as i64])?.f_to_device(self.device)?;
+        let x = Tensor::f_from_slice(features)?
+            .f_view([rows as i64, nf as i64])?
+            .f_to_device(self.device)?;
         let logits = model.forward(&x)?.f_to_device(Device::Cpu)?;
         let mut out = vec![0.0f32; rows];
         logits.f_copy_data(&mut out, rows)?;
@@ -114,8 +146,9 @@ impl Trainer for TchTrainer {
             let x = x_all.f_narrow(0, start, b)?;
             let y = y_all.f_narrow(0, start, b)?;
             start += b;
-            let loss =
-                model.forward(&x)?.f_binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean)?;
+            let loss = model
+                .forward(&x)?
+                .f_binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean)?;
             loss.f_backward()?;
             let _guard = ::tch::no_grad_guard();
             let _ = loss_sum.f_add_(&loss)?;
@@ -128,7 +161,11 @@ impl Trainer for TchTrainer {
             *d -= g;
         }
         let mean_loss = loss_sum.f_double_value(&[])? / input.batches.len() as f64;
-        Ok(LocalUpdate { delta, n_examples: checked.n_examples, mean_loss: mean_loss as f32 })
+        Ok(LocalUpdate {
+            delta,
+            n_examples: checked.n_examples,
+            mean_loss: mean_loss as f32,
+        })
     }
 
     fn device(&self) -> String {
@@ -147,7 +184,12 @@ struct Model {
 
 impl Model {
     /// Copies the flat vector `params` (already length-checked) onto `device`.
-    fn load(spec: &ModelSpec, params: &[f32], device: Device, grad: bool) -> Result<Self, TrainError> {
+    fn load(
+        spec: &ModelSpec,
+        params: &[f32],
+        device: Device,
+        grad: bool,
+    ) -> Result<Self, TrainError> {
         let layers = spec
             .layers()
             .into_iter()
@@ -201,8 +243,11 @@ impl Model {
         let mut out = vec![0.0f32; len];
         for (l, w, b) in &self.layers {
             let wn = l.n_in * l.n_out;
-            w.f_to_device(Device::Cpu)?.f_contiguous()?.f_copy_data(&mut out[l.w_offset..l.b_offset], wn)?;
-            b.f_to_device(Device::Cpu)?.f_copy_data(&mut out[l.b_offset..l.b_offset + l.n_out], l.n_out)?;
+            w.f_to_device(Device::Cpu)?
+                .f_contiguous()?
+                .f_copy_data(&mut out[l.w_offset..l.b_offset], wn)?;
+            b.f_to_device(Device::Cpu)?
+                .f_copy_data(&mut out[l.b_offset..l.b_offset + l.n_out], l.n_out)?;
         }
         Ok(out)
     }

@@ -20,7 +20,12 @@ pub fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
         rounds,
         participants,
         min_participants: min,
-        hyper: HyperParams { local_steps: 2, batch_size: 4, learning_rate: 0.1, clip_norm: 1.0 },
+        hyper: HyperParams {
+            local_steps: 2,
+            batch_size: 4,
+            learning_rate: 0.1,
+            clip_norm: 1.0,
+        },
         server_lr: 1.0,
         round_timeout: Duration::from_secs(10),
         join_timeout: Duration::from_secs(30),
@@ -61,7 +66,9 @@ pub fn body(frame: &[u8]) -> &[u8] {
 
 /// The delta participant `i` "trains": deterministic and distinct per participant and round.
 pub fn delta_of(i: u32, round: u32) -> Vec<f32> {
-    (0..N_FEATURES + 1).map(|j| 0.01 * (i as f32 + 1.0) * (j as f32 - 1.5) + 0.001 * round as f32).collect()
+    (0..N_FEATURES + 1)
+        .map(|j| 0.01 * (i as f32 + 1.0) * (j as f32 - 1.5) + 0.001 * round as f32)
+        .collect()
 }
 
 impl Sim {
@@ -75,7 +82,17 @@ impl Sim {
                 .enumerate()
                 .map(|(i, &(b, rows))| {
                     let identity = IdentityKey::from_seed(&[i as u8 + 1; 32]);
-                    (Client::new("p", rows as usize, N_FEATURES, identity, [i as u8 + 100; 32]), b, rows)
+                    (
+                        Client::new(
+                            "p",
+                            rows as usize,
+                            N_FEATURES,
+                            identity,
+                            [i as u8 + 100; 32],
+                        ),
+                        b,
+                        rows,
+                    )
                 })
                 .collect(),
             now,
@@ -96,7 +113,8 @@ impl Sim {
                 if *behaviour != Behaviour::Silent {
                     while let Some(ev) = c.poll_event() {
                         if let ClientEvent::Train { spec, .. } = ev {
-                            c.submit_update(spec.round, delta_of(i as u32, spec.round), 0.5).expect("submit");
+                            c.submit_update(spec.round, delta_of(i as u32, spec.round), 0.5)
+                                .expect("submit");
                         }
                     }
                 }
@@ -145,7 +163,9 @@ impl Sim {
     }
 
     pub fn completed(&self) -> Vec<&JobEvent> {
-        self.events.iter().filter(|e| matches!(e, JobEvent::RoundCompleted { .. })).collect()
+        self.events
+            .iter()
+            .filter(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+            .collect()
     }
 }
-
