@@ -33,33 +33,18 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSt
     }
 }
 
-#[test]
-fn coordinator_and_participants_as_separate_processes() {
-    let out = tempfile::tempdir().expect("tempdir");
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// Starts `cairn coordinator` on an ephemeral loopback port with `extra` flags and reads
+/// its address and certificate fingerprint from its first lines.
+fn spawn_coordinator(out: &std::path::Path, extra: &[&str]) -> (Guard, Lines, String, String) {
     let mut coord = Guard(
         cairn()
-            .args([
-                "coordinator",
-                "--listen",
-                "127.0.0.1:0",
-                "--participants",
-                "3",
-                "--min",
-                "2",
-                "--rounds",
-                "3",
-            ])
-            .args([
-                "--synthetic",
-                "--hidden",
-                "none",
-                "--join-timeout",
-                "60",
-                "--round-timeout",
-                "60",
-                "--out",
-            ])
-            .arg(out.path())
+            .args(["coordinator", "--listen", "127.0.0.1:0"])
+            .args(["--synthetic", "--hidden", "none", "--join-timeout", "60"])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -80,27 +65,46 @@ fn coordinator_and_participants_as_separate_processes() {
             fp = Some(f.to_string());
         }
     }
-    let (addr, fp) = (addr.expect("addr"), fp.expect("fp"));
+    (coord, lines, addr.expect("addr"), fp.expect("fp"))
+}
+
+/// Starts holder `i` of `of` as its own `cairn participant` process.
+fn spawn_participant(addr: &str, fp: &str, i: usize, of: usize, stdout: Stdio) -> Guard {
+    Guard(
+        cairn()
+            .args(["participant", "--coordinator", addr, "--fingerprint", fp])
+            .args(["--device", "cpu", "--synthetic"])
+            .args(["--holder", &i.to_string(), "--of", &of.to_string()])
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn participant"),
+    )
+}
+
+fn read_metrics(out: &std::path::Path) -> Vec<serde_json::Value> {
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).expect("metrics"))
+            .expect("json");
+    metrics.as_array().expect("rounds").clone()
+}
+
+#[test]
+fn coordinator_and_participants_as_separate_processes() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let flags = [
+        "--participants",
+        "3",
+        "--min",
+        "2",
+        "--rounds",
+        "3",
+        "--round-timeout",
+        "60",
+    ];
+    let (mut coord, lines, addr, fp) = spawn_coordinator(out.path(), &flags);
     let parts: Vec<Guard> = (0..3)
-        .map(|i| {
-            Guard(
-                cairn()
-                    .args([
-                        "participant",
-                        "--coordinator",
-                        &addr,
-                        "--fingerprint",
-                        &fp,
-                        "--device",
-                        "cpu",
-                    ])
-                    .args(["--synthetic", "--holder", &i.to_string(), "--of", "3"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("spawn participant"),
-            )
-        })
+        .map(|i| spawn_participant(&addr, &fp, i, 3, Stdio::null()))
         .collect();
     for mut p in parts {
         assert!(wait_with_timeout(&mut p.0, Duration::from_secs(120)).success());
@@ -114,13 +118,63 @@ fn coordinator_and_participants_as_separate_processes() {
         rest.iter().any(|l| l.starts_with("job complete: 3 rounds")),
         "{rest:?}"
     );
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).expect("metrics"))
-            .expect("json");
-    let rounds = metrics.as_array().expect("rounds");
+    let rounds = read_metrics(out.path());
     assert_eq!(rounds.len(), 3);
     assert!(rounds.iter().all(|r| r["contributors"] == 3));
     assert!(out.path().join("model.safetensors").exists());
+}
+
+/// Secure aggregation survives a data holder's process dying in the middle of a round:
+/// holder 0 is killed (SIGKILL) right after it reports training round 2, i.e. while it
+/// sends its masked input; the others unmask for it and every round completes.
+#[test]
+fn a_participant_process_killed_mid_round_does_not_break_the_round() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let flags = [
+        "--participants",
+        "4",
+        "--min",
+        "3",
+        "--rounds",
+        "4",
+        "--round-timeout",
+        "5",
+    ];
+    let (mut coord, lines, addr, fp) = spawn_coordinator(out.path(), &flags);
+    let mut victim = spawn_participant(&addr, &fp, 0, 4, Stdio::piped());
+    let others: Vec<Guard> = (1..4)
+        .map(|i| spawn_participant(&addr, &fp, i, 4, Stdio::null()))
+        .collect();
+    let victim_out = BufReader::new(victim.0.stdout.take().expect("stdout"));
+    let mut killed = false;
+    for line in victim_out.lines().map_while(Result::ok) {
+        if line.trim_start().starts_with("round   2:") {
+            victim.0.kill().expect("kill holder 0");
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "holder 0 never trained round 2");
+    for mut p in others {
+        assert!(wait_with_timeout(&mut p.0, Duration::from_secs(120)).success());
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        wait_with_timeout(&mut coord.0, Duration::from_secs(60)).success(),
+        "{rest:?}"
+    );
+    let rounds = read_metrics(out.path());
+    assert_eq!(rounds.len(), 4, "{rounds:?}");
+    assert!(rounds.iter().all(|r| r["failure"].is_null()), "{rounds:?}");
+    assert_eq!(rounds[0]["contributors"], 4);
+    // Round 2 (index 1) lost holder 0 after it trained: the others recovered its masks.
+    assert_eq!(rounds[1]["contributors"], 3, "{rounds:?}");
+    assert_eq!(
+        rounds[1]["dropped"].as_array().map(Vec::len),
+        Some(1),
+        "{rounds:?}"
+    );
+    assert!(rounds[2..].iter().all(|r| r["contributors"] == 3));
 }
 
 #[test]
