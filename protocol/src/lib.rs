@@ -14,6 +14,7 @@
 //! - [`client`], [`secure_client`]: the participant's state machine and its
 //!   secure-aggregation phases.
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
+//! - [`server_opt`]: the server optimisers (FedAvg, FedAdam, FedYogi) and their state.
 
 pub mod client;
 pub mod job;
@@ -23,6 +24,7 @@ pub mod round;
 pub mod sampling;
 pub mod secure_client;
 pub mod secure_round;
+pub mod server_opt;
 #[cfg(feature = "transport")]
 pub mod transport;
 pub mod wire;
