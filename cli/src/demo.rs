@@ -97,6 +97,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         job.hyper.batch_size,
         job.hyper.learning_rate
     );
+    println!("aggregation: {}", job.aggregation);
 
     let t0 = Instant::now();
     let (ptx, prx) = mpsc::unbounded_channel();

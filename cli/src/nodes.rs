@@ -74,6 +74,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
         serde_json::to_vec_pretty(&info)?,
     )?;
     println!("listening on {addr}");
+    println!("aggregation: {}", cfg.aggregation);
     println!("fingerprint {}", identity.fingerprint);
     println!(
         "join with: cairn participant --coordinator {addr} --fingerprint {} --holder I --of {}",

@@ -29,6 +29,21 @@ pub enum Aggregation {
     Secure(SecureSettings),
 }
 
+impl std::fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Plain => f.write_str("plain FedAvg (the coordinator sees each update)"),
+            Self::Secure(s) => write!(
+                f,
+                "SecAgg+ secure aggregation (tolerates {:.0}% dropout, {:.0}% corrupt; 2^{} fixed point)",
+                100.0 * s.dropout,
+                100.0 * s.corruption,
+                s.scale_bits
+            ),
+        }
+    }
+}
+
 /// Settings of secure aggregation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SecureSettings {
