@@ -10,8 +10,13 @@ use std::path::{Path, PathBuf};
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, PreparedVerifyingKey};
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal, SynthesisError,
+    SynthesisMode, R1CS_PREDICATE_LABEL,
+};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
+use ark_std::UniformRand;
 use rand::{CryptoRng, RngCore};
 
 use super::circuit::TrainingCircuit;
@@ -31,9 +36,14 @@ const VK_MAGIC: &[u8; 8] = b"cairnVK1";
 /// What can go wrong making, storing or checking proofs.
 #[derive(Debug, thiserror::Error)]
 pub enum ProofError {
-    /// Setup or proving failed (an unsatisfiable witness shows up here).
+    /// Setup or proving failed.
     #[error("groth16: {0}")]
-    Groth16(#[from] ark_relations::gr1cs::SynthesisError),
+    Groth16(#[from] SynthesisError),
+    /// The witness does not satisfy the circuit: the statement is false for it, so there
+    /// is nothing honest to prove. (The native checks of [`Witness::new`] catch this first;
+    /// this is the circuit's own verdict on a witness changed after those checks.)
+    #[error("the witness does not satisfy the training circuit")]
+    Unsatisfied,
     /// Bytes that are not a key or proof.
     #[error("malformed {what}: {reason}")]
     Malformed {
@@ -119,19 +129,72 @@ fn dummy_public() -> Public {
     }
 }
 
-/// Proves a checked witness.
+/// Proves a checked witness. The witness is synthesised once; a witness that does not
+/// satisfy the circuit is refused with [`ProofError::Unsatisfied`] before any
+/// multi-scalar multiplication (arkworks' own prover would panic in debug builds and
+/// emit a proof that cannot verify in release builds).
 pub fn prove<R: RngCore + CryptoRng>(
     pk: &ProvingKey,
     shape: &Shape,
     w: &Witness,
     rng: &mut R,
 ) -> Result<Proof, ProofError> {
+    let cs = synthesize_for_proving(shape, w)?;
+    if !cs.is_satisfied()? {
+        return Err(ProofError::Unsatisfied);
+    }
+    prove_synthesized(pk, &cs, rng)
+}
+
+/// The circuit of `w`, synthesised as arkworks' Groth16 prover does (constraint-count
+/// optimisation, matrices built, linear combinations inlined), so that its matrices are
+/// the ones [`setup`] made the keys for.
+fn synthesize_for_proving(
+    shape: &Shape,
+    w: &Witness,
+) -> Result<ConstraintSystemRef<Fr>, ProofError> {
     let circuit = TrainingCircuit {
         shape: shape.clone(),
         public: w.public.clone(),
         private: w.private.clone(),
     };
-    Ok(Proof(Groth16::<Bn254>::prove(pk, circuit, rng)?))
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: true,
+        generate_lc_assignments: false,
+    });
+    circuit.generate_constraints(cs.clone())?;
+    cs.finalize();
+    Ok(cs)
+}
+
+/// The Groth16 prover on a synthesised constraint system, whether or not it is satisfied.
+fn prove_synthesized<R: RngCore + CryptoRng>(
+    pk: &ProvingKey,
+    cs: &ConstraintSystemRef<Fr>,
+    rng: &mut R,
+) -> Result<Proof, ProofError> {
+    let matrices = cs.to_matrices()?;
+    let r1cs = matrices
+        .get(R1CS_PREDICATE_LABEL)
+        .ok_or(SynthesisError::MissingCS)?;
+    let num_inputs = cs.num_instance_variables();
+    let num_constraints = cs.num_constraints();
+    let mut full = cs.instance_assignment()?;
+    full.extend(cs.witness_assignment()?);
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+    Ok(Proof(
+        Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+            pk,
+            r,
+            s,
+            r1cs,
+            num_inputs,
+            num_constraints,
+            &full,
+        )?,
+    ))
 }
 
 /// Prepares a verifying key once for many verifications.
@@ -336,18 +399,75 @@ mod tests {
         }
         assert!(Proof::from_bytes(&bytes[..127]).is_err());
 
-        // A proof forced from a witness that violates the statement does not verify. (With
-        // debug assertions the prover itself refuses, by panicking; without, it proves.)
+        // The checked prover refuses a witness the circuit rejects, with a typed error.
         let mut bad = f.witness.clone();
         bad.private.rho += Scalar::from(1u64);
-        let forced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            prove(&pk, &f.shape, &bad, &mut rng)
-        }));
-        match forced {
-            Ok(p) => assert!(!verify(&pvk, &f.witness.public, &p.unwrap()).unwrap()),
-            // Only the debug check may refuse.
-            Err(_) if cfg!(debug_assertions) => {}
-            Err(panic) => std::panic::resume_unwind(panic),
+        assert!(matches!(
+            prove(&pk, &f.shape, &bad, &mut rng),
+            Err(ProofError::Unsatisfied)
+        ));
+    }
+
+    /// What a cheating prover runs: the Groth16 prover on whatever assignment it is given,
+    /// satisfied or not (no satisfaction check, no debug assertion).
+    fn prove_forced(pk: &ProvingKey, shape: &Shape, w: &Witness, rng: &mut ChaCha20Rng) -> Proof {
+        let cs = synthesize_for_proving(shape, w).unwrap();
+        prove_synthesized(pk, &cs, rng).unwrap()
+    }
+
+    #[test]
+    fn forced_proofs_of_false_statements_do_not_verify() {
+        let f = fixture(vec![], 1, 0.01);
+        let mut rng = ChaCha20Rng::seed_from_u64(22);
+        let (pk, vk) = setup(&f.shape, &mut rng).unwrap();
+        let pvk = prepare(&vk);
+        // The forced prover is a real prover: on the honest witness its proof verifies.
+        let honest = prove_forced(&pk, &f.shape, &f.witness, &mut rng);
+        assert!(verify(&pvk, &f.witness.public, &honest).unwrap());
+
+        let gens = Generators::new(f.shape.model.param_count());
+        let recommit = |w: &mut Witness| {
+            w.public.commitment =
+                pedersen::commit(&gens, &w.private.update, &w.private.rho).unwrap();
+        };
+        let mut cases: Vec<(&str, Witness)> = Vec::new();
+        let mut w = f.witness.clone();
+        w.private.rho += Scalar::from(1u64);
+        cases.push(("wrong blinding", w));
+        let mut w = f.witness.clone();
+        w.private.rows[0][1][2] += 1;
+        cases.push(("tampered row", w));
+        let mut w = f.witness.clone();
+        w.private.model[0] += 1;
+        cases.push(("wrong global model", w));
+        let mut w = f.witness.clone();
+        w.private.update[2] = w.replayed_update[2] + f.hyper.tolerance + 1;
+        recommit(&mut w);
+        cases.push(("update outside tolerance", w));
+        let mut w = f.witness.clone();
+        let norm_sq: i64 = w.private.update.iter().map(|v| v * v).sum();
+        w.private.hyper.clip_sq = norm_sq - 1;
+        w.public.hyper_hash = w.private.hyper.hash(&f.shape);
+        cases.push(("over-norm update", w));
+        let mut w = f.witness.clone();
+        w.private.update[0] += 1;
+        cases.push(("commitment to another x", w));
+
+        for (what, w) in &cases {
+            assert!(
+                matches!(
+                    prove(&pk, &f.shape, w, &mut rng),
+                    Err(ProofError::Unsatisfied)
+                ),
+                "{what}: the checked prover must refuse"
+            );
+            let forced = prove_forced(&pk, &f.shape, w, &mut rng);
+            assert!(
+                !verify(&pvk, &w.public, &forced).unwrap(),
+                "{what}: a forced proof verified"
+            );
+            // Nor does it pass for the honest statement.
+            assert!(!verify(&pvk, &f.witness.public, &forced).unwrap(), "{what}");
         }
     }
 
