@@ -217,36 +217,85 @@ mod tests {
 
     #[test]
     fn range_checks_accept_inside_reject_outside() {
-        for (v, ok) in [(127i128, true), (-128, true), (128, false), (-129, false)] {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let edges = [(127i128, true), (-128, true), (128, false), (-129, false)];
+        // Seeded values around the bounds: the gadget agrees with `fixed::check_signed`.
+        let random = (0..40).map(|_| {
+            let v = rng.gen_range(-300i128..300);
+            (v, fixed::check_signed(v, 8).is_ok())
+        });
+        let mut seen = [false; 2];
+        for (v, ok) in edges.into_iter().chain(random) {
             let cs = ConstraintSystem::<Fr>::new_ref();
             let x = FpVar::new_witness(cs.clone(), || Ok(to_field(v))).unwrap();
-            range_check_signed(&x, 8).unwrap();
+            let sv = range_check_signed(&x, 8).unwrap();
             assert_eq!(cs.is_satisfied().unwrap(), ok, "{v}");
             assert_eq!(cs.num_constraints(), 9);
+            if ok {
+                assert_eq!(sv.is_non_negative().value().unwrap(), v >= 0, "{v}");
+            }
+            seen[usize::from(ok)] = true;
+        }
+        assert_eq!(seen, [true, true]);
+    }
+
+    #[test]
+    fn unsigned_bits_and_floor_div_match_native() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        for _ in 0..30 {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let z: i128 = rng.gen_range(0..1i128 << 28);
+            let zv = FpVar::new_witness(cs.clone(), || Ok(to_field(z))).unwrap();
+            let q = floor_div_unsigned(&zv, 15, 13).unwrap();
+            assert_eq!(value(&q), Some(z >> 15));
+            assert!(cs.is_satisfied().unwrap());
+            // 13 quotient bits + 15 remainder bits + 1 recomposition.
+            assert_eq!(cs.num_constraints(), 13 + 15 + 1);
+            let before = cs.num_constraints();
+            let bits = unsigned_bits(&zv, 28).unwrap();
+            let native = field_bits(to_field(z), 28);
+            assert_eq!(
+                bits.iter().map(|b| b.value().unwrap()).collect::<Vec<_>>(),
+                native
+            );
+            assert_eq!(cs.num_constraints() - before, 28 + 1);
+            assert!(cs.is_satisfied().unwrap());
+        }
+        // A quotient that does not fit its bits, or a negative z, is unsatisfiable.
+        for z in [1i128 << 28, -1] {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let zv = FpVar::new_witness(cs.clone(), || Ok(to_field(z))).unwrap();
+            let _q = floor_div_unsigned(&zv, 15, 13).unwrap();
+            assert!(!cs.is_satisfied().unwrap(), "{z}");
         }
     }
 
     #[test]
     fn dot_and_relu_match_native() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
-        let cs = ConstraintSystem::<Fr>::new_ref();
-        let a: Vec<i64> = (0..8).map(|_| rng.gen_range(-SCALE..SCALE)).collect();
-        let b: Vec<i64> = (0..8).map(|_| rng.gen_range(-SCALE..SCALE)).collect();
-        let alloc = |xs: &[i64]| -> Vec<FpVar<Fr>> {
-            xs.iter()
-                .map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into()))).unwrap())
-                .collect()
-        };
-        let (av, bv) = (alloc(&a), alloc(&b));
-        let z = rescale(&dot(&av, &bv), 16).unwrap();
-        let native = fixed::rescale(fixed::dot(&a, &b), 16).unwrap();
-        assert_eq!(value(&z.value), Some(native.into()));
-        let (r, active) = relu(&z).unwrap();
-        assert_eq!(value(&r), Some(fixed::relu(native).into()));
-        assert_eq!(active.value().unwrap(), fixed::relu_active(native));
-        assert!(cs.is_satisfied().unwrap());
-        // 8 products + one rescale (49) + relu (1)
-        assert_eq!(cs.num_constraints(), 8 + 49 + 1);
+        let mut branches = [false; 2];
+        for _ in 0..20 {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let a: Vec<i64> = (0..8).map(|_| rng.gen_range(-SCALE..SCALE)).collect();
+            let b: Vec<i64> = (0..8).map(|_| rng.gen_range(-SCALE..SCALE)).collect();
+            let alloc = |xs: &[i64]| -> Vec<FpVar<Fr>> {
+                xs.iter()
+                    .map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x.into()))).unwrap())
+                    .collect()
+            };
+            let (av, bv) = (alloc(&a), alloc(&b));
+            let z = rescale(&dot(&av, &bv), 16).unwrap();
+            let native = fixed::rescale(fixed::dot(&a, &b), 16).unwrap();
+            assert_eq!(value(&z.value), Some(native.into()));
+            let (r, active) = relu(&z).unwrap();
+            assert_eq!(value(&r), Some(fixed::relu(native).into()));
+            assert_eq!(active.value().unwrap(), fixed::relu_active(native));
+            assert!(cs.is_satisfied().unwrap());
+            // 8 products + one rescale (49) + relu (1)
+            assert_eq!(cs.num_constraints(), 8 + 49 + 1);
+            branches[usize::from(fixed::relu_active(native))] = true;
+        }
+        assert_eq!(branches, [true, true], "both ReLU branches exercised");
     }
 
     #[test]

@@ -40,8 +40,11 @@ pub fn root_from_path(
 mod tests {
     use super::*;
     use crate::merkle::{leaf_hash, MerkleTree};
-    use ark_r1cs_std::{alloc::AllocVar, eq::EqGadget};
+    use ark_r1cs_std::{alloc::AllocVar, eq::EqGadget, GR1CSVar};
     use ark_relations::gr1cs::ConstraintSystem;
+    use ark_std::UniformRand;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
 
     fn check(tree: &MerkleTree, leaf: Fr, index: u64, claimed: u64) -> (bool, usize) {
         let cs = ConstraintSystem::<Fr>::new_ref();
@@ -80,5 +83,51 @@ mod tests {
             "wrong index, upper level"
         );
         assert!(!check(&tree, leaf_hash(&[4, 8, 0]), 4, 4).0, "tampered row");
+    }
+
+    #[test]
+    fn gadget_root_equals_native_on_seeded_random_paths() {
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        // 50 random rows of 5 signed 32-bit values in a depth-6 tree (64 leaves, 14 empty).
+        let rows: Vec<Vec<i64>> = (0..50)
+            .map(|_| {
+                (0..5)
+                    .map(|_| rng.gen_range(-(1i64 << 31)..1i64 << 31))
+                    .collect()
+            })
+            .collect();
+        let tree = MerkleTree::from_rows(&rows, 6).unwrap();
+        for _ in 0..8 {
+            let index = rng.gen_range(0..64u64);
+            let leaf = rows
+                .get(index as usize)
+                .map_or(Fr::from(0u64), |r| leaf_hash(r));
+            let path = tree.path(index).unwrap();
+            assert_eq!(path.root_from(leaf, index), tree.root());
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let leaf_v = FpVar::new_witness(cs.clone(), || Ok(leaf)).unwrap();
+            let bits: Vec<Boolean<Fr>> = (0..6)
+                .map(|l| Boolean::new_witness(cs.clone(), || Ok(index >> l & 1 == 1)).unwrap())
+                .collect();
+            let sibs: Vec<[FpVar<Fr>; 3]> = path
+                .siblings
+                .iter()
+                .map(|s| s.map(|v| FpVar::new_witness(cs.clone(), || Ok(v)).unwrap()))
+                .collect();
+            let before = cs.num_constraints();
+            let root = root_from_path(&leaf_v, &bits, &sibs).unwrap();
+            assert_eq!(root.value().unwrap(), tree.root(), "index {index}");
+            assert!(cs.is_satisfied().unwrap());
+            // 3 levels × (7 + Poseidon(4) 297); the 6 bits are booleans allocated above.
+            assert_eq!(cs.num_constraints() - before, 3 * (7 + 297));
+            // A random leaf at the same index reaches another root.
+            let other = Fr::rand(&mut rng);
+            assert_ne!(path.root_from(other, index), tree.root());
+        }
+        // Too few index bits for the path is refused at synthesis.
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let leaf = FpVar::new_witness(cs.clone(), || Ok(Fr::from(1u64))).unwrap();
+        let sibs = vec![[leaf.clone(), leaf.clone(), leaf.clone()]];
+        assert!(root_from_path(&leaf, &[Boolean::TRUE], &sibs).is_err());
     }
 }

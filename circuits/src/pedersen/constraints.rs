@@ -193,13 +193,22 @@ mod tests {
     #[test]
     fn gadget_matches_native_with_pinned_cost() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
-        let x: Vec<i64> = (0..4).map(|_| rng.gen_range(-30_000..30_000)).collect();
-        let rho = Scalar::rand(&mut rng);
-        let c = native_commit(&Generators::new(4), &x, &rho).unwrap();
-        let (ok, cost) = run(&x, &rho, c);
-        assert!(ok);
-        // 4·8 + 126 windows, 7 each, less the 3 products of the first window, whose accumulator is a constant.
-        assert_eq!(cost, 7 * (4 * 8 + 126) - 3);
+        let half = 1i64 << (N - 1);
+        // Seeded random vectors, then the extremes of the 16-bit range and zeros.
+        let mut cases: Vec<Vec<i64>> = (0..4)
+            .map(|_| (0..4).map(|_| rng.gen_range(-half..half)).collect())
+            .collect();
+        cases.push(vec![-half, half - 1, 0, -1]);
+        cases.push(vec![0; 4]);
+        for x in cases {
+            let rho = Scalar::rand(&mut rng);
+            let c = native_commit(&Generators::new(4), &x, &rho).unwrap();
+            let (ok, cost) = run(&x, &rho, c);
+            assert!(ok, "{x:?}");
+            // 4·8 + 126 windows, 7 each, less the 3 products of the first window, whose
+            // accumulator is a constant.
+            assert_eq!(cost, 7 * (4 * 8 + 126) - 3);
+        }
     }
 
     #[test]

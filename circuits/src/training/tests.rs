@@ -161,6 +161,61 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
 }
 
 #[test]
+fn circuit_equals_replay_on_seeded_random_deep_mlps() {
+    // Two hidden layers (deltas back through two ReLU gates), K = 2, τ = 0: on seeded random
+    // rows and models, the only update the circuit accepts is exactly the replay's.
+    for seed in [21u64, 22, 23] {
+        let shape = Shape {
+            model: ModelSpec {
+                n_features: 4,
+                hidden: vec![3, 2],
+            },
+            local_steps: 2,
+            batch_size: 2,
+            tree_depth: 4,
+        };
+        let rows = rows(seed, 9, 4);
+        let tree = MerkleTree::from_rows(&rows, 4).unwrap();
+        let indices = batch_indices([seed as u8; 32], 0, rows.len(), 2, 2);
+        let model = quantize_all(&shape.model.init_params(seed)).unwrap();
+        let hp = HyperParams {
+            local_steps: 2,
+            batch_size: 2,
+            learning_rate: 0.5,
+            clip_norm: 5.0,
+        };
+        let hyper = FixedHyper::new(&hp, 0.0).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let update = honest_update(&shape, &rows, &indices, &model, &hyper, &mut rng);
+        let w = Witness::new(
+            &shape,
+            &tree,
+            &rows,
+            indices,
+            model.clone(),
+            hyper,
+            update,
+            pedersen::random_blinding(&mut rng),
+        )
+        .unwrap();
+        assert_eq!(w.private.update, w.replayed_update);
+        assert_ne!(w.replayed_update, vec![0; model.len()], "training moved");
+        assert!(check(&shape, &w.public, &w.private).0, "seed {seed}");
+        // One unit off in any coordinate is refused at τ = 0.
+        let mut private = w.private.clone();
+        let mut public = w.public.clone();
+        let j = (seed as usize * 7) % model.len();
+        private.update[j] += 1;
+        public.commitment =
+            pedersen::commit(&Generators::new(model.len()), &private.update, &private.rho).unwrap();
+        assert!(
+            !check(&shape, &public, &private).0,
+            "seed {seed}, coordinate {j}"
+        );
+    }
+}
+
+#[test]
 fn verifier_rebuilds_the_statement_from_public_facts() {
     let f = fixture(vec![], 1, 0.01);
     let indices = batch_indices([3; 32], 0, f.rows.len(), 1, 2);
