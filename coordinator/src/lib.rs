@@ -5,10 +5,13 @@
 //!   around the sans-IO job state machine.
 //! - [`progress`]: the per-round records the driver reports.
 //! - [`export`]: the model as safetensors, metrics as JSON.
+//! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
+//!   an embedded database, committed a whole round at a time.
 
 pub mod export;
 pub mod progress;
 pub mod server;
+pub mod store;
 
 pub use progress::{JobSummary, Progress, RoundRecord};
 pub use server::{run_job, CoordinatorError};

@@ -1,0 +1,550 @@
+//! The coordinator's durable state: jobs, their rounds, models, server-optimiser states and
+//! transcripts, in one embedded ACID database file (redb).
+//!
+//! # What a crash can leave
+//!
+//! Every change is one transaction, committed with an fsync before the call returns. The one
+//! that matters is [`Store::commit_round`]: it stores the round's record, the new model, the
+//! optimiser state and the round's transcript entries, and advances the job, all together.
+//! A coordinator killed at any point therefore restarts with either the whole round or none
+//! of it, and [`Store::resume`] hands back the last completed round's model and optimiser
+//! state and the transcript length. A round number is recorded at most once, so no model is
+//! applied twice; transcript sequence numbers are assigned here, densely from 0, so no entry
+//! is lost or duplicated.
+//!
+//! # A job's life
+//!
+//! ```text
+//! submit → Queued ─start_job→ Running ─finish_job→ Finished | Failed
+//!            │                   │ begin_round → commit_round | commit_failed_round
+//!            │                   │ (after a restart: resume → abandon_in_flight)
+//!            └──────cancel───────┴→ Cancelled
+//! ```
+//!
+//! Jobs run one after another: [`Store::next_queued`] is the oldest queued job, and
+//! [`Store::start_job`] refuses while another job is running.
+//!
+//! # Layout
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `jobs` | job id | [`JobInfo`] (bincode) |
+//! | `job_configs` | job id | the submitted configuration, as given |
+//! | `queue` | job id | — (FIFO by id) |
+//! | `rounds` | (job, round) | [`RoundRow`]: outcome, record, transcript span (bincode) |
+//! | `models` | (job, round) | parameters, f32 little-endian (round 0: the initial model) |
+//! | `opt_states` | (job, round) | [`ServerOptState`] (bincode) |
+//! | `transcript` | (job, seq) | one entry, as given |
+//!
+//! The calls block (disk writes with fsync): from async code, run them on a blocking thread.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use cairn_protocol::server_opt::ServerOptState;
+
+mod read;
+mod types;
+
+use types::RoundRow;
+pub use types::{
+    JobId, JobInfo, JobState, Resume, RoundCommit, RoundEntry, RoundOutcome, StoreError,
+    TranscriptHead,
+};
+
+const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
+const JOB_CONFIGS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("job_configs");
+const QUEUE: TableDefinition<'_, u64, ()> = TableDefinition::new("queue");
+const ROUNDS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("rounds");
+const MODELS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("models");
+const OPT_STATES: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("opt_states");
+const TRANSCRIPT: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("transcript");
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+const NEXT_JOB_ID: &str = "next_job_id";
+
+/// Memory redb may use as a page cache: bounded, so the coordinator's memory stays flat over
+/// a long job (the default is 1 GiB).
+const CACHE_BYTES: usize = 32 << 20;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|source| StoreError::Encode { what, source })
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    match bincode::serde::decode_from_slice(bytes, bincode::config::standard()) {
+        Ok((v, used)) if used == bytes.len() => Ok(v),
+        Ok((_, used)) => Err(StoreError::Corrupt {
+            what,
+            reason: format!("{} trailing bytes", bytes.len() - used),
+        }),
+        Err(e) => Err(StoreError::Corrupt {
+            what,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn model_bytes(model: &[f32]) -> Vec<u8> {
+    model.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn model_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+    if bytes.len() % 4 != 0 {
+        return Err(StoreError::Corrupt {
+            what: "model",
+            reason: format!("{} bytes is not a whole number of f32", bytes.len()),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+fn load_job(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    id: JobId,
+) -> Result<JobInfo, StoreError> {
+    let guard = table.get(id)?.ok_or(StoreError::NoSuchJob(id))?;
+    decode("job", guard.value())
+}
+
+fn save_job(txn: &WriteTransaction, info: &mut JobInfo) -> Result<(), StoreError> {
+    info.updated_unix_ms = now_ms();
+    let bytes = encode("job", &*info)?;
+    txn.open_table(JOBS)?.insert(info.id, bytes.as_slice())?;
+    Ok(())
+}
+
+/// Checks `job` is running and `round` may be recorded now (above every recorded round, and
+/// the round in flight if there is one).
+fn check_recordable(info: &JobInfo, round: u32, action: &'static str) -> Result<(), StoreError> {
+    if info.state != JobState::Running {
+        return Err(StoreError::WrongState {
+            job: info.id,
+            state: info.state.clone(),
+            action,
+        });
+    }
+    if round < info.next_round {
+        return Err(StoreError::RoundAlreadyRecorded {
+            job: info.id,
+            round,
+            next: info.next_round,
+        });
+    }
+    match info.in_flight {
+        Some(r) if r != round => Err(StoreError::InFlight {
+            job: info.id,
+            in_flight: r,
+            round,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Appends `entries` to the job's transcript at the next sequence numbers; returns them.
+fn append_transcript(
+    txn: &WriteTransaction,
+    info: &mut JobInfo,
+    entries: &[Vec<u8>],
+) -> Result<Range<u64>, StoreError> {
+    let start = info.transcript_len;
+    let mut table = txn.open_table(TRANSCRIPT)?;
+    for (i, e) in entries.iter().enumerate() {
+        let seq = start + i as u64;
+        if table.insert((info.id, seq), e.as_slice())?.is_some() {
+            return Err(StoreError::Corrupt {
+                what: "transcript",
+                reason: format!(
+                    "job {} already has entry {seq} beyond its length {start}",
+                    info.id
+                ),
+            });
+        }
+    }
+    info.transcript_len = start + entries.len() as u64;
+    Ok(start..info.transcript_len)
+}
+
+/// The durable store. `Send + Sync`: share it behind an `Arc`.
+pub struct Store {
+    db: redb::Database,
+    #[cfg(test)]
+    fail_at: std::sync::Mutex<Option<&'static str>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database file at `path`, creating it (and its tables) if absent. After an
+    /// unclean stop redb repairs the file on open; a file another process holds open is an
+    /// error.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
+        let store = Store {
+            db,
+            #[cfg(test)]
+            fail_at: std::sync::Mutex::new(None),
+        };
+        store.write(|txn| {
+            txn.open_table(JOBS)?;
+            txn.open_table(JOB_CONFIGS)?;
+            txn.open_table(QUEUE)?;
+            txn.open_table(ROUNDS)?;
+            txn.open_table(MODELS)?;
+            txn.open_table(OPT_STATES)?;
+            txn.open_table(TRANSCRIPT)?;
+            txn.open_table(META)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` in one write transaction: committed if it succeeds, aborted (nothing
+    /// written) if it fails.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_write()?;
+        match f(&txn) {
+            Ok(v) => {
+                self.fail_point("before commit")?;
+                txn.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                // Dropping aborts too; an abort error would only hide the cause.
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn fail_point(&self, stage: &'static str) -> Result<(), StoreError> {
+        match self.fail_at.lock() {
+            Ok(g) if *g == Some(stage) => Err(StoreError::Injected(stage)),
+            _ => Ok(()),
+        }
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn fail_point(&self, _stage: &'static str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Adds a job to the end of the queue; `config` is kept as given (e.g. the job file's
+    /// TOML) for [`Store::config`].
+    pub fn submit(&self, name: &str, config: &[u8]) -> Result<JobId, StoreError> {
+        self.write(|txn| {
+            let id = {
+                let mut meta = txn.open_table(META)?;
+                let id = meta.get(NEXT_JOB_ID)?.map_or(1, |g| g.value());
+                meta.insert(NEXT_JOB_ID, id + 1)?;
+                id
+            };
+            let now = now_ms();
+            let mut info = JobInfo {
+                id,
+                name: name.to_string(),
+                state: JobState::Queued,
+                created_unix_ms: now,
+                updated_unix_ms: now,
+                params: None,
+                rounds_completed: 0,
+                rounds_failed: 0,
+                last_completed: None,
+                next_round: 1,
+                in_flight: None,
+                transcript_len: 0,
+                transcript_head: [0; 32],
+            };
+            save_job(txn, &mut info)?;
+            txn.open_table(JOB_CONFIGS)?.insert(id, config)?;
+            txn.open_table(QUEUE)?.insert(id, ())?;
+            Ok(id)
+        })
+    }
+
+    /// Starts a queued job from `initial` parameters and optimiser state (stored as round
+    /// 0, what [`Store::resume`] gives before any round completes). Refused while another
+    /// job is running.
+    pub fn start_job(
+        &self,
+        id: JobId,
+        initial: &[f32],
+        opt_state: &ServerOptState,
+    ) -> Result<JobInfo, StoreError> {
+        if opt_state.dim() != initial.len() {
+            return Err(StoreError::Length {
+                job: id,
+                what: "optimiser state",
+                got: opt_state.dim(),
+                want: initial.len(),
+            });
+        }
+        let opt = encode("optimiser state", opt_state)?;
+        let model = model_bytes(initial);
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, id)?;
+            if info.state != JobState::Queued {
+                return Err(StoreError::WrongState {
+                    job: id,
+                    state: info.state,
+                    action: "start",
+                });
+            }
+            {
+                let jobs = txn.open_table(JOBS)?;
+                for entry in jobs.iter()? {
+                    let (k, v) = entry?;
+                    let other: JobInfo = decode("job", v.value())?;
+                    if other.state == JobState::Running {
+                        return Err(StoreError::Busy {
+                            job: id,
+                            running: k.value(),
+                        });
+                    }
+                }
+            }
+            txn.open_table(QUEUE)?.remove(id)?;
+            txn.open_table(MODELS)?.insert((id, 0), model.as_slice())?;
+            txn.open_table(OPT_STATES)?
+                .insert((id, 0), opt.as_slice())?;
+            info.state = JobState::Running;
+            info.params = Some(initial.len());
+            save_job(txn, &mut info)?;
+            Ok(info)
+        })
+    }
+
+    /// Marks `round` as in flight: if the coordinator stops before recording it,
+    /// [`Store::resume`] reports it for abandoning.
+    pub fn begin_round(&self, job: JobId, round: u32) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            check_recordable(&info, round, "begin a round")?;
+            info.in_flight = Some(round);
+            save_job(txn, &mut info)
+        })
+    }
+
+    /// Records a completed round in one transaction: its record, the new model and
+    /// optimiser state, its transcript entries (at the next sequence numbers, returned), and
+    /// the job's progress. A crash at any point leaves all of it or none of it.
+    ///
+    /// Refused when the job is not running, when the round number is already used (so no
+    /// update is applied twice), when another round is in flight, or when the model or
+    /// state does not have the job's parameter count.
+    pub fn commit_round<R: Serialize>(
+        &self,
+        job: JobId,
+        c: &RoundCommit<'_, R>,
+    ) -> Result<Range<u64>, StoreError> {
+        let record = encode("round record", c.record)?;
+        let opt = encode("optimiser state", c.opt_state)?;
+        let model = model_bytes(c.model);
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            check_recordable(&info, c.round, "record a round")?;
+            let want = info.params.unwrap_or(c.model.len());
+            for (what, got) in [
+                ("model", c.model.len()),
+                ("optimiser state", c.opt_state.dim()),
+            ] {
+                if got != want {
+                    return Err(StoreError::Length {
+                        job,
+                        what,
+                        got,
+                        want,
+                    });
+                }
+            }
+            txn.open_table(MODELS)?
+                .insert((job, c.round), model.as_slice())?;
+            self.fail_point("after model")?;
+            txn.open_table(OPT_STATES)?
+                .insert((job, c.round), opt.as_slice())?;
+            self.fail_point("after optimiser state")?;
+            let span = append_transcript(txn, &mut info, c.transcript)?;
+            self.fail_point("after transcript")?;
+            let row = RoundRow {
+                outcome: RoundOutcome::Completed,
+                record: Some(record),
+                transcript_start: span.start,
+                transcript_end: span.end,
+                transcript_head: c.transcript_head,
+                committed_unix_ms: now_ms(),
+            };
+            txn.open_table(ROUNDS)?
+                .insert((job, c.round), encode("round", &row)?.as_slice())?;
+            self.fail_point("after round")?;
+            info.rounds_completed += 1;
+            info.last_completed = Some(c.round);
+            info.next_round = c.round + 1;
+            info.in_flight = None;
+            info.transcript_head = c.transcript_head;
+            save_job(txn, &mut info)?;
+            Ok(span)
+        })
+    }
+
+    /// Records a failed round (nothing applied): its record and transcript entries, in one
+    /// transaction, under the same rules as [`Store::commit_round`].
+    pub fn commit_failed_round<R: Serialize>(
+        &self,
+        job: JobId,
+        round: u32,
+        record: &R,
+        transcript: &[Vec<u8>],
+        transcript_head: TranscriptHead,
+    ) -> Result<Range<u64>, StoreError> {
+        let record = encode("round record", record)?;
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            check_recordable(&info, round, "record a round")?;
+            self.record_unapplied(
+                txn,
+                &mut info,
+                round,
+                RoundOutcome::Failed,
+                Some(record),
+                transcript,
+                transcript_head,
+            )
+        })
+    }
+
+    /// After a restart: records the round that was in flight as abandoned (nothing
+    /// applied; its number is not reused) with the given transcript entries, and clears the
+    /// marker. Returns the round, or `None` (and changes nothing) when none was in flight.
+    pub fn abandon_in_flight(
+        &self,
+        job: JobId,
+        transcript: &[Vec<u8>],
+        transcript_head: TranscriptHead,
+    ) -> Result<Option<u32>, StoreError> {
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            let Some(round) = info.in_flight else {
+                return Ok(None);
+            };
+            check_recordable(&info, round, "abandon a round")?;
+            self.record_unapplied(
+                txn,
+                &mut info,
+                round,
+                RoundOutcome::Abandoned,
+                None,
+                transcript,
+                transcript_head,
+            )?;
+            Ok(Some(round))
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_unapplied(
+        &self,
+        txn: &WriteTransaction,
+        info: &mut JobInfo,
+        round: u32,
+        outcome: RoundOutcome,
+        record: Option<Vec<u8>>,
+        transcript: &[Vec<u8>],
+        transcript_head: TranscriptHead,
+    ) -> Result<Range<u64>, StoreError> {
+        let span = append_transcript(txn, info, transcript)?;
+        self.fail_point("after transcript")?;
+        let row = RoundRow {
+            outcome,
+            record,
+            transcript_start: span.start,
+            transcript_end: span.end,
+            transcript_head,
+            committed_unix_ms: now_ms(),
+        };
+        txn.open_table(ROUNDS)?
+            .insert((info.id, round), encode("round", &row)?.as_slice())?;
+        info.rounds_failed += 1;
+        info.next_round = round + 1;
+        info.in_flight = None;
+        info.transcript_head = transcript_head;
+        save_job(txn, info)?;
+        Ok(span)
+    }
+
+    /// Ends a running job: finished (`error` is `None`) or failed with the reason. Refused
+    /// while a round is in flight (record or abandon it first).
+    pub fn finish_job(&self, job: JobId, error: Option<String>) -> Result<JobInfo, StoreError> {
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            if info.state != JobState::Running {
+                return Err(StoreError::WrongState {
+                    job,
+                    state: info.state,
+                    action: "finish",
+                });
+            }
+            if let Some(r) = info.in_flight {
+                return Err(StoreError::InFlight {
+                    job,
+                    in_flight: r,
+                    round: info.next_round,
+                });
+            }
+            info.state = match error {
+                None => JobState::Finished,
+                Some(reason) => JobState::Failed(reason),
+            };
+            save_job(txn, &mut info)?;
+            Ok(info)
+        })
+    }
+
+    /// Cancels a queued or running job (a running job's driver sees it when it next
+    /// records a round, which is refused). Returns the state it had. A job that has ended
+    /// cannot be cancelled.
+    pub fn cancel(&self, job: JobId) -> Result<JobState, StoreError> {
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            if info.state.is_terminal() {
+                return Err(StoreError::WrongState {
+                    job,
+                    state: info.state,
+                    action: "cancel",
+                });
+            }
+            txn.open_table(QUEUE)?.remove(job)?;
+            let before = std::mem::replace(&mut info.state, JobState::Cancelled);
+            save_job(txn, &mut info)?;
+            Ok(before)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
