@@ -5,10 +5,12 @@
 //!   around the sans-IO job state machine.
 //! - [`progress`]: the per-round records the driver reports.
 //! - [`export`]: the model as safetensors, metrics as JSON.
+//! - [`job_file`]: the TOML job file a researcher submits, validated, into a `JobConfig`.
 //! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
 //!   an embedded database, committed a whole round at a time.
 
 pub mod export;
+pub mod job_file;
 pub mod progress;
 pub mod server;
 pub mod store;

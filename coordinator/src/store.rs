@@ -31,7 +31,7 @@
 //! | `jobs` | job id | [`JobInfo`] (bincode) |
 //! | `job_configs` | job id | the submitted configuration, as given |
 //! | `queue` | job id | — (FIFO by id) |
-//! | `rounds` | (job, round) | [`RoundRow`]: outcome, record, transcript span (bincode) |
+//! | `rounds` | (job, round) | outcome, record, transcript span and head (bincode); see [`RoundEntry`] |
 //! | `models` | (job, round) | parameters, f32 little-endian (round 0: the initial model) |
 //! | `opt_states` | (job, round) | [`ServerOptState`] (bincode) |
 //! | `transcript` | (job, seq) | one entry, as given |

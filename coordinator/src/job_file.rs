@@ -1,0 +1,712 @@
+//! The job file a researcher submits: one TOML document with the data schema, the model,
+//! the rounds and their participants, local training, the server optimiser, secure
+//! aggregation, proofs and deadlines. `examples/job.toml` is a complete example.
+//!
+//! Every table and key is optional and has a default (those of `cairn demo`), unknown keys
+//! are refused, and [`JobFile::validate`] reports every bad value at once, each naming its
+//! key and the reason (`rounds: must be at least 1`, `train.lr: must be positive, got -1`).
+//! [`JobFile::to_config`] turns a valid file into the coordinator's
+//! [`JobConfig`] plus what that type does not carry (server optimiser, proofs, the loader's
+//! options).
+//!
+//! ```toml
+//! name = "eth-fraud"
+//! rounds = 50
+//! [model]
+//! hidden = [16]
+//! [server]
+//! optimizer = "fedadam"
+//! lr = 0.01
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use cairn_crypto::quant::check_ring_capacity;
+use cairn_crypto::ring::RING_BITS;
+use cairn_crypto::secagg::params::{choose_params, ParamRequest};
+use cairn_datasets::LoadOptions;
+use cairn_protocol::job::{JobConfig, JobConfigError};
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::round::{Aggregation, SecureSettings};
+use cairn_protocol::secure_round::MIN_SECURE_PARTICIPANTS;
+use cairn_protocol::server_opt::{ServerOptError, ServerOptimizer};
+
+/// Longest accepted job name.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest accepted deadline (one week): bounds every timer the file can set.
+pub const MAX_DEADLINE_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// A job file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    /// A display name [default: `job`].
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Federated rounds to run [default: 20].
+    #[serde(default = "default_rounds")]
+    pub rounds: u32,
+    /// Seed of the initial model and the round seeds [default: 7].
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The data schema and the coordinator's evaluation table.
+    #[serde(default)]
+    pub data: DataSection,
+    /// The model's shape.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// Who takes part in a round.
+    #[serde(default)]
+    pub participants: ParticipantsSection,
+    /// Local training on each holder.
+    #[serde(default)]
+    pub train: TrainSection,
+    /// The server optimiser (`optimizer = "fedavg" | "fedadam" | "fedyogi"` and its settings).
+    #[serde(default)]
+    pub server: ServerOptimizer,
+    /// Secure or plain aggregation.
+    #[serde(default)]
+    pub aggregation: AggregationSection,
+    /// Proofs of correct training.
+    #[serde(default)]
+    pub proofs: ProofSection,
+    /// Deadlines.
+    #[serde(default)]
+    pub deadlines: DeadlineSection,
+}
+
+/// `[data]`: the label, the expected feature columns, and the table the coordinator
+/// evaluates on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// The 0/1 label column [default: `FLAG`].
+    pub label: String,
+    /// The model's input columns, in order, after the loader's preparation. When given, the
+    /// coordinator's table must have exactly these; when absent, its table defines them.
+    pub features: Option<Vec<String>>,
+    /// Columns to drop before preparation (e.g. a suspected label leak).
+    pub drop_columns: Vec<String>,
+    /// The coordinator's labelled table (CSV) for evaluation [default: the coordinator's].
+    pub path: Option<PathBuf>,
+    /// Evaluate on the embedded synthetic generator instead of a table.
+    pub synthetic: bool,
+    /// Fraction of the table held out for testing, in (0, 1) [default: 0.2].
+    pub test_fraction: f64,
+    /// Seed of the train/test split [default: 7].
+    pub split_seed: u64,
+}
+
+/// `[model]`: an MLP with ReLU hidden layers and a logistic output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Hidden layer widths; `[]` is logistic regression [default: `[16]`].
+    pub hidden: Vec<usize>,
+}
+
+/// `[participants]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParticipantsSection {
+    /// Participants to wait for and take into each round [default: 5].
+    pub per_round: usize,
+    /// Fewest valid updates for a round to count [default: half of `per_round`, rounded up].
+    pub min: Option<usize>,
+}
+
+/// `[train]`: each holder's local training in a round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Local SGD steps K [default: 20].
+    pub steps: u32,
+    /// Mini-batch size B [default: 32].
+    pub batch: u32,
+    /// Local learning rate [default: 0.1].
+    pub lr: f32,
+    /// L2 bound each update is clipped to [default: 10].
+    pub clip: f32,
+}
+
+/// `[aggregation]`: `mode = "secure"` (SecAgg+, the coordinator learns only the sum) with
+/// its tolerances, or `mode = "plain"` (FedAvg on the clear updates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AggregationSection {
+    /// Plain FedAvg: the coordinator sees each update. (A struct variant, so that serde
+    /// refuses keys beside `mode`: it ignores them for a unit variant.)
+    Plain {},
+    /// Secure aggregation.
+    Secure {
+        /// Fraction of a round's participants that may drop, in [0, 1) [default: 0.3].
+        #[serde(default = "default_dropout")]
+        dropout: f64,
+        /// Fraction that may collude with the coordinator, in [0, 1) [default: 0.2].
+        #[serde(default = "default_corruption")]
+        corruption: f64,
+        /// Fixed-point scale of the quantised update, 2^scale_bits [default: 16].
+        #[serde(default = "default_scale_bits")]
+        scale_bits: u32,
+    },
+}
+
+/// `[proofs]`: Groth16 proofs that each update is honest training on committed data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProofSection {
+    /// Prove every update (needs secure aggregation) [default: false].
+    pub enabled: bool,
+    /// Tolerance τ between a submitted update and the fixed-point replay of its training,
+    /// per coordinate [default: 0.001].
+    pub tolerance: f32,
+}
+
+/// `[deadlines]`, in seconds (fractions allowed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadlineSection {
+    /// How long a round waits for updates [default: 120].
+    pub round_timeout_secs: f64,
+    /// How long to wait for `participants.per_round` to join [default: 300].
+    pub join_timeout_secs: f64,
+}
+
+fn default_name() -> String {
+    "job".into()
+}
+fn default_rounds() -> u32 {
+    20
+}
+fn default_seed() -> u64 {
+    7
+}
+fn default_dropout() -> f64 {
+    SecureSettings::default().dropout
+}
+fn default_corruption() -> f64 {
+    SecureSettings::default().corruption
+}
+fn default_scale_bits() -> u32 {
+    SecureSettings::default().scale_bits
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            label: "FLAG".into(),
+            features: None,
+            drop_columns: Vec::new(),
+            path: None,
+            synthetic: false,
+            test_fraction: 0.2,
+            split_seed: 7,
+        }
+    }
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self { hidden: vec![16] }
+    }
+}
+
+impl Default for ParticipantsSection {
+    fn default() -> Self {
+        Self {
+            per_round: 5,
+            min: None,
+        }
+    }
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        let h = HyperParams::default();
+        Self {
+            steps: h.local_steps,
+            batch: h.batch_size,
+            lr: h.learning_rate,
+            clip: h.clip_norm,
+        }
+    }
+}
+
+impl Default for AggregationSection {
+    fn default() -> Self {
+        let s = SecureSettings::default();
+        AggregationSection::Secure {
+            dropout: s.dropout,
+            corruption: s.corruption,
+            scale_bits: s.scale_bits,
+        }
+    }
+}
+
+impl Default for ProofSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            tolerance: 1e-3,
+        }
+    }
+}
+
+impl Default for DeadlineSection {
+    fn default() -> Self {
+        Self {
+            round_timeout_secs: 120.0,
+            join_timeout_secs: 300.0,
+        }
+    }
+}
+
+impl Default for JobFile {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            rounds: default_rounds(),
+            seed: default_seed(),
+            data: DataSection::default(),
+            model: ModelSection::default(),
+            participants: ParticipantsSection::default(),
+            train: TrainSection::default(),
+            server: ServerOptimizer::default(),
+            aggregation: AggregationSection::default(),
+            proofs: ProofSection::default(),
+            deadlines: DeadlineSection::default(),
+        }
+    }
+}
+
+/// One bad value: its key (`train.lr`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The key, dotted from the top of the file.
+    pub field: String,
+    /// What is wrong, with the value found.
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Why a job file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFileError {
+    /// The file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, a value of the wrong type, or an unknown key (the message names it and
+    /// its line).
+    #[error("{0}")]
+    Parse(#[from] toml::de::Error),
+    /// Values out of range, one line each.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<FieldError>),
+}
+
+impl JobFileError {
+    /// The bad values (empty for read and parse errors).
+    pub fn fields(&self) -> &[FieldError] {
+        match self {
+            JobFileError::Invalid(v) => v,
+            _ => &[],
+        }
+    }
+}
+
+/// A valid job file resolved against the coordinator's data: what `Job` runs, and what
+/// [`JobConfig`] does not carry.
+#[derive(Clone, Debug)]
+pub struct ResolvedJob {
+    /// The job's settings. `server_lr` is the FedAvg server rate; for FedAdam and FedYogi it
+    /// is 1 and the step must come from a
+    /// [`ServerOptState`](cairn_protocol::server_opt::ServerOptState) of `server`.
+    pub config: JobConfig,
+    /// The server optimiser.
+    pub server: ServerOptimizer,
+    /// Proof settings (`enabled` needs secure aggregation, checked).
+    pub proofs: ProofSection,
+    /// How the coordinator loads its evaluation table.
+    pub load: LoadOptions,
+}
+
+/// Collects field errors.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn positive_f32(&mut self, field: &str, x: f32) {
+        if !(x.is_finite() && x > 0.0) {
+            self.add(field, format!("must be positive, got {x}"));
+        }
+    }
+
+    fn deadline(&mut self, field: &str, secs: f64) {
+        if !(secs.is_finite() && secs > 0.0 && secs <= MAX_DEADLINE_SECS) {
+            self.add(
+                field,
+                format!("must be positive and at most {MAX_DEADLINE_SECS} seconds, got {secs}"),
+            );
+        }
+    }
+
+    fn column_names(&mut self, field: &str, names: &[String]) {
+        for (i, n) in names.iter().enumerate() {
+            if n.trim().is_empty() {
+                self.add(field, format!("entry {} is empty", i + 1));
+            } else if names[..i].contains(n) {
+                self.add(field, format!("{n:?} is listed twice"));
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), JobFileError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(JobFileError::Invalid(self.0))
+        }
+    }
+}
+
+impl JobFile {
+    /// Parses and validates a job file's text.
+    pub fn from_toml(text: &str) -> Result<Self, JobFileError> {
+        let file: JobFile = toml::from_str(text)?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Reads, parses and validates a job file.
+    pub fn load(path: &Path) -> Result<Self, JobFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// The file as TOML with every default written out (what a coordinator stores).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
+    /// Fewest valid updates for a round to count.
+    pub fn min_participants(&self) -> usize {
+        self.participants
+            .min
+            .unwrap_or(self.participants.per_round.div_ceil(2))
+    }
+
+    /// Checks every value; the error lists each bad one with its key and the reason.
+    pub fn validate(&self) -> Result<(), JobFileError> {
+        let mut p = Problems::default();
+        let name_chars = self.name.chars().count();
+        if self.name.trim().is_empty() || name_chars > MAX_NAME_CHARS {
+            p.add(
+                "name",
+                format!("must have 1 to {MAX_NAME_CHARS} characters, got {name_chars}"),
+            );
+        } else if self.name.chars().any(char::is_control) {
+            p.add("name", "must not contain control characters");
+        }
+        if self.rounds == 0 {
+            p.add("rounds", "must be at least 1");
+        }
+        self.validate_data(&mut p);
+        for (i, &w) in self.model.hidden.iter().enumerate() {
+            if w == 0 {
+                p.add(
+                    "model.hidden",
+                    format!(
+                        "layer {} has width 0; every hidden layer needs at least 1 unit",
+                        i + 1
+                    ),
+                );
+            }
+        }
+        self.validate_participants(&mut p);
+        let t = &self.train;
+        if t.steps == 0 {
+            p.add("train.steps", "must be at least 1");
+        }
+        if t.batch == 0 {
+            p.add("train.batch", "must be at least 1");
+        }
+        p.positive_f32("train.lr", t.lr);
+        p.positive_f32("train.clip", t.clip);
+        if let Err(e) = self.server.validate() {
+            match e {
+                ServerOptError::InvalidConfig { field, reason } => {
+                    p.add(format!("server.{field}"), reason);
+                }
+                other => p.add("server", other.to_string()),
+            }
+        }
+        self.validate_aggregation(&mut p);
+        let tau = self.proofs.tolerance;
+        if !(tau.is_finite() && tau >= 0.0) {
+            p.add(
+                "proofs.tolerance",
+                format!("must be finite and non-negative, got {tau}"),
+            );
+        }
+        if self.proofs.enabled && matches!(self.aggregation, AggregationSection::Plain {}) {
+            p.add(
+                "proofs.enabled",
+                "proofs need aggregation.mode = \"secure\" (the commitments are checked against the unmasked sum)",
+            );
+        }
+        p.deadline(
+            "deadlines.round_timeout_secs",
+            self.deadlines.round_timeout_secs,
+        );
+        p.deadline(
+            "deadlines.join_timeout_secs",
+            self.deadlines.join_timeout_secs,
+        );
+        p.finish()
+    }
+
+    fn validate_data(&self, p: &mut Problems) {
+        let d = &self.data;
+        if d.label.trim().is_empty() {
+            p.add("data.label", "must name the label column");
+        }
+        if let Some(features) = &d.features {
+            if features.is_empty() {
+                p.add(
+                    "data.features",
+                    "must list at least one column (or be left out)",
+                );
+            }
+            p.column_names("data.features", features);
+            if features.iter().any(|f| f.trim() == d.label.trim()) {
+                p.add(
+                    "data.features",
+                    format!("contains the label column {:?}", d.label),
+                );
+            }
+        }
+        p.column_names("data.drop_columns", &d.drop_columns);
+        if !(d.test_fraction.is_finite() && d.test_fraction > 0.0 && d.test_fraction < 1.0) {
+            p.add(
+                "data.test_fraction",
+                format!("must be in (0, 1), got {}", d.test_fraction),
+            );
+        }
+        if d.synthetic && d.path.is_some() {
+            p.add("data.synthetic", "cannot be true together with data.path");
+        }
+        if d.path.as_ref().is_some_and(|x| x.as_os_str().is_empty()) {
+            p.add("data.path", "is empty");
+        }
+    }
+
+    fn validate_participants(&self, p: &mut Problems) {
+        let n = self.participants.per_round;
+        if n == 0 {
+            p.add("participants.per_round", "must be at least 1");
+        }
+        let min = self.min_participants();
+        if min == 0 || min > n.max(1) {
+            p.add(
+                "participants.min",
+                format!("must be between 1 and participants.per_round ({n}), got {min}"),
+            );
+        }
+    }
+
+    fn validate_aggregation(&self, p: &mut Problems) {
+        let AggregationSection::Secure {
+            dropout,
+            corruption,
+            scale_bits,
+        } = self.aggregation
+        else {
+            return;
+        };
+        let n = self.participants.per_round;
+        let mut ok = true;
+        for (field, rate) in [
+            ("aggregation.dropout", dropout),
+            ("aggregation.corruption", corruption),
+        ] {
+            if !(rate.is_finite() && (0.0..1.0).contains(&rate)) {
+                p.add(field, format!("must be in [0, 1), got {rate}"));
+                ok = false;
+            }
+        }
+        if ok && dropout + corruption >= 1.0 {
+            p.add(
+                "aggregation.corruption",
+                format!("dropout + corruption must be below 1, got {dropout} + {corruption}"),
+            );
+            ok = false;
+        }
+        if !(1..=30).contains(&scale_bits) {
+            p.add(
+                "aggregation.scale_bits",
+                format!("must be in 1..=30, got {scale_bits}"),
+            );
+        } else if self.train.clip.is_finite() && self.train.clip > 0.0 {
+            if let Err(e) =
+                check_ring_capacity(n as u64, f64::from(self.train.clip), scale_bits, RING_BITS)
+            {
+                p.add(
+                    "aggregation.scale_bits",
+                    format!(
+                        "too fine for train.clip = {} and {n} participants: {e}",
+                        self.train.clip
+                    ),
+                );
+            }
+        }
+        if n < MIN_SECURE_PARTICIPANTS {
+            p.add(
+                "participants.per_round",
+                format!(
+                    "secure aggregation needs at least {MIN_SECURE_PARTICIPANTS} participants, got {n}"
+                ),
+            );
+        } else if ok {
+            if let Err(e) = choose_params(&ParamRequest::new(n, dropout, corruption)) {
+                p.add(
+                    "aggregation",
+                    format!(
+                        "no SecAgg+ parameters tolerate dropout {dropout} and corruption {corruption} with {n} participants ({e}); lower them or add participants"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Checks the coordinator's prepared feature columns against `data.features` (when
+    /// the file lists them).
+    pub fn check_schema(&self, columns: &[String]) -> Result<(), JobFileError> {
+        let Some(want) = &self.data.features else {
+            return Ok(());
+        };
+        if want.as_slice() == columns {
+            return Ok(());
+        }
+        let missing: Vec<&String> = want.iter().filter(|c| !columns.contains(c)).collect();
+        let extra: Vec<&String> = columns.iter().filter(|c| !want.contains(c)).collect();
+        let reason = if missing.is_empty() && extra.is_empty() {
+            "the table has these columns in another order".to_string()
+        } else {
+            format!("the table lacks {missing:?} and has unlisted {extra:?}")
+        };
+        Err(JobFileError::Invalid(vec![FieldError {
+            field: "data.features".into(),
+            reason,
+        }]))
+    }
+
+    /// The job for a table of `n_features` prepared columns, as the coordinator runs it.
+    /// Validates first; an error names the key to change.
+    pub fn to_config(&self, job_id: &str, n_features: usize) -> Result<ResolvedJob, JobFileError> {
+        self.validate()?;
+        let invalid = |field: &str, reason: String| {
+            JobFileError::Invalid(vec![FieldError {
+                field: field.into(),
+                reason,
+            }])
+        };
+        if let Some(f) = &self.data.features {
+            if f.len() != n_features {
+                return Err(invalid(
+                    "data.features",
+                    format!("lists {} columns, the table has {n_features}", f.len()),
+                ));
+            }
+        }
+        let aggregation = match self.aggregation {
+            AggregationSection::Plain {} => Aggregation::Plain,
+            AggregationSection::Secure {
+                dropout,
+                corruption,
+                scale_bits,
+            } => Aggregation::Secure(SecureSettings {
+                dropout,
+                corruption,
+                scale_bits,
+            }),
+        };
+        let config = JobConfig {
+            job_id: job_id.to_string(),
+            model: ModelSpec {
+                n_features,
+                hidden: self.model.hidden.clone(),
+            },
+            rounds: self.rounds,
+            participants: self.participants.per_round,
+            min_participants: self.min_participants(),
+            hyper: HyperParams {
+                local_steps: self.train.steps,
+                batch_size: self.train.batch,
+                learning_rate: self.train.lr,
+                clip_norm: self.train.clip,
+            },
+            server_lr: match self.server {
+                ServerOptimizer::FedAvg { lr } => lr,
+                _ => 1.0,
+            },
+            round_timeout: Duration::from_secs_f64(self.deadlines.round_timeout_secs),
+            join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
+            seed: self.seed,
+            aggregation,
+        };
+        config.validate().map_err(|e| {
+            // By kind, with a catch-all: JobConfig may learn new checks.
+            let field = if matches!(e, JobConfigError::Model(_)) && n_features == 0 {
+                return invalid("data", "the table has no feature columns".into());
+            } else if matches!(e, JobConfigError::Model(_)) {
+                "model.hidden"
+            } else if matches!(e, JobConfigError::Counts { .. }) {
+                "participants.min"
+            } else if matches!(e, JobConfigError::Ring(_)) {
+                "aggregation.scale_bits"
+            } else if matches!(e, JobConfigError::TooFewForSecure(_)) {
+                "participants.per_round"
+            } else {
+                "job"
+            };
+            invalid(field, e.to_string())
+        })?;
+        let d = &self.data;
+        let mut load = LoadOptions::with_label(d.label.trim().to_string());
+        load.test_fraction = d.test_fraction;
+        load.seed = d.split_seed;
+        load.drop_columns = d.drop_columns.clone();
+        Ok(ResolvedJob {
+            config,
+            server: self.server,
+            proofs: self.proofs.clone(),
+            load,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

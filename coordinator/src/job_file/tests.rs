@@ -1,0 +1,293 @@
+//! Tests of the job file: the committed example, defaults, every invalid key named, unknown
+//! keys refused, conversion into the coordinator's `JobConfig`.
+
+use std::time::Duration;
+
+use cairn_protocol::round::{Aggregation, SecureSettings};
+use cairn_protocol::server_opt::{AdaptiveParams, ServerOptimizer};
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../examples/job.toml");
+
+#[test]
+fn the_committed_example_parses_and_converts() {
+    let file = JobFile::from_toml(EXAMPLE).expect("examples/job.toml is valid");
+    assert_eq!(file.name, "eth-fraud-fedadam");
+    assert_eq!(file.rounds, 50);
+    assert_eq!(
+        file.server,
+        ServerOptimizer::FedAdam(AdaptiveParams {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.99,
+            tau: 0.001
+        })
+    );
+    assert_eq!(file.min_participants(), 3);
+    let r = file.to_config("job-1", 45).expect("to_config");
+    let c = &r.config;
+    assert_eq!(c.job_id, "job-1");
+    assert_eq!(
+        c.model,
+        ModelSpec {
+            n_features: 45,
+            hidden: vec![16]
+        }
+    );
+    assert_eq!((c.rounds, c.participants, c.min_participants), (50, 5, 3));
+    assert_eq!(
+        c.hyper,
+        HyperParams {
+            local_steps: 20,
+            batch_size: 32,
+            learning_rate: 0.1,
+            clip_norm: 10.0
+        }
+    );
+    assert_eq!(
+        c.server_lr, 1.0,
+        "FedAdam's step comes from its state, not server_lr"
+    );
+    assert_eq!(c.round_timeout, Duration::from_secs(120));
+    assert_eq!(c.join_timeout, Duration::from_secs(300));
+    assert_eq!(c.seed, 7);
+    assert_eq!(
+        c.aggregation,
+        Aggregation::Secure(SecureSettings {
+            dropout: 0.3,
+            corruption: 0.2,
+            scale_bits: 16
+        })
+    );
+    assert_eq!(r.server, file.server);
+    assert!(!r.proofs.enabled);
+    assert_eq!(r.proofs.tolerance, 0.001);
+    assert_eq!(
+        (r.load.label.as_str(), r.load.test_fraction, r.load.seed),
+        ("FLAG", 0.2, 7)
+    );
+}
+
+#[test]
+fn an_empty_file_gives_the_demo_defaults() {
+    let file = JobFile::from_toml("").expect("empty file");
+    assert_eq!(file, JobFile::default());
+    let c = file.to_config("j", 12).expect("to_config").config;
+    assert_eq!((c.rounds, c.participants, c.min_participants), (20, 5, 3));
+    assert_eq!(c.hyper, HyperParams::default());
+    assert_eq!(c.model.hidden, vec![16]);
+    assert_eq!(c.server_lr, 1.0);
+    assert_eq!(
+        c.aggregation,
+        Aggregation::Secure(SecureSettings::default())
+    );
+    // Defaults of one table do not need the others; a FedAvg server rate carries over.
+    let f = JobFile::from_toml(
+        "[server]\noptimizer = \"fedavg\"\nlr = 0.5\n[aggregation]\nmode = \"plain\"\n",
+    )
+    .expect("parse");
+    let c = f.to_config("j", 3).expect("to_config").config;
+    assert_eq!((c.server_lr, c.aggregation), (0.5, Aggregation::Plain));
+    let y = JobFile::from_toml("[server]\noptimizer = \"fedyogi\"\n").expect("yogi");
+    assert_eq!(
+        y.server,
+        ServerOptimizer::FedYogi(AdaptiveParams::default())
+    );
+    let m = JobFile::from_toml("[participants]\nper_round = 7\n").expect("parse");
+    assert_eq!(m.min_participants(), 4, "half, rounded up");
+}
+
+/// Parses `text` and returns the field errors it must produce.
+fn field_errors(text: &str) -> Vec<FieldError> {
+    match JobFile::from_toml(text) {
+        Err(JobFileError::Invalid(v)) => v,
+        other => panic!("{text:?} should be invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_invalid_value_is_named_with_the_reason() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("name = \"\"", "name", "1 to 64 characters"),
+        ("name = \"a\\u0007b\"", "name", "control characters"),
+        ("rounds = 0", "rounds", "must be at least 1"),
+        ("[data]\nlabel = \" \"", "data.label", "label column"),
+        ("[data]\nfeatures = []", "data.features", "at least one column"),
+        ("[data]\nfeatures = [\"a\", \"b\", \"a\"]", "data.features", "\"a\" is listed twice"),
+        ("[data]\nfeatures = [\"a\", \"\"]", "data.features", "entry 2 is empty"),
+        ("[data]\nfeatures = [\"a\", \"FLAG\"]", "data.features", "contains the label column"),
+        ("[data]\ndrop_columns = [\"\"]", "data.drop_columns", "entry 1 is empty"),
+        ("[data]\ntest_fraction = 1.0", "data.test_fraction", "must be in (0, 1), got 1"),
+        ("[data]\ntest_fraction = 0.0", "data.test_fraction", "got 0"),
+        ("[data]\nsynthetic = true\npath = \"t.csv\"", "data.synthetic", "data.path"),
+        ("[data]\npath = \"\"", "data.path", "empty"),
+        ("[model]\nhidden = [16, 0]", "model.hidden", "layer 2 has width 0"),
+        ("[participants]\nper_round = 0\nmin = 1", "participants.per_round", "at least 1"),
+        ("[participants]\nmin = 6", "participants.min", "between 1 and participants.per_round (5), got 6"),
+        ("[participants]\nmin = 0", "participants.min", "got 0"),
+        ("[train]\nsteps = 0", "train.steps", "at least 1"),
+        ("[train]\nbatch = 0", "train.batch", "at least 1"),
+        ("[train]\nlr = -1", "train.lr", "must be positive, got -1"),
+        ("[train]\nlr = nan", "train.lr", "got NaN"),
+        ("[train]\nclip = 0", "train.clip", "must be positive, got 0"),
+        ("[server]\noptimizer = \"fedavg\"\nlr = 0", "server.lr", "must be positive, got 0"),
+        ("[server]\noptimizer = \"fedadam\"\nlr = -0.1", "server.lr", "got -0.1"),
+        ("[server]\noptimizer = \"fedadam\"\nbeta1 = 1.0", "server.beta1", "must be in [0, 1), got 1"),
+        ("[server]\noptimizer = \"fedyogi\"\nbeta2 = 1.5", "server.beta2", "got 1.5"),
+        ("[server]\noptimizer = \"fedyogi\"\ntau = 0", "server.tau", "must be positive, got 0"),
+        ("[aggregation]\nmode = \"secure\"\ndropout = 1.0", "aggregation.dropout", "must be in [0, 1), got 1"),
+        ("[aggregation]\nmode = \"secure\"\ncorruption = -0.1", "aggregation.corruption", "got -0.1"),
+        (
+            "[aggregation]\nmode = \"secure\"\ndropout = 0.6\ncorruption = 0.5",
+            "aggregation.corruption",
+            "dropout + corruption must be below 1",
+        ),
+        ("[aggregation]\nmode = \"secure\"\nscale_bits = 0", "aggregation.scale_bits", "1..=30, got 0"),
+        (
+            "[train]\nclip = 1e10\n[aggregation]\nmode = \"secure\"\nscale_bits = 30",
+            "aggregation.scale_bits",
+            "too fine for train.clip",
+        ),
+        ("[participants]\nper_round = 2\nmin = 2", "participants.per_round", "at least 3 participants, got 2"),
+        (
+            "[participants]\nper_round = 3\n[aggregation]\nmode = \"secure\"\ndropout = 0.6\ncorruption = 0.3",
+            "aggregation",
+            "no SecAgg+ parameters",
+        ),
+        ("[proofs]\ntolerance = -1", "proofs.tolerance", "non-negative, got -1"),
+        ("[proofs]\nenabled = true\n[aggregation]\nmode = \"plain\"", "proofs.enabled", "secure"),
+        ("[deadlines]\nround_timeout_secs = 0", "deadlines.round_timeout_secs", "got 0"),
+        ("[deadlines]\njoin_timeout_secs = 1e9", "deadlines.join_timeout_secs", "at most 604800 seconds"),
+        ("[deadlines]\nround_timeout_secs = inf", "deadlines.round_timeout_secs", "got inf"),
+    ];
+    for (text, field, reason) in cases {
+        let errors = field_errors(text);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == *field && e.reason.contains(reason)),
+            "{text:?}: expected `{field}: …{reason}…`, got {errors:?}"
+        );
+        // Nothing else is blamed: the error names the key that is wrong.
+        assert!(
+            errors.iter().all(|e| e.field == *field),
+            "{text:?}: {errors:?}"
+        );
+    }
+    // The messages read as the issue asks.
+    let e = JobFile::from_toml("rounds = 0\n[train]\nlr = -1\n").expect_err("two errors");
+    assert_eq!(
+        e.to_string(),
+        "rounds: must be at least 1\ntrain.lr: must be positive, got -1"
+    );
+    assert_eq!(e.fields().len(), 2);
+    // Plain aggregation needs no secure minimum.
+    assert!(
+        JobFile::from_toml("[participants]\nper_round = 1\n[aggregation]\nmode = \"plain\"")
+            .is_ok()
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_refused_naming_the_key() {
+    let cases: &[(&str, &str)] = &[
+        ("runds = 3", "runds"),
+        ("[nonsense]\nx = 1", "nonsense"),
+        ("[train]\nlearning_rate = 0.1", "learning_rate"),
+        ("[data]\nlabels = \"FLAG\"", "labels"),
+        ("[server]\noptimizer = \"fedavg\"\nbeta1 = 0.9", "beta1"),
+        (
+            "[server]\noptimizer = \"fedadam\"\nmomentum = 0.9",
+            "momentum",
+        ),
+        ("[server]\noptimizer = \"sgd\"", "sgd"),
+        ("[aggregation]\nmode = \"plain\"\ndropout = 0.1", "dropout"),
+        ("[aggregation]\nmode = \"homomorphic\"", "homomorphic"),
+        ("[deadlines]\nround_timeout = 10", "round_timeout"),
+        ("rounds = \"ten\"", "rounds"),
+        ("rounds = -1", "rounds"),
+        ("[model]\nhidden = 16", "hidden"),
+    ];
+    for (text, key) in cases {
+        match JobFile::from_toml(text) {
+            Err(e @ JobFileError::Parse(_)) => {
+                assert!(e.to_string().contains(key), "{text:?}: {e}");
+                assert!(e.fields().is_empty());
+            }
+            other => panic!("{text:?} should be refused at parsing, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn conversion_checks_the_coordinators_table() {
+    let file = JobFile::from_toml("[data]\nfeatures = [\"a\", \"b\", \"c\"]\n").expect("parse");
+    let e = file
+        .to_config("j", 4)
+        .expect_err("3 listed, 4 in the table");
+    assert_eq!(
+        e.to_string(),
+        "data.features: lists 3 columns, the table has 4"
+    );
+    assert!(file.to_config("j", 3).is_ok());
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(file.check_schema(&names(&["a", "b", "c"])).is_ok());
+    let e = file
+        .check_schema(&names(&["b", "a", "c"]))
+        .expect_err("order");
+    assert!(e.to_string().starts_with("data.features: ") && e.to_string().contains("order"));
+    let e = file
+        .check_schema(&names(&["a", "b", "d"]))
+        .expect_err("missing");
+    assert!(
+        e.to_string().contains("[\"c\"]") && e.to_string().contains("[\"d\"]"),
+        "{e}"
+    );
+    // Without a listed schema any table goes.
+    assert!(JobFile::default().check_schema(&names(&["x"])).is_ok());
+
+    let e = JobFile::default()
+        .to_config("j", 0)
+        .expect_err("no columns");
+    assert_eq!(e.fields()[0].field, "data");
+    let huge = JobFile::from_toml("[model]\nhidden = [100000, 100000]").expect("parse");
+    let e = huge.to_config("j", 45).expect_err("too many parameters");
+    assert_eq!(e.fields()[0].field, "model.hidden");
+    assert!(e.to_string().contains("more than the limit"), "{e}");
+    // An invalid file is refused by to_config too, not only by from_toml.
+    let mut bad = JobFile::default();
+    bad.train.lr = 0.0;
+    assert_eq!(
+        bad.to_config("j", 3).expect_err("lr").fields()[0].field,
+        "train.lr"
+    );
+}
+
+#[test]
+fn a_file_round_trips_through_its_normalised_toml() {
+    let file = JobFile::from_toml(EXAMPLE).expect("example");
+    let text = file.to_toml().expect("to_toml");
+    assert_eq!(JobFile::from_toml(&text).expect("reparse"), file);
+    let plain =
+        JobFile::from_toml("[aggregation]\nmode = \"plain\"\n[server]\noptimizer = \"fedyogi\"\n")
+            .expect("parse");
+    let text = plain.to_toml().expect("to_toml");
+    assert!(
+        text.contains("optimizer = \"fedyogi\"") && text.contains("mode = \"plain\""),
+        "{text}"
+    );
+    assert_eq!(JobFile::from_toml(&text).expect("reparse"), plain);
+}
+
+#[test]
+fn loading_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.toml");
+    let e = JobFile::load(&missing).expect_err("missing");
+    assert!(matches!(e, JobFileError::Read { .. }));
+    assert!(e.to_string().contains("nope.toml"), "{e}");
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, EXAMPLE).expect("write");
+    assert_eq!(JobFile::load(&path).expect("load").rounds, 50);
+}
