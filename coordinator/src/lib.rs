@@ -4,6 +4,7 @@
 //! - [`server`]: the QUIC driver, `run_job(endpoint, job, …, shutdown)`, a thin loop
 //!   around the sans-IO job state machine.
 //! - [`progress`]: the per-round records the driver reports.
+//! - [`rss`]: the process's resident memory, for the memory-across-rounds report.
 //! - [`export`]: the model as safetensors, metrics as JSON.
 //! - [`job_file`]: the TOML job file a researcher submits, validated, into a `JobConfig`.
 //! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
@@ -12,6 +13,7 @@
 pub mod export;
 pub mod job_file;
 pub mod progress;
+pub mod rss;
 pub mod server;
 pub mod store;
 
