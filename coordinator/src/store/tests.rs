@@ -673,7 +673,7 @@ fn operations_in_the_wrong_state_are_refused() {
 }
 
 #[test]
-fn a_second_process_cannot_open_the_database_while_one_has_it() {
+fn the_database_file_cannot_be_opened_twice_at_once() {
     let f = fixture();
     let _store = Store::open(&f.path).expect("open");
     assert!(matches!(Store::open(&f.path), Err(StoreError::Db(_))));
