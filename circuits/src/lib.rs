@@ -10,6 +10,8 @@
 //! - [`pedersen`]: Pedersen vector commitments on Baby Jubjub, native and in-circuit.
 //! - [`training`]: the proof of correct local training: statement, witness (native
 //!   fixed-point replay), circuit, Groth16 keys and proofs.
+//! - [`export`]: the verifying key and proofs for independent verifiers: snarkjs JSON and a
+//!   Solidity verifier contract.
 //!
 //! # How the other crates use it
 //!
@@ -32,6 +34,7 @@
 // Tests unwrap freely: a panic there is a failing test.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod export;
 pub mod fixed;
 pub mod merkle;
 pub mod pedersen;
