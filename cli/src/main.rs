@@ -3,7 +3,7 @@
 //! The binary only parses arguments and calls the libraries.
 
 use anyhow::Result;
-use cairn_cli::{demo, nodes};
+use cairn_cli::{demo, export_verifier, nodes};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -26,6 +26,9 @@ enum Command {
     Coordinator(nodes::CoordinatorArgs),
     /// Join a coordinator's job as a data holder.
     Participant(nodes::ParticipantArgs),
+    /// Write a verifying key and proofs for independent verifiers: snarkjs JSON and a
+    /// Solidity verifier contract with calldata.
+    ExportVerifier(export_verifier::ExportVerifierArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
             Command::Demo(a) => demo::run(a).await,
             Command::Coordinator(a) => nodes::coordinator(a).await,
             Command::Participant(a) => nodes::participant(a).await,
+            Command::ExportVerifier(a) => export_verifier::run(a).await,
         }
     })
 }
