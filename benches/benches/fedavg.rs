@@ -7,7 +7,7 @@
 //!    participants and a ~10^5-parameter model on loopback: the trainer returns a fixed
 //!    update instantly, so a round's wall time is all overhead (target < 50 ms).
 //!
-//! Run: `./run.sh bench` is not a thing; use
+//! Run:
 //! `. scripts/torch-env.sh && cargo bench -p cairn-benches --bench fedavg`.
 
 use std::time::Instant;
@@ -58,6 +58,7 @@ async fn quality(partition_name: &str, scheme: Partition) -> Result<(f64, f64, f
         holders,
         || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
         mpsc::unbounded_channel().0,
+        None,
     )
     .await?;
     let secs = t0.elapsed().as_secs_f64();
@@ -93,13 +94,14 @@ async fn quality(partition_name: &str, scheme: Partition) -> Result<(f64, f64, f
     Ok((fed, cen, secs))
 }
 
-async fn overhead() -> Result<()> {
+async fn overhead(aggregation: &str) -> Result<()> {
     let opts = LoadOptions::default();
     let data = synthetic(2000, 38, 1, &opts);
     let holders = partition(&data.train, 5, &Partition::Iid, 1)?;
     let mut train = TrainArgs {
         rounds: Some(20),
         hidden: Some("2600".into()),
+        aggregation: Some(aggregation.into()),
         ..TrainArgs::default()
     };
     train.clip = Some(1e6);
@@ -113,6 +115,7 @@ async fn overhead() -> Result<()> {
         holders,
         || Ok(Box::new(InstantTrainer) as Box<dyn Trainer>),
         mpsc::unbounded_channel().0,
+        None,
     )
     .await?;
     let mut ms: Vec<f64> = summary
@@ -123,7 +126,7 @@ async fn overhead() -> Result<()> {
         .collect();
     let med = median(&mut ms);
     println!(
-        "\nround overhead, 5 participants, {n} parameters ({} rounds, first excluded):",
+        "\nround overhead, {aggregation} aggregation, 5 participants, {n} parameters ({} rounds, first excluded):",
         ms.len()
     );
     println!(
@@ -148,6 +151,7 @@ fn main() -> Result<()> {
         println!("{:<16} {:>9} {:>11} {:>8} {:>8}", "partition", "federated", "centralised", "gap", "seconds");
         quality("iid", Partition::Iid).await?;
         quality("dirichlet(0.5)", Partition::Dirichlet { alpha: 0.5 }).await?;
-        overhead().await
+        overhead("plain").await?;
+        overhead("secure").await
     })
 }

@@ -34,9 +34,11 @@
 // Tests unwrap freely: a panic there is a failing test.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod encoding;
 pub mod export;
 pub mod fixed;
 pub mod merkle;
 pub mod pedersen;
 pub mod poseidon;
+pub mod rounds;
 pub mod training;

@@ -16,7 +16,7 @@ use clap::Args;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::federate::{centralised_baseline, run_federated};
+use crate::federate::{centralised_baseline, run_federated, Proving};
 use crate::options::{ConfigFile, DataArgs, TrainArgs};
 use crate::ui;
 
@@ -98,6 +98,23 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         job.hyper.learning_rate
     );
     println!("aggregation: {}", job.aggregation);
+    let proving = match job.proof {
+        Some(spec) => {
+            let dir = train_args.keys_dir();
+            let t = Instant::now();
+            let (keys, existed) = Proving::load_or_setup(&job, &dir)?;
+            println!(
+                "proofs: Groth16 (BN254) of each update, τ = {}, trees of depth {}; keys {} {} in {:.1} s",
+                spec.tolerance,
+                spec.tree_depth,
+                if existed { "loaded from" } else { "set up (trusted setup, see circuits/README.md) in" },
+                dir.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Some(keys)
+        }
+        None => None,
+    };
 
     let t0 = Instant::now();
     let (ptx, prx) = mpsc::unbounded_channel();
@@ -114,6 +131,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         holders,
         move || Ok(Box::new(TchTrainer::new(choice)?) as Box<dyn Trainer>),
         ptx,
+        proving.as_ref(),
     )
     .await?;
     renderer.await.ok();

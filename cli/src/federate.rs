@@ -8,16 +8,61 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cairn_circuits::rounds::{self, CommittedData};
+use cairn_circuits::training::proof::{self, KeyStore, ProvingKey, VerifyingKey};
+use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_coordinator::{run_job, JobSummary, Progress};
 use cairn_datasets::Dataset;
 use cairn_participant::trainer::{TrainInput, Trainer};
-use cairn_participant::{run, ParticipantConfig};
+use cairn_participant::{run, ParticipantConfig, Prover};
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
 use cairn_protocol::transport::{server_endpoint, ServerIdentity};
 use tokio::sync::mpsc;
+
+/// The keys of a proven job's circuit shape.
+pub struct Proving {
+    /// Proving key, shared by the holders.
+    pub pk: Arc<ProvingKey>,
+    /// Verifying key, for the coordinator.
+    pub vk: VerifyingKey,
+}
+
+impl Proving {
+    /// Loads the keys of `job`'s shape from `dir`, or runs the setup and stores them
+    /// (the trusted setup: see circuits/README.md).
+    pub fn load_or_setup(job: &JobConfig, dir: &Path) -> Result<(Self, bool)> {
+        let spec = job.proof.context("the job does not prove its rounds")?;
+        let shape = rounds::shape(&job.model, &job.hyper, &spec);
+        let store = KeyStore::new(dir);
+        let loaded = store
+            .load(&shape)
+            .with_context(|| format!("reading keys in {}", dir.display()))?;
+        let existed = loaded.is_some();
+        let (pk, vk) = match loaded {
+            Some(keys) => keys,
+            None => {
+                let keys = proof::setup(&shape, &mut rand::rngs::OsRng)
+                    .with_context(|| format!("setting up keys for shape {}", shape.id()))?;
+                store
+                    .save(&shape, &keys.0, &keys.1)
+                    .with_context(|| format!("writing keys in {}", dir.display()))?;
+                keys
+            }
+        };
+        Ok((
+            Self {
+                pk: Arc::new(pk),
+                vk,
+            },
+            existed,
+        ))
+    }
+}
 
 /// Runs `job` from `initial` with one participant task per holder, each with a trainer
 /// from `make_trainer`; reports progress on `progress`.
@@ -28,7 +73,29 @@ pub async fn run_federated(
     holders: Vec<Dataset>,
     make_trainer: impl Fn() -> Result<Box<dyn Trainer>>,
     progress: mpsc::UnboundedSender<Progress>,
+    proving: Option<&Proving>,
 ) -> Result<JobSummary> {
+    if job.proof.is_some() != proving.is_some() {
+        bail!("a proven job needs its keys, and keys need a proven job");
+    }
+    // Each holder commits to its rows: fixed point, Poseidon Merkle tree (once per job).
+    let mut provers = Vec::with_capacity(holders.len());
+    for (i, rows) in holders.iter().enumerate() {
+        provers.push(match (proving, job.proof) {
+            (Some(p), Some(spec)) => Some(Arc::new(Prover {
+                key: Arc::clone(&p.pk),
+                data: CommittedData::new(
+                    &rows.features,
+                    rows.n_features,
+                    &rows.labels,
+                    spec.tree_depth,
+                )
+                .map_err(|e| anyhow!("holder {i}: {e}"))?,
+            })),
+            _ => None,
+        });
+    }
+    let verifier = proving.map(|p| Verifier::new(&p.vk));
     let identity = ServerIdentity::generate()?;
     let endpoint = server_endpoint("127.0.0.1:0".parse()?, &identity)?;
     let addr = endpoint.local_addr()?;
@@ -36,17 +103,29 @@ pub async fn run_federated(
         addr,
         fingerprint: identity.fingerprint.clone(),
     });
-    let job = Job::new(job, initial, Instant::now());
+    let mut job = Job::new(job, initial, Instant::now());
+    if proving.is_some() {
+        job = with_sum_check(job);
+    }
     let test = test.clone();
     let server = tokio::spawn(async move {
-        run_job(endpoint, job, &test, progress, std::future::pending()).await
+        run_job(
+            endpoint,
+            job,
+            &test,
+            progress,
+            std::future::pending(),
+            verifier,
+        )
+        .await
     });
     let mut tasks = Vec::new();
-    for (i, rows) in holders.into_iter().enumerate() {
+    for (i, (rows, prover)) in holders.into_iter().zip(provers).enumerate() {
         let cfg = ParticipantConfig {
             coordinator: addr,
             fingerprint: identity.fingerprint.clone(),
             name: format!("holder-{i}"),
+            prover,
         };
         let trainer = make_trainer()?;
         tasks.push(tokio::spawn(async move {

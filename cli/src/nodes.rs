@@ -60,6 +60,9 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     );
     let min = args.min.unwrap_or(args.participants.div_ceil(2));
     let cfg = train.job("job-1", prepared.train.n_features, args.participants, min)?;
+    if cfg.proof.is_some() {
+        bail!("--proofs runs in `cairn demo` in this version; separate coordinator and participant processes do not prove yet");
+    }
     let initial = cfg.model.init_params(train.seed());
     let identity = ServerIdentity::generate()?;
     let endpoint = server_endpoint(args.listen, &identity)
@@ -87,7 +90,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let summary = run_job(endpoint, job, &prepared.test, ptx, shutdown).await?;
+    let summary = run_job(endpoint, job, &prepared.test, ptx, shutdown, None).await?;
     renderer.await.ok();
     write_safetensors(&args.out.join("model.safetensors"), &model, &summary.model)?;
     std::fs::write(
@@ -174,6 +177,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         coordinator: args.coordinator,
         fingerprint: args.fingerprint.clone(),
         name: name.clone(),
+        prover: None,
     };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {

@@ -82,6 +82,20 @@ pub struct TrainArgs {
     /// Secure aggregation: fraction of participants that may collude with the coordinator [default: 0.2]
     #[arg(long)]
     pub corruption: Option<f64>,
+    /// Prove every update (Groth16): holders commit to their rows, send a commitment and a
+    /// proof of honest training with their masked input, the coordinator verifies them and
+    /// checks the aggregate against the commitments [default: false]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub proofs: Option<bool>,
+    /// Proofs: largest gap τ allowed between the float update and the fixed-point replay [default: 0.001]
+    #[arg(long)]
+    pub tolerance: Option<f32>,
+    /// Proofs: depth of each holder's dataset tree, in index bits (even; holds 2^depth rows) [default: 14]
+    #[arg(long)]
+    pub tree_depth: Option<u32>,
+    /// Proofs: directory of the Groth16 keys, made on first use per circuit shape [default: cairn-keys]
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
 }
 
 /// A `--config` TOML file: `[data]` and `[train]` tables with the flags' names.
@@ -199,10 +213,21 @@ impl TrainArgs {
                 seed,
                 aggregation,
                 dropout,
-                corruption
+                corruption,
+                proofs,
+                tolerance,
+                tree_depth,
+                keys
             ]
         );
         self
+    }
+
+    /// Where the proof keys live.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("cairn-keys"))
     }
 
     /// The model for `n_features` inputs.
@@ -296,6 +321,12 @@ impl TrainArgs {
             join_timeout: Duration::from_secs(self.join_timeout.unwrap_or(300)),
             seed: self.seed(),
             aggregation: self.aggregation()?,
+            proof: self.proofs.unwrap_or(false).then(|| {
+                cairn_circuits::rounds::proof_spec(
+                    self.tolerance.unwrap_or(1e-3),
+                    self.tree_depth.unwrap_or(14),
+                )
+            }),
         };
         cfg.validate().context("job configuration")?;
         Ok(cfg)

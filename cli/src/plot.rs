@@ -387,6 +387,7 @@ mod tests {
             failure: test.is_none().then(|| "too few survivors".to_string()),
             test,
             seconds: 0.5,
+            verify_seconds: None,
         }
     }
 

@@ -676,6 +676,7 @@ impl JobFile {
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,
             aggregation,
+            proof: None,
         };
         config.validate().map_err(|e| {
             // By kind, with a catch-all: JobConfig may learn new checks.

@@ -7,6 +7,7 @@
 //! - [`rss`]: the process's resident memory, for the memory-across-rounds report.
 //! - [`export`]: the model as safetensors, metrics as JSON.
 //! - [`job_file`]: the TOML job file a researcher submits, validated, into a `JobConfig`.
+//! - [`verify`]: the training proofs and the aggregate commitment check of proven rounds.
 //! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
 //!   an embedded database, committed a whole round at a time.
 
@@ -16,6 +17,7 @@ pub mod progress;
 pub mod rss;
 pub mod server;
 pub mod store;
+pub mod verify;
 
 pub use progress::{JobSummary, Progress, RoundRecord};
 pub use server::{run_job, CoordinatorError};

@@ -23,6 +23,9 @@ pub struct RoundRecord {
     pub seconds: f64,
     /// Why the round failed, if it did.
     pub failure: Option<String>,
+    /// Seconds each proof of the round took to verify (proven jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_seconds: Option<Vec<f64>>,
 }
 
 /// Progress events for a front end (progress bar, logs).

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_datasets::Dataset;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::progress::{JobSummary, Progress, RoundRecord};
+use crate::verify::Verifier;
 
 /// Errors that stop the coordinator.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,9 @@ pub enum CoordinatorError {
         /// Model features.
         want: usize,
     },
+    /// A job that proves its rounds was started without a verifying key.
+    #[error("the job proves its rounds but no verifying key was given")]
+    NoVerifier,
     /// Shut down before the job finished.
     #[error("shut down before the job finished ({rounds} rounds completed)")]
     Shutdown {
@@ -54,6 +59,14 @@ enum Inbound {
     Closed(ParticipantId, Option<String>),
 }
 
+/// A proof's verdict from its blocking verification task.
+struct Verdict {
+    round: u32,
+    participant: ParticipantId,
+    result: Result<(), String>,
+    seconds: f64,
+}
+
 struct Outbound {
     frame: Vec<u8>,
     close: bool,
@@ -61,13 +74,19 @@ struct Outbound {
 
 /// Runs `job` on `endpoint` until it finishes or `shutdown` resolves; evaluates each new
 /// model on `test` and sends [`Progress`] to `progress` (a closed receiver is fine).
+/// A job that proves its rounds needs `verifier`: each proof is checked on a blocking
+/// thread as it arrives, while the loop goes on receiving.
 pub async fn run_job(
     endpoint: quinn::Endpoint,
     mut job: Job,
     test: &Dataset,
     progress: mpsc::UnboundedSender<Progress>,
     shutdown: impl Future<Output = ()>,
+    verifier: Option<Arc<Verifier>>,
 ) -> Result<JobSummary, CoordinatorError> {
+    if job.config().proof.is_some() && verifier.is_none() {
+        return Err(CoordinatorError::NoVerifier);
+    }
     let model = job.config().model.clone();
     if test.n_features != model.n_features {
         return Err(CoordinatorError::TestShape {
@@ -85,8 +104,25 @@ pub async fn run_job(
     let mut round_started: HashMap<u32, (Instant, usize)> = HashMap::new();
     let mut finished_error = None;
     let mut completed = 0;
+    let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
+    let mut proof_times: HashMap<u32, Vec<f64>> = HashMap::new();
 
     loop {
+        if let Some(v) = &verifier {
+            while let Some(check) = job.poll_verification() {
+                let (v, tx) = (Arc::clone(v), verdict_tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    let t0 = Instant::now();
+                    let result = v.check(&check);
+                    let _ = tx.send(Verdict {
+                        round: check.statement.round,
+                        participant: check.participant,
+                        result,
+                        seconds: t0.elapsed().as_secs_f64(),
+                    });
+                });
+            }
+        }
         while let Some(t) = job.poll_transmit() {
             let frame = wire::encode(&t.msg)?;
             if let Some(tx) = conns.get(&t.to) {
@@ -123,9 +159,17 @@ pub async fn run_job(
                         reason,
                     });
                 }
+                JobEvent::Enrolled {
+                    participant,
+                    dataset,
+                    ..
+                } => {
+                    info!(participant, n_rows = dataset.n_rows, root = %hex::encode(dataset.root), "dataset committed");
+                }
                 JobEvent::RoundStarted {
                     round,
                     participants,
+                    ..
                 } => {
                     round_started.insert(round, (Instant::now(), participants.len()));
                     let _ = progress.send(Progress::RoundStarted {
@@ -152,6 +196,7 @@ pub async fn run_job(
                         test: Some(metrics),
                         seconds: t0.elapsed().as_secs_f64(),
                         failure: None,
+                        verify_seconds: proof_times.remove(&round),
                     };
                     info!(
                         round,
@@ -179,6 +224,7 @@ pub async fn run_job(
                         test: None,
                         seconds: t0.elapsed().as_secs_f64(),
                         failure: Some(reason),
+                        verify_seconds: proof_times.remove(&round),
                     };
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
@@ -216,6 +262,13 @@ pub async fn run_job(
                 }
                 None => break,
             },
+            Some(v) = verdicts.recv() => {
+                if let Err(reason) = &v.result {
+                    warn!(round = v.round, participant = v.participant, %reason, "proof rejected");
+                }
+                proof_times.entry(v.round).or_default().push(v.seconds);
+                job.handle_verdict(v.round, v.participant, v.result, Instant::now());
+            }
             () = sleep_until(wake) => job.handle_timeout(Instant::now()),
             () = &mut shutdown => {
                 acceptor.abort();

@@ -12,10 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use cairn_circuits::rounds::{prove_update, CommittedData, ProvenUpdate};
+use cairn_circuits::training::proof::ProvingKey;
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::Dataset;
 use cairn_protocol::client::{Client, ClientError, ClientEvent};
-use cairn_protocol::model::ModelSpec;
+use cairn_protocol::job::RoundStatement;
+use cairn_protocol::model::{clip_l2, ModelSpec};
 use cairn_protocol::transport::{self, read_frame, write_frame, TransportError};
 use cairn_protocol::wire::{self, RoundSpec, MAX_FRAME_BYTES};
 use rand::rngs::OsRng;
@@ -35,6 +38,26 @@ pub struct ParticipantConfig {
     pub fingerprint: String,
     /// Display name.
     pub name: String,
+    /// What it needs to prove its updates, for jobs that prove their rounds.
+    pub prover: Option<Arc<Prover>>,
+}
+
+/// A holder's proving material: the job shape's proving key and its committed rows.
+pub struct Prover {
+    /// The Groth16 proving key of the job's circuit shape (shared by the holders of one
+    /// process).
+    pub key: Arc<ProvingKey>,
+    /// The holder's rows in fixed point and their Merkle tree.
+    pub data: CommittedData,
+}
+
+impl std::fmt::Debug for Prover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prover")
+            .field("rows", &self.data.rows.len())
+            .field("tree_depth", &self.data.tree.depth())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Errors that end a participant's run.
@@ -58,6 +81,9 @@ pub enum ParticipantError {
     /// The coordinator closed the connection before the job finished.
     #[error("the coordinator closed the connection before the job finished")]
     Closed,
+    /// The job proves its rounds and this participant cannot.
+    #[error("proving: {0}")]
+    Proving(String),
     /// The blocking training task panicked.
     #[error("training task failed: {0}")]
     Join(String),
@@ -72,6 +98,8 @@ pub struct TrainedRound {
     pub loss: f32,
     /// Seconds of local training.
     pub train_seconds: f64,
+    /// Seconds of witness replay and proving (proven jobs).
+    pub prove_seconds: Option<f64>,
 }
 
 /// The end of a participant's job.
@@ -83,20 +111,31 @@ pub struct ParticipantSummary {
     pub message: String,
 }
 
-type Training = JoinHandle<(
-    Box<dyn Trainer>,
-    u32,
-    Instant,
-    Result<LocalUpdate, TrainError>,
-)>;
+/// A finished local step: the trainer back, the round, when training began, and the
+/// clipped update (with its proof in a proven job, and the seconds proving took).
+struct Trained {
+    engine: Box<dyn Trainer>,
+    round: u32,
+    t0: Instant,
+    outcome: Result<(LocalUpdate, Option<(ProvenUpdate, f64)>), ParticipantError>,
+}
+
+type Training = JoinHandle<Trained>;
+
+struct Job {
+    model: ModelSpec,
+    participant: u32,
+}
 
 fn start_training(
     mut engine: Box<dyn Trainer>,
-    model: ModelSpec,
+    job: &Job,
     data: Arc<Dataset>,
+    prover: Option<Arc<Prover>>,
     spec: RoundSpec,
     batches: Vec<Vec<u32>>,
 ) -> Training {
+    let (model, participant) = (job.model.clone(), job.participant);
     tokio::task::spawn_blocking(move || {
         let t0 = Instant::now();
         let input = TrainInput {
@@ -107,8 +146,48 @@ fn start_training(
             hyper: &spec.hyper,
             batches: &batches,
         };
-        let out = engine.train(&input);
-        (engine, spec.round, t0, out)
+        let outcome = engine
+            .train(&input)
+            .map_err(ParticipantError::from)
+            .and_then(|mut update| {
+                clip_l2(&mut update.delta, spec.hyper.clip_norm);
+                let proven =
+                    match (spec.proof, prover) {
+                        (None, _) => None,
+                        (Some(_), None) => return Err(ParticipantError::Proving(
+                            "the round asks for a proof and this participant has no proving key"
+                                .into(),
+                        )),
+                        (Some(proof), Some(prover)) => {
+                            let t1 = Instant::now();
+                            let st = RoundStatement {
+                                round: spec.round,
+                                model: model.clone(),
+                                global: spec.global.clone(),
+                                hyper: spec.hyper.clone(),
+                                round_seed: spec.round_seed,
+                                proof,
+                            };
+                            let p = prove_update(
+                                &prover.key,
+                                &st,
+                                participant,
+                                &prover.data,
+                                &update.delta,
+                                &mut OsRng,
+                            )
+                            .map_err(ParticipantError::Proving)?;
+                            Some((p, t1.elapsed().as_secs_f64()))
+                        }
+                    };
+                Ok((update, proven))
+            });
+        Trained {
+            engine,
+            round: spec.round,
+            t0,
+            outcome,
+        }
     })
 }
 
@@ -149,10 +228,20 @@ pub async fn run(
     OsRng.fill_bytes(&mut seed);
     let identity = IdentityKey::random(&mut OsRng);
     let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed);
+    if let Some(p) = &cfg.prover {
+        if p.data.rows.len() != data.n_rows() {
+            return Err(ParticipantError::Proving(format!(
+                "the committed data has {} rows, the training data {}",
+                p.data.rows.len(),
+                data.n_rows()
+            )));
+        }
+        client = client.with_dataset_root(p.data.root());
+    }
     let mut idle: Option<Box<dyn Trainer>> = Some(trainer);
     let mut training: Option<Training> = None;
     let mut queued: Option<(RoundSpec, Vec<Vec<u32>>)> = None;
-    let mut model: Option<ModelSpec> = None;
+    let mut job: Option<Job> = None;
     let mut trained = 0;
     let result = loop {
         while let Some(msg) = client.poll_transmit() {
@@ -162,7 +251,10 @@ pub async fn run(
             match event {
                 ClientEvent::Joined(w) => {
                     info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
-                    model = Some(w.model);
+                    job = Some(Job {
+                        model: w.model,
+                        participant: w.participant,
+                    });
                 }
                 // A newer round replaces one still waiting for the trainer.
                 ClientEvent::Train { spec, batches } => queued = Some((spec, batches)),
@@ -180,11 +272,19 @@ pub async fn run(
             }
         }
         if training.is_none() {
-            if let (Some((spec, batches)), Some(m)) = (queued.take(), model.clone()) {
+            if let (Some((spec, batches)), Some(j)) = (queued.take(), job.as_ref()) {
                 let engine = idle
                     .take()
                     .ok_or_else(|| ParticipantError::Join("trainer lost".into()))?;
-                training = Some(start_training(engine, m, Arc::clone(&data), spec, batches));
+                let prover = cfg.prover.clone();
+                training = Some(start_training(
+                    engine,
+                    j,
+                    Arc::clone(&data),
+                    prover,
+                    spec,
+                    batches,
+                ));
             }
         }
         tokio::select! {
@@ -202,16 +302,29 @@ pub async fn run(
             },
             done = async { training.as_mut().expect("guarded").await }, if training.is_some() => {
                 training = None;
-                let (engine, round, t0, outcome) = done.map_err(|e| ParticipantError::Join(e.to_string()))?;
+                let Trained { engine, round, t0, outcome } =
+                    done.map_err(|e| ParticipantError::Join(e.to_string()))?;
                 idle = Some(engine);
                 match outcome {
-                    Ok(update) => {
+                    Ok((update, proven)) => {
                         let loss = update.mean_loss;
-                        match client.submit_update(round, update.delta, loss) {
+                        let total = t0.elapsed().as_secs_f64();
+                        let prove_seconds = proven.as_ref().map(|(_, s)| *s);
+                        let sent = match proven {
+                            Some((p, _)) => client.submit_proven(
+                                round,
+                                &p.update,
+                                &p.blinding_limbs,
+                                loss,
+                                p.input,
+                            ),
+                            None => client.submit_update(round, update.delta, loss),
+                        };
+                        match sent {
                             Ok(()) => {
                                 trained += 1;
-                                let secs = t0.elapsed().as_secs_f64();
-                                let _ = rounds.send(TrainedRound { round, loss, train_seconds: secs });
+                                let train_seconds = total - prove_seconds.unwrap_or(0.0);
+                                let _ = rounds.send(TrainedRound { round, loss, train_seconds, prove_seconds });
                             }
                             // The round moved on while we trained: nothing to send.
                             Err(ClientError::StaleRound { .. }) => {}
@@ -224,7 +337,7 @@ pub async fn run(
                         while let Some(msg) = client.poll_transmit() {
                             write_frame(&mut send, &wire::encode(&msg)?).await?;
                         }
-                        break Err(e.into());
+                        break Err(e);
                     }
                 }
             }

@@ -7,4 +7,6 @@
 pub mod driver;
 pub mod trainer;
 
-pub use driver::{run, ParticipantConfig, ParticipantError, ParticipantSummary, TrainedRound};
+pub use driver::{
+    run, ParticipantConfig, ParticipantError, ParticipantSummary, Prover, TrainedRound,
+};

@@ -37,6 +37,7 @@ fn job_config(n: usize, min: usize, rounds: u32, n_features: usize) -> JobConfig
         round_timeout: Duration::from_secs(20),
         join_timeout: Duration::from_secs(20),
         seed: 5,
+        proof: None,
     }
 }
 
@@ -59,16 +60,16 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
     let (ptx, mut prx) = mpsc::unbounded_channel();
     let job = Job::new(cfg, initial, Instant::now());
     let test = data.test.clone();
-    let server =
-        tokio::spawn(
-            async move { run_job(endpoint, job, &test, ptx, std::future::pending()).await },
-        );
+    let server = tokio::spawn(async move {
+        run_job(endpoint, job, &test, ptx, std::future::pending(), None).await
+    });
 
     // An impostor pinning another fingerprint never gets through the handshake.
     let wrong = ParticipantConfig {
         coordinator: addr,
         fingerprint: "00".repeat(32),
         name: "mallory".into(),
+        prover: None,
     };
     let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
     let err = run(
@@ -89,6 +90,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             coordinator: addr,
             fingerprint: identity.fingerprint.clone(),
             name: format!("holder-{i}"),
+            prover: None,
         };
         tasks.push(tokio::spawn(async move {
             let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
@@ -150,6 +152,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             &test,
             mpsc::unbounded_channel().0,
             std::future::pending(),
+            None,
         )
         .await
     });
@@ -160,6 +163,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             coordinator: addr,
             fingerprint: identity.fingerprint.clone(),
             name: format!("h{i}"),
+            prover: None,
         };
         let (rtx, mut rrx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

@@ -18,8 +18,8 @@ use crate::model::{clip_l2, ModelSpec};
 use crate::sampling::batch_indices;
 use crate::secure_client::SecureClient;
 use crate::wire::{
-    self, Hello, RoundSpec, ToCoordinator, ToParticipant, Update, Welcome, WireError,
-    PROTOCOL_VERSION,
+    self, DatasetCommitment, Hello, ProvenInput, RoundSpec, ToCoordinator, ToParticipant, Update,
+    Welcome, WireError, PROTOCOL_VERSION,
 };
 
 /// Most local steps a round may ask for.
@@ -127,6 +127,8 @@ pub struct Client {
     transmits: VecDeque<ToCoordinator>,
     events: VecDeque<ClientEvent>,
     clip: f32,
+    /// The Merkle root of this holder's fixed-point rows, committed when a job proves.
+    dataset_root: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Client {
@@ -165,7 +167,15 @@ impl Client {
             transmits: VecDeque::from([ToCoordinator::Hello(hello)]),
             events: VecDeque::new(),
             clip: 0.0,
+            dataset_root: None,
         }
+    }
+
+    /// Sets the Merkle root of this holder's rows (over its `n_rows` rows), which it
+    /// commits to, signed, when a job that proves its rounds welcomes it.
+    pub fn with_dataset_root(mut self, root: [u8; 32]) -> Self {
+        self.dataset_root = Some(root);
+        self
     }
 
     /// Feeds a frame body from the coordinator.
@@ -179,6 +189,21 @@ impl Client {
         match (msg, &mut self.state) {
             (ToParticipant::Welcome(w), State::Joining) => {
                 w.model.validate()?;
+                if w.proof.is_some() {
+                    let Some(root) = self.dataset_root else {
+                        return Err(ClientError::BadRound {
+                            round: 0,
+                            what: "the job proves its rounds and this participant has no dataset commitment".into(),
+                        });
+                    };
+                    let d = DatasetCommitment::sign(
+                        &w.job_id,
+                        root,
+                        self.n_rows as u64,
+                        &self.identity,
+                    );
+                    self.transmits.push_back(ToCoordinator::Dataset(d));
+                }
                 self.events.push_back(ClientEvent::Joined(w.clone()));
                 self.state = State::Member {
                     welcome: w,
@@ -285,6 +310,42 @@ impl Client {
                 train_loss,
             })),
         }
+        if let State::Member { current, .. } = &mut self.state {
+            *current = None;
+        }
+        Ok(())
+    }
+
+    /// The proven update of round `round` in a job that proves: the fixed-point update
+    /// the proof speaks of, the blinding's limbs, the loss, and the commitment and proof.
+    pub fn submit_proven(
+        &mut self,
+        round: u32,
+        update: &[i64],
+        blinding_limbs: &[u32],
+        train_loss: f32,
+        input: ProvenInput,
+    ) -> Result<(), ClientError> {
+        let current = match &self.state {
+            State::Member { current, .. } => *current,
+            _ => None,
+        };
+        if current != Some(round) {
+            return Err(ClientError::StaleRound {
+                got: round,
+                current,
+            });
+        }
+        let Some(secure) = &mut self.secure else {
+            return Err(ClientError::Unexpected {
+                what: "proven update",
+                state: "not in a secure round",
+            });
+        };
+        let loss = train_loss.clamp(0.0, self.clip);
+        let out = secure.submit_proven(update, blinding_limbs, loss, input, &mut self.rng);
+        self.flush_secure();
+        out?;
         if let State::Member { current, .. } = &mut self.state {
             *current = None;
         }

@@ -6,6 +6,7 @@
 //! the driver's business: it reacts to [`JobEvent::RoundCompleted`].
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{RngCore, SeedableRng};
@@ -17,11 +18,13 @@ use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelError, ModelSpec};
 use crate::round::{
-    Aggregate, Aggregation, DropReason, ParticipantId, Round, RoundConfig, RoundError, RoundOutcome,
+    Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig, RoundError,
+    RoundOutcome,
 };
 use crate::secure_round::SecureRound;
 use crate::wire::{
-    self, Hello, ToCoordinator, ToParticipant, Welcome, MAX_NAME_BYTES, PROTOCOL_VERSION,
+    self, DatasetCommitment, Hello, ProofSpec, ProvenInput, ToCoordinator, ToParticipant, Welcome,
+    MAX_NAME_BYTES, PROTOCOL_VERSION,
 };
 
 /// Consecutive failed rounds after which the job gives up.
@@ -53,6 +56,10 @@ pub struct JobConfig {
     pub seed: u64,
     /// Plain FedAvg or secure aggregation.
     pub aggregation: Aggregation,
+    /// When set, every update is proven (secure aggregation only): holders commit to
+    /// their datasets before the first round and send a commitment and proof with their
+    /// masked input.
+    pub proof: Option<ProofSpec>,
 }
 
 /// Why a job configuration cannot run.
@@ -72,6 +79,9 @@ pub enum JobConfigError {
     /// The ring cannot hold the sum of the quantised updates.
     #[error("secure aggregation: {0}")]
     Ring(#[from] QuantError),
+    /// The proof settings are unusable.
+    #[error("proofs: {0}")]
+    Proof(String),
     /// Too few participants for secure aggregation.
     #[error("secure aggregation needs at least {min} participants, the job has {have}", min = crate::secure_round::MIN_SECURE_PARTICIPANTS, have = .0)]
     TooFewForSecure(usize),
@@ -91,6 +101,31 @@ impl JobConfig {
                 min: self.min_participants,
                 participants: self.participants,
             });
+        }
+        if let Some(p) = &self.proof {
+            if !matches!(self.aggregation, Aggregation::Secure(_)) {
+                return Err(JobConfigError::Proof(
+                    "proven rounds need secure aggregation (the commitment check runs on the unmasked sum)".into(),
+                ));
+            }
+            if !(p.tolerance.is_finite() && p.tolerance >= 0.0) {
+                return Err(JobConfigError::Proof(format!(
+                    "tolerance must be finite and non-negative, got {}",
+                    p.tolerance
+                )));
+            }
+            if p.tree_depth == 0 || p.tree_depth > 32 || p.tree_depth % 2 != 0 {
+                return Err(JobConfigError::Proof(format!(
+                    "tree depth must be even and in 2..=32, got {}",
+                    p.tree_depth
+                )));
+            }
+            if !(1..=32).contains(&p.blinding_limbs) {
+                return Err(JobConfigError::Proof(format!(
+                    "blinding limbs must be in 1..=32, got {}",
+                    p.blinding_limbs
+                )));
+            }
         }
         if let Aggregation::Secure(s) = &self.aggregation {
             if self.participants < crate::secure_round::MIN_SECURE_PARTICIPANTS {
@@ -139,12 +174,23 @@ pub enum JobEvent {
         /// Why.
         reason: String,
     },
+    /// A participant committed to its dataset (proven jobs).
+    Enrolled {
+        /// Its id.
+        participant: ParticipantId,
+        /// Its identity key.
+        identity: IdentityPublic,
+        /// The signed commitment.
+        dataset: DatasetCommitment,
+    },
     /// A round began.
     RoundStarted {
         /// Round number.
         round: u32,
         /// Selected participants.
         participants: Vec<ParticipantId>,
+        /// The seed fixing each participant's rows.
+        round_seed: [u8; 32],
     },
     /// A round completed and its update was applied.
     RoundCompleted {
@@ -207,6 +253,14 @@ impl AnyRound {
     ) -> Result<(), RoundError> {
         delegate!(self, r => r.handle_frame(from, body, now))
     }
+    fn handle_message(
+        &mut self,
+        from: ParticipantId,
+        msg: ToCoordinator,
+        now: Instant,
+    ) -> Result<(), RoundError> {
+        delegate!(self, r => r.handle_message(from, msg, now))
+    }
     fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
         delegate!(self, r => r.handle_disconnect(from, now))
     }
@@ -234,10 +288,45 @@ impl AnyRound {
 struct Member {
     connected: bool,
     identity: IdentityPublic,
+    dataset: Option<DatasetCommitment>,
 }
 
+/// The public facts of a proven round every proof is checked against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoundStatement {
+    /// Round number.
+    pub round: u32,
+    /// The job's model.
+    pub model: ModelSpec,
+    /// The global model the round started from.
+    pub global: Vec<f32>,
+    /// The round's hyper-parameters.
+    pub hyper: HyperParams,
+    /// The round seed (with the participant's id and row count it fixes the rows).
+    pub round_seed: [u8; 32],
+    /// The proof settings.
+    pub proof: ProofSpec,
+}
+
+/// A proof for the driver to verify, with everything the statement needs; the answer
+/// goes to [`Job::handle_verdict`].
+#[derive(Clone, Debug)]
+pub struct ProofCheck {
+    /// Who sent it.
+    pub participant: ParticipantId,
+    /// Its enrolled dataset commitment.
+    pub dataset: DatasetCommitment,
+    /// The round's public facts (shared by the round's checks).
+    pub statement: Arc<RoundStatement>,
+    /// The commitment and proof.
+    pub input: ProvenInput,
+}
+
+/// The coordinator's check that the survivors' commitments add up to a commitment to
+/// the unmasked sums (Σ C_u = commit(S, R)); `Err` rejects the round.
+pub type SumCheck = Box<dyn FnMut(&ProvenSum) -> Result<(), String> + Send>;
+
 /// A job on the coordinator's side.
-#[derive(Debug)]
 pub struct Job {
     cfg: JobConfig,
     global: Vec<f32>,
@@ -249,6 +338,19 @@ pub struct Job {
     consecutive_failures: u32,
     transmits: VecDeque<Transmit>,
     events: VecDeque<JobEvent>,
+    statement: Option<Arc<RoundStatement>>,
+    sum_check: Option<SumCheck>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("job_id", &self.cfg.job_id)
+            .field("phase", &self.phase)
+            .field("members", &self.members)
+            .field("next_round", &self.next_round)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Job {
@@ -272,12 +374,54 @@ impl Job {
             consecutive_failures: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            statement: None,
+            sum_check: None,
             cfg,
         };
         if let Some(e) = invalid {
             job.finish(Some(format!("invalid job configuration: {e}")));
         }
         job
+    }
+
+    /// Installs the homomorphic check a proven round must pass before its update is
+    /// applied. A proven job without one refuses to apply any round.
+    pub fn with_sum_check(mut self, check: SumCheck) -> Self {
+        self.sum_check = Some(check);
+        self
+    }
+
+    /// The next proof to verify (proven jobs).
+    pub fn poll_verification(&mut self) -> Option<ProofCheck> {
+        let Phase::Running(AnyRound::Secure(round)) = &mut self.phase else {
+            return None;
+        };
+        let req = round.poll_verification()?;
+        let statement = Arc::clone(self.statement.as_ref()?);
+        let dataset = self.members.get(&req.participant)?.dataset.clone()?;
+        debug_assert_eq!(statement.round, req.round);
+        Some(ProofCheck {
+            participant: req.participant,
+            dataset,
+            statement,
+            input: req.input,
+        })
+    }
+
+    /// The driver's verdict on a proof of round `round` from `participant`.
+    pub fn handle_verdict(
+        &mut self,
+        round: u32,
+        participant: ParticipantId,
+        verdict: Result<(), String>,
+        now: Instant,
+    ) {
+        if let Phase::Running(AnyRound::Secure(r)) = &mut self.phase {
+            if r.number() == round {
+                r.handle_verdict(participant, verdict, now);
+            }
+        }
+        self.after_round_input(now);
     }
 
     /// The current global model.
@@ -322,9 +466,20 @@ impl Job {
                 }
             };
         }
-        let result = match &mut self.phase {
-            Phase::Running(round) => round.handle_frame(from, body, now),
-            _ => Err(RoundError::NotInRound(from)),
+        let result = match wire::decode_body::<ToCoordinator>(body) {
+            Ok(ToCoordinator::Dataset(d)) => {
+                self.enrol(from, d, now);
+                Ok(())
+            }
+            Ok(msg) => match &mut self.phase {
+                Phase::Running(round) => round.handle_message(from, msg, now),
+                _ => Err(RoundError::NotInRound(from)),
+            },
+            // The round refuses it with the decoding error and drops the sender.
+            Err(_) => match &mut self.phase {
+                Phase::Running(round) => round.handle_frame(from, body, now),
+                _ => Err(RoundError::NotInRound(from)),
+            },
         };
         self.after_round_input(now);
         result
@@ -345,7 +500,7 @@ impl Job {
     pub fn handle_timeout(&mut self, now: Instant) {
         match &mut self.phase {
             Phase::Joining { deadline } if now >= *deadline => {
-                let n = self.connected().len();
+                let n = self.ready().len();
                 if n >= self.cfg.min_participants.max(1) {
                     self.start_round(now);
                 } else {
@@ -399,6 +554,67 @@ impl Job {
             .collect()
     }
 
+    /// Connected members that can take part in a round: in a proven job, only those that
+    /// committed to their dataset.
+    fn ready(&self) -> Vec<ParticipantId> {
+        let proven = self.cfg.proof.is_some();
+        self.members
+            .iter()
+            .filter(|(_, m)| m.connected && (!proven || m.dataset.is_some()))
+            .map(|(&p, _)| p)
+            .collect()
+    }
+
+    fn maybe_start(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Joining { .. })
+            && self.ready().len() >= self.cfg.participants
+        {
+            self.start_round(now);
+        }
+    }
+
+    /// A member's dataset commitment: once, before the first round, signed with its
+    /// identity key, for at most the rows its tree can hold.
+    fn enrol(&mut self, from: ParticipantId, d: DatasetCommitment, now: Instant) {
+        let Some(spec) = self.cfg.proof else {
+            self.refuse(from, "this job takes no dataset commitment".into());
+            return;
+        };
+        let Some(member) = self.members.get(&from) else {
+            return;
+        };
+        let capacity = 1u64 << spec.tree_depth;
+        let reason = if member.dataset.is_some() {
+            Some("the dataset commitment cannot change during the job".to_string())
+        } else if !matches!(self.phase, Phase::Joining { .. }) {
+            Some("dataset commitments close when the first round starts".to_string())
+        } else if d.n_rows == 0 || d.n_rows > capacity {
+            Some(format!(
+                "a dataset of {} rows; the job's trees hold 1..={capacity}",
+                d.n_rows
+            ))
+        } else {
+            d.verify(&self.cfg.job_id, &member.identity).err()
+        };
+        if let Some(reason) = reason {
+            if let Some(m) = self.members.get_mut(&from) {
+                m.connected = false;
+            }
+            self.refuse(from, reason);
+            return;
+        }
+        let identity = member.identity;
+        if let Some(m) = self.members.get_mut(&from) {
+            m.dataset = Some(d.clone());
+        }
+        self.events.push_back(JobEvent::Enrolled {
+            participant: from,
+            identity,
+            dataset: d,
+        });
+        self.maybe_start(now);
+    }
+
     fn admit(&mut self, from: ParticipantId, h: Hello, now: Instant) {
         let reason = if h.version != PROTOCOL_VERSION {
             Some(format!(
@@ -435,6 +651,7 @@ impl Job {
             Member {
                 connected: true,
                 identity: h.identity,
+                dataset: None,
             },
         );
         self.transmits.push_back(Transmit {
@@ -444,6 +661,7 @@ impl Job {
                 job_id: self.cfg.job_id.clone(),
                 model: self.cfg.model.clone(),
                 rounds: self.cfg.rounds,
+                proof: self.cfg.proof,
             }),
             close: false,
         });
@@ -452,9 +670,7 @@ impl Job {
             name: h.name,
             n_rows: h.n_rows,
         });
-        if self.members.len() >= self.cfg.participants {
-            self.start_round(now);
-        }
+        self.maybe_start(now);
     }
 
     fn refuse(&mut self, to: ParticipantId, reason: String) {
@@ -476,8 +692,8 @@ impl Job {
             self.finish(None);
             return;
         }
-        // Every connected member trains in every round (cross-silo FL: few, reliable holders).
-        let selected = self.connected();
+        // Every ready member trains in every round (cross-silo FL: few, reliable holders).
+        let selected = self.ready();
         if selected.len() < self.cfg.min_participants.max(1) {
             self.finish(Some(format!(
                 "only {} participant(s) still connected; the job needs at least {}",
@@ -495,10 +711,22 @@ impl Job {
             round_seed,
             timeout: self.cfg.round_timeout,
             min_participants: self.cfg.min_participants,
+            proof: self.cfg.proof,
         };
+        self.statement = self.cfg.proof.map(|proof| {
+            Arc::new(RoundStatement {
+                round: self.next_round,
+                model: self.cfg.model.clone(),
+                global: self.global.clone(),
+                hyper: self.cfg.hyper.clone(),
+                round_seed,
+                proof,
+            })
+        });
         self.events.push_back(JobEvent::RoundStarted {
             round: self.next_round,
             participants: selected.clone(),
+            round_seed,
         });
         self.next_round += 1;
         let round = match &self.cfg.aggregation {
@@ -548,6 +776,23 @@ impl Job {
             .iter()
             .map(|(p, r)| (*p, r.clone()))
             .collect();
+        // A proven round's update is applied only after Σ C_u = commit(S, R) holds.
+        let outcome = match (outcome, self.cfg.proof.is_some()) {
+            (RoundOutcome::Completed(a), true) => {
+                let checked = match (&a.proven, self.sum_check.as_mut()) {
+                    (Some(sum), Some(check)) => check(sum),
+                    (None, _) => Err("the round produced no proven sum".into()),
+                    (_, None) => Err("no commitment check installed".into()),
+                };
+                match checked {
+                    Ok(()) => RoundOutcome::Completed(a),
+                    Err(e) => RoundOutcome::Failed {
+                        reason: format!("aggregate commitment check failed, nothing applied: {e}"),
+                    },
+                }
+            }
+            (o, _) => o,
+        };
         match outcome {
             RoundOutcome::Completed(aggregate) => {
                 for (w, d) in self.global.iter_mut().zip(&aggregate.mean_delta) {

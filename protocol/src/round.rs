@@ -80,6 +80,8 @@ pub struct RoundConfig {
     pub timeout: Duration,
     /// Fewest valid updates for the round to complete.
     pub min_participants: usize,
+    /// Proof settings, when the round's updates must be proven (secure rounds only).
+    pub proof: Option<crate::wire::ProofSpec>,
 }
 
 /// Why an incoming message was refused (the sender is dropped from the round).
@@ -170,6 +172,8 @@ pub enum DropReason {
     Left(String),
     /// It sent something invalid (the error's text).
     Invalid(String),
+    /// Its training proof did not verify (the verifier's reason).
+    BadProof(String),
 }
 
 impl std::fmt::Display for DropReason {
@@ -179,6 +183,7 @@ impl std::fmt::Display for DropReason {
             DropReason::Disconnected => write!(f, "disconnected"),
             DropReason::Left(r) => write!(f, "left: {r}"),
             DropReason::Invalid(e) => write!(f, "invalid message: {e}"),
+            DropReason::BadProof(e) => write!(f, "proof rejected: {e}"),
         }
     }
 }
@@ -194,6 +199,22 @@ pub struct Aggregate {
     pub contributors: Vec<ParticipantId>,
     /// Example-weighted mean of the reported training losses.
     pub mean_train_loss: f64,
+    /// In a proven round: the exact sums and each survivor's commitment and proof, for
+    /// the homomorphic check and the transcript.
+    pub proven: Option<ProvenSum>,
+}
+
+/// What a proven secure round yields beside the mean: the exact integer sum S of the
+/// survivors' fixed-point updates, the per-limb sums of their blindings (from which R is
+/// rebuilt exactly), and each survivor's commitment and proof.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProvenSum {
+    /// S = Σ x_u, coordinate by coordinate, in the circuit's fixed point.
+    pub update_sum: Vec<i64>,
+    /// Σ over survivors of each blinding limb (limb i carries bits 16i..16i+16 of ρ).
+    pub blinding_limb_sums: Vec<u64>,
+    /// Each survivor's commitment and proof, in id order.
+    pub inputs: Vec<(ParticipantId, crate::wire::ProvenInput)>,
 }
 
 /// How a round ended.
@@ -241,6 +262,7 @@ impl Round {
             round_seed: cfg.round_seed,
             deadline_ms: cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
             secure: None,
+            proof: None,
         };
         let transmits = participants
             .iter()
@@ -308,10 +330,10 @@ impl Round {
                 self.drop_participant(from, DropReason::Left(reason));
                 Ok(())
             }
-            ToCoordinator::Hello(_) => self.reject(
+            ToCoordinator::Hello(_) | ToCoordinator::Dataset(_) => self.reject(
                 RoundError::Unexpected {
                     from,
-                    what: "hello",
+                    what: "hello or dataset commitment",
                 },
                 from,
             ),
@@ -446,6 +468,7 @@ impl Round {
                 total_examples: self.total_examples,
                 contributors,
                 mean_train_loss: self.loss_sum / t,
+                proven: None,
             })
         });
         // The running sum is no longer needed; free it.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use cairn_crypto::quant::{quantise_stochastic, QuantParams};
-use cairn_crypto::ring::RingElem;
+use cairn_crypto::ring::{from_signed, RingElem};
 use cairn_crypto::secagg::{
     self, ClientAdvertised, ClientConsistent, ClientMasked, ClientShared, EncryptedShare,
 };
@@ -21,7 +21,7 @@ use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 use rand_chacha::ChaCha20Rng;
 
 use crate::client::ClientError;
-use crate::wire::{RoundSpec, SecureDown, SecureSpec, SecureUp};
+use crate::wire::{ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp};
 
 enum Step {
     Advertised(ClientAdvertised),
@@ -37,6 +37,9 @@ pub struct SecureClient {
     step: Step,
     inbox: Option<Vec<EncryptedShare>>,
     input: Option<Vec<RingElem>>,
+    proof: Option<ProvenInput>,
+    /// Update coordinates and blinding limbs the masked vector carries before the loss.
+    layout: (usize, usize),
     quant: QuantParams,
     transmits: VecDeque<SecureUp>,
 }
@@ -71,12 +74,13 @@ impl SecureClient {
                 s.threshold
             )));
         }
+        let limbs = spec.proof.map_or(0, |p| p.blinding_limbs as usize);
         let config = secagg::RoundConfig::new(
             RoundId::new(job_id, round),
             s.graph_seed,
             s.k as usize,
             s.threshold as usize,
-            n_params + 1,
+            n_params + limbs + 1,
             identities,
         )
         .map_err(|e| err(e.to_string()))?;
@@ -89,6 +93,8 @@ impl SecureClient {
             step: Step::Advertised(state),
             inbox: None,
             input: None,
+            proof: None,
+            layout: (n_params, limbs),
             quant,
             transmits: VecDeque::new(),
         };
@@ -179,6 +185,43 @@ impl SecureClient {
         self.try_mask(step)
     }
 
+    /// The proven update of a proven round: the fixed-point update x the proof speaks of,
+    /// the limbs of the commitment's blinding, the loss, and the commitment and proof.
+    /// x and the limbs enter the ring exactly, so the coordinator's sum is exact.
+    pub fn submit_proven(
+        &mut self,
+        update: &[i64],
+        blinding_limbs: &[u32],
+        loss: f32,
+        input: ProvenInput,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), ClientError> {
+        let round = self.round;
+        let err = |error: String| ClientError::Secure { round, error };
+        if (update.len(), blinding_limbs.len()) != self.layout {
+            return Err(err(format!(
+                "proven update of {} values and {} blinding limbs; the round expects {:?}",
+                update.len(),
+                blinding_limbs.len(),
+                self.layout
+            )));
+        }
+        let mut v: Vec<RingElem> = Vec::with_capacity(update.len() + blinding_limbs.len() + 1);
+        for &x in update {
+            let x =
+                i32::try_from(x).map_err(|_| err(format!("update value {x} outside the ring")))?;
+            v.push(from_signed(i64::from(x)));
+        }
+        v.extend(blinding_limbs.iter().map(|&l| RingElem::from(l)));
+        let loss =
+            quantise_stochastic(&[loss], &self.quant, rng).map_err(|e| err(e.to_string()))?;
+        v.extend(loss);
+        self.input = Some(v);
+        self.proof = Some(input);
+        let step = std::mem::replace(&mut self.step, Step::Finished);
+        self.try_mask(step)
+    }
+
     fn try_mask(&mut self, step: Step) -> Result<(), ClientError> {
         match step {
             Step::Shared(c) if self.inbox.is_some() && self.input.is_some() => {
@@ -189,6 +232,7 @@ impl SecureClient {
                         self.transmits.push_back(SecureUp::Masked {
                             round: self.round,
                             msg,
+                            proof: self.proof.take(),
                         });
                         self.step = Step::Masked(next);
                         Ok(())

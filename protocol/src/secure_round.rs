@@ -15,18 +15,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_crypto::quant::dequantise;
+use cairn_crypto::ring::centred;
 use cairn_crypto::secagg::{
-    self, choose_params, ConsistencyCollection, KeyCollection, MaskedCollection, ParamRequest,
-    SecAggError, ShareRouting, Unmasking,
+    self, choose_params, ConsistencyCollection, KeyCollection, MaskedCollection, MaskedInput,
+    ParamRequest, SecAggError, ShareRouting, Unmasking,
 };
 use cairn_crypto::sign::IdentityPublic;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 
 use crate::round::{
-    Aggregate, DropReason, ParticipantId, RoundConfig, RoundError, RoundOutcome, SecureSettings,
+    Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError, RoundOutcome,
+    SecureSettings,
 };
 use crate::wire::{
-    self, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant,
+    self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant,
 };
 
 /// Fewest participants secure aggregation runs with: with two, each would learn the
@@ -66,6 +68,24 @@ pub struct SecureRound {
     dropped: BTreeMap<ParticipantId, DropReason>,
     transmits: VecDeque<(ParticipantId, ToParticipant)>,
     outcome: Option<RoundOutcome>,
+    /// Masked inputs held back until their proof is verified (proven rounds).
+    awaiting: BTreeMap<ParticipantId, (MaskedInput, ProvenInput)>,
+    /// Proofs for the driver to verify.
+    verify_queue: VecDeque<VerifyRequest>,
+    /// Verified commitments and proofs of the participants whose masked input counts.
+    proven: BTreeMap<ParticipantId, ProvenInput>,
+}
+
+/// A proof the driver must verify (off the protocol thread) before the masked input it
+/// came with is accepted; the answer goes to [`SecureRound::handle_verdict`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifyRequest {
+    /// Round.
+    pub round: u32,
+    /// Who sent it.
+    pub participant: ParticipantId,
+    /// The commitment and proof.
+    pub input: ProvenInput,
 }
 
 impl std::fmt::Debug for SecureRound {
@@ -99,6 +119,9 @@ impl SecureRound {
             dropped: BTreeMap::new(),
             transmits: VecDeque::new(),
             outcome: None,
+            awaiting: BTreeMap::new(),
+            verify_queue: VecDeque::new(),
+            proven: BTreeMap::new(),
             phase: Phase::Done,
             n_params,
             settings,
@@ -137,7 +160,7 @@ impl SecureRound {
             graph_seed,
             params.k,
             params.threshold,
-            self.n_params + 1,
+            self.vector_len(),
             identities,
         )
         .map_err(|e| format!("secure aggregation set-up: {e}"))?;
@@ -157,6 +180,7 @@ impl SecureRound {
                 graph_seed,
                 scale_bits: self.settings.scale_bits,
             }),
+            proof: self.cfg.proof,
         };
         for (p, _) in participants {
             self.transmits
@@ -164,6 +188,61 @@ impl SecureRound {
         }
         self.phase = Phase::Keys(KeyCollection::new(Arc::new(config)));
         Ok(())
+    }
+
+    /// Ring elements per masked input: the update, the blinding limbs of a proven round,
+    /// and the loss.
+    fn vector_len(&self) -> usize {
+        self.n_params + self.limbs() + 1
+    }
+
+    fn limbs(&self) -> usize {
+        self.cfg.proof.map_or(0, |p| p.blinding_limbs as usize)
+    }
+
+    /// The next proof to verify.
+    pub fn poll_verification(&mut self) -> Option<VerifyRequest> {
+        self.verify_queue.pop_front()
+    }
+
+    /// The driver's verdict on `from`'s proof: `Ok` admits its masked input, `Err` drops
+    /// it from the round with the reason. A verdict for someone not awaiting one is
+    /// ignored (it timed out or dropped meanwhile).
+    pub fn handle_verdict(
+        &mut self,
+        from: ParticipantId,
+        verdict: Result<(), String>,
+        now: Instant,
+    ) {
+        let Some((msg, input)) = self.awaiting.remove(&from) else {
+            return;
+        };
+        if self.outcome.is_some() || !self.pending.contains(&from) {
+            return;
+        }
+        if let Err(reason) = verdict {
+            self.drop_participant(from, DropReason::BadProof(reason), now);
+            return;
+        }
+        let Phase::Masked(c) = &mut self.phase else {
+            return;
+        };
+        match c.receive(&msg) {
+            Ok(()) => {
+                self.proven.insert(from, input);
+                self.pending.remove(&from);
+                if self.pending.is_empty() {
+                    self.advance(now);
+                }
+            }
+            Err(e) => {
+                let err = RoundError::Secure {
+                    from,
+                    error: e.to_string(),
+                };
+                self.drop_participant(from, DropReason::Invalid(err.to_string()), now);
+            }
+        }
     }
 
     /// This round's number.
@@ -210,12 +289,12 @@ impl SecureRound {
                     now,
                 )
             }
-            ToCoordinator::Hello(_) => {
+            ToCoordinator::Hello(_) | ToCoordinator::Dataset(_) => {
                 return self.reject(
                     from,
                     RoundError::Unexpected {
                         from,
-                        what: "hello",
+                        what: "hello or dataset commitment",
                     },
                     now,
                 )
@@ -236,7 +315,9 @@ impl SecureRound {
         let result = match (&mut self.phase, up) {
             (Phase::Keys(c), SecureUp::Keys { msg, .. }) if msg.sender == me => c.receive(msg),
             (Phase::Shares(c), SecureUp::Shares { msg, .. }) if msg.sender == me => c.receive(msg),
-            (Phase::Masked(c), SecureUp::Masked { msg, .. }) if msg.sender == me => c.receive(&msg),
+            (Phase::Masked(_), SecureUp::Masked { msg, proof, .. }) if msg.sender == me => {
+                return self.masked_input(from, msg, proof, now);
+            }
             (Phase::Consistency(c), SecureUp::Consistency { msg, .. }) if msg.sender == me => {
                 c.receive(msg)
             }
@@ -272,6 +353,56 @@ impl SecureRound {
         }
     }
 
+    fn masked_input(
+        &mut self,
+        from: ParticipantId,
+        msg: MaskedInput,
+        proof: Option<ProvenInput>,
+        now: Instant,
+    ) -> Result<(), RoundError> {
+        let invalid = |error: String| RoundError::Secure { from, error };
+        match (self.cfg.proof.is_some(), proof) {
+            (true, Some(input)) => {
+                if let Err(e) = input.check_sizes() {
+                    return self.reject(from, invalid(e), now);
+                }
+                if self.awaiting.contains_key(&from) {
+                    return self.reject(from, invalid("a second masked input".into()), now);
+                }
+                self.verify_queue.push_back(VerifyRequest {
+                    round: self.cfg.round,
+                    participant: from,
+                    input: input.clone(),
+                });
+                self.awaiting.insert(from, (msg, input));
+                Ok(())
+            }
+            (true, None) => {
+                self.reject(from, invalid("masked input without its proof".into()), now)
+            }
+            (false, Some(_)) => self.reject(
+                from,
+                invalid("a proof in a round that takes none".into()),
+                now,
+            ),
+            (false, None) => {
+                let Phase::Masked(c) = &mut self.phase else {
+                    return Ok(());
+                };
+                match c.receive(&msg) {
+                    Ok(()) => {
+                        self.pending.remove(&from);
+                        if self.pending.is_empty() {
+                            self.advance(now);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.reject(from, invalid(e.to_string()), now),
+                }
+            }
+        }
+    }
+
     /// The connection of `from` closed.
     pub fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
         self.drop_participant(from, DropReason::Disconnected, now);
@@ -284,6 +415,7 @@ impl SecureRound {
             for p in std::mem::take(&mut self.pending) {
                 self.dropped.insert(p, DropReason::Timeout);
             }
+            self.awaiting.clear();
             self.advance(now);
         }
     }
@@ -319,6 +451,7 @@ impl SecureRound {
     }
 
     fn drop_participant(&mut self, p: ParticipantId, why: DropReason, now: Instant) {
+        self.awaiting.remove(&p);
         if self.outcome.is_none() && self.pending.remove(&p) {
             self.dropped.insert(p, why);
             if self.pending.is_empty() {
@@ -418,17 +551,24 @@ impl SecureRound {
             return;
         }
         let n = survivors.len() as f64;
+        let (d, limbs) = (self.n_params, self.limbs());
         let total = dequantise(sum, self.settings.scale_bits);
-        let mean_delta = total[..self.n_params]
-            .iter()
-            .map(|s| (s / n) as f32)
-            .collect();
-        let mean_train_loss = total.get(self.n_params).map_or(f64::NAN, |l| l / n);
+        let mean_delta = total[..d].iter().map(|s| (s / n) as f32).collect();
+        let mean_train_loss = total.get(d + limbs).map_or(f64::NAN, |l| l / n);
+        let proven = self.cfg.proof.is_some().then(|| ProvenSum {
+            update_sum: sum[..d].iter().map(|&q| i64::from(centred(q))).collect(),
+            blinding_limb_sums: sum[d..d + limbs].iter().map(|&q| u64::from(q)).collect(),
+            inputs: survivors
+                .iter()
+                .filter_map(|p| Some((*p, self.proven.get(p)?.clone())))
+                .collect(),
+        });
         self.outcome = Some(RoundOutcome::Completed(Aggregate {
             mean_delta,
             total_examples: survivors.len() as u64,
             contributors: survivors,
             mean_train_loss,
+            proven,
         }));
     }
 }

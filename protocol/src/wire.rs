@@ -12,13 +12,13 @@ use cairn_crypto::secagg::{
     AdvertiseKeys, ConsistencySignature, EncryptedShare, MaskedInput, ShareKeys, UnmaskRequest,
     UnmaskResponse,
 };
-use cairn_crypto::sign::IdentityPublic;
+use cairn_crypto::sign::{IdentityKey, IdentityPublic, Signature};
 use cairn_crypto::ParticipantId as CryptoId;
 
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -70,6 +70,8 @@ pub enum WireError {
 pub enum ToCoordinator {
     /// First message on a connection: who is asking to join which job.
     Hello(Hello),
+    /// Its dataset commitment, sent once after the welcome when the job proves its rounds.
+    Dataset(DatasetCommitment),
     /// The participant's local update for a round.
     Update(Update),
     /// A secure-aggregation phase message.
@@ -119,6 +121,50 @@ pub struct Hello {
     pub identity: IdentityPublic,
 }
 
+/// A holder's commitment to its dataset, made once before any round: the Poseidon Merkle
+/// root of its fixed-point rows and their count, signed with its identity key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetCommitment {
+    /// The Merkle root (a BN254 field element, 32 bytes little-endian).
+    pub root: [u8; 32],
+    /// Rows under the root (the round seed picks indices below this).
+    pub n_rows: u64,
+    /// Ed25519 signature on [`DatasetCommitment::signed_bytes`].
+    pub signature: Signature,
+}
+
+impl DatasetCommitment {
+    /// What the identity key signs: a domain tag, the job, the root and the row count.
+    pub fn signed_bytes(job_id: &str, root: &[u8; 32], n_rows: u64) -> Vec<u8> {
+        let mut m = b"cairn/dataset/v1".to_vec();
+        m.extend_from_slice(&(job_id.len() as u32).to_le_bytes());
+        m.extend_from_slice(job_id.as_bytes());
+        m.extend_from_slice(root);
+        m.extend_from_slice(&n_rows.to_le_bytes());
+        m
+    }
+
+    /// Signs a commitment for `job_id`.
+    pub fn sign(job_id: &str, root: [u8; 32], n_rows: u64, identity: &IdentityKey) -> Self {
+        let signature = identity.sign(&Self::signed_bytes(job_id, &root, n_rows));
+        Self {
+            root,
+            n_rows,
+            signature,
+        }
+    }
+
+    /// Checks the signature against `identity` for `job_id`.
+    pub fn verify(&self, job_id: &str, identity: &IdentityPublic) -> Result<(), String> {
+        identity
+            .verify(
+                &Self::signed_bytes(job_id, &self.root, self.n_rows),
+                &self.signature,
+            )
+            .map_err(|e| format!("dataset commitment: {e}"))
+    }
+}
+
 /// The coordinator's admission of a participant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
@@ -130,6 +176,9 @@ pub struct Welcome {
     pub model: ModelSpec,
     /// Rounds the job will run.
     pub rounds: u32,
+    /// The proof settings when the job proves its rounds: the participant then commits
+    /// to its dataset (a tree of this depth) before the first round.
+    pub proof: Option<ProofSpec>,
 }
 
 /// One round's specification, as every selected participant receives it.
@@ -147,6 +196,47 @@ pub struct RoundSpec {
     pub deadline_ms: u64,
     /// Secure aggregation's public parameters; `None` for plain FedAvg.
     pub secure: Option<SecureSpec>,
+    /// What the round's proofs must show; `None` when the job does not prove.
+    pub proof: Option<ProofSpec>,
+}
+
+/// The proof settings of a round: with the model, K and B they fix the circuit's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProofSpec {
+    /// Tolerance τ between the submitted update and the fixed-point replay.
+    pub tolerance: f32,
+    /// Depth of every holder's dataset tree (index bits).
+    pub tree_depth: u32,
+    /// Ring elements after the update that carry the commitment's blinding, in limbs.
+    pub blinding_limbs: u32,
+}
+
+/// What a proving participant sends beside its masked input: the commitment C to its
+/// quantised update and blinding, and the Groth16 proof π (both compressed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenInput {
+    /// C, a compressed Baby Jubjub point.
+    pub commitment: Vec<u8>,
+    /// π, a compressed Groth16 proof.
+    pub proof: Vec<u8>,
+}
+
+impl ProvenInput {
+    /// Largest accepted commitment encoding.
+    pub const MAX_COMMITMENT_BYTES: usize = 64;
+    /// Largest accepted proof encoding (a compressed BN254 Groth16 proof is 128 bytes).
+    pub const MAX_PROOF_BYTES: usize = 256;
+
+    /// Refuses encodings longer than the limits.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        if self.commitment.len() > Self::MAX_COMMITMENT_BYTES {
+            return Err(format!("commitment of {} bytes", self.commitment.len()));
+        }
+        if self.proof.len() > Self::MAX_PROOF_BYTES {
+            return Err(format!("proof of {} bytes", self.proof.len()));
+        }
+        Ok(())
+    }
 }
 
 /// The public parameters of a round's secure aggregation (SecAgg+), as every selected
@@ -188,6 +278,8 @@ pub enum SecureUp {
         round: u32,
         /// The masked vector.
         msg: MaskedInput,
+        /// Commitment and proof, when the job proves its rounds.
+        proof: Option<ProvenInput>,
     },
     /// Phase 3: its signature on the survivor list.
     Consistency {
@@ -369,6 +461,7 @@ mod tests {
                 hidden: vec![3],
             },
             rounds: 5,
+            proof: None,
         });
         assert_eq!(
             decode::<ToParticipant>(&encode(&w).expect("encode"), MAX_FRAME_BYTES).expect("decode"),

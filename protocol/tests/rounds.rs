@@ -303,7 +303,9 @@ fn admission_checks_version_features_and_capacity() {
     sim.job
         .handle_frame(0, &hello(99, 3), now)
         .expect("handled");
-    sim.job.handle_frame(1, &hello(1, 7), now).expect("handled");
+    sim.job
+        .handle_frame(1, &hello(wire::PROTOCOL_VERSION, 7), now)
+        .expect("handled");
     let refusals: Vec<_> = std::iter::from_fn(|| sim.job.poll_event())
         .filter_map(|e| match e {
             JobEvent::Refused { reason, .. } => Some(reason),

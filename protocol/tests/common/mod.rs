@@ -31,6 +31,7 @@ pub fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
         join_timeout: Duration::from_secs(30),
         seed: 42,
         aggregation: Aggregation::Plain,
+        proof: None,
     }
 }
 

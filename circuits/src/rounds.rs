@@ -1,0 +1,212 @@
+//! The proof in a federated round: the one place where a round's public facts (the job's
+//! model, the round's global model, hyper-parameters and seed, a holder's enrolled
+//! dataset) become the circuit's shape and statement. The participant proves with
+//! [`prove_update`], the coordinator checks each proof with [`verify_check`] and the
+//! aggregate with [`check_sum`], and the auditor re-runs the same two checks from the
+//! transcript — so all three build the statement the same way.
+
+use ark_bn254::Bn254;
+use ark_groth16::PreparedVerifyingKey;
+use cairn_protocol::job::{ProofCheck, RoundStatement};
+use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::round::ProvenSum;
+use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput};
+use rand::{CryptoRng, RngCore};
+
+use crate::encoding::{
+    blinding_from_limb_sums, blinding_limbs, fr_from_bytes, point_from_bytes, point_to_bytes,
+    BLINDING_LIMBS,
+};
+use crate::fixed;
+use crate::merkle::MerkleTree;
+use crate::pedersen::{self, Generators};
+use crate::training::proof::{self, Proof, ProvingKey};
+use crate::training::{FixedHyper, Public, Shape, Witness};
+
+/// The circuit shape of a job's rounds.
+pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape {
+    Shape {
+        model: model.clone(),
+        local_steps: hyper.local_steps,
+        batch_size: hyper.batch_size,
+        tree_depth: spec.tree_depth,
+    }
+}
+
+/// The [`ProofSpec`] a job announces for tolerance τ and trees of `tree_depth`.
+pub fn proof_spec(tolerance: f32, tree_depth: u32) -> ProofSpec {
+    ProofSpec {
+        tolerance,
+        tree_depth,
+        blinding_limbs: BLINDING_LIMBS as u32,
+    }
+}
+
+/// The statement of `participant`'s proof in the round `st`, for the dataset it enrolled
+/// and the commitment it sent.
+pub fn statement(
+    st: &RoundStatement,
+    participant: u32,
+    dataset: &DatasetCommitment,
+    commitment: &[u8],
+) -> Result<(Shape, Public), String> {
+    let shape = shape(&st.model, &st.hyper, &st.proof);
+    let root = fr_from_bytes(&dataset.root).map_err(|e| format!("dataset root: {e}"))?;
+    let commitment = point_from_bytes(commitment).map_err(|e| e.to_string())?;
+    let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
+    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
+    let n_rows = usize::try_from(dataset.n_rows).map_err(|_| "row count".to_string())?;
+    let indices = batch_indices(
+        st.round_seed,
+        participant,
+        n_rows,
+        st.hyper.local_steps,
+        st.hyper.batch_size,
+    );
+    let public = Public::new(&shape, root, &model, &indices, &hyper, commitment);
+    Ok((shape, public))
+}
+
+/// Verifies one participant's proof against the round's statement; `Err` says why it
+/// does not hold.
+pub fn verify_check(pvk: &PreparedVerifyingKey<Bn254>, check: &ProofCheck) -> Result<(), String> {
+    verify_input(
+        pvk,
+        &check.statement,
+        check.participant,
+        &check.dataset,
+        &check.input,
+    )
+}
+
+/// [`verify_check`] from its parts (as the auditor has them).
+pub fn verify_input(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    st: &RoundStatement,
+    participant: u32,
+    dataset: &DatasetCommitment,
+    input: &ProvenInput,
+) -> Result<(), String> {
+    let (_, public) = statement(st, participant, dataset, &input.commitment)?;
+    let proof = Proof::from_bytes(&input.proof).map_err(|e| e.to_string())?;
+    match proof::verify(pvk, &public, &proof) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("the proof does not verify against the round's statement".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The homomorphic check of a proven round: the survivors' commitments add up to a
+/// commitment to the unmasked sums, Σ C_u = Σ S_j·G_j + R·H.
+pub fn check_sum(sum: &ProvenSum) -> Result<(), String> {
+    let r = blinding_from_limb_sums(&sum.blinding_limb_sums).map_err(|e| e.to_string())?;
+    let commitments = sum
+        .inputs
+        .iter()
+        .map(|(p, input)| {
+            point_from_bytes(&input.commitment).map_err(|e| format!("participant {p}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let expected = pedersen::commit(&Generators::new(sum.update_sum.len()), &sum.update_sum, &r)
+        .map_err(|e| e.to_string())?;
+    if pedersen::sum(&commitments) == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "the {} survivors' commitments do not add up to a commitment to the unmasked sum",
+            commitments.len()
+        ))
+    }
+}
+
+/// What a holder's proof produces: the fixed-point update it masks (exactly what it
+/// committed to), the blinding's limbs, and the commitment and proof to send.
+#[derive(Clone, Debug)]
+pub struct ProvenUpdate {
+    /// x, in the circuit's fixed point.
+    pub update: Vec<i64>,
+    /// ρ in [`BLINDING_LIMBS`] limbs.
+    pub blinding_limbs: Vec<u32>,
+    /// C and π.
+    pub input: ProvenInput,
+}
+
+/// A holder's dataset as the proof sees it: its rows in fixed point and their tree.
+#[derive(Debug)]
+pub struct CommittedData {
+    /// Rows (features then label), fixed point.
+    pub rows: Vec<Vec<i64>>,
+    /// Their Poseidon Merkle tree.
+    pub tree: MerkleTree,
+}
+
+impl CommittedData {
+    /// Quantises the row-major `features` (`n_features` per row) with their `labels` row
+    /// by row and builds the tree of `depth`.
+    pub fn new(
+        features: &[f32],
+        n_features: usize,
+        labels: &[f32],
+        depth: u32,
+    ) -> Result<Self, String> {
+        if n_features == 0 || features.len() != n_features * labels.len() {
+            return Err(format!(
+                "{} feature values for {} rows of {n_features}",
+                features.len(),
+                labels.len()
+            ));
+        }
+        let rows = features
+            .chunks(n_features)
+            .zip(labels)
+            .map(|(f, &y)| fixed::quantize_row(f, y))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("quantising the rows: {e}"))?;
+        let tree = MerkleTree::from_rows(&rows, depth).map_err(|e| e.to_string())?;
+        Ok(Self { rows, tree })
+    }
+
+    /// The dataset root, as enrolment sends it.
+    pub fn root(&self) -> [u8; 32] {
+        crate::encoding::fr_to_bytes(&self.tree.root())
+    }
+}
+
+/// Proves that `update` (the float trainer's clipped delta) is honest training of the
+/// round's model on the rows the round seed gives `participant`: builds the witness by the
+/// fixed-point replay (failing when the update strays beyond τ or over the clip bound),
+/// commits with a fresh blinding and proves.
+pub fn prove_update<R: RngCore + CryptoRng>(
+    pk: &ProvingKey,
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+    update: &[f32],
+    rng: &mut R,
+) -> Result<ProvenUpdate, String> {
+    let shape = shape(&st.model, &st.hyper, &st.proof);
+    let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
+    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
+    let indices = batch_indices(
+        st.round_seed,
+        participant,
+        data.rows.len(),
+        st.hyper.local_steps,
+        st.hyper.batch_size,
+    );
+    let rho = pedersen::random_blinding(rng);
+    let w = Witness::from_float_update(
+        &shape, &data.tree, &data.rows, indices, model, hyper, update, rho,
+    )
+    .map_err(|e| format!("witness: {e}"))?;
+    let proof = proof::prove(pk, &shape, &w, rng).map_err(|e| format!("proving: {e}"))?;
+    Ok(ProvenUpdate {
+        blinding_limbs: blinding_limbs(&rho),
+        input: ProvenInput {
+            commitment: point_to_bytes(&w.public.commitment),
+            proof: proof.to_bytes(),
+        },
+        update: w.private.update,
+    })
+}

@@ -1,0 +1,331 @@
+//! Proven secure rounds in memory: holders commit to their datasets before the first
+//! round, send a commitment and proof with their masked input, the driver's verdicts gate
+//! each input, and the aggregate check gates applying the round. The proof system itself
+//! lives in `cairn-circuits` (tested there and over QUIC); here the verdicts and the
+//! aggregate check are the driver's answers, so every branch of the state machine is
+//! driven deterministically.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cairn_crypto::sign::IdentityKey;
+use cairn_protocol::client::{Client, ClientEvent};
+use cairn_protocol::job::{Job, JobConfig, JobEvent};
+use cairn_protocol::round::{Aggregation, DropReason, SecureSettings};
+use cairn_protocol::wire::{
+    self, DatasetCommitment, ProofSpec, ProvenInput, ToCoordinator, ToParticipant,
+};
+use common::{body, cfg, N_FEATURES};
+
+const LIMBS: usize = 16;
+
+fn proven_cfg(n: usize, min: usize, rounds: u32) -> JobConfig {
+    let mut c = cfg(n, min, rounds);
+    c.aggregation = Aggregation::Secure(SecureSettings::default());
+    c.proof = Some(ProofSpec {
+        tolerance: 1e-3,
+        tree_depth: 8,
+        blinding_limbs: LIMBS as u32,
+    });
+    c
+}
+
+/// Participant `i`'s fixed-point update in `round` and its blinding limbs.
+fn update_of(i: usize, round: u32) -> (Vec<i64>, Vec<u32>) {
+    let d = N_FEATURES + 1;
+    let x = (0..d)
+        .map(|j| (i as i64 + 1) * 1000 * (j as i64 - 1) + i64::from(round))
+        .collect();
+    let limbs = (0..LIMBS)
+        .map(|l| (i * 1000 + l * 17) as u32 % 65536)
+        .collect();
+    (x, limbs)
+}
+
+struct World {
+    job: Job,
+    clients: Vec<Client>,
+    now: Instant,
+    events: Vec<JobEvent>,
+    /// Participants whose proofs the driver rejects.
+    bad_proofs: Vec<u32>,
+    /// Proof checks the driver saw: (round, participant, dataset root).
+    checks: Vec<(u32, u32, [u8; 32])>,
+}
+
+impl World {
+    /// `failing` aggregate checks fail before they start to pass.
+    fn new(cfg: JobConfig, n: usize, failing: u32) -> Self {
+        let now = Instant::now();
+        let init = cfg.model.init_params(1);
+        let left = Arc::new(Mutex::new(failing));
+        let job = Job::new(cfg, init, now).with_sum_check(Box::new(move |_| {
+            let mut left = left.lock().expect("lock");
+            if *left == 0 {
+                Ok(())
+            } else {
+                *left -= 1;
+                Err("commitments do not add up".into())
+            }
+        }));
+        let clients = (0..n)
+            .map(|i| {
+                Client::new(
+                    "p",
+                    40,
+                    N_FEATURES,
+                    IdentityKey::from_seed(&[i as u8 + 1; 32]),
+                    [i as u8 + 50; 32],
+                )
+                .with_dataset_root([i as u8; 32])
+            })
+            .collect();
+        World {
+            job,
+            clients,
+            now,
+            events: Vec::new(),
+            bad_proofs: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            for (i, c) in self.clients.iter_mut().enumerate() {
+                while let Some(ev) = c.poll_event() {
+                    if let ClientEvent::Train { spec, .. } = ev {
+                        let (x, limbs) = update_of(i, spec.round);
+                        let input = ProvenInput {
+                            commitment: vec![i as u8; 32],
+                            proof: vec![i as u8; 128],
+                        };
+                        c.submit_proven(spec.round, &x, &limbs, 0.25, input)
+                            .expect("submit");
+                    }
+                }
+                while let Some(msg) = c.poll_transmit() {
+                    let frame = wire::encode(&msg).expect("encode");
+                    let _ = self.job.handle_frame(i as u32, body(&frame), self.now);
+                    progressed = true;
+                }
+            }
+            while let Some(check) = self.job.poll_verification() {
+                self.checks
+                    .push((check.statement.round, check.participant, check.dataset.root));
+                let verdict = if self.bad_proofs.contains(&check.participant) {
+                    Err("pairing check failed".to_string())
+                } else {
+                    Ok(())
+                };
+                self.job.handle_verdict(
+                    check.statement.round,
+                    check.participant,
+                    verdict,
+                    self.now,
+                );
+                progressed = true;
+            }
+            while let Some(t) = self.job.poll_transmit() {
+                let frame = wire::encode(&t.msg).expect("encode");
+                let _ = self.clients[t.to as usize].handle_frame(body(&frame));
+                progressed = true;
+            }
+            while let Some(e) = self.job.poll_event() {
+                self.events.push(e);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_proof_drops_its_sender_and_the_sum_is_exact_over_the_others() {
+    let mut w = World::new(proven_cfg(4, 3, 1), 4, 0);
+    w.bad_proofs = vec![3];
+    w.pump();
+    let enrolled = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, JobEvent::Enrolled { .. }))
+        .count();
+    assert_eq!(enrolled, 4, "every holder committed before the round");
+    // Each proof was checked against the root its sender enrolled.
+    assert_eq!(w.checks.len(), 4);
+    assert!(w
+        .checks
+        .iter()
+        .all(|(r, p, root)| *r == 1 && *root == [*p as u8; 32]));
+    let Some(JobEvent::RoundCompleted {
+        aggregate, dropped, ..
+    }) = w
+        .events
+        .iter()
+        .find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+    else {
+        panic!("round did not complete: {:?}", w.events);
+    };
+    assert_eq!(aggregate.contributors, vec![0, 1, 2]);
+    assert!(matches!(
+        dropped.as_slice(),
+        [(3, DropReason::BadProof(reason))] if reason.contains("pairing")
+    ));
+    let proven = aggregate.proven.as_ref().expect("proven sum");
+    let (mut sum_x, mut sum_limbs) = (vec![0i64; N_FEATURES + 1], vec![0u64; LIMBS]);
+    for i in 0..3 {
+        let (x, limbs) = update_of(i, 1);
+        sum_x.iter_mut().zip(&x).for_each(|(s, v)| *s += v);
+        sum_limbs
+            .iter_mut()
+            .zip(&limbs)
+            .for_each(|(s, v)| *s += u64::from(*v));
+    }
+    assert_eq!(proven.update_sum, sum_x, "S is exact over the survivors");
+    assert_eq!(proven.blinding_limb_sums, sum_limbs, "R's limbs are exact");
+    let senders: Vec<u32> = proven.inputs.iter().map(|(p, _)| *p).collect();
+    assert_eq!(senders, vec![0, 1, 2]);
+    assert!(proven
+        .inputs
+        .iter()
+        .all(|(p, inp)| inp.commitment == vec![*p as u8; 32]));
+    // The applied mean is S / 3 at the 2^16 scale.
+    let mean0 = aggregate.mean_delta[0];
+    assert!((f64::from(mean0) - sum_x[0] as f64 / 3.0 / 65536.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_failed_aggregate_check_rejects_the_round_and_applies_nothing() {
+    let mut w = World::new(proven_cfg(3, 3, 2), 3, 1);
+    let before = w.job.global().to_vec();
+    w.pump();
+    let failed: Vec<&String> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::RoundFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        failed
+            .first()
+            .is_some_and(|r| r.contains("aggregate commitment check failed")),
+        "{:?}",
+        w.events
+    );
+    // Round 1 was rejected; the job went on, and round 2 started from the untouched
+    // model, passed the check and was applied.
+    let round2 = w.events.iter().find_map(|e| match e {
+        JobEvent::RoundCompleted {
+            round: 2,
+            aggregate,
+            model,
+            ..
+        } => Some((aggregate, model)),
+        _ => None,
+    });
+    let (aggregate, model) = round2.expect("round 2 completed");
+    let expected: Vec<f32> = before
+        .iter()
+        .zip(&aggregate.mean_delta)
+        .map(|(w0, d)| w0 + d)
+        .collect();
+    assert_eq!(model, &expected, "only round 2's update was applied");
+}
+
+#[test]
+fn enrolment_is_signed_once_and_required() {
+    let mut job = Job::new(
+        proven_cfg(3, 3, 1),
+        vec![0.0; N_FEATURES + 1],
+        Instant::now(),
+    );
+    let now = Instant::now();
+    let key = IdentityKey::from_seed(&[1; 32]);
+    let hello = ToCoordinator::Hello(wire::Hello {
+        version: wire::PROTOCOL_VERSION,
+        name: "a".into(),
+        n_rows: 10,
+        n_features: N_FEATURES as u32,
+        identity: key.public(),
+    });
+    let send = |job: &mut Job, from: u32, msg: &ToCoordinator| {
+        let f = wire::encode(msg).expect("encode");
+        let _ = job.handle_frame(from, body(&f), now);
+    };
+    send(&mut job, 0, &hello);
+    let welcome = job.poll_transmit().expect("welcome");
+    assert!(matches!(&welcome.msg, ToParticipant::Welcome(w) if w.proof.is_some()));
+    // Signed by another key: refused.
+    let forged = DatasetCommitment::sign("test", [5; 32], 10, &IdentityKey::from_seed(&[9; 32]));
+    send(&mut job, 0, &ToCoordinator::Dataset(forged));
+    let t = job.poll_transmit().expect("refusal");
+    assert!(
+        t.close
+            && matches!(&t.msg, ToParticipant::Rejected { reason } if reason.contains("dataset commitment"))
+    );
+
+    // A good commitment is accepted once; a second one is refused.
+    let mut job = Job::new(proven_cfg(3, 3, 1), vec![0.0; N_FEATURES + 1], now);
+    send(&mut job, 0, &hello);
+    let _ = job.poll_transmit();
+    let good = DatasetCommitment::sign("test", [5; 32], 10, &key);
+    send(&mut job, 0, &ToCoordinator::Dataset(good.clone()));
+    assert!(job.poll_transmit().is_none(), "accepted silently");
+    send(&mut job, 0, &ToCoordinator::Dataset(good));
+    let t = job.poll_transmit().expect("refusal");
+    assert!(
+        matches!(&t.msg, ToParticipant::Rejected { reason } if reason.contains("cannot change"))
+    );
+
+    // More rows than the job's trees hold: refused.
+    let mut job = Job::new(proven_cfg(3, 3, 1), vec![0.0; N_FEATURES + 1], now);
+    send(&mut job, 0, &hello);
+    let _ = job.poll_transmit();
+    let huge = DatasetCommitment::sign("test", [5; 32], 1 << 20, &key);
+    send(&mut job, 0, &ToCoordinator::Dataset(huge));
+    let t = job.poll_transmit().expect("refusal");
+    assert!(matches!(&t.msg, ToParticipant::Rejected { reason } if reason.contains("trees hold")));
+
+    // A client without a dataset cannot join a proven job.
+    let mut c = Client::new("b", 10, N_FEATURES, key, [3; 32]);
+    let mut job = Job::new(proven_cfg(3, 3, 1), vec![0.0; N_FEATURES + 1], now);
+    let hello = c.poll_transmit().expect("hello");
+    send(&mut job, 0, &hello);
+    let w = job.poll_transmit().expect("welcome");
+    let f = wire::encode(&w.msg).expect("encode");
+    let err = c.handle_frame(body(&f)).expect_err("no dataset");
+    assert!(err.to_string().contains("no dataset commitment"), "{err}");
+}
+
+#[test]
+fn proofs_need_secure_aggregation_and_sane_settings() {
+    let mut c = proven_cfg(3, 3, 1);
+    c.aggregation = Aggregation::Plain;
+    assert!(c
+        .validate()
+        .is_err_and(|e| e.to_string().contains("secure aggregation")));
+    let mut c = proven_cfg(3, 3, 1);
+    c.proof = Some(ProofSpec {
+        tolerance: f32::NAN,
+        tree_depth: 8,
+        blinding_limbs: 16,
+    });
+    assert!(c
+        .validate()
+        .is_err_and(|e| e.to_string().contains("tolerance")));
+    let mut c = proven_cfg(3, 3, 1);
+    c.proof = Some(ProofSpec {
+        tolerance: 0.0,
+        tree_depth: 7,
+        blinding_limbs: 16,
+    });
+    assert!(c
+        .validate()
+        .is_err_and(|e| e.to_string().contains("tree depth")));
+}
