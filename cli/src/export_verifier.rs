@@ -89,10 +89,10 @@ pub async fn run(args: ExportVerifierArgs) -> Result<()> {
         let started = Instant::now();
         let export = collect(&source)?;
         let files = write(&out, &export)?;
+        println!("{}", export.note);
         println!(
-            "exported {} proof(s) for {} in {:.1} s:",
+            "exported {} proof(s) in {:.1} s:",
             export.proofs.len(),
-            export.note,
             started.elapsed().as_secs_f64()
         );
         for f in &files {
