@@ -202,5 +202,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         model_path.display(),
         metrics_path.display()
     );
+    if let Some(t) = &summary.transcript {
+        let path = args.out.join("transcript.cairn");
+        std::fs::write(&path, t.to_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nwrote the transcript to {}; auditing it:", path.display());
+        crate::audit::run(&crate::audit::AuditArgs { transcript: path })?;
+    }
     Ok(())
 }

@@ -95,7 +95,13 @@ pub async fn run_federated(
             _ => None,
         });
     }
-    let verifier = proving.map(|p| Verifier::new(&p.vk));
+    let verifier = match (proving, job.proof) {
+        (Some(p), Some(spec)) => Some(Verifier::new(
+            &p.vk,
+            &rounds::shape(&job.model, &job.hyper, &spec),
+        )),
+        _ => None,
+    };
     let identity = ServerIdentity::generate()?;
     let endpoint = server_endpoint("127.0.0.1:0".parse()?, &identity)?;
     let addr = endpoint.local_addr()?;

@@ -3,12 +3,14 @@
 //!
 //! - [`options`]: data and training options (flags and TOML).
 //! - [`federate`]: a whole federated job on loopback, and the centralised baseline.
+//! - [`audit`]: `cairn audit` of a proven job's transcript.
 //! - [`demo`]: `cairn demo`.
 //! - [`export_verifier`]: `cairn export-verifier` (snarkjs JSON, Solidity verifier).
 //! - [`nodes`]: `cairn coordinator` and `cairn participant` as separate processes.
 //! - [`ui`]: progress bar and per-round lines.
 //! - [`plot`]: PNG plots (loss/AUC per round, ROC curves) with an embedded font.
 
+pub mod audit;
 pub mod demo;
 pub mod export_verifier;
 pub mod federate;

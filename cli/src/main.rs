@@ -3,7 +3,7 @@
 //! The binary only parses arguments and calls the libraries.
 
 use anyhow::Result;
-use cairn_cli::{demo, export_verifier, nodes};
+use cairn_cli::{audit, demo, export_verifier, nodes};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -29,6 +29,9 @@ enum Command {
     /// Write a verifying key and proofs for independent verifiers: snarkjs JSON and a
     /// Solidity verifier contract with calldata.
     ExportVerifier(export_verifier::ExportVerifierArgs),
+    /// Re-check a proven job from its transcript: chain, signatures, proofs, aggregate
+    /// checks and the model chain; exit status 0 only when everything holds.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> Result<()> {
@@ -56,6 +59,7 @@ fn main() -> Result<()> {
             Command::Coordinator(a) => nodes::coordinator(a).await,
             Command::Participant(a) => nodes::participant(a).await,
             Command::ExportVerifier(a) => export_verifier::run(a).await,
+            Command::Audit(a) => audit::run(&a),
         }
     })
 }

@@ -244,4 +244,11 @@ fn bad_input_gives_clear_errors() {
         .expect("run");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("fingerprint must be 64 hex digits"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("t.cairn");
+    std::fs::write(&garbage, b"not a transcript").expect("write");
+    let o = cairn().arg("audit").arg(&garbage).output().expect("run");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a cairn transcript"));
 }

@@ -1,12 +1,16 @@
 //! The full verifiable round over real QUIC on loopback, with real Groth16 proofs on a
 //! small circuit shape: holders commit to their rows, train with tch, prove, and send
 //! their masked input with its commitment and proof; the coordinator verifies every
-//! proof and checks Σ C_u = commit(S, R) before it applies each round.
+//! proof and checks Σ C_u = commit(S, R) before it applies each round; the transcript it
+//! keeps audits clean, and tampering with any kind of element is named by the audit.
 
 use cairn_cli::federate::{run_federated, Proving};
 use cairn_cli::options::TrainArgs;
+use cairn_coordinator::audit::audit;
 use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
+use cairn_protocol::transcript::{Entry, Transcript};
+use cairn_protocol::wire::ProvenInput;
 use tokio::sync::mpsc;
 
 fn proven_args() -> TrainArgs {
@@ -20,6 +24,23 @@ fn proven_args() -> TrainArgs {
         round_timeout: Some(60),
         join_timeout: Some(60),
         ..TrainArgs::default()
+    }
+}
+
+/// Edits the inputs, S and the new model hash of the round record at `at`.
+fn edit_round(
+    t: &mut Transcript,
+    at: usize,
+    f: impl Fn(&mut Vec<(u32, ProvenInput)>, &mut Vec<i64>, &mut [u8; 32]),
+) {
+    if let Entry::Round {
+        inputs,
+        update_sum,
+        new_model_hash,
+        ..
+    } = &mut t.records[at].entry
+    {
+        f(inputs, update_sum, new_model_hash);
     }
 }
 
@@ -58,6 +79,60 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
         assert_eq!(verified.len(), 3, "one verification per holder");
     }
     assert_ne!(summary.model, initial, "the checked sums were applied");
+
+    // The transcript audits clean, and each kind of tampering is named.
+    let t = summary.transcript.expect("a proven job keeps a transcript");
+    let clean = audit(&t);
+    assert!(clean.passed(), "{:?}", clean.problems);
+    assert_eq!(clean.rounds.len(), 2);
+    assert!(clean
+        .rounds
+        .iter()
+        .all(|r| r.proofs_ok == 3 && r.sum_ok && r.model_ok));
+    let round_at = t
+        .records
+        .iter()
+        .position(|r| matches!(r.entry, Entry::Round { .. }))
+        .expect("a round record");
+    let tampered = |edit: &dyn Fn(&mut Transcript)| {
+        let mut bad = t.clone();
+        edit(&mut bad);
+        let report = audit(&bad);
+        assert!(!report.passed());
+        report.problems.join("\n")
+    };
+    let p = tampered(&|b| edit_round(b, round_at, |inputs, _, _| inputs[1].1.proof[5] ^= 1));
+    assert!(p.contains("proof") && p.contains("chain"), "{p}");
+    let p = tampered(&|b| {
+        edit_round(b, round_at, |inputs, _, _| {
+            inputs[0].1.commitment = inputs[1].1.commitment.clone()
+        })
+    });
+    assert!(
+        p.contains("participant 0: proof") && p.contains("aggregate"),
+        "{p}"
+    );
+    let p = tampered(&|b| edit_round(b, round_at, |_, s, _| s[0] += 1));
+    assert!(p.contains("aggregate") && p.contains("replaying S"), "{p}");
+    let p = tampered(&|b| edit_round(b, round_at, |_, _, h| h[0] ^= 1));
+    assert!(p.contains("replaying S") && !p.contains("aggregate"), "{p}");
+    let p = tampered(&|bad: &mut Transcript| {
+        bad.records.remove(round_at);
+    });
+    assert!(
+        p.contains("chain") && p.contains("did not start from the previous"),
+        "{p}"
+    );
+    let p = tampered(&|bad: &mut Transcript| bad.records.swap(round_at, round_at + 1));
+    assert!(p.contains("chain") && p.contains("out of order"), "{p}");
+    let p = tampered(&|bad: &mut Transcript| {
+        if let Entry::Enrolled { dataset, .. } = &mut bad.records[1].entry {
+            dataset.root[0] ^= 1;
+        }
+    });
+    assert!(p.contains("dataset commitment"), "{p}");
+    // The file format round-trips.
+    assert_eq!(Transcript::from_bytes(&t.to_bytes()).expect("decodes"), t);
 
     // The keys are cached by shape: a second load reuses them.
     let (_, existed) = Proving::load_or_setup(&job, keys.path()).expect("keys");

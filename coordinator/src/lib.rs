@@ -5,18 +5,22 @@
 //!   around the sans-IO job state machine.
 //! - [`progress`]: the per-round records the driver reports.
 //! - [`rss`]: the process's resident memory, for the memory-across-rounds report.
+//! - [`audit`]: re-checking a proven job from its transcript alone.
 //! - [`export`]: the model as safetensors, metrics as JSON.
 //! - [`job_file`]: the TOML job file a researcher submits, validated, into a `JobConfig`.
+//! - [`transcript`]: recording a proven job's hash-chained transcript from its events.
 //! - [`verify`]: the training proofs and the aggregate commitment check of proven rounds.
 //! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
 //!   an embedded database, committed a whole round at a time.
 
+pub mod audit;
 pub mod export;
 pub mod job_file;
 pub mod progress;
 pub mod rss;
 pub mod server;
 pub mod store;
+pub mod transcript;
 pub mod verify;
 
 pub use progress::{JobSummary, Progress, RoundRecord};

@@ -76,4 +76,6 @@ pub struct JobSummary {
     pub model: Vec<f32>,
     /// Set when the job ended early.
     pub error: Option<String>,
+    /// The hash-chained transcript of a proven job.
+    pub transcript: Option<cairn_protocol::transcript::Transcript>,
 }

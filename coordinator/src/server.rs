@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::progress::{JobSummary, Progress, RoundRecord};
+use crate::transcript::Recorder;
 use crate::verify::Verifier;
 
 /// Errors that stop the coordinator.
@@ -105,6 +106,9 @@ pub async fn run_job(
     let mut finished_error = None;
     let mut completed = 0;
     let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
+    let mut recorder = verifier
+        .as_ref()
+        .and_then(|v| Recorder::new(job.config(), v.key_bytes().to_vec(), job.global()));
     let mut proof_times: HashMap<u32, Vec<f64>> = HashMap::new();
 
     loop {
@@ -136,6 +140,9 @@ pub async fn run_job(
             }
         }
         while let Some(event) = job.poll_event() {
+            if let Some(r) = &mut recorder {
+                r.on_event(&event);
+            }
             match event {
                 JobEvent::Joined {
                     participant,
@@ -288,6 +295,7 @@ pub async fn run_job(
         rounds: records,
         model: job.global().to_vec(),
         error: finished_error,
+        transcript: recorder.map(Recorder::into_transcript),
     })
 }
 

@@ -8,11 +8,13 @@ use ark_bn254::Bn254;
 use ark_groth16::PreparedVerifyingKey;
 use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, VerifyingKey};
+use cairn_circuits::training::Shape;
 use cairn_protocol::job::{Job, ProofCheck};
 
 /// The job's verifier: the prepared verifying key of its circuit shape.
 pub struct Verifier {
     pvk: PreparedVerifyingKey<Bn254>,
+    vk_bytes: Vec<u8>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -22,11 +24,17 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// From the verifying key of the job's shape.
-    pub fn new(vk: &VerifyingKey) -> Arc<Self> {
+    /// From the verifying key of the job's circuit `shape`.
+    pub fn new(vk: &VerifyingKey, shape: &Shape) -> Arc<Self> {
         Arc::new(Self {
             pvk: proof::prepare(vk),
+            vk_bytes: proof::vk_to_bytes(shape, vk),
         })
+    }
+
+    /// The verifying key with its shape header, as the transcript records it.
+    pub fn key_bytes(&self) -> &[u8] {
+        &self.vk_bytes
     }
 
     /// Checks one proof (≈ 1–2 ms of pairings: call it on a blocking thread).

@@ -18,8 +18,8 @@ use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelError, ModelSpec};
 use crate::round::{
-    Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig, RoundError,
-    RoundOutcome,
+    apply_update, Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig,
+    RoundError, RoundOutcome,
 };
 use crate::secure_round::SecureRound;
 use crate::wire::{
@@ -795,9 +795,7 @@ impl Job {
         };
         match outcome {
             RoundOutcome::Completed(aggregate) => {
-                for (w, d) in self.global.iter_mut().zip(&aggregate.mean_delta) {
-                    *w += self.cfg.server_lr * d;
-                }
+                apply_update(&mut self.global, &aggregate.mean_delta, self.cfg.server_lr);
                 self.completed += 1;
                 self.consecutive_failures = 0;
                 self.events.push_back(JobEvent::RoundCompleted {

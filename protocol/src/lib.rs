@@ -15,6 +15,7 @@
 //!   secure-aggregation phases.
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
 //! - [`server_opt`]: the server optimisers (FedAvg, FedAdam, FedYogi) and their state.
+//! - [`transcript`]: the hash-chained transcript of a proven job, for `cairn audit`.
 
 pub mod client;
 pub mod job;
@@ -25,6 +26,7 @@ pub mod sampling;
 pub mod secure_client;
 pub mod secure_round;
 pub mod server_opt;
+pub mod transcript;
 #[cfg(feature = "transport")]
 pub mod transport;
 pub mod wire;

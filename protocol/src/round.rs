@@ -204,6 +204,25 @@ pub struct Aggregate {
     pub proven: Option<ProvenSum>,
 }
 
+/// The mean update of `survivors` participants from the exact sum of their fixed-point
+/// updates (scale 2^`scale_bits`): what a secure round applies, and what an auditor
+/// recomputes from the transcript — one function, so both get the same bits.
+pub fn mean_from_sum(update_sum: &[i64], survivors: usize, scale_bits: u32) -> Vec<f32> {
+    let inv = (-f64::from(scale_bits)).exp2();
+    let n = survivors as f64;
+    update_sum
+        .iter()
+        .map(|&s| ((s as f64 * inv) / n) as f32)
+        .collect()
+}
+
+/// Applies a mean update with the server learning rate: `w ← w + lr · mean`.
+pub fn apply_update(global: &mut [f32], mean_delta: &[f32], server_lr: f32) {
+    for (w, d) in global.iter_mut().zip(mean_delta) {
+        *w += server_lr * d;
+    }
+}
+
 /// What a proven secure round yields beside the mean: the exact integer sum S of the
 /// survivors' fixed-point updates, the per-limb sums of their blindings (from which R is
 /// rebuilt exactly), and each survivor's commitment and proof.

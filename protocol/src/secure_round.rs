@@ -24,8 +24,8 @@ use cairn_crypto::sign::IdentityPublic;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 
 use crate::round::{
-    Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError, RoundOutcome,
-    SecureSettings,
+    mean_from_sum, Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError,
+    RoundOutcome, SecureSettings,
 };
 use crate::wire::{
     self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant,
@@ -553,10 +553,11 @@ impl SecureRound {
         let n = survivors.len() as f64;
         let (d, limbs) = (self.n_params, self.limbs());
         let total = dequantise(sum, self.settings.scale_bits);
-        let mean_delta = total[..d].iter().map(|s| (s / n) as f32).collect();
+        let update_sum: Vec<i64> = sum[..d].iter().map(|&q| i64::from(centred(q))).collect();
+        let mean_delta = mean_from_sum(&update_sum, survivors.len(), self.settings.scale_bits);
         let mean_train_loss = total.get(d + limbs).map_or(f64::NAN, |l| l / n);
         let proven = self.cfg.proof.is_some().then(|| ProvenSum {
-            update_sum: sum[..d].iter().map(|&q| i64::from(centred(q))).collect(),
+            update_sum,
             blinding_limb_sums: sum[d..d + limbs].iter().map(|&q| u64::from(q)).collect(),
             inputs: survivors
                 .iter()

@@ -1,0 +1,124 @@
+//! Recording a proven job's transcript from its events, as the driver sees them.
+
+use std::collections::HashMap;
+
+use cairn_protocol::job::{JobConfig, JobEvent};
+use cairn_protocol::round::{Aggregation, ParticipantId};
+use cairn_protocol::transcript::{model_hash, Entry, Transcript};
+
+/// A round in flight: its seed, its participants and the hash of the model it started from.
+type Started = ([u8; 32], Vec<ParticipantId>, [u8; 32]);
+
+/// Builds the transcript of a proven job from its [`JobEvent`]s.
+#[derive(Debug)]
+pub struct Recorder {
+    transcript: Transcript,
+    model: Vec<f32>,
+    started: HashMap<u32, Started>,
+}
+
+impl Recorder {
+    /// Starts the transcript with the job's settings, verifying key and initial model;
+    /// `None` for a job that does not prove its rounds.
+    pub fn new(cfg: &JobConfig, verifying_key: Vec<u8>, initial: &[f32]) -> Option<Self> {
+        let proof = cfg.proof?;
+        let Aggregation::Secure(s) = &cfg.aggregation else {
+            return None;
+        };
+        let mut transcript = Transcript::default();
+        transcript.append(Entry::Job {
+            job_id: cfg.job_id.clone(),
+            model: cfg.model.clone(),
+            hyper: cfg.hyper.clone(),
+            server_lr: cfg.server_lr,
+            scale_bits: s.scale_bits,
+            proof,
+            verifying_key,
+            initial_model: initial.to_vec(),
+        });
+        Some(Self {
+            transcript,
+            model: initial.to_vec(),
+            started: HashMap::new(),
+        })
+    }
+
+    /// Appends what `event` adds to the transcript.
+    pub fn on_event(&mut self, event: &JobEvent) {
+        match event {
+            JobEvent::Enrolled {
+                participant,
+                identity,
+                dataset,
+            } => {
+                self.transcript.append(Entry::Enrolled {
+                    participant: *participant,
+                    identity: *identity,
+                    dataset: dataset.clone(),
+                });
+            }
+            JobEvent::RoundStarted {
+                round,
+                participants,
+                round_seed,
+            } => {
+                self.started.insert(
+                    *round,
+                    (*round_seed, participants.clone(), model_hash(&self.model)),
+                );
+            }
+            JobEvent::RoundCompleted {
+                round,
+                aggregate,
+                dropped,
+                model,
+            } => {
+                let (round_seed, participants, global_hash) =
+                    self.started.remove(round).unwrap_or_default();
+                let (inputs, update_sum, blinding_limb_sums) = match &aggregate.proven {
+                    Some(p) => (
+                        p.inputs.clone(),
+                        p.update_sum.clone(),
+                        p.blinding_limb_sums.clone(),
+                    ),
+                    None => Default::default(),
+                };
+                self.transcript.append(Entry::Round {
+                    round: *round,
+                    round_seed,
+                    global_hash,
+                    participants,
+                    inputs,
+                    dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
+                    update_sum,
+                    blinding_limb_sums,
+                    new_model_hash: model_hash(model),
+                });
+                self.model.clone_from(model);
+            }
+            JobEvent::RoundFailed {
+                round,
+                reason,
+                dropped,
+            } => {
+                self.started.remove(round);
+                self.transcript.append(Entry::RoundFailed {
+                    round: *round,
+                    reason: reason.clone(),
+                    dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
+                });
+            }
+            JobEvent::Joined { .. } | JobEvent::Refused { .. } | JobEvent::Finished { .. } => {}
+        }
+    }
+
+    /// The transcript so far.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// The finished transcript.
+    pub fn into_transcript(self) -> Transcript {
+        self.transcript
+    }
+}
