@@ -6,6 +6,7 @@
 //! - [`audit`]: `cairn audit` of a proven job's transcript.
 //! - [`demo`]: `cairn demo`.
 //! - [`export_verifier`]: `cairn export-verifier` (snarkjs JSON, Solidity verifier).
+//! - [`keygen`]: `cairn keygen` (proof keys per job shape, identity keys).
 //! - [`nodes`]: `cairn coordinator` and `cairn participant` as separate processes.
 //! - [`ui`]: progress bar and per-round lines.
 //! - [`plot`]: PNG plots (loss/AUC per round, ROC curves) with an embedded font.
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod demo;
 pub mod export_verifier;
 pub mod federate;
+pub mod keygen;
 pub mod nodes;
 pub mod options;
 pub mod plot;

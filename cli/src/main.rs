@@ -3,7 +3,7 @@
 //! The binary only parses arguments and calls the libraries.
 
 use anyhow::Result;
-use cairn_cli::{audit, demo, export_verifier, nodes};
+use cairn_cli::{audit, demo, export_verifier, keygen, nodes};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -32,6 +32,8 @@ enum Command {
     /// Re-check a proven job from its transcript: chain, signatures, proofs, aggregate
     /// checks and the model chain; exit status 0 only when everything holds.
     Audit(audit::AuditArgs),
+    /// Make a job's proof keys (Groth16 setup per shape) or a data holder's identity key.
+    Keygen(keygen::KeygenArgs),
 }
 
 fn main() -> Result<()> {
@@ -60,6 +62,7 @@ fn main() -> Result<()> {
             Command::Participant(a) => nodes::participant(a).await,
             Command::ExportVerifier(a) => export_verifier::run(a).await,
             Command::Audit(a) => audit::run(&a),
+            Command::Keygen(a) => keygen::run(a),
         }
     })
 }

@@ -79,7 +79,16 @@ fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
 
 impl TrainingCircuit {
     /// Builds the constraints into `cs` and returns how many each part took.
+    ///
+    /// Runs with no `tracing` subscriber: arkworks' gadgets open `#[tracing::instrument]`
+    /// spans (target `gr1cs`) that `Debug`-format their arguments, the whole constraint
+    /// system included, so under an application's subscriber at INFO synthesis becomes
+    /// quadratic (a 3,000-constraint setup ran for over half an hour in `cairn keygen`).
     pub fn synthesize(&self, cs: &ConstraintSystemRef<Fr>) -> Result<Breakdown, SynthesisError> {
+        tracing::dispatcher::with_default(&tracing::Dispatch::none(), || self.build(cs))
+    }
+
+    fn build(&self, cs: &ConstraintSystemRef<Fr>) -> Result<Breakdown, SynthesisError> {
         let (shape, p) = (&self.shape, &self.private);
         check_shape(shape, p)?;
         let inputs: Vec<FpVar<Fr>> = self
@@ -177,6 +186,31 @@ impl TrainingCircuit {
 }
 
 impl TrainingCircuit {
+    /// The circuit of `shape` with an all-zero statement and witness: what key generation
+    /// synthesises (the constraints depend on the shape only).
+    pub fn blank(shape: &Shape) -> Self {
+        let zero = Fr::from(0u64);
+        Self {
+            shape: shape.clone(),
+            public: Public {
+                data_root: zero,
+                model_hash: zero,
+                indices_hash: zero,
+                hyper_hash: zero,
+                commitment: Default::default(),
+            },
+            private: Private::dummy(shape),
+        }
+    }
+
+    /// Where the constraints of `shape` go, without a witness: synthesised in setup mode,
+    /// as key generation does (no values computed, no satisfaction check).
+    pub fn shape_breakdown(shape: &Shape) -> Result<Breakdown, SynthesisError> {
+        let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
+        cs.set_mode(ark_relations::gr1cs::SynthesisMode::Setup);
+        Self::blank(shape).synthesize(&cs)
+    }
+
     /// Synthesises into a fresh constraint system: where the constraints go, and whether
     /// this witness satisfies them (for benches, `keygen` reports and debugging).
     pub fn count(&self) -> Result<(Breakdown, bool), SynthesisError> {

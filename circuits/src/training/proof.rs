@@ -20,8 +20,7 @@ use ark_std::UniformRand;
 use rand::{CryptoRng, RngCore};
 
 use super::circuit::TrainingCircuit;
-use super::{Private, Public, Shape, Witness};
-use crate::pedersen::Point;
+use super::{Public, Shape, Witness};
 
 /// A Groth16 proving key.
 pub type ProvingKey = ark_groth16::ProvingKey<Bn254>;
@@ -110,23 +109,10 @@ pub fn setup<R: RngCore + CryptoRng>(
     shape: &Shape,
     rng: &mut R,
 ) -> Result<(ProvingKey, VerifyingKey), ProofError> {
-    let circuit = TrainingCircuit {
-        shape: shape.clone(),
-        public: dummy_public(),
-        private: Private::dummy(shape),
-    };
-    Ok(Groth16::<Bn254>::circuit_specific_setup(circuit, rng)?)
-}
-
-fn dummy_public() -> Public {
-    let zero = Fr::from(0u64);
-    Public {
-        data_root: zero,
-        model_hash: zero,
-        indices_hash: zero,
-        hyper_hash: zero,
-        commitment: Point::default(),
-    }
+    Ok(Groth16::<Bn254>::circuit_specific_setup(
+        TrainingCircuit::blank(shape),
+        rng,
+    )?)
 }
 
 /// Proves a checked witness. The witness is synthesised once; a witness that does not

@@ -3,6 +3,7 @@
 //! witness that breaks exactly that part does not.
 
 use ark_bn254::Fr;
+use ark_r1cs_std::alloc::AllocVar;
 use ark_relations::gr1cs::ConstraintSystem;
 use ark_std::UniformRand;
 use cairn_protocol::model::{HyperParams, ModelSpec};
@@ -139,6 +140,8 @@ fn honest_logistic_regression_satisfies_with_pinned_counts() {
         total: 7948,
     };
     assert_eq!(bd, want);
+    // Without a witness (setup mode, as keygen counts), the same constraints.
+    assert_eq!(TrainingCircuit::shape_breakdown(&f.shape).unwrap(), want);
 }
 
 #[test]
@@ -604,4 +607,55 @@ fn a_float_update_proves_on_a_small_shape() {
     )
     .unwrap();
     assert!(check(&f.shape, &w.public, &w.private).0);
+}
+
+/// Counts the spans and events a subscriber is asked to record.
+#[derive(Default)]
+struct CountingSubscriber(std::sync::atomic::AtomicU64);
+
+impl tracing::Subscriber for CountingSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::span::Id::from_u64(n + 1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn synthesis_hides_arkworks_spans_from_the_application_subscriber() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let counter = Arc::new(CountingSubscriber::default());
+    let dispatch = tracing::Dispatch::from(Arc::clone(&counter));
+    let f = fixture(vec![2], 1, 0.01);
+    tracing::dispatcher::with_default(&dispatch, || {
+        // The gadgets on their own do open spans under an enabled subscriber...
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let x = ark_r1cs_std::fields::fp::FpVar::new_witness(cs.clone(), || Ok(Fr::from(3u64)))
+            .unwrap();
+        let _h = crate::poseidon::constraints::hash(&[x.clone(), x]).unwrap();
+        assert!(
+            counter.0.load(Ordering::Relaxed) > 0,
+            "the probe sees spans"
+        );
+        counter.0.store(0, Ordering::Relaxed);
+        // ...but the training circuit's synthesis shows the subscriber none.
+        let c = TrainingCircuit {
+            shape: f.shape.clone(),
+            public: f.witness.public.clone(),
+            private: f.witness.private.clone(),
+        };
+        let (_, ok) = c.count().unwrap();
+        assert!(ok);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 0);
+    });
 }
