@@ -29,6 +29,8 @@ pub(crate) trait Arith {
     fn sub(&self, a: &Self::V, b: &Self::V) -> Self::V;
     /// `a · 2^FRAC_BITS`.
     fn upscale(&self, a: &Self::V) -> Self::V;
+    /// The constant `c`.
+    fn constant(&self, c: i128) -> Self::V;
     /// `floor(z / 2^shift)`, range-checked.
     fn rescale(&mut self, z: &Self::V, shift: u32) -> Result<Self::S, Self::Error>;
     /// The value of a rescaled number.
@@ -64,6 +66,9 @@ impl Arith for Native {
     }
     fn upscale(&self, a: &i128) -> i128 {
         a * i128::from(SCALE)
+    }
+    fn constant(&self, c: i128) -> i128 {
+        c
     }
     fn rescale(&mut self, z: &i128, shift: u32) -> Result<i64, FixedError> {
         fixed::rescale(*z, shift)
@@ -109,6 +114,9 @@ impl Arith for InCircuit {
     }
     fn upscale(&self, a: &FpVar<Fr>) -> FpVar<Fr> {
         a * Fr::from(SCALE as u64)
+    }
+    fn constant(&self, c: i128) -> FpVar<Fr> {
+        FpVar::constant(fixed::to_field(c))
     }
     fn rescale(&mut self, z: &FpVar<Fr>, shift: u32) -> Result<fc::SignedVar, SynthesisError> {
         fc::rescale(z, shift)

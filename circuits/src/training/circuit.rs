@@ -7,7 +7,7 @@ use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 
 use super::arith::InCircuit;
-use super::sgd::sgd_step;
+use super::sgd::train;
 use super::{Private, Public, Shape, NORM_BITS, RHO_BITS, TOL_BITS, UPDATE_BITS};
 use crate::fixed::constraints::{signed_witness, unsigned_bits, SignedVar};
 use crate::fixed::to_field;
@@ -144,10 +144,7 @@ impl TrainingCircuit {
         bd.merkle = take(cs);
 
         // Training.
-        let mut params = model.clone();
-        for batch in &batches {
-            params = sgd_step(&mut InCircuit, &shape.model, &params, batch, step)?;
-        }
+        let params = train(&mut InCircuit, &shape.model, &model, &batches, step)?;
         bd.training = take(cs);
 
         // Tolerance: −τ ≤ x − (w_K − w) ≤ τ, with x a signed UPDATE_BITS-bit value.

@@ -137,7 +137,8 @@ impl Shape {
     /// fixed-point and range widths): the name of its keys.
     pub fn hash(&self) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(b"cairn/training-circuit/v1");
+        // v2: parameters carried at scale 2^48 within the K steps (one rescale per round).
+        h.update(b"cairn/training-circuit/v2");
         for v in [
             FRAC_BITS,
             fixed::VALUE_BITS,

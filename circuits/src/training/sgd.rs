@@ -2,24 +2,68 @@
 //! cross-entropy) in fixed point, written once for both [`Arith`] implementations.
 //!
 //! Parameters use `cairn_protocol::model`'s layout (per layer `W` row-major `[n_out, n_in]`,
-//! then the bias). Per step, with `η = lr / B` in fixed point:
+//! then the bias). After the first update the parameters are carried at the finer scale
+//! `2^(F + WEIGHT_SHIFT) = 2^48` and rescaled once at the end of the K steps ([`train`]), so a
+//! weight update needs no rescale of its own. Per step, with `η = lr / B` at scale 2^F and
+//! the parameters at scale `2^(F + s)` (`s = 0` in the first step, `WEIGHT_SHIFT` after):
 //!
-//! - forward: `z = rescale(W·a + b·2^F)`, `a' = relu(z)` (hidden) or `p = σ(z)` (output);
-//! - backward: `δ_out = p − y`; `δ_hidden = [z ≥ 0] · rescale(Wᵀ·δ)`;
-//! - update: `W −= rescale(η · Σ_batch δ·aᵀ, 2F)`, `b −= rescale(η · Σ_batch δ, F)`.
+//! - forward: `z = rescale(W·a + b·2^F, F + s)`, `a' = relu(z)` (hidden) or `p = σ(z)`;
+//! - backward: `δ_out = p − y`; `δ_hidden = [z ≥ 0] · rescale(Wᵀ·δ, F + s)`;
+//! - update, exact at scale 2^48: `W ← W·2^(32 − s) − η · Σ_batch δ·aᵀ` and
+//!   `b ← b·2^(32 − s) − η · Σ_batch δ · 2^F`.
 //!
-//! Every dot product is summed exactly and rescaled once.
+//! The first step reads the committed model at its own scale, which gives the same `z` as
+//! reading it lifted to 2^48 (the lift is exact) with a 16-bit instead of a 48-bit remainder.
+//! Every dot product is summed exactly and rescaled once; each parameter is rescaled once per
+//! round (`floor((w_K + 2^31) / 2^32)`, to nearest) instead of once per step.
 
 use cairn_protocol::model::ModelSpec;
 
 use super::arith::Arith;
 use crate::fixed::FRAC_BITS;
 
-/// One SGD step on `batch` (each row: features, then the label). Returns the new parameters.
-pub(crate) fn sgd_step<A: Arith>(
+/// Extra fractional bits the parameters carry within the K steps (scale `2^(F + 32)`).
+pub(crate) const WEIGHT_SHIFT: u32 = 2 * FRAC_BITS;
+
+/// K SGD steps from `model` (scale 2^F) on `batches`, returning `w_K` at scale 2^F: the
+/// parameters are lifted to scale 2^(F + [`WEIGHT_SHIFT`]) (exactly), trained, and rescaled
+/// once (to nearest, range-checked to the value width).
+pub(crate) fn train<A: Arith>(
+    a: &mut A,
+    spec: &ModelSpec,
+    model: &[A::V],
+    batches: &[Vec<Vec<A::V>>],
+    step: &A::V,
+) -> Result<Vec<A::V>, A::Error> {
+    let mut params = model.to_vec();
+    let mut shift = 0;
+    for batch in batches {
+        params = sgd_step(a, spec, &params, shift, batch, step)?;
+        shift = WEIGHT_SHIFT;
+    }
+    if shift == 0 {
+        // No steps: the model unchanged (not reached by valid shapes, K ≥ 1).
+        return Ok(params);
+    }
+    // Round to nearest (ties up): floor((w + 2^31) / 2^32), so the one rescale adds no bias.
+    let half = a.constant(1i128 << (WEIGHT_SHIFT - 1));
+    params
+        .iter()
+        .map(|w| {
+            let s = a.rescale(&a.add(w, &half), WEIGHT_SHIFT)?;
+            Ok(a.value(&s))
+        })
+        .collect()
+}
+
+/// One SGD step on `batch` (each row: features, then the label), on parameters at scale
+/// `2^(F + shift)` (`shift` is 0 or [`WEIGHT_SHIFT`]). Returns the new parameters at scale
+/// 2^(F + [`WEIGHT_SHIFT`]).
+fn sgd_step<A: Arith>(
     a: &mut A,
     spec: &ModelSpec,
     params: &[A::V],
+    shift: u32,
     batch: &[Vec<A::V>],
     step: &A::V,
 ) -> Result<Vec<A::V>, A::Error> {
@@ -40,7 +84,7 @@ pub(crate) fn sgd_step<A: Arith>(
                 let w = &params[l.w_offset + o * l.n_in..l.w_offset + (o + 1) * l.n_in];
                 let wa = a.dot(w, &input);
                 let z = a.add(&wa, &a.upscale(&params[l.b_offset + o]));
-                let s = a.rescale(&z, FRAC_BITS)?;
+                let s = a.rescale(&z, FRAC_BITS + shift)?;
                 if li + 1 < nl {
                     let g = a.active(&s);
                     let v = a.value(&s);
@@ -63,7 +107,7 @@ pub(crate) fn sgd_step<A: Arith>(
                     .map(|o| params[l.w_offset + o * l.n_in + i].clone())
                     .collect();
                 let back = a.dot(&col, &row_deltas[li]);
-                let s = a.rescale(&back, FRAC_BITS)?;
+                let s = a.rescale(&back, FRAC_BITS + shift)?;
                 let v = a.value(&s);
                 below.push(a.gate(&gates[li - 1][i], &v));
             }
@@ -72,26 +116,36 @@ pub(crate) fn sgd_step<A: Arith>(
         inputs.push(row_inputs);
         deltas.push(row_deltas);
     }
-    let mut new = params.to_vec();
+    // The parameters lifted to 2^(F + WEIGHT_SHIFT): exact, free (constant multiples).
+    let mut new: Vec<A::V> = params
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            for _ in 0..(WEIGHT_SHIFT - shift) / FRAC_BITS {
+                w = a.upscale(&w);
+            }
+            w
+        })
+        .collect();
     for (li, l) in layers.iter().enumerate() {
         for o in 0..l.n_out {
             let ds: Vec<A::V> = deltas.iter().map(|d| d[li][o].clone()).collect();
             for i in 0..l.n_in {
                 let xs: Vec<A::V> = inputs.iter().map(|x| x[li][i].clone()).collect();
+                // δ·a at 2^(2F), times η at 2^F: exactly the weights' scale 2^(3F).
                 let g = a.dot(&ds, &xs);
                 let eg = a.mul(step, &g);
-                let upd = a.rescale(&eg, 2 * FRAC_BITS)?;
                 let k = l.w_offset + o * l.n_in + i;
-                new[k] = a.sub(&params[k], &a.value(&upd));
+                new[k] = a.sub(&new[k], &eg);
             }
             let mut gb = ds[0].clone();
             for d in &ds[1..] {
                 gb = a.add(&gb, d);
             }
+            // δ at 2^F, times η: 2^(2F), lifted to 2^(3F).
             let eg = a.mul(step, &gb);
-            let upd = a.rescale(&eg, FRAC_BITS)?;
             let k = l.b_offset + o;
-            new[k] = a.sub(&params[k], &a.value(&upd));
+            new[k] = a.sub(&new[k], &a.upscale(&eg));
         }
     }
     Ok(new)
@@ -154,7 +208,7 @@ mod tests {
         };
         let qb: Vec<Vec<i128>> = batch.iter().map(|r| q(r)).collect();
         let step = i128::from(quantize(lr / 4.0).unwrap());
-        let got = sgd_step(&mut Native, &spec, &q(&p), &qb, &step).unwrap();
+        let got = train(&mut Native, &spec, &q(&p), &[qb], &step).unwrap();
         for (g, w) in got.iter().zip(&want) {
             let g = dequantize(*g as i64);
             // The sigmoid approximation (≤ 0.0035) times lr bounds the difference.

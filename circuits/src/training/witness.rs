@@ -5,7 +5,7 @@ use ark_bn254::Fr;
 use ark_ec::AffineRepr;
 
 use super::arith::Native;
-use super::sgd::sgd_step;
+use super::sgd::train;
 use super::{model_hash, FixedHyper, Shape, TrainingError, UPDATE_BITS};
 use crate::fixed;
 use crate::merkle::{MerklePath, MerkleTree};
@@ -127,17 +127,18 @@ pub fn replay(
             want: shape.model.param_count(),
         });
     }
-    let mut params: Vec<i128> = model.iter().map(|&v| v.into()).collect();
-    let step = i128::from(hyper.step);
-    for batch in batches {
-        let rows: Vec<Vec<i128>> = batch
-            .iter()
-            .map(|r| r.iter().map(|&v| v.into()).collect())
-            .collect();
-        params = sgd_step(&mut Native, &shape.model, &params, &rows, &step)?;
-    }
-    params
+    let model: Vec<i128> = model.iter().map(|&v| v.into()).collect();
+    let batches: Vec<Vec<Vec<i128>>> = batches
         .iter()
+        .map(|b| {
+            b.iter()
+                .map(|r| r.iter().map(|&v| v.into()).collect())
+                .collect()
+        })
+        .collect();
+    let step = i128::from(hyper.step);
+    let w_k = train(&mut Native, &shape.model, &model, &batches, &step)?;
+    w_k.iter()
         .map(|&v| fixed::check_signed(v, 64).map_err(TrainingError::from))
         .collect()
 }
