@@ -22,7 +22,7 @@ use crate::fixed;
 use crate::merkle::MerkleTree;
 use crate::pedersen::{self, Generators};
 use crate::training::proof::{self, Proof, ProvingKey};
-use crate::training::{FixedHyper, Public, Shape, Witness};
+use crate::training::{replay, FixedHyper, Public, Shape, Witness};
 
 /// The circuit shape of a job's rounds.
 pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape {
@@ -186,6 +186,28 @@ pub fn prove_update<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<ProvenUpdate, String> {
     let shape = shape(&st.model, &st.hyper, &st.proof);
+    let w = round_witness(
+        st,
+        participant,
+        data,
+        update,
+        pedersen::random_blinding(rng),
+    )?;
+    let proof = proof::prove(pk, &shape, &w, rng).map_err(|e| format!("proving: {e}"))?;
+    Ok(proven_update(&w, &proof))
+}
+
+/// The witness of `participant`'s round: the rows the round seed gives it, the fixed-point
+/// replay of the round's model on them, `update` quantised and committed with `rho`.
+/// Fails when the update strays beyond τ or over the clip bound.
+pub fn round_witness(
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+    update: &[f32],
+    rho: pedersen::Scalar,
+) -> Result<Witness, String> {
+    let shape = shape(&st.model, &st.hyper, &st.proof);
     let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
     let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
     let indices = batch_indices(
@@ -195,18 +217,53 @@ pub fn prove_update<R: RngCore + CryptoRng>(
         st.hyper.local_steps,
         st.hyper.batch_size,
     );
-    let rho = pedersen::random_blinding(rng);
-    let w = Witness::from_float_update(
+    Witness::from_float_update(
         &shape, &data.tree, &data.rows, indices, model, hyper, update, rho,
     )
-    .map_err(|e| format!("witness: {e}"))?;
-    let proof = proof::prove(pk, &shape, &w, rng).map_err(|e| format!("proving: {e}"))?;
-    Ok(ProvenUpdate {
-        blinding_limbs: blinding_limbs(&rho),
+    .map_err(|e| format!("witness: {e}"))
+}
+
+/// The update the circuit recomputes for `participant`'s round on `data` (the fixed-point
+/// replay of K steps from the round's model on the rows the round seed gives it), as
+/// floats: what an honest float trainer must land within τ of.
+pub fn replay_update(
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+) -> Result<Vec<f32>, String> {
+    let shape = shape(&st.model, &st.hyper, &st.proof);
+    let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
+    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
+    let batches: Vec<Vec<Vec<i64>>> = batch_indices(
+        st.round_seed,
+        participant,
+        data.rows.len(),
+        st.hyper.local_steps,
+        st.hyper.batch_size,
+    )
+    .iter()
+    .map(|b| {
+        b.iter()
+            .filter_map(|&i| data.rows.get(i as usize).cloned())
+            .collect()
+    })
+    .collect();
+    let w_k = replay(&shape, &model, &batches, &hyper).map_err(|e| format!("replay: {e}"))?;
+    Ok(w_k
+        .iter()
+        .zip(&model)
+        .map(|(a, b)| fixed::dequantize(a - b))
+        .collect())
+}
+
+/// What a holder sends for witness `w` and its proof: x, ρ's limbs, C and π.
+pub fn proven_update(w: &Witness, proof: &proof::Proof) -> ProvenUpdate {
+    ProvenUpdate {
+        blinding_limbs: blinding_limbs(&w.private.rho),
         input: ProvenInput {
             commitment: point_to_bytes(&w.public.commitment),
             proof: proof.to_bytes(),
         },
-        update: w.private.update,
-    })
+        update: w.private.update.clone(),
+    }
 }

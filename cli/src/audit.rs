@@ -41,7 +41,7 @@ pub fn print(report: &AuditReport, seconds: f64) {
         "{} records, {} holders enrolled",
         report.records, report.enrolled
     );
-    println!("round  selected  survivors  proofs-ok  dropped  sum-check  model");
+    println!("round  selected  survivors  proofs-ok  dropped  sum-check  signed  model");
     for r in &report.rounds {
         if r.failed {
             println!(
@@ -51,13 +51,14 @@ pub fn print(report: &AuditReport, seconds: f64) {
             continue;
         }
         println!(
-            "{:>5}  {:>8}  {:>9}  {:>9}  {:>7}  {:>9}  {}",
+            "{:>5}  {:>8}  {:>9}  {:>9}  {:>7}  {:>9}  {:>6}  {}",
             r.round,
             r.selected,
             r.survivors,
             format!("{}/{}", r.proofs_ok, r.survivors),
             r.dropped,
             if r.sum_ok { "ok" } else { "FAILED" },
+            if r.signatures_ok { "ok" } else { "FAILED" },
             if r.model_ok { "ok" } else { "FAILED" }
         );
     }

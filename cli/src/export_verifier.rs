@@ -4,25 +4,28 @@
 //! what to export.
 //!
 //! Sources of the key and proofs:
+//! - `--transcript PATH`: a proven job's transcript: the job's verifying key and every
+//!   survivor's proof with the public inputs the transcript fixes for it (named
+//!   `r<round>_p<participant>`), so each can be checked by snarkjs or on chain;
 //! - `--demo-shape`: a tiny training circuit (logistic regression, K = 1, B = 2, tree depth
 //!   2) with throwaway keys and one honest proof, for checking the tools
 //!   (`scripts/check-verifiers.sh`).
-//!
-//! A job transcript (`--transcript PATH`: the job's verifying key and every survivor's proof
-//! and statement) is meant to plug in as another [`Source`] producing the same [`Export`].
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use cairn_circuits::export::{self, NamedProof};
 use cairn_circuits::fixed::{quantize_all, quantize_row};
 use cairn_circuits::merkle::MerkleTree;
 use cairn_circuits::pedersen::random_blinding;
+use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, VerifyingKey};
 use cairn_circuits::training::{replay, FixedHyper, Shape, Witness};
+use cairn_coordinator::audit::proof_items;
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::transcript::Transcript;
 use clap::Args;
 
 /// `cairn export-verifier` arguments.
@@ -47,6 +50,9 @@ pub struct SourceArgs {
     /// throwaway keys, prove one honest update, and export them (proof name `demo`).
     #[arg(long)]
     pub demo_shape: bool,
+    /// A proven job's transcript (`cairn-out/transcript.cairn`): its key and every proof.
+    #[arg(long)]
+    pub transcript: Option<PathBuf>,
 }
 
 /// Where to take the key and proofs from.
@@ -57,6 +63,8 @@ pub enum Source {
         /// Features of the logistic-regression model.
         features: usize,
     },
+    /// A job's transcript file.
+    Transcript(PathBuf),
 }
 
 /// A verifying key and the proofs to export for it.
@@ -77,12 +85,14 @@ pub const DEMO_PROOF: &str = "demo";
 
 /// Runs `cairn export-verifier`.
 pub async fn run(args: ExportVerifierArgs) -> Result<()> {
-    let source = if args.source.demo_shape {
-        Source::Demo {
+    let source = match (&args.source.transcript, args.source.demo_shape) {
+        (Some(path), _) => Source::Transcript(path.clone()),
+        (None, true) => Source::Demo {
             features: args.demo_features,
+        },
+        (None, false) => {
+            bail!("say where the key and proofs come from: --transcript PATH or --demo-shape")
         }
-    } else {
-        bail!("say where the key and proofs come from: --demo-shape");
     };
     let out = args.out.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
@@ -116,7 +126,57 @@ pub async fn run(args: ExportVerifierArgs) -> Result<()> {
 pub fn collect(source: &Source) -> Result<Export> {
     match source {
         Source::Demo { features } => demo(*features),
+        Source::Transcript(path) => from_transcript(path),
     }
+}
+
+/// The key and every proof of a transcript file, each with the public inputs of the
+/// statement the transcript fixes for it.
+pub fn from_transcript(path: &Path) -> Result<Export> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let t =
+        Transcript::from_bytes(&bytes).with_context(|| format!("decoding {}", path.display()))?;
+    let (vk_bytes, items) = proof_items(&t).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let Some(first) = items.first() else {
+        bail!("{} holds no proofs (no completed round)", path.display());
+    };
+    let st = &first.statement;
+    let shape = rounds::shape(&st.model, &st.hyper, &st.proof);
+    let vk = proof::vk_from_bytes(&shape, &vk_bytes)
+        .with_context(|| format!("the verifying key in {}", path.display()))?;
+    let proofs = items
+        .iter()
+        .map(|it| {
+            let (_, public) = rounds::statement(
+                &it.statement,
+                it.participant,
+                &it.dataset,
+                &it.input.commitment,
+            )
+            .map_err(|e| anyhow!("round {} participant {}: {e}", it.round, it.participant))?;
+            let p = proof::Proof::from_bytes(&it.input.proof)
+                .with_context(|| format!("round {} participant {}", it.round, it.participant))?;
+            Ok(NamedProof {
+                name: format!("r{}_p{}", it.round, it.participant),
+                proof: p.0,
+                inputs: public.to_inputs(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Export {
+        vk,
+        note: format!(
+            "Job transcript {} (shape {}: {}, K = {}, B = {}, depth {}); {} proofs.",
+            path.display(),
+            shape.id(),
+            st.model.describe(),
+            st.hyper.local_steps,
+            st.hyper.batch_size,
+            st.proof.tree_depth,
+            proofs.len()
+        ),
+        proofs,
+    })
 }
 
 /// Writes `export` into `dir` (see `cairn_circuits::export::write_bundle`).

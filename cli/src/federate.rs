@@ -17,7 +17,7 @@ use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_coordinator::{run_job, JobSummary, Progress};
 use cairn_datasets::Dataset;
 use cairn_participant::trainer::{TrainInput, Trainer};
-use cairn_participant::{run, ParticipantConfig, Prover};
+use cairn_participant::{run, ParticipantConfig, Prover, TrainedRound, UpdateProver};
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
@@ -75,25 +75,103 @@ pub async fn run_federated(
     progress: mpsc::UnboundedSender<Progress>,
     proving: Option<&Proving>,
 ) -> Result<JobSummary> {
-    if job.proof.is_some() != proving.is_some() {
-        bail!("a proven job needs its keys, and keys need a proven job");
-    }
-    // Each holder commits to its rows: fixed point, Poseidon Merkle tree (once per job).
     let mut provers = Vec::with_capacity(holders.len());
     for (i, rows) in holders.iter().enumerate() {
         provers.push(match (proving, job.proof) {
-            (Some(p), Some(spec)) => Some(Arc::new(Prover {
-                key: Arc::clone(&p.pk),
-                data: CommittedData::new(
-                    &rows.features,
-                    rows.n_features,
-                    &rows.labels,
-                    spec.tree_depth,
-                )
-                .map_err(|e| anyhow!("holder {i}: {e}"))?,
-            })),
+            (Some(p), Some(spec)) => Some(Arc::new(
+                commit_holder(p, rows, spec.tree_depth).with_context(|| format!("holder {i}"))?,
+            ) as Arc<dyn UpdateProver>),
             _ => None,
         });
+    }
+    let coordinator = start_coordinator(job, initial, test, progress.clone(), proving)?;
+    let mut tasks = Vec::new();
+    for (i, (rows, prover)) in holders.into_iter().zip(provers).enumerate() {
+        let name = format!("holder-{i}");
+        let cfg = coordinator.participant(name.clone(), prover);
+        let trainer = make_trainer()?;
+        // Each holder's per-round times join the coordinator's progress.
+        let (trained, mut reports) = mpsc::unbounded_channel();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            while let Some(t) = reports.recv().await {
+                let t: TrainedRound = t;
+                let _ = progress.send(Progress::Trained {
+                    round: t.round,
+                    holder: name.clone(),
+                    train_seconds: t.train_seconds,
+                    prove_seconds: t.prove_seconds,
+                });
+            }
+        });
+        tasks.push(tokio::spawn(async move {
+            run(&cfg, Arc::new(rows), trainer, trained).await
+        }));
+    }
+    drop(progress);
+    let summary = coordinator.finish().await?;
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Err(e) = t.await.context("participant task")? {
+            tracing::warn!(holder = i, error = %e, "participant ended with an error");
+        }
+    }
+    Ok(summary)
+}
+
+/// The honest prover of a holder: its rows committed in fixed point under a Poseidon
+/// Merkle tree of `tree_depth` (once per job), with the job's proving key.
+pub fn commit_holder(proving: &Proving, rows: &Dataset, tree_depth: u32) -> Result<Prover> {
+    Ok(Prover {
+        key: Arc::clone(&proving.pk),
+        data: CommittedData::new(&rows.features, rows.n_features, &rows.labels, tree_depth)
+            .map_err(|e| anyhow!("{e}"))?,
+    })
+}
+
+/// A coordinator running one job on a loopback QUIC endpoint, as a task.
+pub struct LocalCoordinator {
+    /// Its address.
+    pub addr: std::net::SocketAddr,
+    /// Its certificate's fingerprint.
+    pub fingerprint: String,
+    task: tokio::task::JoinHandle<Result<JobSummary, cairn_coordinator::CoordinatorError>>,
+}
+
+impl LocalCoordinator {
+    /// The configuration of a participant that joins this coordinator.
+    pub fn participant(
+        &self,
+        name: String,
+        prover: Option<Arc<dyn UpdateProver>>,
+    ) -> ParticipantConfig {
+        ParticipantConfig {
+            coordinator: self.addr,
+            fingerprint: self.fingerprint.clone(),
+            name,
+            prover,
+        }
+    }
+
+    /// Waits for the job to end.
+    pub async fn finish(self) -> Result<JobSummary> {
+        self.task
+            .await
+            .context("coordinator task")?
+            .context("coordinator")
+    }
+}
+
+/// Starts the coordinator of `job` on 127.0.0.1 (with the verifier and the aggregate check
+/// when the job proves its rounds).
+pub fn start_coordinator(
+    job: JobConfig,
+    initial: Vec<f32>,
+    test: &Dataset,
+    progress: mpsc::UnboundedSender<Progress>,
+    proving: Option<&Proving>,
+) -> Result<LocalCoordinator> {
+    if job.proof.is_some() != proving.is_some() {
+        bail!("a proven job needs its keys, and keys need a proven job");
     }
     let verifier = match (proving, job.proof) {
         (Some(p), Some(spec)) => Some(Verifier::new(
@@ -114,7 +192,7 @@ pub async fn run_federated(
         job = with_sum_check(job);
     }
     let test = test.clone();
-    let server = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         run_job(
             endpoint,
             job,
@@ -125,29 +203,11 @@ pub async fn run_federated(
         )
         .await
     });
-    let mut tasks = Vec::new();
-    for (i, (rows, prover)) in holders.into_iter().zip(provers).enumerate() {
-        let cfg = ParticipantConfig {
-            coordinator: addr,
-            fingerprint: identity.fingerprint.clone(),
-            name: format!("holder-{i}"),
-            prover,
-        };
-        let trainer = make_trainer()?;
-        tasks.push(tokio::spawn(async move {
-            run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await
-        }));
-    }
-    let summary = server
-        .await
-        .context("coordinator task")?
-        .context("coordinator")?;
-    for (i, t) in tasks.into_iter().enumerate() {
-        if let Err(e) = t.await.context("participant task")? {
-            tracing::warn!(holder = i, error = %e, "participant ended with an error");
-        }
-    }
-    Ok(summary)
+    Ok(LocalCoordinator {
+        addr,
+        fingerprint: identity.fingerprint,
+        task,
+    })
 }
 
 /// The centralised baseline with the same budget: every round, K steps of SGD with

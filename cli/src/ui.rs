@@ -1,5 +1,8 @@
 //! Terminal rendering of a job's progress: a progress bar over the rounds and one line
-//! per round (round, participants, loss, accuracy, AUC, seconds).
+//! per round (round, participants, loss, accuracy, AUC, seconds), with the proving and
+//! verification times of a proven round on the line below.
+
+use std::collections::BTreeMap;
 
 use cairn_coordinator::{Progress, RoundRecord};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +37,37 @@ pub fn round_line(r: &RoundRecord) -> String {
     }
 }
 
+/// The times of a proven round: the holders' proving (median and max, from in-process
+/// holders' reports, when there are any) and the coordinator's verification of each proof.
+pub fn proof_line(r: &RoundRecord, prove_seconds: &[f64]) -> Option<String> {
+    let verify = r.verify_seconds.as_deref()?;
+    let mut line = String::from("        proofs:");
+    if let Some((median, max)) = median_max(prove_seconds) {
+        line += &format!(
+            " proved by {} holders in {median:.2} s median ({max:.2} s max);",
+            prove_seconds.len()
+        );
+    }
+    match median_max(verify) {
+        Some((median, max)) => {
+            line += &format!(
+                " {} verified in {:.2} ms median ({:.2} ms max)",
+                verify.len(),
+                1e3 * median,
+                1e3 * max
+            )
+        }
+        None => line += " none verified",
+    }
+    Some(line)
+}
+
+fn median_max(xs: &[f64]) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    Some((*v.get(v.len() / 2)?, *v.last()?))
+}
+
 /// Renders progress events until the sender side closes; returns nothing, prints as it goes.
 /// With `quiet` only the per-round lines are printed (no bar), e.g. when not on a terminal.
 pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quiet: bool) {
@@ -49,6 +83,7 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut header_done = false;
+    let mut proving: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
     // A hidden bar prints nothing: without a terminal, lines go straight to stdout.
     let say = |line: String| {
         if quiet {
@@ -91,8 +126,18 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
                     "(round {round}: training on {participants} holders)"
                 ));
             }
+            Progress::Trained {
+                round,
+                prove_seconds: Some(s),
+                ..
+            } => proving.entry(round).or_default().push(s),
+            Progress::Trained { .. } => {}
             Progress::Round(r) => {
                 say(round_line(&r));
+                let proved = proving.remove(&r.round).unwrap_or_default();
+                if let Some(line) = proof_line(&r, &proved) {
+                    say(line);
+                }
                 for (p, why) in &r.dropped {
                     say(format!("        dropped {p}: {why}"));
                 }

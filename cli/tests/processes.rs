@@ -183,6 +183,8 @@ fn the_demo_trains_and_writes_model_and_metrics() {
     let o = cairn()
         .args([
             "demo",
+            "--proofs",
+            "false",
             "--participants",
             "3",
             "--rounds",
@@ -251,4 +253,46 @@ fn bad_input_gives_clear_errors() {
     let o = cairn().arg("audit").arg(&garbage).output().expect("run");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a cairn transcript"));
+}
+
+/// The default demo is the verifiable round: proofs timed per round, transcript audited.
+/// (A small tree and batch keep the circuit small; the demo's own are R1's.)
+#[test]
+fn the_default_demo_proves_every_round_and_audits_its_transcript() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = cairn()
+        .args([
+            "demo",
+            "--participants",
+            "3",
+            "--rounds",
+            "2",
+            "--batch",
+            "2",
+            "--tree-depth",
+            "12",
+            "--synthetic",
+            "--device",
+            "cpu",
+            "--keys",
+        ])
+        .arg(out.path().join("keys"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("proofs: Groth16"), "{stdout}");
+    let timed = stdout
+        .lines()
+        .filter(|l| l.contains("proved by 3 holders") && l.contains("3 verified in"))
+        .count();
+    assert_eq!(timed, 2, "a proving/verification line per round:\n{stdout}");
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    assert!(out.path().join("transcript.cairn").exists());
 }

@@ -4,6 +4,9 @@
 //! proof and checks Σ C_u = commit(S, R) before it applies each round; the transcript it
 //! keeps audits clean, and tampering with any kind of element is named by the audit.
 
+use ark_bn254::Bn254;
+use ark_groth16::Groth16;
+use cairn_cli::export_verifier::{from_transcript, write};
 use cairn_cli::federate::{run_federated, Proving};
 use cairn_cli::options::TrainArgs;
 use cairn_coordinator::audit::audit;
@@ -88,7 +91,7 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
     assert!(clean
         .rounds
         .iter()
-        .all(|r| r.proofs_ok == 3 && r.sum_ok && r.model_ok));
+        .all(|r| r.proofs_ok == 3 && r.sum_ok && r.signatures_ok && r.model_ok));
     let round_at = t
         .records
         .iter()
@@ -112,6 +115,28 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
         p.contains("participant 0: proof") && p.contains("aggregate"),
         "{p}"
     );
+    // A survivor signature: a flipped byte, one dropped below the threshold.
+    let p = tampered(&|bad: &mut Transcript| {
+        if let Entry::Round {
+            survivor_signatures,
+            ..
+        } = &mut bad.records[round_at].entry
+        {
+            survivor_signatures[0].1 .0[7] ^= 1;
+        }
+    });
+    assert!(p.contains("survivor-list signature does not verify"), "{p}");
+    let p = tampered(&|bad: &mut Transcript| {
+        if let Entry::Round {
+            survivor_signatures,
+            threshold,
+            ..
+        } = &mut bad.records[round_at].entry
+        {
+            survivor_signatures.truncate(*threshold as usize - 1);
+        }
+    });
+    assert!(p.contains("threshold needs"), "{p}");
     let p = tampered(&|b| edit_round(b, round_at, |_, s, _| s[0] += 1));
     assert!(p.contains("aggregate") && p.contains("replaying S"), "{p}");
     let p = tampered(&|b| edit_round(b, round_at, |_, _, h| h[0] ^= 1));
@@ -133,6 +158,33 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
     assert!(p.contains("dataset commitment"), "{p}");
     // The file format round-trips.
     assert_eq!(Transcript::from_bytes(&t.to_bytes()).expect("decodes"), t);
+
+    // export-verifier --transcript: the job's key and each survivor's proof with the public
+    // inputs the transcript fixes; they verify with the plain Groth16 verifier, and a
+    // tampered input does not.
+    let file = keys.path().join("transcript.cairn");
+    std::fs::write(&file, t.to_bytes()).expect("write");
+    let export = from_transcript(&file).expect("export");
+    assert_eq!(export.proofs.len(), 6, "3 survivors × 2 rounds");
+    assert_eq!(export.proofs[0].name, "r1_p0");
+    let pvk = ark_groth16::prepare_verifying_key(&export.vk);
+    for p in &export.proofs {
+        assert!(
+            Groth16::<Bn254>::verify_proof(&pvk, &p.proof, &p.inputs).expect("verifier"),
+            "{}",
+            p.name
+        );
+    }
+    let mut inputs = export.proofs[0].inputs.clone();
+    inputs[0] += ark_bn254::Fr::from(1u64);
+    assert!(
+        !Groth16::<Bn254>::verify_proof(&pvk, &export.proofs[0].proof, &inputs).expect("verifier")
+    );
+    let written = write(&keys.path().join("verifier"), &export).expect("bundle");
+    assert!(
+        written.iter().any(|f| f.ends_with("proof_r2_p1.json")),
+        "{written:?}"
+    );
 
     // The keys are cached by shape: a second load reuses them.
     let (_, existed) = Proving::load_or_setup(&job, keys.path()).expect("keys");

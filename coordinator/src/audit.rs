@@ -1,16 +1,68 @@
 //! `cairn audit`: re-checks a proven job from its transcript alone — the hash chain, every
 //! dataset-commitment signature, every proof against the statement the transcript fixes,
-//! every homomorphic check Σ C_u = commit(S, R), and the model chain replayed from the
+//! every homomorphic check Σ C_u = commit(S, R), the survivors' signatures on each round's
+//! survivor list, and the model chain replayed from the
 //! initial model to the last. Every problem found is reported, not just the first.
+//!
+//! The audit walks the records once in order (chain, enrolments, sums, signatures, model
+//! replay), gathering every proof with the statement the transcript fixes for it; the
+//! proofs are then verified in parallel on all cores ([`proof_items`] gives the same list
+//! to `cairn export-verifier --transcript`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ark_bn254::Bn254;
+use ark_groth16::PreparedVerifyingKey;
+use rayon::prelude::*;
 
 use cairn_circuits::rounds;
 use cairn_circuits::training::proof;
+use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::job::RoundStatement;
-use cairn_protocol::round::{apply_update, mean_from_sum, ProvenSum};
+use cairn_protocol::round::{apply_update, check_survivor_signatures, mean_from_sum, ProvenSum};
 use cairn_protocol::transcript::{model_hash, Entry, Transcript};
-use cairn_protocol::wire::DatasetCommitment;
+use cairn_protocol::wire::{DatasetCommitment, ProvenInput};
+
+/// One proof of a transcript, with everything needed to check it.
+#[derive(Clone, Debug)]
+pub struct ProofItem {
+    /// Sequence number of its round record.
+    pub record: u64,
+    /// Round number.
+    pub round: u32,
+    /// The prover.
+    pub participant: u32,
+    /// The round's statement (shared by the round's proofs).
+    pub statement: Arc<RoundStatement>,
+    /// The dataset commitment the prover enrolled.
+    pub dataset: DatasetCommitment,
+    /// Its commitment and proof.
+    pub input: ProvenInput,
+}
+
+impl ProofItem {
+    /// Verifies the proof against its statement.
+    pub fn verify(&self, pvk: &PreparedVerifyingKey<Bn254>) -> Result<(), String> {
+        rounds::verify_input(
+            pvk,
+            &self.statement,
+            self.participant,
+            &self.dataset,
+            &self.input,
+        )
+    }
+}
+
+/// The job's verifying key (as recorded) and every proof in `t`, in order.
+pub fn proof_items(t: &Transcript) -> Result<(Vec<u8>, Vec<ProofItem>), String> {
+    let mut report = AuditReport::default();
+    let (header, items) = walk(t, &mut report);
+    match header {
+        Some(vk) => Ok((vk, items)),
+        None => Err(report.problems.join("; ")),
+    }
+}
 
 /// One round as the auditor found it.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +79,8 @@ pub struct RoundAudit {
     pub dropped: usize,
     /// Whether Σ C_u = commit(S, R) held.
     pub sum_ok: bool,
+    /// Whether at least t survivors validly signed the survivor list.
+    pub signatures_ok: bool,
     /// Whether the replayed model matched the recorded hash.
     pub model_ok: bool,
     /// The round failed and nothing was applied.
@@ -59,6 +113,50 @@ pub fn audit(t: &Transcript) -> AuditReport {
         records: t.records.len(),
         ..AuditReport::default()
     };
+    let (header, items) = walk(t, &mut report);
+    let Some(vk_bytes) = header else {
+        return report;
+    };
+    let Some(Entry::Job {
+        model,
+        hyper,
+        proof: spec,
+        ..
+    }) = t.records.first().map(|r| &r.entry)
+    else {
+        return report;
+    };
+    let shape = rounds::shape(model, hyper, spec);
+    let pvk = match proof::vk_from_bytes(&shape, &vk_bytes) {
+        Ok(vk) => proof::prepare(&vk),
+        Err(e) => {
+            report
+                .problems
+                .push(format!("record 0: verifying key: {e}"));
+            return report;
+        }
+    };
+    let verdicts: Vec<Result<(), String>> = items.par_iter().map(|it| it.verify(&pvk)).collect();
+    for (it, verdict) in items.iter().zip(verdicts) {
+        match verdict {
+            Ok(()) => {
+                if let Some(r) = report.rounds.iter_mut().find(|r| r.round == it.round) {
+                    r.proofs_ok += 1;
+                }
+            }
+            Err(e) => report.problems.push(format!(
+                "record {} (round {}): participant {}: proof: {e}",
+                it.record, it.round, it.participant
+            )),
+        }
+    }
+    report
+}
+
+/// The in-order walk: every check but the proofs, which it gathers. Returns the recorded
+/// verifying key (`None` when the transcript has no job header).
+fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<ProofItem>) {
+    let mut items = Vec::new();
     let problems = &mut report.problems;
     if let Err(e) = t.verify_chain() {
         problems.push(format!("chain: {e}"));
@@ -75,18 +173,11 @@ pub fn audit(t: &Transcript) -> AuditReport {
     }) = t.records.first().map(|r| &r.entry)
     else {
         problems.push("record 0: the transcript does not start with the job".into());
-        return report;
-    };
-    let shape = rounds::shape(model, hyper, spec);
-    let pvk = match proof::vk_from_bytes(&shape, verifying_key) {
-        Ok(vk) => Some(proof::prepare(&vk)),
-        Err(e) => {
-            problems.push(format!("record 0: verifying key: {e}"));
-            None
-        }
+        return (None, items);
     };
     let mut current = initial_model.clone();
     let mut datasets: BTreeMap<u32, DatasetCommitment> = BTreeMap::new();
+    let mut identities: BTreeMap<u32, IdentityPublic> = BTreeMap::new();
     let mut last_round = 0;
     for r in &t.records[1..] {
         let at = format!("record {}", r.seq);
@@ -105,6 +196,7 @@ pub fn audit(t: &Transcript) -> AuditReport {
                 if let Err(e) = dataset.verify(job_id, identity) {
                     problems.push(format!("{at}: participant {participant}: {e}"));
                 }
+                identities.insert(*participant, *identity);
                 if datasets.insert(*participant, dataset.clone()).is_some() {
                     problems.push(format!("{at}: participant {participant} enrolled twice"));
                 }
@@ -121,6 +213,7 @@ pub fn audit(t: &Transcript) -> AuditReport {
                     proofs_ok: 0,
                     dropped: dropped.len(),
                     sum_ok: false,
+                    signatures_ok: true,
                     model_ok: true,
                     failed: true,
                 });
@@ -132,6 +225,8 @@ pub fn audit(t: &Transcript) -> AuditReport {
                 participants,
                 inputs,
                 dropped,
+                threshold,
+                survivor_signatures,
                 update_sum,
                 blinding_limb_sums,
                 new_model_hash,
@@ -146,15 +241,14 @@ pub fn audit(t: &Transcript) -> AuditReport {
                         "{at}: the round did not start from the previous round's model"
                     ));
                 }
-                let st = RoundStatement {
+                let st = Arc::new(RoundStatement {
                     round: *round,
                     model: model.clone(),
                     global: current.clone(),
                     hyper: hyper.clone(),
                     round_seed: *round_seed,
                     proof: *spec,
-                };
-                let mut proofs_ok = 0;
+                });
                 for (p, input) in inputs {
                     let Some(dataset) = datasets.get(p) else {
                         problems.push(format!("{at}: participant {p} never enrolled"));
@@ -163,17 +257,30 @@ pub fn audit(t: &Transcript) -> AuditReport {
                     if !participants.contains(p) {
                         problems.push(format!("{at}: participant {p} was not selected"));
                     }
-                    if let Some(pvk) = &pvk {
-                        match rounds::verify_input(pvk, &st, *p, dataset, input) {
-                            Ok(()) => proofs_ok += 1,
-                            Err(e) => problems.push(format!("{at}: participant {p}: proof: {e}")),
-                        }
-                    }
+                    items.push(ProofItem {
+                        record: r.seq,
+                        round: *round,
+                        participant: *p,
+                        statement: Arc::clone(&st),
+                        dataset: dataset.clone(),
+                        input: input.clone(),
+                    });
                 }
                 let sum = ProvenSum {
                     update_sum: update_sum.clone(),
                     blinding_limb_sums: blinding_limb_sums.clone(),
                     inputs: inputs.clone(),
+                    threshold: *threshold,
+                    survivor_signatures: survivor_signatures.clone(),
+                };
+                let signatures_ok = match check_survivor_signatures(job_id, *round, &sum, |p| {
+                    identities.get(&p).copied()
+                }) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        problems.push(format!("{at}: {e}"));
+                        false
+                    }
                 };
                 let sum_ok = match rounds::check_sum(&sum) {
                     Ok(()) => true,
@@ -201,9 +308,10 @@ pub fn audit(t: &Transcript) -> AuditReport {
                     round: *round,
                     selected: participants.len(),
                     survivors: inputs.len(),
-                    proofs_ok,
+                    proofs_ok: 0,
                     dropped: dropped.len(),
                     sum_ok,
+                    signatures_ok,
                     model_ok,
                     failed: false,
                 });
@@ -211,5 +319,5 @@ pub fn audit(t: &Transcript) -> AuditReport {
         }
     }
     report.enrolled = datasets.len();
-    report
+    (Some(verifying_key.clone()), items)
 }

@@ -61,6 +61,18 @@ pub enum Progress {
         /// Selected participants.
         participants: usize,
     },
+    /// A holder finished its local work for a round (reported by in-process holders: the
+    /// demo and benches, not by the coordinator, which never sees it).
+    Trained {
+        /// Round number.
+        round: u32,
+        /// The holder's name.
+        holder: String,
+        /// Seconds of local training.
+        train_seconds: f64,
+        /// Seconds of fixed-point replay and proving (proven jobs).
+        prove_seconds: Option<f64>,
+    },
     /// A round ended.
     Round(RoundRecord),
 }

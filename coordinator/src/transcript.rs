@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use cairn_protocol::job::{JobConfig, JobEvent};
-use cairn_protocol::round::{Aggregation, ParticipantId};
+use cairn_protocol::round::{Aggregation, ParticipantId, ProvenSum};
 use cairn_protocol::transcript::{model_hash, Entry, Transcript};
 
 /// A round in flight: its seed, its participants and the hash of the model it started from.
@@ -75,23 +75,24 @@ impl Recorder {
             } => {
                 let (round_seed, participants, global_hash) =
                     self.started.remove(round).unwrap_or_default();
-                let (inputs, update_sum, blinding_limb_sums) = match &aggregate.proven {
-                    Some(p) => (
-                        p.inputs.clone(),
-                        p.update_sum.clone(),
-                        p.blinding_limb_sums.clone(),
-                    ),
-                    None => Default::default(),
-                };
+                let proven = aggregate.proven.clone().unwrap_or(ProvenSum {
+                    update_sum: Vec::new(),
+                    blinding_limb_sums: Vec::new(),
+                    inputs: Vec::new(),
+                    threshold: 0,
+                    survivor_signatures: Vec::new(),
+                });
                 self.transcript.append(Entry::Round {
                     round: *round,
                     round_seed,
                     global_hash,
                     participants,
-                    inputs,
+                    inputs: proven.inputs,
                     dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
-                    update_sum,
-                    blinding_limb_sums,
+                    threshold: proven.threshold,
+                    survivor_signatures: proven.survivor_signatures,
+                    update_sum: proven.update_sum,
+                    blinding_limb_sums: proven.blinding_limb_sums,
                     new_model_hash: model_hash(model),
                 });
                 self.model.clone_from(model);

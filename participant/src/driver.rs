@@ -38,8 +38,45 @@ pub struct ParticipantConfig {
     pub fingerprint: String,
     /// Display name.
     pub name: String,
-    /// What it needs to prove its updates, for jobs that prove their rounds.
-    pub prover: Option<Arc<Prover>>,
+    /// What it needs to prove its updates, for jobs that prove their rounds (the honest
+    /// [`Prover`]; tests plug in adversaries).
+    pub prover: Option<Arc<dyn UpdateProver>>,
+}
+
+/// How a participant turns its clipped float update into what a proven round sends: x in
+/// fixed point, the blinding limbs, and C and π. [`Prover`] is the honest one; the trait
+/// lets tests and benchmarks run misbehaving holders through the real driver.
+pub trait UpdateProver: Send + Sync + std::fmt::Debug {
+    /// The dataset root the holder commits to at enrolment.
+    fn root(&self) -> [u8; 32];
+    /// Rows committed.
+    fn rows(&self) -> usize;
+    /// Proves the round's update `delta` (already clipped) for `participant`.
+    fn prove(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        delta: &[f32],
+    ) -> Result<ProvenUpdate, String>;
+}
+
+impl UpdateProver for Prover {
+    fn root(&self) -> [u8; 32] {
+        self.data.root()
+    }
+
+    fn rows(&self) -> usize {
+        self.data.rows.len()
+    }
+
+    fn prove(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        delta: &[f32],
+    ) -> Result<ProvenUpdate, String> {
+        prove_update(&self.key, st, participant, &self.data, delta, &mut OsRng)
+    }
 }
 
 /// A holder's proving material: the job shape's proving key and its committed rows.
@@ -131,7 +168,7 @@ fn start_training(
     mut engine: Box<dyn Trainer>,
     job: &Job,
     data: Arc<Dataset>,
-    prover: Option<Arc<Prover>>,
+    prover: Option<Arc<dyn UpdateProver>>,
     spec: RoundSpec,
     batches: Vec<Vec<u32>>,
 ) -> Training {
@@ -168,15 +205,9 @@ fn start_training(
                                 round_seed: spec.round_seed,
                                 proof,
                             };
-                            let p = prove_update(
-                                &prover.key,
-                                &st,
-                                participant,
-                                &prover.data,
-                                &update.delta,
-                                &mut OsRng,
-                            )
-                            .map_err(ParticipantError::Proving)?;
+                            let p = prover
+                                .prove(&st, participant, &update.delta)
+                                .map_err(ParticipantError::Proving)?;
                             Some((p, t1.elapsed().as_secs_f64()))
                         }
                     };
@@ -229,14 +260,14 @@ pub async fn run(
     let identity = IdentityKey::random(&mut OsRng);
     let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed);
     if let Some(p) = &cfg.prover {
-        if p.data.rows.len() != data.n_rows() {
+        if p.rows() != data.n_rows() {
             return Err(ParticipantError::Proving(format!(
                 "the committed data has {} rows, the training data {}",
-                p.data.rows.len(),
+                p.rows(),
                 data.n_rows()
             )));
         }
-        client = client.with_dataset_root(p.data.root());
+        client = client.with_dataset_root(p.root());
     }
     let mut idle: Option<Box<dyn Trainer>> = Some(trainer);
     let mut training: Option<Training> = None;

@@ -9,4 +9,5 @@ pub mod trainer;
 
 pub use driver::{
     run, ParticipantConfig, ParticipantError, ParticipantSummary, Prover, TrainedRound,
+    UpdateProver,
 };

@@ -225,7 +225,8 @@ pub fn apply_update(global: &mut [f32], mean_delta: &[f32], server_lr: f32) {
 
 /// What a proven secure round yields beside the mean: the exact integer sum S of the
 /// survivors' fixed-point updates, the per-limb sums of their blindings (from which R is
-/// rebuilt exactly), and each survivor's commitment and proof.
+/// rebuilt exactly), each survivor's commitment and proof, and the survivors' signatures
+/// on the survivor list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProvenSum {
     /// S = Σ x_u, coordinate by coordinate, in the circuit's fixed point.
@@ -234,6 +235,72 @@ pub struct ProvenSum {
     pub blinding_limb_sums: Vec<u64>,
     /// Each survivor's commitment and proof, in id order.
     pub inputs: Vec<(ParticipantId, crate::wire::ProvenInput)>,
+    /// The Shamir threshold t of the round: at least t survivors signed the list.
+    pub threshold: u32,
+    /// Each signing survivor's Ed25519 signature over
+    /// [`survivors_payload`](cairn_crypto::secagg::survivors_payload)`(round id, survivors)`,
+    /// in id order.
+    pub survivor_signatures: Vec<(ParticipantId, cairn_crypto::sign::Signature)>,
+}
+
+/// Checks the survivors' signatures of a proven round: at least `threshold` of them, each
+/// from a survivor, none twice, each valid under that survivor's identity key over the
+/// survivor list (the ids of `inputs`) of round `round` of job `job_id`. `identity` gives a
+/// participant's enrolled key. Returns the number of valid signatures.
+pub fn check_survivor_signatures(
+    job_id: &str,
+    round: u32,
+    sum: &ProvenSum,
+    identity: impl Fn(ParticipantId) -> Option<cairn_crypto::sign::IdentityPublic>,
+) -> Result<usize, SurvivorSignatureError> {
+    use cairn_crypto::secagg::survivors_payload;
+    use cairn_crypto::{ParticipantId as CryptoId, RoundId};
+    let survivors: Vec<CryptoId> = sum.inputs.iter().map(|(p, _)| CryptoId(*p)).collect();
+    let payload = survivors_payload(&RoundId::new(job_id, round), &survivors);
+    let mut seen = BTreeSet::new();
+    for (p, sig) in &sum.survivor_signatures {
+        if survivors.binary_search(&CryptoId(*p)).is_err() {
+            return Err(SurvivorSignatureError::NotASurvivor(*p));
+        }
+        if !seen.insert(*p) {
+            return Err(SurvivorSignatureError::Duplicate(*p));
+        }
+        let key = identity(*p).ok_or(SurvivorSignatureError::UnknownKey(*p))?;
+        key.verify(&payload, sig)
+            .map_err(|_| SurvivorSignatureError::Invalid(*p))?;
+    }
+    if seen.len() < sum.threshold as usize {
+        return Err(SurvivorSignatureError::TooFew {
+            have: seen.len(),
+            need: sum.threshold as usize,
+        });
+    }
+    Ok(seen.len())
+}
+
+/// Why a proven round's survivor signatures do not hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SurvivorSignatureError {
+    /// A signer is not among the survivors.
+    #[error("participant {0} signed the survivor list but is not a survivor")]
+    NotASurvivor(ParticipantId),
+    /// A survivor signed twice.
+    #[error("participant {0} signed the survivor list twice")]
+    Duplicate(ParticipantId),
+    /// No identity key is known for a signer.
+    #[error("participant {0} signed the survivor list but has no enrolled identity key")]
+    UnknownKey(ParticipantId),
+    /// A signature does not verify.
+    #[error("participant {0}: survivor-list signature does not verify")]
+    Invalid(ParticipantId),
+    /// Fewer than t survivors signed.
+    #[error("{have} survivor signature(s), the round's threshold needs {need}")]
+    TooFew {
+        /// Valid signatures.
+        have: usize,
+        /// The threshold.
+        need: usize,
+    },
 }
 
 /// How a round ended.

@@ -526,8 +526,16 @@ impl SecureRound {
                 Phase::Unmask(c) => {
                     let survivors: Vec<ParticipantId> =
                         c.survivors().iter().map(|id| id.0).collect();
+                    let agreement = Agreement {
+                        threshold: u32::try_from(c.threshold()).unwrap_or(u32::MAX),
+                        signatures: c
+                            .signatures()
+                            .iter()
+                            .map(|s| (s.sender.0, s.signature.clone()))
+                            .collect(),
+                    };
                     let sum = c.finish()?;
-                    self.complete(survivors, &sum);
+                    self.complete(survivors, &sum, agreement);
                 }
                 Phase::Done => {}
             }
@@ -541,7 +549,12 @@ impl SecureRound {
         }
     }
 
-    fn complete(&mut self, survivors: Vec<ParticipantId>, sum: &[cairn_crypto::ring::RingElem]) {
+    fn complete(
+        &mut self,
+        survivors: Vec<ParticipantId>,
+        sum: &[cairn_crypto::ring::RingElem],
+        agreement: Agreement,
+    ) {
         let need = self.cfg.min_participants.max(1);
         if survivors.len() < need {
             self.fail(format!(
@@ -563,6 +576,8 @@ impl SecureRound {
                 .iter()
                 .filter_map(|p| Some((*p, self.proven.get(p)?.clone())))
                 .collect(),
+            threshold: agreement.threshold,
+            survivor_signatures: agreement.signatures,
         });
         self.outcome = Some(RoundOutcome::Completed(Aggregate {
             mean_delta,
@@ -572,4 +587,10 @@ impl SecureRound {
             proven,
         }));
     }
+}
+
+/// The survivors' signed agreement on the survivor list, kept for the transcript.
+struct Agreement {
+    threshold: u32,
+    signatures: Vec<(ParticipantId, cairn_crypto::sign::Signature)>,
 }

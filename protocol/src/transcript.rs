@@ -2,7 +2,8 @@
 //! to re-check a proven job from the transcript alone — the job's settings, verifying key
 //! and initial model, each holder's signed dataset commitment, and for every round its
 //! seed, the global model's hash, each survivor's commitment and proof, who was dropped
-//! and why, the unmasked sums S and R (in limbs), and the new model's hash.
+//! and why, the survivors' signatures on the survivor list, the unmasked sums S and R (in
+//! limbs), and the new model's hash.
 //!
 //! Each record carries the hash of the one before it, so removing, reordering or editing a
 //! record breaks the chain. Pure data: the coordinator appends, `cairn audit` checks.
@@ -10,14 +11,14 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use cairn_crypto::sign::IdentityPublic;
+use cairn_crypto::sign::{IdentityPublic, Signature};
 
 use crate::model::{HyperParams, ModelSpec};
 use crate::round::ParticipantId;
 use crate::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// Magic bytes at the start of an exported transcript file.
-pub const FILE_MAGIC: &[u8; 8] = b"cairnTR1";
+pub const FILE_MAGIC: &[u8; 8] = b"cairnTR2";
 
 /// One fact of the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,6 +65,10 @@ pub enum Entry {
         inputs: Vec<(ParticipantId, ProvenInput)>,
         /// Who was dropped, and why.
         dropped: Vec<(ParticipantId, String)>,
+        /// The round's Shamir threshold t (at least t survivors signed the list).
+        threshold: u32,
+        /// Survivors' Ed25519 signatures on the survivor list (the ids of `inputs`).
+        survivor_signatures: Vec<(ParticipantId, Signature)>,
         /// S = Σ x over the survivors.
         update_sum: Vec<i64>,
         /// Per-limb sums of the survivors' blindings (R).

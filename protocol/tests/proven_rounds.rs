@@ -13,13 +13,17 @@ use std::time::Instant;
 use cairn_crypto::sign::IdentityKey;
 use cairn_protocol::client::{Client, ClientEvent};
 use cairn_protocol::job::{Job, JobConfig, JobEvent};
-use cairn_protocol::round::{Aggregation, DropReason, SecureSettings};
+use cairn_protocol::round::{
+    check_survivor_signatures, Aggregation, DropReason, SecureSettings, SurvivorSignatureError,
+};
 use cairn_protocol::wire::{
     self, DatasetCommitment, ProofSpec, ProvenInput, ToCoordinator, ToParticipant,
 };
 use common::{body, cfg, N_FEATURES};
 
 const LIMBS: usize = 16;
+/// The job id of `common::cfg`.
+const JOB_ID: &str = "test";
 
 fn proven_cfg(n: usize, min: usize, rounds: u32) -> JobConfig {
     let mut c = cfg(n, min, rounds);
@@ -189,6 +193,19 @@ fn a_bad_proof_drops_its_sender_and_the_sum_is_exact_over_the_others() {
     assert_eq!(proven.blinding_limb_sums, sum_limbs, "R's limbs are exact");
     let senders: Vec<u32> = proven.inputs.iter().map(|(p, _)| *p).collect();
     assert_eq!(senders, vec![0, 1, 2]);
+    // Every survivor signed the survivor list, verifiable with the enrolled keys alone.
+    let key_of = |p: u32| Some(IdentityKey::from_seed(&[p as u8 + 1; 32]).public());
+    assert_eq!(check_survivor_signatures(JOB_ID, 1, proven, key_of), Ok(3));
+    let mut forged = proven.clone();
+    forged.survivor_signatures[1].1 = forged.survivor_signatures[0].1.clone();
+    assert_eq!(
+        check_survivor_signatures(JOB_ID, 1, &forged, key_of),
+        Err(SurvivorSignatureError::Invalid(1))
+    );
+    assert!(
+        check_survivor_signatures(JOB_ID, 2, proven, key_of).is_err(),
+        "bound to the round"
+    );
     assert!(proven
         .inputs
         .iter()

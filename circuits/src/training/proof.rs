@@ -132,6 +132,20 @@ pub fn prove<R: RngCore + CryptoRng>(
     prove_synthesized(pk, &cs, rng)
 }
 
+/// What a cheating prover runs: the Groth16 prover on whatever assignment it is given,
+/// satisfied or not (no satisfaction check, no debug assertion). Its proofs of false
+/// statements do not verify; it exists so that tests and benchmarks can play a dishonest
+/// holder end to end. Honest code calls [`prove`].
+pub fn prove_unchecked<R: RngCore + CryptoRng>(
+    pk: &ProvingKey,
+    shape: &Shape,
+    w: &Witness,
+    rng: &mut R,
+) -> Result<Proof, ProofError> {
+    let cs = synthesize_for_proving(shape, w)?;
+    prove_synthesized(pk, &cs, rng)
+}
+
 /// The circuit of `w`, synthesised as arkworks' Groth16 prover does (constraint-count
 /// optimisation, matrices built, linear combinations inlined), so that its matrices are
 /// the ones [`setup`] made the keys for.
@@ -394,11 +408,8 @@ mod tests {
         ));
     }
 
-    /// What a cheating prover runs: the Groth16 prover on whatever assignment it is given,
-    /// satisfied or not (no satisfaction check, no debug assertion).
     fn prove_forced(pk: &ProvingKey, shape: &Shape, w: &Witness, rng: &mut ChaCha20Rng) -> Proof {
-        let cs = synthesize_for_proving(shape, w).unwrap();
-        prove_synthesized(pk, &cs, rng).unwrap()
+        prove_unchecked(pk, shape, w, rng).unwrap()
     }
 
     #[test]

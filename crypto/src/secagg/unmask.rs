@@ -19,6 +19,19 @@ impl Unmasking {
         &self.survivors
     }
 
+    /// The survivors' signatures on the survivor list (at least [`threshold`] of them),
+    /// sorted by signer: what an auditor checks to see every survivor agreed on U3.
+    ///
+    /// [`threshold`]: Self::threshold
+    pub fn signatures(&self) -> &[ConsistencySignature] {
+        &self.signatures
+    }
+
+    /// The round's Shamir threshold t.
+    pub fn threshold(&self) -> usize {
+        self.state.config.threshold()
+    }
+
     /// Participants that shared keys but sent no masked input (U2 \ U3).
     pub fn dropped(&self) -> Vec<ParticipantId> {
         self.state

@@ -1,0 +1,301 @@
+//! Malicious participants, end to end over real QUIC on loopback with real Groth16 proofs:
+//! one job of nine holders, four of them dishonest, each through the real participant
+//! driver with a dishonest [`UpdateProver`]:
+//!
+//! - **other rows**: commits to its own rows, proves an update on rows it never committed;
+//! - **over the clip bound**: sends an update of twice the clip bound's squared norm, committed
+//!   and "proved" by the raw Groth16 prover on the unsatisfied witness;
+//! - **another commitment**: an honest proof, but C (and the masked x) of another update;
+//! - **replay**: honest in round 1, then replays its round-1 x, C and π in round 2.
+//!
+//! Each is dropped in the rounds it cheats, named in the transcript with the failed proof,
+//! and every round completes with exactly the honest holders' sum; the transcript audits
+//! clean.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use cairn_circuits::encoding::{blinding_limbs, point_to_bytes};
+use cairn_circuits::pedersen::{self, Generators};
+use cairn_circuits::rounds::{proven_update, replay_update, round_witness, shape, ProvenUpdate};
+use cairn_circuits::training::proof::prove_unchecked;
+use cairn_cli::federate::{commit_holder, start_coordinator, Proving};
+use cairn_cli::options::TrainArgs;
+use cairn_coordinator::audit::audit;
+use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
+use cairn_participant::trainer::{DeviceChoice, TchTrainer};
+use cairn_participant::{run, Prover, UpdateProver};
+use cairn_protocol::job::RoundStatement;
+use cairn_protocol::transcript::Entry;
+use cairn_protocol::wire::ProvenInput;
+use rand::rngs::OsRng;
+use tokio::sync::mpsc;
+
+const HONEST: usize = 5;
+const ROUNDS: u32 = 2;
+
+/// Every honest x a holder proved, by (round, participant id).
+type Ledger = Arc<Mutex<BTreeMap<(u32, u32), Vec<i64>>>>;
+
+#[derive(Debug)]
+enum Attack {
+    /// Proves with these rows instead of the committed ones.
+    OtherRows(Prover),
+    OverClip,
+    OtherCommitment,
+    /// Round 1's output, replayed later.
+    Replay(Mutex<Option<ProvenUpdate>>),
+}
+
+impl Attack {
+    fn name(&self) -> &'static str {
+        match self {
+            Attack::OtherRows(_) => "other rows",
+            Attack::OverClip => "over the clip bound",
+            Attack::OtherCommitment => "another commitment",
+            Attack::Replay(_) => "replayed proof",
+        }
+    }
+}
+
+/// A holder: honest, or running `attack`; records its id and every honest x it sent.
+#[derive(Debug)]
+struct Holder {
+    honest: Prover,
+    attack: Option<Attack>,
+    id: Mutex<Option<u32>>,
+    ledger: Ledger,
+}
+
+impl Holder {
+    fn honest_update(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        delta: &[f32],
+    ) -> Result<ProvenUpdate, String> {
+        let u = self.honest.prove(st, participant, delta)?;
+        self.ledger
+            .lock()
+            .expect("ledger")
+            .insert((st.round, participant), u.update.clone());
+        Ok(u)
+    }
+}
+
+impl UpdateProver for Holder {
+    fn root(&self) -> [u8; 32] {
+        self.honest.root()
+    }
+
+    fn rows(&self) -> usize {
+        self.honest.rows()
+    }
+
+    fn prove(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        delta: &[f32],
+    ) -> Result<ProvenUpdate, String> {
+        *self.id.lock().expect("id") = Some(participant);
+        let shape = shape(&st.model, &st.hyper, &st.proof);
+        let gens = Generators::new(st.model.param_count());
+        match &self.attack {
+            None => self.honest_update(st, participant, delta),
+            Some(Attack::OtherRows(other)) => {
+                // Trained (exactly, by the replay) on rows it never committed, and proved.
+                let delta = replay_update(st, participant, &other.data)?;
+                other.prove(st, participant, &delta)
+            }
+            Some(Attack::OverClip) => {
+                let rho = pedersen::random_blinding(&mut OsRng);
+                let mut w = round_witness(st, participant, &self.honest.data, delta, rho)?;
+                // Every coordinate pushed out so that ‖x‖² is twice the clip bound's.
+                let d = w.private.update.len() as f64;
+                let v = (2.0 * w.private.hyper.clip_sq as f64 / d).sqrt().ceil() as i64;
+                w.private
+                    .update
+                    .iter_mut()
+                    .for_each(|x| *x = if *x < 0 { -v } else { v });
+                w.public.commitment =
+                    pedersen::commit(&gens, &w.private.update, &rho).map_err(|e| e.to_string())?;
+                let proof = prove_unchecked(&self.honest.key, &shape, &w, &mut OsRng)
+                    .map_err(|e| e.to_string())?;
+                Ok(proven_update(&w, &proof))
+            }
+            Some(Attack::OtherCommitment) => {
+                let honest = self.honest.prove(st, participant, delta)?;
+                let rho = pedersen::random_blinding(&mut OsRng);
+                let mut w = round_witness(st, participant, &self.honest.data, delta, rho)?;
+                // A different x, consistently masked and committed: the sum check alone
+                // would accept it; the proof, bound to the honest C, must not.
+                w.private.update[0] += 1 << 12;
+                w.public.commitment =
+                    pedersen::commit(&gens, &w.private.update, &rho).map_err(|e| e.to_string())?;
+                Ok(ProvenUpdate {
+                    blinding_limbs: blinding_limbs(&rho),
+                    input: ProvenInput {
+                        commitment: point_to_bytes(&w.public.commitment),
+                        proof: honest.input.proof,
+                    },
+                    update: w.private.update,
+                })
+            }
+            Some(Attack::Replay(slot)) => {
+                let mut slot = slot.lock().expect("slot");
+                match slot.as_ref() {
+                    Some(earlier) => Ok(earlier.clone()),
+                    None => {
+                        let u = self.honest_update(st, participant, delta)?;
+                        *slot = Some(u.clone());
+                        Ok(u)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn job_args() -> TrainArgs {
+    TrainArgs {
+        rounds: Some(ROUNDS),
+        hidden: Some("none".into()),
+        steps: Some(1),
+        batch: Some(2),
+        proofs: Some(true),
+        tree_depth: Some(6),
+        // Four of nine holders drop in a round: the SecAgg+ parameters must allow it.
+        dropout: Some(0.45),
+        corruption: Some(0.1),
+        round_timeout: Some(90),
+        join_timeout: Some(90),
+        ..TrainArgs::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dishonest_holders_are_dropped_named_and_the_round_keeps_the_honest_sum() {
+    let n = HONEST + 4;
+    let data = synthetic(40 * n, 3, 11, &LoadOptions::default());
+    let holders = partition(&data.train, n, &Partition::Iid, 2).expect("partition");
+    assert!(holders.iter().all(|h| h.n_rows() <= 64), "rows fit depth 6");
+    let job = job_args()
+        .job("malicious", data.train.n_features, n, HONEST)
+        .expect("job");
+    let depth = job.proof.expect("proven").tree_depth;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (proving, _) = Proving::load_or_setup(&job, keys.path()).expect("keys");
+    let ledger: Ledger = Arc::default();
+
+    let mut all: Vec<Arc<Holder>> = Vec::new();
+    for (i, rows) in holders.iter().enumerate() {
+        let honest = commit_holder(&proving, rows, depth).expect("commit");
+        let attack = match i.checked_sub(HONEST) {
+            None => None,
+            Some(0) => Some(Attack::OtherRows(
+                commit_holder(&proving, &holders[0], depth).expect("commit"),
+            )),
+            Some(1) => Some(Attack::OverClip),
+            Some(2) => Some(Attack::OtherCommitment),
+            Some(_) => Some(Attack::Replay(Mutex::new(None))),
+        };
+        all.push(Arc::new(Holder {
+            honest,
+            attack,
+            id: Mutex::new(None),
+            ledger: Arc::clone(&ledger),
+        }));
+    }
+
+    let initial = job.model.init_params(5);
+    let coordinator = start_coordinator(
+        job,
+        initial,
+        &data.test,
+        mpsc::unbounded_channel().0,
+        Some(&proving),
+    )
+    .expect("coordinator");
+    let mut tasks = Vec::new();
+    for (i, (rows, holder)) in holders.into_iter().zip(&all).enumerate() {
+        let cfg = coordinator.participant(
+            format!("holder-{i}"),
+            Some(Arc::clone(holder) as Arc<dyn UpdateProver>),
+        );
+        let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("tch"));
+        tasks.push(tokio::spawn(async move {
+            run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await
+        }));
+    }
+    let summary = coordinator.finish().await.expect("job runs");
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Err(e) = t.await.expect("participant task") {
+            panic!("holder {i} ended with an error: {e}");
+        }
+    }
+    assert_eq!(summary.error, None, "{:?}", summary.rounds);
+    assert_eq!(summary.rounds_completed, ROUNDS, "{:?}", summary.rounds);
+
+    let id_of = |h: &Holder| h.id.lock().expect("id").expect("proved at least once");
+    let cheaters: Vec<(u32, &str, u32)> = all[HONEST..]
+        .iter()
+        .map(|h| {
+            let attack = h.attack.as_ref().expect("attacker");
+            let first_cheat = if matches!(attack, Attack::Replay(_)) {
+                2
+            } else {
+                1
+            };
+            (id_of(h), attack.name(), first_cheat)
+        })
+        .collect();
+    let t = summary.transcript.expect("transcript");
+    let ledger = ledger.lock().expect("ledger");
+    let mut rounds_seen = 0;
+    for r in &t.records {
+        let Entry::Round {
+            round,
+            inputs,
+            dropped,
+            update_sum,
+            ..
+        } = &r.entry
+        else {
+            continue;
+        };
+        rounds_seen += 1;
+        for (id, what, first) in &cheaters {
+            let named = dropped.iter().find(|(p, _)| p == id);
+            if *round >= *first {
+                let (_, why) = named.unwrap_or_else(|| {
+                    panic!("round {round}: {what} (participant {id}) not dropped: {dropped:?}")
+                });
+                assert!(why.contains("proof"), "round {round}: {what}: {why}");
+                assert!(inputs.iter().all(|(p, _)| p != id), "{what} contributed");
+            } else {
+                assert!(
+                    named.is_none(),
+                    "round {round}: {what} dropped while honest"
+                );
+            }
+        }
+        // S is exactly the sum of the honest x's of the round's survivors.
+        let mut honest_sum = vec![0i64; update_sum.len()];
+        for (p, _) in inputs {
+            let x = ledger
+                .get(&(*round, *p))
+                .unwrap_or_else(|| panic!("round {round}: survivor {p} sent no honest x"));
+            honest_sum.iter_mut().zip(x).for_each(|(s, v)| *s += v);
+        }
+        assert_eq!(
+            *update_sum, honest_sum,
+            "round {round}: S is the honest sum"
+        );
+        let expected = HONEST + usize::from(*round == 1);
+        assert_eq!(inputs.len(), expected, "round {round}: survivors");
+    }
+    assert_eq!(rounds_seen, ROUNDS);
+    let report = audit(&t);
+    assert!(report.passed(), "{:?}", report.problems);
+}
