@@ -13,7 +13,7 @@ use cairn_datasets::partition;
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
 use cairn_participant::{run, ParticipantConfig};
 use cairn_protocol::job::Job;
-use cairn_protocol::transport::{server_endpoint, ServerIdentity};
+use cairn_protocol::transport::{server_endpoint, Enrolment, ServerIdentity};
 use clap::Args;
 use tokio::sync::mpsc;
 
@@ -65,7 +65,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     }
     let initial = cfg.model.init_params(train.seed());
     let identity = ServerIdentity::generate()?;
-    let endpoint = server_endpoint(args.listen, &identity)
+    let endpoint = server_endpoint(args.listen, &identity, &Enrolment::Open)
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = endpoint.local_addr()?;
     std::fs::create_dir_all(&args.out)
@@ -177,7 +177,9 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         coordinator: args.coordinator,
         fingerprint: args.fingerprint.clone(),
         name: name.clone(),
+        identity: None,
         prover: None,
+        keys: None,
     };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {
