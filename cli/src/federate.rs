@@ -21,7 +21,7 @@ use cairn_participant::{run, ParticipantConfig, Prover, TrainedRound, UpdateProv
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
-use cairn_protocol::transport::{server_endpoint, ServerIdentity};
+use cairn_protocol::transport::{server_endpoint, Enrolment, ServerIdentity};
 use tokio::sync::mpsc;
 
 /// The keys of a proven job's circuit shape.
@@ -148,7 +148,9 @@ impl LocalCoordinator {
             coordinator: self.addr,
             fingerprint: self.fingerprint.clone(),
             name,
+            identity: None,
             prover,
+            keys: None,
         }
     }
 
@@ -181,7 +183,9 @@ pub fn start_coordinator(
         _ => None,
     };
     let identity = ServerIdentity::generate()?;
-    let endpoint = server_endpoint("127.0.0.1:0".parse()?, &identity)?;
+    // Open enrolment: every holder draws a fresh identity key for this run; mutual TLS
+    // still binds each connection to the key its Hello names.
+    let endpoint = server_endpoint("127.0.0.1:0".parse()?, &identity, &Enrolment::Open)?;
     let addr = endpoint.local_addr()?;
     let _ = progress.send(Progress::Listening {
         addr,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use cairn_coordinator::job_file::EnrolmentSection;
 use cairn_datasets::{default_fraud_csv, load_csv, synthetic, LoadOptions, Partition, Prepared};
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::model::{HyperParams, ModelSpec};
@@ -98,7 +99,8 @@ pub struct TrainArgs {
     pub keys: Option<PathBuf>,
 }
 
-/// A `--config` TOML file: `[data]` and `[train]` tables with the flags' names.
+/// A `--config` TOML file: `[data]` and `[train]` tables with the flags' names, and for a
+/// coordinator an `[enrolment]` table as in a job file (`allowed = ["<hex key>", …]`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -108,6 +110,9 @@ pub struct ConfigFile {
     /// Training settings.
     #[serde(default)]
     pub train: TrainArgs,
+    /// Who may join (a coordinator's setting; open when absent).
+    #[serde(default)]
+    pub enrolment: EnrolmentSection,
 }
 
 impl ConfigFile {
@@ -148,7 +153,12 @@ impl DataArgs {
 
     /// Loads and prepares the table (or the synthetic default), with a line saying which.
     pub fn load(&self) -> Result<(Prepared, String)> {
-        let opts = self.load_options();
+        self.load_with(&self.load_options())
+    }
+
+    /// [`DataArgs::load`] with the given loader options (a job file's `[data]`).
+    pub fn load_with(&self, opts: &LoadOptions) -> Result<(Prepared, String)> {
+        let opts = opts.clone();
         if self.synthetic {
             return Ok((
                 synthetic(6000, 12, opts.seed, &opts),

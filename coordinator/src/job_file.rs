@@ -1,13 +1,22 @@
 //! The job file a researcher submits: one TOML document with the data schema, the model,
 //! the rounds and their participants, local training, the server optimiser, secure
-//! aggregation, proofs and deadlines. `examples/job.toml` is a complete example.
+//! aggregation, proofs, enrolment and deadlines. `examples/job.toml` is a complete
+//! example; `cairn coordinator --job FILE` runs one.
+//!
+//! `[enrolment] allowed` lists the data holders' Ed25519 identity public keys, 64 hex
+//! digits each, as `cairn keygen identity` prints them and writes to `<file>.pub`. The
+//! coordinator then completes the mutual-TLS handshake only with a participant whose
+//! certificate carries one of them. Without `allowed` enrolment is open: any identity key
+//! may join (demos and tests whose holders draw fresh keys); an empty list is refused, as
+//! no one could join. The keys are inline (not a file of keys) so that the job file alone
+//! says who may take part.
 //!
 //! Every table and key is optional and has a default (those of `cairn demo`), unknown keys
 //! are refused, and [`JobFile::validate`] reports every bad value at once, each naming its
 //! key and the reason (`rounds: must be at least 1`, `train.lr: must be positive, got -1`).
 //! [`JobFile::to_config`] turns a valid file into the coordinator's
-//! [`JobConfig`] plus what that type does not carry (server optimiser, proofs, the loader's
-//! options).
+//! [`JobConfig`] (with its proof settings when `[proofs] enabled`) plus what that type does
+//! not carry (server optimiser, enrolment policy, the loader's options).
 //!
 //! ```toml
 //! name = "eth-fraud"
@@ -17,6 +26,8 @@
 //! [server]
 //! optimizer = "fedadam"
 //! lr = 0.01
+//! [enrolment]
+//! allowed = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +39,7 @@ use cairn_crypto::quant::check_ring_capacity;
 use cairn_crypto::ring::RING_BITS;
 use cairn_crypto::secagg::params::{choose_params, ParamRequest};
 use cairn_datasets::LoadOptions;
+use cairn_protocol::enrolment::{parse_identity, Enrolment};
 use cairn_protocol::job::{JobConfig, JobConfigError};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::{Aggregation, SecureSettings};
@@ -73,6 +85,9 @@ pub struct JobFile {
     /// Proofs of correct training.
     #[serde(default)]
     pub proofs: ProofSection,
+    /// Who may join.
+    #[serde(default)]
+    pub enrolment: EnrolmentSection,
     /// Deadlines.
     #[serde(default)]
     pub deadlines: DeadlineSection,
@@ -163,6 +178,52 @@ pub struct ProofSection {
     /// Tolerance τ between a submitted update and the fixed-point replay of its training,
     /// per coordinate [default: 0.001].
     pub tolerance: f32,
+    /// Depth of each holder's dataset tree, in index bits: even, in 2..=32; a holder may
+    /// have up to 2^depth rows [default: 14].
+    pub tree_depth: u32,
+}
+
+/// `[enrolment]`: which data holders may join, by Ed25519 identity key (see the module
+/// documentation).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrolmentSection {
+    /// The allowed identity public keys, 64 hex digits each [default: absent, open
+    /// enrolment].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+}
+
+impl EnrolmentSection {
+    /// The enrolment policy, or every bad entry (field `enrolment.allowed`, the entry's
+    /// number and why).
+    pub fn enrolment(&self) -> Result<Enrolment, Vec<FieldError>> {
+        let Some(keys) = &self.allowed else {
+            return Ok(Enrolment::Open);
+        };
+        let mut p = Problems::default();
+        if keys.is_empty() {
+            p.add(
+                "enrolment.allowed",
+                "must list at least one identity key (leave it out for open enrolment)",
+            );
+        }
+        let mut parsed = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            match parse_identity(k) {
+                Ok(key) if parsed.contains(&key) => p.add(
+                    "enrolment.allowed",
+                    format!("entry {}: key {} is listed twice", i + 1, k.trim()),
+                ),
+                Ok(key) => parsed.push(key),
+                Err(e) => p.add("enrolment.allowed", format!("entry {}: {e}", i + 1)),
+            }
+        }
+        match p.finish() {
+            Ok(()) => Ok(Enrolment::allow(parsed)),
+            Err(e) => Err(e.fields().to_vec()),
+        }
+    }
 }
 
 /// `[deadlines]`, in seconds (fractions allowed).
@@ -251,6 +312,7 @@ impl Default for ProofSection {
         Self {
             enabled: false,
             tolerance: 1e-3,
+            tree_depth: 14,
         }
     }
 }
@@ -277,6 +339,7 @@ impl Default for JobFile {
             server: ServerOptimizer::default(),
             aggregation: AggregationSection::default(),
             proofs: ProofSection::default(),
+            enrolment: EnrolmentSection::default(),
             deadlines: DeadlineSection::default(),
         }
     }
@@ -337,8 +400,11 @@ pub struct ResolvedJob {
     pub config: JobConfig,
     /// The server optimiser.
     pub server: ServerOptimizer,
-    /// Proof settings (`enabled` needs secure aggregation, checked).
+    /// Proof settings (`enabled` needs secure aggregation, checked); when enabled,
+    /// `config.proof` carries them.
     pub proofs: ProofSection,
+    /// Who may join (`Open` without `[enrolment] allowed`).
+    pub enrolment: Enrolment,
     /// How the coordinator loads its evaluation table.
     pub load: LoadOptions,
 }
@@ -470,6 +536,16 @@ impl JobFile {
                 "proofs.tolerance",
                 format!("must be finite and non-negative, got {tau}"),
             );
+        }
+        let depth = self.proofs.tree_depth;
+        if !(2..=32).contains(&depth) || depth % 2 != 0 {
+            p.add(
+                "proofs.tree_depth",
+                format!("must be even and in 2..=32, got {depth}"),
+            );
+        }
+        if let Err(fields) = self.enrolment.enrolment() {
+            p.0.extend(fields);
         }
         if self.proofs.enabled && matches!(self.aggregation, AggregationSection::Plain {}) {
             p.add(
@@ -676,7 +752,9 @@ impl JobFile {
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,
             aggregation,
-            proof: None,
+            proof: self.proofs.enabled.then(|| {
+                cairn_circuits::rounds::proof_spec(self.proofs.tolerance, self.proofs.tree_depth)
+            }),
         };
         config.validate().map_err(|e| {
             // By kind, with a catch-all: JobConfig may learn new checks.
@@ -690,22 +768,31 @@ impl JobFile {
                 "aggregation.scale_bits"
             } else if matches!(e, JobConfigError::TooFewForSecure(_)) {
                 "participants.per_round"
+            } else if matches!(e, JobConfigError::Proof(_)) {
+                "proofs"
             } else {
                 "job"
             };
             invalid(field, e.to_string())
         })?;
+        let enrolment = self.enrolment.enrolment().map_err(JobFileError::Invalid)?;
+        Ok(ResolvedJob {
+            config,
+            server: self.server,
+            proofs: self.proofs.clone(),
+            enrolment,
+            load: self.load_options(),
+        })
+    }
+
+    /// How the coordinator loads its evaluation table (`[data]`).
+    pub fn load_options(&self) -> LoadOptions {
         let d = &self.data;
         let mut load = LoadOptions::with_label(d.label.trim().to_string());
         load.test_fraction = d.test_fraction;
         load.seed = d.split_seed;
         load.drop_columns = d.drop_columns.clone();
-        Ok(ResolvedJob {
-            config,
-            server: self.server,
-            proofs: self.proofs.clone(),
-            load,
-        })
+        load
     }
 }
 

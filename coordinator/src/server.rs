@@ -13,11 +13,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use cairn_crypto::sign::IdentityPublic;
 use cairn_datasets::Dataset;
 use cairn_protocol::job::{Job, JobEvent};
 use cairn_protocol::metrics::evaluate;
 use cairn_protocol::round::ParticipantId;
-use cairn_protocol::transport::{read_frame, write_frame, TransportError};
+use cairn_protocol::transport::{peer_identity, read_frame, write_frame, TransportError};
 use cairn_protocol::wire::{self, MAX_FRAME_BYTES};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -55,7 +56,15 @@ pub enum CoordinatorError {
 }
 
 enum Inbound {
-    Connected(ParticipantId, mpsc::UnboundedSender<Outbound>, SocketAddr),
+    /// A connection completed its handshake as the identity key of its certificate.
+    Connected(
+        ParticipantId,
+        mpsc::UnboundedSender<Outbound>,
+        SocketAddr,
+        IdentityPublic,
+    ),
+    /// A handshake was refused (not allow-listed, no certificate, wrong key type…).
+    Refused(ParticipantId, String),
     Frame(ParticipantId, Vec<u8>),
     Closed(ParticipantId, Option<String>),
 }
@@ -251,9 +260,14 @@ pub async fn run_job(
         let wake = job.poll_timeout();
         tokio::select! {
             msg = in_rx.recv() => match msg {
-                Some(Inbound::Connected(p, tx, addr)) => {
-                    debug!(participant = p, %addr, "connection");
+                Some(Inbound::Connected(p, tx, addr, identity)) => {
+                    debug!(participant = p, %addr, identity = %hex::encode(identity.0), "connection");
                     conns.insert(p, tx);
+                    job.handle_connected(p, identity);
+                }
+                Some(Inbound::Refused(p, reason)) => {
+                    warn!(participant = p, %reason, "handshake refused");
+                    let _ = progress.send(Progress::Refused { participant: p, reason });
                 }
                 Some(Inbound::Frame(p, body)) => {
                     if let Err(e) = job.handle_frame(p, &body, Instant::now()) {
@@ -315,23 +329,49 @@ async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::UnboundedSender<Inboun
         tokio::spawn(async move {
             let why = match serve_connection(id, incoming, &tx, limit).await {
                 Ok(()) => None,
-                Err(e) => Some(e.to_string()),
+                Err(Handshake(e)) => {
+                    let _ = tx.send(Inbound::Refused(id, e.to_string()));
+                    return;
+                }
+                Err(Session(e)) => Some(e.to_string()),
             };
             let _ = tx.send(Inbound::Closed(id, why));
         });
     }
 }
 
+/// How a connection ended badly: before the job heard of it, or after.
+enum ConnectionFailure {
+    /// The handshake failed or the certificate carried no identity key.
+    Handshake(TransportError),
+    /// The session failed after the connection was handed to the job.
+    Session(TransportError),
+}
+use ConnectionFailure::{Handshake, Session};
+
 async fn serve_connection(
     id: ParticipantId,
     incoming: quinn::Incoming,
     tx: &mpsc::UnboundedSender<Inbound>,
     limit: usize,
-) -> Result<(), TransportError> {
-    let conn = incoming.await?;
-    let (mut send, mut recv) = conn.accept_bi().await?;
+) -> Result<(), ConnectionFailure> {
+    let conn = incoming.await.map_err(|e| Handshake(e.into()))?;
+    // The transport admitted the certificate's key; the job binds it to the Hello.
+    let identity = match peer_identity(&conn) {
+        Ok(k) => k,
+        Err(e) => {
+            conn.close(2u32.into(), b"no identity key");
+            return Err(Handshake(e));
+        }
+    };
+    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| Session(e.into()))?;
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
-    let _ = tx.send(Inbound::Connected(id, out_tx, conn.remote_address()));
+    let _ = tx.send(Inbound::Connected(
+        id,
+        out_tx,
+        conn.remote_address(),
+        identity,
+    ));
     let writer_conn = conn.clone();
     let writer = tokio::spawn(async move {
         while let Some(out) = out_rx.recv().await {
@@ -365,7 +405,7 @@ async fn serve_connection(
             ))) => break Ok(()),
             Err(e) => {
                 conn.close(1u32.into(), b"protocol error");
-                break Err(e);
+                break Err(Session(e));
             }
         }
     };

@@ -70,6 +70,15 @@ pub struct Signature(pub Vec<u8>);
 pub const SIGNATURE_BYTES: usize = 64;
 
 impl IdentityPublic {
+    /// Checks that the 32 bytes are a usable Ed25519 public key: a valid point encoding
+    /// that is not of small order (such a key could verify signatures it never made).
+    pub fn validate(&self) -> Result<(), SignatureError> {
+        match VerifyingKey::from_bytes(&self.0) {
+            Ok(k) if !k.is_weak() => Ok(()),
+            _ => Err(SignatureError::MalformedKey),
+        }
+    }
+
     /// Checks `sig` on `msg` under this key (strict RFC 8032 verification).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), SignatureError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::MalformedKey)?;
@@ -114,5 +123,12 @@ mod tests {
             Err(SignatureError::Invalid)
         );
         assert!(format!("{key:?}").contains("<redacted>"));
+        assert_eq!(key.public().validate(), Ok(()));
+        let mut neutral = [0u8; 32];
+        neutral[0] = 1;
+        assert_eq!(
+            IdentityPublic(neutral).validate(),
+            Err(SignatureError::MalformedKey)
+        );
     }
 }

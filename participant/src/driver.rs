@@ -1,7 +1,12 @@
 //! The participant's QUIC driver: a thin loop around the sans-IO [`Client`].
 //!
-//! Connects to the coordinator (its certificate pinned by fingerprint), sends the Hello,
-//! then acts on the client's events. A reader task turns the stream into frames, so the
+//! Connects to the coordinator (its certificate pinned by fingerprint) with mutual TLS,
+//! presenting a certificate for the holder's identity key (the key the operator
+//! allow-lists, the same that signs its Hello's secure-aggregation keys and its dataset
+//! commitment), sends the Hello, then acts on the client's events. In a job that proves
+//! its rounds, a holder without ready proving material loads the proving key of the
+//! welcome's circuit shape from its key directory and commits to its rows with the
+//! welcome's tree depth before the first round. A reader task turns the stream into frames, so the
 //! loop keeps answering the coordinator (secure aggregation's key and share phases) while
 //! local training runs on a blocking thread — libtorch work never blocks the async
 //! executor. The trained update goes back through the state machine, which clips it and
@@ -9,18 +14,19 @@
 //! Returns when the job ends for it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cairn_circuits::rounds::{prove_update, CommittedData, ProvenUpdate};
-use cairn_circuits::training::proof::ProvingKey;
+use cairn_circuits::rounds::{self, prove_update, CommittedData, ProvenUpdate};
+use cairn_circuits::training::proof::{KeyStore, ProvingKey};
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::Dataset;
 use cairn_protocol::client::{Client, ClientError, ClientEvent};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{clip_l2, ModelSpec};
-use cairn_protocol::transport::{self, read_frame, write_frame, TransportError};
-use cairn_protocol::wire::{self, RoundSpec, MAX_FRAME_BYTES};
+use cairn_protocol::transport::{self, read_frame, write_frame, ClientIdentity, TransportError};
+use cairn_protocol::wire::{self, RoundSpec, Welcome, MAX_FRAME_BYTES};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::mpsc;
@@ -38,9 +44,17 @@ pub struct ParticipantConfig {
     pub fingerprint: String,
     /// Display name.
     pub name: String,
+    /// The holder's Ed25519 identity key (the one its operator allow-listed): presented
+    /// in its TLS certificate and named in its Hello. `None` draws a fresh key for this
+    /// run, which only a coordinator with open enrolment admits.
+    pub identity: Option<IdentityKey>,
     /// What it needs to prove its updates, for jobs that prove their rounds (the honest
     /// [`Prover`]; tests plug in adversaries).
     pub prover: Option<Arc<dyn UpdateProver>>,
+    /// Where the job's Groth16 keys are (`training-<shape>.pk`/`.vk`), for a proving job
+    /// when `prover` is `None`: the key of the welcome's shape is loaded from here (never
+    /// generated) and the rows are committed with the welcome's tree depth.
+    pub keys: Option<PathBuf>,
 }
 
 /// How a participant turns its clipped float update into what a proven round sends: x in
@@ -222,17 +236,67 @@ fn start_training(
     })
 }
 
+/// A proving job's material for a holder that was not given it: the proving key of the
+/// welcome's circuit shape from `dir` and the holder's rows committed at the welcome's
+/// tree depth. Refuses (rather than running a setup) when the key is not there.
+fn load_prover(
+    dir: &std::path::Path,
+    w: &Welcome,
+    data: &Dataset,
+) -> Result<Prover, ParticipantError> {
+    let Some(spec) = w.proof else {
+        return Err(ParticipantError::Proving(
+            "the job does not prove its rounds".into(),
+        ));
+    };
+    let shape = rounds::shape(&w.model, &w.hyper, &spec);
+    let store = KeyStore::new(dir);
+    let (pk_path, _) = store.paths(&shape);
+    let key = match store.load(&shape) {
+        Ok(Some((pk, _))) => pk,
+        Ok(None) => {
+            return Err(ParticipantError::Proving(format!(
+                "no proving key for this job's circuit shape {} in {} (expected {}): get the job's key files from its operator",
+                shape.id(),
+                dir.display(),
+                pk_path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(ParticipantError::Proving(format!(
+                "reading the proving key in {}: {e}",
+                dir.display()
+            )))
+        }
+    };
+    let committed = CommittedData::new(
+        &data.features,
+        data.n_features,
+        &data.labels,
+        spec.tree_depth,
+    )
+    .map_err(|e| ParticipantError::Proving(format!("committing to the rows: {e}")))?;
+    Ok(Prover {
+        key: Arc::new(key),
+        data: committed,
+    })
+}
+
 /// Joins the job at `cfg.coordinator` with `data` and trains with `trainer` until the job
 /// ends. Each trained round is also sent to `rounds` (a closed receiver is fine). The
-/// participant's identity key is fresh for this run (allow-listed identities come with
-/// enrolment).
+/// participant authenticates with `cfg.identity` (a fresh key when `None`).
 pub async fn run(
     cfg: &ParticipantConfig,
     data: Arc<Dataset>,
     trainer: Box<dyn Trainer>,
     rounds: mpsc::UnboundedSender<TrainedRound>,
 ) -> Result<ParticipantSummary, ParticipantError> {
-    let endpoint = transport::client_endpoint(&cfg.fingerprint)?;
+    let identity = match &cfg.identity {
+        Some(k) => k.clone(),
+        None => IdentityKey::random(&mut OsRng),
+    };
+    let tls = ClientIdentity::new(&identity)?;
+    let endpoint = transport::client_endpoint(&cfg.fingerprint, Some(&tls))?;
     let conn = endpoint
         .connect(cfg.coordinator, transport::SERVER_NAME)
         .map_err(TransportError::from)?
@@ -257,9 +321,9 @@ pub async fn run(
 
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
-    let identity = IdentityKey::random(&mut OsRng);
     let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed);
-    if let Some(p) = &cfg.prover {
+    let mut prover = cfg.prover.clone();
+    if let Some(p) = &prover {
         if p.rows() != data.n_rows() {
             return Err(ParticipantError::Proving(format!(
                 "the committed data has {} rows, the training data {}",
@@ -282,6 +346,38 @@ pub async fn run(
             match event {
                 ClientEvent::Joined(w) => {
                     info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
+                    if w.proof.is_some() && prover.is_none() {
+                        // Load the key and build the tree off the executor; the
+                        // coordinator sends nothing before the commitment arrives.
+                        let loaded = match cfg.keys.clone() {
+                            None => Err(ParticipantError::Proving(
+                                "the job proves its rounds and this participant has no proving key (give it the job's key directory)".into(),
+                            )),
+                            Some(dir) => {
+                                let (w, data) = (w.clone(), Arc::clone(&data));
+                                tokio::task::spawn_blocking(move || load_prover(&dir, &w, &data))
+                                    .await
+                                    .map_err(|e| ParticipantError::Join(e.to_string()))
+                                    .and_then(|r| r)
+                            }
+                        };
+                        match loaded {
+                            Ok(p) => {
+                                client.commit_dataset(p.data.root())?;
+                                info!(name = %cfg.name, rows = p.data.rows.len(), "committed to the dataset");
+                                prover = Some(Arc::new(p));
+                            }
+                            Err(e) => {
+                                warn!(name = %cfg.name, error = %e, "cannot prove; leaving the job");
+                                client.leave(e.to_string());
+                                while let Some(msg) = client.poll_transmit() {
+                                    write_frame(&mut send, &wire::encode(&msg)?).await?;
+                                }
+                                client_close(send, conn, endpoint, reader).await;
+                                return Err(e);
+                            }
+                        }
+                    }
                     job = Some(Job {
                         model: w.model,
                         participant: w.participant,
@@ -302,17 +398,21 @@ pub async fn run(
                 }
             }
         }
+        // What the events queued (a dataset commitment after the welcome) goes out before
+        // waiting: the coordinator sends nothing more until it has it.
+        while let Some(msg) = client.poll_transmit() {
+            write_frame(&mut send, &wire::encode(&msg)?).await?;
+        }
         if training.is_none() {
             if let (Some((spec, batches)), Some(j)) = (queued.take(), job.as_ref()) {
                 let engine = idle
                     .take()
                     .ok_or_else(|| ParticipantError::Join("trainer lost".into()))?;
-                let prover = cfg.prover.clone();
                 training = Some(start_training(
                     engine,
                     j,
                     Arc::clone(&data),
-                    prover,
+                    prover.clone(),
                     spec,
                     batches,
                 ));

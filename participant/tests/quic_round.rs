@@ -13,7 +13,7 @@ use cairn_participant::{run, ParticipantConfig, ParticipantError};
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::{Aggregation, SecureSettings};
-use cairn_protocol::transport::{server_endpoint, ServerIdentity};
+use cairn_protocol::transport::{server_endpoint, Enrolment, ServerIdentity};
 use tokio::sync::mpsc;
 
 fn job_config(n: usize, min: usize, rounds: u32, n_features: usize) -> JobConfig {
@@ -55,7 +55,12 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
     );
 
     let identity = ServerIdentity::generate().expect("identity");
-    let endpoint = server_endpoint("127.0.0.1:0".parse().expect("addr"), &identity).expect("bind");
+    let endpoint = server_endpoint(
+        "127.0.0.1:0".parse().expect("addr"),
+        &identity,
+        &Enrolment::Open,
+    )
+    .expect("bind");
     let addr = endpoint.local_addr().expect("addr");
     let (ptx, mut prx) = mpsc::unbounded_channel();
     let job = Job::new(cfg, initial, Instant::now());
@@ -69,7 +74,9 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
         coordinator: addr,
         fingerprint: "00".repeat(32),
         name: "mallory".into(),
+        identity: None,
         prover: None,
+        keys: None,
     };
     let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
     let err = run(
@@ -90,7 +97,9 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             coordinator: addr,
             fingerprint: identity.fingerprint.clone(),
             name: format!("holder-{i}"),
+            identity: None,
             prover: None,
+            keys: None,
         };
         tasks.push(tokio::spawn(async move {
             let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
@@ -141,7 +150,12 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
     cfg.round_timeout = Duration::from_secs(3);
     let initial = cfg.model.init_params(1);
     let identity = ServerIdentity::generate().expect("identity");
-    let endpoint = server_endpoint("127.0.0.1:0".parse().expect("addr"), &identity).expect("bind");
+    let endpoint = server_endpoint(
+        "127.0.0.1:0".parse().expect("addr"),
+        &identity,
+        &Enrolment::Open,
+    )
+    .expect("bind");
     let addr = endpoint.local_addr().expect("addr");
     let job = Job::new(cfg, initial, Instant::now());
     let test = data.test.clone();
@@ -163,7 +177,9 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             coordinator: addr,
             fingerprint: identity.fingerprint.clone(),
             name: format!("h{i}"),
+            identity: None,
             prover: None,
+            keys: None,
         };
         let (rtx, mut rrx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

@@ -172,10 +172,46 @@ impl Client {
     }
 
     /// Sets the Merkle root of this holder's rows (over its `n_rows` rows), which it
-    /// commits to, signed, when a job that proves its rounds welcomes it.
+    /// commits to, signed, when a job that proves its rounds welcomes it. Without it, the
+    /// driver commits after the welcome with [`Client::commit_dataset`].
     pub fn with_dataset_root(mut self, root: [u8; 32]) -> Self {
         self.dataset_root = Some(root);
         self
+    }
+
+    /// Commits, signed, to the Merkle root of this holder's rows in a job that proves its
+    /// rounds, after its welcome (when the tree is built for the welcome's depth). Only
+    /// once, and only when the holder was not given its root up front.
+    pub fn commit_dataset(&mut self, root: [u8; 32]) -> Result<(), ClientError> {
+        let job_id = match &self.state {
+            State::Member { welcome, .. } if welcome.proof.is_some() => welcome.job_id.clone(),
+            State::Member { .. } => {
+                return Err(ClientError::Unexpected {
+                    what: "dataset commitment",
+                    state: "in a job that does not prove its rounds",
+                })
+            }
+            _ => {
+                return Err(ClientError::Unexpected {
+                    what: "dataset commitment",
+                    state: "not a member of a job",
+                })
+            }
+        };
+        if self.dataset_root.is_some() {
+            return Err(ClientError::Unexpected {
+                what: "dataset commitment",
+                state: "already committed",
+            });
+        }
+        self.dataset_root = Some(root);
+        self.push_commitment(&job_id, root);
+        Ok(())
+    }
+
+    fn push_commitment(&mut self, job_id: &str, root: [u8; 32]) {
+        let d = DatasetCommitment::sign(job_id, root, self.n_rows as u64, &self.identity);
+        self.transmits.push_back(ToCoordinator::Dataset(d));
     }
 
     /// Feeds a frame body from the coordinator.
@@ -189,20 +225,10 @@ impl Client {
         match (msg, &mut self.state) {
             (ToParticipant::Welcome(w), State::Joining) => {
                 w.model.validate()?;
-                if w.proof.is_some() {
-                    let Some(root) = self.dataset_root else {
-                        return Err(ClientError::BadRound {
-                            round: 0,
-                            what: "the job proves its rounds and this participant has no dataset commitment".into(),
-                        });
-                    };
-                    let d = DatasetCommitment::sign(
-                        &w.job_id,
-                        root,
-                        self.n_rows as u64,
-                        &self.identity,
-                    );
-                    self.transmits.push_back(ToCoordinator::Dataset(d));
+                // A holder that knows its root commits at once; one that builds its tree
+                // for the welcome's depth commits later ([`Client::commit_dataset`]).
+                if let (Some(_), Some(root)) = (w.proof, self.dataset_root) {
+                    self.push_commitment(&w.job_id, root);
                 }
                 self.events.push_back(ClientEvent::Joined(w.clone()));
                 self.state = State::Member {

@@ -340,6 +340,8 @@ pub struct Job {
     events: VecDeque<JobEvent>,
     statement: Option<Arc<RoundStatement>>,
     sum_check: Option<SumCheck>,
+    /// The identity key of each connection's TLS certificate, as the driver read it.
+    certified: BTreeMap<ParticipantId, IdentityPublic>,
 }
 
 impl std::fmt::Debug for Job {
@@ -376,6 +378,7 @@ impl Job {
             events: VecDeque::new(),
             statement: None,
             sum_check: None,
+            certified: BTreeMap::new(),
             cfg,
         };
         if let Some(e) = invalid {
@@ -439,6 +442,15 @@ impl Job {
         matches!(self.phase, Phase::Done)
     }
 
+    /// The connection of `from` authenticated as `identity`: the Ed25519 key of its TLS
+    /// client certificate (which the transport's enrolment policy admitted). Its Hello
+    /// must then name the same key, or it is refused ([`RoundError::IdentityMismatch`]).
+    /// Drivers call this before feeding the connection's first frame; a job driven
+    /// without TLS (in-memory tests) skips it and takes the Hello's key as given.
+    pub fn handle_connected(&mut self, from: ParticipantId, identity: IdentityPublic) {
+        self.certified.insert(from, identity);
+    }
+
     /// A frame body arrived from `from`. Errors are returned for logging; the job has
     /// already acted on them (refused or dropped the sender).
     pub fn handle_frame(
@@ -449,10 +461,28 @@ impl Job {
     ) -> Result<(), RoundError> {
         if !self.members.contains_key(&from) {
             return match wire::decode_body::<ToCoordinator>(body) {
-                Ok(ToCoordinator::Hello(h)) => {
-                    self.admit(from, h, now);
-                    Ok(())
-                }
+                Ok(ToCoordinator::Hello(h)) => match self.certified.get(&from) {
+                    Some(&certificate) if certificate != h.identity => {
+                        let e = RoundError::IdentityMismatch {
+                            from,
+                            hello: h.identity,
+                            certificate,
+                        };
+                        self.refuse(
+                            from,
+                            format!(
+                                "the Hello's identity key {} is not the key of this connection's TLS certificate ({})",
+                                hex::encode(h.identity.0),
+                                hex::encode(certificate.0)
+                            ),
+                        );
+                        Err(e)
+                    }
+                    _ => {
+                        self.admit(from, h, now);
+                        Ok(())
+                    }
+                },
                 Ok(_) => {
                     self.refuse(from, "the first message must be Hello".into());
                     Err(RoundError::Unexpected {
@@ -487,6 +517,7 @@ impl Job {
 
     /// The connection of `from` closed.
     pub fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
+        self.certified.remove(&from);
         if let Some(m) = self.members.get_mut(&from) {
             m.connected = false;
         }
@@ -639,6 +670,15 @@ impl Job {
                 "the job is full ({} participants)",
                 self.cfg.participants
             ))
+        } else if self
+            .members
+            .values()
+            .any(|m| m.connected && m.identity == h.identity)
+        {
+            Some(format!(
+                "identity key {} is already in the job on another connection",
+                hex::encode(h.identity.0)
+            ))
         } else {
             None
         };
@@ -661,6 +701,7 @@ impl Job {
                 job_id: self.cfg.job_id.clone(),
                 model: self.cfg.model.clone(),
                 rounds: self.cfg.rounds,
+                hyper: self.cfg.hyper.clone(),
                 proof: self.cfg.proof,
             }),
             close: false,

@@ -16,8 +16,12 @@
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
 //! - [`server_opt`]: the server optimisers (FedAvg, FedAdam, FedYogi) and their state.
 //! - [`transcript`]: the hash-chained transcript of a proven job, for `cairn audit`.
+//! - [`enrolment`]: identity keys, the allow-list, and reading a participant's key out of
+//!   its TLS certificate.
+//! - `transport` (feature `transport`): QUIC with mutual TLS 1.3, frame I/O.
 
 pub mod client;
+pub mod enrolment;
 pub mod job;
 pub mod metrics;
 pub mod model;

@@ -14,6 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use cairn_crypto::sign::IdentityPublic;
+
 use crate::model::{HyperParams, ModelSpec};
 use crate::wire::{self, RoundSpec, ToCoordinator, ToParticipant, Update, WireError};
 
@@ -158,6 +160,17 @@ pub enum RoundError {
         from: ParticipantId,
         /// Message kind.
         what: &'static str,
+    },
+    /// A Hello whose identity key is not the key of its connection's TLS certificate
+    /// (the participant was refused).
+    #[error("participant {from}: the Hello names identity key {}, the connection's certificate carries {}", hex::encode(.hello.0), hex::encode(.certificate.0))]
+    IdentityMismatch {
+        /// Sender.
+        from: ParticipantId,
+        /// The key in the Hello.
+        hello: IdentityPublic,
+        /// The key of the connection's TLS certificate.
+        certificate: IdentityPublic,
     },
 }
 

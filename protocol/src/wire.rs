@@ -18,7 +18,7 @@ use cairn_crypto::ParticipantId as CryptoId;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -176,6 +176,10 @@ pub struct Welcome {
     pub model: ModelSpec,
     /// Rounds the job will run.
     pub rounds: u32,
+    /// The job's local training hyper-parameters (each round spec repeats them). With
+    /// the model and the proof settings they fix the circuit shape, so a proving
+    /// participant can load its proving key before the first round.
+    pub hyper: HyperParams,
     /// The proof settings when the job proves its rounds: the participant then commits
     /// to its dataset (a tree of this depth) before the first round.
     pub proof: Option<ProofSpec>,
@@ -461,6 +465,7 @@ mod tests {
                 hidden: vec![3],
             },
             rounds: 5,
+            hyper: HyperParams::default(),
             proof: None,
         });
         assert_eq!(

@@ -309,15 +309,36 @@ fn enrolment_is_signed_once_and_required() {
     let t = job.poll_transmit().expect("refusal");
     assert!(matches!(&t.msg, ToParticipant::Rejected { reason } if reason.contains("trees hold")));
 
-    // A client without a dataset cannot join a proven job.
+    // A client without a root up front commits after the welcome (once it has built its
+    // tree for the welcome's depth), exactly once; the job enrols it.
     let mut c = Client::new("b", 10, N_FEATURES, key, [3; 32]);
     let mut job = Job::new(proven_cfg(3, 3, 1), vec![0.0; N_FEATURES + 1], now);
+    assert!(
+        c.commit_dataset([5; 32]).is_err(),
+        "nothing to commit to before a welcome"
+    );
     let hello = c.poll_transmit().expect("hello");
     send(&mut job, 0, &hello);
     let w = job.poll_transmit().expect("welcome");
     let f = wire::encode(&w.msg).expect("encode");
-    let err = c.handle_frame(body(&f)).expect_err("no dataset");
-    assert!(err.to_string().contains("no dataset commitment"), "{err}");
+    c.handle_frame(body(&f)).expect("welcomed");
+    let Some(ClientEvent::Joined(w)) = c.poll_event() else {
+        panic!("joined")
+    };
+    assert_eq!(
+        w.hyper,
+        proven_cfg(3, 3, 1).hyper,
+        "the welcome carries K and B"
+    );
+    assert!(c.poll_transmit().is_none(), "no commitment without a root");
+    c.commit_dataset([5; 32]).expect("commit");
+    assert!(c.commit_dataset([6; 32]).is_err(), "only once");
+    let d = c.poll_transmit().expect("commitment");
+    assert!(matches!(&d, ToCoordinator::Dataset(d) if d.root == [5; 32] && d.n_rows == 10));
+    send(&mut job, 0, &d);
+    assert!(job.poll_transmit().is_none(), "accepted silently");
+    assert!(std::iter::from_fn(|| job.poll_event())
+        .any(|e| matches!(e, JobEvent::Enrolled { participant: 0, .. })));
 }
 
 #[test]

@@ -318,6 +318,66 @@ fn admission_checks_version_features_and_capacity() {
     assert!(t.close && matches!(t.msg, ToParticipant::Rejected { .. }));
 }
 
+/// Mutual TLS binds each connection to an identity key; the job refuses a Hello that
+/// names another key than its connection's certificate, and a second live connection
+/// with a key already in the job.
+#[test]
+fn a_hello_must_name_the_identity_of_its_tls_certificate() {
+    use cairn_crypto::sign::IdentityKey;
+    let mut sim = Sim::new(cfg(3, 1, 1), &[]);
+    let now = sim.now;
+    let (a, b) = (
+        IdentityKey::from_seed(&[1; 32]).public(),
+        IdentityKey::from_seed(&[2; 32]).public(),
+    );
+    let hello = |identity| {
+        enc(&ToCoordinator::Hello(wire::Hello {
+            version: wire::PROTOCOL_VERSION,
+            name: "x".into(),
+            n_rows: 5,
+            n_features: 3,
+            identity,
+        }))
+    };
+    // Connection 0's certificate carries a; its Hello claims b.
+    sim.job.handle_connected(0, a);
+    let err = sim
+        .job
+        .handle_frame(0, &hello(b), now)
+        .expect_err("mismatch is an error");
+    assert!(
+        matches!(err, RoundError::IdentityMismatch { from: 0, hello, certificate } if hello == b && certificate == a),
+        "{err}"
+    );
+    let t = sim.job.poll_transmit().expect("refusal");
+    assert_eq!(t.to, 0);
+    assert!(
+        t.close
+            && matches!(&t.msg, ToParticipant::Rejected { reason } if reason.contains(&hex::encode(b.0)) && reason.contains("TLS certificate")),
+        "{t:?}"
+    );
+    // Connection 1 is a, and says so: admitted.
+    sim.job.handle_connected(1, a);
+    sim.job.handle_frame(1, &hello(a), now).expect("admitted");
+    let t = sim.job.poll_transmit().expect("welcome");
+    assert!(matches!(t.msg, ToParticipant::Welcome(_)) && !t.close);
+    // Connection 2 is a as well while 1 is live: refused.
+    sim.job.handle_connected(2, a);
+    sim.job.handle_frame(2, &hello(a), now).expect("handled");
+    let t = sim.job.poll_transmit().expect("refusal");
+    assert!(
+        t.close
+            && matches!(&t.msg, ToParticipant::Rejected { reason } if reason.contains("already in the job")),
+        "{t:?}"
+    );
+    // Without a certificate on record (a job driven in memory) the Hello's key is taken.
+    sim.job.handle_frame(3, &hello(b), now).expect("admitted");
+    assert!(matches!(
+        sim.job.poll_transmit().map(|t| t.msg),
+        Some(ToParticipant::Welcome(_))
+    ));
+}
+
 #[test]
 fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
     let mut sim = Sim::new(cfg(1, 1, 1), &[(Behaviour::Silent, 8)]);

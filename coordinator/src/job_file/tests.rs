@@ -70,6 +70,26 @@ fn the_committed_example_parses_and_converts() {
 }
 
 #[test]
+fn proofs_and_the_allow_list_reach_the_coordinator() {
+    const KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let file = JobFile::from_toml(&format!(
+        "[proofs]\nenabled = true\ntolerance = 0.002\ntree_depth = 6\n[enrolment]\nallowed = [\"{KEY}\"]\n"
+    ))
+    .expect("valid");
+    let r = file.to_config("j", 3).expect("to_config");
+    let p = r.config.proof.expect("proofs enabled");
+    assert_eq!((p.tolerance, p.tree_depth), (0.002, 6));
+    let key = cairn_protocol::enrolment::parse_identity(KEY).expect("key");
+    assert_eq!(r.enrolment, Enrolment::allow([key]));
+    // Written out and read back, the list survives; without it enrolment is open.
+    let again = JobFile::from_toml(&file.to_toml().expect("toml")).expect("reparse");
+    assert_eq!(again, file);
+    let open = JobFile::default().to_config("j", 3).expect("to_config");
+    assert_eq!(open.enrolment, Enrolment::Open);
+    assert!(open.config.proof.is_none());
+}
+
+#[test]
 fn an_empty_file_gives_the_demo_defaults() {
     let file = JobFile::from_toml("").expect("empty file");
     assert_eq!(file, JobFile::default());
@@ -157,6 +177,20 @@ fn every_invalid_value_is_named_with_the_reason() {
         ),
         ("[proofs]\ntolerance = -1", "proofs.tolerance", "non-negative, got -1"),
         ("[proofs]\nenabled = true\n[aggregation]\nmode = \"plain\"", "proofs.enabled", "secure"),
+        ("[proofs]\ntree_depth = 7", "proofs.tree_depth", "even and in 2..=32, got 7"),
+        ("[proofs]\ntree_depth = 34", "proofs.tree_depth", "got 34"),
+        ("[enrolment]\nallowed = []", "enrolment.allowed", "at least one identity key"),
+        ("[enrolment]\nallowed = [\"abc\"]", "enrolment.allowed", "entry 1: expected 64 hex digits"),
+        (
+            "[enrolment]\nallowed = [\"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\", \"0100000000000000000000000000000000000000000000000000000000000000\"]",
+            "enrolment.allowed",
+            "entry 2: 0100000000000000000000000000000000000000000000000000000000000000 is not a valid Ed25519 public key",
+        ),
+        (
+            "[enrolment]\nallowed = [\"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\", \" D75A980182B10AB7D54BFED3C964073A0EE172F3DAA62325AF021A68F707511A \"]",
+            "enrolment.allowed",
+            "entry 2: key D75A980182B10AB7D54BFED3C964073A0EE172F3DAA62325AF021A68F707511A is listed twice",
+        ),
         ("[deadlines]\nround_timeout_secs = 0", "deadlines.round_timeout_secs", "got 0"),
         ("[deadlines]\njoin_timeout_secs = 1e9", "deadlines.join_timeout_secs", "at most 604800 seconds"),
         ("[deadlines]\nround_timeout_secs = inf", "deadlines.round_timeout_secs", "got inf"),
