@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::audit::{audit, AuditReport};
+use cairn_coordinator::persist::transcript_of;
+use cairn_coordinator::store::Store;
 use cairn_protocol::transcript::Transcript;
 use clap::Args;
 
@@ -13,26 +15,68 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     /// The transcript file a proven job wrote (e.g. `cairn-out/transcript.cairn`).
-    pub transcript: PathBuf,
+    #[arg(required_unless_present = "store")]
+    pub transcript: Option<PathBuf>,
+    /// Read the transcript from a coordinator's job store instead (`OUT/cairn.redb`, as
+    /// recorded round by round, e.g. after the coordinator died).
+    #[arg(long, conflicts_with = "transcript")]
+    pub store: Option<PathBuf>,
+    /// With --store: which job [default: the latest].
+    #[arg(long, requires = "store")]
+    pub job: Option<u64>,
 }
 
-/// Runs the audit of one transcript file.
+impl AuditArgs {
+    /// Audits one transcript file.
+    pub fn file(path: PathBuf) -> Self {
+        Self {
+            transcript: Some(path),
+            store: None,
+            job: None,
+        }
+    }
+}
+
+/// Runs the audit of one transcript.
 pub fn run(args: &AuditArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.transcript)
-        .with_context(|| format!("reading {}", args.transcript.display()))?;
-    let t = Transcript::from_bytes(&bytes)
-        .with_context(|| format!("decoding {}", args.transcript.display()))?;
+    let (t, what) = load(args)?;
     let t0 = Instant::now();
     let report = audit(&t);
     print(&report, t0.elapsed().as_secs_f64());
     if !report.passed() {
         bail!(
-            "audit failed: {} problem(s) in {}",
-            report.problems.len(),
-            args.transcript.display()
+            "audit failed: {} problem(s) in {what}",
+            report.problems.len()
         );
     }
     Ok(())
+}
+
+/// The transcript the arguments name, and how to name it.
+fn load(args: &AuditArgs) -> Result<(Transcript, String)> {
+    if let Some(db) = &args.store {
+        let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
+        let job = match args.job {
+            Some(j) => j,
+            None => store
+                .jobs()?
+                .iter()
+                .map(|j| j.id)
+                .max()
+                .with_context(|| format!("{} holds no job", db.display()))?,
+        };
+        let t = transcript_of(&store, job)
+            .with_context(|| format!("reading job {job}'s transcript from {}", db.display()))?;
+        return Ok((t, format!("job {job} of {}", db.display())));
+    }
+    let path = args
+        .transcript
+        .as_ref()
+        .context("name a transcript file or --store")?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let t =
+        Transcript::from_bytes(&bytes).with_context(|| format!("decoding {}", path.display()))?;
+    Ok((t, path.display().to_string()))
 }
 
 /// Prints the per-round table, the problems and the verdict.

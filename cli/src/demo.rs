@@ -223,7 +223,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         std::fs::write(&path, t.to_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote the transcript to {}; auditing it:", path.display());
-        crate::audit::run(&crate::audit::AuditArgs { transcript: path })?;
+        crate::audit::run(&crate::audit::AuditArgs::file(path))?;
     }
     Ok(())
 }

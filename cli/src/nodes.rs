@@ -8,7 +8,10 @@
 //! - **Proofs.** With `[proofs] enabled` (job file) or `--proofs`, the coordinator loads the
 //!   job shape's Groth16 keys from `--keys DIR` (running the setup there when they are
 //!   absent, as `cairn demo` does), verifies every proof, and writes the job's transcript to
-//!   `OUT/transcript.cairn` for `cairn audit`. Each participant loads the proving key of
+//!   `OUT/transcript.cairn` for `cairn audit`.
+//! - **Store.** The coordinator records the job as it goes in `OUT/cairn.redb` (redb): each
+//!   round's record, model and transcript records in one transaction, so a coordinator that
+//!   dies mid-job leaves a transcript `cairn audit --store OUT/cairn.redb` can still check. Each participant loads the proving key of
 //!   the shape its welcome announces from its own `--keys DIR` (the operator's key files;
 //!   it never runs a setup), commits to its rows at the welcome's tree depth and proves
 //!   every update.
@@ -23,7 +26,12 @@ use cairn_circuits::rounds;
 use cairn_circuits::training::proof::KeyStore;
 use cairn_coordinator::export::write_safetensors;
 use cairn_coordinator::job_file::JobFile;
-use cairn_coordinator::run_job;
+use cairn_coordinator::persist::Persist;
+use cairn_coordinator::run_job_with;
+use cairn_coordinator::store::Store;
+
+/// The coordinator's job store, in its output directory.
+pub const STORE_FILE: &str = "cairn.redb";
 use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::{partition, Prepared};
@@ -268,7 +276,38 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let summary = run_job(endpoint, job, &prepared.test, ptx, shutdown, proving).await?;
+    // The job is recorded as it goes in OUT/cairn.redb (rounds, models, transcript).
+    let db = args.out.join(STORE_FILE);
+    let store = Arc::new(
+        Store::open(&db).with_context(|| format!("opening the job store {}", db.display()))?,
+    );
+    let job_config = match &args.job {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => Vec::new(),
+    };
+    let persist = Persist::start(
+        store,
+        &job.config().job_id,
+        &job_config,
+        job.global(),
+        job.config().server_lr,
+    )
+    .with_context(|| format!("recording the job in {}", db.display()))?;
+    println!(
+        "recording the job in {} (job {})",
+        db.display(),
+        persist.job()
+    );
+    let summary = run_job_with(
+        endpoint,
+        job,
+        &prepared.test,
+        ptx,
+        shutdown,
+        proving,
+        Some(persist),
+    )
+    .await?;
     renderer.await.ok();
     write_safetensors(&args.out.join("model.safetensors"), &model, &summary.model)?;
     std::fs::write(

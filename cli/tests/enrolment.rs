@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cairn_protocol::transcript::Transcript;
+
 fn cairn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
 }
@@ -243,6 +245,26 @@ fn allow_listed_holders_prove_a_job_across_processes_and_a_stranger_is_refused()
         "{}\n{}",
         String::from_utf8_lossy(&audit.stdout),
         String::from_utf8_lossy(&audit.stderr)
+    );
+    // The store the coordinator recorded round by round holds the same transcript.
+    let db = out.join("cairn.redb");
+    let store = cairn_coordinator::store::Store::open(&db).expect("store");
+    let jobs = store.jobs().expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].rounds_completed, 2);
+    let stored = cairn_coordinator::persist::transcript_of(&store, jobs[0].id).expect("read");
+    let file = Transcript::from_bytes(&std::fs::read(&transcript).expect("file")).expect("decode");
+    assert_eq!(stored, file, "the store and the exported file agree");
+    drop(store);
+    let audit = cairn()
+        .args(["audit", "--store"])
+        .arg(&db)
+        .output()
+        .expect("run audit");
+    let stdout = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success() && stdout.contains("verdict: PASS"),
+        "{stdout}"
     );
     eprintln!("whole test: {:.1} s", t0.elapsed().as_secs_f64());
 }

@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod export;
 pub mod job_file;
+pub mod persist;
 pub mod progress;
 pub mod rss;
 pub mod server;
@@ -24,4 +25,4 @@ pub mod transcript;
 pub mod verify;
 
 pub use progress::{JobSummary, Progress, RoundRecord};
-pub use server::{run_job, CoordinatorError};
+pub use server::{run_job, run_job_with, CoordinatorError};

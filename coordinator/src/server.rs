@@ -23,6 +23,7 @@ use cairn_protocol::wire::{self, MAX_FRAME_BYTES};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::persist::Persist;
 use crate::progress::{JobSummary, Progress, RoundRecord};
 use crate::transcript::Recorder;
 use crate::verify::Verifier;
@@ -53,6 +54,9 @@ pub enum CoordinatorError {
         /// Rounds completed before the shutdown.
         rounds: u32,
     },
+    /// Recording the job in the store failed.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 enum Inbound {
@@ -88,11 +92,25 @@ struct Outbound {
 /// thread as it arrives, while the loop goes on receiving.
 pub async fn run_job(
     endpoint: quinn::Endpoint,
+    job: Job,
+    test: &Dataset,
+    progress: mpsc::UnboundedSender<Progress>,
+    shutdown: impl Future<Output = ()>,
+    verifier: Option<Arc<Verifier>>,
+) -> Result<JobSummary, CoordinatorError> {
+    run_job_with(endpoint, job, test, progress, shutdown, verifier, None).await
+}
+
+/// [`run_job`], recording the job in a store as it goes (see [`Persist`]): each round in
+/// flight, then its record, model and transcript records in one transaction.
+pub async fn run_job_with(
+    endpoint: quinn::Endpoint,
     mut job: Job,
     test: &Dataset,
     progress: mpsc::UnboundedSender<Progress>,
     shutdown: impl Future<Output = ()>,
     verifier: Option<Arc<Verifier>>,
+    mut persist: Option<Persist>,
 ) -> Result<JobSummary, CoordinatorError> {
     if job.config().proof.is_some() && verifier.is_none() {
         return Err(CoordinatorError::NoVerifier);
@@ -188,6 +206,9 @@ pub async fn run_job(
                     ..
                 } => {
                     round_started.insert(round, (Instant::now(), participants.len()));
+                    if let Some(p) = &persist {
+                        p.begin_round(round).await?;
+                    }
                     let _ = progress.send(Progress::RoundStarted {
                         round,
                         participants: participants.len(),
@@ -220,6 +241,10 @@ pub async fn run_job(
                         auc = metrics.auc,
                         "round completed"
                     );
+                    if let Some(p) = &mut persist {
+                        let t = recorder.as_ref().map(Recorder::transcript);
+                        p.end_round(&rec, Some(&params), t).await?;
+                    }
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
                 }
@@ -242,6 +267,10 @@ pub async fn run_job(
                         failure: Some(reason),
                         verify_seconds: proof_times.remove(&round),
                     };
+                    if let Some(p) = &mut persist {
+                        let t = recorder.as_ref().map(Recorder::transcript);
+                        p.end_round(&rec, None, t).await?;
+                    }
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
                 }
@@ -297,6 +326,9 @@ pub async fn run_job(
                 return Err(CoordinatorError::Shutdown { rounds: completed });
             }
         }
+    }
+    if let Some(p) = &persist {
+        p.finish(finished_error.clone()).await?;
     }
     // Let the writers flush the final messages before the endpoint goes away.
     drop(conns);

@@ -159,6 +159,20 @@ pub struct Transcript {
     pub records: Vec<Record>,
 }
 
+impl Record {
+    /// One record's encoding, as a store keeps it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).unwrap_or_default()
+    }
+
+    /// Decodes [`Record::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ChainError> {
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map(|(r, _)| r)
+            .map_err(|e| ChainError::Format(e.to_string()))
+    }
+}
+
 impl Transcript {
     /// Appends `entry`, chained to the last record; returns the new record.
     pub fn append(&mut self, entry: Entry) -> &Record {
