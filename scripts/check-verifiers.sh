@@ -15,6 +15,10 @@
 # 5. revm: deploys the compiled contracts and calls verifyProof (circuits/tests/evm_verifier.rs,
 #    ignored by default): honest -> true with its gas printed, every tampering -> false.
 #
+# 6. with CAIRN_TRANSCRIPT=path/to/transcript.cairn (e.g. the demo's cairn-out/transcript.cairn):
+#    `cairn export-verifier --transcript`, and snarkjs accepts every proof of the job and
+#    rejects each proof against another proof's public inputs.
+#
 # Exits non-zero at the first check that fails.
 set -euo pipefail
 
@@ -143,6 +147,28 @@ cd "$ROOT"
 CAIRN_VERIFIER_DIR=$OUT cargo test --quiet -p cairn-circuits --test evm_verifier -- \
     --ignored --nocapture --test-threads 1 solidity_verifier_in_the_evm 2>&1 | tee "$OUT/revm.log"
 grep -q "test result: ok. 1 passed" "$OUT/revm.log" || fail "the EVM check failed"
+
+if [ -n "${CAIRN_TRANSCRIPT:-}" ]; then
+    step "a job's transcript: cairn export-verifier --transcript $CAIRN_TRANSCRIPT"
+    JOB_OUT=$OUT/transcript
+    cargo run --quiet -p cairn -- export-verifier --transcript "$CAIRN_TRANSCRIPT" --out "$JOB_OUT"
+    cd "$JOB_OUT"
+    prev=
+    for proof in proof_*.json; do
+        name=${proof#proof_}
+        name=${name%.json}
+        $SNARKJS groth16 verify verification_key.json "public_$name.json" "$proof" | grep -q "OK" \
+            || fail "snarkjs rejected the job's proof $name"
+        if [ -n "$prev" ]; then
+            if $SNARKJS groth16 verify verification_key.json "public_$prev.json" "$proof" | grep -q "OK"; then
+                fail "snarkjs accepted proof $name against the public inputs of $prev"
+            fi
+        fi
+        prev=$name
+    done
+    echo "ok: snarkjs accepts every proof of the job and rejects swapped public inputs"
+    cd "$ROOT"
+fi
 
 step "all checks passed"
 grep "verifyProof(demo) = true" "$OUT/revm.log"

@@ -1,7 +1,8 @@
 //! `cairn demo`: a coordinator and N participants on loopback train the job's model on
 //! the real dataset split among them, then the federated model is compared with a
 //! centralised baseline trained on the pooled rows with the same budget. Writes the
-//! model (safetensors) and a metrics JSON file.
+//! model (safetensors), a metrics JSON file and two PNG plots (loss and AUC per round with
+//! the centralised baseline; ROC curves of both models on the test split).
 //!
 //! By default the demo runs the full verifiable round in the reference configuration R1
 //! (logistic regression, K = 1 local step, batch 16, dataset trees of depth 14, secure
@@ -16,13 +17,15 @@ use anyhow::{bail, Context, Result};
 use cairn_coordinator::export::write_safetensors;
 use cairn_datasets::partition;
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
-use cairn_protocol::metrics::{evaluate, Metrics};
+use cairn_protocol::metrics::{evaluate, roc_curve, Metrics};
+use cairn_protocol::model::predict_proba;
 use clap::Args;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::federate::{centralised_baseline, run_federated, Proving};
 use crate::options::{ConfigFile, DataArgs, TrainArgs};
+use crate::plot::{plot_roc, plot_rounds};
 use crate::ui;
 
 /// `cairn demo` arguments.
@@ -217,6 +220,40 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         "wrote {} and {}",
         model_path.display(),
         metrics_path.display()
+    );
+    let (rounds_png, roc_png) = (args.out.join("rounds.png"), args.out.join("roc.png"));
+    let title = format!(
+        "{} holders, {}, {}",
+        args.participants,
+        job.model.describe(),
+        if job.proof.is_some() {
+            "proven rounds"
+        } else {
+            "secure aggregation"
+        }
+    );
+    plot_rounds(&rounds_png, &summary.rounds, Some(&cen), &title)?;
+    let test = &prepared.test;
+    let fed_roc = roc_curve(
+        &predict_proba(&job.model, &summary.model, &test.features),
+        &test.labels,
+    );
+    let cen_roc = roc_curve(
+        &predict_proba(&job.model, &central, &test.features),
+        &test.labels,
+    );
+    plot_roc(
+        &roc_png,
+        &[
+            ("federated", &fed_roc, fed.auc),
+            ("centralised", &cen_roc, cen.auc),
+        ],
+        &format!("ROC on the test split ({} rows)", test.n_rows()),
+    )?;
+    println!(
+        "plots: {} (loss and AUC per round) and {} (ROC)",
+        rounds_png.display(),
+        roc_png.display()
     );
     if let Some(t) = &summary.transcript {
         let path = args.out.join("transcript.cairn");

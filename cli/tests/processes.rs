@@ -208,6 +208,13 @@ fn the_demo_trains_and_writes_model_and_metrics() {
         serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).expect("metrics"))
             .expect("json");
     assert_eq!(m["rounds"].as_array().map(Vec::len), Some(4));
+    for png in ["rounds.png", "roc.png"] {
+        let bytes = std::fs::read(out.path().join(png)).expect(png);
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+            "{png}"
+        );
+    }
     let fed = m["federated"]["auc"].as_f64().expect("auc");
     let cen = m["centralised"]["auc"].as_f64().expect("auc");
     assert!(
