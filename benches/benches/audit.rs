@@ -18,16 +18,18 @@
 mod common;
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use cairn_circuits::encoding::point_from_bytes;
 use cairn_circuits::fixed::quantize_all;
 use cairn_circuits::pedersen::{self, Generators};
-use cairn_circuits::rounds;
+use cairn_circuits::rounds::{self, RoundPublic};
 use cairn_circuits::training::proof::{self, Proof};
 use cairn_circuits::training::{indices_hash, model_hash, FixedHyper, Public};
-use cairn_coordinator::audit::{audit, proof_items, ProofItem};
+use cairn_coordinator::audit::{audit, proof_items, verify_items, ProofItem};
+use cairn_protocol::job::RoundStatement;
 use cairn_protocol::round::{check_survivor_signatures, ProvenSum};
 use cairn_protocol::sampling::batch_indices;
 use cairn_protocol::transcript::{Entry, Transcript};
@@ -114,6 +116,7 @@ fn walk_parts(t: &Transcript, reps: usize) -> Result<Vec<(&'static str, Duration
         }
     }
     let d = sums.first().map_or(0, |(_, s)| s.update_sum.len());
+    let gens = Generators::new(d);
     Ok(vec![
         (
             "hash chain",
@@ -141,18 +144,14 @@ fn walk_parts(t: &Transcript, reps: usize) -> Result<Vec<(&'static str, Duration
             }),
         ),
         (
-            "aggregate checks Σ C_u = commit(S, R)",
-            time_median(reps, || {
-                for (_, s) in &sums {
-                    black_box(rounds::check_sum(s).is_ok());
-                }
-            }),
+            "Pedersen generators of the aggregate checks (once per audit)",
+            time_median(reps, || drop(black_box(Generators::new(d)))),
         ),
         (
-            "  of which Pedersen generators (once per round)",
+            "aggregate checks Σ C_u = commit(S, R), all rounds",
             time_median(reps, || {
-                for _ in &sums {
-                    black_box(Generators::new(d));
+                for (_, s) in &sums {
+                    black_box(rounds::check_sum_with(&gens, s).is_ok());
                 }
             }),
         ),
@@ -181,8 +180,13 @@ fn proof_parts(
     let statements: Vec<_> = items
         .iter()
         .filter_map(|it| {
-            rounds::statement(&it.statement, it.participant, &it.dataset, &it.input.commitment)
-                .ok()
+            rounds::statement(
+                &it.statement,
+                it.participant,
+                &it.dataset,
+                &it.input.commitment,
+            )
+            .ok()
         })
         .collect();
     let proofs: Vec<Proof> = items
@@ -270,6 +274,77 @@ fn proof_parts(
     ]
 }
 
+/// The steps of `verify_items`, each timed alone over all proofs, one thread.
+fn batch_parts(
+    items: &[ProofItem],
+    pvk: &ark_groth16::PreparedVerifyingKey<ark_bn254::Bn254>,
+    reps: usize,
+) -> Vec<(&'static str, Duration)> {
+    let mut statements: Vec<&Arc<RoundStatement>> = Vec::new();
+    for it in items {
+        if !statements.iter().any(|s| Arc::ptr_eq(s, &it.statement)) {
+            statements.push(&it.statement);
+        }
+    }
+    let parts: Vec<RoundPublic> = statements
+        .iter()
+        .filter_map(|st| RoundPublic::new(st).ok())
+        .collect();
+    let part_of = |it: &ProofItem| {
+        statements
+            .iter()
+            .position(|s| Arc::ptr_eq(s, &it.statement))
+            .and_then(|i| parts.get(i))
+    };
+    let batch: Vec<(Public, Proof)> = items
+        .iter()
+        .filter_map(|it| {
+            let public = part_of(it)?
+                .statement(it.participant, &it.dataset, &it.input.commitment)
+                .ok()?;
+            Some((public, Proof::from_bytes(&it.input.proof).ok()?))
+        })
+        .collect();
+    vec![
+        (
+            "shared statement parts, once per round (RoundPublic::new)",
+            time_median(reps, || {
+                for st in &statements {
+                    black_box(RoundPublic::new(st).is_ok());
+                }
+            }),
+        ),
+        (
+            "each proof's statement from them (indices hash, commitment)",
+            time_median(reps, || {
+                for it in items {
+                    if let Some(p) = part_of(it) {
+                        black_box(
+                            p.statement(it.participant, &it.dataset, &it.input.commitment)
+                                .is_ok(),
+                        );
+                    }
+                }
+            }),
+        ),
+        (
+            "decoding the proofs",
+            time_median(reps, || {
+                for it in items {
+                    black_box(Proof::from_bytes(&it.input.proof).is_ok());
+                }
+            }),
+        ),
+        (
+            "the batch equation (proof::verify_batch), all proofs",
+            time_median(reps, || {
+                let ok = proof::verify_batch(pvk, &batch, &mut rand::rngs::OsRng);
+                assert!(ok.unwrap_or(false), "the batch holds");
+            }),
+        ),
+    ]
+}
+
 async fn bench() -> Result<()> {
     let rounds = common::env_usize("CAIRN_AUDIT_ROUNDS", 4) as u32;
     let reps = common::env_usize("CAIRN_AUDIT_REPS", 15);
@@ -277,7 +352,10 @@ async fn bench() -> Result<()> {
     let (t, origin) = transcript(rounds).await?;
     let report = audit(&t);
     if !report.passed() {
-        bail!("the transcript does not pass its audit: {:?}", report.problems);
+        bail!(
+            "the transcript does not pass its audit: {:?}",
+            report.problems
+        );
     }
     let (vk_bytes, items) = proof_items(&t).map_err(|e| anyhow!(e))?;
     let n = items.len();
@@ -313,36 +391,55 @@ async fn bench() -> Result<()> {
         let ok = items.par_iter().all(|it| it.verify(&pvk).is_ok());
         assert!(ok, "every proof verifies");
     });
+    let batched = time_median(reps, || {
+        let ok = verify_items(&pvk, &items).iter().all(Result::is_ok);
+        assert!(ok, "every proof verifies");
+    });
+    let threads = rayon::current_num_threads();
 
     println!("\n| measure | time | proofs/s |");
     println!("|---|---:|---:|");
     println!(
-        "| **whole audit()** ({n} proofs; walk + key + parallel proofs) | {:.1} ms | **{:.0}** |",
+        "| **whole `audit()`** ({n} proofs: walk + key + `verify_items`) | {:.1} ms | **{:.0}** |",
         ms(whole),
         rate(n, whole)
+    );
+    println!(
+        "| the same with the proofs one by one in parallel (the audit before `verify_items`: walk + key + per-proof, rayon) | {:.1} ms | {:.0} |",
+        ms(walk + key + par),
+        rate(n, walk + key + par)
     );
     println!(
         "| walk alone (`proof_items`: every check but the proofs) | {:.1} ms | — |",
         ms(walk)
     );
-    println!("| verifying key: decode + prepare | {:.2} ms | — |", ms(key));
     println!(
-        "| proof phase, sequential (1 thread) | {:.1} ms | {:.0} |",
+        "| verifying key: decode + prepare | {:.2} ms | — |",
+        ms(key)
+    );
+    println!(
+        "| proofs one by one, sequential (`ProofItem::verify`, 1 thread) | {:.1} ms | {:.0} |",
         ms(seq),
         rate(n, seq)
     );
     println!(
-        "| proof phase, parallel (rayon, {} threads) | {:.1} ms | {:.0} |",
-        rayon::current_num_threads(),
+        "| proofs one by one, parallel (rayon, {threads} threads) | {:.1} ms | {:.0} |",
         ms(par),
         rate(n, par)
+    );
+    println!(
+        "| **proofs as `audit()` checks them** (`verify_items`: shared parts per round, batch equation; rayon, {threads} threads) | {:.1} ms | **{:.0}** |",
+        ms(batched),
+        rate(n, batched)
     );
 
     println!("\nwhere the walk's time goes (all rounds):");
     for (what, d) in walk_parts(&t, reps)? {
         println!("  {what:<55} {:>8.2} ms", ms(d));
     }
-    println!("\nwhere the sequential proof phase's time goes (all {n} proofs, per proof in brackets):");
+    println!(
+        "\nwhere the sequential proof phase's time goes (all {n} proofs, per proof in brackets):"
+    );
     let check = |public: &Public, p: &Proof| proof::verify(&pvk, public, p).unwrap_or(false);
     for (what, d) in proof_parts(&items, check, reps) {
         println!(
@@ -351,9 +448,17 @@ async fn bench() -> Result<()> {
             ms(d) / n as f64
         );
     }
+    println!("\nwhere `verify_items`'s time goes (all {n} proofs, sequential parts):");
+    for (what, d) in batch_parts(&items, &pvk, reps) {
+        println!("  {what:<65} {:>8.2} ms", ms(d));
+    }
     println!(
         "\ntarget >= 300 proofs/s on 2 cores: {} ({:.0} proofs/s for the whole audit)",
-        if rate(n, whole) >= 300.0 { "met" } else { "NOT met" },
+        if rate(n, whole) >= 300.0 {
+            "met"
+        } else {
+            "NOT met"
+        },
         rate(n, whole)
     );
     println!("load average at the end: {}", load_average());

@@ -144,7 +144,8 @@ fn secagg_round(n: u32, params: usize, limbs: usize, seed: u64) -> Result<SecAgg
     let mut server = server.close()?;
     c.server_keys_shares += secs(t);
 
-    let inboxes: Vec<Vec<EncryptedShare>> = ids.iter().map(|&id| server.inbox(id).to_vec()).collect();
+    let inboxes: Vec<Vec<EncryptedShare>> =
+        ids.iter().map(|&id| server.inbox(id).to_vec()).collect();
     let mut expected = vec![0 as RingElem; len];
     let mut masked = Vec::new();
     for ((id, client), inbox) in shared.into_iter().zip(inboxes) {
@@ -249,7 +250,10 @@ impl Breakdown {
 }
 
 /// (round, holder) → (train, prove) seconds, and the completed rounds' records.
-type Reports = (BTreeMap<(u32, String), (f64, Option<f64>)>, Vec<RoundRecord>);
+type Reports = (
+    BTreeMap<(u32, String), (f64, Option<f64>)>,
+    Vec<RoundRecord>,
+);
 
 fn reports(events: &[Progress]) -> Reports {
     let mut trained = BTreeMap::new();
@@ -394,7 +398,10 @@ async fn bench() -> Result<()> {
     let proven_reports = reports(&events);
 
     // Replay times, alone, for each proof of the transcript (holder found by its root).
-    let transcript = summary.transcript.as_ref().context("a proven job's transcript")?;
+    let transcript = summary
+        .transcript
+        .as_ref()
+        .context("a proven job's transcript")?;
     let (_, items) = proof_items(transcript).map_err(|e| anyhow!(e))?;
     let roots: Vec<[u8; 32]> = data.iter().map(CommittedData::root).collect();
     let mut replay: BTreeMap<(u32, String), f64> = BTreeMap::new();
@@ -412,7 +419,13 @@ async fn bench() -> Result<()> {
         replay.insert((it.round, format!("holder-{h}")), t.as_secs_f64());
         let mut rng = ChaCha20Rng::seed_from_u64(u64::from(it.participant));
         let w = time_median(5, || {
-            let _ = rounds::round_witness(&it.statement, it.participant, d, &update, random_blinding(&mut rng));
+            let _ = rounds::round_witness(
+                &it.statement,
+                it.participant,
+                d,
+                &update,
+                random_blinding(&mut rng),
+            );
         });
         witness.push(w.as_secs_f64());
     }
@@ -455,7 +468,10 @@ async fn bench() -> Result<()> {
         "proven round (R1, 5 holders, SecAgg+ and Groth16), critical path:",
         &rows,
     );
-    print_table("proof-free secure round (same job, proof: None):", &base_rows);
+    print_table(
+        "proof-free secure round (same job, proof: None):",
+        &base_rows,
+    );
     let proven_wall = median(&rows.iter().map(|b| b.wall).collect::<Vec<_>>());
     let base_wall = median(&base_rows.iter().map(|b| b.wall).collect::<Vec<_>>());
     println!(

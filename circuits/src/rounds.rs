@@ -180,8 +180,7 @@ pub fn check_sum_with(gens: &Generators, sum: &ProvenSum) -> Result<(), String> 
             point_from_bytes(&input.commitment).map_err(|e| format!("participant {p}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let expected = pedersen::commit(gens, &sum.update_sum, &r)
-        .map_err(|e| e.to_string())?;
+    let expected = pedersen::commit(gens, &sum.update_sum, &r).map_err(|e| e.to_string())?;
     if pedersen::sum(&commitments) == expected {
         Ok(())
     } else {
@@ -395,14 +394,26 @@ mod tests {
         }
         // Another participant's rows are another statement.
         let commitment = point_to_bytes(
-            &round_witness(&st, 0, &data, &replay_update(&st, 0, &data).unwrap(), pedersen::random_blinding(&mut rng))
-                .unwrap()
-                .public
-                .commitment,
+            &round_witness(
+                &st,
+                0,
+                &data,
+                &replay_update(&st, 0, &data).unwrap(),
+                pedersen::random_blinding(&mut rng),
+            )
+            .unwrap()
+            .public
+            .commitment,
         );
         assert_ne!(
-            round.statement(0, &dataset, &commitment).unwrap().indices_hash,
-            round.statement(1, &dataset, &commitment).unwrap().indices_hash
+            round
+                .statement(0, &dataset, &commitment)
+                .unwrap()
+                .indices_hash,
+            round
+                .statement(1, &dataset, &commitment)
+                .unwrap()
+                .indices_hash
         );
     }
 }

@@ -462,7 +462,10 @@ mod tests {
             .find(|t| Proof::from_bytes(t).is_ok())
             .expect("some one-bit change still decodes");
         let verdicts = verify_items(&pvk, &bad);
-        assert_eq!(verdicts, bad.iter().map(|it| it.verify(&pvk)).collect::<Vec<_>>());
+        assert_eq!(
+            verdicts,
+            bad.iter().map(|it| it.verify(&pvk)).collect::<Vec<_>>()
+        );
         assert!(verdicts[0].is_ok() && verdicts[2].is_ok(), "{verdicts:?}");
         assert!(
             verdicts[1]
@@ -475,7 +478,10 @@ mod tests {
         bad[0].input.commitment = items[2].input.commitment.clone();
         bad[2].input.proof = vec![0; 7];
         let verdicts = verify_items(&pvk, &bad);
-        assert_eq!(verdicts, bad.iter().map(|it| it.verify(&pvk)).collect::<Vec<_>>());
+        assert_eq!(
+            verdicts,
+            bad.iter().map(|it| it.verify(&pvk)).collect::<Vec<_>>()
+        );
         assert!(verdicts[0].is_err() && verdicts[1].is_ok() && verdicts[2].is_err());
         assert!(verify_items(&pvk, &[]).is_empty());
     }

@@ -499,18 +499,20 @@ mod tests {
         let mut w2 = f.witness.clone();
         w2.private.rho += Scalar::from(1u64);
         let gens = Generators::new(f.shape.model.param_count());
-        w2.public.commitment = pedersen::commit(&gens, &w2.private.update, &w2.private.rho).unwrap();
+        w2.public.commitment =
+            pedersen::commit(&gens, &w2.private.update, &w2.private.rho).unwrap();
         let x2 = w2.public.clone();
         let p1 = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
         let p2 = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
         let q = prove(&pk, &f.shape, &w2, &mut rng).unwrap();
-        let one_by_one = |batch: &[(Public, Proof)]| {
-            batch
-                .iter()
-                .all(|(x, p)| verify(&pvk, x, p).unwrap())
-        };
+        let one_by_one =
+            |batch: &[(Public, Proof)]| batch.iter().all(|(x, p)| verify(&pvk, x, p).unwrap());
 
-        let honest = vec![(x1.clone(), p1.clone()), (x1.clone(), p2.clone()), (x2.clone(), q.clone())];
+        let honest = vec![
+            (x1.clone(), p1.clone()),
+            (x1.clone(), p2.clone()),
+            (x2.clone(), q.clone()),
+        ];
         assert!(one_by_one(&honest));
         assert!(verify_batch(&pvk, &honest, &mut rng).unwrap());
         assert!(verify_batch(&pvk, &honest[2..], &mut rng).unwrap());
@@ -545,7 +547,11 @@ mod tests {
         assert!(!verify(&pvk, &x1, &tampered).unwrap());
         cases.push((
             "a tampered proof among valid ones",
-            vec![(x1.clone(), p1.clone()), (x1.clone(), tampered), (x2.clone(), q.clone())],
+            vec![
+                (x1.clone(), p1.clone()),
+                (x1.clone(), tampered),
+                (x2.clone(), q.clone()),
+            ],
         ));
         for (what, batch) in &cases {
             assert!(!one_by_one(batch), "{what}: some proof is bad");
