@@ -5,7 +5,7 @@
 //! table, `CAIRN_AUDIT_ROUNDS` rounds, default 4, i.e. 20 proofs), made on the first run
 //! and cached under `<target>/cairn-bench/` (with the keys), so reruns only audit.
 //!
-//! Reports, as medians of `CAIRN_AUDIT_REPS` runs (default 15): the whole `audit()`; its
+//! Reports, as medians of `CAIRN_AUDIT_REPS` runs (default 25): the whole `audit()`; its
 //! in-order walk alone (`proof_items`: chain, enrolment signatures, survivor signatures,
 //! Σ C_u = commit(S, R), model replay) and the parts of that walk; the proof phase alone
 //! (prepare the key, then every proof sequentially and in parallel with rayon); and, per
@@ -66,6 +66,14 @@ async fn transcript(rounds: u32) -> Result<(Transcript, String)> {
             path.display()
         ),
     ))
+}
+
+/// [`time_median`], and the cores the process kept busy over all the runs (CPU time over
+/// wall time): on a shared machine, what parallel code actually got.
+fn time_with_cores(reps: usize, f: impl FnMut()) -> (Duration, f64) {
+    let (t, cpu) = (Instant::now(), common::cpu_seconds());
+    let d = time_median(reps, f);
+    (d, (common::cpu_seconds() - cpu) / t.elapsed().as_secs_f64())
 }
 
 fn ms(d: Duration) -> f64 {
@@ -347,7 +355,7 @@ fn batch_parts(
 
 async fn bench() -> Result<()> {
     let rounds = common::env_usize("CAIRN_AUDIT_ROUNDS", 4) as u32;
-    let reps = common::env_usize("CAIRN_AUDIT_REPS", 15);
+    let reps = common::env_usize("CAIRN_AUDIT_REPS", 25);
     println!("load average at start: {}", load_average());
     let (t, origin) = transcript(rounds).await?;
     let report = audit(&t);
@@ -380,18 +388,18 @@ async fn bench() -> Result<()> {
     let prepare = || -> Result<_> { Ok(proof::prepare(&proof::vk_from_bytes(&shape, &vk_bytes)?)) };
     let pvk = prepare()?;
 
-    let whole = time_median(reps, || drop(black_box(audit(&t))));
+    let (whole, whole_cores) = time_with_cores(reps, || drop(black_box(audit(&t))));
     let walk = time_median(reps, || drop(black_box(proof_items(&t))));
     let key = time_median(reps, || drop(black_box(prepare())));
     let seq = time_median(reps, || {
         let ok = items.iter().all(|it| it.verify(&pvk).is_ok());
         assert!(ok, "every proof verifies");
     });
-    let par = time_median(reps, || {
+    let (par, par_cores) = time_with_cores(reps, || {
         let ok = items.par_iter().all(|it| it.verify(&pvk).is_ok());
         assert!(ok, "every proof verifies");
     });
-    let batched = time_median(reps, || {
+    let (batched, batched_cores) = time_with_cores(reps, || {
         let ok = verify_items(&pvk, &items).iter().all(Result::is_ok);
         assert!(ok, "every proof verifies");
     });
@@ -400,7 +408,7 @@ async fn bench() -> Result<()> {
     println!("\n| measure | time | proofs/s |");
     println!("|---|---:|---:|");
     println!(
-        "| **whole `audit()`** ({n} proofs: walk + key + `verify_items`) | {:.1} ms | **{:.0}** |",
+        "| **whole `audit()`** ({n} proofs: walk + key + `verify_items`; {whole_cores:.2} cores busy) | {:.1} ms | **{:.0}** |",
         ms(whole),
         rate(n, whole)
     );
@@ -423,12 +431,12 @@ async fn bench() -> Result<()> {
         rate(n, seq)
     );
     println!(
-        "| proofs one by one, parallel (rayon, {threads} threads) | {:.1} ms | {:.0} |",
+        "| proofs one by one, parallel (rayon, {threads} threads; {par_cores:.2} cores busy) | {:.1} ms | {:.0} |",
         ms(par),
         rate(n, par)
     );
     println!(
-        "| **proofs as `audit()` checks them** (`verify_items`: shared parts per round, batch equation; rayon, {threads} threads) | {:.1} ms | **{:.0}** |",
+        "| **proofs as `audit()` checks them** (`verify_items`: shared parts per round, batch equation; rayon, {threads} threads; {batched_cores:.2} cores busy) | {:.1} ms | **{:.0}** |",
         ms(batched),
         rate(n, batched)
     );

@@ -387,12 +387,14 @@ async fn bench() -> Result<()> {
         base.rounds_completed,
         load_average()
     );
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), common::cpu_seconds());
     let (summary, events) = r1.run(r1.job.clone(), Some(&proving)).await?;
     let job_secs = t.elapsed().as_secs_f64();
+    let job_cpu = common::cpu_seconds() - cpu;
     println!(
-        "proven job: {} rounds in {job_secs:.1} s (with enrolment and the holders' trees); load average now {}",
+        "proven job: {} rounds in {job_secs:.1} s (with enrolment and the holders' trees), {job_cpu:.0} CPU-s = {:.2} cores busy on average; load average now {}",
         summary.rounds_completed,
+        job_cpu / job_secs,
         load_average()
     );
     let proven_reports = reports(&events);

@@ -50,6 +50,19 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// CPU seconds this process has used (user + system, all threads), from /proc/self/stat
+/// (100 Hz ticks): over a wall-clock interval, how many cores it actually got.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15: the 12th and 13th after the command name.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
+    tick(11)
+        .zip(tick(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+}
+
 /// The median (the upper one for an even count); NaN for none.
 pub fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
