@@ -7,11 +7,14 @@
 //!
 //! Reports, as medians of `CAIRN_AUDIT_REPS` runs (default 25): the whole `audit()`; its
 //! in-order walk alone (`proof_items`: chain, enrolment signatures, survivor signatures,
-//! Σ C_u = commit(S, R), model replay) and the parts of that walk; the proof phase alone
-//! (prepare the key, then every proof sequentially and in parallel with rayon); and, per
-//! proof, what verification spends on building the statement (Poseidon hashes of the
-//! model, the row indices and the hyper-parameters; decoding the commitment) against
-//! decoding the proof and the pairing check.
+//! Σ C_u = commit(S, R), model replay) and the parts of that walk; the proof phase alone:
+//! the key, then the proofs one by one (`ProofItem::verify`, the coordinator's per-proof
+//! path) sequentially and in parallel with rayon, and as `audit()` checks them
+//! (`verify_items`: each round's shared statement parts once, one batch equation); per
+//! proof, what one-by-one verification spends on building the statement (Poseidon hashes
+//! of the model, the row indices and the hyper-parameters; decoding the commitment) against
+//! decoding the proof and the pairing check; and the steps of `verify_items`. Next to the
+//! parallel figures, the cores the process actually kept busy (CPU time over wall time).
 //!
 //! Run: `. scripts/torch-env.sh && cargo bench -p cairn-benches --bench audit`.
 
