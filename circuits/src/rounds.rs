@@ -5,7 +5,7 @@
 //! aggregate with [`check_sum`], and the auditor re-runs the same two checks from the
 //! transcript — so all three build the statement the same way.
 
-use ark_bn254::Bn254;
+use ark_bn254::{Bn254, Fr};
 use ark_groth16::PreparedVerifyingKey;
 use cairn_protocol::job::{ProofCheck, RoundStatement};
 use cairn_protocol::model::{HyperParams, ModelSpec};
@@ -22,7 +22,7 @@ use crate::fixed;
 use crate::merkle::MerkleTree;
 use crate::pedersen::{self, Generators};
 use crate::training::proof::{self, Proof, ProvingKey};
-use crate::training::{replay, FixedHyper, Public, Shape, Witness};
+use crate::training::{indices_hash, model_hash, replay, FixedHyper, Public, Shape, Witness};
 
 /// The circuit shape of a job's rounds.
 pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape {
@@ -51,21 +51,66 @@ pub fn statement(
     dataset: &DatasetCommitment,
     commitment: &[u8],
 ) -> Result<(Shape, Public), String> {
-    let shape = shape(&st.model, &st.hyper, &st.proof);
-    let root = fr_from_bytes(&dataset.root).map_err(|e| format!("dataset root: {e}"))?;
-    let commitment = point_from_bytes(commitment).map_err(|e| e.to_string())?;
-    let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
-    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
-    let n_rows = usize::try_from(dataset.n_rows).map_err(|_| "row count".to_string())?;
-    let indices = batch_indices(
-        st.round_seed,
-        participant,
-        n_rows,
-        st.hyper.local_steps,
-        st.hyper.batch_size,
-    );
-    let public = Public::new(&shape, root, &model, &indices, &hyper, commitment);
-    Ok((shape, public))
+    let round = RoundPublic::new(st)?;
+    let public = round.statement(participant, dataset, commitment)?;
+    Ok((round.shape, public))
+}
+
+/// What every proof of one round shares: the circuit shape, the hash of the round's
+/// global model and of its hyper-parameters. These Poseidon hashes are most of the cost
+/// of building a statement (the model's grows with its size), so a verifier of many proofs
+/// of a round (the auditor) computes them once per round with [`RoundPublic::new`] and
+/// then each proof's statement with [`RoundPublic::statement`]; [`statement`] is the two
+/// in one.
+#[derive(Clone, Debug)]
+pub struct RoundPublic {
+    /// The circuit shape of the round's proofs.
+    pub shape: Shape,
+    round_seed: [u8; 32],
+    model_hash: Fr,
+    hyper_hash: Fr,
+}
+
+impl RoundPublic {
+    /// The shared parts of the round `st`'s statements.
+    pub fn new(st: &RoundStatement) -> Result<Self, String> {
+        let shape = shape(&st.model, &st.hyper, &st.proof);
+        let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
+        let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
+        Ok(Self {
+            model_hash: model_hash(&model),
+            hyper_hash: hyper.hash(&shape),
+            round_seed: st.round_seed,
+            shape,
+        })
+    }
+
+    /// The statement of `participant`'s proof in this round, for the dataset it enrolled
+    /// and the commitment it sent: the same [`Public`] as [`Public::new`] gives the prover.
+    pub fn statement(
+        &self,
+        participant: u32,
+        dataset: &DatasetCommitment,
+        commitment: &[u8],
+    ) -> Result<Public, String> {
+        let data_root = fr_from_bytes(&dataset.root).map_err(|e| format!("dataset root: {e}"))?;
+        let commitment = point_from_bytes(commitment).map_err(|e| e.to_string())?;
+        let n_rows = usize::try_from(dataset.n_rows).map_err(|_| "row count".to_string())?;
+        let indices = batch_indices(
+            self.round_seed,
+            participant,
+            n_rows,
+            self.shape.local_steps,
+            self.shape.batch_size,
+        );
+        Ok(Public {
+            data_root,
+            model_hash: self.model_hash,
+            indices_hash: indices_hash(&indices),
+            hyper_hash: self.hyper_hash,
+            commitment,
+        })
+    }
 }
 
 /// Verifies one participant's proof against the round's statement; `Err` says why it
@@ -89,17 +134,44 @@ pub fn verify_input(
     input: &ProvenInput,
 ) -> Result<(), String> {
     let (_, public) = statement(st, participant, dataset, &input.commitment)?;
-    let proof = Proof::from_bytes(&input.proof).map_err(|e| e.to_string())?;
-    match proof::verify(pvk, &public, &proof) {
+    check_proof(pvk, &public, &decode_proof(input)?)
+}
+
+/// The proof `input` carries, decoded (and its points checked).
+pub fn decode_proof(input: &ProvenInput) -> Result<Proof, String> {
+    Proof::from_bytes(&input.proof).map_err(|e| e.to_string())
+}
+
+/// Checks one decoded proof against its statement, with [`verify_input`]'s verdicts.
+pub fn check_proof(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    public: &Public,
+    proof: &Proof,
+) -> Result<(), String> {
+    match proof::verify(pvk, public, proof) {
         Ok(true) => Ok(()),
         Ok(false) => Err("the proof does not verify against the round's statement".into()),
         Err(e) => Err(e.to_string()),
     }
 }
 
+/// True when every proof of `batch` verifies against its statement (one randomised batch
+/// equation, [`proof::verify_batch`], with coefficients from the OS's randomness); false
+/// when any does not, without saying which: [`check_proof`] each to find out.
+pub fn verify_all(pvk: &PreparedVerifyingKey<Bn254>, batch: &[(Public, Proof)]) -> bool {
+    proof::verify_batch(pvk, batch, &mut rand::rngs::OsRng).unwrap_or(false)
+}
+
 /// The homomorphic check of a proven round: the survivors' commitments add up to a
 /// commitment to the unmasked sums, Σ C_u = Σ S_j·G_j + R·H.
 pub fn check_sum(sum: &ProvenSum) -> Result<(), String> {
+    check_sum_with(&Generators::new(sum.update_sum.len()), sum)
+}
+
+/// [`check_sum`] with the Pedersen generators made once (`Generators::new(d)` for the
+/// model's d parameters: hashing to the curve costs about as much as the check), for a
+/// caller that checks many rounds.
+pub fn check_sum_with(gens: &Generators, sum: &ProvenSum) -> Result<(), String> {
     let r = blinding_from_limb_sums(&sum.blinding_limb_sums).map_err(|e| e.to_string())?;
     let commitments = sum
         .inputs
@@ -108,8 +180,7 @@ pub fn check_sum(sum: &ProvenSum) -> Result<(), String> {
             point_from_bytes(&input.commitment).map_err(|e| format!("participant {p}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let expected = pedersen::commit(&Generators::new(sum.update_sum.len()), &sum.update_sum, &r)
-        .map_err(|e| e.to_string())?;
+    let expected = pedersen::commit(gens, &sum.update_sum, &r).map_err(|e| e.to_string())?;
     if pedersen::sum(&commitments) == expected {
         Ok(())
     } else {
@@ -265,5 +336,84 @@ pub fn proven_update(w: &Witness, proof: &proof::Proof) -> ProvenUpdate {
             proof: proof.to_bytes(),
         },
         update: w.private.update.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_crypto::sign::Signature;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn round_parts_give_the_provers_statement() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let model = ModelSpec {
+            n_features: 4,
+            hidden: vec![],
+        };
+        let n_rows = 13;
+        let features: Vec<f32> = (0..n_rows * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let labels: Vec<f32> = (0..n_rows).map(|i| (i % 2) as f32).collect();
+        let data = CommittedData::new(&features, 4, &labels, 4).unwrap();
+        let st = RoundStatement {
+            round: 3,
+            global: model.init_params(2),
+            model,
+            hyper: HyperParams {
+                local_steps: 2,
+                batch_size: 3,
+                learning_rate: 0.1,
+                clip_norm: 5.0,
+            },
+            round_seed: [7; 32],
+            proof: proof_spec(0.01, 4),
+        };
+        let dataset = DatasetCommitment {
+            root: data.root(),
+            n_rows: n_rows as u64,
+            signature: Signature(vec![]),
+        };
+        let round = RoundPublic::new(&st).unwrap();
+        for participant in [0, 1, 4] {
+            let update = replay_update(&st, participant, &data).unwrap();
+            let w = round_witness(
+                &st,
+                participant,
+                &data,
+                &update,
+                pedersen::random_blinding(&mut rng),
+            )
+            .unwrap();
+            let commitment = point_to_bytes(&w.public.commitment);
+            let public = round.statement(participant, &dataset, &commitment).unwrap();
+            assert_eq!(public, w.public, "participant {participant}");
+            let (shape, again) = statement(&st, participant, &dataset, &commitment).unwrap();
+            assert_eq!((shape, again), (round.shape.clone(), w.public));
+        }
+        // Another participant's rows are another statement.
+        let commitment = point_to_bytes(
+            &round_witness(
+                &st,
+                0,
+                &data,
+                &replay_update(&st, 0, &data).unwrap(),
+                pedersen::random_blinding(&mut rng),
+            )
+            .unwrap()
+            .public
+            .commitment,
+        );
+        assert_ne!(
+            round
+                .statement(0, &dataset, &commitment)
+                .unwrap()
+                .indices_hash,
+            round
+                .statement(1, &dataset, &commitment)
+                .unwrap()
+                .indices_hash
+        );
     }
 }

@@ -277,9 +277,14 @@ pub fn demo_defaults(mut t: TrainArgs) -> TrainArgs {
         t.steps.get_or_insert(1);
         t.batch.get_or_insert(16);
         t.rounds.get_or_insert(R1_ROUNDS);
+        // Five holders proving on one 2-core machine take up to ~100 s a round.
+        t.round_timeout.get_or_insert(R1_ROUND_TIMEOUT_SECS);
     }
     t
 }
 
 /// Rounds of the default (proven) demo: a few minutes on 2 cores.
 pub const R1_ROUNDS: u32 = 6;
+/// Round deadline of the default (proven) demo, in seconds: every holder proves on the same
+/// machine, so a round takes the sum of their proofs over the cores.
+pub const R1_ROUND_TIMEOUT_SECS: u64 = 600;

@@ -6,8 +6,10 @@
 //!
 //! The audit walks the records once in order (chain, enrolments, sums, signatures, model
 //! replay), gathering every proof with the statement the transcript fixes for it; the
-//! proofs are then verified in parallel on all cores ([`proof_items`] gives the same list
-//! to `cairn export-verifier --transcript`).
+//! proofs are then verified together ([`verify_items`]: each round's shared statement
+//! parts once, decoding in parallel on all cores, one randomised batch equation, and each
+//! proof on its own only when the batch fails, to name the bad ones). [`proof_items`] gives
+//! the same list to `cairn export-verifier --transcript`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,8 +18,10 @@ use ark_bn254::Bn254;
 use ark_groth16::PreparedVerifyingKey;
 use rayon::prelude::*;
 
+use cairn_circuits::pedersen::Generators;
 use cairn_circuits::rounds;
-use cairn_circuits::training::proof;
+use cairn_circuits::training::proof::{self, Proof};
+use cairn_circuits::training::Public;
 use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::round::{apply_update, check_survivor_signatures, mean_from_sum, ProvenSum};
@@ -136,7 +140,7 @@ pub fn audit(t: &Transcript) -> AuditReport {
             return report;
         }
     };
-    let verdicts: Vec<Result<(), String>> = items.par_iter().map(|it| it.verify(&pvk)).collect();
+    let verdicts = verify_items(&pvk, &items);
     for (it, verdict) in items.iter().zip(verdicts) {
         match verdict {
             Ok(()) => {
@@ -151,6 +155,59 @@ pub fn audit(t: &Transcript) -> AuditReport {
         }
     }
     report
+}
+
+/// Every item's verdict, as [`ProofItem::verify`] gives it, for many proofs at a time:
+/// the parts of a statement that a round's proofs share (the model and hyper-parameter
+/// hashes) are computed once per round, the statements and proofs are decoded in parallel,
+/// and the well-formed proofs are checked together by one randomised batch equation
+/// ([`rounds::verify_all`]: a Miller loop per proof and one final exponentiation instead
+/// of three and one per proof). Only when the batch fails is each proof checked on its own,
+/// so that every bad one is named.
+pub fn verify_items(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    items: &[ProofItem],
+) -> Vec<Result<(), String>> {
+    // Items of a round share their statement (one Arc): its parts are computed once.
+    let mut statements: Vec<&Arc<RoundStatement>> = Vec::new();
+    let of_round: Vec<usize> = items
+        .iter()
+        .map(|it| {
+            statements
+                .iter()
+                .position(|s| Arc::ptr_eq(s, &it.statement))
+                .unwrap_or_else(|| {
+                    statements.push(&it.statement);
+                    statements.len() - 1
+                })
+        })
+        .collect();
+    let parts: Vec<Result<rounds::RoundPublic, String>> = statements
+        .par_iter()
+        .map(|st| rounds::RoundPublic::new(st))
+        .collect();
+    let decoded: Vec<Result<(Public, Proof), String>> = items
+        .par_iter()
+        .zip(of_round)
+        .map(|(it, r)| {
+            let round = parts[r].as_ref().map_err(Clone::clone)?;
+            let public = round.statement(it.participant, &it.dataset, &it.input.commitment)?;
+            Ok((public, rounds::decode_proof(&it.input)?))
+        })
+        .collect();
+    let well_formed: Vec<(Public, Proof)> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
+    let all_hold = rounds::verify_all(pvk, &well_formed);
+    decoded
+        .into_par_iter()
+        .map(|d| {
+            let (public, proof) = d?;
+            if all_hold {
+                Ok(())
+            } else {
+                rounds::check_proof(pvk, &public, &proof)
+            }
+        })
+        .collect()
 }
 
 /// The in-order walk: every check but the proofs, which it gathers. Returns the recorded
@@ -179,6 +236,9 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
     let mut datasets: BTreeMap<u32, DatasetCommitment> = BTreeMap::new();
     let mut identities: BTreeMap<u32, IdentityPublic> = BTreeMap::new();
     let mut last_round = 0;
+    // The Pedersen generators of the aggregate checks, made once (every round has the
+    // model's length; a malformed round of another length gets its own).
+    let gens = Generators::new(current.len());
     for r in &t.records[1..] {
         let at = format!("record {}", r.seq);
         match &r.entry {
@@ -282,7 +342,12 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
                         false
                     }
                 };
-                let sum_ok = match rounds::check_sum(&sum) {
+                let checked = if update_sum.len() == gens.g.len() {
+                    rounds::check_sum_with(&gens, &sum)
+                } else {
+                    rounds::check_sum(&sum)
+                };
+                let sum_ok = match checked {
                     Ok(()) => true,
                     Err(e) => {
                         problems.push(format!("{at}: aggregate: {e}"));
@@ -320,4 +385,104 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
     }
     report.enrolled = datasets.len();
     (Some(verifying_key.clone()), items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_circuits::rounds::{proof_spec, prove_update, replay_update, CommittedData};
+    use cairn_crypto::sign::Signature;
+    use cairn_protocol::model::{HyperParams, ModelSpec};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    /// Three holders' honest proofs of one small round, as the auditor gathers them.
+    fn round_items() -> (PreparedVerifyingKey<Bn254>, Vec<ProofItem>) {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let st = Arc::new(RoundStatement {
+            round: 1,
+            model: ModelSpec {
+                n_features: 3,
+                hidden: vec![],
+            },
+            global: vec![0.1, -0.2, 0.3, 0.05],
+            hyper: HyperParams {
+                local_steps: 1,
+                batch_size: 2,
+                learning_rate: 0.1,
+                clip_norm: 5.0,
+            },
+            round_seed: [4; 32],
+            proof: proof_spec(0.01, 2),
+        });
+        let shape = rounds::shape(&st.model, &st.hyper, &st.proof);
+        let (pk, vk) = proof::setup(&shape, &mut rng).expect("setup");
+        let items = (0..3u32)
+            .map(|p| {
+                let features: Vec<f32> = (0..12).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let labels = vec![0.0, 1.0, 1.0, 0.0];
+                let data = CommittedData::new(&features, 3, &labels, 2).expect("rows");
+                let update = replay_update(&st, p, &data).expect("replay");
+                let proven =
+                    prove_update(&pk, &st, p, &data, &update, &mut rng).expect("honest proof");
+                ProofItem {
+                    record: 5,
+                    round: 1,
+                    participant: p,
+                    statement: Arc::clone(&st),
+                    dataset: DatasetCommitment {
+                        root: data.root(),
+                        n_rows: 4,
+                        signature: Signature(vec![]),
+                    },
+                    input: proven.input,
+                }
+            })
+            .collect();
+        (proof::prepare(&vk), items)
+    }
+
+    #[test]
+    fn batched_verdicts_name_exactly_the_bad_proofs() {
+        let (pvk, items) = round_items();
+        let one_by_one: Vec<_> = items.iter().map(|it| it.verify(&pvk)).collect();
+        assert!(one_by_one.iter().all(Result::is_ok), "{one_by_one:?}");
+        assert_eq!(verify_items(&pvk, &items), one_by_one);
+
+        // A tampered proof (a flipped bit that still decodes), another holder's
+        // commitment, and bytes that are not a proof.
+        let mut bad = items.clone();
+        let proof = bad[1].input.proof.clone();
+        bad[1].input.proof = (0..proof.len())
+            .map(|i| {
+                let mut t = proof.clone();
+                t[i] ^= 1;
+                t
+            })
+            .find(|t| Proof::from_bytes(t).is_ok())
+            .expect("some one-bit change still decodes");
+        let verdicts = verify_items(&pvk, &bad);
+        assert_eq!(
+            verdicts,
+            bad.iter().map(|it| it.verify(&pvk)).collect::<Vec<_>>()
+        );
+        assert!(verdicts[0].is_ok() && verdicts[2].is_ok(), "{verdicts:?}");
+        assert!(
+            verdicts[1]
+                .as_ref()
+                .is_err_and(|e| e.contains("does not verify")),
+            "{verdicts:?}"
+        );
+
+        let mut bad = items.clone();
+        bad[0].input.commitment = items[2].input.commitment.clone();
+        bad[2].input.proof = vec![0; 7];
+        let verdicts = verify_items(&pvk, &bad);
+        assert_eq!(
+            verdicts,
+            bad.iter().map(|it| it.verify(&pvk)).collect::<Vec<_>>()
+        );
+        assert!(verdicts[0].is_err() && verdicts[1].is_ok() && verdicts[2].is_err());
+        assert!(verify_items(&pvk, &[]).is_empty());
+    }
 }

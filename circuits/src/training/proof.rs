@@ -215,6 +215,86 @@ pub fn verify(
     )?)
 }
 
+/// Checks many proofs at once: true exactly when every proof verifies against its
+/// statement, except with probability at most 2^−128 over `rng` (false when any does not).
+///
+/// The standard randomised batch check of Groth16 (Bellare, Garay and Rabin's small-exponent
+/// test): with r_i drawn uniformly from [1, 2^128), the n equations
+/// e(A_i, B_i) = e(α, β) · e(L_i, γ) · e(C_i, δ), where L_i = IC_0 + Σ_j x_ij·IC_j, are
+/// combined into
+///
+/// Π_i e(r_i·A_i, B_i) · e(Σ_i r_i·L_i, −γ) · e(Σ_i r_i·C_i, −δ) = e(α, β)^(Σ_i r_i),
+///
+/// one Miller loop per proof plus two, a single final exponentiation, and the inputs folded
+/// into one multi-scalar multiplication (Σ_i r_i·L_i = (Σ_i r_i)·IC_0 +
+/// Σ_j (Σ_i r_i·x_ij)·IC_j) instead of one per proof. Sound because every pairing value
+/// lies in the prime-order group G_T and the proof points were checked to lie in their
+/// prime-order subgroups when decoded ([`Proof::from_bytes`]). A false result does not say
+/// which proof is bad: check them one by one with [`verify`] to find out.
+pub fn verify_batch<R: RngCore + CryptoRng>(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    batch: &[(Public, Proof)],
+    rng: &mut R,
+) -> Result<bool, ProofError> {
+    use ark_bn254::{G1Affine, G1Projective};
+    use ark_ec::pairing::Pairing;
+    use ark_ec::{CurveGroup, VariableBaseMSM};
+    use ark_ff::{Field, PrimeField};
+
+    if batch.is_empty() {
+        return Ok(true);
+    }
+    let ic = &pvk.vk.gamma_abc_g1;
+    let r: Vec<Fr> = batch
+        .iter()
+        .map(|_| {
+            let mut v = 0u128;
+            while v == 0 {
+                v = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+            }
+            Fr::from(v)
+        })
+        .collect();
+    // Σ_i r_i·L_i as one MSM over the key's input bases.
+    let mut coeffs = vec![Fr::from(0u64); ic.len()];
+    for ((public, _), ri) in batch.iter().zip(&r) {
+        let x = public.to_inputs();
+        if x.len() + 1 != ic.len() {
+            return Err(malformed(
+                "statement",
+                format!("{} public inputs for a key of {}", x.len(), ic.len() - 1),
+            ));
+        }
+        coeffs[0] += ri;
+        for (c, xj) in coeffs[1..].iter_mut().zip(&x) {
+            *c += *ri * xj;
+        }
+    }
+    let inputs = G1Projective::msm(ic, &coeffs).map_err(|n| malformed("statement", n))?;
+    let cs: Vec<G1Affine> = batch.iter().map(|(_, p)| p.0.c).collect();
+    let c_sum = G1Projective::msm(&cs, &r).map_err(|n| malformed("proof", n))?;
+    let a: Vec<G1Projective> = batch
+        .iter()
+        .zip(&r)
+        .map(|((_, p), ri)| p.0.a * ri)
+        .collect();
+    let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> = G1Projective::normalize_batch(&a)
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> =
+        batch.iter().map(|(_, p)| p.0.b.into()).collect();
+    g1.push(inputs.into_affine().into());
+    g2.push(pvk.gamma_g2_neg_pc.clone());
+    g1.push(c_sum.into_affine().into());
+    g2.push(pvk.delta_g2_neg_pc.clone());
+    let Some(lhs) = Bn254::final_exponentiation(Bn254::multi_miller_loop(g1, g2)) else {
+        return Ok(false);
+    };
+    let sum_r: Fr = r.iter().sum();
+    Ok(lhs.0 == pvk.alpha_g1_beta_g2.pow(sum_r.into_bigint()))
+}
+
 fn with_header(magic: &[u8; 8], shape: &Shape, key: &impl CanonicalSerialize) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + key.compressed_size());
     out.extend_from_slice(magic);
@@ -406,6 +486,83 @@ mod tests {
             prove(&pk, &f.shape, &bad, &mut rng),
             Err(ProofError::Unsatisfied)
         ));
+    }
+
+    #[test]
+    fn batch_verification_accepts_valid_proofs_and_rejects_any_bad_one() {
+        let f = fixture(vec![], 1, 0.01);
+        let mut rng = ChaCha20Rng::seed_from_u64(23);
+        let (pk, vk) = setup(&f.shape, &mut rng).unwrap();
+        let pvk = prepare(&vk);
+        // Two statements: the fixture's, and the same update under another blinding.
+        let x1 = f.witness.public.clone();
+        let mut w2 = f.witness.clone();
+        w2.private.rho += Scalar::from(1u64);
+        let gens = Generators::new(f.shape.model.param_count());
+        w2.public.commitment =
+            pedersen::commit(&gens, &w2.private.update, &w2.private.rho).unwrap();
+        let x2 = w2.public.clone();
+        let p1 = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
+        let p2 = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
+        let q = prove(&pk, &f.shape, &w2, &mut rng).unwrap();
+        let one_by_one =
+            |batch: &[(Public, Proof)]| batch.iter().all(|(x, p)| verify(&pvk, x, p).unwrap());
+
+        let honest = vec![
+            (x1.clone(), p1.clone()),
+            (x1.clone(), p2.clone()),
+            (x2.clone(), q.clone()),
+        ];
+        assert!(one_by_one(&honest));
+        assert!(verify_batch(&pvk, &honest, &mut rng).unwrap());
+        assert!(verify_batch(&pvk, &honest[2..], &mut rng).unwrap());
+        assert!(verify_batch(&pvk, &[], &mut rng).unwrap());
+
+        let mut cases: Vec<(&str, Vec<(Public, Proof)>)> = Vec::new();
+        let mut bad = honest.clone();
+        bad[1].0.model_hash += ark_bn254::Fr::from(1u64);
+        cases.push(("a statement with another model hash", bad));
+        // Each proof valid, each paired with the other's statement.
+        cases.push((
+            "two proofs with their statements swapped",
+            vec![(x1.clone(), q.clone()), (x2.clone(), p1.clone())],
+        ));
+        let mut mixed = p1.clone();
+        mixed.0.c = p2.0.c;
+        cases.push((
+            "a proof spliced from two valid ones",
+            vec![(x1.clone(), mixed), (x2.clone(), q.clone())],
+        ));
+        let mut tampered = None;
+        let bytes = p2.to_bytes();
+        for i in 0..bytes.len() {
+            let mut t = bytes.clone();
+            t[i] ^= 1;
+            if let Ok(p) = Proof::from_bytes(&t) {
+                tampered = Some(p);
+                break;
+            }
+        }
+        let tampered = tampered.expect("some one-bit change still decodes");
+        assert!(!verify(&pvk, &x1, &tampered).unwrap());
+        cases.push((
+            "a tampered proof among valid ones",
+            vec![
+                (x1.clone(), p1.clone()),
+                (x1.clone(), tampered),
+                (x2.clone(), q.clone()),
+            ],
+        ));
+        for (what, batch) in &cases {
+            assert!(!one_by_one(batch), "{what}: some proof is bad");
+            for seed in 0..4 {
+                let mut r = ChaCha20Rng::seed_from_u64(100 + seed);
+                assert!(
+                    !verify_batch(&pvk, batch, &mut r).unwrap(),
+                    "{what}: the batch check accepted it"
+                );
+            }
+        }
     }
 
     fn prove_forced(pk: &ProvingKey, shape: &Shape, w: &Witness, rng: &mut ChaCha20Rng) -> Proof {

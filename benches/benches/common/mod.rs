@@ -1,0 +1,182 @@
+//! What the `round_breakdown` and `audit` harnesses share: the reference configuration R1
+//! (`cairn demo`'s defaults) on the real data split among 5 holders, its proof keys and
+//! cached files under the target directory, and the job run on loopback.
+
+#![allow(dead_code)] // each harness uses part of it
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cairn_cli::demo::demo_defaults;
+use cairn_cli::federate::{run_federated, Proving};
+use cairn_cli::options::{DataArgs, TrainArgs};
+use cairn_coordinator::{JobSummary, Progress};
+use cairn_datasets::{partition, Dataset, Partition};
+use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
+use cairn_protocol::job::JobConfig;
+use tokio::sync::mpsc;
+
+/// Holders (participants) of the benchmarked job.
+pub const HOLDERS: usize = 5;
+
+/// `<target dir>/cairn-bench`: proof keys and cached transcripts live here, beside the
+/// build, not in the source tree.
+pub fn bench_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            // target/release/deps/<bench>-<hash>
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.ancestors().nth(3)?.to_path_buf())
+        })
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("cairn-bench")
+}
+
+/// A positive integer from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
+/// The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// CPU seconds this process has used (user + system, all threads), from /proc/self/stat
+/// (100 Hz ticks): over a wall-clock interval, how many cores it actually got.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15: the 12th and 13th after the command name.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
+    tick(11)
+        .zip(tick(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+}
+
+/// The median (the upper one for an even count); NaN for none.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The median of `reps` timed runs of `f`.
+pub fn time_median(reps: usize, mut f: impl FnMut()) -> Duration {
+    let mut t: Vec<Duration> = (0..reps.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[t.len() / 2]
+}
+
+/// The R1 job on the real data: `cairn demo`'s defaults (logistic regression, K = 1,
+/// B = 16, trees of depth 14, τ = 1e-3, secure aggregation, proofs), the fraud table
+/// (synthetic data when it is absent) dealt IID to [`HOLDERS`] holders as the demo deals it.
+pub struct R1 {
+    /// Where the rows came from.
+    pub source: String,
+    /// The job (proven).
+    pub job: JobConfig,
+    /// Its initial model.
+    pub initial: Vec<f32>,
+    /// The holders' rows.
+    pub holders: Vec<Dataset>,
+    /// The coordinator's test split.
+    pub test: Dataset,
+}
+
+impl R1 {
+    /// R1 with `rounds` rounds.
+    pub fn load(rounds: u32) -> Result<Self> {
+        let data = DataArgs::default();
+        let (prepared, source) = data.load()?;
+        let train = demo_defaults(TrainArgs {
+            rounds: Some(rounds),
+            ..TrainArgs::default()
+        });
+        let mut job = train.job(
+            "bench-r1",
+            prepared.train.n_features,
+            HOLDERS,
+            HOLDERS.div_ceil(2),
+        )?;
+        // Five provers share two cores: on a loaded machine a round can outlast the
+        // default 120 s. The timeout only decides when to give up on a holder.
+        job.round_timeout = Duration::from_secs(1800);
+        let initial = job.model.init_params(train.seed());
+        let holders = partition(&prepared.train, HOLDERS, &Partition::Iid, 7)
+            .context("partitioning the training rows")?;
+        Ok(Self {
+            source,
+            job,
+            initial,
+            holders,
+            test: prepared.test,
+        })
+    }
+
+    /// The same job without proofs (still secure aggregation): the baseline round.
+    pub fn proof_free(&self, rounds: u32) -> JobConfig {
+        JobConfig {
+            proof: None,
+            rounds,
+            ..self.job.clone()
+        }
+    }
+
+    /// The job's Groth16 keys from `<bench dir>/keys`, set up there on first use; with
+    /// whether they were loaded and the seconds it took.
+    pub fn keys(&self) -> Result<(Proving, bool, f64)> {
+        let t = Instant::now();
+        let (keys, existed) = Proving::load_or_setup(&self.job, &bench_dir().join("keys"))?;
+        Ok((keys, existed, t.elapsed().as_secs_f64()))
+    }
+
+    /// Runs `job` (this one or its proof-free twin) on loopback with one tch trainer (CPU)
+    /// per holder; returns the summary and every progress event.
+    pub async fn run(
+        &self,
+        job: JobConfig,
+        proving: Option<&Proving>,
+    ) -> Result<(JobSummary, Vec<Progress>)> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let collector = tokio::spawn(async move {
+            let mut events = Vec::new();
+            while let Some(e) = rx.recv().await {
+                events.push(e);
+            }
+            events
+        });
+        let summary = run_federated(
+            job,
+            self.initial.clone(),
+            &self.test,
+            self.holders.clone(),
+            || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
+            tx,
+            proving,
+        )
+        .await?;
+        let events = tokio::time::timeout(Duration::from_secs(30), collector)
+            .await
+            .context("progress events still coming 30 s after the job")??;
+        if let Some(e) = &summary.error {
+            anyhow::bail!("the job stopped early: {e}");
+        }
+        Ok((summary, events))
+    }
+}
