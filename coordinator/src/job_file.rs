@@ -538,7 +538,7 @@ impl JobFile {
             );
         }
         let depth = self.proofs.tree_depth;
-        if !(2..=32).contains(&depth) || depth % 2 != 0 {
+        if !(2..=32).contains(&depth) || !depth.is_multiple_of(2) {
             p.add(
                 "proofs.tree_depth",
                 format!("must be even and in 2..=32, got {depth}"),

@@ -102,7 +102,7 @@ fn model_bytes(model: &[f32]) -> Vec<u8> {
 }
 
 fn model_from_bytes(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt {
             what: "model",
             reason: format!("{} bytes is not a whole number of f32", bytes.len()),

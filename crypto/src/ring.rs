@@ -82,7 +82,7 @@ pub mod serde_elems {
     struct ElemsVisitor;
 
     fn from_bytes<E: Error>(b: &[u8]) -> Result<Vec<RingElem>, E> {
-        if b.len() % RING_BYTES != 0 {
+        if !b.len().is_multiple_of(RING_BYTES) {
             return Err(E::custom(format!(
                 "{} bytes is not a whole number of ring elements",
                 b.len()

@@ -122,7 +122,7 @@ impl MerkleTree {
         let n_levels = (depth / 2) as usize;
         let mut levels = Vec::with_capacity(n_levels + 1);
         for _ in 0..n_levels {
-            while leaves.len() % ARITY != 0 {
+            while !leaves.len().is_multiple_of(ARITY) {
                 leaves.push(empty);
             }
             let next: Vec<Fr> = leaves.chunks(ARITY).map(node).collect();

@@ -132,7 +132,7 @@ pub(crate) fn check_input(input: &TrainInput<'_>) -> Result<Checked, TrainError>
     input.spec.validate()?;
     input.spec.check_params(input.global)?;
     let nf = input.spec.n_features;
-    if input.features.len() % nf != 0 {
+    if !input.features.len().is_multiple_of(nf) {
         return Err(TrainError::FeaturesLength {
             len: input.features.len(),
             n_features: nf,
@@ -221,7 +221,7 @@ pub fn evaluate_loss(
     spec.validate()?;
     spec.check_params(params)?;
     let nf = spec.n_features;
-    if features.len() % nf != 0 {
+    if !features.len().is_multiple_of(nf) {
         return Err(TrainError::FeaturesLength {
             len: features.len(),
             n_features: nf,

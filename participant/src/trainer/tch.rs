@@ -107,7 +107,7 @@ impl TchTrainer {
         spec.validate()?;
         spec.check_params(params)?;
         let nf = spec.n_features;
-        if features.len() % nf != 0 {
+        if !features.len().is_multiple_of(nf) {
             return Err(TrainError::FeaturesLength {
                 len: features.len(),
                 n_features: nf,
