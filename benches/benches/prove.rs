@@ -20,6 +20,10 @@ use cairn_protocol::sampling::batch_indices;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+mod common;
+// On a shared machine wall time overstates the cost; CPU time does not.
+use common::cpu_seconds;
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -28,20 +32,6 @@ fn peak_rss_mib() -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// CPU seconds this process has used (user + system), from /proc/self/stat (100 Hz ticks).
-/// On a shared machine wall time overstates the cost; CPU time does not.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the parenthesised command name come fields 3 (state), 4, …; utime and stime
-    // are fields 14 and 15, i.e. the 12th and 13th from there.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
-    tick(11)
-        .zip(tick(12))
-        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
 }
 
 fn reset_peak_rss() {
