@@ -290,7 +290,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
         &job.config().job_id,
         &job_config,
         job.global(),
-        job.config().server_lr,
+        job.config().server,
     )
     .with_context(|| format!("recording the job in {}", db.display()))?;
     println!(

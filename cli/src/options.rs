@@ -11,6 +11,7 @@ use cairn_datasets::{default_fraud_csv, load_csv, synthetic, LoadOptions, Partit
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::{Aggregation, SecureSettings};
+use cairn_protocol::server_opt::ServerOptimizer;
 use clap::Args;
 use serde::Deserialize;
 
@@ -326,7 +327,9 @@ impl TrainArgs {
             participants,
             min_participants: min,
             hyper: self.hyper()?,
-            server_lr: self.server_lr.unwrap_or(1.0),
+            server: ServerOptimizer::FedAvg {
+                lr: self.server_lr.unwrap_or(1.0),
+            },
             round_timeout: Duration::from_secs(self.round_timeout.unwrap_or(120)),
             join_timeout: Duration::from_secs(self.join_timeout.unwrap_or(300)),
             seed: self.seed(),

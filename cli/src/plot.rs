@@ -388,6 +388,7 @@ mod tests {
             test,
             seconds: 0.5,
             verify_seconds: None,
+            rss_bytes: None,
         }
     }
 

@@ -24,7 +24,8 @@ use cairn_circuits::training::proof::{self, Proof};
 use cairn_circuits::training::Public;
 use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::job::RoundStatement;
-use cairn_protocol::round::{apply_update, check_survivor_signatures, mean_from_sum, ProvenSum};
+use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum};
+use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::transcript::{model_hash, Entry, Transcript};
 use cairn_protocol::wire::{DatasetCommitment, ProvenInput};
 
@@ -222,7 +223,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
         job_id,
         model,
         hyper,
-        server_lr,
+        server,
         scale_bits,
         proof: spec,
         verifying_key,
@@ -233,9 +234,24 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
         return (None, items);
     };
     let mut current = initial_model.clone();
+    // The server optimiser's moments, replayed round by round as the coordinator ran them.
+    let mut opt = match ServerOptState::new(*server, current.len()) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            problems.push(format!("record 0: server optimiser: {e}"));
+            None
+        }
+    };
+    // Participant ids name connections: they hold from an enrolment to the next resume.
     let mut datasets: BTreeMap<u32, DatasetCommitment> = BTreeMap::new();
     let mut identities: BTreeMap<u32, IdentityPublic> = BTreeMap::new();
+    // What each identity committed to, across resumes: a holder's dataset is fixed for the job.
+    let mut committed: BTreeMap<IdentityPublic, ([u8; 32], u64)> = BTreeMap::new();
+    let mut enrolled: std::collections::BTreeSet<IdentityPublic> = Default::default();
     let mut last_round = 0;
+    // Enrolments are open before the first round and again after each resume, until a
+    // round begins.
+    let mut enrolment_open = true;
     // The Pedersen generators of the aggregate checks, made once (every round has the
     // model's length; a malformed round of another length gets its own).
     let gens = Generators::new(current.len());
@@ -248,7 +264,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
                 identity,
                 dataset,
             } => {
-                if last_round > 0 {
+                if !enrolment_open {
                     problems.push(format!(
                         "{at}: participant {participant} enrolled after round {last_round} began"
                     ));
@@ -256,12 +272,37 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
                 if let Err(e) = dataset.verify(job_id, identity) {
                     problems.push(format!("{at}: participant {participant}: {e}"));
                 }
+                enrolled.insert(*identity);
+                let fact = (dataset.root, dataset.n_rows);
+                if committed.entry(*identity).or_insert(fact) != &fact {
+                    problems.push(format!(
+                        "{at}: participant {participant}: identity {} committed to another dataset before the resume",
+                        hex::encode(identity.0)
+                    ));
+                }
                 identities.insert(*participant, *identity);
                 if datasets.insert(*participant, dataset.clone()).is_some() {
                     problems.push(format!("{at}: participant {participant} enrolled twice"));
                 }
             }
+            Entry::Resumed {
+                next_round,
+                abandoned,
+            } => {
+                if abandoned.is_some_and(|a| a <= last_round) || *next_round <= last_round {
+                    problems.push(format!(
+                        "{at}: a resume at round {next_round} after round {last_round} was recorded"
+                    ));
+                }
+                if let Some(a) = abandoned {
+                    last_round = *a;
+                }
+                enrolment_open = true;
+                datasets.clear();
+                identities.clear();
+            }
             Entry::RoundFailed { round, dropped, .. } => {
+                enrolment_open = false;
                 if *round <= last_round {
                     problems.push(format!("{at}: round {round} out of order"));
                 }
@@ -292,6 +333,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
                 new_model_hash,
             } => {
                 let at = format!("{at} (round {round})");
+                enrolment_open = false;
                 if *round <= last_round {
                     problems.push(format!("{at}: round {round} out of order"));
                 }
@@ -362,7 +404,13 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
                     ));
                 }
                 let mean = mean_from_sum(update_sum, inputs.len().max(1), *scale_bits);
-                apply_update(&mut current, &mean, *server_lr);
+                let stepped = match opt.as_mut() {
+                    Some(o) => o.apply(&mut current, &mean).map_err(|e| e.to_string()),
+                    None => Err("no usable server optimiser".into()),
+                };
+                if let Err(e) = stepped {
+                    problems.push(format!("{at}: server step: {e}"));
+                }
                 let model_ok = model_hash(&current) == *new_model_hash;
                 if !model_ok {
                     problems.push(format!(
@@ -383,7 +431,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
             }
         }
     }
-    report.enrolled = datasets.len();
+    report.enrolled = enrolled.len();
     (Some(verifying_key.clone()), items)
 }
 

@@ -394,9 +394,7 @@ impl JobFileError {
 /// [`JobConfig`] does not carry.
 #[derive(Clone, Debug)]
 pub struct ResolvedJob {
-    /// The job's settings. `server_lr` is the FedAvg server rate; for FedAdam and FedYogi it
-    /// is 1 and the step must come from a
-    /// [`ServerOptState`](cairn_protocol::server_opt::ServerOptState) of `server`.
+    /// The job's settings (`config.server` is `server`).
     pub config: JobConfig,
     /// The server optimiser.
     pub server: ServerOptimizer,
@@ -744,10 +742,7 @@ impl JobFile {
                 learning_rate: self.train.lr,
                 clip_norm: self.train.clip,
             },
-            server_lr: match self.server {
-                ServerOptimizer::FedAvg { lr } => lr,
-                _ => 1.0,
-            },
+            server: self.server,
             round_timeout: Duration::from_secs_f64(self.deadlines.round_timeout_secs),
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,

@@ -5,14 +5,19 @@
 //! transaction. A coordinator that stops at any point leaves a store that
 //! [`transcript_of`] reads back as a hash-chained transcript `cairn audit` can check.
 //!
+//! After a restart, [`Persist::resume`] picks a running job up where it stopped: the round in
+//! flight is recorded as abandoned and the rounds go on from the last completed one.
+//!
 //! The store's calls block on disk (fsync); they run on tokio's blocking threads.
 
 use std::sync::Arc;
 
+use cairn_protocol::job::ResumePoint;
 use cairn_protocol::server_opt::{ServerOptState, ServerOptimizer};
 use cairn_protocol::transcript::{Record, Transcript};
 
 use crate::progress::RoundRecord;
+use crate::transcript::Recorder;
 use crate::store::{JobId, RoundCommit, Store, StoreError};
 
 /// A job being recorded in a store.
@@ -20,44 +25,120 @@ use crate::store::{JobId, RoundCommit, Store, StoreError};
 pub struct Persist {
     store: Arc<Store>,
     job: JobId,
-    opt: ServerOptState,
     /// Transcript records already stored.
     written: usize,
+    /// A resumed proven job's transcript so far, for the driver to go on recording.
+    recorder: Option<Recorder>,
+}
+
+/// Where [`Persist::resume`] picked a job up.
+#[derive(Debug)]
+pub struct Resumed {
+    /// Where the job's rounds go on from.
+    pub point: ResumePoint,
+    /// The round that was in flight and is now recorded as abandoned.
+    pub abandoned: Option<u32>,
 }
 
 impl Persist {
-    /// Submits `config` (kept as given, e.g. the job file) as job `name` and starts it from
-    /// `initial` with plain FedAvg at `server_lr`.
+    /// Submits `config` (kept as given, e.g. the job file) as job `name` and starts it at
+    /// once from `initial` with a fresh state of `server`.
     pub fn start(
         store: Arc<Store>,
         name: &str,
         config: &[u8],
         initial: &[f32],
-        server_lr: f32,
+        server: ServerOptimizer,
     ) -> Result<Self, StoreError> {
-        let opt = ServerOptState::new(ServerOptimizer::FedAvg { lr: server_lr }, initial.len())
-            .map_err(|e| StoreError::Corrupt {
+        let job = store.submit(name, config)?;
+        Self::start_queued(store, job, initial, server)
+    }
+
+    /// Starts queued job `job` from `initial` with a fresh state of `server` (refused while
+    /// another job runs).
+    pub fn start_queued(
+        store: Arc<Store>,
+        job: JobId,
+        initial: &[f32],
+        server: ServerOptimizer,
+    ) -> Result<Self, StoreError> {
+        let opt =
+            ServerOptState::new(server, initial.len()).map_err(|e| StoreError::Corrupt {
                 what: "optimiser state",
                 reason: e.to_string(),
             })?;
-        // Resuming a job after a restart is not built yet: a job an earlier coordinator
-        // left running ends as failed (its rounds and transcript stay readable).
-        for old in store.running()? {
-            let head = store.job(old)?.transcript_head;
-            store.abandon_in_flight(old, &[], head)?;
-            store.finish_job(
-                old,
-                Some("the coordinator stopped before the job ended".into()),
-            )?;
-        }
-        let job = store.submit(name, config)?;
         store.start_job(job, initial, &opt)?;
         Ok(Self {
             store,
             job,
-            opt,
             written: 0,
+            recorder: None,
         })
+    }
+
+    /// Picks up running job `job` after a restart: the last completed round's model and
+    /// optimiser state, and for a proven job (`proven`) its transcript so far, continued
+    /// with an [`Entry::Resumed`](cairn_protocol::transcript::Entry::Resumed) marker. A
+    /// round that was in flight is recorded as abandoned (nothing applied) together with
+    /// the marker, in one transaction; otherwise the marker is stored with the next round.
+    pub fn resume(store: Arc<Store>, job: JobId, proven: bool) -> Result<(Self, Resumed), StoreError> {
+        let r = store.resume(job)?;
+        let point = ResumePoint {
+            model: r.model,
+            opt_state: r.opt_state,
+            next_round: r.in_flight.map_or(r.next_round, |f| f + 1),
+            completed: r.info.rounds_completed,
+        };
+        let mut recorder = if proven {
+            let so_far = transcript_of(&store, job)?;
+            so_far.verify_chain().map_err(|e| StoreError::Corrupt {
+                what: "transcript",
+                reason: e.to_string(),
+            })?;
+            Some(Recorder::resume(
+                so_far,
+                &point.model,
+                point.next_round,
+                r.in_flight,
+            ))
+        } else {
+            None
+        };
+        let mut written = usize::try_from(r.transcript_len).unwrap_or(usize::MAX);
+        let abandoned = if r.in_flight.is_some() {
+            let (entries, head) = match &recorder {
+                Some(rec) => {
+                    let t = rec.transcript();
+                    let new: Vec<Vec<u8>> = t.records[written.min(t.records.len())..]
+                        .iter()
+                        .map(Record::to_bytes)
+                        .collect();
+                    (new, t.head())
+                }
+                None => (Vec::new(), r.transcript_head),
+            };
+            written += entries.len();
+            store.abandon_in_flight(job, &entries, head)?
+        } else {
+            None
+        };
+        if let Some(rec) = &mut recorder {
+            debug_assert!(written <= rec.transcript().records.len());
+        }
+        Ok((
+            Self {
+                store,
+                job,
+                written,
+                recorder,
+            },
+            Resumed { point, abandoned },
+        ))
+    }
+
+    /// The resumed transcript, for the driver (once).
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take()
     }
 
     /// The job's id in the store.
@@ -71,26 +152,22 @@ impl Persist {
         blocking(move || store.begin_round(job, round)).await
     }
 
-    /// Records a round: completed with `model` when `model` is `Some`, failed otherwise.
+    /// Records a round: completed with the new model and optimiser state when `applied` is
+    /// `Some`, failed otherwise.
     pub async fn end_round(
         &mut self,
         rec: &RoundRecord,
-        model: Option<&[f32]>,
+        applied: Option<(&[f32], &ServerOptState)>,
         transcript: Option<&Transcript>,
     ) -> Result<(), StoreError> {
         let records =
             transcript.map_or(&[][..], |t| &t.records[self.written.min(t.records.len())..]);
         let entries: Vec<Vec<u8>> = records.iter().map(Record::to_bytes).collect();
         let head = transcript.map_or([0; 32], Transcript::head);
-        let (store, job, rec, opt) = (
-            Arc::clone(&self.store),
-            self.job,
-            rec.clone(),
-            self.opt.clone(),
-        );
-        let model = model.map(<[f32]>::to_vec);
-        blocking(move || match model {
-            Some(model) => store
+        let (store, job, rec) = (Arc::clone(&self.store), self.job, rec.clone());
+        let applied = applied.map(|(m, o)| (m.to_vec(), o.clone()));
+        blocking(move || match applied {
+            Some((model, opt)) => store
                 .commit_round(
                     job,
                     &RoundCommit {
@@ -150,8 +227,10 @@ async fn blocking<T: Send + 'static>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::JobState;
+    use crate::store::{JobState, RoundOutcome};
     use cairn_protocol::transcript::Entry;
+
+    const FEDAVG: ServerOptimizer = ServerOptimizer::FedAvg { lr: 1.0 };
 
     fn record(round: u32) -> RoundRecord {
         RoundRecord {
@@ -164,6 +243,7 @@ mod tests {
             seconds: 1.0,
             failure: None,
             verify_seconds: None,
+            rss_bytes: None,
         }
     }
 
@@ -179,7 +259,8 @@ mod tests {
     async fn rounds_and_their_transcript_records_are_stored_as_they_end() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path().join("db")).unwrap());
-        let mut p = Persist::start(Arc::clone(&store), "j", b"cfg", &[0.0; 4], 1.0).unwrap();
+        let mut p = Persist::start(Arc::clone(&store), "j", b"cfg", &[0.0; 4], FEDAVG).unwrap();
+        let opt = ServerOptState::new(FEDAVG, 4).unwrap();
         let mut t = Transcript::default();
         failed(&mut t, 1);
         failed(&mut t, 1);
@@ -188,7 +269,7 @@ mod tests {
         p.end_round(&record(1), None, Some(&t)).await.unwrap();
         failed(&mut t, 2);
         p.begin_round(2).await.unwrap();
-        p.end_round(&record(2), Some(&[1.0; 4]), Some(&t))
+        p.end_round(&record(2), Some((&[1.0; 4], &opt)), Some(&t))
             .await
             .unwrap();
         assert_eq!(
@@ -199,7 +280,7 @@ mod tests {
         assert_eq!(store.model(p.job(), 2).unwrap(), Some(vec![1.0; 4]));
         // A round number is never recorded twice.
         assert!(p
-            .end_round(&record(2), Some(&[2.0; 4]), Some(&t))
+            .end_round(&record(2), Some((&[2.0; 4], &opt)), Some(&t))
             .await
             .is_err());
         p.finish(None).await.unwrap();
@@ -207,15 +288,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_job_left_running_by_a_stopped_coordinator_ends_as_failed() {
+    async fn a_resumed_job_abandons_its_round_in_flight_and_goes_on_from_the_last_model() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path().join("db")).unwrap());
-        let old = Persist::start(Arc::clone(&store), "old", b"", &[0.0; 2], 1.0).unwrap();
-        old.begin_round(1).await.unwrap();
-        let new = Persist::start(Arc::clone(&store), "new", b"", &[0.0; 2], 1.0).unwrap();
-        let info = store.job(old.job()).unwrap();
-        assert!(matches!(&info.state, JobState::Failed(why) if why.contains("stopped")));
-        assert_eq!(info.in_flight, None);
-        assert_eq!(store.job(new.job()).unwrap().state, JobState::Running);
+        let adam = ServerOptimizer::FedAdam(Default::default());
+        let mut p = Persist::start(Arc::clone(&store), "j", b"", &[0.0; 3], adam).unwrap();
+        let mut opt = ServerOptState::new(adam, 3).unwrap();
+        let mut model = vec![0.0; 3];
+        opt.apply(&mut model, &[0.1, -0.2, 0.3]).unwrap();
+        p.begin_round(1).await.unwrap();
+        p.end_round(&record(1), Some((&model, &opt)), None)
+            .await
+            .unwrap();
+        p.begin_round(2).await.unwrap();
+        drop(p); // the coordinator dies with round 2 in flight
+
+        let (_, resumed) = Persist::resume(Arc::clone(&store), 1, false).unwrap();
+        assert_eq!(resumed.abandoned, Some(2));
+        assert_eq!(resumed.point.model, model, "the last completed round's model");
+        assert_eq!(resumed.point.opt_state, opt, "and its optimiser moments");
+        assert_eq!((resumed.point.next_round, resumed.point.completed), (3, 1));
+        let rounds = store.rounds::<RoundRecord>(1).unwrap();
+        assert_eq!(
+            rounds.iter().map(|r| (r.round, r.outcome)).collect::<Vec<_>>(),
+            [(1, RoundOutcome::Completed), (2, RoundOutcome::Abandoned)]
+        );
+        // A second restart with nothing in flight abandons nothing and changes nothing.
+        let (_, again) = Persist::resume(Arc::clone(&store), 1, false).unwrap();
+        assert_eq!((again.abandoned, again.point.next_round), (None, 3));
+        assert_eq!(store.rounds::<RoundRecord>(1).unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_resumed_proven_job_continues_its_transcript_with_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("db")).unwrap());
+        let mut p = Persist::start(Arc::clone(&store), "j", b"", &[0.0; 2], FEDAVG).unwrap();
+        let mut t = Transcript::default();
+        failed(&mut t, 1);
+        p.begin_round(1).await.unwrap();
+        p.end_round(&record(1), None, Some(&t)).await.unwrap();
+        p.begin_round(2).await.unwrap();
+        drop(p);
+
+        let (mut p, resumed) = Persist::resume(Arc::clone(&store), 1, true).unwrap();
+        assert_eq!(resumed.abandoned, Some(2));
+        let rec = p.take_recorder().expect("a proven job's transcript");
+        let t = rec.transcript();
+        assert_eq!(t.records.len(), 2);
+        assert!(matches!(
+            t.records[1].entry,
+            Entry::Resumed {
+                next_round: 3,
+                abandoned: Some(2)
+            }
+        ));
+        // The marker went in with the abandoned round: the store's transcript is the same.
+        assert_eq!(&transcript_of(&store, 1).unwrap(), t);
+        assert_eq!(t.verify_chain(), Ok(()));
     }
 }

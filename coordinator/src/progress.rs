@@ -23,9 +23,13 @@ pub struct RoundRecord {
     pub seconds: f64,
     /// Why the round failed, if it did.
     pub failure: Option<String>,
-    /// Seconds each proof of the round took to verify (proven jobs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seconds each proof of the round took to verify (proven jobs). (Never skipped when
+    /// serialising: the store keeps records in bincode, which has no optional fields.)
+    #[serde(default)]
     pub verify_seconds: Option<Vec<f64>>,
+    /// The coordinator's resident memory when the round ended, in bytes (where readable).
+    #[serde(default)]
+    pub rss_bytes: Option<u64>,
 }
 
 /// Progress events for a front end (progress bar, logs).

@@ -133,9 +133,13 @@ pub async fn run_job_with(
     let mut finished_error = None;
     let mut completed = 0;
     let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
-    let mut recorder = verifier
-        .as_ref()
-        .and_then(|v| Recorder::new(job.config(), v.key_bytes().to_vec(), job.global()));
+    // A resumed job goes on with its stored transcript; a new one starts its own.
+    let mut recorder = match persist.as_mut().and_then(Persist::take_recorder) {
+        Some(r) => Some(r),
+        None => verifier
+            .as_ref()
+            .and_then(|v| Recorder::new(job.config(), v.key_bytes().to_vec(), job.global())),
+    };
     let mut proof_times: HashMap<u32, Vec<f64>> = HashMap::new();
 
     loop {
@@ -219,6 +223,7 @@ pub async fn run_job_with(
                     aggregate,
                     dropped,
                     model: params,
+                    opt_state,
                 } => {
                     let (t0, selected) =
                         round_started.remove(&round).unwrap_or((Instant::now(), 0));
@@ -234,6 +239,7 @@ pub async fn run_job_with(
                         seconds: t0.elapsed().as_secs_f64(),
                         failure: None,
                         verify_seconds: proof_times.remove(&round),
+                        rss_bytes: rss_now(),
                     };
                     info!(
                         round,
@@ -243,7 +249,7 @@ pub async fn run_job_with(
                     );
                     if let Some(p) = &mut persist {
                         let t = recorder.as_ref().map(Recorder::transcript);
-                        p.end_round(&rec, Some(&params), t).await?;
+                        p.end_round(&rec, Some((&params, &opt_state)), t).await?;
                     }
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
@@ -266,6 +272,7 @@ pub async fn run_job_with(
                         seconds: t0.elapsed().as_secs_f64(),
                         failure: Some(reason),
                         verify_seconds: proof_times.remove(&round),
+                        rss_bytes: rss_now(),
                     };
                     if let Some(p) = &mut persist {
                         let t = recorder.as_ref().map(Recorder::transcript);
@@ -343,6 +350,10 @@ pub async fn run_job_with(
         error: finished_error,
         transcript: recorder.map(Recorder::into_transcript),
     })
+}
+
+fn rss_now() -> Option<u64> {
+    crate::rss::sample().ok().map(|m| m.rss_bytes)
 }
 
 async fn sleep_until(at: Option<Instant>) {

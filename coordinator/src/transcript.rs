@@ -30,7 +30,7 @@ impl Recorder {
             job_id: cfg.job_id.clone(),
             model: cfg.model.clone(),
             hyper: cfg.hyper.clone(),
-            server_lr: cfg.server_lr,
+            server: cfg.server,
             scale_bits: s.scale_bits,
             proof,
             verifying_key,
@@ -41,6 +41,27 @@ impl Recorder {
             model: initial.to_vec(),
             started: HashMap::new(),
         })
+    }
+
+    /// Continues the transcript of a job resumed after a stop: `so_far` as the store held
+    /// it, `model` the model the job resumes from. Appends the [`Entry::Resumed`] marker
+    /// (the round in flight, if any, abandoned; enrolments open again).
+    pub fn resume(
+        so_far: Transcript,
+        model: &[f32],
+        next_round: u32,
+        abandoned: Option<u32>,
+    ) -> Self {
+        let mut transcript = so_far;
+        transcript.append(Entry::Resumed {
+            next_round,
+            abandoned,
+        });
+        Self {
+            transcript,
+            model: model.to_vec(),
+            started: HashMap::new(),
+        }
     }
 
     /// Appends what `event` adds to the transcript.
@@ -72,6 +93,7 @@ impl Recorder {
                 aggregate,
                 dropped,
                 model,
+                ..
             } => {
                 let (round_seed, participants, global_hash) =
                     self.started.remove(round).unwrap_or_default();

@@ -67,7 +67,7 @@ async fn a_hello_naming_another_key_than_the_certificate_is_refused() {
         participants: 2,
         min_participants: 1,
         hyper: HyperParams::default(),
-        server_lr: 1.0,
+        server: cairn_protocol::server_opt::ServerOptimizer::FedAvg { lr: 1.0 },
         round_timeout: Duration::from_secs(5),
         join_timeout: Duration::from_secs(5),
         seed: 1,

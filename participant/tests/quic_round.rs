@@ -33,7 +33,7 @@ fn job_config(n: usize, min: usize, rounds: u32, n_features: usize) -> JobConfig
             learning_rate: 0.2,
             clip_norm: 10.0,
         },
-        server_lr: 1.0,
+        server: cairn_protocol::server_opt::ServerOptimizer::FedAvg { lr: 1.0 },
         round_timeout: Duration::from_secs(20),
         join_timeout: Duration::from_secs(20),
         seed: 5,

@@ -18,10 +18,11 @@ use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelError, ModelSpec};
 use crate::round::{
-    apply_update, Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig,
+    Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig,
     RoundError, RoundOutcome,
 };
 use crate::secure_round::SecureRound;
+use crate::server_opt::{ServerOptError, ServerOptState, ServerOptimizer};
 use crate::wire::{
     self, DatasetCommitment, Hello, ProofSpec, ProvenInput, ToCoordinator, ToParticipant, Welcome,
     MAX_NAME_BYTES, PROTOCOL_VERSION,
@@ -45,14 +46,16 @@ pub struct JobConfig {
     pub min_participants: usize,
     /// Local training hyper-parameters.
     pub hyper: HyperParams,
-    /// Server learning rate applied to the aggregated update (1.0 = plain FedAvg).
-    pub server_lr: f32,
+    /// How the mean update moves the global model (FedAvg with a server rate, FedAdam or
+    /// FedYogi); its moments carry over from round to round in the job.
+    pub server: ServerOptimizer,
     /// How long a round waits for updates.
     pub round_timeout: Duration,
     /// How long to wait for `participants` to join before starting with fewer (at least
     /// `min_participants`) or failing.
     pub join_timeout: Duration,
-    /// Seed of the job's public randomness (round seeds, selection).
+    /// Seed of the job's public randomness: each round's seeds are drawn from (seed, round),
+    /// so a job resumed at round k draws the same seeds as one that never stopped.
     pub seed: u64,
     /// Plain FedAvg or secure aggregation.
     pub aggregation: Aggregation,
@@ -82,6 +85,9 @@ pub enum JobConfigError {
     /// The proof settings are unusable.
     #[error("proofs: {0}")]
     Proof(String),
+    /// The server optimiser's settings are out of range.
+    #[error("server optimiser: {0}")]
+    Server(#[from] ServerOptError),
     /// Too few participants for secure aggregation.
     #[error("secure aggregation needs at least {min} participants, the job has {have}", min = crate::secure_round::MIN_SECURE_PARTICIPANTS, have = .0)]
     TooFewForSecure(usize),
@@ -93,6 +99,7 @@ impl JobConfig {
     /// `participants` clipped, quantised updates without wrapping.
     pub fn validate(&self) -> Result<(), JobConfigError> {
         self.model.validate()?;
+        self.server.validate()?;
         if self.participants == 0
             || self.min_participants == 0
             || self.min_participants > self.participants
@@ -202,6 +209,9 @@ pub enum JobEvent {
         dropped: Vec<(ParticipantId, DropReason)>,
         /// The new global model.
         model: Vec<f32>,
+        /// The server optimiser's state after this round's step (what a resumed job
+        /// continues from).
+        opt_state: ServerOptState,
     },
     /// A round failed; nothing was applied.
     RoundFailed {
@@ -326,11 +336,33 @@ pub struct ProofCheck {
 /// the unmasked sums (Σ C_u = commit(S, R)); `Err` rejects the round.
 pub type SumCheck = Box<dyn FnMut(&ProvenSum) -> Result<(), String> + Send>;
 
+/// Where a resumed job picks up ([`Job::resume`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumePoint {
+    /// The model after the last completed round (the initial model if none completed).
+    pub model: Vec<f32>,
+    /// The server optimiser's state after the last completed round.
+    pub opt_state: ServerOptState,
+    /// The number to give the next round.
+    pub next_round: u32,
+    /// Rounds completed before the stop.
+    pub completed: u32,
+}
+
+/// The randomness of round `round` of a job seeded with `seed`: its round seed, then (secure
+/// aggregation) its graph seed. A ChaCha20 stream per round, so any round's seeds can be
+/// drawn without the rounds before it.
+fn round_rng(seed: u64, round: u32) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    rng.set_stream(u64::from(round));
+    rng
+}
+
 /// A job on the coordinator's side.
 pub struct Job {
     cfg: JobConfig,
     global: Vec<f32>,
-    rng: ChaCha20Rng,
+    opt: ServerOptState,
     phase: Phase,
     members: BTreeMap<ParticipantId, Member>,
     next_round: u32,
@@ -362,17 +394,67 @@ impl Job {
     /// An invalid configuration ([`JobConfig::validate`]) ends the job at once with a
     /// [`JobEvent::Finished`] naming the problem.
     pub fn new(cfg: JobConfig, initial: Vec<f32>, now: Instant) -> Self {
-        let rng = ChaCha20Rng::seed_from_u64(cfg.seed);
-        let invalid = cfg.validate().err();
+        let opt = ServerOptState::new(cfg.server, initial.len());
+        Self::build(cfg, initial, opt, 1, 0, now)
+    }
+
+    /// Continues a job that stopped (its coordinator was killed or restarted) from the
+    /// last completed round: its model and optimiser state, the number of rounds it
+    /// completed, and the number to give the next round (above every round begun before,
+    /// so an abandoned round's number is not reused). Participants join afresh, as for a
+    /// new job, and the rounds go on from `next_round` with the seeds a job that never
+    /// stopped would have drawn.
+    pub fn resume(cfg: JobConfig, from: ResumePoint, now: Instant) -> Self {
+        let opt = if from.opt_state.dim() == from.model.len()
+            && from.opt_state.optimizer() == &cfg.server
+        {
+            Ok(from.opt_state)
+        } else {
+            Err(ServerOptError::Corrupt(format!(
+                "the stored state ({} over {} parameters) does not fit the job ({} over {})",
+                from.opt_state.optimizer().name(),
+                from.opt_state.dim(),
+                cfg.server.name(),
+                from.model.len()
+            )))
+        };
+        Self::build(
+            cfg,
+            from.model,
+            opt,
+            from.next_round.max(1),
+            from.completed,
+            now,
+        )
+    }
+
+    fn build(
+        cfg: JobConfig,
+        global: Vec<f32>,
+        opt: Result<ServerOptState, ServerOptError>,
+        next_round: u32,
+        completed: u32,
+        now: Instant,
+    ) -> Self {
+        let invalid = cfg.validate().err().map(|e| e.to_string());
+        let (opt, invalid) = match opt {
+            Ok(o) => (o, invalid),
+            Err(e) => (
+                // A placeholder that is never stepped: the job ends at once.
+                ServerOptState::new(ServerOptimizer::default(), global.len())
+                    .expect("the default optimiser is valid"),
+                invalid.or(Some(format!("server optimiser: {e}"))),
+            ),
+        };
         let mut job = Job {
             phase: Phase::Joining {
                 deadline: now + cfg.join_timeout,
             },
-            global: initial,
-            rng,
+            global,
+            opt,
             members: BTreeMap::new(),
-            next_round: 1,
-            completed: 0,
+            next_round,
+            completed,
             consecutive_failures: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -385,6 +467,16 @@ impl Job {
             job.finish(Some(format!("invalid job configuration: {e}")));
         }
         job
+    }
+
+    /// Rounds completed so far (including those before a resume).
+    pub fn rounds_completed(&self) -> u32 {
+        self.completed
+    }
+
+    /// The server optimiser's current state.
+    pub fn opt_state(&self) -> &ServerOptState {
+        &self.opt
     }
 
     /// Installs the homomorphic check a proven round must pass before its update is
@@ -743,8 +835,9 @@ impl Job {
             )));
             return;
         }
+        let mut rng = round_rng(self.cfg.seed, self.next_round);
         let mut round_seed = [0u8; 32];
-        self.rng.fill_bytes(&mut round_seed);
+        rng.fill_bytes(&mut round_seed);
         let cfg = RoundConfig {
             round: self.next_round,
             model: self.cfg.model.clone(),
@@ -777,7 +870,7 @@ impl Job {
             Aggregation::Secure(settings) => {
                 // The graph seed is drawn only now, after the participant list is fixed.
                 let mut graph_seed = [0u8; 32];
-                self.rng.fill_bytes(&mut graph_seed);
+                rng.fill_bytes(&mut graph_seed);
                 let roster: Vec<_> = selected
                     .iter()
                     .filter_map(|p| Some((*p, self.members.get(p)?.identity)))
@@ -836,7 +929,12 @@ impl Job {
         };
         match outcome {
             RoundOutcome::Completed(aggregate) => {
-                apply_update(&mut self.global, &aggregate.mean_delta, self.cfg.server_lr);
+                if let Err(e) = self.opt.apply(&mut self.global, &aggregate.mean_delta) {
+                    // A length mismatch (ruled out by the round's own checks) or a
+                    // non-finite mean: nothing is applied and the job stops.
+                    self.finish(Some(format!("server optimiser: {e}")));
+                    return;
+                }
                 self.completed += 1;
                 self.consecutive_failures = 0;
                 self.events.push_back(JobEvent::RoundCompleted {
@@ -844,6 +942,7 @@ impl Job {
                     aggregate,
                     dropped,
                     model: self.global.clone(),
+                    opt_state: self.opt.clone(),
                 });
             }
             RoundOutcome::Failed { reason } => {

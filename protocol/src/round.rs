@@ -229,13 +229,6 @@ pub fn mean_from_sum(update_sum: &[i64], survivors: usize, scale_bits: u32) -> V
         .collect()
 }
 
-/// Applies a mean update with the server learning rate: `w ← w + lr · mean`.
-pub fn apply_update(global: &mut [f32], mean_delta: &[f32], server_lr: f32) {
-    for (w, d) in global.iter_mut().zip(mean_delta) {
-        *w += server_lr * d;
-    }
-}
-
 /// What a proven secure round yields beside the mean: the exact integer sum S of the
 /// survivors' fixed-point updates, the per-limb sums of their blindings (from which R is
 /// rebuilt exactly), each survivor's commitment and proof, and the survivors' signatures

@@ -15,10 +15,11 @@ use cairn_crypto::sign::{IdentityPublic, Signature};
 
 use crate::model::{HyperParams, ModelSpec};
 use crate::round::ParticipantId;
+use crate::server_opt::ServerOptimizer;
 use crate::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// Magic bytes at the start of an exported transcript file.
-pub const FILE_MAGIC: &[u8; 8] = b"cairnTR2";
+pub const FILE_MAGIC: &[u8; 8] = b"cairnTR3";
 
 /// One fact of the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,8 +32,9 @@ pub enum Entry {
         model: ModelSpec,
         /// Local training hyper-parameters.
         hyper: HyperParams,
-        /// Server learning rate applied to the mean update.
-        server_lr: f32,
+        /// The server optimiser that turns each round's mean update into the next model
+        /// (its moments start fresh and are replayed by the auditor).
+        server: ServerOptimizer,
         /// Fixed-point scale of the aggregated update (2^scale_bits).
         scale_bits: u32,
         /// Proof settings.
@@ -75,6 +77,15 @@ pub enum Entry {
         blinding_limb_sums: Vec<u64>,
         /// [`model_hash`] of the model after the update.
         new_model_hash: [u8; 32],
+    },
+    /// The coordinator stopped and resumed the job: the round in flight (if any) was
+    /// abandoned with nothing applied, and the holders joined and enrolled afresh. Each
+    /// holder's identity keeps the dataset commitment it made before (same root and rows).
+    Resumed {
+        /// The number the next round gets.
+        next_round: u32,
+        /// The round that was in flight and abandoned, if any.
+        abandoned: Option<u32>,
     },
     /// A round that was rejected or failed: nothing applied.
     RoundFailed {

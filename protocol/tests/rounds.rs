@@ -6,10 +6,99 @@ mod common;
 use std::time::Duration;
 
 use cairn_protocol::client::{ClientError, ClientEvent};
-use cairn_protocol::job::JobEvent;
+use std::time::Instant;
+
+use cairn_protocol::job::{Job, JobEvent, ResumePoint};
+use cairn_protocol::server_opt::{AdaptiveParams, ServerOptimizer};
 use cairn_protocol::round::{DropReason, RoundError};
 use cairn_protocol::wire::{self, ToCoordinator, ToParticipant, Update};
 use common::{body, cfg, delta_of, Behaviour, Sim};
+
+/// Each round's seed, from the job's events.
+fn round_seeds(events: &[JobEvent]) -> Vec<(u32, [u8; 32])> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::RoundStarted {
+                round, round_seed, ..
+            } => Some((*round, *round_seed)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
+    let behaviours = [10u64, 30, 60].map(|r| (Behaviour::Honest, r));
+    let mut c = cfg(3, 2, 4);
+    c.server = ServerOptimizer::FedAdam(AdaptiveParams::default());
+    let mut whole = Sim::new(c.clone(), &behaviours);
+    whole.pump();
+    assert_eq!(whole.completed().len(), 4);
+
+    // The same job, stopped after round 2: what the store holds then is its model and the
+    // optimiser's moments. A new coordinator resumes it with new connections.
+    let mut first = Sim::new(cfg_rounds(&c, 2), &behaviours);
+    first.pump();
+    assert_eq!(first.completed().len(), 2);
+    let point = ResumePoint {
+        model: first.job.global().to_vec(),
+        opt_state: first.job.opt_state().clone(),
+        next_round: 3,
+        completed: 2,
+    };
+    assert_ne!(point.opt_state.first_moment(), vec![0.0; point.model.len()]);
+    let now = Instant::now();
+    let mut rest = Sim::with_job(Job::resume(c.clone(), point, now), now, &behaviours);
+    rest.pump();
+    let rounds: Vec<u32> = rest
+        .completed()
+        .iter()
+        .map(|e| match e {
+            JobEvent::RoundCompleted { round, .. } => *round,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(rounds, [3, 4], "the resumed job runs only the rounds left");
+    assert_eq!(rest.job.global(), whole.job.global(), "bit-identical model");
+    assert_eq!(rest.job.opt_state(), whole.job.opt_state());
+    assert_eq!(rest.job.rounds_completed(), 4);
+    assert!(matches!(
+        rest.events.last(),
+        Some(JobEvent::Finished {
+            rounds_completed: 4,
+            error: None
+        })
+    ));
+    // Each round's seeds come from (seed, round): the same whether or not the job stopped.
+    let mut seeds = round_seeds(&first.events);
+    seeds.extend(round_seeds(&rest.events));
+    assert_eq!(seeds, round_seeds(&whole.events));
+
+    // A stored state that does not fit the job (another optimiser) ends it with a reason.
+    let bad = ResumePoint {
+        model: whole.job.global().to_vec(),
+        opt_state: first.job.opt_state().clone(),
+        next_round: 3,
+        completed: 2,
+    };
+    let mut yogi = c.clone();
+    yogi.server = ServerOptimizer::FedYogi(AdaptiveParams::default());
+    let mut job = Job::resume(yogi, bad, now);
+    assert!(job.is_finished());
+    assert!(
+        std::iter::from_fn(|| job.poll_event()).any(|e| matches!(
+            e,
+            JobEvent::Finished { error: Some(ref m), .. } if m.contains("does not fit")
+        ))
+    );
+}
+
+fn cfg_rounds(c: &cairn_protocol::job::JobConfig, rounds: u32) -> cairn_protocol::job::JobConfig {
+    let mut c = c.clone();
+    c.rounds = rounds;
+    c
+}
 
 #[test]
 fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
@@ -27,6 +116,7 @@ fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
             aggregate,
             dropped,
             model,
+            ..
         } = e
         else {
             unreachable!()

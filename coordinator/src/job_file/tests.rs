@@ -45,10 +45,8 @@ fn the_committed_example_parses_and_converts() {
             clip_norm: 10.0
         }
     );
-    assert_eq!(
-        c.server_lr, 1.0,
-        "FedAdam's step comes from its state, not server_lr"
-    );
+    assert_eq!(c.server, file.server, "the job runs the file's optimiser");
+    assert_eq!(c.server.name(), "fedadam");
     assert_eq!(c.round_timeout, Duration::from_secs(120));
     assert_eq!(c.join_timeout, Duration::from_secs(300));
     assert_eq!(c.seed, 7);
@@ -97,7 +95,7 @@ fn an_empty_file_gives_the_demo_defaults() {
     assert_eq!((c.rounds, c.participants, c.min_participants), (20, 5, 3));
     assert_eq!(c.hyper, HyperParams::default());
     assert_eq!(c.model.hidden, vec![16]);
-    assert_eq!(c.server_lr, 1.0);
+    assert_eq!(c.server, ServerOptimizer::FedAvg { lr: 1.0 });
     assert_eq!(
         c.aggregation,
         Aggregation::Secure(SecureSettings::default())
@@ -108,7 +106,10 @@ fn an_empty_file_gives_the_demo_defaults() {
     )
     .expect("parse");
     let c = f.to_config("j", 3).expect("to_config").config;
-    assert_eq!((c.server_lr, c.aggregation), (0.5, Aggregation::Plain));
+    assert_eq!(
+        (c.server, c.aggregation),
+        (ServerOptimizer::FedAvg { lr: 0.5 }, Aggregation::Plain)
+    );
     let y = JobFile::from_toml("[server]\noptimizer = \"fedyogi\"\n").expect("yogi");
     assert_eq!(
         y.server,

@@ -26,7 +26,7 @@ pub fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
             learning_rate: 0.1,
             clip_norm: 1.0,
         },
-        server_lr: 1.0,
+        server: cairn_protocol::server_opt::ServerOptimizer::FedAvg { lr: 1.0 },
         round_timeout: Duration::from_secs(10),
         join_timeout: Duration::from_secs(30),
         seed: 42,
@@ -76,8 +76,13 @@ impl Sim {
     pub fn new(cfg: JobConfig, behaviours: &[(Behaviour, u64)]) -> Sim {
         let now = Instant::now();
         let init = cfg.model.init_params(1);
+        Self::with_job(Job::new(cfg, init, now), now, behaviours)
+    }
+
+    /// A simulation of `job` (e.g. one resumed after a stop) with fresh clients.
+    pub fn with_job(job: Job, now: Instant, behaviours: &[(Behaviour, u64)]) -> Sim {
         Sim {
-            job: Job::new(cfg, init, now),
+            job,
             clients: behaviours
                 .iter()
                 .enumerate()
