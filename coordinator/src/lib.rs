@@ -10,9 +10,12 @@
 //! - [`job_file`]: the TOML job file a researcher submits, validated, into a `JobConfig`.
 //! - [`transcript`]: recording a proven job's hash-chained transcript from its events.
 //! - [`verify`]: the training proofs and the aggregate commitment check of proven rounds.
+//! - [`admin`]: the admin HTTP interface (job commands, loopback only, token) and
+//!   [`status_page`], the read-only page it serves.
 //! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
 //!   an embedded database, committed a whole round at a time.
 
+pub mod admin;
 pub mod audit;
 pub mod export;
 pub mod job_file;
@@ -20,9 +23,10 @@ pub mod persist;
 pub mod progress;
 pub mod rss;
 pub mod server;
+pub mod status_page;
 pub mod store;
 pub mod transcript;
 pub mod verify;
 
 pub use progress::{JobSummary, Progress, RoundRecord};
-pub use server::{run_job, run_job_with, CoordinatorError};
+pub use server::{run_job, run_job_with, CoordinatorError, Stop};

@@ -15,7 +15,9 @@ pub struct RoundRecord {
     pub contributors: usize,
     /// Dropped participants, with the reason.
     pub dropped: Vec<(u32, String)>,
-    /// Mean reported training loss (example-weighted).
+    /// Mean reported training loss (example-weighted); NaN when the round failed (written as
+    /// `null` in JSON, and read back from it).
+    #[serde(with = "nan_as_none")]
     pub train_loss: f64,
     /// Test metrics of the new global model (`None` when the round failed).
     pub test: Option<Metrics>,
@@ -30,6 +32,20 @@ pub struct RoundRecord {
     /// The coordinator's resident memory when the round ended, in bytes (where readable).
     #[serde(default)]
     pub rss_bytes: Option<u64>,
+}
+
+/// A float that may be NaN, kept as an `Option` (None for NaN) in every format: JSON has
+/// no NaN (serde_json writes `null` and cannot read it back as a float).
+mod nan_as_none {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        (!v.is_nan()).then_some(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 /// Progress events for a front end (progress bar, logs).

@@ -19,7 +19,7 @@ use cairn_protocol::job::{Job, JobEvent};
 use cairn_protocol::metrics::evaluate;
 use cairn_protocol::round::ParticipantId;
 use cairn_protocol::transport::{peer_identity, read_frame, write_frame, TransportError};
-use cairn_protocol::wire::{self, MAX_FRAME_BYTES};
+use cairn_protocol::wire::{self, ToParticipant, MAX_FRAME_BYTES};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -81,9 +81,12 @@ struct Verdict {
     seconds: f64,
 }
 
-struct Outbound {
-    frame: Vec<u8>,
-    close: bool,
+enum Outbound {
+    /// A frame, then (when `close`) an orderly close once the peer has read it.
+    Frame { frame: Vec<u8>, close: bool },
+    /// Close the connection now, mid-job (the coordinator is stopping; the holder may
+    /// reconnect to the job when it resumes).
+    Abort,
 }
 
 /// Runs `job` on `endpoint` until it finishes or `shutdown` resolves; evaluates each new
@@ -98,17 +101,38 @@ pub async fn run_job(
     shutdown: impl Future<Output = ()>,
     verifier: Option<Arc<Verifier>>,
 ) -> Result<JobSummary, CoordinatorError> {
-    run_job_with(endpoint, job, test, progress, shutdown, verifier, None).await
+    let stop = async {
+        shutdown.await;
+        Stop::Quietly
+    };
+    let summary = run_job_with(endpoint.clone(), job, test, progress, stop, verifier, None).await;
+    if summary.is_err() {
+        endpoint.close(0u32.into(), b"shutdown");
+    }
+    summary
+}
+
+/// How a job is stopped before it ends ([`run_job_with`]'s `shutdown`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The coordinator is going away: the job's connections are closed as if it had
+    /// crashed, and holders that reconnect find it again when a coordinator resumes it.
+    Quietly,
+    /// The job ends for good (e.g. cancelled): each holder is told why.
+    End(String),
 }
 
 /// [`run_job`], recording the job in a store as it goes (see [`Persist`]): each round in
-/// flight, then its record, model and transcript records in one transaction.
+/// flight, then its record, model and transcript records in one transaction. A `persist`
+/// from [`Persist::resume`] goes on with the job's stored transcript.
+///
+/// The endpoint stays open when the job ends or is stopped, for the coordinator's next job.
 pub async fn run_job_with(
     endpoint: quinn::Endpoint,
     mut job: Job,
     test: &Dataset,
     progress: mpsc::UnboundedSender<Progress>,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = Stop>,
     verifier: Option<Arc<Verifier>>,
     mut persist: Option<Persist>,
 ) -> Result<JobSummary, CoordinatorError> {
@@ -131,7 +155,6 @@ pub async fn run_job_with(
     let mut records = Vec::new();
     let mut round_started: HashMap<u32, (Instant, usize)> = HashMap::new();
     let mut finished_error = None;
-    let mut completed = 0;
     let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
     // A resumed job goes on with its stored transcript; a new one starts its own.
     let mut recorder = match persist.as_mut().and_then(Persist::take_recorder) {
@@ -161,7 +184,7 @@ pub async fn run_job_with(
         while let Some(t) = job.poll_transmit() {
             let frame = wire::encode(&t.msg)?;
             if let Some(tx) = conns.get(&t.to) {
-                let _ = tx.send(Outbound {
+                let _ = tx.send(Outbound::Frame {
                     frame,
                     close: t.close,
                 });
@@ -228,7 +251,6 @@ pub async fn run_job_with(
                     let (t0, selected) =
                         round_started.remove(&round).unwrap_or((Instant::now(), 0));
                     let metrics = evaluate(&model, &params, &test.features, &test.labels);
-                    completed = round;
                     let rec = RoundRecord {
                         round,
                         selected,
@@ -327,10 +349,29 @@ pub async fn run_job_with(
                 job.handle_verdict(v.round, v.participant, v.result, Instant::now());
             }
             () = sleep_until(wake) => job.handle_timeout(Instant::now()),
-            () = &mut shutdown => {
+            stop = &mut shutdown => {
                 acceptor.abort();
-                endpoint.close(0u32.into(), b"shutdown");
-                return Err(CoordinatorError::Shutdown { rounds: completed });
+                match stop {
+                    Stop::Quietly => {
+                        for tx in conns.values() {
+                            let _ = tx.send(Outbound::Abort);
+                        }
+                    }
+                    Stop::End(reason) => {
+                        let bye = wire::encode(&ToParticipant::Finished {
+                            rounds: job.rounds_completed(),
+                            message: format!("job stopped: {reason}"),
+                        })?;
+                        for tx in conns.values() {
+                            let _ = tx.send(Outbound::Frame { frame: bye.clone(), close: true });
+                        }
+                    }
+                }
+                drop(conns);
+                tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle())
+                    .await
+                    .ok();
+                return Err(CoordinatorError::Shutdown { rounds: job.rounds_completed() });
             }
         }
     }
@@ -344,7 +385,7 @@ pub async fn run_job_with(
         .await
         .ok();
     Ok(JobSummary {
-        rounds_completed: completed,
+        rounds_completed: job.rounds_completed(),
         rounds: records,
         model: job.global().to_vec(),
         error: finished_error,
@@ -418,10 +459,17 @@ async fn serve_connection(
     let writer_conn = conn.clone();
     let writer = tokio::spawn(async move {
         while let Some(out) = out_rx.recv().await {
-            if write_frame(&mut send, &out.frame).await.is_err() {
+            let (frame, close) = match out {
+                Outbound::Frame { frame, close } => (frame, close),
+                Outbound::Abort => {
+                    writer_conn.close(3u32.into(), b"coordinator stopping");
+                    break;
+                }
+            };
+            if write_frame(&mut send, &frame).await.is_err() {
                 break;
             }
-            if out.close {
+            if close {
                 let _ = send.finish();
                 // Wait until the peer has read everything, then close.
                 let _ =

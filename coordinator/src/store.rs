@@ -35,6 +35,7 @@
 //! | `models` | (job, round) | parameters, f32 little-endian (round 0: the initial model) |
 //! | `opt_states` | (job, round) | [`ServerOptState`] (bincode) |
 //! | `transcript` | (job, seq) | one entry, as given |
+//! | `artifacts` | (job, name) | a named file of the job (its plan, final report, audit), as given |
 //!
 //! The calls block (disk writes with fsync): from async code, run them on a blocking thread.
 
@@ -65,6 +66,7 @@ const MODELS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("mod
 const OPT_STATES: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("opt_states");
 const TRANSCRIPT: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("transcript");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const ARTIFACTS: TableDefinition<'_, (u64, &str), &[u8]> = TableDefinition::new("artifacts");
 
 const NEXT_JOB_ID: &str = "next_job_id";
 
@@ -215,6 +217,7 @@ impl Store {
             txn.open_table(OPT_STATES)?;
             txn.open_table(TRANSCRIPT)?;
             txn.open_table(META)?;
+            txn.open_table(ARTIFACTS)?;
             Ok(())
         })?;
         Ok(store)
@@ -520,6 +523,37 @@ impl Store {
                 None => JobState::Finished,
                 Some(reason) => JobState::Failed(reason),
             };
+            save_job(txn, &mut info)?;
+            Ok(info)
+        })
+    }
+
+    /// Stores (or replaces) the job's file `name`: what the coordinator derives from a job
+    /// beside its rounds (e.g. its plan when it starts, its report and audit when it ends).
+    pub fn put_artifact(&self, job: JobId, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            load_job(&txn.open_table(JOBS)?, job)?;
+            txn.open_table(ARTIFACTS)?.insert((job, name), bytes)?;
+            Ok(())
+        })
+    }
+
+    /// Ends a queued or running job as failed without running (more of) it, e.g. when its
+    /// configuration cannot run on this coordinator. A round in flight is left unrecorded
+    /// (nothing of it was applied). A job that has ended is refused.
+    pub fn fail(&self, job: JobId, reason: &str) -> Result<JobInfo, StoreError> {
+        self.write(|txn| {
+            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
+            if info.state.is_terminal() {
+                return Err(StoreError::WrongState {
+                    job,
+                    state: info.state,
+                    action: "fail",
+                });
+            }
+            txn.open_table(QUEUE)?.remove(job)?;
+            info.in_flight = None;
+            info.state = JobState::Failed(reason.to_string());
             save_job(txn, &mut info)?;
             Ok(info)
         })

@@ -173,6 +173,39 @@ impl ServerIdentity {
             key,
         })
     }
+
+    /// The certificate and key as text (`cert <hex DER>` and `key <hex PKCS#8 DER>`, one
+    /// line each), for [`ServerIdentity::from_text`]: a coordinator that keeps its identity
+    /// across restarts keeps its fingerprint, so holders reconnect to it.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "cert {}\nkey {}\n",
+            hex::encode(self.cert.as_ref()),
+            hex::encode(self.key.secret_pkcs8_der())
+        ))
+    }
+
+    /// Reads what [`ServerIdentity::to_text`] wrote.
+    pub fn from_text(text: &str) -> Result<Self, TransportError> {
+        let field = |name: &str| -> Result<Vec<u8>, TransportError> {
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .ok_or_else(|| TransportError::Tls(format!("server identity: no `{name}` line")))?;
+            hex::decode(line.trim())
+                .map_err(|e| TransportError::Tls(format!("server identity: `{name}`: {e}")))
+        };
+        let cert = CertificateDer::from(field("cert")?);
+        let key = PrivatePkcs8KeyDer::from(field("key")?);
+        // The key must be one rustls can use, and the certificate's.
+        rustls::crypto::ring::sign::any_supported_type(&PrivateKeyDer::Pkcs8(key.clone_key()))
+            .map_err(|e| TransportError::Tls(format!("server identity: key: {e}")))?;
+        Ok(ServerIdentity {
+            fingerprint: fingerprint(&cert),
+            cert,
+            key,
+        })
+    }
 }
 
 /// A participant's TLS identity: a self-signed X.509 certificate whose subject key is its
@@ -286,6 +319,19 @@ pub fn server_endpoint(
     identity: &ServerIdentity,
     enrolment: &Enrolment,
 ) -> Result<quinn::Endpoint, TransportError> {
+    Ok(quinn::Endpoint::server(
+        server_config(identity, enrolment)?,
+        addr,
+    )?)
+}
+
+/// The server side of [`server_endpoint`]: TLS 1.3 with `identity`'s certificate, client
+/// certificates admitted by `enrolment`. A coordinator that runs jobs one after another
+/// installs each job's with `Endpoint::set_server_config`.
+pub fn server_config(
+    identity: &ServerIdentity,
+    enrolment: &Enrolment,
+) -> Result<quinn::ServerConfig, TransportError> {
     let provider = provider();
     let verifier = Arc::new(IdentityVerifier {
         enrolment: enrolment.clone(),
@@ -305,7 +351,7 @@ pub fn server_endpoint(
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(transport_config());
-    Ok(quinn::Endpoint::server(cfg, addr)?)
+    Ok(cfg)
 }
 
 /// A QUIC client endpoint that accepts only a server whose certificate hashes to

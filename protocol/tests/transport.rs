@@ -182,3 +182,42 @@ fn the_client_certificate_carries_the_identity_key() {
     );
     assert!(!format!("{id:?}").contains(&hex::encode(*k.to_seed())));
 }
+
+#[tokio::test]
+async fn a_saved_server_identity_keeps_its_fingerprint_and_serves_pinned_clients() {
+    let identity = ServerIdentity::generate().expect("identity");
+    let text = identity.to_text();
+    let again = ServerIdentity::from_text(&text).expect("read back");
+    assert_eq!(again.fingerprint, identity.fingerprint);
+    // A coordinator restarted with the saved identity accepts a client pinned to it.
+    let endpoint = server_endpoint(
+        "127.0.0.1:0".parse().expect("addr"),
+        &again,
+        &Enrolment::Open,
+    )
+    .expect("bind");
+    let addr = endpoint.local_addr().expect("addr");
+    let ep = endpoint.clone();
+    tokio::spawn(async move {
+        if let Some(incoming) = ep.accept().await {
+            let _ = incoming.await;
+        }
+    });
+    let client = client_endpoint(
+        &identity.fingerprint,
+        Some(&ClientIdentity::new(&key(3)).expect("client")),
+    )
+    .expect("client endpoint");
+    let conn = tokio::time::timeout(LIMIT, client.connect(addr, SERVER_NAME).expect("connect"))
+        .await
+        .expect("in time");
+    assert!(conn.is_ok(), "{conn:?}");
+
+    // Damaged text is a clear error, not a panic.
+    for bad in ["", "cert zz\nkey 00\n", "cert 00\n"] {
+        let e = ServerIdentity::from_text(bad).expect_err("refused");
+        assert!(e.to_string().contains("server identity"), "{e}");
+    }
+    let no_key = format!("{}key 0011\n", text.lines().next().expect("cert line").to_owned() + "\n");
+    assert!(ServerIdentity::from_text(&no_key).is_err());
+}

@@ -10,7 +10,7 @@ use cairn_protocol::server_opt::ServerOptState;
 
 use super::{
     decode, load_job, model_from_bytes, JobId, JobInfo, JobState, Resume, RoundEntry, RoundRow,
-    Store, StoreError, JOBS, JOB_CONFIGS, MODELS, OPT_STATES, QUEUE, ROUNDS, TRANSCRIPT,
+    Store, StoreError, ARTIFACTS, JOBS, JOB_CONFIGS, MODELS, OPT_STATES, QUEUE, ROUNDS, TRANSCRIPT,
 };
 
 impl Store {
@@ -173,5 +173,14 @@ impl Store {
             out.push((k.value().1, v.value().to_vec()));
         }
         Ok(out)
+    }
+
+    /// The job's file `name` ([`Store::put_artifact`]), if stored.
+    pub fn artifact(&self, job: JobId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        load_job(&txn.open_table(JOBS)?, job)?;
+        let table = txn.open_table(ARTIFACTS)?;
+        let bytes = table.get((job, name))?.map(|g| g.value().to_vec());
+        Ok(bytes)
     }
 }

@@ -670,6 +670,32 @@ fn operations_in_the_wrong_state_are_refused() {
     ));
     // A cancelled job's data stays readable.
     assert_eq!(store.resume(job).expect("resume").in_flight, Some(1));
+
+    // A job's named files: stored, replaced, read back; an unknown job is an error.
+    store.put_artifact(job, "plan.json", b"{}").expect("put");
+    store.put_artifact(job, "plan.json", b"{\"x\":1}").expect("replace");
+    assert_eq!(
+        store.artifact(job, "plan.json").expect("get").as_deref(),
+        Some(&b"{\"x\":1}"[..])
+    );
+    assert_eq!(store.artifact(job, "report.json").expect("get"), None);
+    assert!(matches!(
+        store.put_artifact(99, "x", b""),
+        Err(StoreError::NoSuchJob(99))
+    ));
+
+    // A job that cannot run is failed with the reason, from the queue or while running.
+    let q = store.submit("bad", b"").expect("submit");
+    let info = store.fail(q, "data file gone").expect("fail");
+    assert_eq!(info.state, JobState::Failed("data file gone".into()));
+    assert!(!store.queue().expect("queue").contains(&q));
+    let (r, _, _) = started(&store);
+    store.begin_round(r, 1).expect("begin");
+    assert_eq!(store.fail(r, "x").expect("fail").in_flight, None);
+    assert!(matches!(
+        store.fail(r, "again"),
+        Err(StoreError::WrongState { .. })
+    ));
 }
 
 #[test]
