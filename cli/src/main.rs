@@ -3,7 +3,7 @@
 //! The binary only parses arguments and calls the libraries.
 
 use anyhow::Result;
-use cairn_cli::{audit, demo, export_verifier, keygen, nodes};
+use cairn_cli::{audit, demo, export_verifier, jobs, keygen, nodes};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -22,8 +22,12 @@ enum Command {
     /// A coordinator and N participants on loopback train on the real dataset, compared
     /// with a centralised baseline.
     Demo(demo::DemoArgs),
-    /// Run a coordinator for one job.
+    /// Run a coordinator: a job file (or the flags' job), then its queue; `--serve` keeps it
+    /// taking jobs. Its state lives in `--out`: started again there, it resumes.
     Coordinator(nodes::CoordinatorArgs),
+    /// A researcher's job commands against a running coordinator: submit, list, status,
+    /// watch, cancel, pull, plot.
+    Job(jobs::JobArgs),
     /// Join a coordinator's job as a data holder.
     Participant(nodes::ParticipantArgs),
     /// Write a verifying key and proofs for independent verifiers: snarkjs JSON and a
@@ -37,9 +41,10 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Demo(_) => "warn",
+        Command::Demo(_) | Command::Job(_) => "warn",
         _ => "info",
     };
     // arkworks' R1CS gadgets open an INFO span (target `gr1cs`) on every call: with a
@@ -58,10 +63,11 @@ fn main() -> Result<()> {
     rt.block_on(async {
         match cli.command {
             Command::Demo(a) => demo::run(a).await,
-            Command::Coordinator(a) => nodes::coordinator(a).await,
+            Command::Coordinator(a) => nodes::coordinator(a, started).await,
             Command::Participant(a) => nodes::participant(a).await,
             Command::ExportVerifier(a) => export_verifier::run(a).await,
             Command::Audit(a) => audit::run(&a),
+            Command::Job(a) => jobs::run(&a),
             Command::Keygen(a) => keygen::run(a),
         }
     })

@@ -17,37 +17,30 @@
 //!   every update.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use cairn_circuits::rounds;
-use cairn_circuits::training::proof::KeyStore;
-use cairn_coordinator::export::write_safetensors;
-use cairn_coordinator::job_file::JobFile;
-use cairn_coordinator::persist::Persist;
-use cairn_coordinator::run_job_with;
-use cairn_coordinator::store::Store;
-
-/// The coordinator's job store, in its output directory.
-pub const STORE_FILE: &str = "cairn.redb";
-use cairn_coordinator::verify::{with_sum_check, Verifier};
+use anyhow::{bail, Context, Result};
+use cairn_coordinator::job_file::{
+    AggregationSection, DataSection, DeadlineSection, JobFile, ModelSection,
+    ParticipantsSection, ProofSection, TrainSection,
+};
 use cairn_crypto::sign::IdentityKey;
-use cairn_datasets::{partition, Prepared};
+use cairn_datasets::partition;
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
-use cairn_participant::{run, ParticipantConfig};
-use cairn_protocol::job::{Job, JobConfig};
-use cairn_protocol::server_opt::ServerOptimizer;
-use cairn_protocol::transport::{server_endpoint, Enrolment, ServerIdentity};
+use cairn_participant::{run, ParticipantConfig, ParticipantError};
+use cairn_protocol::round::Aggregation;
 use clap::Args;
 use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 
-use crate::federate::Proving;
 use crate::keygen::read_identity;
 use crate::options::{ConfigFile, DataArgs, TrainArgs};
-use crate::ui;
+use crate::service::{self, ServiceOptions, Submission};
+
+/// The coordinator's job store, in its output directory.
+pub use crate::service::STORE_FILE;
 
 /// `cairn coordinator` arguments.
 #[derive(Args, Debug)]
@@ -61,9 +54,19 @@ pub struct CoordinatorArgs {
     /// Fewest valid updates for a round to count [default: half the participants, rounded up]
     #[arg(long)]
     pub min: Option<usize>,
-    /// Directory for the model, metrics, the connection info and a proven job's transcript.
+    /// Directory of the coordinator's state: its job store (`cairn.redb`), TLS identity,
+    /// admin token and connection info, and the last job's model, metrics and transcript.
+    /// A coordinator started again with the same directory resumes an unfinished job.
     #[arg(long, default_value = "cairn-out")]
     pub out: PathBuf,
+    /// Address of the admin interface (`cairn job …`, status page): loopback only; port 0
+    /// picks a free one (written to OUT/coordinator.json, where `cairn job` finds it).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub admin: SocketAddr,
+    /// Keep running and take jobs from `cairn job submit` (without it the coordinator stops
+    /// once no job is queued or running).
+    #[arg(long)]
+    pub serve: bool,
     /// A job file (examples/job.toml): data, model, rounds, participants, training,
     /// aggregation, proofs, enrolment and deadlines. It replaces --config and the job's
     /// flags (only --listen, --out and --keys go with it).
@@ -78,16 +81,6 @@ pub struct CoordinatorArgs {
     /// Training options.
     #[command(flatten)]
     pub train: TrainArgs,
-}
-
-/// What a coordinator runs: the job, who may join, its evaluation data.
-struct Plan {
-    cfg: JobConfig,
-    enrolment: Enrolment,
-    prepared: Prepared,
-    source: String,
-    /// Where the proof keys are (proven jobs).
-    keys: PathBuf,
 }
 
 /// The job's own flags given beside `--job` (which sets all of them).
@@ -126,215 +119,107 @@ fn flags_beside_job(args: &CoordinatorArgs) -> Vec<&'static str> {
     given
 }
 
-/// The plan of a job file: its `[data]` table loaded, its job and enrolment.
-fn plan_from_job_file(path: &Path, args: &CoordinatorArgs) -> Result<Plan> {
-    let beside = flags_beside_job(args);
-    if !beside.is_empty() {
-        bail!(
-            "--job {} sets the whole job: drop {} (or leave out --job)",
-            path.display(),
-            beside.join(", ")
-        );
-    }
-    let file = JobFile::load(path).with_context(|| format!("job file {}", path.display()))?;
-    if !matches!(file.server, ServerOptimizer::FedAvg { .. }) {
-        bail!(
-            "job file {}: server.optimizer: `cairn coordinator` runs \"fedavg\" only in this version (the adaptive optimisers' state is not in the transcript `cairn audit` replays)",
-            path.display()
-        );
-    }
-    let source = DataArgs {
-        data: file.data.path.clone(),
-        synthetic: file.data.synthetic,
-        ..DataArgs::default()
-    };
-    let (prepared, source) = source.load_with(&file.load_options())?;
-    file.check_schema(&prepared.train.feature_names)
-        .with_context(|| format!("job file {}", path.display()))?;
-    let resolved = file
-        .to_config(&file.name, prepared.train.n_features)
-        .with_context(|| format!("job file {}", path.display()))?;
-    Ok(Plan {
-        cfg: resolved.config,
-        enrolment: resolved.enrolment,
-        prepared,
-        source,
-        keys: args.train.keys_dir(),
-    })
-}
-
-/// The plan of the flags and `--config`.
-fn plan_from_flags(args: &CoordinatorArgs) -> Result<Plan> {
+/// The job file the flags and `--config` describe: every coordinator job runs from a job
+/// file, so a restarted coordinator can resume it from its store.
+fn job_file_from_flags(args: &CoordinatorArgs) -> Result<JobFile> {
     let file = ConfigFile::load(args.config.as_deref())?;
     let data = args.data.clone().merge(&file.data);
     let train = args.train.clone().merge(&file.train);
-    let enrolment = file.enrolment.enrolment().map_err(|fields| {
-        anyhow!(
-            "config {}: {}",
-            args.config
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            fields
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
-    let (prepared, source) = data.load()?;
     let participants = args.participants.unwrap_or(5);
     let min = args.min.unwrap_or(participants.div_ceil(2));
-    let cfg = train.job("job-1", prepared.train.n_features, participants, min)?;
-    Ok(Plan {
-        cfg,
-        enrolment,
-        prepared,
-        source,
-        keys: train.keys_dir(),
+    // Resolved (and checked) once here; the table's width is not needed for the file.
+    let cfg = train.job("flags", 1, participants, min)?;
+    let load = data.load_options();
+    Ok(JobFile {
+        name: "job".into(),
+        rounds: cfg.rounds,
+        seed: cfg.seed,
+        data: DataSection {
+            label: load.label,
+            features: None,
+            drop_columns: Vec::new(),
+            path: data.data.clone(),
+            synthetic: data.synthetic,
+            test_fraction: load.test_fraction,
+            split_seed: load.seed,
+        },
+        model: ModelSection {
+            hidden: cfg.model.hidden,
+        },
+        participants: ParticipantsSection {
+            per_round: participants,
+            min: Some(min),
+        },
+        train: TrainSection {
+            steps: cfg.hyper.local_steps,
+            batch: cfg.hyper.batch_size,
+            lr: cfg.hyper.learning_rate,
+            clip: cfg.hyper.clip_norm,
+        },
+        server: cfg.server,
+        aggregation: match cfg.aggregation {
+            Aggregation::Plain => AggregationSection::Plain {},
+            Aggregation::Secure(s) => AggregationSection::Secure {
+                dropout: s.dropout,
+                corruption: s.corruption,
+                scale_bits: s.scale_bits,
+            },
+        },
+        proofs: ProofSection {
+            enabled: cfg.proof.is_some(),
+            tolerance: train.tolerance.unwrap_or(1e-3),
+            tree_depth: train.tree_depth.unwrap_or(14),
+        },
+        enrolment: file.enrolment,
+        deadlines: DeadlineSection {
+            round_timeout_secs: cfg.round_timeout.as_secs_f64(),
+            join_timeout_secs: cfg.join_timeout.as_secs_f64(),
+        },
     })
 }
 
-/// Runs a coordinator until its job ends (or Ctrl-C).
-pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
-    let plan = match &args.job {
-        Some(path) => plan_from_job_file(path, &args)?,
-        None => plan_from_flags(&args)?,
-    };
-    let Plan {
-        cfg,
-        enrolment,
-        prepared,
-        source,
-        keys,
-    } = plan;
-    eprintln!(
-        "data: {source}: {} train rows, {} test rows, {} features",
-        prepared.train.n_rows(),
-        prepared.test.n_rows(),
-        prepared.train.n_features
-    );
-    let initial = cfg.model.init_params(cfg.seed);
-    // A proven job: the shape's keys (set up here when absent, as the demo does), the
-    // verifier, and the aggregate commitment check.
-    let proving = match cfg.proof {
-        Some(spec) => {
-            let t = Instant::now();
-            let (p, existed) = Proving::load_or_setup(&cfg, &keys)?;
-            let shape = rounds::shape(&cfg.model, &cfg.hyper, &spec);
-            let (pk_path, _) = KeyStore::new(&keys).paths(&shape);
-            println!(
-                "proofs: Groth16 (BN254) of each update, τ = {}, trees of depth {}; keys {} {} in {:.1} s",
-                spec.tolerance,
-                spec.tree_depth,
-                if existed { "loaded from" } else { "set up (trusted setup, see circuits/README.md) in" },
-                keys.display(),
-                t.elapsed().as_secs_f64()
-            );
-            println!(
-                "participants need the proving key {} (pass its directory as --keys)",
-                pk_path.display()
-            );
-            Some(Verifier::new(&p.vk, &shape))
+/// Runs a coordinator: the job of `--job` (or of the flags), then any queued job; with
+/// `--serve`, jobs submitted with `cairn job submit` until Ctrl-C. A job a previous
+/// coordinator left running in `--out` resumes first.
+pub async fn coordinator(args: CoordinatorArgs, started: Instant) -> Result<()> {
+    let submit = match &args.job {
+        Some(path) => {
+            let beside = flags_beside_job(&args);
+            if !beside.is_empty() {
+                bail!(
+                    "--job {} sets the whole job: drop {} (or leave out --job)",
+                    path.display(),
+                    beside.join(", ")
+                );
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading job file {}", path.display()))?;
+            Some(Submission {
+                source: path.display().to_string(),
+                text,
+            })
         }
-        None => None,
-    };
-    let identity = ServerIdentity::generate()?;
-    let endpoint = server_endpoint(args.listen, &identity, &enrolment)
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = endpoint.local_addr()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let info = serde_json::json!({
-        "address": addr.to_string(),
-        "fingerprint": identity.fingerprint,
-        "job": cfg.job_id,
-        "enrolment": enrolment.describe(),
-        "proofs": cfg.proof.is_some(),
-    });
-    std::fs::write(
-        args.out.join("coordinator.json"),
-        serde_json::to_vec_pretty(&info)?,
-    )?;
-    println!("listening on {addr}");
-    println!("aggregation: {}", cfg.aggregation);
-    println!("enrolment: {}", enrolment.describe());
-    println!("fingerprint {}", identity.fingerprint);
-    println!(
-        "join with: cairn participant --coordinator {addr} --fingerprint {} --identity KEY_FILE{} --holder I --of {}",
-        identity.fingerprint,
-        if cfg.proof.is_some() { " --keys DIR" } else { "" },
-        cfg.participants
-    );
-    let (ptx, prx) = mpsc::unbounded_channel();
-    let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));
-    let model = cfg.model.clone();
-    let mut job = Job::new(cfg, initial, Instant::now());
-    if proving.is_some() {
-        job = with_sum_check(job);
-    }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    // The job is recorded as it goes in OUT/cairn.redb (rounds, models, transcript).
-    let db = args.out.join(STORE_FILE);
-    let store = Arc::new(
-        Store::open(&db).with_context(|| format!("opening the job store {}", db.display()))?,
-    );
-    let job_config = match &args.job {
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        None => Vec::new(),
-    };
-    let persist = Persist::start(
-        store,
-        &job.config().job_id,
-        &job_config,
-        job.global(),
-        job.config().server,
-    )
-    .with_context(|| format!("recording the job in {}", db.display()))?;
-    println!(
-        "recording the job in {} (job {})",
-        db.display(),
-        persist.job()
-    );
-    let summary = run_job_with(
-        endpoint,
-        job,
-        &prepared.test,
-        ptx,
-        shutdown,
-        proving,
-        Some(persist),
-    )
-    .await?;
-    renderer.await.ok();
-    write_safetensors(&args.out.join("model.safetensors"), &model, &summary.model)?;
-    std::fs::write(
-        args.out.join("metrics.json"),
-        serde_json::to_vec_pretty(&summary.rounds)?,
-    )?;
-    if let Some(t) = &summary.transcript {
-        let path = args.out.join("transcript.cairn");
-        std::fs::write(&path, t.to_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!(
-            "transcript in {}; check it with: cairn audit {}",
-            path.display(),
-            path.display()
-        );
-    }
-    match summary.error {
-        Some(e) => bail!("job stopped after {} rounds: {e}", summary.rounds_completed),
+        None if args.serve && flags_beside_job(&args).is_empty() && args.config.is_none() => None,
         None => {
-            println!(
-                "job complete: {} rounds; model and metrics in {}",
-                summary.rounds_completed,
-                args.out.display()
-            );
-            Ok(())
+            let file = job_file_from_flags(&args)?;
+            Some(Submission {
+                source: "the command line".into(),
+                text: file.to_toml().context("writing the flags as a job file")?,
+            })
         }
-    }
+    };
+    service::run(
+        ServiceOptions {
+            listen: args.listen,
+            admin: args.admin,
+            out: args.out.clone(),
+            keys: args.train.keys_dir(),
+            serve: args.serve,
+            submit,
+        },
+        started,
+    )
+    .await
 }
 
 /// `cairn participant` arguments.
@@ -371,12 +256,20 @@ pub struct ParticipantArgs {
     /// TOML config with a `[data]` table (flags win).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Serve job after job: when a job ends, wait for the coordinator's next one (until
+    /// Ctrl-C), instead of exiting.
+    #[arg(long)]
+    pub serve: bool,
+    /// Seconds to keep trying to reach a coordinator that went away (restarting) before
+    /// giving up; with `--serve`, for ever.
+    #[arg(long, default_value_t = 60)]
+    pub reconnect: u64,
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
 }
 
-/// Runs a participant until its job ends.
+/// Runs a participant until its job ends (with `--serve`, job after job).
 pub async fn participant(args: ParticipantArgs) -> Result<()> {
     let file = ConfigFile::load(args.config.as_deref())?;
     let data = args.data.clone().merge(&file.data);
@@ -454,18 +347,62 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
             );
         }
     });
-    let summary = run(
-        &cfg,
-        Arc::new(rows),
-        Box::new(trainer) as Box<dyn Trainer>,
-        rtx,
-    )
-    .await
-    .with_context(|| format!("{name}: taking part in the job at {}", args.coordinator))?;
+    let rows = Arc::new(rows);
+    let reconnect = Duration::from_secs(args.reconnect);
+    // Since when the coordinator has been out of reach (None while in touch).
+    let mut lost_since: Option<Instant> = None;
+    let mut jobs = 0u32;
+    loop {
+        let trainer = TchTrainer::new(args.device).context("choosing the training device")?;
+        match run(&cfg, Arc::clone(&rows), Box::new(trainer) as Box<dyn Trainer>, rtx.clone()).await {
+            Ok(summary) => {
+                jobs += 1;
+                lost_since = None;
+                println!(
+                    "{name}: {} (trained in {} rounds)",
+                    summary.message, summary.rounds_trained
+                );
+                if !args.serve {
+                    break;
+                }
+                println!("{name}: waiting for the coordinator's next job");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) if e.is_connection_lost() => {
+                // Out of reach since the first unanswered attempt; a connection that was
+                // made and then lost starts the count again.
+                let since = match (&e, lost_since) {
+                    (ParticipantError::Unreachable(_), Some(t)) => t,
+                    _ => Instant::now(),
+                };
+                lost_since = Some(since);
+                if !args.serve && since.elapsed() >= reconnect {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "{name}: the coordinator at {} stayed out of reach for {} s",
+                            args.coordinator, args.reconnect
+                        )
+                    });
+                }
+                println!("{name}: {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) if args.serve => {
+                // Refused (e.g. the job has already started): the next job may take us.
+                println!("{name}: {e}; trying again in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("{name}: taking part in the job at {}", args.coordinator)
+                })
+            }
+        }
+    }
+    drop(rtx);
     printer.await.ok();
-    println!(
-        "{name}: {} (trained in {} rounds)",
-        summary.message, summary.rounds_trained
-    );
+    if args.serve {
+        println!("{name}: served {jobs} job(s)");
+    }
     Ok(())
 }

@@ -232,6 +232,7 @@ pub async fn run_job_with(
                     participants,
                     ..
                 } => {
+                    info!(round, participants = participants.len(), "round started");
                     round_started.insert(round, (Instant::now(), participants.len()));
                     if let Some(p) = &persist {
                         p.begin_round(round).await?;

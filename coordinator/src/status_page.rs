@@ -162,7 +162,10 @@ fn chart(h: &mut String, points: &[(u32, f64, f64)], rounds: u32) {
     const W: f64 = 560.0;
     const H: f64 = 160.0;
     const PAD: f64 = 28.0;
-    let x = |r: u32| PAD + (W - 2.0 * PAD) * f64::from(r) / f64::from(rounds.max(1));
+    // Round 1 at the left axis, the job's last round at the right end.
+    let x = |r: u32| {
+        PAD + (W - 2.0 * PAD) * f64::from(r.saturating_sub(1)) / f64::from(rounds.max(2) - 1)
+    };
     let y = |v: f64| H - PAD + (v.clamp(0.0, 1.0)) * -(H - 2.0 * PAD);
     let max_loss = points
         .iter()

@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cairn_circuits::rounds::{self, prove_update, CommittedData, ProvenUpdate};
 use cairn_circuits::training::proof::{KeyStore, ProvingKey};
@@ -111,6 +111,22 @@ impl std::fmt::Debug for Prover {
     }
 }
 
+/// How long a connection attempt waits for the coordinator's handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl ParticipantError {
+    /// True when the coordinator went away or could not be reached (it may be restarting):
+    /// trying again later may succeed, unlike a refusal or a local failure.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            ParticipantError::Transport(_)
+                | ParticipantError::Closed
+                | ParticipantError::Unreachable(_)
+        )
+    }
+}
+
 /// Errors that end a participant's run.
 #[derive(Debug, thiserror::Error)]
 pub enum ParticipantError {
@@ -129,6 +145,9 @@ pub enum ParticipantError {
     /// The coordinator refused us or dropped us.
     #[error("rejected by the coordinator: {0}")]
     Rejected(String),
+    /// The coordinator did not answer the connection attempt (not running, or restarting).
+    #[error("coordinator unreachable: {0}")]
+    Unreachable(String),
     /// The coordinator closed the connection before the job finished.
     #[error("the coordinator closed the connection before the job finished")]
     Closed,
@@ -297,10 +316,17 @@ pub async fn run(
     };
     let tls = ClientIdentity::new(&identity)?;
     let endpoint = transport::client_endpoint(&cfg.fingerprint, Some(&tls))?;
-    let conn = endpoint
+    let connecting = endpoint
         .connect(cfg.coordinator, transport::SERVER_NAME)
-        .map_err(TransportError::from)?
+        .map_err(TransportError::from)?;
+    let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
+        .map_err(|_| {
+            ParticipantError::Unreachable(format!(
+                "no answer from {} within {CONNECT_TIMEOUT:?}",
+                cfg.coordinator
+            ))
+        })?
         .map_err(TransportError::from)?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let (frame_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);

@@ -1,0 +1,471 @@
+//! `cairn job`: a researcher's commands against a running coordinator's admin interface —
+//! submit a job file, list jobs, show one, watch it live, cancel it, pull its results, plot
+//! them.
+//!
+//! The coordinator is found from its output directory (`--dir`, default `cairn-out`: the
+//! admin address and token file in `coordinator.json`), or given as `--admin URL` with
+//! `--token-file FILE` (or `CAIRN_ADMIN_TOKEN`).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cairn_coordinator::admin::{ApiError, Cancelled, JobReport, JobStatus, Submitted};
+use cairn_coordinator::store::{JobInfo, JobState, RoundOutcome};
+use cairn_coordinator::RoundRecord;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::plot::{plot_roc, plot_rounds};
+use crate::ui;
+
+/// `cairn job` arguments.
+#[derive(Args, Debug)]
+pub struct JobArgs {
+    /// The coordinator's output directory: its `coordinator.json` names the admin address
+    /// and token file.
+    #[arg(long, default_value = "cairn-out", global = true)]
+    pub dir: PathBuf,
+    /// The admin interface's URL (instead of reading `--dir`), e.g. http://127.0.0.1:7401
+    #[arg(long, global = true)]
+    pub admin: Option<String>,
+    /// File holding the admin token [default: the one `--dir` names]
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: JobCommand,
+}
+
+/// `cairn job` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// Queue a job file (TOML; see examples/job.toml). Errors name each bad field.
+    Submit {
+        /// The job file.
+        file: PathBuf,
+    },
+    /// Every job, newest first.
+    List,
+    /// One job: state, rounds, last metrics, audit.
+    Status {
+        /// Job id.
+        id: u64,
+    },
+    /// Follow a job live: a progress bar and a line per round, until it ends.
+    Watch {
+        /// Job id.
+        id: u64,
+        /// Seconds between polls.
+        #[arg(long, default_value_t = 1.0)]
+        every: f64,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        /// Job id.
+        id: u64,
+    },
+    /// Download a job's results: the final and per-round models (safetensors), metrics
+    /// (JSON and CSV), the job file, the report and a proven job's transcript.
+    Pull {
+        /// Job id.
+        id: u64,
+        /// Where to write [default: job-ID]
+        #[arg(long)]
+        dest: Option<PathBuf>,
+    },
+    /// Plot a job: loss and AUC per round with the centralised baseline, and the ROC curve
+    /// of the final model on the test split (PNG).
+    Plot {
+        /// Job id.
+        id: u64,
+        /// Where to write rounds.png and roc.png [default: job-ID]
+        #[arg(long)]
+        dest: Option<PathBuf>,
+    },
+}
+
+/// A connection to a coordinator's admin interface.
+pub struct Admin {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// Largest answer read (a model per round is small; a transcript of a long proven job is
+/// the largest).
+const MAX_BODY: u64 = 1 << 30;
+
+impl Admin {
+    /// Finds the coordinator from the arguments.
+    pub fn connect(args: &JobArgs) -> Result<Self> {
+        let (base, token_file) = match &args.admin {
+            Some(url) => (url.trim_end_matches('/').to_string(), args.token_file.clone()),
+            None => {
+                let info_path = args.dir.join("coordinator.json");
+                let text = std::fs::read_to_string(&info_path).with_context(|| {
+                    format!(
+                        "reading {} (is a coordinator running with --out {}? or pass --admin URL)",
+                        info_path.display(),
+                        args.dir.display()
+                    )
+                })?;
+                let info: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", info_path.display()))?;
+                let admin = info["admin"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("{} names no admin address", info_path.display()))?;
+                let file = args.token_file.clone().or_else(|| {
+                    info["token_file"].as_str().map(PathBuf::from)
+                });
+                (admin.to_string(), file)
+            }
+        };
+        let token = match (token_file, std::env::var("CAIRN_ADMIN_TOKEN")) {
+            (Some(f), _) => std::fs::read_to_string(&f)
+                .with_context(|| format!("reading the admin token {}", f.display()))?
+                .trim()
+                .to_string(),
+            (None, Ok(t)) => t,
+            (None, Err(_)) => bail!("no admin token: pass --token-file FILE or set CAIRN_ADMIN_TOKEN"),
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Ok(Self { base, token, agent })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path`: the body, or the API's error as an error.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| format!("asking the coordinator at {}", self.base))?;
+        answer(resp)
+    }
+
+    /// POST `body` to `path`.
+    pub fn post(&self, path: &str, body: &str) -> Result<Vec<u8>> {
+        let resp = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send(body)
+            .with_context(|| format!("asking the coordinator at {}", self.base))?;
+        answer(resp)
+    }
+
+    /// GET `path` as JSON.
+    pub fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        serde_json::from_slice(&self.get(path)?).with_context(|| format!("reading {path}"))
+    }
+
+    /// GET `path`, or `None` when the coordinator has no such thing (404).
+    pub fn get_optional(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.get(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.downcast_ref::<NotFound>().is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A 404 from the admin interface.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotFound(String);
+
+fn answer(mut resp: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>> {
+    let status = resp.status();
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .context("reading the coordinator's answer")?;
+    if status.is_success() {
+        return Ok(bytes);
+    }
+    let err: Option<ApiError> = serde_json::from_slice(&bytes).ok();
+    let msg = match err {
+        Some(e) if e.fields.is_empty() => e.error,
+        Some(e) => format!(
+            "{}:\n{}",
+            e.error,
+            e.fields
+                .iter()
+                .map(|f| format!("  {}: {}", f.field, f.reason))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        None => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    if status.as_u16() == 404 {
+        return Err(NotFound(msg).into());
+    }
+    Err(anyhow!("{msg} (HTTP {})", status.as_u16()))
+}
+
+/// Runs a `cairn job` command.
+pub fn run(args: &JobArgs) -> Result<()> {
+    let admin = Admin::connect(args)?;
+    match &args.command {
+        JobCommand::Submit { file } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading job file {}", file.display()))?;
+            let s: Submitted = serde_json::from_slice(
+                &admin
+                    .post("/api/jobs", &text)
+                    .with_context(|| format!("job file {} refused", file.display()))?,
+            )?;
+            println!(
+                "submitted job {} ({}); {} job(s) ahead of it",
+                s.id, s.name, s.ahead
+            );
+            println!("follow it with: cairn job watch {}", s.id);
+        }
+        JobCommand::List => {
+            let jobs: Vec<JobInfo> = admin.get_json("/api/jobs")?;
+            if jobs.is_empty() {
+                println!("no jobs");
+            }
+            println!("{:>4}  {:<24} {:<10} {:>9} {:>6}", "id", "name", "state", "completed", "failed");
+            for j in jobs {
+                println!(
+                    "{:>4}  {:<24} {:<10} {:>9} {:>6}",
+                    j.id,
+                    j.name,
+                    j.state.name(),
+                    j.rounds_completed,
+                    j.rounds_failed
+                );
+            }
+        }
+        JobCommand::Status { id } => {
+            let st: JobStatus = admin.get_json(&format!("/api/jobs/{id}"))?;
+            print_status(&st);
+        }
+        JobCommand::Watch { id, every } => watch(&admin, *id, *every)?,
+        JobCommand::Cancel { id } => {
+            let c: Cancelled =
+                serde_json::from_slice(&admin.post(&format!("/api/jobs/{id}/cancel"), "")?)?;
+            println!("cancelled job {} (it was {})", c.id, c.was);
+        }
+        JobCommand::Pull { id, dest } => {
+            let dest = dest.clone().unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
+            pull(&admin, *id, &dest)?;
+        }
+        JobCommand::Plot { id, dest } => {
+            let dest = dest.clone().unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
+            plot(&admin, *id, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_status(st: &JobStatus) {
+    let i = &st.info;
+    println!("job {} ({}): {}", i.id, i.name, i.state);
+    if let Some(p) = &st.plan {
+        println!(
+            "  {} rounds of {} participants (at least {}), {}, {}, {}{}",
+            p.rounds,
+            p.participants,
+            p.min_participants,
+            p.model.describe(),
+            p.server,
+            p.aggregation,
+            if p.proofs { ", proven" } else { "" }
+        );
+    }
+    let abandoned = st
+        .rounds
+        .iter()
+        .filter(|r| r.outcome == RoundOutcome::Abandoned)
+        .count();
+    println!(
+        "  rounds: {} completed, {} failed, {abandoned} abandoned by a restart{}",
+        i.rounds_completed,
+        i.rounds_failed as usize - abandoned,
+        i.in_flight
+            .map(|r| format!("; round {r} in flight"))
+            .unwrap_or_default()
+    );
+    let records: Vec<&RoundRecord> = st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
+    if !records.is_empty() {
+        println!("{}", ui::HEADER);
+        for r in records {
+            println!("{}", ui::round_line(r));
+        }
+    }
+    if let Some(a) = &st.audit {
+        if a.passed {
+            println!("  audit: passed ({} proofs)", a.proofs);
+        } else {
+            println!("  audit: FAILED");
+            for p in &a.problems {
+                println!("    {p}");
+            }
+        }
+    }
+}
+
+/// A line above the bar (a hidden bar, off a terminal, prints nothing itself).
+fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
+    let every = Duration::from_secs_f64(every.clamp(0.1, 60.0));
+    let mut shown = 0usize;
+    let mut bar: Option<ProgressBar> = None;
+    loop {
+        let st: JobStatus = admin.get_json(&format!("/api/jobs/{id}"))?;
+        let total = st.plan.as_ref().map_or(0, |p| p.rounds);
+        let b = bar.get_or_insert_with(|| {
+            let b = if std::io::stderr().is_terminal() {
+                ProgressBar::new(u64::from(total))
+            } else {
+                ProgressBar::hidden()
+            };
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rounds {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            println!("job {} ({}): {}", st.info.id, st.info.name, st.info.state.name());
+            say(&b, ui::HEADER);
+            b
+        });
+        if total > 0 {
+            b.set_length(u64::from(total));
+        }
+        for r in st.rounds.iter().skip(shown) {
+            match &r.record {
+                Some(rec) => say(b, &ui::round_line(rec)),
+                None => say(b, &format!(
+                    "{:>5}  abandoned: the coordinator restarted during it",
+                    r.round
+                )),
+            }
+        }
+        shown = st.rounds.len();
+        b.set_position(u64::from(st.info.rounds_completed));
+        b.set_message(st.info.state.name().to_string());
+        if st.info.state.is_terminal() {
+            b.finish_and_clear();
+            println!("job {id} {}", st.info.state);
+            return match st.info.state {
+                JobState::Finished => Ok(()),
+                other => Err(anyhow!("job {id} {other}")),
+            };
+        }
+        std::thread::sleep(every);
+    }
+}
+
+fn write(dest: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let path = dest.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Writes job `id`'s results into `dest`; returns the files written.
+pub fn pull(admin: &Admin, id: u64, dest: &Path) -> Result<Vec<PathBuf>> {
+    let st: JobStatus = admin.get_json(&format!("/api/jobs/{id}"))?;
+    std::fs::create_dir_all(dest.join("models"))
+        .with_context(|| format!("creating {}", dest.display()))?;
+    let mut files = vec![
+        write(dest, "job.toml", &admin.get(&format!("/api/jobs/{id}/config"))?)?,
+        write(dest, "status.json", &serde_json::to_vec_pretty(&st)?)?,
+        write(dest, "metrics.json", &admin.get(&format!("/api/jobs/{id}/metrics"))?)?,
+        write(dest, "metrics.csv", &admin.get(&format!("/api/jobs/{id}/metrics.csv"))?)?,
+    ];
+    if st.info.last_completed.is_some() {
+        files.push(write(
+            dest,
+            "model.safetensors",
+            &admin.get(&format!("/api/jobs/{id}/model"))?,
+        )?);
+    }
+    for r in st.rounds.iter().filter(|r| r.outcome == RoundOutcome::Completed) {
+        files.push(write(
+            &dest.join("models"),
+            &format!("round-{:03}.safetensors", r.round),
+            &admin.get(&format!("/api/jobs/{id}/model?round={}", r.round))?,
+        )?);
+    }
+    if let Some(t) = admin.get_optional(&format!("/api/jobs/{id}/transcript"))? {
+        files.push(write(dest, "transcript.cairn", &t)?);
+    }
+    if let Some(r) = admin.get_optional(&format!("/api/jobs/{id}/report"))? {
+        files.push(write(dest, "report.json", &r)?);
+    }
+    println!(
+        "job {id} ({}): {} files in {}",
+        st.info.state,
+        files.len(),
+        dest.display()
+    );
+    for f in &files {
+        println!("  {}", f.display());
+    }
+    Ok(files)
+}
+
+/// Writes `rounds.png` and `roc.png` of job `id` into `dest`.
+pub fn plot(admin: &Admin, id: u64, dest: &Path) -> Result<()> {
+    let st: JobStatus = admin.get_json(&format!("/api/jobs/{id}"))?;
+    let records: Vec<RoundRecord> = st.rounds.iter().filter_map(|r| r.record.clone()).collect();
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let report: Option<JobReport> = admin
+        .get_optional(&format!("/api/jobs/{id}/report"))?
+        .map(|b| serde_json::from_slice(&b))
+        .transpose()?;
+    let title = match &st.plan {
+        Some(p) => format!(
+            "job {id}: {} holders, {}, {}",
+            p.participants,
+            p.model.describe(),
+            p.server
+        ),
+        None => format!("job {id}"),
+    };
+    let rounds_png = dest.join("rounds.png");
+    plot_rounds(
+        &rounds_png,
+        &records,
+        report.as_ref().and_then(|r| r.centralised.as_ref()),
+        &title,
+    )?;
+    println!("wrote {}", rounds_png.display());
+    match report {
+        Some(r) => {
+            let roc_png = dest.join("roc.png");
+            let mut curves = vec![("federated", &r.roc[..], r.federated.auc)];
+            if let (Some(c), Some(m)) = (&r.centralised_roc, &r.centralised) {
+                curves.push(("centralised", &c[..], m.auc));
+            }
+            plot_roc(
+                &roc_png,
+                &curves,
+                &format!("ROC on the test split ({} rows)", r.test_rows),
+            )?;
+            println!("wrote {}", roc_png.display());
+        }
+        None => println!("no ROC yet: job {id} has no report until it ends"),
+    }
+    Ok(())
+}

@@ -1,0 +1,642 @@
+//! The coordinator as a durable service: it runs the jobs of its store one after another
+//! (a queue), resumes a job a previous coordinator left running, and serves the admin
+//! interface (job commands, status page) beside the QUIC endpoint the holders join.
+//!
+//! Everything that outlives the process is in `OUT/`:
+//!
+//! | file | what |
+//! |---|---|
+//! | `cairn.redb` | the store: jobs, rounds, models, optimiser states, transcripts, reports |
+//! | `coordinator.identity` | the TLS identity: a restarted coordinator keeps its fingerprint |
+//! | `admin.token` | the admin interface's bearer token |
+//! | `coordinator.json` | addresses, fingerprint and token file, for holders and scripts |
+//!
+//! A coordinator killed at any point restarts, finds the running job, records the round in
+//! flight as abandoned (nothing of it applied) and goes on from the last completed round
+//! with the holders that reconnect. When a job ends the service stores its report (final
+//! metrics, the centralised baseline on the coordinator's training split, ROC points) and,
+//! for a proven job, the audit of its transcript, and writes `model.safetensors`,
+//! `metrics.json` and `transcript.cairn` to `OUT/`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cairn_circuits::rounds;
+use cairn_coordinator::admin::{self, AdminState, AuditSummary, JobPlan, JobReport, Refusal};
+use cairn_coordinator::audit::audit;
+use cairn_coordinator::export::write_safetensors;
+use cairn_coordinator::job_file::{JobFile, JobFileError};
+use cairn_coordinator::persist::Persist;
+use cairn_coordinator::store::{JobId, JobState, Store, StoreError};
+use cairn_coordinator::verify::{with_sum_check, Verifier};
+use cairn_coordinator::{run_job_with, CoordinatorError, JobSummary, RoundRecord, Stop};
+use cairn_datasets::Prepared;
+use cairn_participant::trainer::{DeviceChoice, TchTrainer};
+use cairn_protocol::job::{Job, JobConfig};
+use cairn_protocol::metrics::{evaluate, roc_curve};
+use cairn_protocol::model::predict_proba;
+use cairn_protocol::transport::{server_config, server_endpoint, Enrolment, ServerIdentity};
+use rand::RngCore;
+use tokio::sync::{mpsc, watch};
+
+use crate::federate::{centralised_baseline, Proving};
+use crate::options::DataArgs;
+use crate::ui;
+
+/// The coordinator's job store, in its output directory.
+pub const STORE_FILE: &str = "cairn.redb";
+/// The coordinator's TLS identity, in its output directory.
+pub const IDENTITY_FILE: &str = "coordinator.identity";
+/// The admin interface's token, in its output directory.
+pub const TOKEN_FILE: &str = "admin.token";
+/// Default address of the admin interface.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:7401";
+
+/// How the service runs.
+#[derive(Clone, Debug)]
+pub struct ServiceOptions {
+    /// QUIC address the holders join.
+    pub listen: SocketAddr,
+    /// Admin interface address (loopback only).
+    pub admin: SocketAddr,
+    /// Output directory (store, identity, token, the last job's files).
+    pub out: PathBuf,
+    /// Proof keys directory (set up there when absent).
+    pub keys: PathBuf,
+    /// Keep running when the queue is empty (for `cairn job submit`); otherwise stop once
+    /// no job is queued or running.
+    pub serve: bool,
+    /// A job file to queue at start (unless an unfinished job with the same text is
+    /// already in the store, which then simply goes on).
+    pub submit: Option<Submission>,
+}
+
+/// A job file given on the command line.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// Where it came from, for messages.
+    pub source: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// A job file resolved against the coordinator's data.
+pub struct Plan {
+    /// The file.
+    pub file: JobFile,
+    /// What `Job` runs.
+    pub cfg: JobConfig,
+    /// Who may join.
+    pub enrolment: Enrolment,
+    /// The coordinator's table, split.
+    pub prepared: Prepared,
+    /// Where the table came from.
+    pub source: String,
+}
+
+fn refusal(e: JobFileError) -> Refusal {
+    if e.fields().is_empty() {
+        Refusal::Other(e.to_string())
+    } else {
+        Refusal::Fields(e.fields().to_vec())
+    }
+}
+
+/// A refusal as one line.
+pub fn describe(r: &Refusal) -> String {
+    match r {
+        Refusal::Fields(f) => f
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Refusal::Other(m) => m.clone(),
+    }
+}
+
+/// Resolves a job file's text: parses and checks it, loads its `[data]` table and checks the
+/// table against its schema. `job_id` is the id the job runs under.
+pub fn plan_job(text: &str, job_id: &str) -> Result<Plan, Refusal> {
+    let file = JobFile::from_toml(text).map_err(refusal)?;
+    let data = DataArgs {
+        data: file.data.path.clone(),
+        synthetic: file.data.synthetic,
+        ..DataArgs::default()
+    };
+    let (prepared, source) = data
+        .load_with(&file.load_options())
+        .map_err(|e| Refusal::Other(format!("data: {e:#}")))?;
+    file.check_schema(&prepared.train.feature_names)
+        .map_err(refusal)?;
+    let resolved = file
+        .to_config(job_id, prepared.train.n_features)
+        .map_err(refusal)?;
+    Ok(Plan {
+        file,
+        cfg: resolved.config,
+        enrolment: resolved.enrolment,
+        prepared,
+        source,
+    })
+}
+
+/// The id a stored job runs under: its name and store id (dataset commitments are signed
+/// over it, so they cannot be replayed into another job).
+pub fn job_id(name: &str, id: JobId) -> String {
+    format!("{name}-{id}")
+}
+
+/// Reads the saved identity in `out`, or makes and saves one.
+pub fn load_or_create_identity(out: &Path) -> Result<(ServerIdentity, bool)> {
+    let path = out.join(IDENTITY_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let id = ServerIdentity::from_text(&text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok((id, false));
+    }
+    let id = ServerIdentity::generate()?;
+    write_private(&path, id.to_text().as_bytes())?;
+    Ok((id, true))
+}
+
+/// Reads the admin token in `out`, or makes and saves one (32 random bytes, hex).
+pub fn load_or_create_token(out: &Path) -> Result<String> {
+    let path = out.join(TOKEN_FILE);
+    if path.exists() {
+        let t = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let t = t.trim().to_string();
+        if t.len() < 16 {
+            bail!("{}: the admin token is too short", path.display());
+        }
+        return Ok(t);
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let t = hex::encode(bytes);
+    write_private(&path, t.as_bytes())?;
+    Ok(t)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// How one job's run ended.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Finished,
+    Failed(String),
+    Cancelled,
+    /// The coordinator is stopping (Ctrl-C, SIGTERM): the job stays running in the store.
+    Quit,
+}
+
+struct Service {
+    opts: ServiceOptions,
+    store: Arc<Store>,
+    identity: ServerIdentity,
+    endpoint: quinn::Endpoint,
+    changed: watch::Receiver<u64>,
+    quit: watch::Receiver<bool>,
+    started: Instant,
+}
+
+/// Runs the service until the queue is empty (or, with `serve`, until Ctrl-C / SIGTERM).
+/// `started` is when the process started, for the restart time it reports.
+pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let db = opts.out.join(STORE_FILE);
+    let store = Arc::new(
+        Store::open(&db).with_context(|| format!("opening the job store {}", db.display()))?,
+    );
+    let (identity, _) = load_or_create_identity(&opts.out)?;
+    let endpoint = server_endpoint(opts.listen, &identity, &Enrolment::Open)
+        .with_context(|| format!("listening on {}", opts.listen))?;
+    let addr = endpoint.local_addr()?;
+    let token = load_or_create_token(&opts.out)?;
+    let (changed_tx, changed) = watch::channel(0u64);
+    let (quit_tx, quit) = watch::channel(false);
+    let listener = admin::bind(opts.admin).await?;
+    let admin_addr = listener.local_addr()?;
+    let state = Arc::new(AdminState {
+        store: Arc::clone(&store),
+        token: token.clone(),
+        validate: Arc::new(|text: &str| plan_job(text, "validation").map(|p| p.file.name)),
+        changed: changed_tx,
+    });
+    let mut admin_quit = quit.clone();
+    let admin_task = tokio::spawn(admin::serve(listener, state, async move {
+        let _ = admin_quit.wait_for(|q| *q).await;
+    }));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = quit_tx.send(true);
+    });
+
+    let info = serde_json::json!({
+        "address": addr.to_string(),
+        "fingerprint": identity.fingerprint,
+        "admin": format!("http://{admin_addr}"),
+        "token_file": opts.out.join(TOKEN_FILE),
+    });
+    std::fs::write(
+        opts.out.join("coordinator.json"),
+        serde_json::to_vec_pretty(&info)?,
+    )?;
+    println!("listening on {addr}");
+    println!("fingerprint {}", identity.fingerprint);
+    println!(
+        "admin interface http://{admin_addr} (token in {}); status page: http://{admin_addr}/?token=…",
+        opts.out.join(TOKEN_FILE).display()
+    );
+    println!("jobs recorded in {}", db.display());
+
+    let target = match &opts.submit {
+        Some(sub) => Some(queue_submission(&store, sub)?),
+        None => None,
+    };
+    let mut svc = Service {
+        opts,
+        store,
+        identity,
+        endpoint,
+        changed,
+        quit,
+        started,
+    };
+    let mut outcome = None;
+    let result = loop {
+        if *svc.quit.borrow() {
+            break Ok(());
+        }
+        let next = match next_job(&svc.store) {
+            Ok(n) => n,
+            Err(e) => break Err(e),
+        };
+        match next {
+            Some((id, resume)) => match svc.run_one(id, resume).await {
+                Ok(Ended::Quit) => break Ok(()),
+                Ok(ended) => {
+                    if Some(id) == target {
+                        outcome = Some(ended);
+                    }
+                }
+                Err(e) => break Err(e.context(format!("job {id}"))),
+            },
+            None if svc.opts.serve => {
+                println!("waiting for jobs (cairn job submit FILE)");
+                let mut quit = svc.quit.clone();
+                tokio::select! {
+                    _ = svc.changed.changed() => {}
+                    _ = quit.wait_for(|q| *q) => {}
+                }
+            }
+            None => break Ok(()),
+        }
+    };
+    svc.endpoint.close(0u32.into(), b"coordinator stopping");
+    admin_task.abort();
+    result?;
+    if *svc.quit.borrow() {
+        println!("stopped; an unfinished job resumes when the coordinator starts again with the same --out");
+        return Ok(());
+    }
+    match (target, outcome) {
+        (Some(id), Some(Ended::Failed(e))) => bail!("job {id} failed: {e}"),
+        (Some(id), Some(Ended::Cancelled)) => bail!("job {id} was cancelled"),
+        _ => Ok(()),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Queues a command-line job file, unless an unfinished job with the same text exists (a
+/// restart with the same command line goes on with it). Returns the job's id.
+fn queue_submission(store: &Store, sub: &Submission) -> Result<JobId> {
+    for j in store.jobs()? {
+        if !j.state.is_terminal() && store.config(j.id)? == sub.text.as_bytes() {
+            println!(
+                "job {} ({}) from {} is already {}: going on with it",
+                j.id,
+                j.name,
+                sub.source,
+                j.state.name()
+            );
+            return Ok(j.id);
+        }
+    }
+    let plan = plan_job(&sub.text, "validation")
+        .map_err(|r| anyhow!("job file {}: {}", sub.source, describe(&r)))?;
+    let id = store.submit(&plan.file.name, sub.text.as_bytes())?;
+    println!("queued job {id} ({}) from {}", plan.file.name, sub.source);
+    Ok(id)
+}
+
+/// The job to run next: the running one (to resume), else the oldest queued one.
+fn next_job(store: &Store) -> Result<Option<(JobId, bool)>> {
+    if let Some(&id) = store.running()?.first() {
+        return Ok(Some((id, true)));
+    }
+    Ok(store.next_queued()?.map(|id| (id, false)))
+}
+
+impl Service {
+    async fn run_one(&mut self, id: JobId, resume: bool) -> Result<Ended> {
+        let store = Arc::clone(&self.store);
+        let info = store.job(id)?;
+        let text = String::from_utf8(store.config(id)?).unwrap_or_default();
+        let plan = match plan_job(&text, &job_id(&info.name, id)) {
+            Ok(p) => p,
+            Err(r) => {
+                let why = format!("cannot run on this coordinator: {}", describe(&r));
+                eprintln!("job {id}: {why}");
+                store.fail(id, &why)?;
+                return Ok(Ended::Failed(why));
+            }
+        };
+        let Plan {
+            cfg,
+            enrolment,
+            prepared,
+            source,
+            ..
+        } = plan;
+        println!(
+            "job {id} ({}): {} rounds, {} participants, {}, {}{}; data {source}: {} train rows, {} test rows",
+            info.name,
+            cfg.rounds,
+            cfg.participants,
+            cfg.model.describe(),
+            cfg.server.name(),
+            if cfg.proof.is_some() { ", proven rounds" } else { "" },
+            prepared.train.n_rows(),
+            prepared.test.n_rows(),
+        );
+        let verifier = match cfg.proof {
+            Some(spec) => {
+                let (c, keys) = (cfg.clone(), self.opts.keys.clone());
+                let (p, _) = tokio::task::spawn_blocking(move || Proving::load_or_setup(&c, &keys))
+                    .await??;
+                Some(Verifier::new(&p.vk, &rounds::shape(&cfg.model, &cfg.hyper, &spec)))
+            }
+            None => None,
+        };
+        self.endpoint
+            .set_server_config(Some(server_config(&self.identity, &enrolment)?));
+        let now = Instant::now();
+        let (mut job, persist) = if resume {
+            let (persist, r) = Persist::resume(Arc::clone(&store), id, cfg.proof.is_some())?;
+            println!(
+                "resumed job {id} at round {} ({} completed{}) {:.2} s after the coordinator started",
+                r.point.next_round,
+                r.point.completed,
+                r.abandoned
+                    .map(|a| format!("; round {a} was in flight and is abandoned"))
+                    .unwrap_or_default(),
+                self.started.elapsed().as_secs_f64()
+            );
+            (Job::resume(cfg.clone(), r.point, now), persist)
+        } else {
+            let initial = cfg.model.init_params(cfg.seed);
+            let persist = Persist::start_queued(Arc::clone(&store), id, &initial, cfg.server)?;
+            println!("started job {id}");
+            (Job::new(cfg.clone(), initial, now), persist)
+        };
+        let plan = JobPlan {
+            job_id: cfg.job_id.clone(),
+            model: cfg.model.clone(),
+            rounds: cfg.rounds,
+            participants: cfg.participants,
+            min_participants: cfg.min_participants,
+            server: cfg.server.name().into(),
+            aggregation: cfg.aggregation.to_string(),
+            proofs: cfg.proof.is_some(),
+            test_rows: prepared.test.n_rows(),
+        };
+        store.put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan)?)?;
+        if verifier.is_some() {
+            job = with_sum_check(job);
+        }
+        let (ptx, prx) = mpsc::unbounded_channel();
+        let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));
+        let stop = stop_signal(
+            Arc::clone(&store),
+            id,
+            self.changed.clone(),
+            self.quit.clone(),
+        );
+        let result = run_job_with(
+            self.endpoint.clone(),
+            job,
+            &prepared.test,
+            ptx,
+            stop,
+            verifier,
+            Some(persist),
+        )
+        .await;
+        renderer.await.ok();
+        let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
+        match result {
+            Ok(summary) => {
+                self.finish(id, &cfg, &prepared, &summary).await?;
+                Ok(match summary.error {
+                    Some(e) => {
+                        println!("job {id} stopped after {} rounds: {e}", summary.rounds_completed);
+                        Ended::Failed(e)
+                    }
+                    None => {
+                        println!(
+                            "job {id} complete: {} rounds; model and metrics in {}",
+                            summary.rounds_completed,
+                            self.opts.out.display()
+                        );
+                        Ended::Finished
+                    }
+                })
+            }
+            Err(_) if cancelled() => {
+                println!("job {id} cancelled");
+                Ok(Ended::Cancelled)
+            }
+            Err(CoordinatorError::Shutdown { rounds }) => {
+                println!("stopping with job {id} at {rounds} completed rounds");
+                Ok(Ended::Quit)
+            }
+            Err(e @ CoordinatorError::Store(_)) => Err(e.into()),
+            Err(e) => {
+                let why = e.to_string();
+                match store.fail(id, &why) {
+                    Ok(_) | Err(StoreError::WrongState { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(Ended::Failed(why))
+            }
+        }
+    }
+
+    /// A job's end: its files in OUT, its report and audit in the store.
+    async fn finish(
+        &self,
+        id: JobId,
+        cfg: &JobConfig,
+        prepared: &Prepared,
+        summary: &JobSummary,
+    ) -> Result<()> {
+        let out = &self.opts.out;
+        let rounds: Vec<RoundRecord> = self
+            .store
+            .rounds::<RoundRecord>(id)?
+            .into_iter()
+            .filter_map(|r| r.record)
+            .collect();
+        std::fs::write(out.join("metrics.json"), serde_json::to_vec_pretty(&rounds)?)?;
+        if summary.rounds_completed > 0 {
+            write_safetensors(&out.join("model.safetensors"), &cfg.model, &summary.model)?;
+        }
+        if let Some(t) = &summary.transcript {
+            let path = out.join("transcript.cairn");
+            std::fs::write(&path, t.to_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            let report = audit(t);
+            let summary = AuditSummary {
+                passed: report.passed(),
+                proofs: report.rounds.iter().map(|r| r.survivors).sum(),
+                problems: report.problems.clone(),
+            };
+            println!(
+                "transcript in {}: audit {} ({} proofs); check it with: cairn audit {}",
+                path.display(),
+                if summary.passed { "passed" } else { "FAILED" },
+                summary.proofs,
+                path.display()
+            );
+            self.store
+                .put_artifact(id, admin::AUDIT, &serde_json::to_vec(&summary)?)?;
+        }
+        if summary.rounds_completed > 0 {
+            let (c, train, test, model) = (
+                cfg.clone(),
+                prepared.train.clone(),
+                prepared.test.clone(),
+                summary.model.clone(),
+            );
+            let report = tokio::task::spawn_blocking(move || report(&c, &train, &test, &model))
+                .await??;
+            self.store
+                .put_artifact(id, admin::REPORT, &serde_json::to_vec(&report)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The final model's metrics and ROC on the test split, beside a centralised model trained
+/// on the coordinator's training split with the same budget.
+fn report(
+    cfg: &JobConfig,
+    train: &cairn_datasets::Dataset,
+    test: &cairn_datasets::Dataset,
+    model: &[f32],
+) -> Result<JobReport> {
+    let federated = evaluate(&cfg.model, model, &test.features, &test.labels);
+    let roc = roc_curve(
+        &predict_proba(&cfg.model, model, &test.features),
+        &test.labels,
+    );
+    let (centralised, centralised_roc) = if train.n_rows() > 0 {
+        let mut trainer = TchTrainer::new(DeviceChoice::Cpu)?;
+        let initial = cfg.model.init_params(cfg.seed);
+        let central = centralised_baseline(
+            &cfg.model,
+            &initial,
+            train,
+            &cfg.hyper,
+            cfg.rounds,
+            cfg.participants,
+            cfg.seed,
+            &mut trainer,
+        )?;
+        (
+            Some(evaluate(&cfg.model, &central, &test.features, &test.labels)),
+            Some(roc_curve(
+                &predict_proba(&cfg.model, &central, &test.features),
+                &test.labels,
+            )),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(JobReport {
+        federated,
+        roc,
+        centralised,
+        centralised_roc,
+        test_rows: test.n_rows(),
+    })
+}
+
+/// Resolves when the job must stop: quietly when the coordinator quits (the job stays
+/// running in the store and resumes later), for good when a researcher cancels it.
+async fn stop_signal(
+    store: Arc<Store>,
+    id: JobId,
+    mut changed: watch::Receiver<u64>,
+    mut quit: watch::Receiver<bool>,
+) -> Stop {
+    let cancelled = async {
+        loop {
+            if changed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            let s = Arc::clone(&store);
+            let state = tokio::task::spawn_blocking(move || s.job(id).map(|j| j.state)).await;
+            if matches!(state, Ok(Ok(JobState::Cancelled))) {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = quit.wait_for(|q| *q) => Stop::Quietly,
+        () = cancelled => Stop::End("cancelled by a researcher".into()),
+    }
+}
