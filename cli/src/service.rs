@@ -32,7 +32,9 @@ use cairn_coordinator::job_file::{JobFile, JobFileError};
 use cairn_coordinator::persist::Persist;
 use cairn_coordinator::store::{JobId, JobState, Store, StoreError};
 use cairn_coordinator::verify::{with_sum_check, Verifier};
-use cairn_coordinator::{run_job_with, CoordinatorError, JobSummary, RoundRecord, Stop};
+use cairn_coordinator::{
+    run_job_with, CoordinatorError, JobSummary, RoundRecord, RunOptions, Stop,
+};
 use cairn_datasets::Prepared;
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_protocol::job::{Job, JobConfig};
@@ -412,6 +414,16 @@ impl Service {
             prepared.train.n_rows(),
             prepared.test.n_rows(),
         );
+        println!("aggregation: {}", cfg.aggregation);
+        println!("enrolment: {}", enrolment.describe());
+        if let Some(spec) = cfg.proof {
+            println!(
+                "proofs: Groth16 (BN254) of each update, τ = {}, trees of depth {}; keys in {}",
+                spec.tolerance,
+                spec.tree_depth,
+                self.opts.keys.display()
+            );
+        }
         let verifier = match cfg.proof {
             Some(spec) => {
                 let (c, keys) = (cfg.clone(), self.opts.keys.clone());
@@ -421,8 +433,10 @@ impl Service {
             }
             None => None,
         };
-        self.endpoint
-            .set_server_config(Some(server_config(&self.identity, &enrolment)?));
+        // This job's enrolment for every connection it accepts (also those that arrived
+        // between jobs), and for the endpoint's new ones.
+        let tls = Arc::new(server_config(&self.identity, &enrolment)?);
+        self.endpoint.set_server_config(Some((*tls).clone()));
         let now = Instant::now();
         let (mut job, persist) = if resume {
             let (persist, r) = Persist::resume(Arc::clone(&store), id, cfg.proof.is_some())?;
@@ -465,16 +479,12 @@ impl Service {
             self.changed.clone(),
             self.quit.clone(),
         );
-        let result = run_job_with(
-            self.endpoint.clone(),
-            job,
-            &prepared.test,
-            ptx,
-            stop,
+        let opts = RunOptions {
             verifier,
-            Some(persist),
-        )
-        .await;
+            persist: Some(persist),
+            server_config: Some(tls),
+        };
+        let result = run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;
         renderer.await.ok();
         let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
         match result {
@@ -487,7 +497,7 @@ impl Service {
                     }
                     None => {
                         println!(
-                            "job {id} complete: {} rounds; model and metrics in {}",
+                            "job complete: {} rounds (job {id}); model and metrics in {}",
                             summary.rounds_completed,
                             self.opts.out.display()
                         );

@@ -75,7 +75,8 @@ fn spawn_coordinator(
     );
     let mut lines = BufReader::new(coord.0.stdout.take().expect("stdout")).lines();
     let (mut addr, mut fp, mut seen) = (None, None, Vec::new());
-    while addr.is_none() || fp.is_none() {
+    // Address and fingerprint first, then the job's enrolment once it is planned.
+    while addr.is_none() || fp.is_none() || !seen.iter().any(|l: &String| l.starts_with("enrolment:")) {
         let line = lines
             .next()
             .unwrap_or_else(|| panic!("coordinator printed its address: {seen:?}"))

@@ -29,4 +29,4 @@ pub mod transcript;
 pub mod verify;
 
 pub use progress::{JobSummary, Progress, RoundRecord};
-pub use server::{run_job, run_job_with, CoordinatorError, Stop};
+pub use server::{run_job, run_job_with, CoordinatorError, RunOptions, Stop};

@@ -105,7 +105,11 @@ pub async fn run_job(
         shutdown.await;
         Stop::Quietly
     };
-    let summary = run_job_with(endpoint.clone(), job, test, progress, stop, verifier, None).await;
+    let opts = RunOptions {
+        verifier,
+        ..RunOptions::default()
+    };
+    let summary = run_job_with(endpoint.clone(), job, test, progress, stop, opts).await;
     if summary.is_err() {
         endpoint.close(0u32.into(), b"shutdown");
     }
@@ -122,20 +126,36 @@ pub enum Stop {
     End(String),
 }
 
-/// [`run_job`], recording the job in a store as it goes (see [`Persist`]): each round in
-/// flight, then its record, model and transcript records in one transaction. A `persist`
-/// from [`Persist::resume`] goes on with the job's stored transcript.
-///
-/// The endpoint stays open when the job ends or is stopped, for the coordinator's next job.
+/// What [`run_job_with`] takes beside the job: all optional.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Checks each proof of a proven job (required for one).
+    pub verifier: Option<Arc<Verifier>>,
+    /// Records the job in a store as it goes (see [`Persist`]): each round in flight, then
+    /// its record, model and transcript records in one transaction. A `Persist` from
+    /// [`Persist::resume`] goes on with the job's stored transcript.
+    pub persist: Option<Persist>,
+    /// The TLS configuration (this job's enrolment) every connection is accepted with:
+    /// also those that arrived before the job began, which would otherwise keep the
+    /// configuration the endpoint had then.
+    pub server_config: Option<Arc<quinn::ServerConfig>>,
+}
+
+/// [`run_job`] with [`RunOptions`]. The endpoint stays open when the job ends or is
+/// stopped, for the coordinator's next job.
 pub async fn run_job_with(
     endpoint: quinn::Endpoint,
     mut job: Job,
     test: &Dataset,
     progress: mpsc::UnboundedSender<Progress>,
     shutdown: impl Future<Output = Stop>,
-    verifier: Option<Arc<Verifier>>,
-    mut persist: Option<Persist>,
+    opts: RunOptions,
 ) -> Result<JobSummary, CoordinatorError> {
+    let RunOptions {
+        verifier,
+        mut persist,
+        server_config,
+    } = opts;
     if job.config().proof.is_some() && verifier.is_none() {
         return Err(CoordinatorError::NoVerifier);
     }
@@ -148,7 +168,7 @@ pub async fn run_job_with(
     }
     let limit = wire::update_limit(model.param_count()).min(MAX_FRAME_BYTES);
     let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Inbound>();
-    let acceptor = tokio::spawn(accept_loop(endpoint.clone(), in_tx, limit));
+    let acceptor = tokio::spawn(accept_loop(endpoint.clone(), in_tx, limit, server_config));
     tokio::pin!(shutdown);
 
     let mut conns: HashMap<ParticipantId, mpsc::UnboundedSender<Outbound>> = HashMap::new();
@@ -405,14 +425,23 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::UnboundedSender<Inbound>, limit: usize) {
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    tx: mpsc::UnboundedSender<Inbound>,
+    limit: usize,
+    config: Option<Arc<quinn::ServerConfig>>,
+) {
     let mut next_id: ParticipantId = 0;
     while let Some(incoming) = endpoint.accept().await {
         let id = next_id;
         next_id = next_id.wrapping_add(1);
-        let tx = tx.clone();
+        let (tx, config) = (tx.clone(), config.clone());
         tokio::spawn(async move {
-            let why = match serve_connection(id, incoming, &tx, limit).await {
+            let connecting = match config {
+                Some(c) => incoming.accept_with(c),
+                None => incoming.accept(),
+            };
+            let why = match serve_connection(id, connecting, &tx, limit).await {
                 Ok(()) => None,
                 Err(Handshake(e)) => {
                     let _ = tx.send(Inbound::Refused(id, e.to_string()));
@@ -436,11 +465,14 @@ use ConnectionFailure::{Handshake, Session};
 
 async fn serve_connection(
     id: ParticipantId,
-    incoming: quinn::Incoming,
+    incoming: Result<quinn::Connecting, quinn::ConnectionError>,
     tx: &mpsc::UnboundedSender<Inbound>,
     limit: usize,
 ) -> Result<(), ConnectionFailure> {
-    let conn = incoming.await.map_err(|e| Handshake(e.into()))?;
+    let conn = incoming
+        .map_err(|e| Handshake(e.into()))?
+        .await
+        .map_err(|e| Handshake(e.into()))?;
     // The transport admitted the certificate's key; the job binds it to the Hello.
     let identity = match peer_identity(&conn) {
         Ok(k) => k,

@@ -118,12 +118,19 @@ impl ParticipantError {
     /// True when the coordinator went away or could not be reached (it may be restarting):
     /// trying again later may succeed, unlike a refusal or a local failure.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(
-            self,
-            ParticipantError::Transport(_)
-                | ParticipantError::Closed
-                | ParticipantError::Unreachable(_)
-        )
+        match self {
+            ParticipantError::Closed | ParticipantError::Unreachable(_) => true,
+            // The connection broke, not our settings (a bad fingerprint, a refused
+            // certificate or a TLS set-up error stays wrong on every attempt).
+            ParticipantError::Transport(e) => matches!(
+                e,
+                TransportError::Connection(_)
+                    | TransportError::Read(_)
+                    | TransportError::Write(_)
+                    | TransportError::Io(_)
+            ),
+            _ => false,
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! What the process tests share: the `cairn` binary, a guard that kills a child process
 //! when a test fails, and waiting for a process with a deadline.
 
+
+// Each test crate uses some of these helpers, not all.
+#![allow(dead_code)]
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -30,5 +33,106 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::Ex
             "process did not finish within {limit:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process whose stdout and stderr lines arrive, merged, on a channel (so a test
+/// can wait for a line with a deadline, and act on the process meanwhile).
+pub struct Proc {
+    /// The process (killed on drop).
+    pub guard: Guard,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with both outputs piped.
+    pub fn spawn(mut cmd: Command) -> Self {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx2.send(l);
+            }
+        });
+        Self {
+            guard: Guard(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.guard.0.id()
+    }
+
+    /// Waits for a line satisfying `pred` (among lines not yet seen); fails the test after
+    /// `limit` with everything the process printed.
+    pub fn wait_for(&mut self, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let left = limit.saturating_sub(t0.elapsed());
+            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if pred(&l) {
+                        return l;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("the process ended first; it printed:\n{}", self.seen.join("\n"))
+                }
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "no such line within {limit:?}; the process printed:\n{}",
+                self.seen.join("\n")
+            );
+        }
+    }
+
+    /// Lines that have arrived so far, without waiting.
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+        &self.seen
+    }
+
+    /// Waits for the process to exit (failing after `limit`), then reads the rest of its
+    /// output.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let status = wait_with_timeout(&mut self.guard.0, limit);
+        // The reader threads end with the pipes.
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        status
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `KILL`…) with the system's `kill`.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} {}", self.pid());
     }
 }
