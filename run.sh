@@ -2,7 +2,8 @@
 # The project's two entry points, each installing what it needs (idempotently):
 #
 #   ./run.sh demo [ARGS…]   build cairn (release) and run `cairn demo ARGS…`
-#   ./run.sh test           run the whole test suite
+#   ./run.sh test           run the whole test suite (cargo test, then the status page
+#                           in headless Chromium)
 #
 # Both first make sure .venv holds torch 2.11.0 (libtorch for tch, from PyPI; pip's
 # cache makes a re-install fast), then build with LIBTORCH_USE_PYTORCH=1. The cairn
@@ -25,6 +26,9 @@ case "$cmd" in
         # the test build's disk); cargo's registry cache in ~ is what CI keeps.
         export CARGO_INCREMENTAL=0
         cargo test --workspace --locked "$@"
+        # The coordinator's status page in a real headless browser (installs Debian's
+        # chromium when missing); uses the debug binary the tests just built.
+        scripts/status-page-check.sh
         ;;
     *)
         echo "usage: ./run.sh demo [ARGS…] | ./run.sh test" >&2

@@ -339,3 +339,145 @@ fn bad_enrolment_settings_are_named() {
         "{err}"
     );
 }
+
+/// A proven job whose coordinator is killed while its holders prove round 2: the restarted
+/// coordinator abandons round 2, the holders (same processes, same identity keys) join and
+/// commit to the same datasets again, round 3 is proven, and the transcript — with its
+/// resume marker — audits clean. A re-enrolment under another dataset root is caught.
+#[test]
+fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
+    use cairn_protocol::transcript::Entry;
+    use cairn_protocol::wire::DatasetCommitment;
+    use common::Proc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = dir.path().join("table.csv");
+    write_table(&table);
+    let (keys, out) = (dir.path().join("keys"), dir.path().join("out"));
+    let job = dir.path().join("job.toml");
+    proven_job(&job, &table, "");
+    let text = std::fs::read_to_string(&job).expect("job").replace("rounds = 2", "rounds = 3");
+    std::fs::write(&job, text).expect("job");
+    let identities: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("holder-{i}.key")))
+        .collect();
+    for p in &identities {
+        keygen(p);
+    }
+    let limit = Duration::from_secs(240);
+    let start = |listen: &str| {
+        let mut c = cairn();
+        c.args(["coordinator", "--listen", listen, "--job"])
+            .arg(&job)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--out")
+            .arg(&out);
+        let mut p = Proc::spawn(c);
+        let addr = p.wait_for(limit, |l| l.starts_with("listening on "))["listening on ".len()..]
+            .to_string();
+        let fp = p.wait_for(limit, |l| l.starts_with("fingerprint "))["fingerprint ".len()..]
+            .to_string();
+        (p, addr, fp)
+    };
+    let (mut coord, addr, fp) = start("127.0.0.1:0");
+    let mut holders: Vec<Proc> = identities
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut c = cairn();
+            c.args(["participant", "--coordinator", &addr, "--fingerprint", &fp])
+                .args(["--device", "cpu", "--data"])
+                .arg(&table)
+                .args(["--holder", &i.to_string(), "--of", "3", "--identity"])
+                .arg(id)
+                .arg("--keys")
+                .arg(&keys);
+            Proc::spawn(c)
+        })
+        .collect();
+    coord.wait_for(limit, |l| l.contains("round started") && l.contains("round=2"));
+    coord.signal("KILL");
+    coord.wait(limit);
+    let (mut coord, _, _) = start(&addr);
+    let line = coord.wait_for(limit, |l| l.starts_with("resumed job "));
+    assert!(
+        line.contains("at round 3 (1 completed; round 2 was in flight and is abandoned)"),
+        "{line}"
+    );
+    assert!(coord.wait(limit).success(), "{}", coord.seen.join("\n"));
+    assert!(
+        coord.seen.iter().any(|l| l.contains("audit passed")),
+        "the coordinator audits what it wrote: {}",
+        coord.seen.join("\n")
+    );
+    for h in &mut holders {
+        assert!(h.wait(limit).success(), "{}", h.seen.join("\n"));
+    }
+
+    let path = out.join("transcript.cairn");
+    let audit = cairn().arg("audit").arg(&path).output().expect("audit");
+    let stdout = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success() && stdout.contains("verdict: PASS"), "{stdout}");
+    let t = Transcript::from_bytes(&std::fs::read(&path).expect("file")).expect("decode");
+    let kinds: Vec<&str> = t
+        .records
+        .iter()
+        .map(|r| match &r.entry {
+            Entry::Job { .. } => "job",
+            Entry::Enrolled { .. } => "enrolled",
+            Entry::Resumed { .. } => "resumed",
+            Entry::Round { .. } => "round",
+            Entry::RoundFailed { .. } => "failed",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled",
+            "enrolled", "enrolled", "round"
+        ],
+        "round 2 left no record but the resume marker"
+    );
+    assert!(matches!(
+        t.records[5].entry,
+        Entry::Resumed {
+            next_round: 3,
+            abandoned: Some(2)
+        }
+    ));
+
+    // After the resume, a holder re-enrols under another root (validly signed by its own
+    // key): the audit names it even though every signature holds.
+    let key0 = cairn_cli::keygen::read_identity(&identities[0]).expect("key");
+    let job_id = match &t.records[0].entry {
+        Entry::Job { job_id, .. } => job_id.clone(),
+        _ => unreachable!(),
+    };
+    let mut forged = Transcript::default();
+    for r in &t.records {
+        let mut entry = r.entry.clone();
+        if r.seq > 5 {
+            if let Entry::Enrolled {
+                identity, dataset, ..
+            } = &mut entry
+            {
+                if *identity == key0.public() {
+                    let mut root = dataset.root;
+                    root[0] ^= 1;
+                    *dataset = DatasetCommitment::sign(&job_id, root, dataset.n_rows, &key0);
+                }
+            }
+        }
+        forged.append(entry);
+    }
+    let report = cairn_coordinator::audit::audit(&forged);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("committed to another dataset before the resume")),
+        "{:?}",
+        report.problems
+    );
+}
