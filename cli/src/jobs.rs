@@ -101,7 +101,10 @@ impl Admin {
     /// Finds the coordinator from the arguments.
     pub fn connect(args: &JobArgs) -> Result<Self> {
         let (base, token_file) = match &args.admin {
-            Some(url) => (url.trim_end_matches('/').to_string(), args.token_file.clone()),
+            Some(url) => (
+                url.trim_end_matches('/').to_string(),
+                args.token_file.clone(),
+            ),
             None => {
                 let info_path = args.dir.join("coordinator.json");
                 let text = std::fs::read_to_string(&info_path).with_context(|| {
@@ -116,9 +119,10 @@ impl Admin {
                 let admin = info["admin"]
                     .as_str()
                     .ok_or_else(|| anyhow!("{} names no admin address", info_path.display()))?;
-                let file = args.token_file.clone().or_else(|| {
-                    info["token_file"].as_str().map(PathBuf::from)
-                });
+                let file = args
+                    .token_file
+                    .clone()
+                    .or_else(|| info["token_file"].as_str().map(PathBuf::from));
                 (admin.to_string(), file)
             }
         };
@@ -128,7 +132,9 @@ impl Admin {
                 .trim()
                 .to_string(),
             (None, Ok(t)) => t,
-            (None, Err(_)) => bail!("no admin token: pass --token-file FILE or set CAIRN_ADMIN_TOKEN"),
+            (None, Err(_)) => {
+                bail!("no admin token: pass --token-file FILE or set CAIRN_ADMIN_TOKEN")
+            }
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -238,7 +244,10 @@ pub fn run(args: &JobArgs) -> Result<()> {
             if jobs.is_empty() {
                 println!("no jobs");
             }
-            println!("{:>4}  {:<24} {:<10} {:>9} {:>6}", "id", "name", "state", "completed", "failed");
+            println!(
+                "{:>4}  {:<24} {:<10} {:>9} {:>6}",
+                "id", "name", "state", "completed", "failed"
+            );
             for j in jobs {
                 println!(
                     "{:>4}  {:<24} {:<10} {:>9} {:>6}",
@@ -261,11 +270,15 @@ pub fn run(args: &JobArgs) -> Result<()> {
             println!("cancelled job {} (it was {})", c.id, c.was);
         }
         JobCommand::Pull { id, dest } => {
-            let dest = dest.clone().unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
+            let dest = dest
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
             pull(&admin, *id, &dest)?;
         }
         JobCommand::Plot { id, dest } => {
-            let dest = dest.clone().unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
+            let dest = dest
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
             plot(&admin, *id, &dest)?;
         }
     }
@@ -342,10 +355,17 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
                 ProgressBar::hidden()
             };
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rounds {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rounds {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            println!("job {} ({}): {}", st.info.id, st.info.name, st.info.state.name());
+            println!(
+                "job {} ({}): {}",
+                st.info.id,
+                st.info.name,
+                st.info.state.name()
+            );
             say(&b, ui::HEADER);
             b
         });
@@ -355,10 +375,13 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
         for r in st.rounds.iter().skip(shown) {
             match &r.record {
                 Some(rec) => say(b, &ui::round_line(rec)),
-                None => say(b, &format!(
-                    "{:>5}  abandoned: the coordinator restarted during it",
-                    r.round
-                )),
+                None => say(
+                    b,
+                    &format!(
+                        "{:>5}  abandoned: the coordinator restarted during it",
+                        r.round
+                    ),
+                ),
             }
         }
         shown = st.rounds.len();
@@ -388,10 +411,22 @@ pub fn pull(admin: &Admin, id: u64, dest: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dest.join("models"))
         .with_context(|| format!("creating {}", dest.display()))?;
     let mut files = vec![
-        write(dest, "job.toml", &admin.get(&format!("/api/jobs/{id}/config"))?)?,
+        write(
+            dest,
+            "job.toml",
+            &admin.get(&format!("/api/jobs/{id}/config"))?,
+        )?,
         write(dest, "status.json", &serde_json::to_vec_pretty(&st)?)?,
-        write(dest, "metrics.json", &admin.get(&format!("/api/jobs/{id}/metrics"))?)?,
-        write(dest, "metrics.csv", &admin.get(&format!("/api/jobs/{id}/metrics.csv"))?)?,
+        write(
+            dest,
+            "metrics.json",
+            &admin.get(&format!("/api/jobs/{id}/metrics"))?,
+        )?,
+        write(
+            dest,
+            "metrics.csv",
+            &admin.get(&format!("/api/jobs/{id}/metrics.csv"))?,
+        )?,
     ];
     if st.info.last_completed.is_some() {
         files.push(write(
@@ -400,7 +435,11 @@ pub fn pull(admin: &Admin, id: u64, dest: &Path) -> Result<Vec<PathBuf>> {
             &admin.get(&format!("/api/jobs/{id}/model"))?,
         )?);
     }
-    for r in st.rounds.iter().filter(|r| r.outcome == RoundOutcome::Completed) {
+    for r in st
+        .rounds
+        .iter()
+        .filter(|r| r.outcome == RoundOutcome::Completed)
+    {
         files.push(write(
             &dest.join("models"),
             &format!("round-{:03}.safetensors", r.round),

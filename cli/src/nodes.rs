@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::job_file::{
-    AggregationSection, DataSection, DeadlineSection, JobFile, ModelSection,
-    ParticipantsSection, ProofSection, TrainSection,
+    AggregationSection, DataSection, DeadlineSection, JobFile, ModelSection, ParticipantsSection,
+    ProofSection, TrainSection,
 };
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::partition;
@@ -354,7 +354,14 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
     let mut jobs = 0u32;
     loop {
         let trainer = TchTrainer::new(args.device).context("choosing the training device")?;
-        match run(&cfg, Arc::clone(&rows), Box::new(trainer) as Box<dyn Trainer>, rtx.clone()).await {
+        match run(
+            &cfg,
+            Arc::clone(&rows),
+            Box::new(trainer) as Box<dyn Trainer>,
+            rtx.clone(),
+        )
+        .await
+        {
             Ok(summary) => {
                 jobs += 1;
                 lost_since = None;

@@ -429,7 +429,10 @@ impl Service {
                 let (c, keys) = (cfg.clone(), self.opts.keys.clone());
                 let (p, _) = tokio::task::spawn_blocking(move || Proving::load_or_setup(&c, &keys))
                     .await??;
-                Some(Verifier::new(&p.vk, &rounds::shape(&cfg.model, &cfg.hyper, &spec)))
+                Some(Verifier::new(
+                    &p.vk,
+                    &rounds::shape(&cfg.model, &cfg.hyper, &spec),
+                ))
             }
             None => None,
         };
@@ -484,7 +487,8 @@ impl Service {
             persist: Some(persist),
             server_config: Some(tls),
         };
-        let result = run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;
+        let result =
+            run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;
         renderer.await.ok();
         let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
         match result {
@@ -492,7 +496,10 @@ impl Service {
                 self.finish(id, &cfg, &prepared, &summary).await?;
                 Ok(match summary.error {
                     Some(e) => {
-                        println!("job {id} stopped after {} rounds: {e}", summary.rounds_completed);
+                        println!(
+                            "job {id} stopped after {} rounds: {e}",
+                            summary.rounds_completed
+                        );
                         Ended::Failed(e)
                     }
                     None => {
@@ -540,7 +547,10 @@ impl Service {
             .into_iter()
             .filter_map(|r| r.record)
             .collect();
-        std::fs::write(out.join("metrics.json"), serde_json::to_vec_pretty(&rounds)?)?;
+        std::fs::write(
+            out.join("metrics.json"),
+            serde_json::to_vec_pretty(&rounds)?,
+        )?;
         if summary.rounds_completed > 0 {
             write_safetensors(&out.join("model.safetensors"), &cfg.model, &summary.model)?;
         }
@@ -571,8 +581,8 @@ impl Service {
                 prepared.test.clone(),
                 summary.model.clone(),
             );
-            let report = tokio::task::spawn_blocking(move || report(&c, &train, &test, &model))
-                .await??;
+            let report =
+                tokio::task::spawn_blocking(move || report(&c, &train, &test, &model)).await??;
             self.store
                 .put_artifact(id, admin::REPORT, &serde_json::to_vec(&report)?)?;
         }

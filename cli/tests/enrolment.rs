@@ -76,7 +76,10 @@ fn spawn_coordinator(
     let mut lines = BufReader::new(coord.0.stdout.take().expect("stdout")).lines();
     let (mut addr, mut fp, mut seen) = (None, None, Vec::new());
     // Address and fingerprint first, then the job's enrolment once it is planned.
-    while addr.is_none() || fp.is_none() || !seen.iter().any(|l: &String| l.starts_with("enrolment:")) {
+    while addr.is_none()
+        || fp.is_none()
+        || !seen.iter().any(|l: &String| l.starts_with("enrolment:"))
+    {
         let line = lines
             .next()
             .unwrap_or_else(|| panic!("coordinator printed its address: {seen:?}"))
@@ -356,7 +359,9 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     let (keys, out) = (dir.path().join("keys"), dir.path().join("out"));
     let job = dir.path().join("job.toml");
     proven_job(&job, &table, "");
-    let text = std::fs::read_to_string(&job).expect("job").replace("rounds = 2", "rounds = 3");
+    let text = std::fs::read_to_string(&job)
+        .expect("job")
+        .replace("rounds = 2", "rounds = 3");
     std::fs::write(&job, text).expect("job");
     let identities: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("holder-{i}.key")))
@@ -396,7 +401,9 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
             Proc::spawn(c)
         })
         .collect();
-    coord.wait_for(limit, |l| l.contains("round started") && l.contains("round=2"));
+    coord.wait_for(limit, |l| {
+        l.contains("round started") && l.contains("round=2")
+    });
     coord.signal("KILL");
     coord.wait(limit);
     let (mut coord, _, _) = start(&addr);
@@ -418,7 +425,10 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     let path = out.join("transcript.cairn");
     let audit = cairn().arg("audit").arg(&path).output().expect("audit");
     let stdout = String::from_utf8_lossy(&audit.stdout);
-    assert!(audit.status.success() && stdout.contains("verdict: PASS"), "{stdout}");
+    assert!(
+        audit.status.success() && stdout.contains("verdict: PASS"),
+        "{stdout}"
+    );
     let t = Transcript::from_bytes(&std::fs::read(&path).expect("file")).expect("decode");
     let kinds: Vec<&str> = t
         .records
@@ -434,8 +444,8 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     assert_eq!(
         kinds,
         [
-            "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled",
-            "enrolled", "enrolled", "round"
+            "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled", "enrolled",
+            "enrolled", "round"
         ],
         "round 2 left no record but the resume marker"
     );

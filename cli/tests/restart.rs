@@ -41,10 +41,10 @@ fn coordinator(job: &Path, out: &Path, listen: &str) -> (Proc, String, String) {
         .arg("--out")
         .arg(out);
     let mut p = Proc::spawn(c);
-    let addr = p.wait_for(LIMIT, |l| l.starts_with("listening on "))["listening on ".len()..]
-        .to_string();
-    let fp = p.wait_for(LIMIT, |l| l.starts_with("fingerprint "))["fingerprint ".len()..]
-        .to_string();
+    let addr =
+        p.wait_for(LIMIT, |l| l.starts_with("listening on "))["listening on ".len()..].to_string();
+    let fp =
+        p.wait_for(LIMIT, |l| l.starts_with("fingerprint "))["fingerprint ".len()..].to_string();
     (p, addr, fp)
 }
 
@@ -255,7 +255,14 @@ fn a_finished_job_is_not_resumed_and_its_restart_runs_nothing_twice() {
         .output()
         .expect("cairn job status");
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(text.contains("job 1 (restart): finished"), "{text}");
-    assert!(text.contains(&format!("rounds: {ROUNDS} completed")), "{text}");
+    assert!(
+        text.contains(&format!("rounds: {ROUNDS} completed")),
+        "{text}"
+    );
 }

@@ -15,7 +15,13 @@ use common::{cairn, Proc};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn job(dir: &Path, name: &str, optimizer: &str, per_round: usize, rounds: u32) -> std::path::PathBuf {
+fn job(
+    dir: &Path,
+    name: &str,
+    optimizer: &str,
+    per_round: usize,
+    rounds: u32,
+) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
@@ -52,7 +58,11 @@ fn ok(o: &Output) -> String {
 }
 
 fn refused(o: &Output) -> String {
-    assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -81,7 +91,11 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
 
     // A bad job file is refused with each bad field named; nothing is queued.
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "rounds = 0\n[train]\nlr = -1\n[server]\noptimizer = \"fedadam\"\nbeta1 = 2\n").expect("write");
+    std::fs::write(
+        &bad,
+        "rounds = 0\n[train]\nlr = -1\n[server]\noptimizer = \"fedadam\"\nbeta1 = 2\n",
+    )
+    .expect("write");
     let e = refused(&cairn_job(&out, &["submit", bad.to_str().expect("path")]));
     for field in ["rounds", "train.lr", "server.beta1"] {
         assert!(e.contains(&format!("{field}:")), "{field} in {e}");
@@ -99,7 +113,9 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     let w = ok(&cairn_job(&out, &["watch", "2", "--every", "0.2"]));
     assert!(w.contains("job 2 finished"), "{w}");
     assert_eq!(
-        w.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).count(),
+        w.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
         4,
         "a line per round: {w}"
     );
@@ -112,7 +128,10 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
         );
     }
     let st = ok(&cairn_job(&out, &["status", "2"]));
-    assert!(st.contains("fedyogi") && st.contains("rounds: 4 completed"), "{st}");
+    assert!(
+        st.contains("fedyogi") && st.contains("rounds: 4 completed"),
+        "{st}"
+    );
 
     // A job no one can fill (4 per round, 3 holders) is cancelled while it waits; the
     // holders are told and stay for the next job, which runs with them.
@@ -120,7 +139,10 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     ok(&cairn_job(&out, &["submit", c3.to_str().expect("path")]));
     coord.wait_for(LIMIT, |l| l.starts_with("started job 3"));
     let cancel = ok(&cairn_job(&out, &["cancel", "3"]));
-    assert!(cancel.contains("cancelled job 3 (it was running)"), "{cancel}");
+    assert!(
+        cancel.contains("cancelled job 3 (it was running)"),
+        "{cancel}"
+    );
     coord.wait_for(LIMIT, |l| l.starts_with("job 3 cancelled"));
     let e = refused(&cairn_job(&out, &["cancel", "3"]));
     assert!(e.contains("cannot cancel"), "{e}");
@@ -134,7 +156,10 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     // Pull: the job file, metrics (JSON and CSV), the final and per-round models, the
     // report; plot: the two PNGs.
     let dest = dir.path().join("pulled");
-    ok(&cairn_job(&out, &["pull", "1", "--dest", dest.to_str().expect("path")]));
+    ok(&cairn_job(
+        &out,
+        &["pull", "1", "--dest", dest.to_str().expect("path")],
+    ));
     assert_eq!(
         std::fs::read_to_string(dest.join("job.toml")).expect("job.toml"),
         std::fs::read_to_string(&a).expect("a")
@@ -142,7 +167,8 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     let csv = std::fs::read_to_string(dest.join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 4, "header and three rounds: {csv}");
     for r in 1..=3 {
-        let m = std::fs::read(dest.join(format!("models/round-{r:03}.safetensors"))).expect("model");
+        let m =
+            std::fs::read(dest.join(format!("models/round-{r:03}.safetensors"))).expect("model");
         assert!(m.len() > 8);
     }
     let spec = ModelSpec {
@@ -157,7 +183,10 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
         params("models/round-003.safetensors"),
         "the final model is the last round's"
     );
-    assert_ne!(params("models/round-001.safetensors"), params("model.safetensors"));
+    assert_ne!(
+        params("models/round-001.safetensors"),
+        params("model.safetensors")
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dest.join("report.json")).expect("report"))
             .expect("json");
@@ -176,8 +205,14 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     );
     assert_eq!(report["test_rows"], 1200);
     assert!(report["roc"].as_array().is_some_and(|r| r.len() > 100));
-    assert!(!dest.join("transcript.cairn").exists(), "proof-free jobs keep no transcript");
-    ok(&cairn_job(&out, &["plot", "1", "--dest", dest.to_str().expect("path")]));
+    assert!(
+        !dest.join("transcript.cairn").exists(),
+        "proof-free jobs keep no transcript"
+    );
+    ok(&cairn_job(
+        &out,
+        &["plot", "1", "--dest", dest.to_str().expect("path")],
+    ));
     for png in ["rounds.png", "roc.png"] {
         let bytes = std::fs::read(dest.join(png)).expect(png);
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");

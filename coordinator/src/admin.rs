@@ -314,7 +314,7 @@ async fn blocking<T: Send + 'static>(
 async fn list(State(state): State<Arc<AdminState>>) -> Response {
     match blocking(&state, |s| s.jobs()).await {
         Ok(mut jobs) => {
-            jobs.sort_by(|a, b| b.id.cmp(&a.id));
+            jobs.sort_by_key(|j| std::cmp::Reverse(j.id));
             Json(jobs).into_response()
         }
         Err(r) => r,
@@ -499,7 +499,9 @@ async fn model(
     .await;
     match got {
         Ok((Some(plan), _, Some(params))) => match to_safetensors(&plan.model, &params) {
-            Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+            Ok(bytes) => {
+                ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+            }
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
         Ok((None, _, _)) => error(StatusCode::NOT_FOUND, format!("job {id} has not started")),
@@ -517,7 +519,11 @@ async fn transcript(State(state): State<Arc<AdminState>>, Path(id): Path<JobId>)
             StatusCode::NOT_FOUND,
             format!("job {id} has no transcript (only proven jobs keep one)"),
         ),
-        Ok(t) => ([(header::CONTENT_TYPE, "application/octet-stream")], t.to_bytes()).into_response(),
+        Ok(t) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            t.to_bytes(),
+        )
+            .into_response(),
         Err(r) => r,
     }
 }
@@ -536,7 +542,7 @@ async fn report(State(state): State<Arc<AdminState>>, Path(id): Path<JobId>) -> 
 async fn page(State(state): State<Arc<AdminState>>) -> Response {
     let got = blocking(&state, |s| {
         let mut jobs = s.jobs()?;
-        jobs.sort_by(|a, b| b.id.cmp(&a.id));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.id));
         jobs.iter()
             .map(|j| job_status(s, j.id))
             .collect::<Result<Vec<_>, _>>()

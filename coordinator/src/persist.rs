@@ -17,8 +17,8 @@ use cairn_protocol::server_opt::{ServerOptState, ServerOptimizer};
 use cairn_protocol::transcript::{Record, Transcript};
 
 use crate::progress::RoundRecord;
-use crate::transcript::Recorder;
 use crate::store::{JobId, RoundCommit, Store, StoreError};
+use crate::transcript::Recorder;
 
 /// A job being recorded in a store.
 #[derive(Debug)]
@@ -62,11 +62,10 @@ impl Persist {
         initial: &[f32],
         server: ServerOptimizer,
     ) -> Result<Self, StoreError> {
-        let opt =
-            ServerOptState::new(server, initial.len()).map_err(|e| StoreError::Corrupt {
-                what: "optimiser state",
-                reason: e.to_string(),
-            })?;
+        let opt = ServerOptState::new(server, initial.len()).map_err(|e| StoreError::Corrupt {
+            what: "optimiser state",
+            reason: e.to_string(),
+        })?;
         store.start_job(job, initial, &opt)?;
         Ok(Self {
             store,
@@ -81,7 +80,11 @@ impl Persist {
     /// with an [`Entry::Resumed`](cairn_protocol::transcript::Entry::Resumed) marker. A
     /// round that was in flight is recorded as abandoned (nothing applied) together with
     /// the marker, in one transaction; otherwise the marker is stored with the next round.
-    pub fn resume(store: Arc<Store>, job: JobId, proven: bool) -> Result<(Self, Resumed), StoreError> {
+    pub fn resume(
+        store: Arc<Store>,
+        job: JobId,
+        proven: bool,
+    ) -> Result<(Self, Resumed), StoreError> {
         let r = store.resume(job)?;
         let point = ResumePoint {
             model: r.model,
@@ -305,12 +308,18 @@ mod tests {
 
         let (_, resumed) = Persist::resume(Arc::clone(&store), 1, false).unwrap();
         assert_eq!(resumed.abandoned, Some(2));
-        assert_eq!(resumed.point.model, model, "the last completed round's model");
+        assert_eq!(
+            resumed.point.model, model,
+            "the last completed round's model"
+        );
         assert_eq!(resumed.point.opt_state, opt, "and its optimiser moments");
         assert_eq!((resumed.point.next_round, resumed.point.completed), (3, 1));
         let rounds = store.rounds::<RoundRecord>(1).unwrap();
         assert_eq!(
-            rounds.iter().map(|r| (r.round, r.outcome)).collect::<Vec<_>>(),
+            rounds
+                .iter()
+                .map(|r| (r.round, r.outcome))
+                .collect::<Vec<_>>(),
             [(1, RoundOutcome::Completed), (2, RoundOutcome::Abandoned)]
         );
         // A second restart with nothing in flight abandons nothing and changes nothing.

@@ -18,8 +18,8 @@ use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelError, ModelSpec};
 use crate::round::{
-    Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig,
-    RoundError, RoundOutcome,
+    Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig, RoundError,
+    RoundOutcome,
 };
 use crate::secure_round::SecureRound;
 use crate::server_opt::{ServerOptError, ServerOptState, ServerOptimizer};
@@ -211,7 +211,7 @@ pub enum JobEvent {
         model: Vec<f32>,
         /// The server optimiser's state after this round's step (what a resumed job
         /// continues from).
-        opt_state: ServerOptState,
+        opt_state: Box<ServerOptState>,
     },
     /// A round failed; nothing was applied.
     RoundFailed {
@@ -942,7 +942,7 @@ impl Job {
                     aggregate,
                     dropped,
                     model: self.global.clone(),
-                    opt_state: self.opt.clone(),
+                    opt_state: Box::new(self.opt.clone()),
                 });
             }
             RoundOutcome::Failed { reason } => {

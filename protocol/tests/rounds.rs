@@ -9,8 +9,8 @@ use cairn_protocol::client::{ClientError, ClientEvent};
 use std::time::Instant;
 
 use cairn_protocol::job::{Job, JobEvent, ResumePoint};
-use cairn_protocol::server_opt::{AdaptiveParams, ServerOptimizer};
 use cairn_protocol::round::{DropReason, RoundError};
+use cairn_protocol::server_opt::{AdaptiveParams, ServerOptimizer};
 use cairn_protocol::wire::{self, ToCoordinator, ToParticipant, Update};
 use common::{body, cfg, delta_of, Behaviour, Sim};
 
@@ -86,12 +86,10 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
     yogi.server = ServerOptimizer::FedYogi(AdaptiveParams::default());
     let mut job = Job::resume(yogi, bad, now);
     assert!(job.is_finished());
-    assert!(
-        std::iter::from_fn(|| job.poll_event()).any(|e| matches!(
-            e,
-            JobEvent::Finished { error: Some(ref m), .. } if m.contains("does not fit")
-        ))
-    );
+    assert!(std::iter::from_fn(|| job.poll_event()).any(|e| matches!(
+        e,
+        JobEvent::Finished { error: Some(ref m), .. } if m.contains("does not fit")
+    )));
 }
 
 fn cfg_rounds(c: &cairn_protocol::job::JobConfig, rounds: u32) -> cairn_protocol::job::JobConfig {

@@ -218,6 +218,9 @@ async fn a_saved_server_identity_keeps_its_fingerprint_and_serves_pinned_clients
         let e = ServerIdentity::from_text(bad).expect_err("refused");
         assert!(e.to_string().contains("server identity"), "{e}");
     }
-    let no_key = format!("{}key 0011\n", text.lines().next().expect("cert line").to_owned() + "\n");
+    let no_key = format!(
+        "{}key 0011\n",
+        text.lines().next().expect("cert line").to_owned() + "\n"
+    );
     assert!(ServerIdentity::from_text(&no_key).is_err());
 }

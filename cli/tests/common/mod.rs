@@ -1,7 +1,6 @@
 //! What the process tests share: the `cairn` binary, a guard that kills a child process
 //! when a test fails, and waiting for a process with a deadline.
 
-
 // Each test crate uses some of these helpers, not all.
 #![allow(dead_code)]
 use std::process::{Child, Command};
@@ -87,7 +86,10 @@ impl Proc {
         let t0 = Instant::now();
         loop {
             let left = limit.saturating_sub(t0.elapsed());
-            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(l) => {
                     self.seen.push(l.clone());
                     if pred(&l) {
@@ -96,7 +98,10 @@ impl Proc {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("the process ended first; it printed:\n{}", self.seen.join("\n"))
+                    panic!(
+                        "the process ended first; it printed:\n{}",
+                        self.seen.join("\n")
+                    )
                 }
             }
             assert!(

@@ -673,7 +673,9 @@ fn operations_in_the_wrong_state_are_refused() {
 
     // A job's named files: stored, replaced, read back; an unknown job is an error.
     store.put_artifact(job, "plan.json", b"{}").expect("put");
-    store.put_artifact(job, "plan.json", b"{\"x\":1}").expect("replace");
+    store
+        .put_artifact(job, "plan.json", b"{\"x\":1}")
+        .expect("replace");
     assert_eq!(
         store.artifact(job, "plan.json").expect("get").as_deref(),
         Some(&b"{\"x\":1}"[..])
