@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use cairn_protocol::job::ResumePoint;
 use cairn_protocol::server_opt::{ServerOptState, ServerOptimizer};
-use cairn_protocol::transcript::{Record, Transcript};
+use cairn_protocol::transcript::{Entry, Record, Transcript};
 
 use crate::progress::RoundRecord;
 use crate::store::{JobId, RoundCommit, Store, StoreError};
@@ -86,11 +86,12 @@ impl Persist {
         proven: bool,
     ) -> Result<(Self, Resumed), StoreError> {
         let r = store.resume(job)?;
-        let point = ResumePoint {
+        let mut point = ResumePoint {
             model: r.model,
             opt_state: r.opt_state,
             next_round: r.in_flight.map_or(r.next_round, |f| f + 1),
             completed: r.info.rounds_completed,
+            committed: Default::default(),
         };
         let mut recorder = if proven {
             let so_far = transcript_of(&store, job)?;
@@ -98,6 +99,18 @@ impl Persist {
                 what: "transcript",
                 reason: e.to_string(),
             })?;
+            // Each identity's dataset so far: the resumed job holds holders to it.
+            for rec in &so_far.records {
+                if let Entry::Enrolled {
+                    identity, dataset, ..
+                } = &rec.entry
+                {
+                    point
+                        .committed
+                        .entry(*identity)
+                        .or_insert((dataset.root, dataset.n_rows));
+                }
+            }
             Some(Recorder::resume(
                 so_far,
                 &point.model,
@@ -231,7 +244,6 @@ async fn blocking<T: Send + 'static>(
 mod tests {
     use super::*;
     use crate::store::{JobState, RoundOutcome};
-    use cairn_protocol::transcript::Entry;
 
     const FEDAVG: ServerOptimizer = ServerOptimizer::FedAvg { lr: 1.0 };
 

@@ -347,6 +347,9 @@ pub struct ResumePoint {
     pub next_round: u32,
     /// Rounds completed before the stop.
     pub completed: u32,
+    /// The dataset each identity committed to before the stop (root, rows): a holder that
+    /// enrols again must commit to the same one.
+    pub committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
 }
 
 /// The randomness of round `round` of a job seeded with `seed`: its round seed, then (secure
@@ -374,6 +377,8 @@ pub struct Job {
     sum_check: Option<SumCheck>,
     /// The identity key of each connection's TLS certificate, as the driver read it.
     certified: BTreeMap<ParticipantId, IdentityPublic>,
+    /// Datasets committed before a resume, by identity (see [`ResumePoint::committed`]).
+    committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
 }
 
 impl std::fmt::Debug for Job {
@@ -418,14 +423,16 @@ impl Job {
                 from.model.len()
             )))
         };
-        Self::build(
+        let mut job = Self::build(
             cfg,
             from.model,
             opt,
             from.next_round.max(1),
             from.completed,
             now,
-        )
+        );
+        job.committed = from.committed;
+        job
     }
 
     fn build(
@@ -461,6 +468,7 @@ impl Job {
             statement: None,
             sum_check: None,
             certified: BTreeMap::new(),
+            committed: BTreeMap::new(),
             cfg,
         };
         if let Some(e) = invalid {
@@ -711,6 +719,12 @@ impl Job {
             Some("the dataset commitment cannot change during the job".to_string())
         } else if !matches!(self.phase, Phase::Joining { .. }) {
             Some("dataset commitments close when the first round starts".to_string())
+        } else if self
+            .committed
+            .get(&member.identity)
+            .is_some_and(|&(root, rows)| (root, rows) != (d.root, d.n_rows))
+        {
+            Some("this identity committed to another dataset before the coordinator restarted; a holder's dataset is fixed for the job".to_string())
         } else if d.n_rows == 0 || d.n_rows > capacity {
             Some(format!(
                 "a dataset of {} rows; the job's trees hold 1..={capacity}",

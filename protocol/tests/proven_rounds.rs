@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use cairn_crypto::sign::IdentityKey;
 use cairn_protocol::client::{Client, ClientEvent};
-use cairn_protocol::job::{Job, JobConfig, JobEvent};
+use cairn_protocol::job::{Job, JobConfig, JobEvent, ResumePoint};
+use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::round::{
     check_survivor_signatures, Aggregation, DropReason, SecureSettings, SurvivorSignatureError,
 };
@@ -74,6 +75,11 @@ impl World {
                 Err("commitments do not add up".into())
             }
         }));
+        Self::around(job, n, now)
+    }
+
+    /// A world of `n` fresh clients around `job` (e.g. one resumed after a stop).
+    fn around(job: Job, n: usize, now: Instant) -> Self {
         let clients = (0..n)
             .map(|i| {
                 Client::new(
@@ -366,4 +372,52 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
     assert!(c
         .validate()
         .is_err_and(|e| e.to_string().contains("tree depth")));
+}
+
+#[test]
+fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
+    let cfg = proven_cfg(3, 3, 3);
+    let now = Instant::now();
+    let init = cfg.model.init_params(1);
+    // Before the stop, holders 0 and 1 committed to the roots they commit to now; holder
+    // 2's identity committed to another root.
+    let id = |i: u8| IdentityKey::from_seed(&[i + 1; 32]).public();
+    let committed = [
+        (id(0), ([0u8; 32], 40)),
+        (id(1), ([1u8; 32], 40)),
+        (id(2), ([9u8; 32], 40)),
+    ]
+    .into_iter()
+    .collect();
+    let point = ResumePoint {
+        opt_state: ServerOptState::new(cfg.server, init.len()).expect("state"),
+        model: init,
+        next_round: 2,
+        completed: 1,
+        committed,
+    };
+    let job = Job::resume(cfg, point, now).with_sum_check(Box::new(|_| Ok(())));
+    let mut w = World::around(job, 3, now);
+    w.pump();
+    assert!(
+        w.events.iter().any(|e| matches!(
+            e,
+            JobEvent::Refused { participant: 2, reason } if reason.contains("another dataset")
+        )),
+        "{:?}",
+        w.events
+    );
+    let enrolled: Vec<u32> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::Enrolled { participant, .. } => Some(*participant),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(enrolled, [0, 1]);
+    assert!(
+        !w.events.iter().any(|e| matches!(e, JobEvent::RoundStarted { .. })),
+        "no round without the third holder"
+    );
 }

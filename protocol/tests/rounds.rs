@@ -46,6 +46,7 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         opt_state: first.job.opt_state().clone(),
         next_round: 3,
         completed: 2,
+        committed: Default::default(),
     };
     assert_ne!(point.opt_state.first_moment(), vec![0.0; point.model.len()]);
     let now = Instant::now();
@@ -81,6 +82,7 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         opt_state: first.job.opt_state().clone(),
         next_round: 3,
         completed: 2,
+        committed: Default::default(),
     };
     let mut yogi = c.clone();
     yogi.server = ServerOptimizer::FedYogi(AdaptiveParams::default());
