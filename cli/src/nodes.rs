@@ -9,12 +9,14 @@
 //!   job shape's Groth16 keys from `--keys DIR` (running the setup there when they are
 //!   absent, as `cairn demo` does), verifies every proof, and writes the job's transcript to
 //!   `OUT/transcript.cairn` for `cairn audit`.
-//! - **Store.** The coordinator records the job as it goes in `OUT/cairn.redb` (redb): each
-//!   round's record, model and transcript records in one transaction, so a coordinator that
-//!   dies mid-job leaves a transcript `cairn audit --store OUT/cairn.redb` can still check. Each participant loads the proving key of
-//!   the shape its welcome announces from its own `--keys DIR` (the operator's key files;
-//!   it never runs a setup), commits to its rows at the welcome's tree depth and proves
-//!   every update.
+//! - **Store and restarts.** The coordinator is a service over its store in `OUT/`
+//!   ([`crate::service`]): each round's record, model, optimiser state and transcript
+//!   records are committed in one transaction; started again with the same `--out` it
+//!   resumes an unfinished job, and participants reconnect by themselves (`--reconnect`).
+//!   With `--serve` it takes jobs from `cairn job submit` and participants with `--serve`
+//!   serve job after job. Each participant loads the proving key of the shape its welcome
+//!   announces from its own `--keys DIR` (the operator's key files; it never runs a
+//!   setup), commits to its rows at the welcome's tree depth and proves every update.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -143,14 +143,24 @@ fn a_participant_process_killed_mid_round_does_not_break_the_round() {
     assert_eq!(rounds.len(), 4, "{rounds:?}");
     assert!(rounds.iter().all(|r| r["failure"].is_null()), "{rounds:?}");
     assert_eq!(rounds[0]["contributors"], 4);
-    // Round 2 (index 1) lost holder 0 after it trained: the others recovered its masks.
-    assert_eq!(rounds[1]["contributors"], 3, "{rounds:?}");
+    // The round holder 0 died in lost it mid-round: selected, then dropped, its masks
+    // recovered by the others. That is round 2 when the kill beats its masked input out,
+    // round 3 when the input was already sent (the coordinator still counts the dead
+    // process as connected when round 3 starts, and it times out there): under load the
+    // kill can land on either side of that send.
+    let lost = rounds
+        .iter()
+        .position(|r| r["contributors"] == 3)
+        .expect("a round without holder 0");
+    assert!((1..=2).contains(&lost), "{rounds:?}");
+    assert!(rounds[..lost].iter().all(|r| r["contributors"] == 4), "{rounds:?}");
+    assert_eq!(rounds[lost]["selected"], 4, "{rounds:?}");
     assert_eq!(
-        rounds[1]["dropped"].as_array().map(Vec::len),
+        rounds[lost]["dropped"].as_array().map(Vec::len),
         Some(1),
         "{rounds:?}"
     );
-    assert!(rounds[2..].iter().all(|r| r["contributors"] == 3));
+    assert!(rounds[lost..].iter().all(|r| r["contributors"] == 3));
 }
 
 #[test]

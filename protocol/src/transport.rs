@@ -324,16 +324,24 @@ pub fn server_endpoint(
     // holders send anything, so they reconnect at once instead of waiting out the idle
     // timeout.
     let secret: [u8; 32] = Sha256::new()
-        .chain_update(b"cairn/quic-stateless-reset/v1")
+        .chain_update(b"cairn/quic-endpoint-keys/v1")
         .chain_update(identity.key.secret_pkcs8_der())
         .finalize()
         .into();
     let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+    let mut config = quinn::EndpointConfig::new(Arc::new(reset));
+    // Connection ids carry a keyed check that the endpoint verifies before anything else
+    // (packets failing it are dropped unanswered): the key must outlive the process too,
+    // or the restarted coordinator would not even answer its old connections' packets.
+    let cid_key = u64::from_le_bytes(secret[..8].try_into().unwrap_or_default());
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
     let socket = std::net::UdpSocket::bind(addr)?;
     let runtime = quinn::default_runtime()
         .ok_or_else(|| std::io::Error::other("no async runtime for the QUIC endpoint"))?;
     Ok(quinn::Endpoint::new(
-        quinn::EndpointConfig::new(Arc::new(reset)),
+        config,
         Some(server_config(identity, enrolment)?),
         socket,
         runtime,
