@@ -379,10 +379,7 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
             .arg("--out")
             .arg(&out);
         let mut p = Proc::spawn(c);
-        let addr = p.wait_for(limit, |l| l.starts_with("listening on "))["listening on ".len()..]
-            .to_string();
-        let fp = p.wait_for(limit, |l| l.starts_with("fingerprint "))["fingerprint ".len()..]
-            .to_string();
+        let (addr, fp) = p.address(limit);
         (p, addr, fp)
     };
     let (mut coord, addr, fp) = start("127.0.0.1:0");

@@ -153,7 +153,10 @@ fn a_participant_process_killed_mid_round_does_not_break_the_round() {
         .position(|r| r["contributors"] == 3)
         .expect("a round without holder 0");
     assert!((1..=2).contains(&lost), "{rounds:?}");
-    assert!(rounds[..lost].iter().all(|r| r["contributors"] == 4), "{rounds:?}");
+    assert!(
+        rounds[..lost].iter().all(|r| r["contributors"] == 4),
+        "{rounds:?}"
+    );
     assert_eq!(rounds[lost]["selected"], 4, "{rounds:?}");
     assert_eq!(
         rounds[lost]["dropped"].as_array().map(Vec::len),

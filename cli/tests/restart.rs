@@ -41,10 +41,7 @@ fn coordinator(job: &Path, out: &Path, listen: &str) -> (Proc, String, String) {
         .arg("--out")
         .arg(out);
     let mut p = Proc::spawn(c);
-    let addr =
-        p.wait_for(LIMIT, |l| l.starts_with("listening on "))["listening on ".len()..].to_string();
-    let fp =
-        p.wait_for(LIMIT, |l| l.starts_with("fingerprint "))["fingerprint ".len()..].to_string();
+    let (addr, fp) = p.address(LIMIT);
     (p, addr, fp)
 }
 

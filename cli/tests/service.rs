@@ -74,10 +74,7 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
         .arg(&out);
     let mut coord = Proc::spawn(c);
-    let addr = coord.wait_for(LIMIT, |l| l.starts_with("listening on "))["listening on ".len()..]
-        .to_string();
-    let fp = coord.wait_for(LIMIT, |l| l.starts_with("fingerprint "))["fingerprint ".len()..]
-        .to_string();
+    let (addr, fp) = coord.address(LIMIT);
     coord.wait_for(LIMIT, |l| l.starts_with("waiting for jobs"));
     let holders: Vec<Proc> = (0..3)
         .map(|i| {

@@ -252,11 +252,13 @@ pub async fn run_job_with(
                     participants,
                     ..
                 } => {
-                    info!(round, participants = participants.len(), "round started");
                     round_started.insert(round, (Instant::now(), participants.len()));
                     if let Some(p) = &persist {
                         p.begin_round(round).await?;
                     }
+                    // Logged once the round is durably in flight: a coordinator killed
+                    // after this line abandons the round when it restarts.
+                    info!(round, participants = participants.len(), "round started");
                     let _ = progress.send(Progress::RoundStarted {
                         round,
                         participants: participants.len(),

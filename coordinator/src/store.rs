@@ -539,41 +539,42 @@ impl Store {
     }
 
     /// Ends a queued or running job as failed without running (more of) it, e.g. when its
-    /// configuration cannot run on this coordinator. A round in flight is left unrecorded
-    /// (nothing of it was applied). A job that has ended is refused.
+    /// configuration cannot run on this coordinator. A round in flight stays unrecorded
+    /// (nothing of it was applied). Returns the job as it is now. A job that has ended is
+    /// refused.
     pub fn fail(&self, job: JobId, reason: &str) -> Result<JobInfo, StoreError> {
-        self.write(|txn| {
-            let mut info = load_job(&txn.open_table(JOBS)?, job)?;
-            if info.state.is_terminal() {
-                return Err(StoreError::WrongState {
-                    job,
-                    state: info.state,
-                    action: "fail",
-                });
-            }
-            txn.open_table(QUEUE)?.remove(job)?;
-            info.in_flight = None;
-            info.state = JobState::Failed(reason.to_string());
-            save_job(txn, &mut info)?;
-            Ok(info)
-        })
+        let mut info = self.end_early(job, JobState::Failed(reason.to_string()), "fail")?;
+        info.state = JobState::Failed(reason.to_string());
+        Ok(info)
     }
 
     /// Cancels a queued or running job (a running job's driver sees it when it next
     /// records a round, which is refused). Returns the state it had. A job that has ended
     /// cannot be cancelled.
     pub fn cancel(&self, job: JobId) -> Result<JobState, StoreError> {
+        Ok(self.end_early(job, JobState::Cancelled, "cancel")?.state)
+    }
+
+    /// Takes a queued or running job out of the queue into the terminal `state`; returns
+    /// the job as it was.
+    fn end_early(
+        &self,
+        job: JobId,
+        state: JobState,
+        action: &'static str,
+    ) -> Result<JobInfo, StoreError> {
         self.write(|txn| {
             let mut info = load_job(&txn.open_table(JOBS)?, job)?;
             if info.state.is_terminal() {
                 return Err(StoreError::WrongState {
                     job,
                     state: info.state,
-                    action: "cancel",
+                    action,
                 });
             }
             txn.open_table(QUEUE)?.remove(job)?;
-            let before = std::mem::replace(&mut info.state, JobState::Cancelled);
+            let before = info.clone();
+            info.state = state;
             save_job(txn, &mut info)?;
             Ok(before)
         })

@@ -13,10 +13,10 @@ use std::time::Instant;
 use cairn_crypto::sign::IdentityKey;
 use cairn_protocol::client::{Client, ClientEvent};
 use cairn_protocol::job::{Job, JobConfig, JobEvent, ResumePoint};
-use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::round::{
     check_survivor_signatures, Aggregation, DropReason, SecureSettings, SurvivorSignatureError,
 };
+use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::wire::{
     self, DatasetCommitment, ProofSpec, ProvenInput, ToCoordinator, ToParticipant,
 };
@@ -417,7 +417,9 @@ fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
         .collect();
     assert_eq!(enrolled, [0, 1]);
     assert!(
-        !w.events.iter().any(|e| matches!(e, JobEvent::RoundStarted { .. })),
+        !w.events
+            .iter()
+            .any(|e| matches!(e, JobEvent::RoundStarted { .. })),
         "no round without the third holder"
     );
 }

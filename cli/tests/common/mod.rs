@@ -112,6 +112,17 @@ impl Proc {
         }
     }
 
+    /// Waits for a coordinator's `listening on ADDR` and `fingerprint HEX` lines; returns
+    /// the address and fingerprint.
+    pub fn address(&mut self, limit: Duration) -> (String, String) {
+        let addr = self.wait_for(limit, |l| l.starts_with("listening on "))
+            ["listening on ".len()..]
+            .to_string();
+        let fp = self.wait_for(limit, |l| l.starts_with("fingerprint "))["fingerprint ".len()..]
+            .to_string();
+        (addr, fp)
+    }
+
     /// Lines that have arrived so far, without waiting.
     pub fn drain(&mut self) -> &[String] {
         while let Ok(l) = self.lines.try_recv() {

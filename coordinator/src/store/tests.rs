@@ -693,7 +693,9 @@ fn operations_in_the_wrong_state_are_refused() {
     assert!(!store.queue().expect("queue").contains(&q));
     let (r, _, _) = started(&store);
     store.begin_round(r, 1).expect("begin");
-    assert_eq!(store.fail(r, "x").expect("fail").in_flight, None);
+    let info = store.fail(r, "x").expect("fail");
+    assert_eq!(info.state, JobState::Failed("x".into()));
+    assert_eq!(store.job(r).expect("job").state, info.state);
     assert!(matches!(
         store.fail(r, "again"),
         Err(StoreError::WrongState { .. })
