@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use cairn_circuits::pedersen::Generators;
 use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, Proof};
-use cairn_circuits::training::Public;
+use cairn_circuits::training::{Public, Shape};
 use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum};
@@ -64,7 +64,7 @@ pub fn proof_items(t: &Transcript) -> Result<(Vec<u8>, Vec<ProofItem>), String> 
     let mut report = AuditReport::default();
     let (header, items) = walk(t, &mut report);
     match header {
-        Some(vk) => Ok((vk, items)),
+        Some((_, vk)) => Ok((vk, items)),
         None => Err(report.problems.join("; ")),
     }
 }
@@ -119,19 +119,9 @@ pub fn audit(t: &Transcript) -> AuditReport {
         ..AuditReport::default()
     };
     let (header, items) = walk(t, &mut report);
-    let Some(vk_bytes) = header else {
+    let Some((shape, vk_bytes)) = header else {
         return report;
     };
-    let Some(Entry::Job {
-        model,
-        hyper,
-        proof: spec,
-        ..
-    }) = t.records.first().map(|r| &r.entry)
-    else {
-        return report;
-    };
-    let shape = rounds::shape(model, hyper, spec);
     let pvk = match proof::vk_from_bytes(&shape, &vk_bytes) {
         Ok(vk) => proof::prepare(&vk),
         Err(e) => {
@@ -211,9 +201,9 @@ pub fn verify_items(
         .collect()
 }
 
-/// The in-order walk: every check but the proofs, which it gathers. Returns the recorded
-/// verifying key (`None` when the transcript has no job header).
-fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<ProofItem>) {
+/// The in-order walk: every check but the proofs, which it gathers. Returns the job's
+/// circuit shape and recorded verifying key (`None` when the transcript has no job header).
+fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, Vec<ProofItem>) {
     let mut items = Vec::new();
     let problems = &mut report.problems;
     if let Err(e) = t.verify_chain() {
@@ -432,7 +422,8 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<Vec<u8>>, Vec<Proof
         }
     }
     report.enrolled = enrolled.len();
-    (Some(verifying_key.clone()), items)
+    let shape = rounds::shape(model, hyper, spec);
+    (Some((shape, verifying_key.clone())), items)
 }
 
 #[cfg(test)]
