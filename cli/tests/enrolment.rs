@@ -442,9 +442,9 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
         kinds,
         [
             "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled", "enrolled",
-            "enrolled", "round"
+            "enrolled", "round", "round"
         ],
-        "round 2 left no record but the resume marker"
+        "round 2 left no record but the resume marker; rounds 3 and 4 make three"
     );
     assert!(matches!(
         t.records[5].entry,

@@ -17,7 +17,7 @@ use cairn_protocol::server_opt::{ServerOptState, ServerOptimizer};
 use cairn_protocol::transcript::{Entry, Record, Transcript};
 
 use crate::progress::RoundRecord;
-use crate::store::{JobId, RoundCommit, Store, StoreError};
+use crate::store::{JobId, RoundCommit, RoundOutcome, Store, StoreError};
 use crate::transcript::Recorder;
 
 /// A job being recorded in a store.
@@ -86,12 +86,19 @@ impl Persist {
         proven: bool,
     ) -> Result<(Self, Resumed), StoreError> {
         let r = store.resume(job)?;
+        let abandoned_before = store
+            .rounds::<RoundRecord>(job)?
+            .iter()
+            .filter(|r| r.outcome == RoundOutcome::Abandoned)
+            .count();
         let mut point = ResumePoint {
             model: r.model,
             opt_state: r.opt_state,
             next_round: r.in_flight.map_or(r.next_round, |f| f + 1),
             completed: r.info.rounds_completed,
             committed: Default::default(),
+            abandoned: u32::try_from(abandoned_before).unwrap_or(u32::MAX)
+                + u32::from(r.in_flight.is_some()),
         };
         let mut recorder = if proven {
             let so_far = transcript_of(&store, job)?;
@@ -243,7 +250,7 @@ async fn blocking<T: Send + 'static>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::{JobState, RoundOutcome};
+    use crate::store::JobState;
 
     const FEDAVG: ServerOptimizer = ServerOptimizer::FedAvg { lr: 1.0 };
 
@@ -326,6 +333,10 @@ mod tests {
         );
         assert_eq!(resumed.point.opt_state, opt, "and its optimiser moments");
         assert_eq!((resumed.point.next_round, resumed.point.completed), (3, 1));
+        assert_eq!(
+            resumed.point.abandoned, 1,
+            "round 2's number is made up for"
+        );
         let rounds = store.rounds::<RoundRecord>(1).unwrap();
         assert_eq!(
             rounds
@@ -337,6 +348,7 @@ mod tests {
         // A second restart with nothing in flight abandons nothing and changes nothing.
         let (_, again) = Persist::resume(Arc::clone(&store), 1, false).unwrap();
         assert_eq!((again.abandoned, again.point.next_round), (None, 3));
+        assert_eq!(again.point.abandoned, 1, "counted from the store");
         assert_eq!(store.rounds::<RoundRecord>(1).unwrap().len(), 2);
     }
 

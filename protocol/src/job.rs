@@ -350,6 +350,9 @@ pub struct ResumePoint {
     /// The dataset each identity committed to before the stop (root, rows): a holder that
     /// enrols again must commit to the same one.
     pub committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
+    /// Rounds abandoned by stops so far (the one in flight at this stop included): the job
+    /// runs that many more round numbers, so a stop costs no training round.
+    pub abandoned: u32,
 }
 
 /// The randomness of round `round` of a job seeded with `seed`: its round seed, then (secure
@@ -379,6 +382,8 @@ pub struct Job {
     certified: BTreeMap<ParticipantId, IdentityPublic>,
     /// Datasets committed before a resume, by identity (see [`ResumePoint::committed`]).
     committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
+    /// Round numbers used up by stops (see [`ResumePoint::abandoned`]).
+    abandoned: u32,
 }
 
 impl std::fmt::Debug for Job {
@@ -432,6 +437,7 @@ impl Job {
             now,
         );
         job.committed = from.committed;
+        job.abandoned = from.abandoned;
         job
     }
 
@@ -469,6 +475,7 @@ impl Job {
             sum_check: None,
             certified: BTreeMap::new(),
             committed: BTreeMap::new(),
+            abandoned: 0,
             cfg,
         };
         if let Some(e) = invalid {
@@ -835,7 +842,7 @@ impl Job {
     }
 
     fn start_round(&mut self, now: Instant) {
-        if self.next_round > self.cfg.rounds {
+        if self.next_round > self.cfg.rounds.saturating_add(self.abandoned) {
             self.finish(None);
             return;
         }

@@ -395,6 +395,7 @@ fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
         next_round: 2,
         completed: 1,
         committed,
+        abandoned: 0,
     };
     let job = Job::resume(cfg, point, now).with_sum_check(Box::new(|_| Ok(())));
     let mut w = World::around(job, 3, now);

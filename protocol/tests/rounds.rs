@@ -47,6 +47,7 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         next_round: 3,
         completed: 2,
         committed: Default::default(),
+        abandoned: 0,
     };
     assert_ne!(point.opt_state.first_moment(), vec![0.0; point.model.len()]);
     let now = Instant::now();
@@ -76,6 +77,28 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
     seeds.extend(round_seeds(&rest.events));
     assert_eq!(seeds, round_seeds(&whole.events));
 
+    // A stop that abandoned round 3: the job makes up for the number and still completes 4.
+    let point = ResumePoint {
+        model: first.job.global().to_vec(),
+        opt_state: first.job.opt_state().clone(),
+        next_round: 4,
+        completed: 2,
+        committed: Default::default(),
+        abandoned: 1,
+    };
+    let mut again = Sim::with_job(Job::resume(c.clone(), point, now), now, &behaviours);
+    again.pump();
+    let numbers: Vec<u32> = again
+        .completed()
+        .iter()
+        .map(|e| match e {
+            JobEvent::RoundCompleted { round, .. } => *round,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(numbers, [4, 5]);
+    assert_eq!(again.job.rounds_completed(), 4);
+
     // A stored state that does not fit the job (another optimiser) ends it with a reason.
     let bad = ResumePoint {
         model: whole.job.global().to_vec(),
@@ -83,6 +106,7 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         next_round: 3,
         completed: 2,
         committed: Default::default(),
+        abandoned: 0,
     };
     let mut yogi = c.clone();
     yogi.server = ServerOptimizer::FedYogi(AdaptiveParams::default());
