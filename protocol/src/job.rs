@@ -438,6 +438,10 @@ impl Job {
         );
         job.committed = from.committed;
         job.abandoned = from.abandoned;
+        // Stopped after its last round was recorded: nothing is left to run.
+        if !job.is_finished() && job.next_round > job.cfg.rounds.saturating_add(job.abandoned) {
+            job.finish(None);
+        }
         job
     }
 

@@ -99,6 +99,24 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
     assert_eq!(numbers, [4, 5]);
     assert_eq!(again.job.rounds_completed(), 4);
 
+    // Stopped after its last round was recorded (before it was marked finished): the
+    // resumed job ends at once, waiting for no one.
+    let done = ResumePoint {
+        model: whole.job.global().to_vec(),
+        opt_state: whole.job.opt_state().clone(),
+        next_round: 5,
+        completed: 4,
+        committed: Default::default(),
+        abandoned: 0,
+    };
+    let mut job = Job::resume(c.clone(), done, now);
+    assert!(job.is_finished());
+    assert!(std::iter::from_fn(|| job.poll_event()).any(|e| e
+        == JobEvent::Finished {
+            rounds_completed: 4,
+            error: None
+        }));
+
     // A stored state that does not fit the job (another optimiser) ends it with a reason.
     let bad = ResumePoint {
         model: whole.job.global().to_vec(),
