@@ -15,7 +15,8 @@ mod common;
 use common::{cairn, Proc};
 
 const LIMIT: Duration = Duration::from_secs(120);
-const ROUNDS: u32 = 6;
+/// Enough rounds (each takes milliseconds) that the test acts before the job ends.
+const ROUNDS: u32 = 20;
 
 fn job_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("job.toml");
