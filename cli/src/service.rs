@@ -225,6 +225,11 @@ struct Service {
 /// Runs the service until the queue is empty (or, with `serve`, until Ctrl-C / SIGTERM).
 /// `started` is when the process started, for the restart time it reports.
 pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
+    // A job file that cannot run is refused before any state is made.
+    if let Some(sub) = &opts.submit {
+        plan_job(&sub.text, "validation")
+            .map_err(|r| anyhow!("job file {}: {}", sub.source, describe(&r)))?;
+    }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     let db = opts.out.join(STORE_FILE);
@@ -367,10 +372,11 @@ fn queue_submission(store: &Store, sub: &Submission) -> Result<JobId> {
             return Ok(j.id);
         }
     }
-    let plan = plan_job(&sub.text, "validation")
-        .map_err(|r| anyhow!("job file {}: {}", sub.source, describe(&r)))?;
-    let id = store.submit(&plan.file.name, sub.text.as_bytes())?;
-    println!("queued job {id} ({}) from {}", plan.file.name, sub.source);
+    let name = JobFile::from_toml(&sub.text)
+        .map(|f| f.name)
+        .map_err(|e| anyhow!("job file {}: {e}", sub.source))?;
+    let id = store.submit(&name, sub.text.as_bytes())?;
+    println!("queued job {id} ({name}) from {}", sub.source);
     Ok(id)
 }
 

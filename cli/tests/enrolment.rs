@@ -293,9 +293,12 @@ fn bad_enrolment_settings_are_named() {
         "[data]\nsynthetic = true\n[enrolment]\nallowed = [\"not-a-key\"]\n",
     )
     .expect("write");
+    let out = dir.path().join("out");
     let o = cairn()
         .args(["coordinator", "--listen", "127.0.0.1:0", "--job"])
         .arg(&job)
+        .arg("--out")
+        .arg(&out)
         .output()
         .expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -306,12 +309,14 @@ fn bad_enrolment_settings_are_named() {
             && err.contains("64 hex digits"),
         "{err}"
     );
+    assert!(!out.exists(), "a refused job file leaves no coordinator state");
 
     // The job file sets the whole job: its flags beside it are refused by name.
     let o = cairn()
         .args(["coordinator", "--job"])
         .arg(&job)
-        .args(["--rounds", "3"])
+        .args(["--rounds", "3", "--out"])
+        .arg(&out)
         .output()
         .expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
