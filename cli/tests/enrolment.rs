@@ -309,7 +309,10 @@ fn bad_enrolment_settings_are_named() {
             && err.contains("64 hex digits"),
         "{err}"
     );
-    assert!(!out.exists(), "a refused job file leaves no coordinator state");
+    assert!(
+        !out.exists(),
+        "a refused job file leaves no coordinator state"
+    );
 
     // The job file sets the whole job: its flags beside it are refused by name.
     let o = cairn()

@@ -41,27 +41,16 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
     let mut first = Sim::new(cfg_rounds(&c, 2), &behaviours);
     first.pump();
     assert_eq!(first.completed().len(), 2);
-    let point = ResumePoint {
-        model: first.job.global().to_vec(),
-        opt_state: first.job.opt_state().clone(),
-        next_round: 3,
-        completed: 2,
-        committed: Default::default(),
-        abandoned: 0,
-    };
+    let point = stopped(&first.job, 3, 0);
     assert_ne!(point.opt_state.first_moment(), vec![0.0; point.model.len()]);
     let now = Instant::now();
     let mut rest = Sim::with_job(Job::resume(c.clone(), point, now), now, &behaviours);
     rest.pump();
-    let rounds: Vec<u32> = rest
-        .completed()
-        .iter()
-        .map(|e| match e {
-            JobEvent::RoundCompleted { round, .. } => *round,
-            _ => unreachable!(),
-        })
-        .collect();
-    assert_eq!(rounds, [3, 4], "the resumed job runs only the rounds left");
+    assert_eq!(
+        completed_rounds(&rest),
+        [3, 4],
+        "the resumed job runs only the rounds left"
+    );
     assert_eq!(rest.job.global(), whole.job.global(), "bit-identical model");
     assert_eq!(rest.job.opt_state(), whole.job.opt_state());
     assert_eq!(rest.job.rounds_completed(), 4);
@@ -78,38 +67,15 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
     assert_eq!(seeds, round_seeds(&whole.events));
 
     // A stop that abandoned round 3: the job makes up for the number and still completes 4.
-    let point = ResumePoint {
-        model: first.job.global().to_vec(),
-        opt_state: first.job.opt_state().clone(),
-        next_round: 4,
-        completed: 2,
-        committed: Default::default(),
-        abandoned: 1,
-    };
+    let point = stopped(&first.job, 4, 1);
     let mut again = Sim::with_job(Job::resume(c.clone(), point, now), now, &behaviours);
     again.pump();
-    let numbers: Vec<u32> = again
-        .completed()
-        .iter()
-        .map(|e| match e {
-            JobEvent::RoundCompleted { round, .. } => *round,
-            _ => unreachable!(),
-        })
-        .collect();
-    assert_eq!(numbers, [4, 5]);
+    assert_eq!(completed_rounds(&again), [4, 5]);
     assert_eq!(again.job.rounds_completed(), 4);
 
     // Stopped after its last round was recorded (before it was marked finished): the
     // resumed job ends at once, waiting for no one.
-    let done = ResumePoint {
-        model: whole.job.global().to_vec(),
-        opt_state: whole.job.opt_state().clone(),
-        next_round: 5,
-        completed: 4,
-        committed: Default::default(),
-        abandoned: 0,
-    };
-    let mut job = Job::resume(c.clone(), done, now);
+    let mut job = Job::resume(c.clone(), stopped(&whole.job, 5, 0), now);
     assert!(job.is_finished());
     assert!(std::iter::from_fn(|| job.poll_event()).any(|e| e
         == JobEvent::Finished {
@@ -118,14 +84,7 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         }));
 
     // A stored state that does not fit the job (another optimiser) ends it with a reason.
-    let bad = ResumePoint {
-        model: whole.job.global().to_vec(),
-        opt_state: first.job.opt_state().clone(),
-        next_round: 3,
-        completed: 2,
-        committed: Default::default(),
-        abandoned: 0,
-    };
+    let bad = stopped(&first.job, 3, 0);
     let mut yogi = c.clone();
     yogi.server = ServerOptimizer::FedYogi(AdaptiveParams::default());
     let mut job = Job::resume(yogi, bad, now);
@@ -134,6 +93,30 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         e,
         JobEvent::Finished { error: Some(ref m), .. } if m.contains("does not fit")
     )));
+}
+
+/// What the store holds of `job` stopped now, to resume at `next_round` after `abandoned`
+/// abandoned rounds.
+fn stopped(job: &Job, next_round: u32, abandoned: u32) -> ResumePoint {
+    ResumePoint {
+        model: job.global().to_vec(),
+        opt_state: job.opt_state().clone(),
+        next_round,
+        completed: job.rounds_completed(),
+        committed: Default::default(),
+        abandoned,
+    }
+}
+
+/// The numbers of the rounds that completed in `sim`.
+fn completed_rounds(sim: &Sim) -> Vec<u32> {
+    sim.completed()
+        .iter()
+        .map(|e| match e {
+            JobEvent::RoundCompleted { round, .. } => *round,
+            _ => unreachable!(),
+        })
+        .collect()
 }
 
 fn cfg_rounds(c: &cairn_protocol::job::JobConfig, rounds: u32) -> cairn_protocol::job::JobConfig {
