@@ -372,6 +372,9 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
                     summary.message, summary.rounds_trained
                 );
                 if !args.serve {
+                    if !summary.completed {
+                        bail!("{name}: the job did not complete: {}", summary.message);
+                    }
                     break;
                 }
                 println!("{name}: waiting for the coordinator's next job");

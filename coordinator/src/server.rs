@@ -383,6 +383,7 @@ pub async fn run_job_with(
                     Stop::End(reason) => {
                         let bye = wire::encode(&ToParticipant::Finished {
                             rounds: job.rounds_completed(),
+                            completed: false,
                             message: format!("job stopped: {reason}"),
                         })?;
                         for tx in conns.values() {

@@ -184,6 +184,8 @@ pub struct TrainedRound {
 pub struct ParticipantSummary {
     /// Rounds it trained in.
     pub rounds_trained: u32,
+    /// Whether the job ran all its rounds (false: it stopped early or was cancelled).
+    pub completed: bool,
     /// The coordinator's closing message.
     pub message: String,
 }
@@ -418,10 +420,13 @@ pub async fn run(
                 }
                 // A newer round replaces one still waiting for the trainer.
                 ClientEvent::Train { spec, batches } => queued = Some((spec, batches)),
-                ClientEvent::Finished { message, .. } => {
+                ClientEvent::Finished {
+                    message, completed, ..
+                } => {
                     client_close(send, conn, endpoint, reader).await;
                     return Ok(ParticipantSummary {
                         rounds_trained: trained,
+                        completed,
                         message,
                     });
                 }

@@ -97,6 +97,8 @@ pub enum ClientEvent {
     Finished {
         /// Rounds completed.
         rounds: u32,
+        /// Whether the job ran all its rounds (false: it stopped early).
+        completed: bool,
         /// Outcome.
         message: String,
     },
@@ -278,10 +280,20 @@ impl Client {
                 self.flush_secure();
                 out
             }
-            (ToParticipant::Finished { rounds, message }, _) => {
+            (
+                ToParticipant::Finished {
+                    rounds,
+                    completed,
+                    message,
+                },
+                _,
+            ) => {
                 self.state = State::Done;
-                self.events
-                    .push_back(ClientEvent::Finished { rounds, message });
+                self.events.push_back(ClientEvent::Finished {
+                    rounds,
+                    completed,
+                    message,
+                });
                 Ok(())
             }
             (ToParticipant::Rejected { reason }, _) => {

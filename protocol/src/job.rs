@@ -998,6 +998,7 @@ impl Job {
                 to: p,
                 msg: ToParticipant::Finished {
                     rounds: self.completed,
+                    completed: error.is_none(),
                     message: message.clone(),
                 },
                 close: true,

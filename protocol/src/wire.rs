@@ -18,7 +18,7 @@ use cairn_crypto::ParticipantId as CryptoId;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -96,6 +96,9 @@ pub enum ToParticipant {
     Finished {
         /// Rounds completed.
         rounds: u32,
+        /// True when the job ran all its rounds; false when it stopped early (too many
+        /// failed rounds, too few holders, cancelled).
+        completed: bool,
         /// Human-readable outcome.
         message: String,
     },

@@ -129,8 +129,13 @@ fn cfg_rounds(c: &cairn_protocol::job::JobConfig, rounds: u32) -> cairn_protocol
 fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
     let rows = [10u64, 30, 60];
     let mut sim = Sim::new(cfg(3, 2, 3), &rows.map(|r| (Behaviour::Honest, r)));
+    let finished = finished_messages(&mut sim);
     let start = sim.job.global().to_vec();
     sim.pump();
+    assert_eq!(
+        *finished.borrow(),
+        vec![(true, "job complete after 3 rounds".to_string()); 3]
+    );
     assert!(sim.job.is_finished());
     let done = sim.completed();
     assert_eq!(done.len(), 3);
@@ -213,6 +218,7 @@ fn too_few_answers_fail_the_round_clearly_and_the_job_gives_up_after_three() {
             (Behaviour::Honest, 5),
         ],
     );
+    let finished = finished_messages(&mut sim);
     sim.pump();
     for _ in 0..3 {
         sim.advance(Duration::from_secs(10));
@@ -241,6 +247,27 @@ fn too_few_answers_fail_the_round_clearly_and_the_job_gives_up_after_three() {
             error: Some(_)
         })
     ));
+    // Every holder still connected (the silent one too) is told the job did not complete.
+    let told = finished.borrow();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(told
+        .iter()
+        .all(|(completed, m)| !completed && m.contains("in a row failed")));
+}
+
+/// Records each `Finished` the coordinator sends: (completed, message).
+fn finished_messages(sim: &mut Sim) -> std::rc::Rc<std::cell::RefCell<Vec<(bool, String)>>> {
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = std::rc::Rc::clone(&seen);
+    sim.tamper = Some(Box::new(move |_, msg| {
+        if let ToParticipant::Finished {
+            completed, message, ..
+        } = msg
+        {
+            sink.borrow_mut().push((*completed, message.clone()));
+        }
+    }));
+    seen
 }
 
 #[test]
