@@ -342,6 +342,9 @@ fn say(bar: &ProgressBar, line: &str) {
 }
 
 fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
+    if !every.is_finite() {
+        bail!("--every must be a number of seconds, got {every}");
+    }
     let every = Duration::from_secs_f64(every.clamp(0.1, 60.0));
     let mut shown = 0usize;
     let mut bar: Option<ProgressBar> = None;

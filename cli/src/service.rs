@@ -54,8 +54,6 @@ pub const STORE_FILE: &str = "cairn.redb";
 pub const IDENTITY_FILE: &str = "coordinator.identity";
 /// The admin interface's token, in its output directory.
 pub const TOKEN_FILE: &str = "admin.token";
-/// Default address of the admin interface.
-pub const DEFAULT_ADMIN: &str = "127.0.0.1:7401";
 
 /// How the service runs.
 #[derive(Clone, Debug)]
@@ -313,9 +311,17 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
             None if svc.opts.serve => {
                 println!("waiting for jobs (cairn job submit FILE)");
                 let mut quit = svc.quit.clone();
-                tokio::select! {
-                    _ = svc.changed.changed() => {}
-                    _ = quit.wait_for(|q| *q) => {}
+                loop {
+                    tokio::select! {
+                        _ = svc.changed.changed() => break,
+                        _ = quit.wait_for(|q| *q) => break,
+                        // Holders that call while no job runs are turned away (they retry),
+                        // rather than left to pile up unanswered until the next job.
+                        incoming = svc.endpoint.accept() => match incoming {
+                            Some(i) => i.refuse(),
+                            None => break,
+                        },
+                    }
                 }
             }
             None => break Ok(()),
@@ -447,8 +453,17 @@ impl Service {
         let tls = Arc::new(server_config(&self.identity, &enrolment)?);
         self.endpoint.set_server_config(Some((*tls).clone()));
         let now = Instant::now();
+        // A researcher may cancel the job while it is being planned (a key setup can take
+        // minutes): the store then refuses to start or resume it.
+        let cancelled_now = |e: &StoreError| matches!(e, StoreError::WrongState { .. });
         let (mut job, persist) = if resume {
-            let (persist, r) = Persist::resume(Arc::clone(&store), id, cfg.proof.is_some())?;
+            let (persist, r) = match Persist::resume(Arc::clone(&store), id, cfg.proof.is_some()) {
+                Err(e) if cancelled_now(&e) => {
+                    println!("job {id} cancelled before it resumed");
+                    return Ok(Ended::Cancelled);
+                }
+                other => other?,
+            };
             println!(
                 "resumed job {id} at round {} ({} completed{}) {:.2} s after the coordinator started",
                 r.point.next_round,
@@ -461,7 +476,14 @@ impl Service {
             (Job::resume(cfg.clone(), r.point, now), persist)
         } else {
             let initial = cfg.model.init_params(cfg.seed);
-            let persist = Persist::start_queued(Arc::clone(&store), id, &initial, cfg.server)?;
+            let persist = match Persist::start_queued(Arc::clone(&store), id, &initial, cfg.server)
+            {
+                Err(e) if cancelled_now(&e) => {
+                    println!("job {id} cancelled before it started");
+                    return Ok(Ended::Cancelled);
+                }
+                other => other?,
+            };
             println!("started job {id}");
             (Job::new(cfg.clone(), initial, now), persist)
         };

@@ -351,28 +351,25 @@ fn bad_enrolment_settings_are_named() {
     );
 }
 
-/// A proven job whose coordinator is killed while its holders prove round 2: the restarted
-/// coordinator abandons round 2, the holders (same processes, same identity keys) join and
-/// commit to the same datasets again, round 3 is proven, and the transcript — with its
-/// resume marker — audits clean. A re-enrolment under another dataset root is caught.
-#[test]
-fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
-    use cairn_protocol::transcript::Entry;
-    use cairn_protocol::wire::DatasetCommitment;
+/// A proven job of three rounds (three holders, each its own process with its identity
+/// key) whose coordinator is killed (SIGKILL) once round `kill_at` is durably in flight,
+/// then started again: the holders reconnect by themselves and the job completes. Returns
+/// the coordinator's line saying where it resumed, the transcript file (which `cairn
+/// audit` passed), and the holders' identity key files.
+fn killed_proven_job(dir: &Path, kill_at: u32) -> (String, Transcript, Vec<PathBuf>) {
     use common::Proc;
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let table = dir.path().join("table.csv");
+    let table = dir.join("table.csv");
     write_table(&table);
-    let (keys, out) = (dir.path().join("keys"), dir.path().join("out"));
-    let job = dir.path().join("job.toml");
+    let (keys, out) = (dir.join("keys"), dir.join("out"));
+    let job = dir.join("job.toml");
     proven_job(&job, &table, "");
     let text = std::fs::read_to_string(&job)
         .expect("job")
         .replace("rounds = 2", "rounds = 3");
     std::fs::write(&job, text).expect("job");
     let identities: Vec<PathBuf> = (0..3)
-        .map(|i| dir.path().join(format!("holder-{i}.key")))
+        .map(|i| dir.join(format!("holder-{i}.key")))
         .collect();
     for p in &identities {
         keygen(p);
@@ -406,17 +403,14 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
             Proc::spawn(c)
         })
         .collect();
+    let started = format!("round={kill_at} ");
     coord.wait_for(limit, |l| {
-        l.contains("round started") && l.contains("round=2")
+        l.contains("round started") && l.contains(&started)
     });
     coord.signal("KILL");
     coord.wait(limit);
     let (mut coord, _, _) = start(&addr);
     let line = coord.wait_for(limit, |l| l.starts_with("resumed job "));
-    assert!(
-        line.contains("at round 3 (1 completed; round 2 was in flight and is abandoned)"),
-        "{line}"
-    );
     assert!(coord.wait(limit).success(), "{}", coord.seen.join("\n"));
     assert!(
         coord.seen.iter().any(|l| l.contains("audit passed")),
@@ -426,7 +420,6 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     for h in &mut holders {
         assert!(h.wait(limit).success(), "{}", h.seen.join("\n"));
     }
-
     let path = out.join("transcript.cairn");
     let audit = cairn().arg("audit").arg(&path).output().expect("audit");
     let stdout = String::from_utf8_lossy(&audit.stdout);
@@ -435,8 +428,13 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
         "{stdout}"
     );
     let t = Transcript::from_bytes(&std::fs::read(&path).expect("file")).expect("decode");
-    let kinds: Vec<&str> = t
-        .records
+    (line, t, identities)
+}
+
+/// The kinds of a transcript's records, in order.
+fn kinds(t: &Transcript) -> Vec<&'static str> {
+    use cairn_protocol::transcript::Entry;
+    t.records
         .iter()
         .map(|r| match &r.entry {
             Entry::Job { .. } => "job",
@@ -445,9 +443,43 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
             Entry::Round { .. } => "round",
             Entry::RoundFailed { .. } => "failed",
         })
-        .collect();
+        .collect()
+}
+
+/// Killed during round 1, before anything of the transcript was stored: the restarted
+/// coordinator abandons round 1 and starts the transcript afresh (header, enrolments),
+/// which audits clean over rounds 2 to 4.
+#[test]
+fn a_proven_job_killed_in_its_first_round_starts_its_transcript_afresh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (line, t, _) = killed_proven_job(dir.path(), 1);
+    assert!(
+        line.contains("at round 2 (0 completed; round 1 was in flight and is abandoned)"),
+        "{line}"
+    );
     assert_eq!(
-        kinds,
+        kinds(&t),
+        ["job", "enrolled", "enrolled", "enrolled", "round", "round", "round"]
+    );
+}
+
+/// A proven job whose coordinator is killed while its holders prove round 2: the restarted
+/// coordinator abandons round 2, the holders (same processes, same identity keys) join and
+/// commit to the same datasets again, rounds 3 and 4 are proven, and the transcript — with
+/// its resume marker — audits clean. A re-enrolment under another dataset root is caught.
+#[test]
+fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
+    use cairn_protocol::transcript::Entry;
+    use cairn_protocol::wire::DatasetCommitment;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (line, t, identities) = killed_proven_job(dir.path(), 2);
+    assert!(
+        line.contains("at round 3 (1 completed; round 2 was in flight and is abandoned)"),
+        "{line}"
+    );
+    assert_eq!(
+        kinds(&t),
         [
             "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled", "enrolled",
             "enrolled", "round", "round"

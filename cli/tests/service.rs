@@ -135,6 +135,9 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     let c3 = job(dir.path(), "toobig", "fedavg", 4, 3);
     ok(&cairn_job(&out, &["submit", c3.to_str().expect("path")]));
     coord.wait_for(LIMIT, |l| l.starts_with("started job 3"));
+    for _ in 0..3 {
+        coord.wait_for(LIMIT, |l| l.contains("participant joined"));
+    }
     let cancel = ok(&cairn_job(&out, &["cancel", "3"]));
     assert!(
         cancel.contains("cancelled job 3 (it was running)"),

@@ -80,6 +80,8 @@ impl Persist {
     /// with an [`Entry::Resumed`](cairn_protocol::transcript::Entry::Resumed) marker. A
     /// round that was in flight is recorded as abandoned (nothing applied) together with
     /// the marker, in one transaction; otherwise the marker is stored with the next round.
+    /// A proven job stopped before its first round was recorded has no transcript yet: it
+    /// gets no marker, and the driver starts its transcript as for a new job.
     pub fn resume(
         store: Arc<Store>,
         job: JobId,
@@ -100,7 +102,10 @@ impl Persist {
             abandoned: u32::try_from(abandoned_before).unwrap_or(u32::MAX)
                 + u32::from(r.in_flight.is_some()),
         };
-        let mut recorder = if proven {
+        // A proven job's transcript is stored from its first recorded round on (the header
+        // and enrolments go with it): before that there is nothing to continue, and the
+        // driver starts the transcript afresh.
+        let mut recorder = if proven && r.transcript_len > 0 {
             let so_far = transcript_of(&store, job)?;
             so_far.verify_chain().map_err(|e| StoreError::Corrupt {
                 what: "transcript",
@@ -350,6 +355,22 @@ mod tests {
         assert_eq!((again.abandoned, again.point.next_round), (None, 3));
         assert_eq!(again.point.abandoned, 1, "counted from the store");
         assert_eq!(store.rounds::<RoundRecord>(1).unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_proven_job_stopped_before_its_first_record_starts_its_transcript_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("db")).unwrap());
+        let p = Persist::start(Arc::clone(&store), "j", b"", &[0.0; 2], FEDAVG).unwrap();
+        p.begin_round(1).await.unwrap();
+        drop(p); // killed during round 1: nothing of the transcript stored yet
+        let (mut p, resumed) = Persist::resume(Arc::clone(&store), 1, true).unwrap();
+        assert_eq!(resumed.abandoned, Some(1));
+        assert!(
+            p.take_recorder().is_none(),
+            "no marker without a header: the driver writes the header first"
+        );
+        assert_eq!(store.job(1).unwrap().transcript_len, 0);
     }
 
     #[tokio::test]

@@ -168,10 +168,14 @@ pub async fn run_job_with(
     }
     let limit = wire::update_limit(model.param_count()).min(MAX_FRAME_BYTES);
     let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Inbound>();
-    let acceptor = tokio::spawn(accept_loop(endpoint.clone(), in_tx, limit, server_config));
+    // However the run ends (an error included), its accept loop stops and the connections
+    // still open are closed: nothing of this job lingers into the next.
+    let mut conns = Connections {
+        acceptor: tokio::spawn(accept_loop(endpoint.clone(), in_tx, limit, server_config)),
+        open: HashMap::new(),
+    };
     tokio::pin!(shutdown);
 
-    let mut conns: HashMap<ParticipantId, mpsc::UnboundedSender<Outbound>> = HashMap::new();
     let mut records = Vec::new();
     let mut round_started: HashMap<u32, (Instant, usize)> = HashMap::new();
     let mut finished_error = None;
@@ -203,14 +207,14 @@ pub async fn run_job_with(
         }
         while let Some(t) = job.poll_transmit() {
             let frame = wire::encode(&t.msg)?;
-            if let Some(tx) = conns.get(&t.to) {
+            if let Some(tx) = conns.open.get(&t.to) {
                 let _ = tx.send(Outbound::Frame {
                     frame,
                     close: t.close,
                 });
             }
             if t.close {
-                conns.remove(&t.to);
+                conns.open.remove(&t.to);
             }
         }
         while let Some(event) = job.poll_event() {
@@ -343,7 +347,7 @@ pub async fn run_job_with(
             msg = in_rx.recv() => match msg {
                 Some(Inbound::Connected(p, tx, addr, identity)) => {
                     debug!(participant = p, %addr, identity = %hex::encode(identity.0), "connection");
-                    conns.insert(p, tx);
+                    conns.open.insert(p, tx);
                     job.handle_connected(p, identity);
                 }
                 Some(Inbound::Refused(p, reason)) => {
@@ -359,7 +363,7 @@ pub async fn run_job_with(
                     if let Some(why) = why {
                         warn!(participant = p, %why, "connection lost");
                     }
-                    conns.remove(&p);
+                    conns.open.remove(&p);
                     job.handle_disconnect(p, Instant::now());
                 }
                 None => break,
@@ -373,22 +377,15 @@ pub async fn run_job_with(
             }
             () = sleep_until(wake) => job.handle_timeout(Instant::now()),
             stop = &mut shutdown => {
-                acceptor.abort();
-                match stop {
-                    Stop::Quietly => {
-                        for tx in conns.values() {
-                            let _ = tx.send(Outbound::Abort);
-                        }
-                    }
-                    Stop::End(reason) => {
-                        let bye = wire::encode(&ToParticipant::Finished {
-                            rounds: job.rounds_completed(),
-                            completed: false,
-                            message: format!("job stopped: {reason}"),
-                        })?;
-                        for tx in conns.values() {
-                            let _ = tx.send(Outbound::Frame { frame: bye.clone(), close: true });
-                        }
+                // Stop::Quietly: dropping `conns` closes every connection at once.
+                if let Stop::End(reason) = stop {
+                    let bye = wire::encode(&ToParticipant::Finished {
+                        rounds: job.rounds_completed(),
+                        completed: false,
+                        message: format!("job stopped: {reason}"),
+                    })?;
+                    for (_, tx) in conns.open.drain() {
+                        let _ = tx.send(Outbound::Frame { frame: bye.clone(), close: true });
                     }
                 }
                 drop(conns);
@@ -402,9 +399,8 @@ pub async fn run_job_with(
     if let Some(p) = &persist {
         p.finish(finished_error.clone()).await?;
     }
-    // Let the writers flush the final messages before the endpoint goes away.
+    // The members were sent Finished (and leave the map); any other connection is closed.
     drop(conns);
-    acceptor.abort();
     tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle())
         .await
         .ok();
@@ -415,6 +411,21 @@ pub async fn run_job_with(
         error: finished_error,
         transcript: recorder.map(Recorder::into_transcript),
     })
+}
+
+/// A run's accept loop and open connections, ended when the run ends, however it ends.
+struct Connections {
+    acceptor: tokio::task::JoinHandle<()>,
+    open: HashMap<ParticipantId, mpsc::UnboundedSender<Outbound>>,
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+        for tx in self.open.values() {
+            let _ = tx.send(Outbound::Abort);
+        }
+    }
 }
 
 fn rss_now() -> Option<u64> {

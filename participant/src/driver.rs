@@ -336,7 +336,18 @@ pub async fn run(
                 cfg.coordinator
             ))
         })?
-        .map_err(TransportError::from)?;
+        .map_err(|e| match &e {
+            // A coordinator between jobs turns callers away: as good as unreachable.
+            quinn::ConnectionError::ConnectionClosed(c)
+                if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+            {
+                ParticipantError::Unreachable(format!(
+                    "{} is not running a job now",
+                    cfg.coordinator
+                ))
+            }
+            _ => TransportError::from(e).into(),
+        })?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let (frame_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);
     let reader = tokio::spawn(async move {
