@@ -256,6 +256,7 @@ async fn blocking<T: Send + 'static>(
 mod tests {
     use super::*;
     use crate::store::JobState;
+    use cairn_protocol::job::JobEvent;
 
     const FEDAVG: ServerOptimizer = ServerOptimizer::FedAvg { lr: 1.0 };
 
@@ -400,5 +401,23 @@ mod tests {
         // The marker went in with the abandoned round: the store's transcript is the same.
         assert_eq!(&transcript_of(&store, 1).unwrap(), t);
         assert_eq!(t.verify_chain(), Ok(()));
+
+        // Stopped again with nothing in flight: the marker waits for the next entry, so a
+        // job with nothing left to record leaves its transcript as the store holds it.
+        drop(p);
+        let (mut p, resumed) = Persist::resume(Arc::clone(&store), 1, true).unwrap();
+        assert_eq!(resumed.abandoned, None);
+        let mut rec = p.take_recorder().expect("transcript");
+        assert_eq!(rec.transcript(), &transcript_of(&store, 1).unwrap());
+        rec.on_event(&JobEvent::RoundFailed {
+            round: 3,
+            reason: "test".into(),
+            dropped: vec![],
+        });
+        let kinds: Vec<bool> = rec.transcript().records[2..]
+            .iter()
+            .map(|r| matches!(r.entry, Entry::Resumed { .. }))
+            .collect();
+        assert_eq!(kinds, [true, false], "the marker, then the round");
     }
 }

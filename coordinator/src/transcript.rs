@@ -15,6 +15,9 @@ pub struct Recorder {
     transcript: Transcript,
     model: Vec<f32>,
     started: HashMap<u32, Started>,
+    /// A resume marker not yet appended: it goes in before the next entry, so a resumed
+    /// job that records nothing more (it had no rounds left) adds nothing.
+    pending: Option<Entry>,
 }
 
 impl Recorder {
@@ -40,32 +43,53 @@ impl Recorder {
             transcript,
             model: initial.to_vec(),
             started: HashMap::new(),
+            pending: None,
         })
     }
 
     /// Continues the transcript of a job resumed after a stop: `so_far` as the store held
-    /// it, `model` the model the job resumes from. Appends the [`Entry::Resumed`] marker
-    /// (the round in flight, if any, abandoned; enrolments open again).
+    /// it, `model` the model the job resumes from, with the [`Entry::Resumed`] marker (the
+    /// round in flight, if any, abandoned; enrolments open again). With a round abandoned
+    /// the marker is appended now (it is stored with the abandoned round); otherwise it goes
+    /// in with the next entry.
     pub fn resume(
         so_far: Transcript,
         model: &[f32],
         next_round: u32,
         abandoned: Option<u32>,
     ) -> Self {
-        let mut transcript = so_far;
-        transcript.append(Entry::Resumed {
+        let marker = Entry::Resumed {
             next_round,
             abandoned,
-        });
-        Self {
-            transcript,
+        };
+        let mut r = Self {
+            transcript: so_far,
             model: model.to_vec(),
             started: HashMap::new(),
+            pending: Some(marker),
+        };
+        if abandoned.is_some() {
+            r.flush_marker();
+        }
+        r
+    }
+
+    fn flush_marker(&mut self) {
+        if let Some(m) = self.pending.take() {
+            self.transcript.append(m);
         }
     }
 
     /// Appends what `event` adds to the transcript.
     pub fn on_event(&mut self, event: &JobEvent) {
+        if matches!(
+            event,
+            JobEvent::Enrolled { .. }
+                | JobEvent::RoundCompleted { .. }
+                | JobEvent::RoundFailed { .. }
+        ) {
+            self.flush_marker();
+        }
         match event {
             JobEvent::Enrolled {
                 participant,
