@@ -477,12 +477,5 @@ async fn bench() -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    // `cargo test --benches` runs bench targets with --test (or lists them): nothing to do.
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return Ok(());
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(bench())
+    common::harness_main(bench)
 }

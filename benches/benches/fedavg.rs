@@ -23,6 +23,8 @@ use cairn_protocol::metrics::evaluate;
 use cairn_protocol::model::ModelSpec;
 use tokio::sync::mpsc;
 
+mod common;
+
 /// Returns a fixed small update at once: isolates the protocol's overhead.
 struct InstantTrainer;
 impl Trainer for InstantTrainer {
@@ -139,16 +141,12 @@ async fn overhead(aggregation: &str) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    // `cargo test --benches` passes --bench-less flags; only run when benchmarking.
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return Ok(());
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    common::harness_main(|| async {
         println!("federated vs centralised test AUC, fraud table, 5 holders, model 38→16→1, 20 rounds x K=20 x B=32");
-        println!("{:<16} {:>9} {:>11} {:>8} {:>8}", "partition", "federated", "centralised", "gap", "seconds");
+        println!(
+            "{:<16} {:>9} {:>11} {:>8} {:>8}",
+            "partition", "federated", "centralised", "gap", "seconds"
+        );
         quality("iid", Partition::Iid).await?;
         quality("dirichlet(0.5)", Partition::Dirichlet { alpha: 0.5 }).await?;
         overhead("plain").await?;

@@ -1,6 +1,7 @@
-//! What the `round_breakdown` and `audit` harnesses share: the reference configuration R1
-//! (`cairn demo`'s defaults) on the real data split among 5 holders, its proof keys and
-//! cached files under the target directory, and the job run on loopback.
+//! What the harnesses share: their `main` ([`harness_main`]); and for `round_breakdown` and
+//! `audit`, the reference configuration R1 (`cairn demo`'s defaults) on the real data split
+//! among 5 holders, its proof keys and cached files under the target directory, and the
+//! job run on loopback.
 
 #![allow(dead_code)] // each harness uses part of it
 
@@ -16,6 +17,21 @@ use cairn_datasets::{partition, Dataset, Partition};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
 use cairn_protocol::job::JobConfig;
 use tokio::sync::mpsc;
+
+/// A harness's `main`: runs `bench` on a multi-threaded tokio runtime, except under
+/// `cargo test --benches`, which runs bench targets with `--test` (or `--list`): nothing to
+/// do then.
+pub fn harness_main<F: std::future::Future<Output = Result<()>>>(
+    bench: impl FnOnce() -> F,
+) -> Result<()> {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bench())
+}
 
 /// Holders (participants) of the benchmarked job.
 pub const HOLDERS: usize = 5;
