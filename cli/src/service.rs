@@ -105,18 +105,6 @@ fn refusal(e: JobFileError) -> Refusal {
     }
 }
 
-/// A refusal as one line.
-pub fn describe(r: &Refusal) -> String {
-    match r {
-        Refusal::Fields(f) => f
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
-        Refusal::Other(m) => m.clone(),
-    }
-}
-
 /// Resolves a job file's text: parses and checks it, loads its `[data]` table and checks the
 /// table against its schema. `job_id` is the id the job runs under.
 pub fn plan_job(text: &str, job_id: &str) -> Result<Plan, Refusal> {
@@ -225,8 +213,7 @@ struct Service {
 pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
     // A job file that cannot run is refused before any state is made.
     if let Some(sub) = &opts.submit {
-        plan_job(&sub.text, "validation")
-            .map_err(|r| anyhow!("job file {}: {}", sub.source, describe(&r)))?;
+        plan_job(&sub.text, "validation").map_err(|r| anyhow!("job file {}: {}", sub.source, r))?;
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
@@ -402,7 +389,7 @@ impl Service {
         let plan = match plan_job(&text, &job_id(&info.name, id)) {
             Ok(p) => p,
             Err(r) => {
-                let why = format!("cannot run on this coordinator: {}", describe(&r));
+                let why = format!("cannot run on this coordinator: {}", r);
                 eprintln!("job {id}: {why}");
                 store.fail(id, &why)?;
                 return Ok(Ended::Failed(why));

@@ -40,7 +40,7 @@ use crate::job_file::FieldError;
 use crate::persist::transcript_of;
 use crate::progress::RoundRecord;
 use crate::status_page;
-use crate::store::{JobId, JobInfo, JobState, RoundOutcome, Store, StoreError};
+use crate::store::{JobId, JobInfo, RoundOutcome, Store, StoreError};
 
 /// Artifact: the job's [`JobPlan`], stored when it starts.
 pub const PLAN: &str = "plan.json";
@@ -169,6 +169,23 @@ pub enum Refusal {
     Fields(Vec<FieldError>),
     /// Anything else (not TOML, not UTF-8, data that cannot be read).
     Other(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Fields(fields) => {
+                for (i, e) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            Refusal::Other(m) => f.write_str(m),
+        }
+    }
 }
 
 /// Checks a submitted job file and returns the job's name.
@@ -552,11 +569,6 @@ async fn page(State(state): State<Arc<AdminState>>) -> Response {
         Ok(jobs) => Html(status_page::render(&jobs)).into_response(),
         Err(r) => r,
     }
-}
-
-/// True for a state in which the runner should pick the job up or keep it.
-pub fn is_live(state: &JobState) -> bool {
-    matches!(state, JobState::Queued | JobState::Running)
 }
 
 #[cfg(test)]
