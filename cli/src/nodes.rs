@@ -354,8 +354,13 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
     // Since when the coordinator has been out of reach (None while in touch).
     let mut lost_since: Option<Instant> = None;
     let mut jobs = 0u32;
+    // The trainer chosen above serves the first job; each later one gets its own.
+    let mut first = Some(trainer);
     loop {
-        let trainer = TchTrainer::new(args.device).context("choosing the training device")?;
+        let trainer = match first.take() {
+            Some(t) => t,
+            None => TchTrainer::new(args.device).context("choosing the training device")?,
+        };
         match run(
             &cfg,
             Arc::clone(&rows),
