@@ -34,7 +34,7 @@ use cairn_circuits::training::{indices_hash, model_hash, FixedHyper, Public};
 use cairn_coordinator::audit::{audit, proof_items, verify_items, ProofItem};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::round::{check_survivor_signatures, ProvenSum};
-use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::sampling::block_indices;
 use cairn_protocol::transcript::{Entry, Transcript};
 use common::{bench_dir, load_average, time_median, HOLDERS, R1};
 use rayon::prelude::*;
@@ -231,16 +231,17 @@ fn proof_parts(
             }),
         ),
         (
-            "  row indices: sample + Poseidon hash",
+            "  block indices: sample + Poseidon hash",
             time_median(reps, || {
                 for it in items {
                     let st = &it.statement;
-                    let idx = batch_indices(
+                    let idx = block_indices(
                         st.round_seed,
                         it.participant,
                         it.dataset.n_rows as usize,
                         st.hyper.local_steps,
                         st.hyper.batch_size,
+                        st.proof.block_rows,
                     );
                     black_box(indices_hash(&idx));
                 }

@@ -2,22 +2,19 @@
 //! (`cargo bench -p cairn-benches --bench prove`; `CAIRN_PROVE=r1` runs only R1,
 //! `CAIRN_PROVE=r1,r2:count` only counts constraints).
 //!
-//! R1: logistic regression on the Ethereum fraud table's 45 features, K = 1, B = 16,
-//! tree depth 14. R2: MLP 45→16→1, K = 4, B = 16, depth 14. Reports the constraint count
+//! R1: logistic regression on 45 features, K = 1, B = 16, trees of depth 12 over blocks of 8
+//! rows. R2: MLP 45→16→1, K = 4, B = 16, the same trees. Reports the constraint count
 //! (total and per part), setup, witness, proving and verification times, key and proof
 //! sizes and peak memory, against the targets of issue #5 (2 cores: R1 < 10 s, R2 < 90 s,
 //! verify < 5 ms, training ≤ ~3 constraints per MAC plus one rescale per dot product).
 
 use std::time::{Duration, Instant};
 
-use cairn_circuits::fixed::quantize_all;
-use cairn_circuits::merkle::MerkleTree;
-use cairn_circuits::pedersen::random_blinding;
 use cairn_circuits::training::circuit::{Breakdown, TrainingCircuit};
-use cairn_circuits::training::{proof, replay, FixedHyper, Shape, Witness};
-use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::sampling::batch_indices;
-use rand::{Rng, SeedableRng};
+use cairn_circuits::training::prover::Prover;
+use cairn_circuits::training::{proof, Shape};
+use cairn_protocol::model::ModelSpec;
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 mod common;
@@ -50,46 +47,10 @@ fn macs_per_step(spec: &ModelSpec, batch: usize) -> usize {
 
 fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let nf = shape.model.n_features;
-    let rows: Vec<Vec<i64>> = (0..n_rows)
-        .map(|_| {
-            let mut r: Vec<f32> = (0..nf).map(|_| rng.gen_range(-2.0..2.0)).collect();
-            r.push(f32::from(rng.gen_bool(0.3)));
-            quantize_all(&r).unwrap_or_default()
-        })
-        .collect();
     let t = Instant::now();
-    let tree = MerkleTree::from_rows(&rows, shape.tree_depth).expect("tree");
-    let tree_time = t.elapsed();
-    let hp = HyperParams {
-        local_steps: shape.local_steps,
-        batch_size: shape.batch_size,
-        learning_rate: 0.1,
-        clip_norm: 10.0,
-    };
-    let hyper = FixedHyper::new(&hp, 0.001).expect("hyper");
-    let indices = batch_indices([9; 32], 0, rows.len(), shape.local_steps, shape.batch_size);
-    let model = quantize_all(&shape.model.init_params(3)).expect("model");
-
-    let t = Instant::now();
-    let batches: Vec<Vec<Vec<i64>>> = indices
-        .iter()
-        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
-        .collect();
-    let w_k = replay(shape, &model, &batches, &hyper).expect("replay");
-    let update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
-    let witness = Witness::new(
-        shape,
-        &tree,
-        &rows,
-        indices,
-        model,
-        hyper,
-        update,
-        random_blinding(&mut rng),
-    )
-    .expect("witness");
-    let witness_time = t.elapsed();
+    let (witness, tree_secs) = common::synthetic_witness(shape, n_rows, &mut rng);
+    let witness_time = t.elapsed().saturating_sub(Duration::from_secs_f64(tree_secs));
+    let tree_time = Duration::from_secs_f64(tree_secs);
 
     let circuit = TrainingCircuit {
         shape: shape.clone(),
@@ -115,9 +76,10 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
     let pk_bytes = proof::pk_to_bytes(shape, &pk).len();
     let vk_bytes = proof::vk_to_bytes(shape, &vk).len();
 
+    let prover = Prover::new(shape, pk).expect("prover");
     reset_peak_rss();
     let (t, cpu) = (Instant::now(), cpu_seconds());
-    let p = proof::prove(&pk, shape, &witness, &mut rng).expect("prove");
+    let (p, phases) = prover.prove_timed(&witness, &mut rng).expect("prove");
     let prove_time = t.elapsed();
     let prove_cpu = cpu_seconds() - cpu;
     let prove_peak = peak_rss_mib();
@@ -158,6 +120,13 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
         prove_time.as_secs_f64(),
         prove_cpu,
         prove_peak
+    );
+    println!(
+        "| of which: witness synthesis / A·z, B·z, C·z and check / FFTs / MSMs | {:.2} / {:.2} / {:.2} / {:.2} s wall |",
+        phases.synthesis.as_secs_f64(),
+        phases.evaluate.as_secs_f64(),
+        phases.fft.as_secs_f64(),
+        phases.msm.as_secs_f64()
     );
     println!(
         "| verify (median of 20) | {:.2} ms |",
@@ -219,7 +188,9 @@ fn main() {
         model: ModelSpec::logistic(45),
         local_steps: 1,
         batch_size: 16,
-        tree_depth: 14,
+        tree_depth: 12,
+        feature_bits: 20,
+        block_rows: 8,
     };
     let r2 = Shape {
         model: ModelSpec {
@@ -228,7 +199,9 @@ fn main() {
         },
         local_steps: 4,
         batch_size: 16,
-        tree_depth: 14,
+        tree_depth: 12,
+        feature_bits: 20,
+        block_rows: 8,
     };
     // `CAIRN_PROVE=r2:count` counts constraints without setup or proving.
     let count_only = which.contains("count");

@@ -366,7 +366,7 @@ async fn bench() -> Result<()> {
     let data: Vec<CommittedData> = r1
         .holders
         .iter()
-        .map(|h| CommittedData::new(&h.features, h.n_features, &h.labels, spec.tree_depth))
+        .map(|h| CommittedData::new(&h.features, h.n_features, &h.labels, &spec))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow!(e))?;
     println!(

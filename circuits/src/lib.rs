@@ -41,4 +41,5 @@ pub mod merkle;
 pub mod pedersen;
 pub mod poseidon;
 pub mod rounds;
+pub mod rows;
 pub mod training;

@@ -10,7 +10,7 @@ use ark_groth16::PreparedVerifyingKey;
 use cairn_protocol::job::{ProofCheck, RoundStatement};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::ProvenSum;
-use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::sampling::{block_indices, round_rows};
 use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 use rand::{CryptoRng, RngCore};
 
@@ -21,7 +21,8 @@ use crate::encoding::{
 use crate::fixed;
 use crate::merkle::MerkleTree;
 use crate::pedersen::{self, Generators};
-use crate::training::proof::{self, Proof, ProvingKey};
+use crate::training::proof::{self, Proof};
+use crate::training::prover::Prover;
 use crate::training::{indices_hash, model_hash, replay, FixedHyper, Public, Shape, Witness};
 
 /// The circuit shape of a job's rounds.
@@ -31,15 +32,33 @@ pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape 
         local_steps: hyper.local_steps,
         batch_size: hyper.batch_size,
         tree_depth: spec.tree_depth,
+        feature_bits: spec.feature_bits,
+        block_rows: spec.block_rows,
     }
 }
 
-/// The [`ProofSpec`] a job announces for tolerance τ and trees of `tree_depth`.
-pub fn proof_spec(tolerance: f32, tree_depth: u32) -> ProofSpec {
+/// Most rows per block when a job does not say: one Merkle path per 8 rows.
+pub const DEFAULT_BLOCK_ROWS: u32 = 8;
+
+/// Rows per block when a job does not say: the largest of 8, 4, 2 and 1 that divides the
+/// batch size.
+pub fn default_block_rows(batch_size: u32) -> u32 {
+    let mut b = DEFAULT_BLOCK_ROWS;
+    while b > 1 && !batch_size.is_multiple_of(b) {
+        b /= 2;
+    }
+    b
+}
+
+/// The [`ProofSpec`] a job announces for tolerance τ, trees of `tree_depth` (index bits
+/// over blocks), features of `feature_bits` signed bits and blocks of `block_rows` rows.
+pub fn proof_spec(tolerance: f32, tree_depth: u32, feature_bits: u32, block_rows: u32) -> ProofSpec {
     ProofSpec {
         tolerance,
         tree_depth,
         blinding_limbs: BLINDING_LIMBS as u32,
+        feature_bits,
+        block_rows,
     }
 }
 
@@ -96,12 +115,13 @@ impl RoundPublic {
         let data_root = fr_from_bytes(&dataset.root).map_err(|e| format!("dataset root: {e}"))?;
         let commitment = point_from_bytes(commitment).map_err(|e| e.to_string())?;
         let n_rows = usize::try_from(dataset.n_rows).map_err(|_| "row count".to_string())?;
-        let indices = batch_indices(
+        let indices = block_indices(
             self.round_seed,
             participant,
             n_rows,
             self.shape.local_steps,
             self.shape.batch_size,
+            self.shape.block_rows,
         );
         Ok(Public {
             data_root,
@@ -203,23 +223,30 @@ pub struct ProvenUpdate {
     pub input: ProvenInput,
 }
 
-/// A holder's dataset as the proof sees it: its rows in fixed point and their tree.
+/// A holder's dataset as the proof sees it: its rows in fixed point, in the order it
+/// committed them, and the tree of their blocks.
 #[derive(Debug)]
 pub struct CommittedData {
-    /// Rows (features then label), fixed point.
+    /// Rows (features then label), fixed point: every row of the holder's table, in order
+    /// (the ones after the last full block are in no leaf and never trained on).
     pub rows: Vec<Vec<i64>>,
-    /// Their Poseidon Merkle tree.
+    /// The Poseidon Merkle tree of their blocks ([`crate::rows`]).
     pub tree: MerkleTree,
+    /// Rows under the root: whole blocks.
+    pub committed: usize,
 }
 
 impl CommittedData {
     /// Quantises the row-major `features` (`n_features` per row) with their `labels` row
-    /// by row and builds the tree of `depth`.
+    /// by row, holds every row to the job's format (features within the range
+    /// `spec.feature_bits` gives, labels 0 or 1; a feature exactly at the range's upper end
+    /// is rounded down one step), and builds the tree of `spec.tree_depth` over blocks of
+    /// `spec.block_rows` rows in table order.
     pub fn new(
         features: &[f32],
         n_features: usize,
         labels: &[f32],
-        depth: u32,
+        spec: &ProofSpec,
     ) -> Result<Self, String> {
         if n_features == 0 || features.len() != n_features * labels.len() {
             return Err(format!(
@@ -228,14 +255,46 @@ impl CommittedData {
                 labels.len()
             ));
         }
-        let rows = features
+        let format = crate::rows::RowFormat {
+            n_features,
+            feature_bits: spec.feature_bits,
+            block_rows: spec.block_rows,
+        };
+        if !(2..=crate::rows::MAX_FEATURE_BITS).contains(&spec.feature_bits) || spec.block_rows == 0
+        {
+            return Err(format!(
+                "row format: {} feature bits, blocks of {} rows",
+                spec.feature_bits, spec.block_rows
+            ));
+        }
+        let (_, max) = format.feature_range();
+        let mut rows = features
             .chunks(n_features)
             .zip(labels)
             .map(|(f, &y)| fixed::quantize_row(f, y))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("quantising the rows: {e}"))?;
-        let tree = MerkleTree::from_rows(&rows, depth).map_err(|e| e.to_string())?;
-        Ok(Self { rows, tree })
+        for row in &mut rows {
+            for v in &mut row[..n_features] {
+                if *v == max + 1 {
+                    *v = max;
+                }
+            }
+        }
+        let leaves = format.leaves(&rows).map_err(|e| {
+            format!(
+                "{e}: a proven job holds features to ±{} (proofs.feature_bits = {}); clamp the data to it",
+                format.feature_limit(),
+                spec.feature_bits
+            )
+        })?;
+        let committed = leaves.len() * spec.block_rows as usize;
+        let tree = MerkleTree::from_leaves(leaves, spec.tree_depth).map_err(|e| e.to_string())?;
+        Ok(Self {
+            rows,
+            tree,
+            committed,
+        })
     }
 
     /// The dataset root, as enrolment sends it.
@@ -249,14 +308,13 @@ impl CommittedData {
 /// fixed-point replay (failing when the update strays beyond τ or over the clip bound),
 /// commits with a fresh blinding and proves.
 pub fn prove_update<R: RngCore + CryptoRng>(
-    pk: &ProvingKey,
+    prover: &Prover,
     st: &RoundStatement,
     participant: u32,
     data: &CommittedData,
     update: &[f32],
     rng: &mut R,
 ) -> Result<ProvenUpdate, String> {
-    let shape = shape(&st.model, &st.hyper, &st.proof);
     let w = round_witness(
         st,
         participant,
@@ -264,7 +322,7 @@ pub fn prove_update<R: RngCore + CryptoRng>(
         update,
         pedersen::random_blinding(rng),
     )?;
-    let proof = proof::prove(pk, &shape, &w, rng).map_err(|e| format!("proving: {e}"))?;
+    let proof = prover.prove(&w, rng).map_err(|e| format!("proving: {e}"))?;
     Ok(proven_update(&w, &proof))
 }
 
@@ -281,12 +339,13 @@ pub fn round_witness(
     let shape = shape(&st.model, &st.hyper, &st.proof);
     let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
     let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
-    let indices = batch_indices(
+    let indices = block_indices(
         st.round_seed,
         participant,
-        data.rows.len(),
+        data.committed,
         st.hyper.local_steps,
         st.hyper.batch_size,
+        st.proof.block_rows,
     );
     Witness::from_float_update(
         &shape, &data.tree, &data.rows, indices, model, hyper, update, rho,
@@ -305,12 +364,13 @@ pub fn replay_update(
     let shape = shape(&st.model, &st.hyper, &st.proof);
     let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
     let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
-    let batches: Vec<Vec<Vec<i64>>> = batch_indices(
+    let batches: Vec<Vec<Vec<i64>>> = round_rows(
         st.round_seed,
         participant,
-        data.rows.len(),
+        data.committed,
         st.hyper.local_steps,
         st.hyper.batch_size,
+        Some(st.proof.block_rows),
     )
     .iter()
     .map(|b| {
@@ -353,22 +413,24 @@ mod tests {
             n_features: 4,
             hidden: vec![],
         };
-        let n_rows = 13;
+        let n_rows = 14;
         let features: Vec<f32> = (0..n_rows * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let labels: Vec<f32> = (0..n_rows).map(|i| (i % 2) as f32).collect();
-        let data = CommittedData::new(&features, 4, &labels, 4).unwrap();
+        let spec = proof_spec(0.01, 4, 20, 2);
+        let data = CommittedData::new(&features, 4, &labels, &spec).unwrap();
+        assert_eq!(data.committed, 14);
         let st = RoundStatement {
             round: 3,
             global: model.init_params(2),
             model,
             hyper: HyperParams {
                 local_steps: 2,
-                batch_size: 3,
+                batch_size: 4,
                 learning_rate: 0.1,
                 clip_norm: 5.0,
             },
             round_seed: [7; 32],
-            proof: proof_spec(0.01, 4),
+            proof: spec,
         };
         let dataset = DatasetCommitment {
             root: data.root(),

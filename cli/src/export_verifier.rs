@@ -21,10 +21,12 @@ use cairn_circuits::merkle::MerkleTree;
 use cairn_circuits::pedersen::random_blinding;
 use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, VerifyingKey};
+use cairn_circuits::training::prover::Prover;
 use cairn_circuits::training::{replay, FixedHyper, Shape, Witness};
 use cairn_coordinator::audit::proof_items;
 use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::sampling::batch_indices;
+use cairn_circuits::rows::DEFAULT_FEATURE_BITS;
+use cairn_protocol::sampling::{block_indices, block_rows_of};
 use cairn_protocol::transcript::Transcript;
 use clap::Args;
 
@@ -211,11 +213,21 @@ pub fn demo(features: usize) -> Result<Export> {
         local_steps: 1,
         batch_size: 2,
         tree_depth: 2,
+        feature_bits: DEFAULT_FEATURE_BITS,
+        block_rows: 2,
     };
     shape.validate().context("demo shape")?;
     let rows = demo_rows(features, 4)?;
-    let tree = MerkleTree::from_rows(&rows, shape.tree_depth).context("demo Merkle tree")?;
-    let indices = batch_indices([7; 32], 0, rows.len(), shape.local_steps, shape.batch_size);
+    let leaves = shape.row_format().leaves(&rows).context("demo rows")?;
+    let tree = MerkleTree::from_leaves(leaves, shape.tree_depth).context("demo Merkle tree")?;
+    let indices = block_indices(
+        [7; 32],
+        0,
+        rows.len(),
+        shape.local_steps,
+        shape.batch_size,
+        shape.block_rows,
+    );
     let model = quantize_all(&shape.model.init_params(1)).context("demo model")?;
     let hyper = FixedHyper::new(
         &HyperParams {
@@ -227,7 +239,7 @@ pub fn demo(features: usize) -> Result<Export> {
         1e-3,
     )
     .context("demo hyper-parameters")?;
-    let batches: Vec<Vec<Vec<i64>>> = indices
+    let batches: Vec<Vec<Vec<i64>>> = block_rows_of(&indices, shape.block_rows)
         .iter()
         .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
         .collect();
@@ -247,7 +259,8 @@ pub fn demo(features: usize) -> Result<Export> {
     )
     .context("demo witness")?;
     let (pk, vk) = proof::setup(&shape, &mut rng).context("demo setup")?;
-    let p = proof::prove(&pk, &shape, &witness, &mut rng).context("demo proof")?;
+    let prover = Prover::new(&shape, pk).context("demo prover")?;
+    let p = prover.prove(&witness, &mut rng).context("demo proof")?;
     let ok = proof::verify(&proof::prepare(&vk), &witness.public, &p).context("demo verify")?;
     ensure!(ok, "the demo proof does not verify natively");
     Ok(Export {

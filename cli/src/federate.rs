@@ -12,7 +12,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cairn_circuits::rounds::{self, CommittedData};
-use cairn_circuits::training::proof::{self, KeyStore, ProvingKey, VerifyingKey};
+use cairn_circuits::training::proof::{self, KeyStore, VerifyingKey};
+use cairn_circuits::training::prover::Prover as Groth16Prover;
 use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_coordinator::{run_job, JobSummary, Progress};
 use cairn_datasets::Dataset;
@@ -21,13 +22,14 @@ use cairn_participant::{run, ParticipantConfig, Prover, TrainedRound, UpdateProv
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::wire::ProofSpec;
 use cairn_protocol::transport::{server_endpoint, Enrolment, ServerIdentity};
 use tokio::sync::mpsc;
 
 /// The keys of a proven job's circuit shape.
 pub struct Proving {
-    /// Proving key, shared by the holders.
-    pub pk: Arc<ProvingKey>,
+    /// The prover (proving key and constraint matrices), shared by the holders.
+    pub pk: Arc<Groth16Prover>,
     /// Verifying key, for the coordinator.
     pub vk: VerifyingKey,
 }
@@ -56,7 +58,10 @@ impl Proving {
         };
         Ok((
             Self {
-                pk: Arc::new(pk),
+                pk: Arc::new(
+                    Groth16Prover::new(&shape, pk)
+                        .with_context(|| format!("preparing the prover of shape {}", shape.id()))?,
+                ),
                 vk,
             },
             existed,
@@ -79,7 +84,7 @@ pub async fn run_federated(
     for (i, rows) in holders.iter().enumerate() {
         provers.push(match (proving, job.proof) {
             (Some(p), Some(spec)) => Some(Arc::new(
-                commit_holder(p, rows, spec.tree_depth).with_context(|| format!("holder {i}"))?,
+                commit_holder(p, rows, &spec).with_context(|| format!("holder {i}"))?,
             ) as Arc<dyn UpdateProver>),
             _ => None,
         });
@@ -120,10 +125,10 @@ pub async fn run_federated(
 
 /// The honest prover of a holder: its rows committed in fixed point under a Poseidon
 /// Merkle tree of `tree_depth` (once per job), with the job's proving key.
-pub fn commit_holder(proving: &Proving, rows: &Dataset, tree_depth: u32) -> Result<Prover> {
+pub fn commit_holder(proving: &Proving, rows: &Dataset, spec: &ProofSpec) -> Result<Prover> {
     Ok(Prover {
         key: Arc::clone(&proving.pk),
-        data: CommittedData::new(&rows.features, rows.n_features, &rows.labels, tree_depth)
+        data: CommittedData::new(&rows.features, rows.n_features, &rows.labels, spec)
             .map_err(|e| anyhow!("{e}"))?,
     })
 }

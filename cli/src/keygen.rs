@@ -82,9 +82,16 @@ pub struct ProofKeygenArgs {
     /// Batch size B (rows per step).
     #[arg(long)]
     pub batch: u32,
-    /// Depth of the holders' Merkle trees in index bits (even; 2^depth rows at most).
+    /// Depth of the holders' Merkle trees in index bits (even; 2^depth blocks at most).
     #[arg(long)]
     pub depth: u32,
+    /// Signed bits of each committed fixed-point feature (20: features in [−8, 8)).
+    #[arg(long, default_value_t = cairn_circuits::rows::DEFAULT_FEATURE_BITS)]
+    pub feature_bits: u32,
+    /// Rows per leaf of the holders' trees; divides the batch size [default: the largest of
+    /// 8, 4, 2, 1 that does]
+    #[arg(long)]
+    pub block_rows: Option<u32>,
     /// Key directory.
     #[arg(long, default_value = "cairn-keys")]
     pub out: PathBuf,
@@ -101,6 +108,10 @@ impl ProofKeygenArgs {
             local_steps: self.local_steps,
             batch_size: self.batch,
             tree_depth: self.depth,
+            feature_bits: self.feature_bits,
+            block_rows: self
+                .block_rows
+                .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.batch)),
         };
         shape.validate().context("invalid job shape")?;
         Ok(shape)

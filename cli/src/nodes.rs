@@ -111,6 +111,8 @@ fn flags_beside_job(args: &CoordinatorArgs) -> Vec<&'static str> {
         t.proofs.is_some() => "--proofs",
         t.tolerance.is_some() => "--tolerance",
         t.tree_depth.is_some() => "--tree-depth",
+        t.feature_bits.is_some() => "--feature-bits",
+        t.block_rows.is_some() => "--block-rows",
         d.data.is_some() => "--data",
         d.synthetic => "--synthetic",
         d.label.is_some() => "--label",
@@ -167,10 +169,15 @@ fn job_file_from_flags(args: &CoordinatorArgs) -> Result<JobFile> {
                 scale_bits: s.scale_bits,
             },
         },
-        proofs: ProofSection {
-            enabled: cfg.proof.is_some(),
-            tolerance: train.tolerance.unwrap_or(1e-3),
-            tree_depth: train.tree_depth.unwrap_or(14),
+        proofs: {
+            let d = ProofSection::default();
+            ProofSection {
+                enabled: cfg.proof.is_some(),
+                tolerance: train.tolerance.unwrap_or(d.tolerance),
+                tree_depth: train.tree_depth.unwrap_or(d.tree_depth),
+                feature_bits: train.feature_bits.unwrap_or(d.feature_bits),
+                block_rows: train.block_rows.or(d.block_rows),
+            }
         },
         enrolment: file.enrolment,
         deadlines: DeadlineSection {

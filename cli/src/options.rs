@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use cairn_coordinator::job_file::EnrolmentSection;
+use cairn_coordinator::job_file::{EnrolmentSection, ProofSection};
 use cairn_datasets::{default_fraud_csv, load_csv, synthetic, LoadOptions, Partition, Prepared};
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::model::{HyperParams, ModelSpec};
@@ -92,9 +92,15 @@ pub struct TrainArgs {
     /// Proofs: largest gap τ allowed between the float update and the fixed-point replay [default: 0.001]
     #[arg(long)]
     pub tolerance: Option<f32>,
-    /// Proofs: depth of each holder's dataset tree, in index bits (even; holds 2^depth rows) [default: 14]
+    /// Proofs: depth of each holder's dataset tree, in index bits (even; holds 2^depth blocks of --block-rows rows) [default: 12]
     #[arg(long)]
     pub tree_depth: Option<u32>,
+    /// Proofs: signed bits of each committed fixed-point feature (20: features in [−8, 8)) [default: 20]
+    #[arg(long)]
+    pub feature_bits: Option<u32>,
+    /// Proofs: rows per leaf of the dataset tree; divides the batch size [default: the largest of 8, 4, 2, 1 that does]
+    #[arg(long)]
+    pub block_rows: Option<u32>,
     /// Proofs: directory of the Groth16 keys, made on first use per circuit shape [default: cairn-keys]
     #[arg(long)]
     pub keys: Option<PathBuf>,
@@ -228,6 +234,8 @@ impl TrainArgs {
                 proofs,
                 tolerance,
                 tree_depth,
+                feature_bits,
+                block_rows,
                 keys
             ]
         );
@@ -320,13 +328,15 @@ impl TrainArgs {
         if rounds == 0 {
             bail!("--rounds must be at least 1");
         }
+        let hyper = self.hyper()?;
+        let hyper_batch = hyper.batch_size;
         let cfg = JobConfig {
             job_id: job_id.to_string(),
             model: self.model(n_features)?,
             rounds,
             participants,
             min_participants: min,
-            hyper: self.hyper()?,
+            hyper,
             server: ServerOptimizer::FedAvg {
                 lr: self.server_lr.unwrap_or(1.0),
             },
@@ -335,9 +345,14 @@ impl TrainArgs {
             seed: self.seed(),
             aggregation: self.aggregation()?,
             proof: self.proofs.unwrap_or(false).then(|| {
+                let d = ProofSection::default();
                 cairn_circuits::rounds::proof_spec(
-                    self.tolerance.unwrap_or(1e-3),
-                    self.tree_depth.unwrap_or(14),
+                    self.tolerance.unwrap_or(d.tolerance),
+                    self.tree_depth.unwrap_or(d.tree_depth),
+                    self.feature_bits.unwrap_or(d.feature_bits),
+                    self.block_rows.or(d.block_rows).unwrap_or_else(|| {
+                        cairn_circuits::rounds::default_block_rows(hyper_batch)
+                    }),
                 )
             }),
         };

@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn_circuits::encoding::{blinding_limbs, point_to_bytes};
 use cairn_circuits::pedersen::{self, Generators};
-use cairn_circuits::rounds::{proven_update, replay_update, round_witness, shape, ProvenUpdate};
-use cairn_circuits::training::proof::prove_unchecked;
+use cairn_circuits::rounds::{proven_update, replay_update, round_witness, ProvenUpdate};
 use cairn_cli::federate::{commit_holder, start_coordinator, Proving};
 use cairn_cli::options::TrainArgs;
 use cairn_coordinator::audit::audit;
@@ -99,7 +98,6 @@ impl UpdateProver for Holder {
         delta: &[f32],
     ) -> Result<ProvenUpdate, String> {
         *self.id.lock().expect("id") = Some(participant);
-        let shape = shape(&st.model, &st.hyper, &st.proof);
         let gens = Generators::new(st.model.param_count());
         match &self.attack {
             None => self.honest_update(st, participant, delta),
@@ -120,7 +118,10 @@ impl UpdateProver for Holder {
                     .for_each(|x| *x = if *x < 0 { -v } else { v });
                 w.public.commitment =
                     pedersen::commit(&gens, &w.private.update, &rho).map_err(|e| e.to_string())?;
-                let proof = prove_unchecked(&self.honest.key, &shape, &w, &mut OsRng)
+                let proof = self
+                    .honest
+                    .key
+                    .prove_unchecked(&w, &mut OsRng)
                     .map_err(|e| e.to_string())?;
                 Ok(proven_update(&w, &proof))
             }
@@ -183,18 +184,18 @@ async fn dishonest_holders_are_dropped_named_and_the_round_keeps_the_honest_sum(
     let job = job_args()
         .job("malicious", data.train.n_features, n, HONEST)
         .expect("job");
-    let depth = job.proof.expect("proven").tree_depth;
+    let spec = job.proof.expect("proven");
     let keys = tempfile::tempdir().expect("tempdir");
     let (proving, _) = Proving::load_or_setup(&job, keys.path()).expect("keys");
     let ledger: Ledger = Arc::default();
 
     let mut all: Vec<Arc<Holder>> = Vec::new();
     for (i, rows) in holders.iter().enumerate() {
-        let honest = commit_holder(&proving, rows, depth).expect("commit");
+        let honest = commit_holder(&proving, rows, &spec).expect("commit");
         let attack = match i.checked_sub(HONEST) {
             None => None,
             Some(0) => Some(Attack::OtherRows(
-                commit_holder(&proving, &holders[0], depth).expect("commit"),
+                commit_holder(&proving, &holders[0], &spec).expect("commit"),
             )),
             Some(1) => Some(Attack::OverClip),
             Some(2) => Some(Attack::OtherCommitment),

@@ -452,18 +452,19 @@ mod tests {
                 clip_norm: 5.0,
             },
             round_seed: [4; 32],
-            proof: proof_spec(0.01, 2),
+            proof: proof_spec(0.01, 2, 20, 2),
         });
         let shape = rounds::shape(&st.model, &st.hyper, &st.proof);
         let (pk, vk) = proof::setup(&shape, &mut rng).expect("setup");
+        let prover = cairn_circuits::training::prover::Prover::new(&shape, pk).expect("prover");
         let items = (0..3u32)
             .map(|p| {
                 let features: Vec<f32> = (0..12).map(|_| rng.gen_range(-1.0..1.0)).collect();
                 let labels = vec![0.0, 1.0, 1.0, 0.0];
-                let data = CommittedData::new(&features, 3, &labels, 2).expect("rows");
+                let data = CommittedData::new(&features, 3, &labels, &st.proof).expect("rows");
                 let update = replay_update(&st, p, &data).expect("replay");
                 let proven =
-                    prove_update(&pk, &st, p, &data, &update, &mut rng).expect("honest proof");
+                    prove_update(&prover, &st, p, &data, &update, &mut rng).expect("honest proof");
                 ProofItem {
                     record: 5,
                     round: 1,

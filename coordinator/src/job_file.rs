@@ -178,9 +178,19 @@ pub struct ProofSection {
     /// Tolerance τ between a submitted update and the fixed-point replay of its training,
     /// per coordinate [default: 0.001].
     pub tolerance: f32,
-    /// Depth of each holder's dataset tree, in index bits: even, in 2..=32; a holder may
-    /// have up to 2^depth rows [default: 14].
+    /// Depth of each holder's dataset tree, in index bits: even, in 2..=32; a leaf is a
+    /// block of `block_rows` rows, so a holder may have up to 2^depth × block_rows rows
+    /// [default: 12].
     pub tree_depth: u32,
+    /// Signed bits of each committed fixed-point feature (scale 2^16): every feature a
+    /// holder commits must lie in [−2^(bits−17), 2^(bits−17)), checked in the proof. 20 is
+    /// [−8, 8), the loader's default clamp [default: 20].
+    pub feature_bits: u32,
+    /// Rows per leaf of the dataset tree: a step trains on `batch / block_rows` blocks of
+    /// consecutive rows the round seed picks; must divide the batch size [default: the
+    /// largest of 8, 4, 2, 1 that does].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_rows: Option<u32>,
 }
 
 /// `[enrolment]`: which data holders may join, by Ed25519 identity key (see the module
@@ -312,7 +322,9 @@ impl Default for ProofSection {
         Self {
             enabled: false,
             tolerance: 1e-3,
-            tree_depth: 14,
+            tree_depth: 12,
+            feature_bits: cairn_circuits::rows::DEFAULT_FEATURE_BITS,
+            block_rows: None,
         }
     }
 }
@@ -454,6 +466,14 @@ impl Problems {
 }
 
 impl JobFile {
+    /// Rows per block of the holders' trees: `[proofs] block_rows`, or the default for the
+    /// batch size.
+    pub fn block_rows(&self) -> u32 {
+        self.proofs
+            .block_rows
+            .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.train.batch))
+    }
+
     /// Parses and validates a job file's text.
     pub fn from_toml(text: &str) -> Result<Self, JobFileError> {
         let file: JobFile = toml::from_str(text)?;
@@ -540,6 +560,28 @@ impl JobFile {
             p.add(
                 "proofs.tree_depth",
                 format!("must be even and in 2..=32, got {depth}"),
+            );
+        }
+        let bits = self.proofs.feature_bits;
+        if !(2..=cairn_circuits::rows::MAX_FEATURE_BITS).contains(&bits) {
+            p.add(
+                "proofs.feature_bits",
+                format!(
+                    "must be in 2..={}, got {bits}",
+                    cairn_circuits::rows::MAX_FEATURE_BITS
+                ),
+            );
+        }
+        let block = self.block_rows();
+        if block == 0 {
+            p.add("proofs.block_rows", "must be positive, got 0");
+        } else if self.proofs.enabled && !self.train.batch.is_multiple_of(block) {
+            p.add(
+                "proofs.block_rows",
+                format!(
+                    "must divide train.batch ({}), got {block}",
+                    self.train.batch
+                ),
             );
         }
         if let Err(fields) = self.enrolment.enrolment() {
@@ -748,7 +790,12 @@ impl JobFile {
             seed: self.seed,
             aggregation,
             proof: self.proofs.enabled.then(|| {
-                cairn_circuits::rounds::proof_spec(self.proofs.tolerance, self.proofs.tree_depth)
+                cairn_circuits::rounds::proof_spec(
+                    self.proofs.tolerance,
+                    self.proofs.tree_depth,
+                    self.proofs.feature_bits,
+                    self.block_rows(),
+                )
             }),
         };
         config.validate().map_err(|e| {

@@ -26,7 +26,9 @@ pub enum Partition {
 const DIRICHLET_TRIES: usize = 100;
 
 /// Partitions the rows of `train` among `n_holders`; every holder gets at least one row, every row goes to
-/// exactly one holder, and the result depends only on the arguments.
+/// exactly one holder, and the result depends only on the arguments. Each holder's rows come in a random
+/// order (fixed by `seed`), not in table order: tables are often sorted (the fraud table lists every
+/// legitimate account, then every fraudulent one), and a proven job trains on blocks of consecutive rows.
 pub fn partition(
     train: &Dataset,
     n_holders: usize,
@@ -34,7 +36,14 @@ pub fn partition(
     seed: u64,
 ) -> Result<Vec<Dataset>, DatasetError> {
     let idx = partition_indices(&train.labels, n_holders, scheme, seed)?;
-    Ok(idx.iter().map(|rows| train.subset(rows)).collect())
+    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6361_6972_6e2f_6f72); // "cairn/or"
+    Ok(idx
+        .into_iter()
+        .map(|mut rows| {
+            rows.shuffle(&mut rng);
+            train.subset(&rows)
+        })
+        .collect())
 }
 
 /// Like [`partition`], but returns the row indices of each holder (each list sorted ascending).

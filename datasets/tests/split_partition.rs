@@ -247,3 +247,28 @@ fn synthetic_is_deterministic_and_learnable_but_not_trivial() {
         .collect();
     assert!(classes.values().all(|&c| c > 0));
 }
+
+#[test]
+fn a_holders_rows_of_a_sorted_table_come_mixed() -> Result<(), cairn_datasets::DatasetError> {
+    // A table sorted by label, as the fraud table is: every negative row, then every positive.
+    let p = prepared(0);
+    let mut order: Vec<usize> = (0..p.train.n_rows()).collect();
+    order.sort_by(|&a, &b| p.train.labels[a].total_cmp(&p.train.labels[b]));
+    let sorted = p.train.subset(&order);
+    let parts = partition(&sorted, 3, &Partition::Iid, 5)?;
+    assert_disjoint_cover(&sorted, &parts);
+    for h in &parts {
+        // Blocks of 8 consecutive rows (what a proven job trains on) mix the labels: with
+        // ~1,000 rows at the table's positive rate, nearly every block holds both.
+        let mixed = h
+            .labels
+            .chunks_exact(8)
+            .filter(|b| b.iter().any(|&y| y > 0.5) && b.iter().any(|&y| y < 0.5))
+            .count();
+        let blocks = h.n_rows() / 8;
+        assert!(mixed * 4 > blocks, "{mixed} of {blocks} blocks mixed");
+    }
+    // The order is part of the deterministic result.
+    assert_eq!(parts, partition(&sorted, 3, &Partition::Iid, 5)?);
+    Ok(())
+}

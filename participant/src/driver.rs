@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_circuits::rounds::{self, prove_update, CommittedData, ProvenUpdate};
-use cairn_circuits::training::proof::{KeyStore, ProvingKey};
+use cairn_circuits::training::proof::KeyStore;
+use cairn_circuits::training::prover::Prover as Groth16Prover;
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::Dataset;
 use cairn_protocol::client::{Client, ClientError, ClientEvent};
@@ -95,9 +96,9 @@ impl UpdateProver for Prover {
 
 /// A holder's proving material: the job shape's proving key and its committed rows.
 pub struct Prover {
-    /// The Groth16 proving key of the job's circuit shape (shared by the holders of one
-    /// process).
-    pub key: Arc<ProvingKey>,
+    /// The Groth16 prover of the job's circuit shape: its proving key and constraint
+    /// matrices (shared by the holders of one process).
+    pub key: Arc<Groth16Prover>,
     /// The holder's rows in fixed point and their Merkle tree.
     pub data: CommittedData,
 }
@@ -297,13 +298,11 @@ fn load_prover(
             )))
         }
     };
-    let committed = CommittedData::new(
-        &data.features,
-        data.n_features,
-        &data.labels,
-        spec.tree_depth,
-    )
+    let committed = CommittedData::new(&data.features, data.n_features, &data.labels, &spec)
     .map_err(|e| ParticipantError::Proving(format!("committing to the rows: {e}")))?;
+    let key = Groth16Prover::new(&shape, key).map_err(|e| {
+        ParticipantError::Proving(format!("preparing the prover of shape {}: {e}", shape.id()))
+    })?;
     Ok(Prover {
         key: Arc::new(key),
         data: committed,

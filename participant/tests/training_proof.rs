@@ -10,12 +10,13 @@ use cairn_circuits::fixed::{dequantize, quantize_all, quantize_row};
 use cairn_circuits::merkle::MerkleTree;
 use cairn_circuits::pedersen::random_blinding;
 use cairn_circuits::training::circuit::TrainingCircuit;
+use cairn_circuits::training::prover::Prover;
 use cairn_circuits::training::{
     proof, FixedHyper, Public, Shape, TrainingError, Witness, UPDATE_BITS,
 };
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, TrainInput, Trainer};
 use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::sampling::{block_indices, block_rows_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -24,6 +25,8 @@ const TAU: f32 = 1e-3;
 const LR: f32 = 0.1;
 const N_ROWS: usize = 12;
 const DEPTH: u32 = 4;
+/// Rows per leaf: B = 4 is two blocks.
+const BLOCK: u32 = 2;
 const ROUND_SEED: [u8; 32] = [7; 32];
 const PARTICIPANT: u32 = 3;
 
@@ -58,6 +61,7 @@ struct Round {
     tree: MerkleTree,
     /// The global model as published (fixed point).
     model: Vec<i64>,
+    /// The blocks the round seed selects, step by step.
     indices: Vec<Vec<u32>>,
 }
 
@@ -71,6 +75,8 @@ fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
         local_steps: k,
         batch_size: b,
         tree_depth: DEPTH,
+        feature_bits: 20,
+        block_rows: BLOCK,
     };
     let rows: Vec<Vec<i64>> = t
         .features
@@ -78,7 +84,8 @@ fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
         .zip(&t.labels)
         .map(|(f, &y)| quantize_row(f, y).expect("standardised rows fit the format"))
         .collect();
-    let tree = MerkleTree::from_rows(&rows, DEPTH).expect("12 rows fit a depth-4 tree");
+    let leaves = shape.row_format().leaves(&rows).expect("standardised rows are in range");
+    let tree = MerkleTree::from_leaves(leaves, DEPTH).expect("6 blocks fit a depth-4 tree");
     let model = quantize_all(&spec.init_params(5)).expect("initial weights fit");
     let hyper = HyperParams {
         local_steps: k,
@@ -87,7 +94,7 @@ fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
         clip_norm: 5.0,
     };
     let fixed_hyper = FixedHyper::new(&hyper, TAU).expect("reference τ and clip fit");
-    let indices = batch_indices(ROUND_SEED, PARTICIPANT, N_ROWS, k, b);
+    let indices = block_indices(ROUND_SEED, PARTICIPANT, N_ROWS, k, b, BLOCK);
     Round {
         shape,
         hyper,
@@ -109,7 +116,7 @@ fn tch_update(t: &Table, r: &Round) -> Vec<f32> {
         features: &t.features,
         labels: &t.labels,
         hyper: &r.hyper,
-        batches: &r.indices,
+        batches: &block_rows_of(&r.indices, BLOCK),
     };
     let mut trainer = TchTrainer::new(DeviceChoice::Cpu).expect("the CPU is always available");
     let up = trainer.train(&input).expect("valid input trains");
@@ -157,7 +164,8 @@ fn a_tch_update_lands_within_tau_and_proves() {
 
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let (pk, vk) = proof::setup(&r.shape, &mut rng).expect("setup on a small shape");
-    let p = proof::prove(&pk, &r.shape, &w, &mut rng).expect("an honest witness proves");
+    let prover = Prover::new(&r.shape, pk).expect("prover");
+    let p = prover.prove(&w, &mut rng).expect("an honest witness proves");
     let bytes = p.to_bytes();
     assert_eq!(bytes.len(), proof::PROOF_BYTES);
 
@@ -167,7 +175,7 @@ fn a_tch_update_lands_within_tau_and_proves() {
         &r.shape,
         r.tree.root(),
         &r.model,
-        &batch_indices(ROUND_SEED, PARTICIPANT, N_ROWS, 2, 4),
+        &block_indices(ROUND_SEED, PARTICIPANT, N_ROWS, 2, 4, BLOCK),
         &FixedHyper::new(&r.hyper, TAU).expect("same hyper-parameters"),
         w.public.commitment,
     );
@@ -179,7 +187,7 @@ fn a_tch_update_lands_within_tau_and_proves() {
         &r.shape,
         r.tree.root(),
         &r.model,
-        &batch_indices(ROUND_SEED, PARTICIPANT + 1, N_ROWS, 2, 4),
+        &block_indices(ROUND_SEED, PARTICIPANT + 1, N_ROWS, 2, 4, BLOCK),
         &r.fixed_hyper,
         w.public.commitment,
     );

@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::model::{clip_l2, ModelSpec};
-use crate::sampling::batch_indices;
+use crate::sampling::round_rows;
 use crate::secure_client::SecureClient;
 use crate::wire::{
     self, DatasetCommitment, Hello, ProvenInput, RoundSpec, ToCoordinator, ToParticipant, Update,
@@ -185,8 +185,11 @@ impl Client {
     /// rounds, after its welcome (when the tree is built for the welcome's depth). Only
     /// once, and only when the holder was not given its root up front.
     pub fn commit_dataset(&mut self, root: [u8; 32]) -> Result<(), ClientError> {
-        let job_id = match &self.state {
-            State::Member { welcome, .. } if welcome.proof.is_some() => welcome.job_id.clone(),
+        let (job_id, block_rows) = match &self.state {
+            State::Member { welcome, .. } if welcome.proof.is_some() => (
+                welcome.job_id.clone(),
+                welcome.proof.map_or(1, |p| p.block_rows),
+            ),
             State::Member { .. } => {
                 return Err(ClientError::Unexpected {
                     what: "dataset commitment",
@@ -207,12 +210,16 @@ impl Client {
             });
         }
         self.dataset_root = Some(root);
-        self.push_commitment(&job_id, root);
+        self.push_commitment(&job_id, root, block_rows);
         Ok(())
     }
 
-    fn push_commitment(&mut self, job_id: &str, root: [u8; 32]) {
-        let d = DatasetCommitment::sign(job_id, root, self.n_rows as u64, &self.identity);
+    fn push_commitment(&mut self, job_id: &str, root: [u8; 32], block_rows: u32) {
+        // The tree holds whole blocks: rows after the last full one are not committed (and
+        // `round_rows` never picks them).
+        let block = block_rows.max(1) as usize;
+        let committed = self.n_rows / block * block;
+        let d = DatasetCommitment::sign(job_id, root, committed as u64, &self.identity);
         self.transmits.push_back(ToCoordinator::Dataset(d));
     }
 
@@ -229,8 +236,8 @@ impl Client {
                 w.model.validate()?;
                 // A holder that knows its root commits at once; one that builds its tree
                 // for the welcome's depth commits later ([`Client::commit_dataset`]).
-                if let (Some(_), Some(root)) = (w.proof, self.dataset_root) {
-                    self.push_commitment(&w.job_id, root);
+                if let (Some(p), Some(root)) = (w.proof, self.dataset_root) {
+                    self.push_commitment(&w.job_id, root, p.block_rows);
                 }
                 self.events.push_back(ClientEvent::Joined(w.clone()));
                 self.state = State::Member {
@@ -259,12 +266,13 @@ impl Client {
                 };
                 *current = Some(spec.round);
                 self.clip = spec.hyper.clip_norm;
-                let batches = batch_indices(
+                let batches = round_rows(
                     spec.round_seed,
                     welcome.participant,
                     self.n_rows,
                     spec.hyper.local_steps,
                     spec.hyper.batch_size,
+                    spec.proof.map(|p| p.block_rows),
                 );
                 self.events.push_back(ClientEvent::Train { spec, batches });
                 Ok(())

@@ -127,6 +127,18 @@ impl JobConfig {
                     p.tree_depth
                 )));
             }
+            if !(2..=32).contains(&p.feature_bits) {
+                return Err(JobConfigError::Proof(format!(
+                    "feature bits must be in 2..=32, got {}",
+                    p.feature_bits
+                )));
+            }
+            if p.block_rows == 0 || !self.hyper.batch_size.is_multiple_of(p.block_rows) {
+                return Err(JobConfigError::Proof(format!(
+                    "blocks of {} rows do not divide the batch size {}",
+                    p.block_rows, self.hyper.batch_size
+                )));
+            }
             if !(1..=32).contains(&p.blinding_limbs) {
                 return Err(JobConfigError::Proof(format!(
                     "blinding limbs must be in 1..=32, got {}",
@@ -725,7 +737,6 @@ impl Job {
         let Some(member) = self.members.get(&from) else {
             return;
         };
-        let capacity = 1u64 << spec.tree_depth;
         let reason = if member.dataset.is_some() {
             Some("the dataset commitment cannot change during the job".to_string())
         } else if !matches!(self.phase, Phase::Joining { .. }) {
@@ -736,11 +747,8 @@ impl Job {
             .is_some_and(|&(root, rows)| (root, rows) != (d.root, d.n_rows))
         {
             Some("this identity committed to another dataset before the coordinator restarted; a holder's dataset is fixed for the job".to_string())
-        } else if d.n_rows == 0 || d.n_rows > capacity {
-            Some(format!(
-                "a dataset of {} rows; the job's trees hold 1..={capacity}",
-                d.n_rows
-            ))
+        } else if let Some(reason) = spec.refuse_rows(d.n_rows, self.cfg.hyper.batch_size) {
+            Some(reason)
         } else {
             d.verify(&self.cfg.job_id, &member.identity).err()
         };

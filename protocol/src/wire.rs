@@ -18,7 +18,7 @@ use cairn_crypto::ParticipantId as CryptoId;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -212,10 +212,47 @@ pub struct RoundSpec {
 pub struct ProofSpec {
     /// Tolerance τ between the submitted update and the fixed-point replay.
     pub tolerance: f32,
-    /// Depth of every holder's dataset tree (index bits).
+    /// Depth of every holder's dataset tree (index bits); a leaf is a block of
+    /// `block_rows` rows.
     pub tree_depth: u32,
     /// Ring elements after the update that carry the commitment's blinding, in limbs.
     pub blinding_limbs: u32,
+    /// Signed bits of each committed fixed-point feature: the range every feature is held
+    /// to (20 bits: `[−8, 8)`).
+    pub feature_bits: u32,
+    /// Rows per leaf of the dataset tree: a step trains on `batch_size / block_rows` whole
+    /// blocks.
+    pub block_rows: u32,
+}
+
+impl ProofSpec {
+    /// Most rows a holder's tree holds: `2^tree_depth` blocks.
+    pub fn capacity(&self) -> u64 {
+        (1u64 << self.tree_depth.min(63)).saturating_mul(u64::from(self.block_rows))
+    }
+
+    /// Why a holder cannot commit `n_rows` rows in a job whose batches are `batch_size`
+    /// rows, or `None` when it can: whole blocks, at least one batch of them, within the
+    /// tree.
+    pub fn refuse_rows(&self, n_rows: u64, batch_size: u32) -> Option<String> {
+        let b = u64::from(self.block_rows.max(1));
+        if n_rows % b != 0 {
+            Some(format!(
+                "a dataset of {n_rows} rows is not whole blocks of {b} rows"
+            ))
+        } else if n_rows < u64::from(batch_size) {
+            Some(format!(
+                "a dataset of {n_rows} rows cannot fill one batch of {batch_size}"
+            ))
+        } else if n_rows > self.capacity() {
+            Some(format!(
+                "a dataset of {n_rows} rows; the job's trees hold up to {}",
+                self.capacity()
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// What a proving participant sends beside its masked input: the commitment C to its

@@ -33,6 +33,8 @@ fn proven_cfg(n: usize, min: usize, rounds: u32) -> JobConfig {
         tolerance: 1e-3,
         tree_depth: 8,
         blinding_limbs: LIMBS as u32,
+        feature_bits: 20,
+        block_rows: 1,
     });
     c
 }
@@ -359,6 +361,8 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
         tolerance: f32::NAN,
         tree_depth: 8,
         blinding_limbs: 16,
+        feature_bits: 20,
+        block_rows: 1,
     });
     assert!(c
         .validate()
@@ -368,6 +372,8 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
         tolerance: 0.0,
         tree_depth: 7,
         blinding_limbs: 16,
+        feature_bits: 20,
+        block_rows: 1,
     });
     assert!(c
         .validate()

@@ -59,6 +59,70 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A valid statement and witness of `shape` on `n_rows` synthetic standardised rows
+/// (features uniform in [−2, 2), 30% positive labels) committed in the shape's blocks,
+/// with the fixed-point replay's own update, τ = 1e-3 and clip 10: what the proving benches
+/// prove. Also returns the seconds the dataset tree took (once per job for a holder).
+pub fn synthetic_witness(
+    shape: &cairn_circuits::training::Shape,
+    n_rows: usize,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> (cairn_circuits::training::Witness, f64) {
+    use cairn_circuits::fixed::quantize_all;
+    use cairn_circuits::merkle::MerkleTree;
+    use cairn_circuits::training::{replay, FixedHyper, Witness};
+    use cairn_protocol::model::HyperParams;
+    use cairn_protocol::sampling::{block_indices, block_rows_of};
+    use rand::Rng;
+
+    let nf = shape.model.n_features;
+    let rows: Vec<Vec<i64>> = (0..n_rows)
+        .map(|_| {
+            let mut r: Vec<f32> = (0..nf).map(|_| rng.gen_range(-2.0..2.0)).collect();
+            r.push(f32::from(rng.gen_bool(0.3)));
+            quantize_all(&r).expect("standardised rows fit the format")
+        })
+        .collect();
+    let t = Instant::now();
+    let leaves = shape.row_format().leaves(&rows).expect("rows in range");
+    let tree = MerkleTree::from_leaves(leaves, shape.tree_depth).expect("tree");
+    let tree_seconds = t.elapsed().as_secs_f64();
+    let hp = HyperParams {
+        local_steps: shape.local_steps,
+        batch_size: shape.batch_size,
+        learning_rate: 0.1,
+        clip_norm: 10.0,
+    };
+    let hyper = FixedHyper::new(&hp, 0.001).expect("hyper");
+    let indices = block_indices(
+        [9; 32],
+        0,
+        rows.len(),
+        shape.local_steps,
+        shape.batch_size,
+        shape.block_rows,
+    );
+    let model = quantize_all(&shape.model.init_params(3)).expect("model");
+    let batches: Vec<Vec<Vec<i64>>> = block_rows_of(&indices, shape.block_rows)
+        .iter()
+        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
+        .collect();
+    let w_k = replay(shape, &model, &batches, &hyper).expect("replay");
+    let update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
+    let witness = Witness::new(
+        shape,
+        &tree,
+        &rows,
+        indices,
+        model,
+        hyper,
+        update,
+        cairn_circuits::pedersen::random_blinding(rng),
+    )
+    .expect("witness");
+    (witness, tree_seconds)
+}
+
 /// The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

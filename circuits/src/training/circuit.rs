@@ -15,13 +15,17 @@ use crate::merkle::constraints::root_from_path;
 use crate::pedersen::constraints::{commit, PointVar};
 use crate::pedersen::Generators;
 use crate::poseidon::constraints::hash_vec;
+use crate::rows::constraints::open_block;
 
 /// Constraints per part of the statement.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Breakdown {
     /// Hashes of the model, the indices and the hyper-parameters (and index range checks).
     pub hashing: usize,
-    /// Leaf hashes and Merkle paths of the rows.
+    /// The rows' range checks: `feature_bits` per feature, one per label (the bits the
+    /// leaves pack).
+    pub ranges: usize,
+    /// Opening the rows: the blocks' leaf hashes (of the packed bits) and Merkle paths.
     pub merkle: usize,
     /// The K SGD steps.
     pub training: usize,
@@ -53,17 +57,20 @@ fn witnesses(cs: &ConstraintSystemRef<Fr>, xs: &[i64]) -> Result<Vec<FpVar<Fr>>,
 }
 
 fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
-    let (k, b, n) = (
+    let (k, b, n, blocks) = (
         shape.local_steps as usize,
         shape.batch_size as usize,
         shape.model.param_count(),
+        shape.blocks_per_step(),
     );
-    let ok = p.model.len() == n
+    let ok = shape.validate().is_ok()
+        && p.model.len() == n
         && p.update.len() == n
         && p.indices.len() == k
         && p.rows.len() == k
         && p.paths.len() == k
-        && p.indices.iter().all(|v| v.len() == b)
+        && p.indices.iter().all(|v| v.len() == blocks)
+        && p.paths.iter().all(|v| v.len() == blocks)
         && p.rows.iter().flatten().all(|r| r.len() == shape.row_len())
         && p.rows.iter().all(|v| v.len() == b)
         && p.paths
@@ -122,26 +129,33 @@ impl TrainingCircuit {
         hash_vec(&index_vars)?.enforce_equal(&indices_hash)?;
         bd.hashing = take(cs);
 
-        // Merkle: every row used is the leaf at its index.
+        // Rows: every block used is the leaf at its index, its values in range.
+        let format = shape.row_format();
         let mut batches: Vec<Vec<Vec<FpVar<Fr>>>> = Vec::with_capacity(p.rows.len());
         let mut bits = index_bits.iter();
         for (rows, paths) in p.rows.iter().zip(&p.paths) {
             let mut batch = Vec::with_capacity(rows.len());
-            for (row, path) in rows.iter().zip(paths) {
-                let row = witnesses(cs, row)?;
+            for (block, path) in rows.chunks(shape.block_rows as usize).zip(paths) {
+                let before = cs.num_constraints();
+                let (values, leaf) = open_block(cs, &format, block)?;
+                // The range checks are the bits allocated: one constraint each.
+                let ranged = format.row_bits() * block.len();
                 let mut sibs: Vec<[FpVar<Fr>; 3]> = Vec::with_capacity(path.siblings.len());
                 for s in &path.siblings {
                     let [a, b, c] = s.map(|v| FpVar::new_witness(cs.clone(), || Ok(v)));
                     sibs.push([a?, b?, c?]);
                 }
-                let leaf = hash_vec(&row)?;
                 let b = bits.next().ok_or(SynthesisError::Unsatisfiable)?;
                 root_from_path(&leaf, b, &sibs)?.enforce_equal(&root)?;
-                batch.push(row);
+                // (Nothing is counted when synthesising the witness only.)
+                let added = cs.num_constraints() - before;
+                bd.ranges += ranged.min(added);
+                bd.merkle += added.saturating_sub(ranged);
+                batch.extend(values);
             }
             batches.push(batch);
         }
-        bd.merkle = take(cs);
+        take(cs);
 
         // Training.
         let params = train(&mut InCircuit, &shape.model, &model, &batches, step)?;

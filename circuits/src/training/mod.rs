@@ -17,6 +17,7 @@
 mod arith;
 pub mod circuit;
 pub mod proof;
+pub mod prover;
 mod sgd;
 mod witness;
 
@@ -48,8 +49,13 @@ pub struct Shape {
     pub local_steps: u32,
     /// Batch size B (rows per step).
     pub batch_size: u32,
-    /// Depth of the holder's Merkle tree in index bits (even: the tree is 4-ary).
+    /// Depth of the holder's Merkle tree in index bits (even: the tree is 4-ary). A leaf
+    /// is a block of `block_rows` rows ([`crate::rows`]).
     pub tree_depth: u32,
+    /// Signed bits of each committed feature (the range the job publishes).
+    pub feature_bits: u32,
+    /// Rows per leaf; divides `batch_size`.
+    pub block_rows: u32,
 }
 
 /// Why a statement or witness cannot be made.
@@ -89,6 +95,9 @@ pub enum TrainingError {
         /// τ (fixed point).
         tolerance: i64,
     },
+    /// A committed row outside the job's row format.
+    #[error(transparent)]
+    Row(#[from] crate::rows::RowError),
     /// The update is longer than the clip bound.
     #[error("update norm² {norm_sq} exceeds clip² {clip_sq} (scale 2^32)")]
     OverNorm {
@@ -120,7 +129,34 @@ impl Shape {
                 self.tree_depth
             )));
         }
+        if !(2..=crate::rows::MAX_FEATURE_BITS).contains(&self.feature_bits) {
+            return Err(TrainingError::Shape(format!(
+                "feature bits {} not in 2..={}",
+                self.feature_bits,
+                crate::rows::MAX_FEATURE_BITS
+            )));
+        }
+        if self.block_rows == 0 || !self.batch_size.is_multiple_of(self.block_rows) {
+            return Err(TrainingError::Shape(format!(
+                "batch size {} is not a multiple of the block size {}",
+                self.batch_size, self.block_rows
+            )));
+        }
         Ok(())
+    }
+
+    /// How the holder's rows are committed.
+    pub fn row_format(&self) -> crate::rows::RowFormat {
+        crate::rows::RowFormat {
+            n_features: self.model.n_features,
+            feature_bits: self.feature_bits,
+            block_rows: self.block_rows,
+        }
+    }
+
+    /// Blocks each step opens: `B / block_rows`.
+    pub fn blocks_per_step(&self) -> usize {
+        (self.batch_size / self.block_rows.max(1)) as usize
     }
 
     /// Values per row: the features, then the label.
@@ -138,7 +174,8 @@ impl Shape {
     pub fn hash(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         // v2: parameters carried at scale 2^48 within the K steps (one rescale per round).
-        h.update(b"cairn/training-circuit/v2");
+        // v3: rows committed in range-checked, packed blocks (`crate::rows`).
+        h.update(b"cairn/training-circuit/v3");
         for v in [
             FRAC_BITS,
             fixed::VALUE_BITS,
@@ -154,7 +191,13 @@ impl Shape {
         for &w in &self.model.hidden {
             h.update((w as u64).to_le_bytes());
         }
-        for v in [self.local_steps, self.batch_size, self.tree_depth] {
+        for v in [
+            self.local_steps,
+            self.batch_size,
+            self.tree_depth,
+            self.feature_bits,
+            self.block_rows,
+        ] {
             h.update(v.to_le_bytes());
         }
         h.finalize().into()

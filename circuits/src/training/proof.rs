@@ -10,17 +10,13 @@ use std::path::{Path, PathBuf};
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, PreparedVerifyingKey};
-use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal, SynthesisError,
-    SynthesisMode, R1CS_PREDICATE_LABEL,
-};
+use ark_relations::gr1cs::SynthesisError;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
-use ark_std::UniformRand;
 use rand::{CryptoRng, RngCore};
 
 use super::circuit::TrainingCircuit;
-use super::{Public, Shape, Witness};
+use super::{Public, Shape};
 
 /// A Groth16 proving key.
 pub type ProvingKey = ark_groth16::ProvingKey<Bn254>;
@@ -113,88 +109,6 @@ pub fn setup<R: RngCore + CryptoRng>(
         TrainingCircuit::blank(shape),
         rng,
     )?)
-}
-
-/// Proves a checked witness. The witness is synthesised once; a witness that does not
-/// satisfy the circuit is refused with [`ProofError::Unsatisfied`] before any
-/// multi-scalar multiplication (arkworks' own prover would panic in debug builds and
-/// emit a proof that cannot verify in release builds).
-pub fn prove<R: RngCore + CryptoRng>(
-    pk: &ProvingKey,
-    shape: &Shape,
-    w: &Witness,
-    rng: &mut R,
-) -> Result<Proof, ProofError> {
-    let cs = synthesize_for_proving(shape, w)?;
-    if !cs.is_satisfied()? {
-        return Err(ProofError::Unsatisfied);
-    }
-    prove_synthesized(pk, &cs, rng)
-}
-
-/// What a cheating prover runs: the Groth16 prover on whatever assignment it is given,
-/// satisfied or not (no satisfaction check, no debug assertion). Its proofs of false
-/// statements do not verify; it exists so that tests and benchmarks can play a dishonest
-/// holder end to end. Honest code calls [`prove`].
-pub fn prove_unchecked<R: RngCore + CryptoRng>(
-    pk: &ProvingKey,
-    shape: &Shape,
-    w: &Witness,
-    rng: &mut R,
-) -> Result<Proof, ProofError> {
-    let cs = synthesize_for_proving(shape, w)?;
-    prove_synthesized(pk, &cs, rng)
-}
-
-/// The circuit of `w`, synthesised as arkworks' Groth16 prover does (constraint-count
-/// optimisation, matrices built, linear combinations inlined), so that its matrices are
-/// the ones [`setup`] made the keys for.
-fn synthesize_for_proving(
-    shape: &Shape,
-    w: &Witness,
-) -> Result<ConstraintSystemRef<Fr>, ProofError> {
-    let circuit = TrainingCircuit {
-        shape: shape.clone(),
-        public: w.public.clone(),
-        private: w.private.clone(),
-    };
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(SynthesisMode::Prove {
-        construct_matrices: true,
-        generate_lc_assignments: false,
-    });
-    circuit.generate_constraints(cs.clone())?;
-    cs.finalize();
-    Ok(cs)
-}
-
-/// The Groth16 prover on a synthesised constraint system, whether or not it is satisfied.
-fn prove_synthesized<R: RngCore + CryptoRng>(
-    pk: &ProvingKey,
-    cs: &ConstraintSystemRef<Fr>,
-    rng: &mut R,
-) -> Result<Proof, ProofError> {
-    let matrices = cs.to_matrices()?;
-    let r1cs = matrices
-        .get(R1CS_PREDICATE_LABEL)
-        .ok_or(SynthesisError::MissingCS)?;
-    let num_inputs = cs.num_instance_variables();
-    let num_constraints = cs.num_constraints();
-    let mut full = cs.instance_assignment()?;
-    full.extend(cs.witness_assignment()?);
-    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    Ok(Proof(
-        Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
-            pk,
-            r,
-            s,
-            r1cs,
-            num_inputs,
-            num_constraints,
-            &full,
-        )?,
-    ))
 }
 
 /// Prepares a verifying key once for many verifications.
@@ -435,6 +349,8 @@ impl KeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::training::prover::Prover;
+    use crate::training::Witness;
     use crate::pedersen::{self, Generators, Scalar};
     use crate::training::tests::fixture;
     use rand::SeedableRng;
@@ -451,8 +367,9 @@ mod tests {
         let f = fixture(vec![], 1, 0.01);
         let mut rng = ChaCha20Rng::seed_from_u64(20);
         let (pk, vk) = setup(&f.shape, &mut rng).unwrap();
+        let prover = Prover::new(&f.shape, pk).unwrap();
         let pvk = prepare(&vk);
-        let proof = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
+        let proof = prover.prove(&f.witness, &mut rng).unwrap();
         let bytes = proof.to_bytes();
         assert_eq!(bytes.len(), PROOF_BYTES);
         let decoded = Proof::from_bytes(&bytes).unwrap();
@@ -483,7 +400,7 @@ mod tests {
         let mut bad = f.witness.clone();
         bad.private.rho += Scalar::from(1u64);
         assert!(matches!(
-            prove(&pk, &f.shape, &bad, &mut rng),
+            prover.prove(&bad, &mut rng),
             Err(ProofError::Unsatisfied)
         ));
     }
@@ -493,6 +410,7 @@ mod tests {
         let f = fixture(vec![], 1, 0.01);
         let mut rng = ChaCha20Rng::seed_from_u64(23);
         let (pk, vk) = setup(&f.shape, &mut rng).unwrap();
+        let prover = Prover::new(&f.shape, pk).unwrap();
         let pvk = prepare(&vk);
         // Two statements: the fixture's, and the same update under another blinding.
         let x1 = f.witness.public.clone();
@@ -502,9 +420,9 @@ mod tests {
         w2.public.commitment =
             pedersen::commit(&gens, &w2.private.update, &w2.private.rho).unwrap();
         let x2 = w2.public.clone();
-        let p1 = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
-        let p2 = prove(&pk, &f.shape, &f.witness, &mut rng).unwrap();
-        let q = prove(&pk, &f.shape, &w2, &mut rng).unwrap();
+        let p1 = prover.prove(&f.witness, &mut rng).unwrap();
+        let p2 = prover.prove(&f.witness, &mut rng).unwrap();
+        let q = prover.prove(&w2, &mut rng).unwrap();
         let one_by_one =
             |batch: &[(Public, Proof)]| batch.iter().all(|(x, p)| verify(&pvk, x, p).unwrap());
 
@@ -565,8 +483,8 @@ mod tests {
         }
     }
 
-    fn prove_forced(pk: &ProvingKey, shape: &Shape, w: &Witness, rng: &mut ChaCha20Rng) -> Proof {
-        prove_unchecked(pk, shape, w, rng).unwrap()
+    fn prove_forced(prover: &Prover, w: &Witness, rng: &mut ChaCha20Rng) -> Proof {
+        prover.prove_unchecked(w, rng).unwrap()
     }
 
     #[test]
@@ -574,9 +492,10 @@ mod tests {
         let f = fixture(vec![], 1, 0.01);
         let mut rng = ChaCha20Rng::seed_from_u64(22);
         let (pk, vk) = setup(&f.shape, &mut rng).unwrap();
+        let prover = Prover::new(&f.shape, pk).unwrap();
         let pvk = prepare(&vk);
         // The forced prover is a real prover: on the honest witness its proof verifies.
-        let honest = prove_forced(&pk, &f.shape, &f.witness, &mut rng);
+        let honest = prove_forced(&prover, &f.witness, &mut rng);
         assert!(verify(&pvk, &f.witness.public, &honest).unwrap());
 
         let gens = Generators::new(f.shape.model.param_count());
@@ -610,12 +529,12 @@ mod tests {
         for (what, w) in &cases {
             assert!(
                 matches!(
-                    prove(&pk, &f.shape, w, &mut rng),
+                    prover.prove(w, &mut rng),
                     Err(ProofError::Unsatisfied)
                 ),
                 "{what}: the checked prover must refuse"
             );
-            let forced = prove_forced(&pk, &f.shape, w, &mut rng);
+            let forced = prove_forced(&prover, w, &mut rng);
             assert!(
                 !verify(&pvk, &w.public, &forced).unwrap(),
                 "{what}: a forced proof verified"

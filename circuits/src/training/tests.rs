@@ -7,7 +7,7 @@ use ark_r1cs_std::alloc::AllocVar;
 use ark_relations::gr1cs::ConstraintSystem;
 use ark_std::UniformRand;
 use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::sampling::batch_indices;
+use cairn_protocol::sampling::{batch_indices, block_indices, block_rows_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -27,6 +27,19 @@ pub(super) struct Fixture {
     pub witness: Witness,
 }
 
+/// The tree of `rows` in `shape`'s blocks.
+pub(super) fn tree_of(shape: &Shape, rows: &[Vec<i64>]) -> MerkleTree {
+    MerkleTree::from_leaves(shape.row_format().leaves(rows).unwrap(), shape.tree_depth).unwrap()
+}
+
+/// The rows of the blocks `indices` selects, step by step.
+pub(super) fn batches_of(shape: &Shape, rows: &[Vec<i64>], indices: &[Vec<u32>]) -> Vec<Vec<Vec<i64>>> {
+    block_rows_of(indices, shape.block_rows)
+        .iter()
+        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
+        .collect()
+}
+
 pub(super) fn rows(seed: u64, n: usize, features: usize) -> Vec<Vec<i64>> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     (0..n)
@@ -38,8 +51,8 @@ pub(super) fn rows(seed: u64, n: usize, features: usize) -> Vec<Vec<i64>> {
         .collect()
 }
 
-/// A valid statement: 4 features, B = 2, depth 4, the update the replay gives plus noise
-/// within τ.
+/// A valid statement: 4 features, B = 2 in one block of 2 rows, 6 rows (3 blocks), depth
+/// 4, the update the replay gives plus noise within τ.
 pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
     let shape = Shape {
         model: ModelSpec {
@@ -49,10 +62,12 @@ pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
         local_steps: k,
         batch_size: 2,
         tree_depth: 4,
+        feature_bits: 20,
+        block_rows: 2,
     };
     let rows = rows(11, 6, 4);
-    let tree = MerkleTree::from_rows(&rows, 4).unwrap();
-    let indices = batch_indices([3; 32], 0, rows.len(), k, 2);
+    let tree = tree_of(&shape, &rows);
+    let indices = block_indices([3; 32], 0, rows.len(), k, 2, 2);
     let model = quantize_all(&shape.model.init_params(1)).unwrap();
     let hp = HyperParams {
         local_steps: k,
@@ -94,10 +109,7 @@ fn honest_update(
     hyper: &FixedHyper,
     rng: &mut ChaCha20Rng,
 ) -> Vec<i64> {
-    let batches: Vec<Vec<Vec<i64>>> = indices
-        .iter()
-        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
-        .collect();
+    let batches = batches_of(shape, rows, indices);
     let w_k = replay(shape, model, &batches, hyper).unwrap();
     let t = hyper.tolerance;
     w_k.iter()
@@ -124,23 +136,26 @@ fn honest_logistic_regression_satisfies_with_pinned_counts() {
     assert!(ok);
     assert_eq!(
         bd.total,
-        bd.hashing + bd.merkle + bd.training + bd.tolerance + bd.norm + bd.commitment
+        bd.hashing + bd.ranges + bd.merkle + bd.training + bd.tolerance + bd.norm + bd.commitment
     );
     // training: step 1 reads the model at 2^16, 2 rows × (4 MACs + rescale 49 + sigmoid 68)
     // + 4 weights × (2 MACs + η·g 1) + bias (η·Σδ 1) = 255, no rescale for the updates
     // (kept at 2^48); step 2 reads weights at 2^48, its rescales cost 81 (48-bit remainder,
     // 33-bit quotient): 255 + 2 × 32 = 319; once per round, 5 parameters × rescale 65 back to
     // 2^16. Tolerance 5 × (24 + 2·21); norm 5 + 49;
-    // commitment 5·12 + 126 windows × 7 − 3, ρ's 252 bits, 2 for C; a row's Merkle check is
-    // its leaf hash (Poseidon(6), 351), two 4-ary levels and the root equality.
+    // commitment 5·12 + 126 windows × 7 − 3, ρ's 252 bits, 2 for C. Rows: each of the 4
+    // rows' 4 features is 20 range-checked bits, its label one; a step's block (2 rows, 162
+    // bits) packs into one field element, so its leaf is one Poseidon(2) (237), then two
+    // 4-ary levels and the root equality. Hashing: 2 block indices, 4 bits each.
     let want = Breakdown {
-        hashing: 1043,
-        merkle: 4 * (351 + 2 * 304 + 1),
+        ranges: 4 * (4 * 20 + 1),
+        hashing: 973,
+        merkle: 2 * (237 + 2 * 304 + 1),
         training: 255 + 319 + 5 * 65,
         tolerance: 330,
         norm: 54,
         commitment: 1553,
-        total: 7719,
+        total: 5825,
     };
     assert_eq!(bd, want);
     // Without a witness (setup mode, as keygen counts), the same constraints.
@@ -159,13 +174,14 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
     // updates 15 weights × (2 MACs + η·g) + 4 biases × η·Σδ = 49; the final rescale of the
     // 19 parameters, 19 × 65 = 1235.
     let want = Breakdown {
-        hashing: 1540,
-        merkle: 1920,
+        ranges: 2 * (4 * 20 + 1),
+        hashing: 1514,
+        merkle: 237 + 2 * 304 + 1,
         training: 564 + 306 + 49 + 19 * 65,
         tolerance: 1254,
         norm: 68,
         commitment: 2729,
-        total: 9665,
+        total: 8727,
     };
     assert_eq!(bd, want);
 }
@@ -183,10 +199,13 @@ fn circuit_equals_replay_on_seeded_random_deep_mlps() {
             local_steps: 2,
             batch_size: 2,
             tree_depth: 4,
+            feature_bits: 20,
+            // Blocks of one row: every row its own leaf.
+            block_rows: 1,
         };
         let rows = rows(seed, 9, 4);
-        let tree = MerkleTree::from_rows(&rows, 4).unwrap();
-        let indices = batch_indices([seed as u8; 32], 0, rows.len(), 2, 2);
+        let tree = tree_of(&shape, &rows);
+        let indices = block_indices([seed as u8; 32], 0, rows.len(), 2, 2, 1);
         let model = quantize_all(&shape.model.init_params(seed)).unwrap();
         let hp = HyperParams {
             local_steps: 2,
@@ -228,7 +247,7 @@ fn circuit_equals_replay_on_seeded_random_deep_mlps() {
 #[test]
 fn verifier_rebuilds_the_statement_from_public_facts() {
     let f = fixture(vec![], 1, 0.01);
-    let indices = batch_indices([3; 32], 0, f.rows.len(), 1, 2);
+    let indices = block_indices([3; 32], 0, f.rows.len(), 1, 2, 2);
     let public = Public::new(
         &f.shape,
         f.tree.root(),
@@ -238,7 +257,11 @@ fn verifier_rebuilds_the_statement_from_public_facts() {
         f.witness.public.commitment,
     );
     assert_eq!(public, f.witness.public);
-    let other = batch_indices([3; 32], 1, f.rows.len(), 1, 2);
+    // Another participant's blocks (the first whose selection differs: 3 blocks only).
+    let other = (1..20)
+        .map(|p| block_indices([3; 32], p, f.rows.len(), 1, 2, 2))
+        .find(|o| *o != indices)
+        .unwrap();
     assert_ne!(
         Public::new(
             &f.shape,
@@ -257,8 +280,8 @@ fn negative_row_not_in_the_tree() {
     let f = fixture(vec![], 1, 0.01);
     // Train honestly on a table where one used row differs, but claim the committed root.
     let mut other = f.rows.clone();
-    other[f.indices[0][0] as usize][0] += 1000;
-    let tree = MerkleTree::from_rows(&other, 4).unwrap();
+    other[(f.indices[0][0] * f.shape.block_rows) as usize][0] += 1000;
+    let tree = tree_of(&f.shape, &other);
     let w = Witness::new(
         &f.shape,
         &tree,
@@ -295,10 +318,7 @@ fn negative_row_not_in_the_tree() {
 }
 
 fn replay_update(f: &Fixture, rows: &[Vec<i64>], indices: &[Vec<u32>], model: &[i64]) -> Vec<i64> {
-    let batches: Vec<Vec<Vec<i64>>> = indices
-        .iter()
-        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
-        .collect();
+    let batches = batches_of(&f.shape, rows, indices);
     let w_k = replay(&f.shape, model, &batches, &f.hyper).unwrap();
     w_k.iter().zip(model).map(|(a, b)| a - b).collect()
 }
@@ -306,9 +326,9 @@ fn replay_update(f: &Fixture, rows: &[Vec<i64>], indices: &[Vec<u32>], model: &[
 #[test]
 fn negative_row_at_another_index() {
     let f = fixture(vec![], 1, 0.01);
-    // Real rows of the tree, but not the ones the round seed selects.
+    // A real block of the tree, but not the one the round seed selects.
     let mut idx = f.indices.clone();
-    idx[0][0] = (0..6).find(|i| !f.indices[0].contains(i)).unwrap();
+    idx[0][0] = (0..3).find(|i| !f.indices[0].contains(i)).unwrap();
     let upd = replay_update(&f, &f.rows, &idx, &f.model);
     let w = Witness::new(
         &f.shape,
@@ -333,6 +353,106 @@ fn negative_tampered_row() {
     let mut private = f.witness.private.clone();
     private.rows[0][1][2] += 1;
     assert!(!check(&f.shape, &f.witness.public, &private).0);
+}
+
+/// The rows of the fixture's first step with `edit` applied to each, the honest update,
+/// and the update the replay gives on the edited rows.
+fn poisoned(f: &Fixture, edit: impl Fn(&mut Vec<i64>)) -> (Vec<Vec<i64>>, Vec<i64>) {
+    let mut bad = f.rows.clone();
+    for &i in &block_rows_of(&f.indices, f.shape.block_rows)[0] {
+        edit(&mut bad[i as usize]);
+    }
+    let upd = replay_update(f, &bad, &f.indices, &f.model);
+    (bad, upd)
+}
+
+/// A statement and witness over `rows` with `update`, bypassing the native checks (what a
+/// cheating holder would hand its prover), on the fixture's committed tree.
+fn forced(f: &Fixture, rows: &[Vec<i64>], update: Vec<i64>) -> (Public, Private) {
+    let mut private = f.witness.private.clone();
+    private.rows = batches_of(&f.shape, rows, &f.indices);
+    private.update = update;
+    let mut public = f.witness.public.clone();
+    public.commitment = pedersen::commit(
+        &Generators::new(f.model.len()),
+        &private.update,
+        &private.rho,
+    )
+    .unwrap();
+    (public, private)
+}
+
+#[test]
+fn negative_labels_outside_0_1_cannot_be_committed_or_proved() {
+    // The attack: rows labelled −20 push the update far past an honest one, in a direction
+    // the holder picks (δ = p − y ≈ 20 instead of |δ| < 1).
+    let f = fixture(vec![], 1, 0.01);
+    let (bad, upd) = poisoned(&f, |r| r[4] = -20 * crate::fixed::SCALE);
+    let norm = |v: &[i64]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let honest = norm(&f.witness.replayed_update);
+    assert!(norm(&upd) > 10.0 * honest, "{} vs {honest}", norm(&upd));
+    // Refused natively: neither committed nor witnessed.
+    assert!(matches!(
+        f.shape.row_format().leaves(&bad),
+        Err(crate::rows::RowError::Label { .. })
+    ));
+    let refused = Witness::new(
+        &f.shape,
+        &f.tree,
+        &bad,
+        f.indices.clone(),
+        f.model.clone(),
+        f.hyper,
+        upd.clone(),
+        f.witness.private.rho,
+    );
+    assert!(matches!(refused, Err(TrainingError::Row(_))), "{refused:?}");
+    // And the circuit has no way to hold them: a label is one bit, so whatever tree the
+    // holder committed, the update of the −20 training does not satisfy it.
+    let (public, private) = forced(&f, &bad, upd);
+    assert!(!check(&f.shape, &public, &private).0);
+    // Nor does any label between 0 and 1.
+    let (bad, upd) = poisoned(&f, |r| r[4] = crate::fixed::SCALE / 2);
+    assert!(f.shape.row_format().leaves(&bad).is_err());
+    let (public, private) = forced(&f, &bad, upd);
+    assert!(!check(&f.shape, &public, &private).0);
+}
+
+#[test]
+fn negative_features_outside_the_published_range() {
+    let f = fixture(vec![], 1, 0.01);
+    let (min, max) = f.shape.row_format().feature_range();
+    assert_eq!((min, max), (-(1 << 19), (1 << 19) - 1));
+    // Just inside is a valid row; one step outside, either way, is not.
+    let (inside, _) = poisoned(&f, |r| {
+        r[0] = max;
+        r[1] = min;
+    });
+    assert!(f.shape.row_format().leaves(&inside).is_ok());
+    for (column, value) in [(0, max + 1), (1, min - 1), (2, 40 << 16)] {
+        let (bad, upd) = poisoned(&f, |r| r[column] = value);
+        assert!(matches!(
+            f.shape.row_format().leaves(&bad),
+            Err(crate::rows::RowError::Feature { .. })
+        ));
+        let (public, private) = forced(&f, &bad, upd);
+        assert!(!check(&f.shape, &public, &private).0);
+    }
+}
+
+#[test]
+fn the_norm_bound_is_inclusive() {
+    // ‖x‖² = clip² exactly is accepted; one less is the over-norm negative below.
+    let f = fixture(vec![], 1, 0.01);
+    let mut private = f.witness.private.clone();
+    let norm_sq: i64 = private.update.iter().map(|v| v * v).sum();
+    private.hyper.clip_sq = norm_sq;
+    let mut public = f.witness.public.clone();
+    public.hyper_hash = private.hyper.hash(&f.shape);
+    assert!(check(&f.shape, &public, &private).0);
+    private.hyper.clip_sq = norm_sq - 1;
+    public.hyper_hash = private.hyper.hash(&f.shape);
+    assert!(!check(&f.shape, &public, &private).0);
 }
 
 #[test]
@@ -528,6 +648,8 @@ fn float_gap(hidden: Vec<usize>, k: u32, lr: f32) -> f32 {
         local_steps: k,
         batch_size: 16,
         tree_depth: 10,
+        feature_bits: 20,
+        block_rows: 8,
     };
     let mut rng = ChaCha20Rng::seed_from_u64(30);
     let float_rows: Vec<Vec<f32>> = (0..200)
@@ -596,8 +718,7 @@ fn a_float_update_proves_on_a_small_shape() {
         .iter()
         .map(|&v| crate::fixed::dequantize(v))
         .collect();
-    let fb: Vec<Vec<Vec<f32>>> = f
-        .indices
+    let fb: Vec<Vec<Vec<f32>>> = block_rows_of(&f.indices, f.shape.block_rows)
         .iter()
         .map(|b| b.iter().map(|&i| float_rows[i as usize].clone()).collect())
         .collect();

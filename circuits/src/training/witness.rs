@@ -19,7 +19,7 @@ pub struct Public {
     pub data_root: Fr,
     /// [`model_hash`] of the global model.
     pub model_hash: Fr,
-    /// [`indices_hash`] of the rows the round seed selects.
+    /// [`indices_hash`] of the blocks the round seed selects.
     pub indices_hash: Fr,
     /// [`FixedHyper::hash`] of the round's hyper-parameters.
     pub hyper_hash: Fr,
@@ -29,7 +29,7 @@ pub struct Public {
 
 impl Public {
     /// The statement a verifier expects from the round's public facts: the holder's enrolled
-    /// root, the global model, the batches `batch_indices` gives for its seed, the round's
+    /// root, the global model, the blocks `block_indices` gives for its seed, the round's
     /// hyper-parameters, and the commitment the participant sent.
     pub fn new(
         shape: &Shape,
@@ -70,11 +70,11 @@ impl Public {
 pub struct Private {
     /// The global model w (fixed point).
     pub model: Vec<i64>,
-    /// Row indices, `K` batches of `B`.
+    /// Block indices, `K` steps of `B / block_rows`.
     pub indices: Vec<Vec<u32>>,
-    /// The rows at those indices (features, then label), `K × B`.
+    /// The rows of those blocks (features, then label), `K × B`.
     pub rows: Vec<Vec<Vec<i64>>>,
-    /// Their Merkle paths, `K × B`.
+    /// The blocks' Merkle paths, `K × B / block_rows`.
     pub paths: Vec<Vec<MerklePath>>,
     /// The hyper-parameters.
     pub hyper: FixedHyper,
@@ -88,14 +88,15 @@ impl Private {
     /// An all-zero witness of the right shape (key generation ignores the values).
     pub fn dummy(shape: &Shape) -> Self {
         let (k, b) = (shape.local_steps as usize, shape.batch_size as usize);
+        let blocks = shape.blocks_per_step();
         let path = MerklePath {
             siblings: vec![[Fr::from(0u64); 3]; shape.tree_depth as usize / 2],
         };
         Self {
             model: vec![0; shape.model.param_count()],
-            indices: vec![vec![0; b]; k],
+            indices: vec![vec![0; blocks]; k],
             rows: vec![vec![vec![0; shape.row_len()]; b]; k],
-            paths: vec![vec![path; b]; k],
+            paths: vec![vec![path; blocks]; k],
             hyper: FixedHyper {
                 step: 0,
                 clip_sq: 0,
@@ -107,7 +108,7 @@ impl Private {
     }
 }
 
-/// The public hash of the selected row indices (flattened, step by step).
+/// The public hash of the selected block indices (flattened, step by step).
 pub fn indices_hash(indices: &[Vec<u32>]) -> Fr {
     let flat: Vec<i64> = indices.iter().flatten().map(|&i| i64::from(i)).collect();
     poseidon::hash_ints(&flat)
@@ -156,8 +157,10 @@ pub struct Witness {
 
 impl Witness {
     /// Builds the statement and witness for `update` (already quantised): replays the
-    /// training on the selected rows, checks the update is within τ and under the clip
-    /// bound, and commits to it with blinding `rho`.
+    /// training on the rows of the selected blocks (`indices`: `K` steps of `B /
+    /// block_rows` block indices into `rows`, the holder's committed rows in order), checks
+    /// the rows are in the job's format, the update is within τ and under the clip bound,
+    /// and commits to it with blinding `rho`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         shape: &Shape,
@@ -188,24 +191,29 @@ impl Witness {
         if indices.len() != shape.local_steps as usize {
             return mismatch("batches", indices.len(), shape.local_steps as usize);
         }
+        let format = shape.row_format();
+        let per_block = shape.block_rows as usize;
         let mut batches = Vec::with_capacity(indices.len());
         let mut paths = Vec::with_capacity(indices.len());
-        for batch in &indices {
-            if batch.len() != shape.batch_size as usize {
-                return mismatch("rows per batch", batch.len(), shape.batch_size as usize);
+        for step in &indices {
+            if step.len() != shape.blocks_per_step() {
+                return mismatch("blocks per step", step.len(), shape.blocks_per_step());
             }
-            let mut b_rows = Vec::with_capacity(batch.len());
-            let mut b_paths = Vec::with_capacity(batch.len());
-            for &i in batch {
-                let row = rows.get(i as usize).ok_or(TrainingError::RowIndex {
-                    index: i,
-                    rows: rows.len(),
-                })?;
-                if row.len() != shape.row_len() {
-                    return mismatch("values per row", row.len(), shape.row_len());
+            let mut b_rows = Vec::with_capacity(shape.batch_size as usize);
+            let mut b_paths = Vec::with_capacity(step.len());
+            for &blk in step {
+                let first = blk as usize * per_block;
+                let block = rows
+                    .get(first..first + per_block)
+                    .ok_or(TrainingError::RowIndex {
+                        index: (first + per_block - 1) as u32,
+                        rows: rows.len(),
+                    })?;
+                for (j, row) in block.iter().enumerate() {
+                    format.check_row(first + j, row)?;
                 }
-                b_rows.push(row.clone());
-                b_paths.push(tree.path(u64::from(i))?);
+                b_rows.extend(block.iter().cloned());
+                b_paths.push(tree.path(u64::from(blk))?);
             }
             batches.push(b_rows);
             paths.push(b_paths);

@@ -1,0 +1,431 @@
+//! The Groth16 prover of the training circuit, split so that what is fixed per shape is
+//! paid once.
+//!
+//! arkworks' `Groth16::prove` synthesises the circuit with its constraint matrices for
+//! every proof (allocating and inlining every linear combination), then derives the
+//! matrices again, and cairn checked satisfaction on top by walking every constraint a
+//! third time. The matrices depend on the shape only. [`Prover`] builds them once, from the
+//! same setup-mode synthesis the keys were made from, and each proof then:
+//!
+//! 1. synthesises the **witness only** (`construct_matrices: false`: gadgets compute
+//!    values, no linear combination is stored);
+//! 2. evaluates `A·z`, `B·z`, `C·z` on the cached matrices, which is both the
+//!    **satisfaction check** (`(A·z)∘(B·z) = C·z` row by row) and the first step of the
+//!    witness map, then the FFTs of libsnark's R1CS-to-QAP reduction (the one
+//!    `ark_groth16::Groth16` uses, so the keys match);
+//! 3. runs the multi-scalar multiplications of `ark_groth16`'s prover (its
+//!    `create_proof_with_assignment`, restated here because it is private there; arkworks
+//!    is MIT/Apache-2.0).
+//!
+//! Everything runs on the current rayon pool: a holder limits the prover's threads by
+//! calling it inside `rayon::ThreadPool::install`.
+
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
+use ark_ec::{pairing::Pairing, CurveGroup, VariableBaseMSM};
+use ark_ff::{FftField, Field, One, PrimeField, UniformRand, Zero};
+use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
+use ark_relations::gr1cs::{
+    ConstraintSystem, ConstraintSystemRef, Matrix, OptimizationGoal, SynthesisError,
+    SynthesisMode, R1CS_PREDICATE_LABEL,
+};
+use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
+
+use super::circuit::TrainingCircuit;
+use super::proof::{Proof, ProofError, ProvingKey};
+use super::{Shape, Witness};
+
+/// The constraint matrices of one shape, in arkworks' sparse row format, as the setup
+/// synthesised them.
+#[derive(Clone, Debug)]
+pub struct R1cs {
+    /// `A`, `B`, `C`, one sparse row per constraint.
+    pub matrices: [Matrix<Fr>; 3],
+    /// Instance variables, the constant 1 included.
+    pub num_instance: usize,
+    /// Witness variables.
+    pub num_witness: usize,
+}
+
+impl R1cs {
+    /// Synthesises `shape`'s circuit in setup mode, as key generation does, and keeps its
+    /// matrices.
+    pub fn of(shape: &Shape) -> Result<Self, ProofError> {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Setup);
+        TrainingCircuit::blank(shape).synthesize(&cs)?;
+        cs.finalize();
+        Self::from_cs(&cs)
+    }
+
+    pub(crate) fn from_cs(cs: &ConstraintSystemRef<Fr>) -> Result<Self, ProofError> {
+        let mut all = cs.to_matrices()?;
+        let r1cs = all
+            .remove(R1CS_PREDICATE_LABEL)
+            .ok_or(SynthesisError::MissingCS)?;
+        let [a, b, c] = <[Matrix<Fr>; 3]>::try_from(r1cs).map_err(|m| {
+            ProofError::Malformed {
+                what: "constraint system",
+                reason: format!("{} R1CS matrices, want 3", m.len()),
+            }
+        })?;
+        Ok(Self {
+            matrices: [a, b, c],
+            num_instance: cs.num_instance_variables(),
+            num_witness: cs.num_witness_variables(),
+        })
+    }
+
+    /// Constraints.
+    pub fn num_constraints(&self) -> usize {
+        self.matrices[0].len()
+    }
+
+    /// Non-zero entries of `A`, `B` and `C` together (the circuit's density).
+    pub fn non_zeros(&self) -> usize {
+        self.matrices.iter().flatten().map(Vec::len).sum()
+    }
+}
+
+/// Where one proof's time went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProveTimings {
+    /// Witness-only synthesis (the gadgets computing their values).
+    pub synthesis: Duration,
+    /// `A·z`, `B·z`, `C·z` and the satisfaction check.
+    pub evaluate: Duration,
+    /// The FFTs of the witness map (`h`).
+    pub fft: Duration,
+    /// The multi-scalar multiplications.
+    pub msm: Duration,
+}
+
+impl ProveTimings {
+    /// All of it.
+    pub fn total(&self) -> Duration {
+        self.synthesis + self.evaluate + self.fft + self.msm
+    }
+}
+
+/// A proving key with its shape's constraint matrices: what a holder keeps for a job and
+/// proves every round with.
+#[derive(Clone, Debug)]
+pub struct Prover {
+    shape: Shape,
+    pk: ProvingKey,
+    r1cs: R1cs,
+}
+
+impl Prover {
+    /// The prover of `shape` with key `pk` (made for that shape by [`super::proof::setup`]
+    /// or loaded from a [`super::proof::KeyStore`]). Synthesises the shape once to keep its
+    /// matrices: about as long as one witness synthesis with matrices, and the memory of
+    /// the matrices (roughly the proving key's size).
+    pub fn new(shape: &Shape, pk: ProvingKey) -> Result<Self, ProofError> {
+        let r1cs = R1cs::of(shape)?;
+        // The key must be the one of these matrices.
+        let want_a = r1cs.num_instance + r1cs.num_witness;
+        if pk.a_query.len() != want_a || pk.vk.gamma_abc_g1.len() != r1cs.num_instance {
+            return Err(ProofError::Malformed {
+                what: "proving key",
+                reason: format!(
+                    "{} A-query bases and {} inputs; the shape has {} variables and {} inputs",
+                    pk.a_query.len(),
+                    pk.vk.gamma_abc_g1.len(),
+                    want_a,
+                    r1cs.num_instance
+                ),
+            });
+        }
+        Ok(Self {
+            shape: shape.clone(),
+            pk,
+            r1cs,
+        })
+    }
+
+    /// The shape proved.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The proving key.
+    pub fn key(&self) -> &ProvingKey {
+        &self.pk
+    }
+
+    /// The shape's constraint matrices.
+    pub fn r1cs(&self) -> &R1cs {
+        &self.r1cs
+    }
+
+    /// Proves a witness, refusing with [`ProofError::Unsatisfied`] one that does not satisfy
+    /// the circuit before any multi-scalar multiplication.
+    pub fn prove<R: RngCore + CryptoRng>(
+        &self,
+        w: &Witness,
+        rng: &mut R,
+    ) -> Result<Proof, ProofError> {
+        self.prove_timed(w, rng).map(|(p, _)| p)
+    }
+
+    /// [`Prover::prove`], reporting where the time went.
+    pub fn prove_timed<R: RngCore + CryptoRng>(
+        &self,
+        w: &Witness,
+        rng: &mut R,
+    ) -> Result<(Proof, ProveTimings), ProofError> {
+        self.run(w, true, rng)
+    }
+
+    /// What a cheating prover runs: the same prover on whatever assignment the witness
+    /// gives, satisfied or not. Its proofs of false statements do not verify; it exists so
+    /// that tests and benchmarks can play a dishonest holder end to end.
+    pub fn prove_unchecked<R: RngCore + CryptoRng>(
+        &self,
+        w: &Witness,
+        rng: &mut R,
+    ) -> Result<Proof, ProofError> {
+        self.run(w, false, rng).map(|(p, _)| p)
+    }
+
+    /// The full assignment `z = (1, inputs, witness)` of `w`, synthesised without matrices.
+    pub fn assignment(&self, w: &Witness) -> Result<Vec<Fr>, ProofError> {
+        let circuit = TrainingCircuit {
+            shape: self.shape.clone(),
+            public: w.public.clone(),
+            private: w.private.clone(),
+        };
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Prove {
+            construct_matrices: false,
+            generate_lc_assignments: false,
+        });
+        circuit.synthesize(&cs)?;
+        let mut z = cs.instance_assignment()?;
+        let witness = cs.witness_assignment()?;
+        if z.len() != self.r1cs.num_instance || witness.len() != self.r1cs.num_witness {
+            return Err(ProofError::Malformed {
+                what: "witness",
+                reason: format!(
+                    "{} inputs and {} witness values for a circuit of {} and {}",
+                    z.len(),
+                    witness.len(),
+                    self.r1cs.num_instance,
+                    self.r1cs.num_witness
+                ),
+            });
+        }
+        z.extend(witness);
+        Ok(z)
+    }
+
+    fn run<R: RngCore + CryptoRng>(
+        &self,
+        w: &Witness,
+        check: bool,
+        rng: &mut R,
+    ) -> Result<(Proof, ProveTimings), ProofError> {
+        let mut t = ProveTimings::default();
+        let clock = Instant::now();
+        let z = self.assignment(w)?;
+        t.synthesis = clock.elapsed();
+        let h = witness_map(&self.r1cs, &z, check, &mut t)?;
+        let clock = Instant::now();
+        let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+        let proof = msms(&self.pk, r, s, &h, &z[1..self.r1cs.num_instance], &z[self.r1cs.num_instance..]);
+        t.msm = clock.elapsed();
+        Ok((Proof(proof), t))
+    }
+}
+
+fn eval_row(row: &[(Fr, usize)], z: &[Fr]) -> Fr {
+    row.iter().fold(Fr::zero(), |acc, (c, i)| {
+        if c.is_one() {
+            acc + z[*i]
+        } else {
+            acc + z[*i] * c
+        }
+    })
+}
+
+/// libsnark's R1CS-to-QAP witness map (`ark_groth16::r1cs_to_qap::LibsnarkReduction`): the
+/// coefficients of `h = (a·b − c) / Z` on the coset, with `A·z`, `B·z`, `C·z` evaluated once
+/// and, when `check`, held to `(A·z)∘(B·z) = C·z` first.
+fn witness_map(
+    r1cs: &R1cs,
+    z: &[Fr],
+    check: bool,
+    t: &mut ProveTimings,
+) -> Result<Vec<Fr>, ProofError> {
+    let clock = Instant::now();
+    let n = r1cs.num_constraints();
+    let domain = GeneralEvaluationDomain::<Fr>::new(n + r1cs.num_instance)
+        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+    let size = domain.size();
+    let [ma, mb, mc] = &r1cs.matrices;
+    let mut a = vec![Fr::zero(); size];
+    let mut b = vec![Fr::zero(); size];
+    let mut c = vec![Fr::zero(); size];
+    a[..n]
+        .par_iter_mut()
+        .zip(&mut b[..n])
+        .zip(&mut c[..n])
+        .zip(ma.par_iter().zip(mb).zip(mc))
+        .for_each(|(((a, b), c), ((ra, rb), rc))| {
+            *a = eval_row(ra, z);
+            *b = eval_row(rb, z);
+            *c = eval_row(rc, z);
+        });
+    if check
+        && !a[..n]
+            .par_iter()
+            .zip(&b[..n])
+            .zip(&c[..n])
+            .all(|((a, b), c)| *a * b == *c)
+    {
+        return Err(ProofError::Unsatisfied);
+    }
+    a[n..n + r1cs.num_instance].clone_from_slice(&z[..r1cs.num_instance]);
+    t.evaluate = clock.elapsed();
+
+    let clock = Instant::now();
+    let coset = domain
+        .get_coset(Fr::GENERATOR)
+        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+    let to_coset = |v: &mut Vec<Fr>| {
+        domain.ifft_in_place(v);
+        coset.fft_in_place(v);
+    };
+    let ((), ((), ())) = rayon::join(|| to_coset(&mut a), || rayon::join(|| to_coset(&mut b), || to_coset(&mut c)));
+    let z_inv = domain
+        .evaluate_vanishing_polynomial(Fr::GENERATOR)
+        .inverse()
+        .ok_or(SynthesisError::DivisionByZero)?;
+    a.par_iter_mut()
+        .zip(&b)
+        .zip(&c)
+        .for_each(|((a, b), c)| *a = (*a * b - c) * z_inv);
+    drop((b, c));
+    coset.ifft_in_place(&mut a);
+    t.fft = clock.elapsed();
+    Ok(a)
+}
+
+/// `ark_groth16`'s `create_proof_with_assignment`: A, B (in G1 and G2) and C from the
+/// assignment and `h`, blinded by `r` and `s`.
+fn msms(
+    pk: &ProvingKey,
+    r: Fr,
+    s: Fr,
+    h: &[Fr],
+    input: &[Fr],
+    aux: &[Fr],
+) -> ark_groth16::Proof<Bn254> {
+    type G1A = <Bn254 as Pairing>::G1Affine;
+    let h: Vec<_> = h.par_iter().map(|v| v.into_bigint()).collect();
+    let aux: Vec<_> = aux.par_iter().map(|v| v.into_bigint()).collect();
+    let assignment: Vec<_> = input
+        .iter()
+        .map(|v| v.into_bigint())
+        .chain(aux.iter().copied())
+        .collect();
+    let coeff = |initial: G1Projective, query: &[G1A], vk_param: G1A| -> G1Projective {
+        initial + query[0] + G1Projective::msm_bigint(&query[1..], &assignment) + vk_param
+    };
+    let ((h_acc, l_aux), (g_a, (g1_b, g2_b))) = rayon::join(
+        || {
+            rayon::join(
+                || G1Projective::msm_bigint(&pk.h_query, &h),
+                || G1Projective::msm_bigint(&pk.l_query, &aux),
+            )
+        },
+        || {
+            rayon::join(
+                || coeff(pk.delta_g1 * r, &pk.a_query, pk.vk.alpha_g1),
+                || {
+                    rayon::join(
+                        || {
+                            if r.is_zero() {
+                                G1Projective::zero()
+                            } else {
+                                coeff(pk.delta_g1 * s, &pk.b_g1_query, pk.beta_g1)
+                            }
+                        },
+                        || {
+                            let q = &pk.b_g2_query;
+                            pk.vk.delta_g2 * s
+                                + q[0]
+                                + G2Projective::msm_bigint(&q[1..], &assignment)
+                                + pk.vk.beta_g2
+                        },
+                    )
+                },
+            )
+        },
+    );
+    let g_c = g_a * s + g1_b * r - pk.delta_g1 * (r * s) + l_aux + h_acc;
+    ark_groth16::Proof {
+        a: g_a.into_affine(),
+        b: g2_b.into_affine(),
+        c: g_c.into_affine(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::training::tests::fixture;
+
+    /// The prover's two shortcuts change nothing a proof depends on: the matrices kept from
+    /// the setup-mode synthesis are those a full prove-mode synthesis builds, and the
+    /// witness-only synthesis assigns the same values.
+    #[test]
+    fn cached_matrices_and_witness_only_synthesis_match_a_full_synthesis() {
+        for (hidden, k) in [(vec![], 1), (vec![3], 2)] {
+            let f = fixture(hidden, k, 0.01);
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            cs.set_optimization_goal(OptimizationGoal::Constraints);
+            cs.set_mode(SynthesisMode::Prove {
+                construct_matrices: true,
+                generate_lc_assignments: false,
+            });
+            let circuit = TrainingCircuit {
+                shape: f.shape.clone(),
+                public: f.witness.public.clone(),
+                private: f.witness.private.clone(),
+            };
+            circuit.synthesize(&cs).unwrap();
+            cs.finalize();
+            assert!(cs.is_satisfied().unwrap());
+            let full = R1cs::from_cs(&cs).unwrap();
+            let cached = R1cs::of(&f.shape).unwrap();
+            assert_eq!(full.matrices, cached.matrices);
+            assert_eq!(
+                (full.num_instance, full.num_witness),
+                (cached.num_instance, cached.num_witness)
+            );
+            let mut z = cs.instance_assignment().unwrap();
+            z.extend(cs.witness_assignment().unwrap());
+            let mut rng = rand::thread_rng();
+            let (pk, _) = super::super::proof::setup(&f.shape, &mut rng).unwrap();
+            let prover = Prover::new(&f.shape, pk).unwrap();
+            assert_eq!(prover.assignment(&f.witness).unwrap(), z);
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_shape_is_refused() {
+        let f = fixture(vec![], 1, 0.01);
+        let g = fixture(vec![2], 1, 0.01);
+        let (pk, _) = super::super::proof::setup(&g.shape, &mut rand::thread_rng()).unwrap();
+        assert!(matches!(
+            Prover::new(&f.shape, pk),
+            Err(ProofError::Malformed { what: "proving key", .. })
+        ));
+    }
+}
