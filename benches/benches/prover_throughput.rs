@@ -21,7 +21,7 @@ use std::time::Instant;
 use ark_bn254::{Bn254, Fr};
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::Groth16;
-use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::FpVar};
+use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal,
     SynthesisError, SynthesisMode, R1CS_PREDICATE_LABEL,
@@ -80,17 +80,24 @@ struct Stats {
     constraints: usize,
     witnesses: usize,
     non_zeros: usize,
+    /// Witness values of at most one bit (cheap in the MSMs).
     one_bit: usize,
+    /// Witness values wider than 64 bits, negatives counted by their magnitude (the MSMs'
+    /// expensive case: hash states, curve coordinates).
+    wide: usize,
 }
 
 /// A satisfiable synthetic circuit: `bits` boolean witnesses (one booleanity constraint
-/// each), then `products` constraints `(Σ_d 2^i·bit + s) · t = c` over 32-bit witnesses
-/// `s`, `t` and a fresh product `c`, with `d` chosen to match the non-zero count.
+/// each), then `products` constraints `(Σ_d 2^i·bit + s) · t = c` with `s` a 32-bit
+/// witness (a random full-width one for the first `wide` products, so that `c` is wide
+/// too), `t` a 32-bit witness and `c` a fresh product, with `d` chosen to match the
+/// non-zero count.
 #[derive(Clone)]
 struct Synthetic {
     bits: usize,
     smalls: usize,
     products: usize,
+    wide: usize,
     lc_terms: usize,
     seed: u64,
 }
@@ -109,6 +116,7 @@ impl Synthetic {
             bits,
             smalls,
             products,
+            wide: s.wide.min(products),
             lc_terms,
             seed: 5,
         }
@@ -126,8 +134,13 @@ impl ConstraintSynthesizer<Fr> for Synthetic {
         let smalls: Vec<FpVar<Fr>> = (0..self.smalls)
             .map(|_| FpVar::new_witness(cs.clone(), || Ok(Fr::from(values.gen::<u32>()))))
             .collect::<Result<_, _>>()?;
-        for _ in 0..self.products {
-            let mut lc = smalls[rng.gen_range(0..smalls.len())].clone();
+        let wide = FpVar::new_witness(cs.clone(), || Ok(Fr::rand(&mut values)))?;
+        for k in 0..self.products {
+            let mut lc = if k < self.wide {
+                wide.clone()
+            } else {
+                smalls[rng.gen_range(0..smalls.len())].clone()
+            };
             for k in 0..self.lc_terms {
                 if let Some(b) = bits.get(rng.gen_range(0..bits.len().max(1))) {
                     lc += FpVar::from(b.clone()) * Fr::from(1u64 << (k % 32));
@@ -135,7 +148,7 @@ impl ConstraintSynthesizer<Fr> for Synthetic {
             }
             let t = &smalls[rng.gen_range(0..smalls.len())];
             let c = FpVar::new_witness(cs.clone(), || Ok(lc.value()? * t.value()?))?;
-            (&lc * t).enforce_equal(&c)?;
+            lc.mul_equals(t, &c)?;
         }
         Ok(())
     }
@@ -145,6 +158,12 @@ use ark_r1cs_std::GR1CSVar;
 
 fn one_bit_values(z: &[Fr]) -> usize {
     z.iter().filter(|v| v.into_bigint().num_bits() <= 1).count()
+}
+
+fn wide_values(z: &[Fr]) -> usize {
+    z.iter()
+        .filter(|v| v.into_bigint().num_bits() > 64 && (-**v).into_bigint().num_bits() > 64)
+        .count()
 }
 
 fn cpu_median(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -172,6 +191,7 @@ fn run(name: &str, shape: &Shape, reps: usize) {
         witnesses: r1cs.num_witness,
         non_zeros: r1cs.non_zeros(),
         one_bit: one_bit_values(&z[r1cs.num_instance..]),
+        wide: wide_values(&z[r1cs.num_instance..]),
     };
 
     let pvk = proof::prepare(&vk);
@@ -204,6 +224,7 @@ fn run(name: &str, shape: &Shape, reps: usize) {
         witnesses: scs.num_witness_variables(),
         non_zeros: s_nnz,
         one_bit: one_bit_values(&scs.witness_assignment().expect("w")),
+        wide: wide_values(&scs.witness_assignment().expect("w")),
     };
     let spvk = Groth16::<Bn254>::process_vk(&svk).expect("vk");
     let bare = cpu_median(reps, || {
@@ -219,16 +240,19 @@ fn run(name: &str, shape: &Shape, reps: usize) {
         shape.batch_size,
         shape.tree_depth
     );
-    println!("| circuit | constraints | witnesses | non-zeros | one-bit witness values |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| circuit | constraints | witnesses | non-zeros | one-bit values | wider than 64 bits |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for (what, s) in [("cairn", stats), ("synthetic", s_stats)] {
+        let pct = |n: usize| 100.0 * n as f64 / s.witnesses as f64;
         println!(
-            "| {what} | {} | {} | {} | {} ({:.0}%) |",
+            "| {what} | {} | {} | {} | {} ({:.0}%) | {} ({:.0}%) |",
             s.constraints,
             s.witnesses,
             s.non_zeros,
             s.one_bit,
-            100.0 * s.one_bit as f64 / s.witnesses as f64
+            pct(s.one_bit),
+            s.wide,
+            pct(s.wide)
         );
     }
     println!("\n| prover | CPU-s per proof (median of {reps}) | constraints per CPU-s | vs bare |");

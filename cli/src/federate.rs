@@ -156,6 +156,7 @@ impl LocalCoordinator {
             identity: None,
             prover,
             keys: None,
+            prove_threads: None,
         }
     }
 

@@ -273,6 +273,10 @@ pub struct ParticipantArgs {
     /// giving up; with `--serve`, for ever.
     #[arg(long, default_value_t = 60)]
     pub reconnect: u64,
+    /// Threads for proving (Groth16's FFTs and multi-scalar multiplications) [default: one
+    /// per core]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub prove_threads: Option<u16>,
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
@@ -342,6 +346,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         identity: Some(identity),
         prover: None,
         keys: Some(keys),
+        prove_threads: args.prove_threads.map(usize::from),
     };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {

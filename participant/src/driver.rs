@@ -56,6 +56,9 @@ pub struct ParticipantConfig {
     /// when `prover` is `None`: the key of the welcome's shape is loaded from here (never
     /// generated) and the rows are committed with the welcome's tree depth.
     pub keys: Option<PathBuf>,
+    /// Threads the prover may use (its own pool); `None` shares the process's default
+    /// pool (one thread per core).
+    pub prove_threads: Option<usize>,
 }
 
 /// How a participant turns its clipped float update into what a proven round sends: x in
@@ -272,6 +275,7 @@ fn load_prover(
     dir: &std::path::Path,
     w: &Welcome,
     data: &Dataset,
+    threads: Option<usize>,
 ) -> Result<Prover, ParticipantError> {
     let Some(spec) = w.proof else {
         return Err(ParticipantError::Proving(
@@ -300,9 +304,14 @@ fn load_prover(
     };
     let committed = CommittedData::new(&data.features, data.n_features, &data.labels, &spec)
     .map_err(|e| ParticipantError::Proving(format!("committing to the rows: {e}")))?;
-    let key = Groth16Prover::new(&shape, key).map_err(|e| {
+    let mut key = Groth16Prover::new(&shape, key).map_err(|e| {
         ParticipantError::Proving(format!("preparing the prover of shape {}: {e}", shape.id()))
     })?;
+    if let Some(n) = threads {
+        key = key
+            .with_threads(n)
+            .map_err(|e| ParticipantError::Proving(format!("the prover's {n} threads: {e}")))?;
+    }
     Ok(Prover {
         key: Arc::new(key),
         data: committed,
@@ -400,7 +409,10 @@ pub async fn run(
                             )),
                             Some(dir) => {
                                 let (w, data) = (w.clone(), Arc::clone(&data));
-                                tokio::task::spawn_blocking(move || load_prover(&dir, &w, &data))
+                                let threads = cfg.prove_threads;
+                                tokio::task::spawn_blocking(move || {
+                                    load_prover(&dir, &w, &data, threads)
+                                })
                                     .await
                                     .map_err(|e| ParticipantError::Join(e.to_string()))
                                     .and_then(|r| r)

@@ -77,6 +77,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
         identity: None,
         prover: None,
         keys: None,
+        prove_threads: None,
     };
     let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
     let err = run(
@@ -100,6 +101,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             identity: None,
             prover: None,
             keys: None,
+            prove_threads: None,
         };
         tasks.push(tokio::spawn(async move {
             let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
@@ -180,6 +182,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             identity: None,
             prover: None,
             keys: None,
+            prove_threads: None,
         };
         let (rtx, mut rrx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

@@ -117,6 +117,7 @@ pub struct Prover {
     shape: Shape,
     pk: ProvingKey,
     r1cs: R1cs,
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
 }
 
 impl Prover {
@@ -144,7 +145,24 @@ impl Prover {
             shape: shape.clone(),
             pk,
             r1cs,
+            pool: None,
         })
+    }
+
+    /// The same prover on a pool of its own with `threads` threads (a holder sharing its
+    /// machine gives the prover fewer than its cores); without it, proofs run on the
+    /// caller's rayon pool.
+    pub fn with_threads(mut self, threads: usize) -> Result<Self, ProofError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("cairn-prover-{i}"))
+            .build()
+            .map_err(|e| ProofError::Malformed {
+                what: "prover thread pool",
+                reason: e.to_string(),
+            })?;
+        self.pool = Some(std::sync::Arc::new(pool));
+        Ok(self)
     }
 
     /// The shape proved.
@@ -194,34 +212,7 @@ impl Prover {
 
     /// The full assignment `z = (1, inputs, witness)` of `w`, synthesised without matrices.
     pub fn assignment(&self, w: &Witness) -> Result<Vec<Fr>, ProofError> {
-        let circuit = TrainingCircuit {
-            shape: self.shape.clone(),
-            public: w.public.clone(),
-            private: w.private.clone(),
-        };
-        let cs = ConstraintSystem::<Fr>::new_ref();
-        cs.set_optimization_goal(OptimizationGoal::Constraints);
-        cs.set_mode(SynthesisMode::Prove {
-            construct_matrices: false,
-            generate_lc_assignments: false,
-        });
-        circuit.synthesize(&cs)?;
-        let mut z = cs.instance_assignment()?;
-        let witness = cs.witness_assignment()?;
-        if z.len() != self.r1cs.num_instance || witness.len() != self.r1cs.num_witness {
-            return Err(ProofError::Malformed {
-                what: "witness",
-                reason: format!(
-                    "{} inputs and {} witness values for a circuit of {} and {}",
-                    z.len(),
-                    witness.len(),
-                    self.r1cs.num_instance,
-                    self.r1cs.num_witness
-                ),
-            });
-        }
-        z.extend(witness);
-        Ok(z)
+        assignment(&self.shape, &self.r1cs, w)
     }
 
     fn run<R: RngCore + CryptoRng>(
@@ -230,17 +221,65 @@ impl Prover {
         check: bool,
         rng: &mut R,
     ) -> Result<(Proof, ProveTimings), ProofError> {
+        // The blinding scalars are drawn here, so the work can move to the prover's pool
+        // whatever the caller's generator.
+        let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+        match &self.pool {
+            Some(pool) => pool.install(|| self.run_here(w, check, r, s)),
+            None => self.run_here(w, check, r, s),
+        }
+    }
+
+    fn run_here(
+        &self,
+        w: &Witness,
+        check: bool,
+        r: Fr,
+        s: Fr,
+    ) -> Result<(Proof, ProveTimings), ProofError> {
         let mut t = ProveTimings::default();
         let clock = Instant::now();
         let z = self.assignment(w)?;
         t.synthesis = clock.elapsed();
         let h = witness_map(&self.r1cs, &z, check, &mut t)?;
         let clock = Instant::now();
-        let (r, s) = (Fr::rand(rng), Fr::rand(rng));
         let proof = msms(&self.pk, r, s, &h, &z[1..self.r1cs.num_instance], &z[self.r1cs.num_instance..]);
         t.msm = clock.elapsed();
         Ok((Proof(proof), t))
     }
+}
+
+/// The full assignment `z = (1, inputs, witness)` of `w` for `shape`, synthesised without
+/// matrices and checked against the sizes of `r1cs`.
+pub(crate) fn assignment(shape: &Shape, r1cs: &R1cs, w: &Witness) -> Result<Vec<Fr>, ProofError> {
+    let circuit = TrainingCircuit {
+        shape: shape.clone(),
+        public: w.public.clone(),
+        private: w.private.clone(),
+    };
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: false,
+        generate_lc_assignments: false,
+    });
+    circuit.synthesize(&cs)?;
+    let mut z = cs.instance_assignment()?;
+    let witness = cs.witness_assignment()?;
+    if z.len() != r1cs.num_instance || witness.len() != r1cs.num_witness {
+        return Err(ProofError::Malformed {
+            what: "witness",
+            reason: format!(
+                "{} inputs and {} witness values for a circuit of {} and {}",
+                z.len(),
+                witness.len(),
+                r1cs.num_instance,
+                r1cs.num_witness
+            ),
+        });
+    }
+    z.extend(witness);
+    Ok(z)
 }
 
 fn eval_row(row: &[(Fr, usize)], z: &[Fr]) -> Fr {
@@ -416,6 +455,76 @@ mod tests {
             let prover = Prover::new(&f.shape, pk).unwrap();
             assert_eq!(prover.assignment(&f.witness).unwrap(), z);
         }
+    }
+
+    /// Item 6 of issue #11, on the assignment itself rather than on the inputs: changing any
+    /// one witness value — a rescale's quotient or remainder bit, a sigmoid's segment or
+    /// clamp bit, a ReLU gate, a row's range bit, a Pedersen window bit, an update
+    /// coordinate, a Merkle sibling — breaks a constraint. The only values the constraints
+    /// leave free are the inverses `is_zero` allocates for an input that is zero: they appear
+    /// only multiplied by that zero, so no other value depends on them.
+    #[test]
+    fn changing_any_single_witness_value_breaks_a_constraint() {
+        let f = fixture(vec![3], 2, 0.0);
+        let r1cs = R1cs::of(&f.shape).unwrap();
+        let z = assignment(&f.shape, &r1cs, &f.witness).unwrap();
+        let [ma, mb, mc] = &r1cs.matrices;
+        // Where each variable occurs: (row, in A, in B, in C).
+        let mut occurs: Vec<Vec<usize>> = vec![Vec::new(); z.len()];
+        for m in [ma, mb, mc] {
+            for (r, row) in m.iter().enumerate() {
+                for &(_, v) in row {
+                    if occurs[v].last() != Some(&r) {
+                        occurs[v].push(r);
+                    }
+                }
+            }
+        }
+        let holds = |r: usize, z: &[Fr]| eval_row(&ma[r], z) * eval_row(&mb[r], z) == eval_row(&mc[r], z);
+        assert!((0..r1cs.num_constraints()).all(|r| holds(r, &z)));
+        let mut free = Vec::new();
+        for v in r1cs.num_instance..z.len() {
+            assert!(!occurs[v].is_empty(), "witness variable {v} is in no constraint");
+            let mut changed = z.clone();
+            changed[v] += Fr::one();
+            if occurs[v].iter().all(|&r| holds(r, &changed)) {
+                free.push(v);
+            }
+        }
+        let has = |row: &[(Fr, usize)], v: usize| row.iter().any(|&(_, u)| u == v);
+        for &v in &free {
+            for &r in &occurs[v] {
+                let (a, b) = (has(&ma[r], v), has(&mb[r], v));
+                assert!(!has(&mc[r], v), "free variable {v} in C of constraint {r}");
+                let other = if a && !b {
+                    eval_row(&mb[r], &z)
+                } else if b && !a {
+                    eval_row(&ma[r], &z)
+                } else {
+                    panic!("free variable {v} on both sides of constraint {r}")
+                };
+                assert!(other.is_zero(), "free variable {v} not multiplied by zero in {r}");
+            }
+        }
+        // K·B = 4 sigmoids, each with two `is_zero` checks on its clamp bits (an unclamped
+        // value makes one of the two inputs zero): 4 free values of 11,067 here.
+        assert!(free.len() <= 2 * 2 * 2, "{} free values", free.len());
+        assert!(z.len() - r1cs.num_instance > 5_000);
+    }
+
+    #[test]
+    fn a_prover_on_a_pool_of_its_own_proves_and_checks_the_same() {
+        let f = fixture(vec![], 1, 0.01);
+        let mut rng = rand::thread_rng();
+        let (pk, vk) = super::super::proof::setup(&f.shape, &mut rng).unwrap();
+        let prover = Prover::new(&f.shape, pk).unwrap().with_threads(1).unwrap();
+        assert_eq!(prover.pool.as_ref().map(|p| p.current_num_threads()), Some(1));
+        let p = prover.prove(&f.witness, &mut rng).unwrap();
+        let pvk = super::super::proof::prepare(&vk);
+        assert!(super::super::proof::verify(&pvk, &f.witness.public, &p).unwrap());
+        let mut bad = f.witness.clone();
+        bad.private.update[0] += 1;
+        assert!(matches!(prover.prove(&bad, &mut rng), Err(ProofError::Unsatisfied)));
     }
 
     #[test]
