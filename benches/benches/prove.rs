@@ -163,7 +163,8 @@ fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
     println!("| part | constraints | share |");
     println!("|---|---:|---:|");
     for (part, n) in [
-        ("Merkle (leaf hashes + paths)", bd.merkle),
+        ("rows' range checks (feature bits, label bit)", bd.ranges),
+        ("row opening (block leaf hashes + paths)", bd.merkle),
         ("training (K SGD steps)", bd.training),
         ("tolerance |x − Δw| ≤ τ, x range", bd.tolerance),
         ("norm ‖x‖² ≤ clip²", bd.norm),

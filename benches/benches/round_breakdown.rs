@@ -1,5 +1,5 @@
 //! Where a proven round's time goes: 5 holders, the reference configuration R1 (`cairn
-//! demo`'s defaults: logistic regression, K = 1, B = 16, trees of depth 14, τ = 1e-3,
+//! demo`'s defaults: logistic regression, K = 1, B = 16, trees of depth 12 over blocks of 8 rows, τ = 1e-3,
 //! SecAgg+) on the fraud table, run end to end on loopback QUIC, against the same job
 //! without proofs (the proof-free secure round).
 //!

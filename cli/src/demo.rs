@@ -5,7 +5,8 @@
 //! the centralised baseline; ROC curves of both models on the test split).
 //!
 //! By default the demo runs the full verifiable round in the reference configuration R1
-//! (logistic regression, K = 1 local step, batch 16, dataset trees of depth 14, secure
+//! (logistic regression, K = 1 local step, batch 16, dataset trees of depth 12 over blocks
+//! of 8 rows, secure
 //! aggregation): every update is proved and verified, and the demo ends by auditing its
 //! own transcript. `--proofs false` runs the proof-free secure demo (an MLP, K = 20).
 

@@ -164,7 +164,7 @@ pub fn time_median(reps: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// The R1 job on the real data: `cairn demo`'s defaults (logistic regression, K = 1,
-/// B = 16, trees of depth 14, τ = 1e-3, secure aggregation, proofs), the fraud table
+/// B = 16, trees of depth 12 over blocks of 8 rows, τ = 1e-3, secure aggregation, proofs), the fraud table
 /// (synthetic data when it is absent) dealt IID to [`HOLDERS`] holders as the demo deals it.
 pub struct R1 {
     /// Where the rows came from.
