@@ -20,6 +20,7 @@
 //!   its TLS certificate.
 //! - `transport` (feature `transport`): QUIC with mutual TLS 1.3, frame I/O.
 
+pub mod challenge;
 pub mod client;
 pub mod enrolment;
 pub mod job;
