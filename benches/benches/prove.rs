@@ -185,25 +185,7 @@ fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
 
 fn main() {
     let which = std::env::var("CAIRN_PROVE").unwrap_or_else(|_| "r1,r2".into());
-    let r1 = Shape {
-        model: ModelSpec::logistic(45),
-        local_steps: 1,
-        batch_size: 16,
-        tree_depth: 12,
-        feature_bits: 20,
-        block_rows: 8,
-    };
-    let r2 = Shape {
-        model: ModelSpec {
-            n_features: 45,
-            hidden: vec![16],
-        },
-        local_steps: 4,
-        batch_size: 16,
-        tree_depth: 12,
-        feature_bits: 20,
-        block_rows: 8,
-    };
+    let (r1, r2) = (common::reference_shape("R1"), common::reference_shape("R2"));
     // `CAIRN_PROVE=r2:count` counts constraints without setup or proving.
     let count_only = which.contains("count");
     if which.contains("r1") {

@@ -31,7 +31,6 @@ use ark_std::UniformRand;
 use cairn_circuits::training::circuit::TrainingCircuit;
 use cairn_circuits::training::prover::Prover;
 use cairn_circuits::training::{proof, Shape, Witness};
-use cairn_protocol::model::ModelSpec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -297,29 +296,9 @@ fn main() {
     let reps = env_usize("CAIRN_PROVE_REPS", 3);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# Prover throughput ({threads} threads)");
-    if which.contains("r1") {
-        let r1 = Shape {
-            model: ModelSpec::logistic(45),
-            local_steps: 1,
-            batch_size: 16,
-            tree_depth: 12,
-            feature_bits: 20,
-            block_rows: 8,
-        };
-        run("R1", &r1, reps);
-    }
-    if which.contains("r2") {
-        let r2 = Shape {
-            model: ModelSpec {
-                n_features: 45,
-                hidden: vec![16],
-            },
-            local_steps: 4,
-            batch_size: 16,
-            tree_depth: 12,
-            feature_bits: 20,
-            block_rows: 8,
-        };
-        run("R2", &r2, reps);
+    for name in ["R1", "R2"] {
+        if which.to_lowercase().contains(&name.to_lowercase()) {
+            run(name, &common::reference_shape(name), reps);
+        }
     }
 }

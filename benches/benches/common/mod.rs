@@ -59,6 +59,24 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The proving benches' reference shapes on 45 features, B = 16, trees of depth 12 over
+/// blocks of 8 rows, 20-bit features: R1 (logistic regression, K = 1) and R2 (45→16→1,
+/// K = 4).
+pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
+    let (hidden, local_steps) = if name == "R2" { (vec![16], 4) } else { (vec![], 1) };
+    cairn_circuits::training::Shape {
+        model: cairn_protocol::model::ModelSpec {
+            n_features: 45,
+            hidden,
+        },
+        local_steps,
+        batch_size: 16,
+        tree_depth: 12,
+        feature_bits: 20,
+        block_rows: 8,
+    }
+}
+
 /// A valid statement and witness of `shape` on `n_rows` synthetic standardised rows
 /// (features uniform in [−2, 2), 30% positive labels) committed in the shape's blocks,
 /// with the fixed-point replay's own update, τ = 1e-3 and clip 10: what the proving benches

@@ -456,6 +456,23 @@ fn the_norm_bound_is_inclusive() {
 }
 
 #[test]
+fn the_update_range_is_exactly_the_signed_24_bits() {
+    // x enters the circuit as `signed_witness(x, UPDATE_BITS)` (tolerance, norm and the
+    // commitment all read that value): −2^23 and 2^23 − 1 are held exactly; one past either
+    // end has no bit pattern, so the value the circuit holds is another one.
+    use crate::fixed::constraints::signed_witness;
+    use ark_r1cs_std::{eq::EqGadget, fields::fp::FpVar};
+    let half = 1i128 << (UPDATE_BITS - 1);
+    for (x, representable) in [(-half, true), (half - 1, true), (half, false), (-half - 1, false)] {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let v = signed_witness(&cs, Some(x), UPDATE_BITS).unwrap();
+        let want = FpVar::new_input(cs.clone(), || Ok(crate::fixed::to_field(x))).unwrap();
+        v.value.enforce_equal(&want).unwrap();
+        assert_eq!(cs.is_satisfied().unwrap(), representable, "x = {x}");
+    }
+}
+
+#[test]
 fn negative_wrong_global_model() {
     let f = fixture(vec![], 1, 0.01);
     let mut model = f.model.clone();
