@@ -15,16 +15,18 @@
 //!
 //! # How the other crates use it
 //!
-//! - **Enrolment** (participant): `fixed::quantize_row` each row, then
-//!   `merkle::MerkleTree::from_rows(&rows, merkle::depth_for(rows.len()))`; publish `root()`.
+//! - **Enrolment** (participant): `rounds::CommittedData::new(features, n_features, labels,
+//!   &proof_spec)` quantises the rows, holds them to the job's row format ([`rows`]) and
+//!   builds the tree of their blocks; publish `root()`.
 //! - **Keys** (`cairn keygen`, per job shape): `training::proof::KeyStore::new(dir)
 //!   .load_or_setup(&shape, &mut rng)`; publish `proof::vk_to_bytes(&shape, &vk)`.
 //! - **Proving** (participant, on a blocking thread): `training::Witness::from_float_update(
 //!   &shape, &tree, &rows, indices, model_fixed, FixedHyper::new(&hyper, tau)?, &update, rho)`
-//!   with `indices = cairn_protocol::sampling::batch_indices(..)` and
-//!   `rho = pedersen::random_blinding(rng)`; then `training::proof::prove(&pk, &shape, &w, rng)`
-//!   and send `w.public.commitment` and `proof.to_bytes()` (128 bytes). `w.private.update` is
-//!   the quantised x that gets masked.
+//!   with `indices = cairn_protocol::sampling::block_indices(..)` and
+//!   `rho = pedersen::random_blinding(rng)`; then `prover.prove(&w, rng)` with a
+//!   `training::prover::Prover` made once per job (`Prover::new(&shape, pk)`), and send
+//!   `w.public.commitment` and `proof.to_bytes()` (128 bytes). `w.private.update` is the
+//!   quantised x that gets masked. `rounds::prove_update` does all of it.
 //! - **Verifying** (coordinator, auditor): `training::Public::new(&shape, root, &model_fixed,
 //!   &indices, &hyper_fixed, commitment)`, then `training::proof::verify(&prepare(&vk), &public,
 //!   &Proof::from_bytes(bytes)?)` on a blocking thread.

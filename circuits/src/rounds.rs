@@ -413,12 +413,13 @@ mod tests {
             n_features: 4,
             hidden: vec![],
         };
-        let n_rows = 14;
+        // 13 rows in blocks of 2: the last row is in no leaf, and everyone agrees on 6 blocks.
+        let n_rows = 13;
         let features: Vec<f32> = (0..n_rows * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let labels: Vec<f32> = (0..n_rows).map(|i| (i % 2) as f32).collect();
         let spec = proof_spec(0.01, 4, 20, 2);
         let data = CommittedData::new(&features, 4, &labels, &spec).unwrap();
-        assert_eq!(data.committed, 14);
+        assert_eq!(data.committed, 12);
         let st = RoundStatement {
             round: 3,
             global: model.init_params(2),
@@ -434,7 +435,7 @@ mod tests {
         };
         let dataset = DatasetCommitment {
             root: data.root(),
-            n_rows: n_rows as u64,
+            n_rows: data.committed as u64,
             signature: Signature(vec![]),
         };
         let round = RoundPublic::new(&st).unwrap();
@@ -448,6 +449,12 @@ mod tests {
                 pedersen::random_blinding(&mut rng),
             )
             .unwrap();
+            // The trainer, sampling over all 13 rows, trains on exactly the blocks proved.
+            let trained = round_rows(st.round_seed, participant, n_rows, 2, 4, Some(2));
+            assert_eq!(
+                trained,
+                cairn_protocol::sampling::block_rows_of(&w.private.indices, 2)
+            );
             let commitment = point_to_bytes(&w.public.commitment);
             let public = round.statement(participant, &dataset, &commitment).unwrap();
             assert_eq!(public, w.public, "participant {participant}");

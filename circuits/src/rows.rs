@@ -165,14 +165,16 @@ impl RowFormat {
         n_rows / self.block_rows.max(1) as usize
     }
 
-    /// The leaves of `rows` (in the holder's committed order), one per full block; a row
-    /// outside the format is named by its index in `rows`.
+    /// The leaves of `rows` (in the holder's committed order), one per full block; a
+    /// committed row outside the format is named by its index in `rows` (the rows after the
+    /// last full block are in no leaf and not checked).
     pub fn leaves(&self, rows: &[Vec<i64>]) -> Result<Vec<Fr>, RowError> {
-        for (i, row) in rows.iter().enumerate() {
+        let b = self.block_rows as usize;
+        let committed = &rows[..self.blocks_in(rows.len()) * b];
+        for (i, row) in committed.iter().enumerate() {
             self.check_row(i, row)?;
         }
-        let b = self.block_rows as usize;
-        rows[..self.blocks_in(rows.len()) * b]
+        committed
             .chunks(b)
             .map(|block| self.leaf(block))
             .collect()

@@ -67,7 +67,8 @@ pub struct ParticipantConfig {
 pub trait UpdateProver: Send + Sync + std::fmt::Debug {
     /// The dataset root the holder commits to at enrolment.
     fn root(&self) -> [u8; 32];
-    /// Rows committed.
+    /// Rows of the holder's table the proofs are made over (the committed ones are the
+    /// whole blocks among them).
     fn rows(&self) -> usize;
     /// Proves the round's update `delta` (already clipped) for `participant`.
     fn prove(

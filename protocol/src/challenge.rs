@@ -68,8 +68,8 @@ pub fn challenged_steps(seed: [u8; 32], local_steps: u32, s: u32) -> Vec<u32> {
 /// The probability that a holder deviating in `m` of `k` steps is not challenged on any of
 /// them when `s` of the `k` are challenged uniformly: C(k − m, s) / C(k, s).
 pub fn escape_probability(k: u32, m: u32, s: u32) -> f64 {
-    let s = s.min(k);
-    if m == 0 {
+    let (s, m) = (s.min(k), m.min(k));
+    if m == 0 || s == 0 {
         return 1.0;
     }
     if m > k - s {
@@ -121,6 +121,9 @@ mod tests {
         // Two bad steps: C(8, 2) / C(10, 2) = 28 / 45.
         assert!((escape_probability(10, 2, 2) - 28.0 / 45.0).abs() < 1e-12);
         assert_eq!(escape_probability(10, 0, 2), 1.0);
+        // Nothing challenged: nothing caught, however much is wrong.
+        assert_eq!(escape_probability(10, 12, 0), 1.0);
+        assert_eq!(escape_probability(10, 12, 1), 0.0);
         // More bad steps than unchallenged ones: always caught; so is proving every step.
         assert_eq!(escape_probability(10, 9, 2), 0.0);
         assert_eq!(escape_probability(10, 1, 10), 0.0);

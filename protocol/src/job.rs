@@ -728,7 +728,8 @@ impl Job {
     }
 
     /// A member's dataset commitment: once, before the first round, signed with its
-    /// identity key, for at most the rows its tree can hold.
+    /// identity key, of whole blocks, at least one batch of rows and at most what its tree
+    /// holds ([`ProofSpec::refuse_rows`]).
     fn enrol(&mut self, from: ParticipantId, d: DatasetCommitment, now: Instant) {
         let Some(spec) = self.cfg.proof else {
             self.refuse(from, "this job takes no dataset commitment".into());

@@ -3,8 +3,11 @@
 //!
 //! Each of the K local steps draws a mini-batch of B distinct row indices (without
 //! replacement within a batch; B is capped at the row count) from a ChaCha20 stream
-//! keyed by the round seed and the participant's index. One function, used by every
-//! trainer and by the witness generator.
+//! keyed by the round seed and the participant's index. In a proven job the draw is over
+//! blocks of `block_rows` consecutive rows instead ([`block_indices`]: a leaf of the
+//! holder's tree is a block), and a step trains on the rows of `B / block_rows` blocks.
+//! [`round_rows`] is the one function every trainer's batches come from; the witness
+//! generator and the verifier use [`block_indices`].
 
 use rand::{seq::index::sample, SeedableRng};
 use rand_chacha::ChaCha20Rng;

@@ -226,9 +226,12 @@ pub struct ProofSpec {
 }
 
 impl ProofSpec {
-    /// Most rows a holder's tree holds: `2^tree_depth` blocks.
+    /// Most rows a holder's tree holds: `2^tree_depth` blocks, and never more than 2^32 rows
+    /// (row indices are `u32`).
     pub fn capacity(&self) -> u64 {
-        (1u64 << self.tree_depth.min(63)).saturating_mul(u64::from(self.block_rows))
+        (1u64 << self.tree_depth.min(63))
+            .saturating_mul(u64::from(self.block_rows))
+            .min(1 << 32)
     }
 
     /// Why a holder cannot commit `n_rows` rows in a job whose batches are `batch_size`
@@ -479,6 +482,31 @@ pub fn update_limit(n_params: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_proven_job_takes_whole_blocks_of_at_least_one_batch_within_the_tree() {
+        let spec = ProofSpec {
+            tolerance: 1e-3,
+            tree_depth: 2,
+            blinding_limbs: 16,
+            feature_bits: 20,
+            block_rows: 4,
+        };
+        assert_eq!(spec.capacity(), 16);
+        assert_eq!(spec.refuse_rows(8, 8), None);
+        assert_eq!(spec.refuse_rows(16, 8), None);
+        assert!(spec.refuse_rows(10, 8).is_some_and(|r| r.contains("whole blocks")));
+        assert!(spec.refuse_rows(4, 8).is_some_and(|r| r.contains("one batch")));
+        assert!(spec.refuse_rows(0, 8).is_some_and(|r| r.contains("one batch")));
+        assert!(spec.refuse_rows(20, 8).is_some_and(|r| r.contains("hold up to 16")));
+        // Row indices are u32: never more than 2^32 rows, however deep the tree.
+        let deep = ProofSpec {
+            tree_depth: 32,
+            block_rows: 8,
+            ..spec
+        };
+        assert_eq!(deep.capacity(), 1 << 32);
+    }
+
     use super::*;
 
     fn update() -> ToCoordinator {
