@@ -153,13 +153,7 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
 }
 
 fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
-    println!(
-        "\n## {name}: model {}, K = {}, B = {}, depth {}",
-        shape.model.describe(),
-        shape.local_steps,
-        shape.batch_size,
-        shape.tree_depth
-    );
+    println!("\n{}", common::shape_heading(name, shape));
     println!("| part | constraints | share |");
     println!("|---|---:|---:|");
     for (part, n) in [

@@ -24,12 +24,11 @@ use ark_groth16::Groth16;
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal,
-    SynthesisError, SynthesisMode, R1CS_PREDICATE_LABEL,
+    SynthesisError, R1CS_PREDICATE_LABEL,
 };
 use ark_snark::SNARK;
 use ark_std::UniformRand;
-use cairn_circuits::training::circuit::TrainingCircuit;
-use cairn_circuits::training::prover::Prover;
+use cairn_circuits::training::prover::{synthesize_with_matrices, Prover};
 use cairn_circuits::training::{proof, Shape, Witness};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -44,19 +43,7 @@ fn witness(shape: &Shape, rng: &mut ChaCha20Rng) -> Witness {
 /// cairn's prover as it was: synthesis with matrices and inlining, `is_satisfied`,
 /// `to_matrices`, arkworks' prover.
 fn prove_before(pk: &proof::ProvingKey, shape: &Shape, w: &Witness, rng: &mut ChaCha20Rng) {
-    let circuit = TrainingCircuit {
-        shape: shape.clone(),
-        public: w.public.clone(),
-        private: w.private.clone(),
-    };
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(SynthesisMode::Prove {
-        construct_matrices: true,
-        generate_lc_assignments: false,
-    });
-    circuit.generate_constraints(cs.clone()).expect("synthesis");
-    cs.finalize();
+    let cs = synthesize_with_matrices(shape, w).expect("synthesis");
     assert!(cs.is_satisfied().expect("check"));
     let matrices = cs.to_matrices().expect("matrices");
     let mut full = cs.instance_assignment().expect("instance");
@@ -232,13 +219,7 @@ fn run(name: &str, shape: &Shape, reps: usize) {
     });
 
     let rate = |cpu: f64, n: usize| n as f64 / cpu;
-    println!(
-        "\n## {name}: model {}, K = {}, B = {}, depth {}",
-        shape.model.describe(),
-        shape.local_steps,
-        shape.batch_size,
-        shape.tree_depth
-    );
+    println!("\n{}", common::shape_heading(name, shape));
     println!("| circuit | constraints | witnesses | non-zeros | one-bit values | wider than 64 bits |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (what, s) in [("cairn", stats), ("synthetic", s_stats)] {

@@ -10,7 +10,7 @@ use ark_groth16::PreparedVerifyingKey;
 use cairn_protocol::job::{ProofCheck, RoundStatement};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::ProvenSum;
-use cairn_protocol::sampling::{block_indices, round_rows};
+use cairn_protocol::sampling::block_indices;
 use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 use rand::{CryptoRng, RngCore};
 
@@ -23,7 +23,9 @@ use crate::merkle::MerkleTree;
 use crate::pedersen::{self, Generators};
 use crate::training::proof::{self, Proof};
 use crate::training::prover::Prover;
-use crate::training::{indices_hash, model_hash, replay, FixedHyper, Public, Shape, Witness};
+use crate::training::{
+    indices_hash, model_hash, replayed_update, FixedHyper, Public, Shape, Witness,
+};
 
 /// The circuit shape of a job's rounds.
 pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape {
@@ -336,6 +338,22 @@ pub fn round_witness(
     update: &[f32],
     rho: pedersen::Scalar,
 ) -> Result<Witness, String> {
+    let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
+    Witness::from_float_update(
+        &shape, &data.tree, &data.rows, indices, model, hyper, update, rho,
+    )
+    .map_err(|e| format!("witness: {e}"))
+}
+
+/// What `participant`'s proof in round `st` is about, in fixed point: the circuit shape,
+/// the global model, the hyper-parameters and the blocks the round seed selects among the
+/// holder's committed ones.
+#[allow(clippy::type_complexity)]
+fn round_inputs(
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+) -> Result<(Shape, Vec<i64>, FixedHyper, Vec<Vec<u32>>), String> {
     let shape = shape(&st.model, &st.hyper, &st.proof);
     let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
     let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
@@ -347,10 +365,7 @@ pub fn round_witness(
         st.hyper.batch_size,
         st.proof.block_rows,
     );
-    Witness::from_float_update(
-        &shape, &data.tree, &data.rows, indices, model, hyper, update, rho,
-    )
-    .map_err(|e| format!("witness: {e}"))
+    Ok((shape, model, hyper, indices))
 }
 
 /// The update the circuit recomputes for `participant`'s round on `data` (the fixed-point
@@ -361,30 +376,10 @@ pub fn replay_update(
     participant: u32,
     data: &CommittedData,
 ) -> Result<Vec<f32>, String> {
-    let shape = shape(&st.model, &st.hyper, &st.proof);
-    let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
-    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
-    let batches: Vec<Vec<Vec<i64>>> = round_rows(
-        st.round_seed,
-        participant,
-        data.committed,
-        st.hyper.local_steps,
-        st.hyper.batch_size,
-        Some(st.proof.block_rows),
-    )
-    .iter()
-    .map(|b| {
-        b.iter()
-            .filter_map(|&i| data.rows.get(i as usize).cloned())
-            .collect()
-    })
-    .collect();
-    let w_k = replay(&shape, &model, &batches, &hyper).map_err(|e| format!("replay: {e}"))?;
-    Ok(w_k
-        .iter()
-        .zip(&model)
-        .map(|(a, b)| fixed::dequantize(a - b))
-        .collect())
+    let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
+    let x = replayed_update(&shape, &data.rows, &indices, &model, &hyper)
+        .map_err(|e| format!("replay: {e}"))?;
+    Ok(x.into_iter().map(fixed::dequantize).collect())
 }
 
 /// What a holder sends for witness `w` and its proof: x, ρ's limbs, C and π.
@@ -450,7 +445,7 @@ mod tests {
             )
             .unwrap();
             // The trainer, sampling over all 13 rows, trains on exactly the blocks proved.
-            let trained = round_rows(st.round_seed, participant, n_rows, 2, 4, Some(2));
+            let trained = cairn_protocol::sampling::round_rows(st.round_seed, participant, n_rows, 2, 4, Some(2));
             assert_eq!(
                 trained,
                 cairn_protocol::sampling::block_rows_of(&w.private.indices, 2)

@@ -143,6 +143,11 @@ impl RowFormat {
 
     /// The leaf of one block of `block_rows` rows (checked first).
     pub fn leaf(&self, block: &[Vec<i64>]) -> Result<Fr, RowError> {
+        self.leaf_at(0, block)
+    }
+
+    /// [`RowFormat::leaf`] of a block whose first row is row `first` (in the errors).
+    fn leaf_at(&self, first: usize, block: &[Vec<i64>]) -> Result<Fr, RowError> {
         if block.len() != self.block_rows as usize {
             return Err(RowError::Shape {
                 what: "rows per block",
@@ -152,14 +157,12 @@ impl RowFormat {
         }
         let mut bits = Vec::with_capacity(self.row_bits() * block.len());
         for (i, row) in block.iter().enumerate() {
-            self.check_row(i, row)?;
+            self.check_row(first + i, row)?;
             self.push_bits(row, &mut bits);
         }
         Ok(poseidon::hash_vec(&pack(&bits)))
     }
-}
 
-impl RowFormat {
     /// Full blocks in `n_rows` rows (the rows after the last full block are not committed).
     pub fn blocks_in(&self, n_rows: usize) -> usize {
         n_rows / self.block_rows.max(1) as usize
@@ -170,13 +173,10 @@ impl RowFormat {
     /// last full block are in no leaf and not checked).
     pub fn leaves(&self, rows: &[Vec<i64>]) -> Result<Vec<Fr>, RowError> {
         let b = self.block_rows as usize;
-        let committed = &rows[..self.blocks_in(rows.len()) * b];
-        for (i, row) in committed.iter().enumerate() {
-            self.check_row(i, row)?;
-        }
-        committed
+        rows[..self.blocks_in(rows.len()) * b]
             .chunks(b)
-            .map(|block| self.leaf(block))
+            .enumerate()
+            .map(|(k, block)| self.leaf_at(k * b, block))
             .collect()
     }
 }

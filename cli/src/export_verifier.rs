@@ -22,11 +22,11 @@ use cairn_circuits::pedersen::random_blinding;
 use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, VerifyingKey};
 use cairn_circuits::training::prover::Prover;
-use cairn_circuits::training::{replay, FixedHyper, Shape, Witness};
+use cairn_circuits::training::{replayed_update, FixedHyper, Shape, Witness};
 use cairn_coordinator::audit::proof_items;
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_circuits::rows::DEFAULT_FEATURE_BITS;
-use cairn_protocol::sampling::{block_indices, block_rows_of};
+use cairn_protocol::sampling::block_indices;
 use cairn_protocol::transcript::Transcript;
 use clap::Args;
 
@@ -239,12 +239,8 @@ pub fn demo(features: usize) -> Result<Export> {
         1e-3,
     )
     .context("demo hyper-parameters")?;
-    let batches: Vec<Vec<Vec<i64>>> = block_rows_of(&indices, shape.block_rows)
-        .iter()
-        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
-        .collect();
-    let w_k = replay(&shape, &model, &batches, &hyper).context("demo replay")?;
-    let update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
+    let update =
+        replayed_update(&shape, &rows, &indices, &model, &hyper).context("demo replay")?;
 
     let mut rng = rand::rngs::OsRng;
     let witness = Witness::new(

@@ -77,6 +77,18 @@ pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
     }
 }
 
+/// The Markdown heading the proving benches print for `shape`.
+pub fn shape_heading(name: &str, shape: &cairn_circuits::training::Shape) -> String {
+    format!(
+        "## {name}: model {}, K = {}, B = {}, depth {} over blocks of {} rows",
+        shape.model.describe(),
+        shape.local_steps,
+        shape.batch_size,
+        shape.tree_depth,
+        shape.block_rows
+    )
+}
+
 /// A valid statement and witness of `shape` on `n_rows` synthetic standardised rows
 /// (features uniform in [−2, 2), 30% positive labels) committed in the shape's blocks,
 /// with the fixed-point replay's own update, τ = 1e-3 and clip 10: what the proving benches
@@ -88,9 +100,9 @@ pub fn synthetic_witness(
 ) -> (cairn_circuits::training::Witness, f64) {
     use cairn_circuits::fixed::quantize_all;
     use cairn_circuits::merkle::MerkleTree;
-    use cairn_circuits::training::{replay, FixedHyper, Witness};
+    use cairn_circuits::training::{replayed_update, FixedHyper, Witness};
     use cairn_protocol::model::HyperParams;
-    use cairn_protocol::sampling::{block_indices, block_rows_of};
+    use cairn_protocol::sampling::block_indices;
     use rand::Rng;
 
     let nf = shape.model.n_features;
@@ -121,12 +133,7 @@ pub fn synthetic_witness(
         shape.block_rows,
     );
     let model = quantize_all(&shape.model.init_params(3)).expect("model");
-    let batches: Vec<Vec<Vec<i64>>> = block_rows_of(&indices, shape.block_rows)
-        .iter()
-        .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
-        .collect();
-    let w_k = replay(shape, &model, &batches, &hyper).expect("replay");
-    let update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
+    let update = replayed_update(shape, &rows, &indices, &model, &hyper).expect("replay");
     let witness = Witness::new(
         shape,
         &tree,

@@ -21,7 +21,7 @@ pub mod prover;
 mod sgd;
 mod witness;
 
-pub use witness::{indices_hash, replay, Private, Public, Witness};
+pub use witness::{indices_hash, replay, replayed_update, Private, Public, Witness};
 
 use cairn_protocol::model::{HyperParams, ModelError, ModelSpec};
 use sha2::{Digest, Sha256};

@@ -17,8 +17,8 @@
 //!    `create_proof_with_assignment`, restated here because it is private there; arkworks
 //!    is MIT/Apache-2.0).
 //!
-//! Everything runs on the current rayon pool: a holder limits the prover's threads by
-//! calling it inside `rayon::ThreadPool::install`.
+//! Proofs run on the caller's rayon pool, or on the prover's own pool of the size a holder
+//! gives it ([`Prover::with_threads`]).
 
 use std::time::{Duration, Instant};
 
@@ -103,13 +103,6 @@ pub struct ProveTimings {
     pub msm: Duration,
 }
 
-impl ProveTimings {
-    /// All of it.
-    pub fn total(&self) -> Duration {
-        self.synthesis + self.evaluate + self.fft + self.msm
-    }
-}
-
 /// A proving key with its shape's constraint matrices: what a holder keeps for a job and
 /// proves every round with.
 #[derive(Clone, Debug)]
@@ -163,16 +156,6 @@ impl Prover {
             })?;
         self.pool = Some(std::sync::Arc::new(pool));
         Ok(self)
-    }
-
-    /// The shape proved.
-    pub fn shape(&self) -> &Shape {
-        &self.shape
-    }
-
-    /// The proving key.
-    pub fn key(&self) -> &ProvingKey {
-        &self.pk
     }
 
     /// The shape's constraint matrices.
@@ -243,7 +226,7 @@ impl Prover {
         t.synthesis = clock.elapsed();
         let h = witness_map(&self.r1cs, &z, check, &mut t)?;
         let clock = Instant::now();
-        let proof = msms(&self.pk, r, s, &h, &z[1..self.r1cs.num_instance], &z[self.r1cs.num_instance..]);
+        let proof = msms(&self.pk, r, s, &h, &z[1..], self.r1cs.num_instance - 1);
         t.msm = clock.elapsed();
         Ok((Proof(proof), t))
     }
@@ -280,6 +263,29 @@ pub(crate) fn assignment(shape: &Shape, r1cs: &R1cs, w: &Witness) -> Result<Vec<
     }
     z.extend(witness);
     Ok(z)
+}
+
+/// `w`'s circuit synthesised as arkworks' own `Groth16::prove` does for every proof:
+/// constraints and linear combinations built and inlined. [`Prover`] never does this; it is
+/// what its shortcuts are checked and measured against (tests, `benches/prover_throughput`).
+pub fn synthesize_with_matrices(
+    shape: &Shape,
+    w: &Witness,
+) -> Result<ConstraintSystemRef<Fr>, ProofError> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: true,
+        generate_lc_assignments: false,
+    });
+    TrainingCircuit {
+        shape: shape.clone(),
+        public: w.public.clone(),
+        private: w.private.clone(),
+    }
+    .synthesize(&cs)?;
+    cs.finalize();
+    Ok(cs)
 }
 
 fn eval_row(row: &[(Fr, usize)], z: &[Fr]) -> Fr {
@@ -356,23 +362,20 @@ fn witness_map(
 }
 
 /// `ark_groth16`'s `create_proof_with_assignment`: A, B (in G1 and G2) and C from the
-/// assignment and `h`, blinded by `r` and `s`.
+/// assignment (`z` without its constant 1: `inputs` public inputs, then the witness) and
+/// `h`, blinded by `r` and `s`.
 fn msms(
     pk: &ProvingKey,
     r: Fr,
     s: Fr,
     h: &[Fr],
-    input: &[Fr],
-    aux: &[Fr],
+    z: &[Fr],
+    inputs: usize,
 ) -> ark_groth16::Proof<Bn254> {
     type G1A = <Bn254 as Pairing>::G1Affine;
     let h: Vec<_> = h.par_iter().map(|v| v.into_bigint()).collect();
-    let aux: Vec<_> = aux.par_iter().map(|v| v.into_bigint()).collect();
-    let assignment: Vec<_> = input
-        .iter()
-        .map(|v| v.into_bigint())
-        .chain(aux.iter().copied())
-        .collect();
+    let assignment: Vec<_> = z.par_iter().map(|v| v.into_bigint()).collect();
+    let aux = &assignment[inputs..];
     let coeff = |initial: G1Projective, query: &[G1A], vk_param: G1A| -> G1Projective {
         initial + query[0] + G1Projective::msm_bigint(&query[1..], &assignment) + vk_param
     };
@@ -380,7 +383,7 @@ fn msms(
         || {
             rayon::join(
                 || G1Projective::msm_bigint(&pk.h_query, &h),
-                || G1Projective::msm_bigint(&pk.l_query, &aux),
+                || G1Projective::msm_bigint(&pk.l_query, aux),
             )
         },
         || {
@@ -427,19 +430,7 @@ mod tests {
     fn cached_matrices_and_witness_only_synthesis_match_a_full_synthesis() {
         for (hidden, k) in [(vec![], 1), (vec![3], 2)] {
             let f = fixture(hidden, k, 0.01);
-            let cs = ConstraintSystem::<Fr>::new_ref();
-            cs.set_optimization_goal(OptimizationGoal::Constraints);
-            cs.set_mode(SynthesisMode::Prove {
-                construct_matrices: true,
-                generate_lc_assignments: false,
-            });
-            let circuit = TrainingCircuit {
-                shape: f.shape.clone(),
-                public: f.witness.public.clone(),
-                private: f.witness.private.clone(),
-            };
-            circuit.synthesize(&cs).unwrap();
-            cs.finalize();
+            let cs = synthesize_with_matrices(&f.shape, &f.witness).unwrap();
             assert!(cs.is_satisfied().unwrap());
             let full = R1cs::from_cs(&cs).unwrap();
             let cached = R1cs::of(&f.shape).unwrap();

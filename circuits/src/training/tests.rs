@@ -109,12 +109,11 @@ fn honest_update(
     hyper: &FixedHyper,
     rng: &mut ChaCha20Rng,
 ) -> Vec<i64> {
-    let batches = batches_of(shape, rows, indices);
-    let w_k = replay(shape, model, &batches, hyper).unwrap();
     let t = hyper.tolerance;
-    w_k.iter()
-        .zip(model)
-        .map(|(a, b)| a - b + rng.gen_range(-t..=t))
+    replayed_update(shape, rows, indices, model, hyper)
+        .unwrap()
+        .into_iter()
+        .map(|x| x + rng.gen_range(-t..=t))
         .collect()
 }
 
@@ -318,9 +317,7 @@ fn negative_row_not_in_the_tree() {
 }
 
 fn replay_update(f: &Fixture, rows: &[Vec<i64>], indices: &[Vec<u32>], model: &[i64]) -> Vec<i64> {
-    let batches = batches_of(&f.shape, rows, indices);
-    let w_k = replay(&f.shape, model, &batches, &f.hyper).unwrap();
-    w_k.iter().zip(model).map(|(a, b)| a - b).collect()
+    replayed_update(&f.shape, rows, indices, model, &f.hyper).unwrap()
 }
 
 #[test]

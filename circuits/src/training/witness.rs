@@ -144,6 +144,72 @@ pub fn replay(
         .collect()
 }
 
+/// The rows of the blocks `indices` selects (`K` steps of `B / block_rows` block indices
+/// into `rows`, the holder's committed rows in order), step by step. The rows are not held
+/// to the row format here ([`Witness::new`] does that).
+fn block_batches(
+    shape: &Shape,
+    rows: &[Vec<i64>],
+    indices: &[Vec<u32>],
+) -> Result<Vec<Vec<Vec<i64>>>, TrainingError> {
+    let per_block = shape.block_rows as usize;
+    indices
+        .iter()
+        .map(|step| {
+            if step.len() != shape.blocks_per_step() {
+                return Err(TrainingError::Mismatch {
+                    what: "blocks per step",
+                    got: step.len(),
+                    want: shape.blocks_per_step(),
+                });
+            }
+            let mut batch = Vec::with_capacity(shape.batch_size as usize);
+            for &blk in step {
+                let first = blk as usize * per_block;
+                let block = rows.get(first..first + per_block).ok_or(TrainingError::RowIndex {
+                    index: (first + per_block - 1) as u32,
+                    rows: rows.len(),
+                })?;
+                for row in block {
+                    if row.len() != shape.row_len() {
+                        return Err(TrainingError::Mismatch {
+                            what: "values per row",
+                            got: row.len(),
+                            want: shape.row_len(),
+                        });
+                    }
+                }
+                batch.extend(block.iter().cloned());
+            }
+            Ok(batch)
+        })
+        .collect()
+}
+
+/// `w_K − w`: the fixed-point replay's update for K steps from `model` on `batches`.
+fn delta(
+    shape: &Shape,
+    model: &[i64],
+    batches: &[Vec<Vec<i64>>],
+    hyper: &FixedHyper,
+) -> Result<Vec<i64>, TrainingError> {
+    let w_k = replay(shape, model, batches, hyper)?;
+    Ok(w_k.iter().zip(model).map(|(a, b)| a - b).collect())
+}
+
+/// The update the fixed-point replay gives for K steps from `model` on the rows of the
+/// blocks `indices` selects from `rows` (the holder's committed rows, in order): what an
+/// honest update must land within τ of. Rows are not held to the row format here.
+pub fn replayed_update(
+    shape: &Shape,
+    rows: &[Vec<i64>],
+    indices: &[Vec<u32>],
+    model: &[i64],
+    hyper: &FixedHyper,
+) -> Result<Vec<i64>, TrainingError> {
+    delta(shape, model, &block_batches(shape, rows, indices)?, hyper)
+}
+
 /// A complete statement and witness, checked natively before any proving.
 #[derive(Clone, Debug)]
 pub struct Witness {
@@ -191,35 +257,21 @@ impl Witness {
         if indices.len() != shape.local_steps as usize {
             return mismatch("batches", indices.len(), shape.local_steps as usize);
         }
+        let batches = block_batches(shape, rows, &indices)?;
         let format = shape.row_format();
-        let per_block = shape.block_rows as usize;
-        let mut batches = Vec::with_capacity(indices.len());
-        let mut paths = Vec::with_capacity(indices.len());
-        for step in &indices {
-            if step.len() != shape.blocks_per_step() {
-                return mismatch("blocks per step", step.len(), shape.blocks_per_step());
-            }
-            let mut b_rows = Vec::with_capacity(shape.batch_size as usize);
-            let mut b_paths = Vec::with_capacity(step.len());
-            for &blk in step {
-                let first = blk as usize * per_block;
-                let block = rows
-                    .get(first..first + per_block)
-                    .ok_or(TrainingError::RowIndex {
-                        index: (first + per_block - 1) as u32,
-                        rows: rows.len(),
-                    })?;
+        for (step, rows) in indices.iter().zip(&batches) {
+            for (&blk, block) in step.iter().zip(rows.chunks(shape.block_rows as usize)) {
+                let first = blk as usize * shape.block_rows as usize;
                 for (j, row) in block.iter().enumerate() {
                     format.check_row(first + j, row)?;
                 }
-                b_rows.extend(block.iter().cloned());
-                b_paths.push(tree.path(u64::from(blk))?);
             }
-            batches.push(b_rows);
-            paths.push(b_paths);
         }
-        let w_k = replay(shape, &model, &batches, &hyper)?;
-        let replayed_update: Vec<i64> = w_k.iter().zip(&model).map(|(a, b)| a - b).collect();
+        let paths = indices
+            .iter()
+            .map(|step| step.iter().map(|&blk| tree.path(u64::from(blk))).collect())
+            .collect::<Result<Vec<Vec<_>>, _>>()?;
+        let replayed_update = delta(shape, &model, &batches, &hyper)?;
         for (index, (&got, &want)) in update.iter().zip(&replayed_update).enumerate() {
             fixed::check_signed(got.into(), UPDATE_BITS)?;
             if (got - want).abs() > hyper.tolerance {
