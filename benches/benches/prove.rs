@@ -49,7 +49,9 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let t = Instant::now();
     let (witness, tree_secs) = common::synthetic_witness(shape, n_rows, &mut rng);
-    let witness_time = t.elapsed().saturating_sub(Duration::from_secs_f64(tree_secs));
+    let witness_time = t
+        .elapsed()
+        .saturating_sub(Duration::from_secs_f64(tree_secs));
     let tree_time = Duration::from_secs_f64(tree_secs);
 
     let circuit = TrainingCircuit {

@@ -23,8 +23,8 @@ use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::Groth16;
 use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::fp::FpVar, fields::FieldVar};
 use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal,
-    SynthesisError, R1CS_PREDICATE_LABEL,
+    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal, SynthesisError,
+    R1CS_PREDICATE_LABEL,
 };
 use ark_snark::SNARK;
 use ark_std::UniformRand;
@@ -199,7 +199,10 @@ fn run(name: &str, shape: &Shape, reps: usize) {
         .generate_constraints(scs.clone())
         .expect("synthetic");
     scs.finalize();
-    assert!(scs.is_satisfied().expect("check"), "the synthetic circuit holds");
+    assert!(
+        scs.is_satisfied().expect("check"),
+        "the synthetic circuit holds"
+    );
     let s_nnz: usize = scs.to_matrices().expect("m")[R1CS_PREDICATE_LABEL]
         .iter()
         .flatten()
@@ -220,7 +223,9 @@ fn run(name: &str, shape: &Shape, reps: usize) {
 
     let rate = |cpu: f64, n: usize| n as f64 / cpu;
     println!("\n{}", common::shape_heading(name, shape));
-    println!("| circuit | constraints | witnesses | non-zeros | one-bit values | wider than 64 bits |");
+    println!(
+        "| circuit | constraints | witnesses | non-zeros | one-bit values | wider than 64 bits |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for (what, s) in [("cairn", stats), ("synthetic", s_stats)] {
         let pct = |n: usize| 100.0 * n as f64 / s.witnesses as f64;
@@ -240,8 +245,16 @@ fn run(name: &str, shape: &Shape, reps: usize) {
     let bare_rate = rate(bare, s_stats.constraints);
     for (what, cpu, n) in [
         ("cairn `Prover::prove`", cairn, stats.constraints),
-        ("cairn before (synthesis with matrices)", before, stats.constraints),
-        ("bare arkworks, synthetic circuit", bare, s_stats.constraints),
+        (
+            "cairn before (synthesis with matrices)",
+            before,
+            stats.constraints,
+        ),
+        (
+            "bare arkworks, synthetic circuit",
+            bare,
+            s_stats.constraints,
+        ),
     ] {
         println!(
             "| {what} | {cpu:.2} | {:.0} | {:.2}× |",

@@ -54,7 +54,12 @@ pub fn default_block_rows(batch_size: u32) -> u32 {
 
 /// The [`ProofSpec`] a job announces for tolerance τ, trees of `tree_depth` (index bits
 /// over blocks), features of `feature_bits` signed bits and blocks of `block_rows` rows.
-pub fn proof_spec(tolerance: f32, tree_depth: u32, feature_bits: u32, block_rows: u32) -> ProofSpec {
+pub fn proof_spec(
+    tolerance: f32,
+    tree_depth: u32,
+    feature_bits: u32,
+    block_rows: u32,
+) -> ProofSpec {
     ProofSpec {
         tolerance,
         tree_depth,
@@ -445,7 +450,14 @@ mod tests {
             )
             .unwrap();
             // The trainer, sampling over all 13 rows, trains on exactly the blocks proved.
-            let trained = cairn_protocol::sampling::round_rows(st.round_seed, participant, n_rows, 2, 4, Some(2));
+            let trained = cairn_protocol::sampling::round_rows(
+                st.round_seed,
+                participant,
+                n_rows,
+                2,
+                4,
+                Some(2),
+            );
             assert_eq!(
                 trained,
                 cairn_protocol::sampling::block_rows_of(&w.private.indices, 2)

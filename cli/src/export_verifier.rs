@@ -20,12 +20,12 @@ use cairn_circuits::fixed::{quantize_all, quantize_row};
 use cairn_circuits::merkle::MerkleTree;
 use cairn_circuits::pedersen::random_blinding;
 use cairn_circuits::rounds;
+use cairn_circuits::rows::DEFAULT_FEATURE_BITS;
 use cairn_circuits::training::proof::{self, VerifyingKey};
 use cairn_circuits::training::prover::Prover;
 use cairn_circuits::training::{replayed_update, FixedHyper, Shape, Witness};
 use cairn_coordinator::audit::proof_items;
 use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_circuits::rows::DEFAULT_FEATURE_BITS;
 use cairn_protocol::sampling::block_indices;
 use cairn_protocol::transcript::Transcript;
 use clap::Args;
@@ -239,8 +239,7 @@ pub fn demo(features: usize) -> Result<Export> {
         1e-3,
     )
     .context("demo hyper-parameters")?;
-    let update =
-        replayed_update(&shape, &rows, &indices, &model, &hyper).context("demo replay")?;
+    let update = replayed_update(&shape, &rows, &indices, &model, &hyper).context("demo replay")?;
 
     let mut rng = rand::rngs::OsRng;
     let witness = Witness::new(

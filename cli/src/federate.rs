@@ -22,8 +22,8 @@ use cairn_participant::{run, ParticipantConfig, Prover, TrainedRound, UpdateProv
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
-use cairn_protocol::wire::ProofSpec;
 use cairn_protocol::transport::{server_endpoint, Enrolment, ServerIdentity};
+use cairn_protocol::wire::ProofSpec;
 use tokio::sync::mpsc;
 
 /// The keys of a proven job's circuit shape.

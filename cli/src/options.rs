@@ -350,9 +350,9 @@ impl TrainArgs {
                     self.tolerance.unwrap_or(d.tolerance),
                     self.tree_depth.unwrap_or(d.tree_depth),
                     self.feature_bits.unwrap_or(d.feature_bits),
-                    self.block_rows.or(d.block_rows).unwrap_or_else(|| {
-                        cairn_circuits::rounds::default_block_rows(hyper_batch)
-                    }),
+                    self.block_rows
+                        .or(d.block_rows)
+                        .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(hyper_batch)),
                 )
             }),
         };

@@ -304,7 +304,7 @@ fn load_prover(
         }
     };
     let committed = CommittedData::new(&data.features, data.n_features, &data.labels, &spec)
-    .map_err(|e| ParticipantError::Proving(format!("committing to the rows: {e}")))?;
+        .map_err(|e| ParticipantError::Proving(format!("committing to the rows: {e}")))?;
     let mut key = Groth16Prover::new(&shape, key).map_err(|e| {
         ParticipantError::Proving(format!("preparing the prover of shape {}: {e}", shape.id()))
     })?;

@@ -84,7 +84,10 @@ fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
         .zip(&t.labels)
         .map(|(f, &y)| quantize_row(f, y).expect("standardised rows fit the format"))
         .collect();
-    let leaves = shape.row_format().leaves(&rows).expect("standardised rows are in range");
+    let leaves = shape
+        .row_format()
+        .leaves(&rows)
+        .expect("standardised rows are in range");
     let tree = MerkleTree::from_leaves(leaves, DEPTH).expect("6 blocks fit a depth-4 tree");
     let model = quantize_all(&spec.init_params(5)).expect("initial weights fit");
     let hyper = HyperParams {
@@ -165,7 +168,9 @@ fn a_tch_update_lands_within_tau_and_proves() {
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let (pk, vk) = proof::setup(&r.shape, &mut rng).expect("setup on a small shape");
     let prover = Prover::new(&r.shape, pk).expect("prover");
-    let p = prover.prove(&w, &mut rng).expect("an honest witness proves");
+    let p = prover
+        .prove(&w, &mut rng)
+        .expect("an honest witness proves");
     let bytes = p.to_bytes();
     assert_eq!(bytes.len(), proof::PROOF_BYTES);
 

@@ -144,6 +144,9 @@ mod tests {
             .count() as f64;
         let p = 1.0 - escape_probability(10, 1, 2);
         let (mean, sd) = (f64::from(n) * p, (f64::from(n) * p * (1.0 - p)).sqrt());
-        assert!((caught - mean).abs() < 4.0 * sd, "caught {caught}, expected {mean} ± {sd}");
+        assert!(
+            (caught - mean).abs() < 4.0 * sd,
+            "caught {caught}, expected {mean} ± {sd}"
+        );
     }
 }

@@ -54,7 +54,13 @@ pub fn block_indices(
     block_rows: u32,
 ) -> Vec<Vec<u32>> {
     let b = block_rows.max(1);
-    batch_indices(round_seed, participant, n_rows / b as usize, steps, batch / b)
+    batch_indices(
+        round_seed,
+        participant,
+        n_rows / b as usize,
+        steps,
+        batch / b,
+    )
 }
 
 /// The rows of blocks of `block_rows` consecutive rows, step by step.
@@ -130,7 +136,15 @@ mod tests {
             assert_ne!(step[0], step[1]);
             assert!(step.iter().all(|&k| k < 25));
             assert_eq!(r.len(), 8);
-            assert_eq!(r[..4], [step[0] * 4, step[0] * 4 + 1, step[0] * 4 + 2, step[0] * 4 + 3]);
+            assert_eq!(
+                r[..4],
+                [
+                    step[0] * 4,
+                    step[0] * 4 + 1,
+                    step[0] * 4 + 2,
+                    step[0] * 4 + 3
+                ]
+            );
         }
     }
 

@@ -494,10 +494,18 @@ mod tests {
         assert_eq!(spec.capacity(), 16);
         assert_eq!(spec.refuse_rows(8, 8), None);
         assert_eq!(spec.refuse_rows(16, 8), None);
-        assert!(spec.refuse_rows(10, 8).is_some_and(|r| r.contains("whole blocks")));
-        assert!(spec.refuse_rows(4, 8).is_some_and(|r| r.contains("one batch")));
-        assert!(spec.refuse_rows(0, 8).is_some_and(|r| r.contains("one batch")));
-        assert!(spec.refuse_rows(20, 8).is_some_and(|r| r.contains("hold up to 16")));
+        assert!(spec
+            .refuse_rows(10, 8)
+            .is_some_and(|r| r.contains("whole blocks")));
+        assert!(spec
+            .refuse_rows(4, 8)
+            .is_some_and(|r| r.contains("one batch")));
+        assert!(spec
+            .refuse_rows(0, 8)
+            .is_some_and(|r| r.contains("one batch")));
+        assert!(spec
+            .refuse_rows(20, 8)
+            .is_some_and(|r| r.contains("hold up to 16")));
         // Row indices are u32: never more than 2^32 rows, however deep the tree.
         let deep = ProofSpec {
             tree_depth: 32,

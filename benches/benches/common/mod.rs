@@ -63,7 +63,11 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// blocks of 8 rows, 20-bit features: R1 (logistic regression, K = 1) and R2 (45→16→1,
 /// K = 4).
 pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
-    let (hidden, local_steps) = if name == "R2" { (vec![16], 4) } else { (vec![], 1) };
+    let (hidden, local_steps) = if name == "R2" {
+        (vec![16], 4)
+    } else {
+        (vec![], 1)
+    };
     cairn_circuits::training::Shape {
         model: cairn_protocol::model::ModelSpec {
             n_features: 45,

@@ -349,10 +349,10 @@ impl KeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::prover::Prover;
-    use crate::training::Witness;
     use crate::pedersen::{self, Generators, Scalar};
+    use crate::training::prover::Prover;
     use crate::training::tests::fixture;
+    use crate::training::Witness;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
@@ -528,10 +528,7 @@ mod tests {
 
         for (what, w) in &cases {
             assert!(
-                matches!(
-                    prover.prove(w, &mut rng),
-                    Err(ProofError::Unsatisfied)
-                ),
+                matches!(prover.prove(w, &mut rng), Err(ProofError::Unsatisfied)),
                 "{what}: the checked prover must refuse"
             );
             let forced = prove_forced(&prover, w, &mut rng);

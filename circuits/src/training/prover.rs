@@ -27,8 +27,8 @@ use ark_ec::{pairing::Pairing, CurveGroup, VariableBaseMSM};
 use ark_ff::{FftField, Field, One, PrimeField, UniformRand, Zero};
 use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
 use ark_relations::gr1cs::{
-    ConstraintSystem, ConstraintSystemRef, Matrix, OptimizationGoal, SynthesisError,
-    SynthesisMode, R1CS_PREDICATE_LABEL,
+    ConstraintSystem, ConstraintSystemRef, Matrix, OptimizationGoal, SynthesisError, SynthesisMode,
+    R1CS_PREDICATE_LABEL,
 };
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
@@ -66,11 +66,9 @@ impl R1cs {
         let r1cs = all
             .remove(R1CS_PREDICATE_LABEL)
             .ok_or(SynthesisError::MissingCS)?;
-        let [a, b, c] = <[Matrix<Fr>; 3]>::try_from(r1cs).map_err(|m| {
-            ProofError::Malformed {
-                what: "constraint system",
-                reason: format!("{} R1CS matrices, want 3", m.len()),
-            }
+        let [a, b, c] = <[Matrix<Fr>; 3]>::try_from(r1cs).map_err(|m| ProofError::Malformed {
+            what: "constraint system",
+            reason: format!("{} R1CS matrices, want 3", m.len()),
         })?;
         Ok(Self {
             matrices: [a, b, c],
@@ -346,7 +344,10 @@ fn witness_map(
         domain.ifft_in_place(v);
         coset.fft_in_place(v);
     };
-    let ((), ((), ())) = rayon::join(|| to_coset(&mut a), || rayon::join(|| to_coset(&mut b), || to_coset(&mut c)));
+    let ((), ((), ())) = rayon::join(
+        || to_coset(&mut a),
+        || rayon::join(|| to_coset(&mut b), || to_coset(&mut c)),
+    );
     let z_inv = domain
         .evaluate_vanishing_polynomial(Fr::GENERATOR)
         .inverse()
@@ -471,11 +472,15 @@ mod tests {
                 }
             }
         }
-        let holds = |r: usize, z: &[Fr]| eval_row(&ma[r], z) * eval_row(&mb[r], z) == eval_row(&mc[r], z);
+        let holds =
+            |r: usize, z: &[Fr]| eval_row(&ma[r], z) * eval_row(&mb[r], z) == eval_row(&mc[r], z);
         assert!((0..r1cs.num_constraints()).all(|r| holds(r, &z)));
         let mut free = Vec::new();
         for v in r1cs.num_instance..z.len() {
-            assert!(!occurs[v].is_empty(), "witness variable {v} is in no constraint");
+            assert!(
+                !occurs[v].is_empty(),
+                "witness variable {v} is in no constraint"
+            );
             let mut changed = z.clone();
             changed[v] += Fr::one();
             if occurs[v].iter().all(|&r| holds(r, &changed)) {
@@ -494,7 +499,10 @@ mod tests {
                 } else {
                     panic!("free variable {v} on both sides of constraint {r}")
                 };
-                assert!(other.is_zero(), "free variable {v} not multiplied by zero in {r}");
+                assert!(
+                    other.is_zero(),
+                    "free variable {v} not multiplied by zero in {r}"
+                );
             }
         }
         // K·B = 4 sigmoids, each with two `is_zero` checks on its clamp bits (an unclamped
@@ -509,13 +517,19 @@ mod tests {
         let mut rng = rand::thread_rng();
         let (pk, vk) = super::super::proof::setup(&f.shape, &mut rng).unwrap();
         let prover = Prover::new(&f.shape, pk).unwrap().with_threads(1).unwrap();
-        assert_eq!(prover.pool.as_ref().map(|p| p.current_num_threads()), Some(1));
+        assert_eq!(
+            prover.pool.as_ref().map(|p| p.current_num_threads()),
+            Some(1)
+        );
         let p = prover.prove(&f.witness, &mut rng).unwrap();
         let pvk = super::super::proof::prepare(&vk);
         assert!(super::super::proof::verify(&pvk, &f.witness.public, &p).unwrap());
         let mut bad = f.witness.clone();
         bad.private.update[0] += 1;
-        assert!(matches!(prover.prove(&bad, &mut rng), Err(ProofError::Unsatisfied)));
+        assert!(matches!(
+            prover.prove(&bad, &mut rng),
+            Err(ProofError::Unsatisfied)
+        ));
     }
 
     #[test]
@@ -525,7 +539,10 @@ mod tests {
         let (pk, _) = super::super::proof::setup(&g.shape, &mut rand::thread_rng()).unwrap();
         assert!(matches!(
             Prover::new(&f.shape, pk),
-            Err(ProofError::Malformed { what: "proving key", .. })
+            Err(ProofError::Malformed {
+                what: "proving key",
+                ..
+            })
         ));
     }
 }

@@ -33,7 +33,11 @@ pub(super) fn tree_of(shape: &Shape, rows: &[Vec<i64>]) -> MerkleTree {
 }
 
 /// The rows of the blocks `indices` selects, step by step.
-pub(super) fn batches_of(shape: &Shape, rows: &[Vec<i64>], indices: &[Vec<u32>]) -> Vec<Vec<Vec<i64>>> {
+pub(super) fn batches_of(
+    shape: &Shape,
+    rows: &[Vec<i64>],
+    indices: &[Vec<u32>],
+) -> Vec<Vec<Vec<i64>>> {
     block_rows_of(indices, shape.block_rows)
         .iter()
         .map(|b| b.iter().map(|&i| rows[i as usize].clone()).collect())
@@ -460,7 +464,12 @@ fn the_update_range_is_exactly_the_signed_24_bits() {
     use crate::fixed::constraints::signed_witness;
     use ark_r1cs_std::{eq::EqGadget, fields::fp::FpVar};
     let half = 1i128 << (UPDATE_BITS - 1);
-    for (x, representable) in [(-half, true), (half - 1, true), (half, false), (-half - 1, false)] {
+    for (x, representable) in [
+        (-half, true),
+        (half - 1, true),
+        (half, false),
+        (-half - 1, false),
+    ] {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let v = signed_witness(&cs, Some(x), UPDATE_BITS).unwrap();
         let want = FpVar::new_input(cs.clone(), || Ok(crate::fixed::to_field(x))).unwrap();

@@ -166,10 +166,12 @@ fn block_batches(
             let mut batch = Vec::with_capacity(shape.batch_size as usize);
             for &blk in step {
                 let first = blk as usize * per_block;
-                let block = rows.get(first..first + per_block).ok_or(TrainingError::RowIndex {
-                    index: (first + per_block - 1) as u32,
-                    rows: rows.len(),
-                })?;
+                let block = rows
+                    .get(first..first + per_block)
+                    .ok_or(TrainingError::RowIndex {
+                        index: (first + per_block - 1) as u32,
+                        rows: rows.len(),
+                    })?;
                 for row in block {
                     if row.len() != shape.row_len() {
                         return Err(TrainingError::Mismatch {
