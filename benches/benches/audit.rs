@@ -112,6 +112,7 @@ fn walk_parts(t: &Transcript, reps: usize) -> Result<Vec<(&'static str, Duration
                 survivor_signatures,
                 update_sum,
                 blinding_limb_sums,
+                beacon,
                 ..
             } => sums.push((
                 *round,
@@ -121,6 +122,7 @@ fn walk_parts(t: &Transcript, reps: usize) -> Result<Vec<(&'static str, Duration
                     inputs: inputs.clone(),
                     threshold: *threshold,
                     survivor_signatures: survivor_signatures.clone(),
+                    beacon: *beacon,
                 },
             )),
             _ => {}
@@ -312,7 +314,7 @@ fn batch_parts(
         .iter()
         .filter_map(|it| {
             let public = part_of(it)?
-                .statement(it.participant, &it.dataset, &it.input.commitment)
+                .statement(it.participant, &it.dataset, &it.input)
                 .ok()?;
             Some((public, Proof::from_bytes(&it.input.proof).ok()?))
         })
@@ -332,7 +334,7 @@ fn batch_parts(
                 for it in items {
                     if let Some(p) = part_of(it) {
                         black_box(
-                            p.statement(it.participant, &it.dataset, &it.input.commitment)
+                            p.statement(it.participant, &it.dataset, &it.input)
                                 .is_ok(),
                         );
                     }

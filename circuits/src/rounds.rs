@@ -11,7 +11,8 @@ use cairn_protocol::job::{ProofCheck, RoundStatement};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::ProvenSum;
 use cairn_protocol::sampling::block_indices;
-use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput};
+use cairn_protocol::challenge::{chain_commitment, challenge_seed, challenged_steps};
+use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput, StepChain};
 use rand::{CryptoRng, RngCore};
 
 use crate::encoding::{
@@ -24,7 +25,8 @@ use crate::pedersen::{self, Generators};
 use crate::training::proof::{self, Proof};
 use crate::training::prover::Prover;
 use crate::training::{
-    indices_hash, model_hash, replayed_update, FixedHyper, Public, Shape, Witness,
+    indices_hash, lifted_digest, model_hash, replayed_update, sampled_digests, trajectory,
+    FixedHyper, Public, Shape, Trajectory, Witness,
 };
 
 /// The circuit shape of a job's rounds.
@@ -36,6 +38,7 @@ pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape 
         tree_depth: spec.tree_depth,
         feature_bits: spec.feature_bits,
         block_rows: spec.block_rows,
+        sampled_steps: spec.sampled_steps,
     }
 }
 
@@ -66,6 +69,7 @@ pub fn proof_spec(
         blinding_limbs: BLINDING_LIMBS as u32,
         feature_bits,
         block_rows,
+        sampled_steps: None,
     }
 }
 
@@ -75,10 +79,10 @@ pub fn statement(
     st: &RoundStatement,
     participant: u32,
     dataset: &DatasetCommitment,
-    commitment: &[u8],
+    input: &ProvenInput,
 ) -> Result<(Shape, Public), String> {
     let round = RoundPublic::new(st)?;
-    let public = round.statement(participant, dataset, commitment)?;
+    let public = round.statement(participant, dataset, input)?;
     Ok((round.shape, public))
 }
 
@@ -92,9 +96,12 @@ pub fn statement(
 pub struct RoundPublic {
     /// The circuit shape of the round's proofs.
     pub shape: Shape,
+    round: u32,
     round_seed: [u8; 32],
     model_hash: Fr,
     hyper_hash: Fr,
+    /// Sampled-step rounds: `d_0`, the digest of the global model lifted to 2^48.
+    d0: Option<Fr>,
 }
 
 impl RoundPublic {
@@ -106,21 +113,25 @@ impl RoundPublic {
         Ok(Self {
             model_hash: model_hash(&model),
             hyper_hash: hyper.hash(&shape),
+            round: st.round,
             round_seed: st.round_seed,
+            d0: shape.sampled_steps.map(|_| lifted_digest(&model)),
             shape,
         })
     }
 
     /// The statement of `participant`'s proof in this round, for the dataset it enrolled
-    /// and the commitment it sent: the same [`Public`] as [`Public::new`] gives the prover.
+    /// and the input it sent (its commitment and, in a sampled-step round, its chain and
+    /// beacon): the same [`Public`] as [`Public::new`] or [`Public::sampled`] gives the
+    /// prover.
     pub fn statement(
         &self,
         participant: u32,
         dataset: &DatasetCommitment,
-        commitment: &[u8],
+        input: &ProvenInput,
     ) -> Result<Public, String> {
         let data_root = fr_from_bytes(&dataset.root).map_err(|e| format!("dataset root: {e}"))?;
-        let commitment = point_from_bytes(commitment).map_err(|e| e.to_string())?;
+        let commitment = point_from_bytes(&input.commitment).map_err(|e| e.to_string())?;
         let n_rows = usize::try_from(dataset.n_rows).map_err(|_| "row count".to_string())?;
         let indices = block_indices(
             self.round_seed,
@@ -130,14 +141,69 @@ impl RoundPublic {
             self.shape.batch_size,
             self.shape.block_rows,
         );
+        let (indices, digests) = match (self.d0, &input.steps) {
+            (None, None) => (indices, Vec::new()),
+            (None, Some(_)) => {
+                return Err("a step chain in a round that proves every step".into());
+            }
+            (Some(_), None) => {
+                return Err("no step chain in a sampled-step round".into());
+            }
+            (Some(d0), Some(chain)) => {
+                let challenged = challenge_of(&self.shape, self.round, participant, chain)?;
+                let digests = chain_digests(chain)?;
+                let proved = challenged
+                    .iter()
+                    .map(|&j| indices[j as usize].clone())
+                    .collect::<Vec<_>>();
+                (proved, sampled_digests(d0, &digests, &challenged))
+            }
+        };
         Ok(Public {
             data_root,
             model_hash: self.model_hash,
             indices_hash: indices_hash(&indices),
             hyper_hash: self.hyper_hash,
             commitment,
+            digests,
         })
     }
+}
+
+/// The steps (0-based, ascending) `participant` must prove in sampled-step round `round`
+/// of `shape`, given its chain and the beacon it was revealed.
+pub fn challenge_of(
+    shape: &Shape,
+    round: u32,
+    participant: u32,
+    chain: &StepChain,
+) -> Result<Vec<u32>, String> {
+    let s = shape
+        .sampled_steps
+        .ok_or("a challenge in a round that proves every step")?;
+    if chain.digests.len() != shape.local_steps as usize {
+        return Err(format!(
+            "a chain of {} digests for K = {} steps",
+            chain.digests.len(),
+            shape.local_steps
+        ));
+    }
+    let seed = challenge_seed(
+        round,
+        participant,
+        &chain_commitment(&chain.digests),
+        &chain.beacon,
+    );
+    Ok(challenged_steps(seed, shape.local_steps, s))
+}
+
+fn chain_digests(chain: &StepChain) -> Result<Vec<Fr>, String> {
+    chain
+        .digests
+        .iter()
+        .enumerate()
+        .map(|(j, d)| fr_from_bytes(d).map_err(|e| format!("chain digest {}: {e}", j + 1)))
+        .collect()
 }
 
 /// Verifies one participant's proof against the round's statement; `Err` says why it
@@ -160,7 +226,7 @@ pub fn verify_input(
     dataset: &DatasetCommitment,
     input: &ProvenInput,
 ) -> Result<(), String> {
-    let (_, public) = statement(st, participant, dataset, &input.commitment)?;
+    let (_, public) = statement(st, participant, dataset, input)?;
     check_proof(pvk, &public, &decode_proof(input)?)
 }
 
@@ -387,6 +453,81 @@ pub fn replay_update(
     Ok(x.into_iter().map(fixed::dequantize).collect())
 }
 
+/// A sampled-step round's first half for a holder: its K local steps in fixed point from
+/// the round's model on the rows the round seed gives it — the trajectory whose digests it
+/// commits to ([`chain_of`]) before it learns which steps to prove.
+pub fn commit_steps(
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+) -> Result<Trajectory, String> {
+    let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
+    trajectory(&shape, &data.rows, &indices, &model, &hyper).map_err(|e| format!("steps: {e}"))
+}
+
+/// The digests a holder sends for its trajectory (`d_1..d_K`).
+pub fn chain_of(traj: &Trajectory) -> Vec<[u8; 32]> {
+    traj.digests
+        .iter()
+        .map(crate::encoding::fr_to_bytes)
+        .collect()
+}
+
+/// A sampled-step round's second half: the holder, told `beacon` after it committed to
+/// `traj`, proves the challenged steps and that its update is `traj`'s (`w_K` rescaled,
+/// minus the round's model: exactly the fixed-point training it committed to).
+pub fn prove_sampled<R: RngCore + CryptoRng>(
+    prover: &Prover,
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+    traj: &Trajectory,
+    beacon: [u8; 32],
+    rng: &mut R,
+) -> Result<ProvenUpdate, String> {
+    let w = sampled_witness(
+        st,
+        participant,
+        data,
+        traj,
+        beacon,
+        pedersen::random_blinding(rng),
+    )?;
+    let proof = prover.prove(&w, rng).map_err(|e| format!("proving: {e}"))?;
+    Ok(proven_update(&w, &proof))
+}
+
+/// The witness of [`prove_sampled`], with blinding `rho`.
+pub fn sampled_witness(
+    st: &RoundStatement,
+    participant: u32,
+    data: &CommittedData,
+    traj: &Trajectory,
+    beacon: [u8; 32],
+    rho: pedersen::Scalar,
+) -> Result<Witness, String> {
+    let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
+    let chain = StepChain {
+        digests: chain_of(traj),
+        beacon,
+    };
+    let challenged = challenge_of(&shape, st.round, participant, &chain)?;
+    let update = traj.update(&model).map_err(|e| format!("update: {e}"))?;
+    Witness::sampled(
+        &shape,
+        &data.tree,
+        &data.rows,
+        &indices,
+        traj,
+        &challenged,
+        model,
+        hyper,
+        update,
+        rho,
+    )
+    .map_err(|e| format!("witness: {e}"))
+}
+
 /// What a holder sends for witness `w` and its proof: x, ρ's limbs, C and π.
 pub fn proven_update(w: &Witness, proof: &proof::Proof) -> ProvenUpdate {
     ProvenUpdate {
@@ -394,6 +535,7 @@ pub fn proven_update(w: &Witness, proof: &proof::Proof) -> ProvenUpdate {
         input: ProvenInput {
             commitment: point_to_bytes(&w.public.commitment),
             proof: proof.to_bytes(),
+            steps: None,
         },
         update: w.private.update.clone(),
     }
@@ -462,14 +604,19 @@ mod tests {
                 trained,
                 cairn_protocol::sampling::block_rows_of(&w.private.indices, 2)
             );
-            let commitment = point_to_bytes(&w.public.commitment);
-            let public = round.statement(participant, &dataset, &commitment).unwrap();
+            let input = ProvenInput {
+                commitment: point_to_bytes(&w.public.commitment),
+                proof: vec![],
+                steps: None,
+            };
+            let public = round.statement(participant, &dataset, &input).unwrap();
             assert_eq!(public, w.public, "participant {participant}");
-            let (shape, again) = statement(&st, participant, &dataset, &commitment).unwrap();
+            let (shape, again) = statement(&st, participant, &dataset, &input).unwrap();
             assert_eq!((shape, again), (round.shape.clone(), w.public));
         }
         // Another participant's rows are another statement.
-        let commitment = point_to_bytes(
+        let commitment = ProvenInput {
+            commitment: point_to_bytes(
             &round_witness(
                 &st,
                 0,
@@ -480,7 +627,10 @@ mod tests {
             .unwrap()
             .public
             .commitment,
-        );
+        ),
+            proof: vec![],
+            steps: None,
+        };
         assert_ne!(
             round
                 .statement(0, &dataset, &commitment)
@@ -491,5 +641,122 @@ mod tests {
                 .unwrap()
                 .indices_hash
         );
+    }
+
+    /// A small sampled-step round (logistic on 4 features, K = 4, B = 2, s = 1).
+    fn sampled_round() -> (RoundStatement, CommittedData) {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let n_rows = 16;
+        let features: Vec<f32> = (0..n_rows * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let labels: Vec<f32> = (0..n_rows).map(|i| (i % 2) as f32).collect();
+        let spec = ProofSpec {
+            sampled_steps: Some(1),
+            ..proof_spec(0.0, 4, 20, 2)
+        };
+        let data = CommittedData::new(&features, 4, &labels, &spec).unwrap();
+        let model = ModelSpec {
+            n_features: 4,
+            hidden: vec![],
+        };
+        let st = RoundStatement {
+            round: 2,
+            global: model.init_params(3),
+            model,
+            hyper: HyperParams {
+                local_steps: 4,
+                batch_size: 2,
+                learning_rate: 0.5,
+                clip_norm: 5.0,
+            },
+            round_seed: [5; 32],
+            proof: spec,
+        };
+        (st, data)
+    }
+
+    #[test]
+    fn a_sampled_round_proves_and_verifies_against_the_recorded_chain() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let (st, data) = sampled_round();
+        let shape = shape(&st.model, &st.hyper, &st.proof);
+        let (pk, vk) = proof::setup(&shape, &mut rng).unwrap();
+        let prover = Prover::new(&shape, pk).unwrap();
+        let pvk = proof::prepare(&vk);
+        let traj = commit_steps(&st, 1, &data).unwrap();
+        let beacon = [42; 32];
+        let proven = prove_sampled(&prover, &st, 1, &data, &traj, beacon, &mut rng).unwrap();
+        // The update is the committed steps' own.
+        let model = fixed::quantize_all(&st.global).unwrap();
+        assert_eq!(proven.update, traj.update(&model).unwrap());
+        let dataset = DatasetCommitment {
+            root: data.root(),
+            n_rows: data.committed as u64,
+            signature: Signature(vec![]),
+        };
+        let mut input = proven.input.clone();
+        // What the coordinator records: the chain it received and the beacon it told.
+        input.steps = Some(StepChain {
+            digests: chain_of(&traj),
+            beacon,
+        });
+        assert_eq!(verify_input(&pvk, &st, 1, &dataset, &input), Ok(()));
+        // Another beacon is another challenge (or, for the same one, the same statement):
+        // whichever it is, a record that differs from what was proved does not verify
+        // unless the challenge happens to coincide.
+        let challenged = challenge_of(&shape, st.round, 1, input.steps.as_ref().unwrap()).unwrap();
+        let mut other = input.clone();
+        let mut b = 0u8;
+        loop {
+            other.steps.as_mut().unwrap().beacon = [b; 32];
+            if challenge_of(&shape, st.round, 1, other.steps.as_ref().unwrap()).unwrap() != challenged {
+                break;
+            }
+            b += 1;
+        }
+        assert!(verify_input(&pvk, &st, 1, &dataset, &other).is_err());
+        // A changed digest, a missing chain and a short chain are refused.
+        let mut changed = input.clone();
+        changed.steps.as_mut().unwrap().digests[0][0] ^= 1;
+        assert!(verify_input(&pvk, &st, 1, &dataset, &changed).is_err());
+        let mut missing = input.clone();
+        missing.steps = None;
+        assert!(verify_input(&pvk, &st, 1, &dataset, &missing)
+            .unwrap_err()
+            .contains("no step chain"));
+        let mut short = input.clone();
+        short.steps.as_mut().unwrap().digests.pop();
+        assert!(verify_input(&pvk, &st, 1, &dataset, &short)
+            .unwrap_err()
+            .contains("3 digests"));
+    }
+
+    #[test]
+    fn a_one_step_deviation_is_caught_at_the_stated_rate() {
+        // 400 rounds' beacons; the holder deviates in its last step (of K = 4, s = 1) and
+        // commits to what it computed: caught exactly when step 3 is challenged, at rate
+        // 1 − escape(4, 1, 1) = 1/4 (binomial: mean 100, σ ≈ 8.7; 4σ either way).
+        let (st, data) = sampled_round();
+        let mut traj = commit_steps(&st, 0, &data).unwrap();
+        let last = traj.params.len() - 1;
+        traj.params[last][0] += 1 << 30;
+        traj.digests[last] = crate::training::params_digest(&traj.params[last]);
+        let n = 400u32;
+        let caught = (0..n)
+            .filter(|r| {
+                let mut beacon = [0u8; 32];
+                beacon[..4].copy_from_slice(&r.to_le_bytes());
+                let w = sampled_witness(&st, 0, &data, &traj, beacon, pedersen::Scalar::from(3u64));
+                match w {
+                    Ok(_) => false,
+                    Err(e) => {
+                        assert!(e.contains("step 3"), "{e}");
+                        true
+                    }
+                }
+            })
+            .count() as f64;
+        let p = 1.0 - cairn_protocol::challenge::escape_probability(4, 1, 1);
+        let (mean, sd) = (f64::from(n) * p, (f64::from(n) * p * (1.0 - p)).sqrt());
+        assert!((caught - mean).abs() <= 4.0 * sd, "caught {caught} of {n}, expected {mean} ± {sd}");
     }
 }

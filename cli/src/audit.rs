@@ -107,6 +107,24 @@ pub fn print(report: &AuditReport, seconds: f64) {
         );
     }
     let proofs: usize = report.rounds.iter().map(|r| r.proofs_ok).sum();
+    if let Some(s) = &report.sampling {
+        let r = s.rounds_per_holder;
+        println!(
+            "sampled steps: each proof covers {} of K = {} local steps, challenged after the holder committed to all K ({} challenges re-derived from the transcript's beacons and chains)",
+            s.sampled, s.local_steps, s.challenges
+        );
+        for m in [1, 2, s.local_steps.div_ceil(2)] {
+            if m > s.local_steps {
+                continue;
+            }
+            println!(
+                "  a holder deviating in {m} of {} steps escapes a round with p = {:.3}; in every one of its {r} rounds, p = {:.2e}",
+                s.local_steps,
+                s.escape_one_round(m),
+                s.escape_rounds(m, r)
+            );
+        }
+    }
     for p in &report.problems {
         println!("  problem: {p}");
     }

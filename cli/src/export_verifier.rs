@@ -153,7 +153,7 @@ pub fn from_transcript(path: &Path) -> Result<Export> {
                 &it.statement,
                 it.participant,
                 &it.dataset,
-                &it.input.commitment,
+                &it.input,
             )
             .map_err(|e| anyhow!("round {} participant {}: {e}", it.round, it.participant))?;
             let p = proof::Proof::from_bytes(&it.input.proof)
@@ -215,6 +215,7 @@ pub fn demo(features: usize) -> Result<Export> {
         tree_depth: 2,
         feature_bits: DEFAULT_FEATURE_BITS,
         block_rows: 2,
+        sampled_steps: None,
     };
     shape.validate().context("demo shape")?;
     let rows = demo_rows(features, 4)?;

@@ -92,6 +92,10 @@ pub struct ProofKeygenArgs {
     /// 8, 4, 2, 1 that does]
     #[arg(long)]
     pub block_rows: Option<u32>,
+    /// Local steps each proof covers: `all`, or a number s < K of steps the coordinator
+    /// challenges after the holder commits to all K (sampled-step proofs).
+    #[arg(long, default_value = "all")]
+    pub proved_steps: cairn_protocol::challenge::ProvedSteps,
     /// Key directory.
     #[arg(long, default_value = "cairn-keys")]
     pub out: PathBuf,
@@ -112,6 +116,7 @@ impl ProofKeygenArgs {
             block_rows: self
                 .block_rows
                 .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.batch)),
+            sampled_steps: self.proved_steps.sampled(self.local_steps),
         };
         shape.validate().context("invalid job shape")?;
         Ok(shape)

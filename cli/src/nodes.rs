@@ -113,6 +113,7 @@ fn flags_beside_job(args: &CoordinatorArgs) -> Vec<&'static str> {
         t.tree_depth.is_some() => "--tree-depth",
         t.feature_bits.is_some() => "--feature-bits",
         t.block_rows.is_some() => "--block-rows",
+        t.proved_steps.is_some() => "--proved-steps",
         d.data.is_some() => "--data",
         d.synthetic => "--synthetic",
         d.label.is_some() => "--label",
@@ -177,6 +178,7 @@ fn job_file_from_flags(args: &CoordinatorArgs) -> Result<JobFile> {
                 tree_depth: train.tree_depth.unwrap_or(d.tree_depth),
                 feature_bits: train.feature_bits.unwrap_or(d.feature_bits),
                 block_rows: train.block_rows.or(d.block_rows),
+                steps: train.proved_steps.or(d.steps),
             }
         },
         enrolment: file.enrolment,

@@ -101,6 +101,10 @@ pub struct TrainArgs {
     /// Proofs: rows per leaf of the dataset tree; divides the batch size [default: the largest of 8, 4, 2, 1 that does]
     #[arg(long)]
     pub block_rows: Option<u32>,
+    /// Proofs: local steps each proof covers, `all` or a number s < K that each holder is
+    /// challenged on after committing to all K intermediate models [default: 1 when K > 1, else all]
+    #[arg(long)]
+    pub proved_steps: Option<cairn_protocol::challenge::ProvedSteps>,
     /// Proofs: directory of the Groth16 keys, made on first use per circuit shape [default: cairn-keys]
     #[arg(long)]
     pub keys: Option<PathBuf>,
@@ -236,6 +240,7 @@ impl TrainArgs {
                 tree_depth,
                 feature_bits,
                 block_rows,
+                proved_steps,
                 keys
             ]
         );
@@ -329,7 +334,7 @@ impl TrainArgs {
             bail!("--rounds must be at least 1");
         }
         let hyper = self.hyper()?;
-        let hyper_batch = hyper.batch_size;
+        let (hyper_batch, hyper_steps) = (hyper.batch_size, hyper.local_steps);
         let cfg = JobConfig {
             job_id: job_id.to_string(),
             model: self.model(n_features)?,
@@ -346,14 +351,22 @@ impl TrainArgs {
             aggregation: self.aggregation()?,
             proof: self.proofs.unwrap_or(false).then(|| {
                 let d = ProofSection::default();
-                cairn_circuits::rounds::proof_spec(
+                let steps = self
+                    .proved_steps
+                    .or(d.steps)
+                    .unwrap_or_else(|| cairn_protocol::challenge::ProvedSteps::default_for(hyper_steps));
+                let spec = cairn_circuits::rounds::proof_spec(
                     self.tolerance.unwrap_or(d.tolerance),
                     self.tree_depth.unwrap_or(d.tree_depth),
                     self.feature_bits.unwrap_or(d.feature_bits),
                     self.block_rows
                         .or(d.block_rows)
                         .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(hyper_batch)),
-                )
+                );
+                cairn_protocol::wire::ProofSpec {
+                    sampled_steps: steps.sampled(hyper_steps),
+                    ..spec
+                }
             }),
         };
         cfg.validate().context("job configuration")?;

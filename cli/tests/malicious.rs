@@ -139,6 +139,7 @@ impl UpdateProver for Holder {
                     input: ProvenInput {
                         commitment: point_to_bytes(&w.public.commitment),
                         proof: honest.input.proof,
+                        steps: None,
                     },
                     update: w.private.update,
                 })

@@ -23,6 +23,7 @@ use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, Proof};
 use cairn_circuits::training::{Public, Shape};
 use cairn_crypto::sign::IdentityPublic;
+use cairn_protocol::challenge::{escape_over_rounds, escape_probability, holder_beacon};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum};
 use cairn_protocol::server_opt::ServerOptState;
@@ -103,6 +104,34 @@ pub struct AuditReport {
     pub rounds: Vec<RoundAudit>,
     /// Every problem found, each naming the record and what is wrong.
     pub problems: Vec<String>,
+    /// Sampled-step jobs: what the sampling is worth ([`Sampling`]).
+    pub sampling: Option<Sampling>,
+}
+
+/// How a sampled-step job's proofs were drawn, for the soundness the audit states.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampling {
+    /// Local steps K per round.
+    pub local_steps: u32,
+    /// Steps proved per holder per round.
+    pub sampled: u32,
+    /// The most proven rounds any one holder took part in.
+    pub rounds_per_holder: u32,
+    /// Challenges re-derived from the transcript (one per proof).
+    pub challenges: usize,
+}
+
+impl Sampling {
+    /// The chance that a holder deviating in `m` of its K steps in a round escapes that
+    /// round's challenge.
+    pub fn escape_one_round(&self, m: u32) -> f64 {
+        escape_probability(self.local_steps, m, self.sampled)
+    }
+
+    /// The chance it escapes in every one of `rounds` rounds.
+    pub fn escape_rounds(&self, m: u32, rounds: u32) -> f64 {
+        escape_over_rounds(self.local_steps, m, self.sampled, rounds)
+    }
 }
 
 impl AuditReport {
@@ -182,7 +211,7 @@ pub fn verify_items(
         .zip(of_round)
         .map(|(it, r)| {
             let round = parts[r].as_ref().map_err(Clone::clone)?;
-            let public = round.statement(it.participant, &it.dataset, &it.input.commitment)?;
+            let public = round.statement(it.participant, &it.dataset, &it.input)?;
             Ok((public, rounds::decode_proof(&it.input)?))
         })
         .collect();
@@ -245,6 +274,8 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
     // The Pedersen generators of the aggregate checks, made once (every round has the
     // model's length; a malformed round of another length gets its own).
     let gens = Generators::new(current.len());
+    // Sampled-step jobs: proven rounds per holder (by id within the job).
+    let mut proven_rounds: BTreeMap<u32, u32> = BTreeMap::new();
     for r in &t.records[1..] {
         let at = format!("record {}", r.seq);
         match &r.entry {
@@ -321,6 +352,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                 update_sum,
                 blinding_limb_sums,
                 new_model_hash,
+                beacon,
             } => {
                 let at = format!("{at} (round {round})");
                 enrolment_open = false;
@@ -341,6 +373,43 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                     round_seed: *round_seed,
                     proof: *spec,
                 });
+                if let Some(s) = spec.sampled_steps {
+                    let sampling = report.sampling.get_or_insert(Sampling {
+                        local_steps: hyper.local_steps,
+                        sampled: s,
+                        ..Sampling::default()
+                    });
+                    match beacon {
+                        None => problems.push(format!(
+                            "{at}: a sampled-step round without its beacon: no challenge can be re-derived"
+                        )),
+                        Some(b) => {
+                            for (p, input) in inputs {
+                                match &input.steps {
+                                    None => problems.push(format!(
+                                        "{at}: participant {p}: no step chain in a sampled-step round"
+                                    )),
+                                    Some(c) if c.beacon != holder_beacon(b, *round, *p) => {
+                                        problems.push(format!(
+                                            "{at}: participant {p}: its beacon is not the round's beacon's"
+                                        ))
+                                    }
+                                    Some(_) => {
+                                        sampling.challenges += 1;
+                                        let n = proven_rounds.entry(*p).or_insert(0u32);
+                                        *n += 1;
+                                        sampling.rounds_per_holder =
+                                            sampling.rounds_per_holder.max(*n);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } else if beacon.is_some() || inputs.iter().any(|(_, i)| i.steps.is_some()) {
+                    problems.push(format!(
+                        "{at}: step chains in a job that proves every step"
+                    ));
+                }
                 for (p, input) in inputs {
                     let Some(dataset) = datasets.get(p) else {
                         problems.push(format!("{at}: participant {p} never enrolled"));
@@ -364,6 +433,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                     inputs: inputs.clone(),
                     threshold: *threshold,
                     survivor_signatures: survivor_signatures.clone(),
+                    beacon: *beacon,
                 };
                 let signatures_ok = match check_survivor_signatures(job_id, *round, &sum, |p| {
                     identities.get(&p).copied()

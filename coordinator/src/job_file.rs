@@ -39,6 +39,7 @@ use cairn_crypto::quant::check_ring_capacity;
 use cairn_crypto::ring::RING_BITS;
 use cairn_crypto::secagg::params::{choose_params, ParamRequest};
 use cairn_datasets::LoadOptions;
+use cairn_protocol::challenge::ProvedSteps;
 use cairn_protocol::enrolment::{parse_identity, Enrolment};
 use cairn_protocol::job::{JobConfig, JobConfigError};
 use cairn_protocol::model::{HyperParams, ModelSpec};
@@ -191,6 +192,11 @@ pub struct ProofSection {
     /// largest of 8, 4, 2, 1 that does].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_rows: Option<u32>,
+    /// Local steps each proof covers: `"all"`, or a number s < K of steps each holder is
+    /// challenged on after committing to all K intermediate models [default: 1 when K > 1
+    /// (why: `cairn_protocol::challenge::ProvedSteps::default_for`), else `"all"`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<ProvedSteps>,
 }
 
 /// `[enrolment]`: which data holders may join, by Ed25519 identity key (see the module
@@ -325,6 +331,7 @@ impl Default for ProofSection {
             tree_depth: 12,
             feature_bits: cairn_circuits::rows::DEFAULT_FEATURE_BITS,
             block_rows: None,
+            steps: None,
         }
     }
 }
@@ -472,6 +479,13 @@ impl JobFile {
         self.proofs
             .block_rows
             .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.train.batch))
+    }
+
+    /// Steps each proof covers: `[proofs] steps`, or the default for K.
+    pub fn proved_steps(&self) -> ProvedSteps {
+        self.proofs
+            .steps
+            .unwrap_or_else(|| ProvedSteps::default_for(self.train.steps))
     }
 
     /// Parses and validates a job file's text.
@@ -789,8 +803,9 @@ impl JobFile {
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,
             aggregation,
-            proof: self.proofs.enabled.then(|| {
-                cairn_circuits::rounds::proof_spec(
+            proof: self.proofs.enabled.then(|| cairn_protocol::wire::ProofSpec {
+                sampled_steps: self.proved_steps().sampled(self.train.steps),
+                ..cairn_circuits::rounds::proof_spec(
                     self.proofs.tolerance,
                     self.proofs.tree_depth,
                     self.proofs.feature_bits,

@@ -127,6 +127,7 @@ impl Recorder {
                     inputs: Vec::new(),
                     threshold: 0,
                     survivor_signatures: Vec::new(),
+                    beacon: None,
                 });
                 self.transcript.append(Entry::Round {
                     round: *round,
@@ -140,6 +141,7 @@ impl Recorder {
                     update_sum: proven.update_sum,
                     blinding_limb_sums: proven.blinding_limb_sums,
                     new_model_hash: model_hash(model),
+                    beacon: proven.beacon,
                 });
                 self.model.clone_from(model);
             }

@@ -77,6 +77,18 @@ pub trait UpdateProver: Send + Sync + std::fmt::Debug {
         participant: u32,
         delta: &[f32],
     ) -> Result<ProvenUpdate, String>;
+    /// A sampled-step round: computes the K steps, commits to them through `challenge`
+    /// (which sends the digests and returns the beacon the coordinator answers with), then
+    /// proves the challenged steps. The update sent is the committed steps' own.
+    fn prove_sampled(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        challenge: &mut dyn FnMut(Vec<[u8; 32]>) -> Result<[u8; 32], String>,
+    ) -> Result<ProvenUpdate, String> {
+        let _ = (st, participant, challenge);
+        Err("this prover does not do sampled-step proofs".into())
+    }
 }
 
 impl UpdateProver for Prover {
@@ -95,6 +107,25 @@ impl UpdateProver for Prover {
         delta: &[f32],
     ) -> Result<ProvenUpdate, String> {
         prove_update(&self.key, st, participant, &self.data, delta, &mut OsRng)
+    }
+
+    fn prove_sampled(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        challenge: &mut dyn FnMut(Vec<[u8; 32]>) -> Result<[u8; 32], String>,
+    ) -> Result<ProvenUpdate, String> {
+        let traj = rounds::commit_steps(st, participant, &self.data)?;
+        let beacon = challenge(rounds::chain_of(&traj))?;
+        rounds::prove_sampled(
+            &self.key,
+            st,
+            participant,
+            &self.data,
+            &traj,
+            beacon,
+            &mut OsRng,
+        )
     }
 }
 
@@ -211,6 +242,10 @@ struct Job {
     participant: u32,
 }
 
+/// A sampled-step round's chain on its way to the coordinator: the round, the digests, and
+/// where the beacon that answers it goes.
+type ChainOut = (u32, Vec<[u8; 32]>, std::sync::mpsc::Sender<[u8; 32]>);
+
 fn start_training(
     mut engine: Box<dyn Trainer>,
     job: &Job,
@@ -218,6 +253,7 @@ fn start_training(
     prover: Option<Arc<dyn UpdateProver>>,
     spec: RoundSpec,
     batches: Vec<Vec<u32>>,
+    chains: mpsc::UnboundedSender<ChainOut>,
 ) -> Training {
     let (model, participant) = (job.model.clone(), job.participant);
     tokio::task::spawn_blocking(move || {
@@ -252,9 +288,22 @@ fn start_training(
                                 round_seed: spec.round_seed,
                                 proof,
                             };
-                            let p = prover
-                                .prove(&st, participant, &update.delta)
-                                .map_err(ParticipantError::Proving)?;
+                            let p = if proof.sampled_steps.is_some() {
+                                let wait = Duration::from_millis(spec.deadline_ms);
+                                let mut challenge = |digests: Vec<[u8; 32]>| {
+                                    let (tx, rx) = std::sync::mpsc::channel();
+                                    chains
+                                        .send((spec.round, digests, tx))
+                                        .map_err(|_| "the connection is gone".to_string())?;
+                                    rx.recv_timeout(wait).map_err(|_| {
+                                        format!("no challenge within the round's {wait:?}")
+                                    })
+                                };
+                                prover.prove_sampled(&st, participant, &mut challenge)
+                            } else {
+                                prover.prove(&st, participant, &update.delta)
+                            }
+                            .map_err(ParticipantError::Proving)?;
                             Some((p, t1.elapsed().as_secs_f64()))
                         }
                     };
@@ -393,6 +442,9 @@ pub async fn run(
     let mut queued: Option<(RoundSpec, Vec<Vec<u32>>)> = None;
     let mut job: Option<Job> = None;
     let mut trained = 0;
+    let (chain_tx, mut chain_rx) = mpsc::unbounded_channel::<ChainOut>();
+    // The sampled-step round waiting for its beacon, and where it goes.
+    let mut beacon_to: Option<(u32, std::sync::mpsc::Sender<[u8; 32]>)> = None;
     let result = loop {
         while let Some(msg) = client.poll_transmit() {
             write_frame(&mut send, &wire::encode(&msg)?).await?;
@@ -443,6 +495,15 @@ pub async fn run(
                 }
                 // A newer round replaces one still waiting for the trainer.
                 ClientEvent::Train { spec, batches } => queued = Some((spec, batches)),
+                ClientEvent::Challenge { round, beacon } => match beacon_to.take() {
+                    Some((r, tx)) if r == round => {
+                        let _ = tx.send(beacon);
+                    }
+                    other => {
+                        beacon_to = other;
+                        warn!(name = %cfg.name, round, "a challenge nobody waits for");
+                    }
+                },
                 ClientEvent::Finished {
                     message, completed, ..
                 } => {
@@ -476,10 +537,18 @@ pub async fn run(
                     prover.clone(),
                     spec,
                     batches,
+                    chain_tx.clone(),
                 ));
             }
         }
         tokio::select! {
+            Some((round, digests, tx)) = chain_rx.recv() => {
+                match client.send_chain(round, digests) {
+                    Ok(()) => beacon_to = Some((round, tx)),
+                    // Dropping `tx` tells the prover there will be no challenge.
+                    Err(e) => warn!(name = %cfg.name, error = %e, "step chain not sent"),
+                }
+            }
             frame = frames.recv() => match frame {
                 Some(Ok(body)) => match client.handle_frame(&body) {
                     Ok(()) => {}

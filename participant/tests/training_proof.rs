@@ -77,6 +77,7 @@ fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
         tree_depth: DEPTH,
         feature_bits: 20,
         block_rows: BLOCK,
+        sampled_steps: None,
     };
     let rows: Vec<Vec<i64>> = t
         .features

@@ -18,7 +18,8 @@ use crate::model::{clip_l2, ModelSpec};
 use crate::sampling::round_rows;
 use crate::secure_client::SecureClient;
 use crate::wire::{
-    self, DatasetCommitment, Hello, ProvenInput, RoundSpec, ToCoordinator, ToParticipant, Update,
+    self, DatasetCommitment, Hello, ProvenInput, RoundSpec, SecureDown, SecureUp, ToCoordinator,
+    ToParticipant, Update,
     Welcome, WireError, PROTOCOL_VERSION,
 };
 
@@ -93,6 +94,14 @@ pub enum ClientEvent {
         /// The mini-batches to train on (indices into the local rows).
         batches: Vec<Vec<u32>>,
     },
+    /// Sampled-step rounds: the coordinator's answer to this holder's chain, the beacon its
+    /// challenge is drawn from.
+    Challenge {
+        /// The round.
+        round: u32,
+        /// The beacon.
+        beacon: [u8; 32],
+    },
     /// The job ended.
     Finished {
         /// Rounds completed.
@@ -131,6 +140,8 @@ pub struct Client {
     clip: f32,
     /// The Merkle root of this holder's fixed-point rows, committed when a job proves.
     dataset_root: Option<[u8; 32]>,
+    /// The round this holder last sent a step chain for.
+    chain_sent: Option<u32>,
 }
 
 impl std::fmt::Debug for Client {
@@ -170,6 +181,7 @@ impl Client {
             events: VecDeque::new(),
             clip: 0.0,
             dataset_root: None,
+            chain_sent: None,
         }
     }
 
@@ -277,6 +289,20 @@ impl Client {
                 self.events.push_back(ClientEvent::Train { spec, batches });
                 Ok(())
             }
+            (
+                ToParticipant::Secure(SecureDown::Challenge { round, beacon }),
+                State::Member { current, .. },
+            ) => {
+                if *current != Some(round) || self.chain_sent != Some(round) {
+                    return Err(ClientError::Unexpected {
+                        what: "challenge",
+                        state: "no chain sent for that round",
+                    });
+                }
+                self.events
+                    .push_back(ClientEvent::Challenge { round, beacon });
+                Ok(())
+            }
             (ToParticipant::Secure(down), State::Member { .. }) => {
                 let Some(secure) = &mut self.secure else {
                     return Err(ClientError::Unexpected {
@@ -359,6 +385,31 @@ impl Client {
         if let State::Member { current, .. } = &mut self.state {
             *current = None;
         }
+        Ok(())
+    }
+
+    /// Sampled-step rounds: commits to the digests of this holder's K intermediate models
+    /// for `round` (once; the coordinator answers with [`ClientEvent::Challenge`]).
+    pub fn send_chain(&mut self, round: u32, digests: Vec<[u8; 32]>) -> Result<(), ClientError> {
+        let current = match &self.state {
+            State::Member { current, .. } => *current,
+            _ => None,
+        };
+        if current != Some(round) {
+            return Err(ClientError::StaleRound {
+                got: round,
+                current,
+            });
+        }
+        if self.chain_sent == Some(round) {
+            return Err(ClientError::Unexpected {
+                what: "second chain",
+                state: "chain already sent this round",
+            });
+        }
+        self.chain_sent = Some(round);
+        self.transmits
+            .push_back(ToCoordinator::Secure(SecureUp::Chain { round, digests }));
         Ok(())
     }
 

@@ -330,6 +330,15 @@ pub struct RoundStatement {
     pub proof: ProofSpec,
 }
 
+/// A fresh secret beacon for a round's sampled-step challenges: from the OS's randomness,
+/// never from the job's seed (which an operator may have shared), so no holder can predict
+/// it before it commits to its steps.
+fn fresh_beacon() -> [u8; 32] {
+    let mut beacon = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut beacon);
+    beacon
+}
+
 /// A proof for the driver to verify, with everything the statement needs; the answer
 /// goes to [`Job::handle_verdict`].
 #[derive(Clone, Debug)]
@@ -916,6 +925,7 @@ impl Job {
                     &self.global,
                     &roster,
                     graph_seed,
+                    fresh_beacon(),
                     now,
                 )))
             }

@@ -247,6 +247,9 @@ pub struct ProvenSum {
     /// [`survivors_payload`](cairn_crypto::secagg::survivors_payload)`(round id, survivors)`,
     /// in id order.
     pub survivor_signatures: Vec<(ParticipantId, cairn_crypto::sign::Signature)>,
+    /// Sampled-step rounds: the round's beacon, from which each holder's was derived
+    /// ([`crate::challenge::holder_beacon`]); its hash was in the round spec.
+    pub beacon: Option<[u8; 32]>,
 }
 
 /// Checks the survivors' signatures of a proven round: at least `threshold` of them, each
@@ -355,6 +358,7 @@ impl Round {
             deadline_ms: cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
             secure: None,
             proof: None,
+            beacon_commitment: None,
         };
         let transmits = participants
             .iter()

@@ -113,6 +113,7 @@ impl SecureClient {
             SecureDown::Roster { round, .. }
             | SecureDown::Inbox { round, .. }
             | SecureDown::Survivors { round, .. }
+            | SecureDown::Challenge { round, .. }
             | SecureDown::Unmask { round, .. } => *round,
         };
         if got != round {

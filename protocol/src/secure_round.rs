@@ -27,8 +27,10 @@ use crate::round::{
     mean_from_sum, Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError,
     RoundOutcome, SecureSettings,
 };
+use crate::challenge;
 use crate::wire::{
-    self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, ToCoordinator, ToParticipant,
+    self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, StepChain, ToCoordinator,
+    ToParticipant,
 };
 
 /// Fewest participants secure aggregation runs with: with two, each would learn the
@@ -74,6 +76,12 @@ pub struct SecureRound {
     verify_queue: VecDeque<VerifyRequest>,
     /// Verified commitments and proofs of the participants whose masked input counts.
     proven: BTreeMap<ParticipantId, ProvenInput>,
+    /// Sampled-step rounds: the round's beacon (revealed only in the transcript).
+    beacon: Option<[u8; 32]>,
+    /// Sampled-step rounds: each holder's committed chain `d_1..d_K`, as it arrived.
+    chains: BTreeMap<ParticipantId, Vec<[u8; 32]>>,
+    /// The round's roster.
+    members: BTreeSet<ParticipantId>,
 }
 
 /// A proof the driver must verify (off the protocol thread) before the masked input it
@@ -102,7 +110,9 @@ impl SecureRound {
     /// Opens a secure round for `participants` (with their identity keys); `graph_seed`
     /// must be drawn after the participant list is fixed. A configuration the protocol
     /// cannot run (too few participants, no feasible (k, t)) ends the round at once as
-    /// failed, with the reason.
+    /// failed, with the reason. A round with sampled-step proofs needs a fresh secret
+    /// `beacon` (from the OS's randomness: nobody may predict it); other rounds ignore it.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: RoundConfig,
         settings: SecureSettings,
@@ -110,8 +120,10 @@ impl SecureRound {
         global: &[f32],
         participants: &[(ParticipantId, IdentityPublic)],
         graph_seed: [u8; 32],
+        beacon: [u8; 32],
         now: Instant,
     ) -> Self {
+        let sampled = cfg.proof.is_some_and(|p| p.sampled_steps.is_some());
         let n_params = cfg.model.param_count();
         let mut round = SecureRound {
             deadline: now + cfg.timeout,
@@ -122,6 +134,9 @@ impl SecureRound {
             awaiting: BTreeMap::new(),
             verify_queue: VecDeque::new(),
             proven: BTreeMap::new(),
+            beacon: sampled.then_some(beacon),
+            chains: BTreeMap::new(),
+            members: participants.iter().map(|(p, _)| *p).collect(),
             phase: Phase::Done,
             n_params,
             settings,
@@ -181,6 +196,7 @@ impl SecureRound {
                 scale_bits: self.settings.scale_bits,
             }),
             proof: self.cfg.proof,
+            beacon_commitment: self.beacon.as_ref().map(challenge::beacon_commitment),
         };
         for (p, _) in participants {
             self.transmits
@@ -270,6 +286,9 @@ impl SecureRound {
         msg: ToCoordinator,
         now: Instant,
     ) -> Result<(), RoundError> {
+        if let ToCoordinator::Secure(SecureUp::Chain { round, digests }) = msg {
+            return self.chain(from, round, digests, now);
+        }
         if self.outcome.is_some() || !self.pending.contains(&from) {
             return Err(RoundError::NotInRound(from));
         }
@@ -353,6 +372,69 @@ impl SecureRound {
         }
     }
 
+    /// A holder's step chain (sampled-step rounds): recorded once, answered with its beacon.
+    /// Accepted from a member still in the round, up to its masked input.
+    fn chain(
+        &mut self,
+        from: ParticipantId,
+        round: u32,
+        digests: Vec<[u8; 32]>,
+        now: Instant,
+    ) -> Result<(), RoundError> {
+        if self.outcome.is_some()
+            || !self.members.contains(&from)
+            || self.dropped.contains_key(&from)
+        {
+            return Err(RoundError::NotInRound(from));
+        }
+        let invalid = |error: String| RoundError::Secure { from, error };
+        if round != self.cfg.round {
+            let want = self.cfg.round;
+            return self.reject(from, RoundError::WrongRound { from, got: round, want }, now);
+        }
+        let Some(beacon) = self.beacon else {
+            return self.reject(
+                from,
+                invalid("a step chain in a round without sampled steps".into()),
+                now,
+            );
+        };
+        let open = matches!(self.phase, Phase::Keys(_) | Phase::Shares(_) | Phase::Masked(_))
+            && !self.awaiting.contains_key(&from)
+            && !self.proven.contains_key(&from);
+        if !open {
+            return self.reject(
+                from,
+                invalid("a step chain after the masked input".into()),
+                now,
+            );
+        }
+        if self.chains.contains_key(&from) {
+            return self.reject(
+                from,
+                invalid("a second step chain (the challenge was already drawn)".into()),
+                now,
+            );
+        }
+        let k = self.cfg.hyper.local_steps as usize;
+        if digests.len() != k {
+            return self.reject(
+                from,
+                invalid(format!("a step chain of {} digests for K = {k}", digests.len())),
+                now,
+            );
+        }
+        self.chains.insert(from, digests);
+        self.transmits.push_back((
+            from,
+            ToParticipant::Secure(SecureDown::Challenge {
+                round,
+                beacon: challenge::holder_beacon(&beacon, round, from),
+            }),
+        ));
+        Ok(())
+    }
+
     fn masked_input(
         &mut self,
         from: ParticipantId,
@@ -362,10 +444,27 @@ impl SecureRound {
     ) -> Result<(), RoundError> {
         let invalid = |error: String| RoundError::Secure { from, error };
         match (self.cfg.proof.is_some(), proof) {
-            (true, Some(input)) => {
+            (true, Some(mut input)) => {
                 if let Err(e) = input.check_sizes() {
                     return self.reject(from, invalid(e), now);
                 }
+                // The chain and beacon are the round's record, never the sender's word.
+                input.steps = match self.beacon {
+                    None => None,
+                    Some(beacon) => match self.chains.get(&from) {
+                        Some(digests) => Some(StepChain {
+                            digests: digests.clone(),
+                            beacon: challenge::holder_beacon(&beacon, self.cfg.round, from),
+                        }),
+                        None => {
+                            return self.reject(
+                                from,
+                                invalid("a masked input before its step chain".into()),
+                                now,
+                            )
+                        }
+                    },
+                };
                 if self.awaiting.contains_key(&from) {
                     return self.reject(from, invalid("a second masked input".into()), now);
                 }
@@ -578,6 +677,7 @@ impl SecureRound {
                 .collect(),
             threshold: agreement.threshold,
             survivor_signatures: agreement.signatures,
+            beacon: self.beacon,
         });
         self.outcome = Some(RoundOutcome::Completed(Aggregate {
             mean_delta,

@@ -19,7 +19,7 @@ use crate::server_opt::ServerOptimizer;
 use crate::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// Magic bytes at the start of an exported transcript file.
-pub const FILE_MAGIC: &[u8; 8] = b"cairnTR4";
+pub const FILE_MAGIC: &[u8; 8] = b"cairnTR5";
 
 /// One fact of the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +77,9 @@ pub enum Entry {
         blinding_limb_sums: Vec<u64>,
         /// [`model_hash`] of the model after the update.
         new_model_hash: [u8; 32],
+        /// Sampled-step rounds: the round's beacon, from which each survivor's (recorded
+        /// with its chain in `inputs`) was derived.
+        beacon: Option<[u8; 32]>,
     },
     /// The coordinator stopped and resumed the job: the round in flight (if any) was
     /// abandoned with nothing applied, and the holders joined and enrolled afresh. Each

@@ -18,7 +18,7 @@ use cairn_crypto::ParticipantId as CryptoId;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -205,6 +205,9 @@ pub struct RoundSpec {
     pub secure: Option<SecureSpec>,
     /// What the round's proofs must show; `None` when the job does not prove.
     pub proof: Option<ProofSpec>,
+    /// Sampled-step rounds: the hash of the round's beacon
+    /// ([`crate::challenge::beacon_commitment`]), published before any holder commits.
+    pub beacon_commitment: Option<[u8; 32]>,
 }
 
 /// The proof settings of a round: with the model, K and B they fix the circuit's shape.
@@ -223,6 +226,10 @@ pub struct ProofSpec {
     /// Rows per leaf of the dataset tree: a step trains on `batch_size / block_rows` whole
     /// blocks.
     pub block_rows: u32,
+    /// `None`: every proof covers all K local steps. `Some(s)`: each holder commits to its
+    /// K intermediate models and proves the `s` steps the coordinator's beacon then
+    /// challenges ([`crate::challenge`]).
+    pub sampled_steps: Option<u32>,
 }
 
 impl ProofSpec {
@@ -266,7 +273,26 @@ pub struct ProvenInput {
     pub commitment: Vec<u8>,
     /// π, a compressed Groth16 proof.
     pub proof: Vec<u8>,
+    /// Sampled-step rounds: the intermediate models the holder committed to and the beacon
+    /// it was then challenged with. The coordinator fills this in from the round's own
+    /// record (whatever a participant puts here is replaced), so the transcript carries
+    /// what the auditor needs to recompute the challenge.
+    pub steps: Option<StepChain>,
 }
+
+/// A holder's commitment to its K intermediate models in a sampled-step round, and the
+/// beacon the coordinator revealed to it once it had that commitment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepChain {
+    /// `d_1..d_K`: the digests of the models after each local step (field elements,
+    /// 32 bytes little-endian).
+    pub digests: Vec<[u8; 32]>,
+    /// The holder's beacon ([`crate::challenge::holder_beacon`]).
+    pub beacon: [u8; 32],
+}
+
+/// Most local steps a sampled-step commitment may name.
+pub const MAX_CHAIN_STEPS: usize = 4096;
 
 impl ProvenInput {
     /// Largest accepted commitment encoding.
@@ -281,6 +307,11 @@ impl ProvenInput {
         }
         if self.proof.len() > Self::MAX_PROOF_BYTES {
             return Err(format!("proof of {} bytes", self.proof.len()));
+        }
+        if let Some(c) = &self.steps {
+            if c.digests.len() > MAX_CHAIN_STEPS {
+                return Err(format!("a chain of {} steps", c.digests.len()));
+            }
         }
         Ok(())
     }
@@ -319,6 +350,14 @@ pub enum SecureUp {
         /// The shares.
         msg: ShareKeys,
     },
+    /// Sampled-step rounds, any time before its masked input: the digests of its K
+    /// intermediate models (once per round; the coordinator answers with its beacon).
+    Chain {
+        /// Round.
+        round: u32,
+        /// `d_1..d_K`.
+        digests: Vec<[u8; 32]>,
+    },
     /// Phase 2: its masked input (the quantised update and loss, masked).
     Masked {
         /// Round.
@@ -350,6 +389,7 @@ impl SecureUp {
         match self {
             SecureUp::Keys { round, .. }
             | SecureUp::Shares { round, .. }
+            | SecureUp::Chain { round, .. }
             | SecureUp::Masked { round, .. }
             | SecureUp::Consistency { round, .. }
             | SecureUp::Unmask { round, .. } => *round,
@@ -373,6 +413,14 @@ pub enum SecureDown {
         round: u32,
         /// The shares.
         shares: Vec<EncryptedShare>,
+    },
+    /// Sampled-step rounds, in answer to the holder's chain: the beacon its challenge is
+    /// drawn from.
+    Challenge {
+        /// Round.
+        round: u32,
+        /// The holder's beacon.
+        beacon: [u8; 32],
     },
     /// After phase 2: the survivors, to sign.
     Survivors {
@@ -490,6 +538,7 @@ mod tests {
             blinding_limbs: 16,
             feature_bits: 20,
             block_rows: 4,
+            sampled_steps: None,
         };
         assert_eq!(spec.capacity(), 16);
         assert_eq!(spec.refuse_rows(8, 8), None);
@@ -510,6 +559,7 @@ mod tests {
         let deep = ProofSpec {
             tree_depth: 32,
             block_rows: 8,
+            sampled_steps: None,
             ..spec
         };
         assert_eq!(deep.capacity(), 1 << 32);

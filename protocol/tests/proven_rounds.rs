@@ -18,7 +18,8 @@ use cairn_protocol::round::{
 };
 use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::wire::{
-    self, DatasetCommitment, ProofSpec, ProvenInput, ToCoordinator, ToParticipant,
+    self, DatasetCommitment, ProofSpec, ProvenInput, SecureUp, StepChain, ToCoordinator,
+    ToParticipant,
 };
 use common::{body, cfg, N_FEATURES};
 
@@ -35,6 +36,7 @@ fn proven_cfg(n: usize, min: usize, rounds: u32) -> JobConfig {
         blinding_limbs: LIMBS as u32,
         feature_bits: 20,
         block_rows: 1,
+        sampled_steps: None,
     });
     c
 }
@@ -114,6 +116,7 @@ impl World {
                         let input = ProvenInput {
                             commitment: vec![i as u8; 32],
                             proof: vec![i as u8; 128],
+                            steps: None,
                         };
                         c.submit_proven(spec.round, &x, &limbs, 0.25, input)
                             .expect("submit");
@@ -363,6 +366,7 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
         blinding_limbs: 16,
         feature_bits: 20,
         block_rows: 1,
+        sampled_steps: None,
     });
     assert!(c
         .validate()
@@ -374,6 +378,7 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
         blinding_limbs: 16,
         feature_bits: 20,
         block_rows: 1,
+        sampled_steps: None,
     });
     assert!(c
         .validate()
@@ -429,4 +434,152 @@ fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
             .any(|e| matches!(e, JobEvent::RoundStarted { .. })),
         "no round without the third holder"
     );
+}
+
+/// How a holder in [`sampled_round`] behaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Holder {
+    /// Chain, then (on its challenge) the masked input.
+    Honest,
+    /// Tries to learn its challenge without committing: sends its masked input first.
+    MaskedFirst,
+    /// Tries to re-grind: a second chain after seeing its beacon.
+    TwoChains,
+    /// Writes its own chain and beacon into its proven input.
+    ForgesSteps,
+}
+
+/// One sampled-step round (K = 2, s = 1) of `holders`, in memory. Returns the job's events
+/// and, per holder, the round specs it got, the beacons it was told and when (the number
+/// of its own chains sent by then).
+fn sampled_round(holders: &[Holder]) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize)>>, Option<[u8; 32]>) {
+    let mut c = proven_cfg(holders.len(), 3, 1);
+    if let Some(p) = &mut c.proof {
+        p.sampled_steps = Some(1);
+    }
+    let mut w = World::new(c, holders.len(), 0);
+    let mut told: Vec<Vec<([u8; 32], usize)>> = vec![Vec::new(); holders.len()];
+    let mut chains_sent = vec![0usize; holders.len()];
+    let mut commitment = None;
+    loop {
+        let mut progressed = false;
+        for (i, cl) in w.clients.iter_mut().enumerate() {
+            while let Some(ev) = cl.poll_event() {
+                let (x, limbs) = update_of(i, 1);
+                let input = ProvenInput {
+                    commitment: vec![i as u8; 32],
+                    proof: vec![i as u8; 128],
+                    steps: (holders[i] == Holder::ForgesSteps).then(|| StepChain {
+                        digests: vec![[9; 32]; 2],
+                        beacon: [9; 32],
+                    }),
+                };
+                match ev {
+                    ClientEvent::Train { spec, .. } => {
+                        commitment = spec.beacon_commitment;
+                        if holders[i] == Holder::MaskedFirst {
+                            cl.submit_proven(1, &x, &limbs, 0.25, input).expect("submit");
+                        } else {
+                            cl.send_chain(1, vec![[i as u8 + 1; 32]; 2]).expect("chain");
+                            chains_sent[i] += 1;
+                        }
+                    }
+                    ClientEvent::Challenge { round, beacon } => {
+                        assert_eq!(round, 1);
+                        told[i].push((beacon, chains_sent[i]));
+                        if holders[i] == Holder::TwoChains {
+                            // The client refuses a second chain; a raw frame carries it.
+                            assert!(cl.send_chain(1, vec![[7; 32]; 2]).is_err());
+                            let frame = wire::encode(&ToCoordinator::Secure(SecureUp::Chain {
+                                round: 1,
+                                digests: vec![[7; 32]; 2],
+                            }))
+                            .expect("encode");
+                            let _ = w.job.handle_frame(i as u32, body(&frame), w.now);
+                            chains_sent[i] += 1;
+                        } else {
+                            cl.submit_proven(1, &x, &limbs, 0.25, input).expect("submit");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(msg) = cl.poll_transmit() {
+                let frame = wire::encode(&msg).expect("encode");
+                let _ = w.job.handle_frame(i as u32, body(&frame), w.now);
+                progressed = true;
+            }
+        }
+        while let Some(check) = w.job.poll_verification() {
+            // The statement the verifier builds must carry the round's record of the chain.
+            let steps = check.input.steps.clone().expect("a chain with every sampled proof");
+            assert_eq!(steps.digests, vec![[check.participant as u8 + 1; 32]; 2]);
+            w.job
+                .handle_verdict(check.statement.round, check.participant, Ok(()), w.now);
+            progressed = true;
+        }
+        while let Some(t) = w.job.poll_transmit() {
+            let frame = wire::encode(&t.msg).expect("encode");
+            let _ = w.clients[t.to as usize].handle_frame(body(&frame));
+            progressed = true;
+        }
+        while let Some(e) = w.job.poll_event() {
+            w.events.push(e);
+        }
+        if !progressed {
+            break;
+        }
+    }
+    (w.events, told, commitment)
+}
+
+#[test]
+fn a_sampled_round_reveals_each_beacon_only_after_its_holders_chain() {
+    use cairn_protocol::challenge::{beacon_commitment, holder_beacon};
+    let holders = [
+        Holder::Honest,
+        Holder::MaskedFirst,
+        Holder::TwoChains,
+        Holder::ForgesSteps,
+        Holder::Honest,
+    ];
+    let (events, told, commitment) = sampled_round(&holders);
+    let Some(JobEvent::RoundCompleted {
+        aggregate, dropped, ..
+    }) = events
+        .iter()
+        .find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+    else {
+        panic!("round did not complete: {events:?}");
+    };
+    assert_eq!(aggregate.contributors, vec![0, 3, 4]);
+    let reason = |p: u32| {
+        dropped
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default()
+    };
+    assert!(reason(1).contains("before its step chain"), "{}", reason(1));
+    assert!(reason(2).contains("second step chain"), "{}", reason(2));
+    // Nobody was told a beacon before committing, the one that never committed never was,
+    // and each was told exactly once.
+    assert!(told[1].is_empty());
+    for (i, t) in told.iter().enumerate() {
+        assert!(t.iter().all(|&(_, chains)| chains == 1), "holder {i}: {t:?}");
+        assert!(t.len() <= 1);
+    }
+    // The round's beacon is in the record; its hash was published in the round spec;
+    // every holder's beacon derives from it, and they differ.
+    let proven = aggregate.proven.as_ref().expect("proven sum");
+    let beacon = proven.beacon.expect("the round's beacon is recorded");
+    assert_eq!(commitment, Some(beacon_commitment(&beacon)));
+    for (p, input) in &proven.inputs {
+        let steps = input.steps.as_ref().expect("chain recorded");
+        assert_eq!(steps.beacon, holder_beacon(&beacon, 1, *p));
+        assert_eq!(told[*p as usize], vec![(steps.beacon, 1)]);
+        // The forger's own chain and beacon were replaced by the round's record.
+        assert_eq!(steps.digests, vec![[*p as u8 + 1; 32]; 2]);
+    }
+    assert_ne!(told[0][0].0, told[4][0].0);
 }

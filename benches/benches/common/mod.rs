@@ -78,6 +78,7 @@ pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
         tree_depth: 12,
         feature_bits: 20,
         block_rows: 8,
+        sampled_steps: None,
     }
 }
 

@@ -7,7 +7,7 @@ use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 
 use super::arith::InCircuit;
-use super::sgd::train;
+use super::sgd::{self, train};
 use super::{Private, Public, Shape, NORM_BITS, RHO_BITS, TOL_BITS, UPDATE_BITS};
 use crate::fixed::constraints::{signed_witness, unsigned_bits, SignedVar};
 use crate::fixed::to_field;
@@ -27,8 +27,11 @@ pub struct Breakdown {
     pub ranges: usize,
     /// Opening the rows: the blocks' leaf hashes (of the packed bits) and Merkle paths.
     pub merkle: usize,
-    /// The K SGD steps.
+    /// The K SGD steps (a sampled-step proof: the challenged steps, and rescaling `w_K`).
     pub training: usize,
+    /// Sampled-step proofs: hashing the committed models around each challenged step and
+    /// `w_K` to their public digests.
+    pub chain: usize,
     /// `|x − (w_K − w)| ≤ τ` and the range of x.
     pub tolerance: usize,
     /// `‖x‖² ≤ clip²`.
@@ -56,9 +59,18 @@ fn witnesses(cs: &ConstraintSystemRef<Fr>, xs: &[i64]) -> Result<Vec<FpVar<Fr>>,
         .collect()
 }
 
+fn wide_witnesses(
+    cs: &ConstraintSystemRef<Fr>,
+    xs: &[i128],
+) -> Result<Vec<FpVar<Fr>>, SynthesisError> {
+    xs.iter()
+        .map(|&x| FpVar::new_witness(cs.clone(), || Ok(to_field(x))))
+        .collect()
+}
+
 fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
     let (k, b, n, blocks) = (
-        shape.local_steps as usize,
+        shape.proved_steps(),
         shape.batch_size as usize,
         shape.model.param_count(),
         shape.blocks_per_step(),
@@ -76,7 +88,15 @@ fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
         && p.paths
             .iter()
             .flatten()
-            .all(|q| 2 * q.siblings.len() == shape.tree_depth as usize);
+            .all(|q| 2 * q.siblings.len() == shape.tree_depth as usize)
+        && match shape.sampled_steps {
+            None => p.step_inputs.is_empty() && p.final_params.is_empty(),
+            Some(_) => {
+                p.step_inputs.len() == k
+                    && p.step_inputs.iter().all(|w| w.len() == n)
+                    && p.final_params.len() == n
+            }
+        };
     if ok {
         Ok(())
     } else {
@@ -104,8 +124,16 @@ impl TrainingCircuit {
             .into_iter()
             .map(|v| FpVar::new_input(cs.clone(), || Ok(v)))
             .collect::<Result<_, _>>()?;
+        let want = 6 + shape.sampled_steps.map_or(0, |s| 1 + 2 * s as usize);
+        if inputs.len() != want {
+            return Err(SynthesisError::Unsatisfiable);
+        }
+        let mut inputs = inputs.into_iter();
+        let mut next = || inputs.next().ok_or(SynthesisError::Unsatisfiable);
         let [root, model_hash, indices_hash, hyper_hash, cx, cy] =
-            <[FpVar<Fr>; 6]>::try_from(inputs).map_err(|_| SynthesisError::Unsatisfiable)?;
+            [next()?, next()?, next()?, next()?, next()?, next()?];
+        // Sampled: d_K, then (d_{j−1}, d_j) per challenged step.
+        let digests: Vec<FpVar<Fr>> = std::iter::from_fn(|| next().ok()).collect();
         let mut bd = Breakdown::default();
         let mut mark = cs.num_constraints();
         let mut take = |cs: &ConstraintSystemRef<Fr>| {
@@ -157,9 +185,32 @@ impl TrainingCircuit {
         }
         take(cs);
 
-        // Training.
-        let params = train(&mut InCircuit, &shape.model, &model, &batches, step)?;
-        bd.training = take(cs);
+        // Training: all K steps, or the challenged steps between committed models.
+        let params = match digests.split_first() {
+            None => {
+                let params = train(&mut InCircuit, &shape.model, &model, &batches, step)?;
+                bd.training = take(cs);
+                params
+            }
+            Some((d_k, pairs)) => {
+                for ((batch, input), pair) in batches.iter().zip(&p.step_inputs).zip(pairs.chunks(2)) {
+                    let w = wide_witnesses(cs, input)?;
+                    bd.training += take(cs);
+                    hash_vec(&w)?.enforce_equal(&pair[0])?;
+                    bd.chain += take(cs);
+                    let out = sgd::fine_step(&mut InCircuit, &shape.model, &w, batch, step)?;
+                    bd.training += take(cs);
+                    hash_vec(&out)?.enforce_equal(&pair[1])?;
+                    bd.chain += take(cs);
+                }
+                let w_k = wide_witnesses(cs, &p.final_params)?;
+                hash_vec(&w_k)?.enforce_equal(d_k)?;
+                bd.chain += take(cs);
+                let params = sgd::finish(&mut InCircuit, &w_k)?;
+                bd.training += take(cs);
+                params
+            }
+        };
 
         // Tolerance: −τ ≤ x − (w_K − w) ≤ τ, with x a signed UPDATE_BITS-bit value.
         let mut xs: Vec<SignedVar> = Vec::with_capacity(p.update.len());
@@ -209,6 +260,7 @@ impl TrainingCircuit {
                 indices_hash: zero,
                 hyper_hash: zero,
                 commitment: Default::default(),
+                digests: vec![zero; shape.sampled_steps.map_or(0, |s| 1 + 2 * s as usize)],
             },
             private: Private::dummy(shape),
         }

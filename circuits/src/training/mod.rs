@@ -10,6 +10,19 @@
 //! indices; K steps of SGD ([`sgd`]) from the committed model give `w_K`; every coordinate
 //! of the update `x` is within `τ` of `w_K − w`; `‖x‖² ≤ clip²`; and `C = commit(x, ρ)`.
 //!
+//! **Sampled steps** (`Shape::sampled_steps = Some(s)`). The holder first commits to every
+//! intermediate model of its K steps: the digests `d_j =` [`params_digest`]`(w_j)`,
+//! `j = 1..K`, of the parameters at the fine scale `2^48` the steps carry them at
+//! ([`trajectory`]); `d_0` is the digest of the global model lifted to that scale, which the
+//! verifier computes itself. Only then is it told which `s` steps to prove. The proof shows,
+//! for each challenged step `j`: the parameters hashing to `d_{j−1}`, trained one SGD step on
+//! the rows the round seed selects for step `j` (opened from the committed tree), hash to
+//! `d_j`; and for the update: the parameters hashing to `d_K`, rescaled to `2^16`, are within
+//! `τ` of `w + x`, `‖x‖² ≤ clip²` and `C = commit(x, ρ)`. Public inputs: the six above (the
+//! indices hash over the challenged steps' blocks only), then `d_K`, then `(d_{j−1}, d_j)`
+//! per challenged step. A holder that deviates in `m` of its K steps is caught unless none
+//! of the `s` is challenged (`cairn_protocol::challenge`).
+//!
 //! Note on clipping: an honest update longer than the clip bound cannot satisfy both
 //! "within τ of `w_K − w`" and the norm bound; the clip bound is a robustness limit that an
 //! honest update is expected to meet.
@@ -21,7 +34,10 @@ pub mod prover;
 mod sgd;
 mod witness;
 
-pub use witness::{indices_hash, replay, replayed_update, Private, Public, Witness};
+pub use witness::{
+    indices_hash, lifted_digest, params_digest, replay, replayed_update, sampled_digests,
+    trajectory, Private, Public, Trajectory, Witness,
+};
 
 use cairn_protocol::model::{HyperParams, ModelError, ModelSpec};
 use sha2::{Digest, Sha256};
@@ -56,6 +72,10 @@ pub struct Shape {
     pub feature_bits: u32,
     /// Rows per leaf; divides `batch_size`.
     pub block_rows: u32,
+    /// `None`: the proof covers all K steps. `Some(s)` (`1 ≤ s < K`): a sampled-step
+    /// proof of `s` challenged steps, between intermediate models the holder committed to
+    /// before it knew the challenge ([`super::training`] docs, "Sampled steps").
+    pub sampled_steps: Option<u32>,
 }
 
 /// Why a statement or witness cannot be made.
@@ -106,6 +126,18 @@ pub enum TrainingError {
         /// clip² at scale 2^(2F).
         clip_sq: i64,
     },
+    /// A committed intermediate model is not one SGD step from the one before it.
+    #[error("committed step {step} is not one SGD step from the model before it on its rows")]
+    StepMismatch {
+        /// The step (0-based).
+        step: u32,
+    },
+    /// A committed digest is not the digest of its model.
+    #[error("the digest committed for step {step} is not its model's")]
+    DigestMismatch {
+        /// The step (0-based).
+        step: u32,
+    },
     /// A row index past the holder's rows.
     #[error("row index {index} but the holder has {rows} rows")]
     RowIndex {
@@ -136,6 +168,14 @@ impl Shape {
                 crate::rows::MAX_FEATURE_BITS
             )));
         }
+        if let Some(s) = self.sampled_steps {
+            if s == 0 || s >= self.local_steps {
+                return Err(TrainingError::Shape(format!(
+                    "{s} sampled steps of K = {}: sample 1..K−1 steps, or prove them all",
+                    self.local_steps
+                )));
+            }
+        }
         if self.block_rows == 0 || !self.batch_size.is_multiple_of(self.block_rows) {
             return Err(TrainingError::Shape(format!(
                 "batch size {} is not a multiple of the block size {}",
@@ -164,9 +204,14 @@ impl Shape {
         self.model.n_features + 1
     }
 
-    /// Rows the circuit reads: `K·B`.
+    /// Steps the proof covers: `s` when sampled, else K.
+    pub fn proved_steps(&self) -> usize {
+        self.sampled_steps.unwrap_or(self.local_steps) as usize
+    }
+
+    /// Rows the circuit reads: B per proved step.
     pub fn rows_used(&self) -> usize {
-        self.local_steps as usize * self.batch_size as usize
+        self.proved_steps() * self.batch_size as usize
     }
 
     /// SHA-256 of the shape and of every constant that changes the circuit (format version,
@@ -199,6 +244,11 @@ impl Shape {
             self.block_rows,
         ] {
             h.update(v.to_le_bytes());
+        }
+        // Appended only when sampled, so the keys of full proofs keep their names.
+        if let Some(s) = self.sampled_steps {
+            h.update(b"sampled");
+            h.update(s.to_le_bytes());
         }
         h.finalize().into()
     }

@@ -45,7 +45,38 @@ pub(crate) fn train<A: Arith>(
         // No steps: the model unchanged (not reached by valid shapes, K ≥ 1).
         return Ok(params);
     }
-    // Round to nearest (ties up): floor((w + 2^31) / 2^32), so the one rescale adds no bias.
+    finish(a, &params)
+}
+
+/// The parameters at scale 2^16 lifted exactly to 2^(F + [`WEIGHT_SHIFT`]) = 2^48.
+pub(crate) fn lift<A: Arith>(a: &A, model: &[A::V]) -> Vec<A::V> {
+    model
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            for _ in 0..WEIGHT_SHIFT / FRAC_BITS {
+                w = a.upscale(&w);
+            }
+            w
+        })
+        .collect()
+}
+
+/// One SGD step on parameters at scale 2^48 (a step after the first, or any step of a
+/// sampled-step proof): gives exactly what [`train`]'s step gives.
+pub(crate) fn fine_step<A: Arith>(
+    a: &mut A,
+    spec: &ModelSpec,
+    params: &[A::V],
+    batch: &[Vec<A::V>],
+    step: &A::V,
+) -> Result<Vec<A::V>, A::Error> {
+    sgd_step(a, spec, params, WEIGHT_SHIFT, batch, step)
+}
+
+/// The parameters at 2^48 rescaled to 2^16, to nearest (ties up): `floor((w + 2^31) /
+/// 2^32)`, range-checked, so the one rescale of a round adds no bias.
+pub(crate) fn finish<A: Arith>(a: &mut A, params: &[A::V]) -> Result<Vec<A::V>, A::Error> {
     let half = a.constant(1i128 << (WEIGHT_SHIFT - 1));
     params
         .iter()

@@ -68,6 +68,7 @@ pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
         tree_depth: 4,
         feature_bits: 20,
         block_rows: 2,
+        sampled_steps: None,
     };
     let rows = rows(11, 6, 4);
     let tree = tree_of(&shape, &rows);
@@ -158,6 +159,7 @@ fn honest_logistic_regression_satisfies_with_pinned_counts() {
         tolerance: 330,
         norm: 54,
         commitment: 1553,
+        chain: 0,
         total: 5825,
     };
     assert_eq!(bd, want);
@@ -184,6 +186,7 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
         tolerance: 1254,
         norm: 68,
         commitment: 2729,
+        chain: 0,
         total: 8727,
     };
     assert_eq!(bd, want);
@@ -205,6 +208,7 @@ fn circuit_equals_replay_on_seeded_random_deep_mlps() {
             feature_bits: 20,
             // Blocks of one row: every row its own leaf.
             block_rows: 1,
+            sampled_steps: None,
         };
         let rows = rows(seed, 9, 4);
         let tree = tree_of(&shape, &rows);
@@ -673,6 +677,7 @@ fn float_gap(hidden: Vec<usize>, k: u32, lr: f32) -> f32 {
         tree_depth: 10,
         feature_bits: 20,
         block_rows: 8,
+        sampled_steps: None,
     };
     let mut rng = ChaCha20Rng::seed_from_u64(30);
     let float_rows: Vec<Vec<f32>> = (0..200)
@@ -820,4 +825,165 @@ fn synthesis_hides_arkworks_spans_from_the_application_subscriber() {
         assert!(ok);
         assert_eq!(counter.0.load(Ordering::Relaxed), 0);
     });
+}
+
+/// A sampled-step statement: the fixture's rows, an MLP 4→3→1, K = 3 steps of B = 2, one
+/// step challenged; the holder's trajectory, and the witness for `challenged`.
+struct Sampled {
+    shape: Shape,
+    f: Fixture,
+    traj: Trajectory,
+}
+
+fn sampled_fixture() -> Sampled {
+    let f = fixture(vec![3], 3, 0.0);
+    let shape = Shape {
+        sampled_steps: Some(1),
+        ..f.shape.clone()
+    };
+    let traj = trajectory(&shape, &f.rows, &f.indices, &f.model, &f.hyper).unwrap();
+    Sampled { shape, f, traj }
+}
+
+impl Sampled {
+    fn witness(&self, traj: &Trajectory, challenged: &[u32]) -> Result<Witness, TrainingError> {
+        let update = traj.update(&self.f.model)?;
+        Witness::sampled(
+            &self.shape,
+            &self.f.tree,
+            &self.f.rows,
+            &self.f.indices,
+            traj,
+            challenged,
+            self.f.model.clone(),
+            self.f.hyper,
+            update,
+            Scalar::from(7u64),
+        )
+    }
+
+    /// The trajectory of a holder that adds `delta` to parameter 0 after step `j` and
+    /// trains honestly from there on, committing to what it really computed.
+    fn deviating(&self, j: usize, delta: i128) -> Trajectory {
+        let mut params = self.traj.params.clone();
+        params[j][0] += delta;
+        let step = i128::from(self.f.hyper.step);
+        let batches = batches_of(&self.shape, &self.f.rows, &self.f.indices);
+        for i in j + 1..params.len() {
+            let batch: Vec<Vec<i128>> = batches[i]
+                .iter()
+                .map(|r| r.iter().map(|&v| v.into()).collect())
+                .collect();
+            params[i] = super::sgd::fine_step(
+                &mut super::arith::Native,
+                &self.shape.model,
+                &params[i - 1],
+                &batch,
+                &step,
+            )
+            .unwrap();
+        }
+        let digests = params.iter().map(|p| params_digest(p)).collect();
+        Trajectory { params, digests }
+    }
+}
+
+#[test]
+fn the_trajectory_ends_where_the_full_replay_does() {
+    let s = sampled_fixture();
+    assert_eq!(s.traj.params.len(), 3);
+    assert_eq!(
+        s.traj.update(&s.f.model).unwrap(),
+        s.f.witness.replayed_update,
+        "K fine steps then one rescale: the full proof's arithmetic"
+    );
+}
+
+#[test]
+fn an_honest_sampled_witness_satisfies_for_every_challenge() {
+    let s = sampled_fixture();
+    let full = TrainingCircuit::shape_breakdown(&s.f.shape).unwrap();
+    for j in 0..3 {
+        let w = s.witness(&s.traj, &[j]).unwrap();
+        assert_eq!(w.public.digests.len(), 3, "d_K, d_(j-1), d_j");
+        let (ok, bd) = check(&s.shape, &w.public, &w.private);
+        assert!(ok, "challenge {j}");
+        assert!(bd.chain > 0);
+        assert_eq!(
+            bd.total,
+            bd.hashing
+                + bd.ranges
+                + bd.merkle
+                + bd.training
+                + bd.chain
+                + bd.tolerance
+                + bd.norm
+                + bd.commitment
+        );
+        // One step's rows instead of three.
+        assert_eq!(bd.ranges * 3, full.ranges);
+        assert_eq!(TrainingCircuit::shape_breakdown(&s.shape).unwrap(), bd);
+    }
+}
+
+#[test]
+fn a_deviation_in_a_challenged_step_is_always_rejected() {
+    let s = sampled_fixture();
+    for j in 0..3usize {
+        let bad = s.deviating(j, 1 << 20);
+        // The native check names the step.
+        assert!(matches!(
+            s.witness(&bad, &[j as u32]),
+            Err(TrainingError::StepMismatch { step }) if step == j as u32
+        ));
+        // And the circuit, given the honest step's witness but the committed digests of the
+        // deviating chain, is not satisfied: the step's output does not hash to d_j.
+        let mut w = s.witness(&s.traj, &[j as u32]).unwrap();
+        w.public.digests[2] = bad.digests[j];
+        let (ok, _) = check(&s.shape, &w.public, &w.private);
+        assert!(!ok, "deviation at challenged step {j} accepted");
+        // Nor with the deviating step's input under the honest digests.
+        let mut w = s.witness(&s.traj, &[j as u32]).unwrap();
+        w.private.step_inputs[0][1] += 1;
+        assert!(!check(&s.shape, &w.public, &w.private).0);
+        // Nor with another w_K than the committed one.
+        let mut w = s.witness(&s.traj, &[j as u32]).unwrap();
+        w.private.final_params[0] += 1 << 32;
+        assert!(!check(&s.shape, &w.public, &w.private).0);
+    }
+}
+
+#[test]
+fn an_unchallenged_deviation_is_what_sampling_leaves_to_chance() {
+    // A deviation after step 0 with step 2 challenged: nothing in this proof covers step 0,
+    // which is why the challenge must be unpredictable (the protocol's part) and why the
+    // audit states the escape probability.
+    let s = sampled_fixture();
+    let bad = s.deviating(0, 1 << 40);
+    let w = s.witness(&bad, &[2]).unwrap();
+    assert!(check(&s.shape, &w.public, &w.private).0);
+    assert_ne!(w.replayed_update, s.f.witness.replayed_update);
+    // Challenged at step 0 it is caught.
+    assert!(s.witness(&bad, &[0]).is_err());
+}
+
+#[test]
+fn a_sampled_proof_verifies_and_binds_its_digests() {
+    let s = sampled_fixture();
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let (pk, vk) = proof::setup(&s.shape, &mut rng).unwrap();
+    let prover = prover::Prover::new(&s.shape, pk).unwrap();
+    let pvk = proof::prepare(&vk);
+    let w = s.witness(&s.traj, &[1]).unwrap();
+    let pi = prover.prove(&w, &mut rng).unwrap();
+    assert!(proof::verify(&pvk, &w.public, &pi).unwrap());
+    for i in 0..w.public.digests.len() {
+        let mut other = w.public.clone();
+        other.digests[i] += Fr::from(1u64);
+        assert!(!proof::verify(&pvk, &other, &pi).unwrap(), "digest {i}");
+    }
+    // A full-proof statement (no digests) is refused by this key.
+    let mut none = w.public.clone();
+    none.digests.clear();
+    assert!(!proof::verify(&pvk, &none, &pi).unwrap_or(false));
 }

@@ -5,7 +5,7 @@ use ark_bn254::Fr;
 use ark_ec::AffineRepr;
 
 use super::arith::Native;
-use super::sgd::train;
+use super::sgd::{self, train};
 use super::{model_hash, FixedHyper, Shape, TrainingError, UPDATE_BITS};
 use crate::fixed;
 use crate::merkle::{MerklePath, MerkleTree};
@@ -25,6 +25,10 @@ pub struct Public {
     pub hyper_hash: Fr,
     /// The commitment to the update.
     pub commitment: Point,
+    /// Sampled-step proofs only (empty for a full proof): `d_K`, then `(d_{j−1}, d_j)` for
+    /// each challenged step `j`, ascending — the digests the holder committed to before the
+    /// challenge ([`params_digest`]; `d_0` is the lifted global model's).
+    pub digests: Vec<Fr>,
 }
 
 impl Public {
@@ -45,7 +49,36 @@ impl Public {
             indices_hash: indices_hash(indices),
             hyper_hash: hyper.hash(shape),
             commitment,
+            digests: Vec::new(),
         }
+    }
+
+    /// The statement of a sampled-step proof: as [`Public::new`] with `indices` the
+    /// challenged steps' blocks, plus the digests of the models around each challenged step
+    /// (`challenged`: 0-based, ascending) out of the holder's committed `chain` (`d_1..d_K`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sampled(
+        shape: &Shape,
+        data_root: Fr,
+        model: &[i64],
+        indices: &[Vec<u32>],
+        hyper: &FixedHyper,
+        commitment: Point,
+        chain: &[Fr],
+        challenged: &[u32],
+    ) -> Result<Self, TrainingError> {
+        let k = shape.local_steps as usize;
+        if chain.len() != k {
+            return Err(TrainingError::Mismatch {
+                what: "committed intermediate models",
+                got: chain.len(),
+                want: k,
+            });
+        }
+        check_challenge(shape, challenged)?;
+        let mut public = Self::new(shape, data_root, model, indices, hyper, commitment);
+        public.digests = sampled_digests(lifted_digest(model), chain, challenged);
+        Ok(public)
     }
 
     /// The six public inputs, in the circuit's order.
@@ -54,14 +87,16 @@ impl Public {
             .commitment
             .xy()
             .unwrap_or((Fr::from(0u64), Fr::from(1u64)));
-        vec![
+        let mut inputs = vec![
             self.data_root,
             self.model_hash,
             self.indices_hash,
             self.hyper_hash,
             cx,
             cy,
-        ]
+        ];
+        inputs.extend_from_slice(&self.digests);
+        inputs
     }
 }
 
@@ -82,12 +117,18 @@ pub struct Private {
     pub update: Vec<i64>,
     /// The commitment's blinding.
     pub rho: Scalar,
+    /// Sampled-step proofs: the parameters (scale 2^48) each challenged step starts from.
+    pub step_inputs: Vec<Vec<i128>>,
+    /// Sampled-step proofs: `w_K` (scale 2^48), what the update is checked against.
+    pub final_params: Vec<i128>,
 }
 
 impl Private {
     /// An all-zero witness of the right shape (key generation ignores the values).
     pub fn dummy(shape: &Shape) -> Self {
-        let (k, b) = (shape.local_steps as usize, shape.batch_size as usize);
+        let (k, b) = (shape.proved_steps(), shape.batch_size as usize);
+        let n = shape.model.param_count();
+        let sampled = shape.sampled_steps.is_some();
         let blocks = shape.blocks_per_step();
         let path = MerklePath {
             siblings: vec![[Fr::from(0u64); 3]; shape.tree_depth as usize / 2],
@@ -102,10 +143,126 @@ impl Private {
                 clip_sq: 0,
                 tolerance: 0,
             },
-            update: vec![0; shape.model.param_count()],
+            update: vec![0; n],
             rho: Scalar::from(0u64),
+            step_inputs: if sampled { vec![vec![0; n]; k] } else { vec![] },
+            final_params: if sampled { vec![0; n] } else { vec![] },
         }
     }
+}
+
+/// The digest a holder commits to for parameters at scale 2^48 (an intermediate model).
+pub fn params_digest(params: &[i128]) -> Fr {
+    let v: Vec<Fr> = params.iter().map(|&x| fixed::to_field(x)).collect();
+    poseidon::hash_vec(&v)
+}
+
+/// The public digests of a sampled-step statement: `d_K`, then `(d_{j−1}, d_j)` for each
+/// challenged step `j` (0-based, each `< K`), out of `d_0` and the committed `d_1..d_K`
+/// (`chain`, not empty).
+pub fn sampled_digests(d0: Fr, chain: &[Fr], challenged: &[u32]) -> Vec<Fr> {
+    let digest = |j: usize| if j == 0 { d0 } else { chain[j - 1] };
+    let mut digests = vec![chain[chain.len() - 1]];
+    for &j in challenged {
+        digests.push(digest(j as usize));
+        digests.push(digest(j as usize + 1));
+    }
+    digests
+}
+
+/// `d_0`: the digest of the global model (scale 2^16) lifted to 2^48.
+pub fn lifted_digest(model: &[i64]) -> Fr {
+    let m: Vec<i128> = model.iter().map(|&v| v.into()).collect();
+    params_digest(&sgd::lift(&Native, &m))
+}
+
+/// `challenged` names `s` distinct steps of K, ascending.
+fn check_challenge(shape: &Shape, challenged: &[u32]) -> Result<(), TrainingError> {
+    let s = shape.sampled_steps.ok_or_else(|| {
+        TrainingError::Shape("a challenge for a shape that proves every step".into())
+    })?;
+    if challenged.len() != s as usize {
+        return Err(TrainingError::Mismatch {
+            what: "challenged steps",
+            got: challenged.len(),
+            want: s as usize,
+        });
+    }
+    if challenged.windows(2).any(|w| w[0] >= w[1])
+        || challenged.iter().any(|&j| j >= shape.local_steps)
+    {
+        return Err(TrainingError::Shape(format!(
+            "challenged steps {challenged:?} are not distinct steps of 0..{} in order",
+            shape.local_steps
+        )));
+    }
+    Ok(())
+}
+
+/// A holder's K local steps in fixed point: the intermediate models it commits to before
+/// the challenge of a sampled-step proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trajectory {
+    /// `w_1..w_K` at scale 2^48.
+    pub params: Vec<Vec<i128>>,
+    /// Their digests `d_1..d_K` ([`params_digest`]).
+    pub digests: Vec<Fr>,
+}
+
+impl Trajectory {
+    /// `w_K` rescaled to 2^16, minus `model`: the update the steps give.
+    pub fn update(&self, model: &[i64]) -> Result<Vec<i64>, TrainingError> {
+        let last = self.params.last().ok_or(TrainingError::Mismatch {
+            what: "steps",
+            got: 0,
+            want: 1,
+        })?;
+        let w_k = sgd::finish(&mut Native, last)?;
+        w_k.iter()
+            .zip(model)
+            .map(|(&a, &b)| Ok(fixed::check_signed(a, 64)? - b))
+            .collect()
+    }
+}
+
+/// The fixed-point trajectory of K SGD steps from `model` on the rows of the blocks
+/// `indices` selects (all K steps) from `rows` (the holder's committed rows, in order).
+pub fn trajectory(
+    shape: &Shape,
+    rows: &[Vec<i64>],
+    indices: &[Vec<u32>],
+    model: &[i64],
+    hyper: &FixedHyper,
+) -> Result<Trajectory, TrainingError> {
+    if model.len() != shape.model.param_count() {
+        return Err(TrainingError::Mismatch {
+            what: "model parameters",
+            got: model.len(),
+            want: shape.model.param_count(),
+        });
+    }
+    let batches = wide(&block_batches(shape, rows, indices)?);
+    let m: Vec<i128> = model.iter().map(|&v| v.into()).collect();
+    let mut w = sgd::lift(&Native, &m);
+    let step = i128::from(hyper.step);
+    let mut params = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        w = sgd::fine_step(&mut Native, &shape.model, &w, batch, &step)?;
+        params.push(w.clone());
+    }
+    let digests = params.iter().map(|p| params_digest(p)).collect();
+    Ok(Trajectory { params, digests })
+}
+
+fn wide(batches: &[Vec<Vec<i64>>]) -> Vec<Vec<Vec<i128>>> {
+    batches
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|r| r.iter().map(|&v| v.into()).collect())
+                .collect()
+        })
+        .collect()
 }
 
 /// The public hash of the selected block indices (flattened, step by step).
@@ -129,14 +286,7 @@ pub fn replay(
         });
     }
     let model: Vec<i128> = model.iter().map(|&v| v.into()).collect();
-    let batches: Vec<Vec<Vec<i128>>> = batches
-        .iter()
-        .map(|b| {
-            b.iter()
-                .map(|r| r.iter().map(|&v| v.into()).collect())
-                .collect()
-        })
-        .collect();
+    let batches = wide(batches);
     let step = i128::from(hyper.step);
     let w_k = train(&mut Native, &shape.model, &model, &batches, &step)?;
     w_k.iter()
@@ -212,6 +362,98 @@ pub fn replayed_update(
     delta(shape, model, &block_batches(shape, rows, indices)?, hyper)
 }
 
+/// The checks every witness starts with: the shape, the model and update lengths, the
+/// tree's depth and the number of steps of block indices (K).
+fn check_inputs(
+    shape: &Shape,
+    tree: &MerkleTree,
+    model: &[i64],
+    update: &[i64],
+    indices: &[Vec<u32>],
+) -> Result<(), TrainingError> {
+    shape.validate()?;
+    let n = shape.model.param_count();
+    let mismatch = |what, got, want| Err(TrainingError::Mismatch { what, got, want });
+    if model.len() != n {
+        return mismatch("model parameters", model.len(), n);
+    }
+    if update.len() != n {
+        return mismatch("update coordinates", update.len(), n);
+    }
+    if tree.depth() != shape.tree_depth {
+        return mismatch(
+            "tree depth",
+            tree.depth() as usize,
+            shape.tree_depth as usize,
+        );
+    }
+    if indices.len() != shape.local_steps as usize {
+        return mismatch("batches", indices.len(), shape.local_steps as usize);
+    }
+    Ok(())
+}
+
+/// The rows of the blocks `indices` selects, held to the row format, and their paths.
+#[allow(clippy::type_complexity)]
+fn open_rows(
+    shape: &Shape,
+    tree: &MerkleTree,
+    rows: &[Vec<i64>],
+    indices: &[Vec<u32>],
+) -> Result<(Vec<Vec<Vec<i64>>>, Vec<Vec<MerklePath>>), TrainingError> {
+    let batches = block_batches(shape, rows, indices)?;
+    let format = shape.row_format();
+    for (step, rows) in indices.iter().zip(&batches) {
+        for (&blk, block) in step.iter().zip(rows.chunks(shape.block_rows as usize)) {
+            let first = blk as usize * shape.block_rows as usize;
+            for (j, row) in block.iter().enumerate() {
+                format.check_row(first + j, row)?;
+            }
+        }
+    }
+    let paths = indices
+        .iter()
+        .map(|step| step.iter().map(|&blk| tree.path(u64::from(blk))).collect())
+        .collect::<Result<Vec<Vec<_>>, _>>()?;
+    Ok((batches, paths))
+}
+
+/// Holds `update` to x's range, to τ of `replayed` and to the clip bound, and commits to it
+/// with `rho`.
+fn check_update(
+    shape: &Shape,
+    hyper: &FixedHyper,
+    update: &[i64],
+    replayed: &[i64],
+    rho: &Scalar,
+) -> Result<Point, TrainingError> {
+    for (index, (&got, &want)) in update.iter().zip(replayed).enumerate() {
+        fixed::check_signed(got.into(), UPDATE_BITS)?;
+        if (got - want).abs() > hyper.tolerance {
+            return Err(TrainingError::OutsideTolerance {
+                index,
+                got,
+                want,
+                tolerance: hyper.tolerance,
+            });
+        }
+    }
+    let norm_sq: i128 = update.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
+    if norm_sq > i128::from(hyper.clip_sq) {
+        return Err(TrainingError::OverNorm {
+            norm_sq,
+            clip_sq: hyper.clip_sq,
+        });
+    }
+    pedersen::commit(&Generators::new(shape.model.param_count()), update, rho).map_err(|e| {
+        TrainingError::Mismatch {
+            what: "commitment values",
+            got: e.got,
+            want: e.want,
+        }
+    })
+}
+
 /// A complete statement and witness, checked natively before any proving.
 #[derive(Clone, Debug)]
 pub struct Witness {
@@ -228,7 +470,7 @@ impl Witness {
     /// training on the rows of the selected blocks (`indices`: `K` steps of `B /
     /// block_rows` block indices into `rows`, the holder's committed rows in order), checks
     /// the rows are in the job's format, the update is within τ and under the clip bound,
-    /// and commits to it with blinding `rho`.
+    /// and commits to it with blinding `rho`. For a shape that proves every step.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         shape: &Shape,
@@ -240,65 +482,15 @@ impl Witness {
         update: Vec<i64>,
         rho: Scalar,
     ) -> Result<Self, TrainingError> {
-        shape.validate()?;
-        let n = shape.model.param_count();
-        let mismatch = |what, got, want| Err(TrainingError::Mismatch { what, got, want });
-        if model.len() != n {
-            return mismatch("model parameters", model.len(), n);
+        check_inputs(shape, tree, &model, &update, &indices)?;
+        if shape.sampled_steps.is_some() {
+            return Err(TrainingError::Shape(
+                "a sampled-step shape: its witness is Witness::sampled".into(),
+            ));
         }
-        if update.len() != n {
-            return mismatch("update coordinates", update.len(), n);
-        }
-        if tree.depth() != shape.tree_depth {
-            return mismatch(
-                "tree depth",
-                tree.depth() as usize,
-                shape.tree_depth as usize,
-            );
-        }
-        if indices.len() != shape.local_steps as usize {
-            return mismatch("batches", indices.len(), shape.local_steps as usize);
-        }
-        let batches = block_batches(shape, rows, &indices)?;
-        let format = shape.row_format();
-        for (step, rows) in indices.iter().zip(&batches) {
-            for (&blk, block) in step.iter().zip(rows.chunks(shape.block_rows as usize)) {
-                let first = blk as usize * shape.block_rows as usize;
-                for (j, row) in block.iter().enumerate() {
-                    format.check_row(first + j, row)?;
-                }
-            }
-        }
-        let paths = indices
-            .iter()
-            .map(|step| step.iter().map(|&blk| tree.path(u64::from(blk))).collect())
-            .collect::<Result<Vec<Vec<_>>, _>>()?;
+        let (batches, paths) = open_rows(shape, tree, rows, &indices)?;
         let replayed_update = delta(shape, &model, &batches, &hyper)?;
-        for (index, (&got, &want)) in update.iter().zip(&replayed_update).enumerate() {
-            fixed::check_signed(got.into(), UPDATE_BITS)?;
-            if (got - want).abs() > hyper.tolerance {
-                return Err(TrainingError::OutsideTolerance {
-                    index,
-                    got,
-                    want,
-                    tolerance: hyper.tolerance,
-                });
-            }
-        }
-        let norm_sq: i128 = update.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
-        if norm_sq > i128::from(hyper.clip_sq) {
-            return Err(TrainingError::OverNorm {
-                norm_sq,
-                clip_sq: hyper.clip_sq,
-            });
-        }
-        let commitment = pedersen::commit(&Generators::new(n), &update, &rho).map_err(|e| {
-            TrainingError::Mismatch {
-                what: "commitment values",
-                got: e.got,
-                want: e.want,
-            }
-        })?;
+        let commitment = check_update(shape, &hyper, &update, &replayed_update, &rho)?;
         let public = Public::new(shape, tree.root(), &model, &indices, &hyper, commitment);
         let private = Private {
             model,
@@ -308,6 +500,98 @@ impl Witness {
             hyper,
             update,
             rho,
+            step_inputs: Vec::new(),
+            final_params: Vec::new(),
+        };
+        Ok(Self {
+            public,
+            private,
+            replayed_update,
+        })
+    }
+
+    /// The statement and witness of a sampled-step proof: `traj` is the trajectory the
+    /// holder committed to (its digests), `challenged` the steps (0-based, ascending) the
+    /// challenge names, `indices` the blocks of all K steps. Checks natively what the
+    /// circuit will: each challenged step is one SGD step from the committed model before it
+    /// to the committed model after it, on its rows; the update is within τ of `w_K`
+    /// rescaled, minus the global model; the norm bound; then commits with `rho`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sampled(
+        shape: &Shape,
+        tree: &MerkleTree,
+        rows: &[Vec<i64>],
+        indices: &[Vec<u32>],
+        traj: &Trajectory,
+        challenged: &[u32],
+        model: Vec<i64>,
+        hyper: FixedHyper,
+        update: Vec<i64>,
+        rho: Scalar,
+    ) -> Result<Self, TrainingError> {
+        check_inputs(shape, tree, &model, &update, indices)?;
+        check_challenge(shape, challenged)?;
+        let k = shape.local_steps as usize;
+        for (what, got) in [
+            ("committed models", traj.params.len()),
+            ("committed digests", traj.digests.len()),
+        ] {
+            if got != k {
+                return Err(TrainingError::Mismatch { what, got, want: k });
+            }
+        }
+        let proved: Vec<Vec<u32>> = challenged
+            .iter()
+            .map(|&j| indices[j as usize].clone())
+            .collect();
+        let (batches, paths) = open_rows(shape, tree, rows, &proved)?;
+        let m: Vec<i128> = model.iter().map(|&v| v.into()).collect();
+        let lifted = sgd::lift(&Native, &m);
+        let step = i128::from(hyper.step);
+        let mut step_inputs = Vec::with_capacity(challenged.len());
+        for (&j, batch) in challenged.iter().zip(wide(&batches)) {
+            let j = j as usize;
+            let input = if j == 0 {
+                lifted.clone()
+            } else {
+                traj.params[j - 1].clone()
+            };
+            let out = sgd::fine_step(&mut Native, &shape.model, &input, &batch, &step)?;
+            if out != traj.params[j] {
+                return Err(TrainingError::StepMismatch { step: j as u32 });
+            }
+            step_inputs.push(input);
+        }
+        let mut opened: Vec<usize> = challenged.iter().map(|&j| j as usize).collect();
+        opened.extend(challenged.iter().filter(|&&j| j > 0).map(|&j| j as usize - 1));
+        opened.push(k - 1);
+        for j in opened {
+            if params_digest(&traj.params[j]) != traj.digests[j] {
+                return Err(TrainingError::DigestMismatch { step: j as u32 });
+            }
+        }
+        let replayed_update = traj.update(&model)?;
+        let commitment = check_update(shape, &hyper, &update, &replayed_update, &rho)?;
+        let public = Public::sampled(
+            shape,
+            tree.root(),
+            &model,
+            &proved,
+            &hyper,
+            commitment,
+            &traj.digests,
+            challenged,
+        )?;
+        let private = Private {
+            model,
+            indices: proved,
+            rows: batches,
+            paths,
+            hyper,
+            update,
+            rho,
+            step_inputs,
+            final_params: traj.params[k - 1].clone(),
         };
         Ok(Self {
             public,
