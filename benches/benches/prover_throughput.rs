@@ -290,7 +290,7 @@ fn main() {
     let reps = env_usize("CAIRN_PROVE_REPS", 3);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# Prover throughput ({threads} threads)");
-    for name in ["R1", "R2"] {
+    for name in ["R1", "R2", "R3"] {
         if which.to_lowercase().contains(&name.to_lowercase()) {
             run(name, &common::reference_shape(name), reps);
         }

@@ -542,6 +542,9 @@ fn a_sampled_round_reveals_each_beacon_only_after_its_holders_chain() {
         Holder::TwoChains,
         Holder::ForgesSteps,
         Holder::Honest,
+        Holder::Honest,
+        Holder::Honest,
+        Holder::Honest,
     ];
     let (events, told, commitment) = sampled_round(&holders);
     let Some(JobEvent::RoundCompleted {
@@ -552,7 +555,7 @@ fn a_sampled_round_reveals_each_beacon_only_after_its_holders_chain() {
     else {
         panic!("round did not complete: {events:?}");
     };
-    assert_eq!(aggregate.contributors, vec![0, 3, 4]);
+    assert_eq!(aggregate.contributors, vec![0, 3, 4, 5, 6, 7]);
     let reason = |p: u32| {
         dropped
             .iter()

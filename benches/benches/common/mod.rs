@@ -59,10 +59,25 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The proving benches' reference shapes on 45 features, B = 16, trees of depth 12 over
-/// blocks of 8 rows, 20-bit features: R1 (logistic regression, K = 1) and R2 (45→16→1,
-/// K = 4).
+/// The proving benches' reference shapes, trees of depth 12 over blocks of 8 rows, 20-bit
+/// features: R1 (logistic regression on 45 features, K = 1, B = 16), R2 (45→16→1, K = 4,
+/// B = 16, every step proved) and R3, the demo's (38→8→1 on the fraud table's 38
+/// features, K = 10, B = 32, one sampled step per proof).
 pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
+    if name == "R3" {
+        return cairn_circuits::training::Shape {
+            model: cairn_protocol::model::ModelSpec {
+                n_features: 38,
+                hidden: vec![8],
+            },
+            local_steps: 10,
+            batch_size: 32,
+            tree_depth: 12,
+            feature_bits: 20,
+            block_rows: 8,
+            sampled_steps: Some(1),
+        };
+    }
     let (hidden, local_steps) = if name == "R2" {
         (vec![16], 4)
     } else {
@@ -138,6 +153,27 @@ pub fn synthetic_witness(
         shape.block_rows,
     );
     let model = quantize_all(&shape.model.init_params(3)).expect("model");
+    if let Some(s) = shape.sampled_steps {
+        // The last s steps challenged (the cost does not depend on which).
+        let traj = cairn_circuits::training::trajectory(shape, &rows, &indices, &model, &hyper)
+            .expect("trajectory");
+        let challenged: Vec<u32> = (shape.local_steps - s..shape.local_steps).collect();
+        let update = traj.update(&model).expect("update");
+        let witness = Witness::sampled(
+            shape,
+            &tree,
+            &rows,
+            &indices,
+            &traj,
+            &challenged,
+            model,
+            hyper,
+            update,
+            cairn_circuits::pedersen::random_blinding(rng),
+        )
+        .expect("witness");
+        return (witness, tree_seconds);
+    }
     let update = replayed_update(shape, &rows, &indices, &model, &hyper).expect("replay");
     let witness = Witness::new(
         shape,
