@@ -4,11 +4,12 @@
 //! model (safetensors), a metrics JSON file and two PNG plots (loss and AUC per round with
 //! the centralised baseline; ROC curves of both models on the test split).
 //!
-//! By default the demo runs the full verifiable round in the reference configuration R1
-//! (logistic regression, K = 1 local step, batch 16, dataset trees of depth 12 over blocks
-//! of 8 rows, secure
-//! aggregation): every update is proved and verified, and the demo ends by auditing its
-//! own transcript. `--proofs false` runs the proof-free secure demo (an MLP, K = 20).
+//! By default the demo runs the full verifiable round in the reference configuration R3
+//! (an MLP 38→8→1, K = 10 local steps of batch 32 at lr 0.5, 20 rounds, dataset trees of
+//! depth 12 over blocks of 8 rows, secure aggregation): every holder commits to its ten
+//! intermediate models, proves the one step the coordinator's beacon then challenges, and
+//! every proof is verified; the demo ends by auditing its own transcript. `--proofs false`
+//! runs the proof-free secure demo (an MLP-16, K = 20 at lr 0.1 unless flags say otherwise).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -113,7 +114,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             let t = Instant::now();
             let (keys, existed) = Proving::load_or_setup(&job, &dir)?;
             println!(
-                "proofs: Groth16 (BN254) of each update, τ = {}, trees of depth {}; keys {} {} in {:.1} s",
+                "proofs: Groth16 (BN254) of each update ({}), τ = {}, trees of depth {}; keys {} {} in {:.1} s",
+                match spec.sampled_steps {
+                    Some(s) => format!("{s} of K = {} steps per proof, challenged after the holder commits to all", job.hyper.local_steps),
+                    None => format!("all K = {} steps", job.hyper.local_steps),
+                },
                 spec.tolerance,
                 spec.tree_depth,
                 if existed { "loaded from" } else { "set up (trusted setup, see circuits/README.md) in" },
@@ -274,18 +279,29 @@ pub fn demo_defaults(mut t: TrainArgs) -> TrainArgs {
         t.proofs = Some(true);
     }
     if t.proofs == Some(true) {
-        t.hidden.get_or_insert_with(|| "none".into());
-        t.steps.get_or_insert(1);
-        t.batch.get_or_insert(16);
-        t.rounds.get_or_insert(R1_ROUNDS);
-        // Five holders proving on one 2-core machine take up to ~100 s a round.
-        t.round_timeout.get_or_insert(R1_ROUND_TIMEOUT_SECS);
+        // R3: an MLP 38→8→1, K = 10 steps of B = 32 at lr 0.5, 20 rounds, each proof covering
+        // one challenged step (the default for K > 1).
+        t.hidden.get_or_insert_with(|| R3_HIDDEN.into());
+        t.steps.get_or_insert(R3_STEPS);
+        t.batch.get_or_insert(R3_BATCH);
+        t.lr.get_or_insert(R3_LR);
+        t.rounds.get_or_insert(R3_ROUNDS);
+        // Five holders proving on one 2-core machine: a round takes the sum of their proofs
+        // over the cores.
+        t.round_timeout.get_or_insert(R3_ROUND_TIMEOUT_SECS);
     }
     t
 }
 
-/// Rounds of the default (proven) demo: a few minutes on 2 cores.
-pub const R1_ROUNDS: u32 = 6;
-/// Round deadline of the default (proven) demo, in seconds: every holder proves on the same
-/// machine, so a round takes the sum of their proofs over the cores.
-pub const R1_ROUND_TIMEOUT_SECS: u64 = 600;
+/// Hidden layer of the default (proven) demo, R3.
+pub const R3_HIDDEN: &str = "8";
+/// Local steps K of R3.
+pub const R3_STEPS: u32 = 10;
+/// Batch size B of R3.
+pub const R3_BATCH: u32 = 32;
+/// Local learning rate of R3.
+pub const R3_LR: f32 = 0.5;
+/// Rounds of R3.
+pub const R3_ROUNDS: u32 = 20;
+/// Round deadline of the default (proven) demo, in seconds.
+pub const R3_ROUND_TIMEOUT_SECS: u64 = 600;

@@ -220,3 +220,89 @@ async fn a_proven_job_without_keys_is_refused_with_a_clear_error() {
     .expect_err("no keys");
     assert!(err.to_string().contains("needs its keys"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean() {
+    // K = 3 local steps, each proof covers the one step the beacon challenges (the default
+    // for K > 1), after the holder committed to all three intermediate models.
+    let data = synthetic(150, 3, 5, &LoadOptions::default());
+    let holders = partition(&data.train, 3, &Partition::Iid, 2).expect("partition");
+    let args = TrainArgs {
+        steps: Some(3),
+        ..proven_args()
+    };
+    let job = args.job("sampled", data.train.n_features, 3, 3).expect("job");
+    let spec = job.proof.expect("a proven job");
+    assert_eq!(spec.sampled_steps, Some(1), "one sampled step is the default for K > 1");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (proving, _) = Proving::load_or_setup(&job, keys.path()).expect("keys");
+    let initial = job.model.init_params(3);
+    let summary = run_federated(
+        job.clone(),
+        initial.clone(),
+        &data.test,
+        holders,
+        || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
+        mpsc::unbounded_channel().0,
+        Some(&proving),
+    )
+    .await
+    .expect("job runs");
+    assert_eq!(summary.error, None, "{:?}", summary.rounds);
+    assert_eq!(summary.rounds_completed, 2, "{:?}", summary.rounds);
+    assert!(summary.rounds.iter().all(|r| r.contributors == 3), "{:?}", summary.rounds);
+    assert_ne!(summary.model, initial);
+
+    let t = summary.transcript.expect("transcript");
+    let clean = audit(&t);
+    assert!(clean.passed(), "{:?}", clean.problems);
+    let sampling = clean.sampling.clone().expect("the audit reports the sampling");
+    assert_eq!((sampling.local_steps, sampling.sampled), (3, 1));
+    assert_eq!(sampling.challenges, 6, "one re-derived challenge per proof");
+    assert_eq!(sampling.rounds_per_holder, 2);
+    assert!((sampling.escape_one_round(1) - 2.0 / 3.0).abs() < 1e-12);
+    let round_at = t
+        .records
+        .iter()
+        .position(|r| matches!(r.entry, Entry::Round { .. }))
+        .expect("a round record");
+    // A recorded chain digest changed: that holder's proof no longer verifies.
+    let mut bad = t.clone();
+    edit_round(&mut bad, round_at, |inputs, _, _| {
+        if let Some(c) = inputs[1].1.steps.as_mut() {
+            c.digests[0][0] ^= 1;
+        }
+    });
+    let report = audit(&bad);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("participant {}: proof", 1))),
+        "{:?}",
+        report.problems
+    );
+    // Another round beacon than the one the holders' beacons derive from.
+    let mut bad = t.clone();
+    if let Entry::Round { beacon, .. } = &mut bad.records[round_at].entry {
+        *beacon = Some([0; 32]);
+    }
+    let report = audit(&bad);
+    assert_eq!(
+        report
+            .problems
+            .iter()
+            .filter(|p| p.contains("beacon is not the round's"))
+            .count(),
+        3,
+        "{:?}",
+        report.problems
+    );
+    // A chain dropped from the record.
+    let mut bad = t.clone();
+    edit_round(&mut bad, round_at, |inputs, _, _| inputs[0].1.steps = None);
+    assert!(audit(&bad)
+        .problems
+        .iter()
+        .any(|p| p.contains("no step chain")));
+}
