@@ -333,10 +333,7 @@ fn batch_parts(
             time_median(reps, || {
                 for it in items {
                     if let Some(p) = part_of(it) {
-                        black_box(
-                            p.statement(it.participant, &it.dataset, &it.input)
-                                .is_ok(),
-                        );
+                        black_box(p.statement(it.participant, &it.dataset, &it.input).is_ok());
                     }
                 }
             }),

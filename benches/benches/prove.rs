@@ -164,8 +164,14 @@ fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
     for (part, n) in [
         ("rows' range checks (feature bits, label bit)", bd.ranges),
         ("row opening (block leaf hashes + paths)", bd.merkle),
-        ("training (the proved SGD steps; sampled: and rescaling w_K)", bd.training),
-        ("sampled: hashing the committed models to their digests", bd.chain),
+        (
+            "training (the proved SGD steps; sampled: and rescaling w_K)",
+            bd.training,
+        ),
+        (
+            "sampled: hashing the committed models to their digests",
+            bd.chain,
+        ),
         ("tolerance |x − Δw| ≤ τ, x range", bd.tolerance),
         ("norm ‖x‖² ≤ clip²", bd.norm),
         ("commitment (Pedersen, Baby Jubjub)", bd.commitment),

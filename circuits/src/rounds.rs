@@ -7,11 +7,11 @@
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::PreparedVerifyingKey;
+use cairn_protocol::challenge::{chain_commitment, challenge_seed, challenged_steps};
 use cairn_protocol::job::{ProofCheck, RoundStatement};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::ProvenSum;
 use cairn_protocol::sampling::block_indices;
-use cairn_protocol::challenge::{chain_commitment, challenge_seed, challenged_steps};
 use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput, StepChain};
 use rand::{CryptoRng, RngCore};
 
@@ -617,17 +617,17 @@ mod tests {
         // Another participant's rows are another statement.
         let commitment = ProvenInput {
             commitment: point_to_bytes(
-            &round_witness(
-                &st,
-                0,
-                &data,
-                &replay_update(&st, 0, &data).unwrap(),
-                pedersen::random_blinding(&mut rng),
-            )
-            .unwrap()
-            .public
-            .commitment,
-        ),
+                &round_witness(
+                    &st,
+                    0,
+                    &data,
+                    &replay_update(&st, 0, &data).unwrap(),
+                    pedersen::random_blinding(&mut rng),
+                )
+                .unwrap()
+                .public
+                .commitment,
+            ),
             proof: vec![],
             steps: None,
         };
@@ -708,7 +708,9 @@ mod tests {
         let mut b = 0u8;
         loop {
             other.steps.as_mut().unwrap().beacon = [b; 32];
-            if challenge_of(&shape, st.round, 1, other.steps.as_ref().unwrap()).unwrap() != challenged {
+            if challenge_of(&shape, st.round, 1, other.steps.as_ref().unwrap()).unwrap()
+                != challenged
+            {
                 break;
             }
             b += 1;
@@ -757,6 +759,9 @@ mod tests {
             .count() as f64;
         let p = 1.0 - cairn_protocol::challenge::escape_probability(4, 1, 1);
         let (mean, sd) = (f64::from(n) * p, (f64::from(n) * p * (1.0 - p)).sqrt());
-        assert!((caught - mean).abs() <= 4.0 * sd, "caught {caught} of {n}, expected {mean} ± {sd}");
+        assert!(
+            (caught - mean).abs() <= 4.0 * sd,
+            "caught {caught} of {n}, expected {mean} ± {sd}"
+        );
     }
 }

@@ -297,16 +297,15 @@ mod tests {
         // 8 bits per feature, 1 per label, nothing for packing but the hash.
         let hash_only = {
             let cs = ConstraintSystem::<Fr>::new_ref();
-            let v: Vec<_> =
-                (0..f.leaf_elements())
-                    .map(|_| {
-                        <ark_r1cs_std::fields::fp::FpVar<Fr> as ark_r1cs_std::alloc::AllocVar<
+            let v: Vec<_> = (0..f.leaf_elements())
+                .map(|_| {
+                    <ark_r1cs_std::fields::fp::FpVar<Fr> as ark_r1cs_std::alloc::AllocVar<
                             Fr,
                             Fr,
                         >>::new_witness(cs.clone(), || Ok(Fr::from(1u64)))
                         .unwrap()
-                    })
-                    .collect();
+                })
+                .collect();
             let _ = crate::poseidon::constraints::hash_vec(&v).unwrap();
             cs.num_constraints()
         };

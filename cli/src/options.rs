@@ -351,10 +351,9 @@ impl TrainArgs {
             aggregation: self.aggregation()?,
             proof: self.proofs.unwrap_or(false).then(|| {
                 let d = ProofSection::default();
-                let steps = self
-                    .proved_steps
-                    .or(d.steps)
-                    .unwrap_or_else(|| cairn_protocol::challenge::ProvedSteps::default_for(hyper_steps));
+                let steps = self.proved_steps.or(d.steps).unwrap_or_else(|| {
+                    cairn_protocol::challenge::ProvedSteps::default_for(hyper_steps)
+                });
                 let spec = cairn_circuits::rounds::proof_spec(
                     self.tolerance.unwrap_or(d.tolerance),
                     self.tree_depth.unwrap_or(d.tree_depth),

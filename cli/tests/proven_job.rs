@@ -231,9 +231,15 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
         steps: Some(3),
         ..proven_args()
     };
-    let job = args.job("sampled", data.train.n_features, 3, 3).expect("job");
+    let job = args
+        .job("sampled", data.train.n_features, 3, 3)
+        .expect("job");
     let spec = job.proof.expect("a proven job");
-    assert_eq!(spec.sampled_steps, Some(1), "one sampled step is the default for K > 1");
+    assert_eq!(
+        spec.sampled_steps,
+        Some(1),
+        "one sampled step is the default for K > 1"
+    );
     let keys = tempfile::tempdir().expect("tempdir");
     let (proving, _) = Proving::load_or_setup(&job, keys.path()).expect("keys");
     let initial = job.model.init_params(3);
@@ -250,13 +256,20 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
     .expect("job runs");
     assert_eq!(summary.error, None, "{:?}", summary.rounds);
     assert_eq!(summary.rounds_completed, 2, "{:?}", summary.rounds);
-    assert!(summary.rounds.iter().all(|r| r.contributors == 3), "{:?}", summary.rounds);
+    assert!(
+        summary.rounds.iter().all(|r| r.contributors == 3),
+        "{:?}",
+        summary.rounds
+    );
     assert_ne!(summary.model, initial);
 
     let t = summary.transcript.expect("transcript");
     let clean = audit(&t);
     assert!(clean.passed(), "{:?}", clean.problems);
-    let sampling = clean.sampling.clone().expect("the audit reports the sampling");
+    let sampling = clean
+        .sampling
+        .clone()
+        .expect("the audit reports the sampling");
     assert_eq!((sampling.local_steps, sampling.sampled), (3, 1));
     assert_eq!(sampling.challenges, 6, "one re-derived challenge per proof");
     assert_eq!(sampling.rounds_per_holder, 2);
@@ -266,6 +279,21 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
         .iter()
         .position(|r| matches!(r.entry, Entry::Round { .. }))
         .expect("a round record");
+    // export-verifier: each proof with its nine public inputs (six, d_K, d_(j-1), d_j),
+    // accepted by the plain Groth16 verifier.
+    let file = keys.path().join("sampled.cairn");
+    std::fs::write(&file, t.to_bytes()).expect("write");
+    let export = from_transcript(&file).expect("export");
+    assert_eq!(export.proofs.len(), 6);
+    let pvk = ark_groth16::prepare_verifying_key(&export.vk);
+    for p in &export.proofs {
+        assert_eq!(p.inputs.len(), 9, "{}", p.name);
+        assert!(
+            Groth16::<Bn254>::verify_proof(&pvk, &p.proof, &p.inputs).expect("verifier"),
+            "{}",
+            p.name
+        );
+    }
     // A recorded chain digest changed: that holder's proof no longer verifies.
     let mut bad = t.clone();
     edit_round(&mut bad, round_at, |inputs, _, _| {

@@ -406,9 +406,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                         }
                     }
                 } else if beacon.is_some() || inputs.iter().any(|(_, i)| i.steps.is_some()) {
-                    problems.push(format!(
-                        "{at}: step chains in a job that proves every step"
-                    ));
+                    problems.push(format!("{at}: step chains in a job that proves every step"));
                 }
                 for (p, input) in inputs {
                     let Some(dataset) = datasets.get(p) else {

@@ -803,15 +803,18 @@ impl JobFile {
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,
             aggregation,
-            proof: self.proofs.enabled.then(|| cairn_protocol::wire::ProofSpec {
-                sampled_steps: self.proved_steps().sampled(self.train.steps),
-                ..cairn_circuits::rounds::proof_spec(
-                    self.proofs.tolerance,
-                    self.proofs.tree_depth,
-                    self.proofs.feature_bits,
-                    self.block_rows(),
-                )
-            }),
+            proof: self
+                .proofs
+                .enabled
+                .then(|| cairn_protocol::wire::ProofSpec {
+                    sampled_steps: self.proved_steps().sampled(self.train.steps),
+                    ..cairn_circuits::rounds::proof_spec(
+                        self.proofs.tolerance,
+                        self.proofs.tree_depth,
+                        self.proofs.feature_bits,
+                        self.block_rows(),
+                    )
+                }),
         };
         config.validate().map_err(|e| {
             // By kind, with a catch-all: JobConfig may learn new checks.

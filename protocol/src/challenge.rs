@@ -23,8 +23,8 @@
 //! that to the power R ([`escape_over_rounds`]).
 
 use rand::{seq::index::sample, SeedableRng};
-use serde::{Deserialize, Serialize};
 use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// What the round spec publishes of the coordinator's beacon: its SHA-256 under a domain tag.
@@ -215,8 +215,14 @@ mod tests {
         assert_ne!(holder_beacon(&[1; 32], 3, 1), holder_beacon(&[1; 32], 3, 2));
         assert_ne!(holder_beacon(&[1; 32], 3, 1), holder_beacon(&[1; 32], 4, 1));
         assert_ne!(holder_beacon(&[1; 32], 3, 1), holder_beacon(&[2; 32], 3, 1));
-        assert_ne!(chain_commitment(&[[1; 32], [2; 32]]), chain_commitment(&[[2; 32], [1; 32]]));
-        assert_ne!(chain_commitment(&[[1; 32]]), chain_commitment(&[[1; 32], [1; 32]]));
+        assert_ne!(
+            chain_commitment(&[[1; 32], [2; 32]]),
+            chain_commitment(&[[2; 32], [1; 32]])
+        );
+        assert_ne!(
+            chain_commitment(&[[1; 32]]),
+            chain_commitment(&[[1; 32], [1; 32]])
+        );
         assert_ne!(beacon_commitment(&[9; 32]), beacon_commitment(&[8; 32]));
         assert_ne!(beacon_commitment(&[9; 32]), [9; 32]);
     }

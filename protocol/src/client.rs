@@ -19,8 +19,7 @@ use crate::sampling::round_rows;
 use crate::secure_client::SecureClient;
 use crate::wire::{
     self, DatasetCommitment, Hello, ProvenInput, RoundSpec, SecureDown, SecureUp, ToCoordinator,
-    ToParticipant, Update,
-    Welcome, WireError, PROTOCOL_VERSION,
+    ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION,
 };
 
 /// Most local steps a round may ask for.

@@ -23,11 +23,11 @@ use cairn_crypto::secagg::{
 use cairn_crypto::sign::IdentityPublic;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 
+use crate::challenge;
 use crate::round::{
     mean_from_sum, Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError,
     RoundOutcome, SecureSettings,
 };
-use crate::challenge;
 use crate::wire::{
     self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, StepChain, ToCoordinator,
     ToParticipant,
@@ -390,7 +390,15 @@ impl SecureRound {
         let invalid = |error: String| RoundError::Secure { from, error };
         if round != self.cfg.round {
             let want = self.cfg.round;
-            return self.reject(from, RoundError::WrongRound { from, got: round, want }, now);
+            return self.reject(
+                from,
+                RoundError::WrongRound {
+                    from,
+                    got: round,
+                    want,
+                },
+                now,
+            );
         }
         let Some(beacon) = self.beacon else {
             return self.reject(
@@ -399,8 +407,10 @@ impl SecureRound {
                 now,
             );
         };
-        let open = matches!(self.phase, Phase::Keys(_) | Phase::Shares(_) | Phase::Masked(_))
-            && !self.awaiting.contains_key(&from)
+        let open = matches!(
+            self.phase,
+            Phase::Keys(_) | Phase::Shares(_) | Phase::Masked(_)
+        ) && !self.awaiting.contains_key(&from)
             && !self.proven.contains_key(&from);
         if !open {
             return self.reject(
@@ -420,7 +430,10 @@ impl SecureRound {
         if digests.len() != k {
             return self.reject(
                 from,
-                invalid(format!("a step chain of {} digests for K = {k}", digests.len())),
+                invalid(format!(
+                    "a step chain of {} digests for K = {k}",
+                    digests.len()
+                )),
                 now,
             );
         }

@@ -452,7 +452,9 @@ enum Holder {
 /// One sampled-step round (K = 2, s = 1) of `holders`, in memory. Returns the job's events
 /// and, per holder, the round specs it got, the beacons it was told and when (the number
 /// of its own chains sent by then).
-fn sampled_round(holders: &[Holder]) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize)>>, Option<[u8; 32]>) {
+fn sampled_round(
+    holders: &[Holder],
+) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize)>>, Option<[u8; 32]>) {
     let mut c = proven_cfg(holders.len(), 3, 1);
     if let Some(p) = &mut c.proof {
         p.sampled_steps = Some(1);
@@ -478,7 +480,8 @@ fn sampled_round(holders: &[Holder]) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize
                     ClientEvent::Train { spec, .. } => {
                         commitment = spec.beacon_commitment;
                         if holders[i] == Holder::MaskedFirst {
-                            cl.submit_proven(1, &x, &limbs, 0.25, input).expect("submit");
+                            cl.submit_proven(1, &x, &limbs, 0.25, input)
+                                .expect("submit");
                         } else {
                             cl.send_chain(1, vec![[i as u8 + 1; 32]; 2]).expect("chain");
                             chains_sent[i] += 1;
@@ -498,7 +501,8 @@ fn sampled_round(holders: &[Holder]) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize
                             let _ = w.job.handle_frame(i as u32, body(&frame), w.now);
                             chains_sent[i] += 1;
                         } else {
-                            cl.submit_proven(1, &x, &limbs, 0.25, input).expect("submit");
+                            cl.submit_proven(1, &x, &limbs, 0.25, input)
+                                .expect("submit");
                         }
                     }
                     _ => {}
@@ -512,7 +516,11 @@ fn sampled_round(holders: &[Holder]) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize
         }
         while let Some(check) = w.job.poll_verification() {
             // The statement the verifier builds must carry the round's record of the chain.
-            let steps = check.input.steps.clone().expect("a chain with every sampled proof");
+            let steps = check
+                .input
+                .steps
+                .clone()
+                .expect("a chain with every sampled proof");
             assert_eq!(steps.digests, vec![[check.participant as u8 + 1; 32]; 2]);
             w.job
                 .handle_verdict(check.statement.round, check.participant, Ok(()), w.now);
@@ -569,7 +577,10 @@ fn a_sampled_round_reveals_each_beacon_only_after_its_holders_chain() {
     // and each was told exactly once.
     assert!(told[1].is_empty());
     for (i, t) in told.iter().enumerate() {
-        assert!(t.iter().all(|&(_, chains)| chains == 1), "holder {i}: {t:?}");
+        assert!(
+            t.iter().all(|&(_, chains)| chains == 1),
+            "holder {i}: {t:?}"
+        );
         assert!(t.len() <= 1);
     }
     // The round's beacon is in the record; its hash was published in the round spec;

@@ -193,7 +193,9 @@ impl TrainingCircuit {
                 params
             }
             Some((d_k, pairs)) => {
-                for ((batch, input), pair) in batches.iter().zip(&p.step_inputs).zip(pairs.chunks(2)) {
+                for ((batch, input), pair) in
+                    batches.iter().zip(&p.step_inputs).zip(pairs.chunks(2))
+                {
                     let w = wide_witnesses(cs, input)?;
                     bd.training += take(cs);
                     hash_vec(&w)?.enforce_equal(&pair[0])?;

@@ -563,7 +563,12 @@ impl Witness {
             step_inputs.push(input);
         }
         let mut opened: Vec<usize> = challenged.iter().map(|&j| j as usize).collect();
-        opened.extend(challenged.iter().filter(|&&j| j > 0).map(|&j| j as usize - 1));
+        opened.extend(
+            challenged
+                .iter()
+                .filter(|&&j| j > 0)
+                .map(|&j| j as usize - 1),
+        );
         opened.push(k - 1);
         for j in opened {
             if params_digest(&traj.params[j]) != traj.digests[j] {
