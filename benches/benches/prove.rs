@@ -1,6 +1,7 @@
 //! Groth16 proving cost of the training proof on the reference configurations
 //! (`cargo bench -p cairn-benches --bench prove`; `CAIRN_PROVE=r1` runs only R1,
-//! `CAIRN_PROVE=r1,r2,r3:count` only counts constraints; default `r1,r2`).
+//! `CAIRN_PROVE=r1,r2,r3,r3full:count` only counts constraints; default `r1,r2`; `r3full` is R3
+//! with every one of its K = 10 steps proved).
 //!
 //! R1: logistic regression on 45 features, K = 1, B = 16, trees of depth 12 over blocks of 8
 //! rows. R2: MLP 45→16→1, K = 4, B = 16, the same trees. Reports the constraint count
@@ -191,20 +192,20 @@ fn print_constraints(name: &str, shape: &Shape, bd: &Breakdown, macs: usize) {
 
 fn main() {
     let which = std::env::var("CAIRN_PROVE").unwrap_or_else(|_| "r1,r2".into());
-    let (r1, r2, r3) = (
-        common::reference_shape("R1"),
-        common::reference_shape("R2"),
-        common::reference_shape("R3"),
-    );
     // `CAIRN_PROVE=r2:count` counts constraints without setup or proving.
     let count_only = which.contains("count");
-    if which.contains("r1") {
-        run("R1", &r1, 10_000, count_only);
-    }
-    if which.contains("r2") {
-        run("R2", &r2, 10_000, count_only);
-    }
-    if which.contains("r3") {
-        run("R3", &r3, 10_000, count_only);
+    let names: Vec<String> = which
+        .split([',', ':'])
+        .map(|n| n.trim().to_uppercase())
+        .collect();
+    for name in ["R1", "R2", "R3", "R3FULL"] {
+        if names.iter().any(|n| n == name) {
+            let label = if name == "R3FULL" {
+                "R3, every step proved"
+            } else {
+                name
+            };
+            run(label, &common::reference_shape(name), 10_000, count_only);
+        }
     }
 }

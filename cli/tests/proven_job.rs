@@ -326,6 +326,29 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
         "{:?}",
         report.problems
     );
+    // #12 item 1: the same job re-chained with a header claiming another aggregation scale
+    // (what a coordinator at 2^20 recorded): the audit decodes S at the proofs' scale and
+    // names the header, so such a transcript no longer passes.
+    let mut rescaled = Transcript::default();
+    for (i, r) in t.records.iter().enumerate() {
+        let mut entry = r.entry.clone();
+        if i == 0 {
+            if let Entry::Job { scale_bits, .. } = &mut entry {
+                *scale_bits = 20;
+            }
+        }
+        rescaled.append(entry);
+    }
+    assert!(
+        rescaled.verify_chain().is_ok(),
+        "a consistent chain: only the scale differs"
+    );
+    let report = audit(&rescaled);
+    assert!(
+        report.problems.len() == 1 && report.problems[0].contains("aggregates at 2^20"),
+        "{:?}",
+        report.problems
+    );
     // A chain dropped from the record.
     let mut bad = t.clone();
     edit_round(&mut bad, round_at, |inputs, _, _| inputs[0].1.steps = None);

@@ -252,6 +252,12 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
         problems.push("record 0: the transcript does not start with the job".into());
         return (None, items);
     };
+    if *scale_bits != cairn_protocol::wire::PROVEN_SCALE_BITS {
+        problems.push(format!(
+            "record 0: the job aggregates at 2^{scale_bits}, but its proofs fix updates at 2^{}: every applied update would be decoded at the wrong scale",
+            cairn_protocol::wire::PROVEN_SCALE_BITS
+        ));
+    }
     let mut current = initial_model.clone();
     // The server optimiser's moments, replayed round by round as the coordinator ran them.
     let mut opt = match ServerOptState::new(*server, current.len()) {
@@ -461,7 +467,13 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                         current.len()
                     ));
                 }
-                let mean = mean_from_sum(update_sum, inputs.len().max(1), *scale_bits);
+                // The applied update is rebuilt from S at the scale the proofs fix, whatever
+                // the header claims (a header at another scale is a problem of its own).
+                let mean = mean_from_sum(
+                    update_sum,
+                    inputs.len().max(1),
+                    cairn_protocol::wire::PROVEN_SCALE_BITS,
+                );
                 let stepped = match opt.as_mut() {
                     Some(o) => o.apply(&mut current, &mean).map_err(|e| e.to_string()),
                     None => Err("no usable server optimiser".into()),

@@ -70,6 +70,16 @@ pub enum ClientError {
         /// Round in progress.
         current: Option<u32>,
     },
+    /// A round spec with the model and round seed of an earlier round of this job: the
+    /// holder would train the same update again, and a coordinator running it with another
+    /// survivor set could subtract one sum from the other to learn it. Refused.
+    #[error("round {round}: the model and round seed of round {earlier} again (a replayed round); refused")]
+    Replayed {
+        /// The round asked for.
+        round: u32,
+        /// The earlier round with the same model and seed.
+        earlier: u32,
+    },
     /// A secure-aggregation step was refused (e.g. an unmask request asking for both
     /// secrets of a peer); the participant sends nothing more for that round.
     #[error("round {round}: secure aggregation: {error}")]
@@ -141,6 +151,9 @@ pub struct Client {
     dataset_root: Option<[u8; 32]>,
     /// The round this holder last sent a step chain for.
     chain_sent: Option<u32>,
+    /// SHA-256 of (global model, round seed) of every round spec accepted in this job,
+    /// with its round number: a repeat is refused ([`ClientError::Replayed`]).
+    seen: std::collections::HashMap<[u8; 32], u32>,
 }
 
 impl std::fmt::Debug for Client {
@@ -181,6 +194,7 @@ impl Client {
             clip: 0.0,
             dataset_root: None,
             chain_sent: None,
+            seen: std::collections::HashMap::new(),
         }
     }
 
@@ -259,6 +273,14 @@ impl Client {
             }
             (ToParticipant::Round(spec), State::Member { welcome, current }) => {
                 check_round(&spec, &welcome.model)?;
+                let key = round_key(&spec);
+                if let Some(&earlier) = self.seen.get(&key) {
+                    return Err(ClientError::Replayed {
+                        round: spec.round,
+                        earlier,
+                    });
+                }
+                self.seen.insert(key, spec.round);
                 self.secure = match &spec.secure {
                     Some(s) => {
                         let (client, keys) = SecureClient::start(
@@ -476,6 +498,20 @@ impl Client {
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
+}
+
+/// What makes a round's training the same as another's: its global model (every bit) and
+/// its round seed.
+fn round_key(spec: &RoundSpec) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"cairn/round-key/v1");
+    h.update((spec.global.len() as u64).to_le_bytes());
+    for v in &spec.global {
+        h.update(v.to_bits().to_le_bytes());
+    }
+    h.update(spec.round_seed);
+    h.finalize().into()
 }
 
 fn check_round(spec: &RoundSpec, model: &ModelSpec) -> Result<(), ClientError> {

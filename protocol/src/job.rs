@@ -139,6 +139,23 @@ impl JobConfig {
                     p.block_rows, self.hyper.batch_size
                 )));
             }
+            if let Aggregation::Secure(s) = &self.aggregation {
+                if s.scale_bits != crate::wire::PROVEN_SCALE_BITS {
+                    return Err(JobConfigError::Proof(format!(
+                        "a proven job aggregates at the circuit's fixed point, 2^{}; scale bits {} would decode every proven update at the wrong scale",
+                        crate::wire::PROVEN_SCALE_BITS,
+                        s.scale_bits
+                    )));
+                }
+            }
+            if let Some(s) = p.sampled_steps {
+                if s == 0 || s >= self.hyper.local_steps {
+                    return Err(JobConfigError::Proof(format!(
+                        "{s} sampled steps of K = {}: sample 1..K−1 steps, or prove them all",
+                        self.hyper.local_steps
+                    )));
+                }
+            }
             if !(1..=32).contains(&p.blinding_limbs) {
                 return Err(JobConfigError::Proof(format!(
                     "blinding limbs must be in 1..=32, got {}",

@@ -661,6 +661,38 @@ impl SecureRound {
         }
     }
 
+    /// Every coordinate of an honest input is at most the clip bound in absolute value (a
+    /// clipped update's, and the loss clamped to `[0, clip]`), so each unmasked sum over `n`
+    /// survivors is at most `n · (clip · 2^s + 1)` (quantisation rounds by less than one).
+    /// A sum past that means some input was not clipped: the round is refused rather than
+    /// let one holder shift the model as far as it likes.
+    fn check_bounds(&self, n: usize, sum: &[cairn_crypto::ring::RingElem]) -> Result<(), String> {
+        let (d, limbs) = (self.n_params, self.limbs());
+        let scale = 2f64.powi(self.settings.scale_bits as i32);
+        let bound = n as f64 * (f64::from(self.cfg.hyper.clip_norm) * scale + 1.0);
+        let coords = sum[..d]
+            .iter()
+            .enumerate()
+            .chain(sum.get(d + limbs).map(|l| (d, l)));
+        for (j, &q) in coords {
+            let v = f64::from(centred(q));
+            if v.abs() > bound {
+                let what = if j == d {
+                    "the loss".to_string()
+                } else {
+                    format!("coordinate {j}")
+                };
+                return Err(format!(
+                    "the unmasked sum of {what} is {:.3}, past {n} survivors × the clip bound {} ({:.3}): an input was not clipped; nothing applied",
+                    v / scale,
+                    self.cfg.hyper.clip_norm,
+                    bound / scale
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn complete(
         &mut self,
         survivors: Vec<ParticipantId>,
@@ -677,6 +709,10 @@ impl SecureRound {
         }
         let n = survivors.len() as f64;
         let (d, limbs) = (self.n_params, self.limbs());
+        if let Err(e) = self.check_bounds(survivors.len(), sum) {
+            self.fail(e);
+            return;
+        }
         let total = dequantise(sum, self.settings.scale_bits);
         let update_sum: Vec<i64> = sum[..d].iter().map(|&q| i64::from(centred(q))).collect();
         let mean_delta = mean_from_sum(&update_sum, survivors.len(), self.settings.scale_bits);

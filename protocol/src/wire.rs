@@ -210,6 +210,11 @@ pub struct RoundSpec {
     pub beacon_commitment: Option<[u8; 32]>,
 }
 
+/// The fixed-point scale (2^16) of a proven update: the circuit's format. A proven job's
+/// secure aggregation must quantise at exactly this scale (the holder masks the x its proof
+/// commits to, and the sum is decoded at the job's scale).
+pub const PROVEN_SCALE_BITS: u32 = 16;
+
 /// The proof settings of a round: with the model, K and B they fix the circuit's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProofSpec {

@@ -383,6 +383,40 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
     assert!(c
         .validate()
         .is_err_and(|e| e.to_string().contains("tree depth")));
+    // Sampling must leave some steps out and prove at least one.
+    for s in [0, 2] {
+        let mut c = proven_cfg(3, 3, 1);
+        if let Some(p) = &mut c.proof {
+            p.sampled_steps = Some(s);
+        }
+        assert!(
+            c.validate()
+                .is_err_and(|e| e.to_string().contains("sampled steps")),
+            "{s} of K = 2"
+        );
+    }
+}
+
+#[test]
+fn a_proven_job_at_another_scale_is_refused() {
+    // #12 item 1: holders mask the x their proofs commit to at 2^16; a job aggregating at
+    // 2^20 decoded that sum 16× too small (one round moved the model 14× less than it
+    // should) and its audit passed. Such a job is now refused before it starts.
+    let mut c = proven_cfg(3, 3, 1);
+    c.aggregation = Aggregation::Secure(SecureSettings {
+        scale_bits: 20,
+        ..SecureSettings::default()
+    });
+    assert!(c
+        .validate()
+        .is_err_and(|e| e.to_string().contains("scale bits 20")));
+    // At the proven scale it runs.
+    let mut c = proven_cfg(3, 3, 1);
+    c.aggregation = Aggregation::Secure(SecureSettings {
+        scale_bits: wire::PROVEN_SCALE_BITS,
+        ..SecureSettings::default()
+    });
+    assert!(c.validate().is_ok());
 }
 
 #[test]

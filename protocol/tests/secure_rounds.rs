@@ -220,3 +220,75 @@ fn secure_configurations_are_checked_up_front() {
     let e = finished(&wide).expect("job refused");
     assert!(e.contains("secure aggregation"), "{e}");
 }
+
+#[test]
+fn an_unclipped_input_is_refused_after_unmasking() {
+    // #12 item 7: a holder masks an input far past the clip bound (here: its round spec says
+    // clip 100, so it does not clip a delta 1,000× an honest one). Before the check the
+    // round completed and the mean moved by ~15 per coordinate; now the unmasked sum is
+    // past n × clip and the round is refused with nothing applied.
+    let mut behaviours = [(Behaviour::Honest, 10); 5];
+    behaviours[2] = (Behaviour::Scaled(1000.0), 10);
+    let mut sim = Sim::new(secure_cfg(5, 3, 1), &behaviours);
+    sim.tamper = Some(Box::new(|i, msg| {
+        if let (2, ToParticipant::Round(spec)) = (i, msg) {
+            spec.hyper.clip_norm = 100.0;
+        }
+    }));
+    run_first_round(&mut sim);
+    assert!(sim.completed().is_empty(), "{:?}", sim.events);
+    let failed = sim.events.iter().find_map(|e| match e {
+        JobEvent::RoundFailed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    let reason = failed.expect("the round is refused");
+    assert!(reason.contains("was not clipped"), "{reason}");
+    // Honest holders alone still complete a round.
+    let mut sim = Sim::new(secure_cfg(5, 3, 1), &[(Behaviour::Honest, 10); 5]);
+    run_first_round(&mut sim);
+    assert_eq!(sim.completed().len(), 1);
+}
+
+#[test]
+fn a_replayed_round_is_refused_by_every_holder() {
+    // #12 item 3: a coordinator re-runs round 1 (same model, same round seed) as round 2,
+    // meaning to drop a different holder and subtract the two sums. Every holder refuses
+    // the repeat: nobody sends a masked input for it, so there is no second sum.
+    let mut sim = Sim::new(secure_cfg(5, 3, 2), &[(Behaviour::Honest, 10); 5]);
+    let first: std::sync::Arc<std::sync::Mutex<Option<(Vec<f32>, [u8; 32])>>> = Default::default();
+    let seen = std::sync::Arc::clone(&first);
+    sim.tamper = Some(Box::new(move |_, msg| {
+        if let ToParticipant::Round(spec) = msg {
+            let mut first = seen.lock().expect("lock");
+            match &*first {
+                None => *first = Some((spec.global.clone(), spec.round_seed)),
+                Some((global, seed)) => {
+                    spec.global.clone_from(global);
+                    spec.round_seed = *seed;
+                }
+            }
+        }
+    }));
+    run_first_round(&mut sim);
+    assert_eq!(sim.completed().len(), 1, "round 1 is honest");
+    for _ in 0..6 {
+        sim.advance(Duration::from_secs(10));
+    }
+    assert_eq!(
+        sim.completed().len(),
+        1,
+        "the replay completes nothing: {:?}",
+        sim.events
+    );
+    let refusals = sim
+        .client_errors
+        .iter()
+        .filter(|(_, e)| e.contains("replayed round"))
+        .count();
+    // Each replayed round (the job tries again after a failed one) is refused by all five.
+    assert!(
+        refusals >= 5 && refusals % 5 == 0,
+        "{:?}",
+        sim.client_errors
+    );
+}

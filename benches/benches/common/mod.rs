@@ -62,9 +62,9 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// The proving benches' reference shapes, trees of depth 12 over blocks of 8 rows, 20-bit
 /// features: R1 (logistic regression on 45 features, K = 1, B = 16), R2 (45→16→1, K = 4,
 /// B = 16, every step proved) and R3, the demo's (38→8→1 on the fraud table's 38
-/// features, K = 10, B = 32, one sampled step per proof).
+/// features, K = 10, B = 32, one sampled step per proof; R3FULL: the same with every step proved).
 pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
-    if name == "R3" {
+    if name == "R3" || name == "R3FULL" {
         return cairn_circuits::training::Shape {
             model: cairn_protocol::model::ModelSpec {
                 n_features: 38,
@@ -75,7 +75,7 @@ pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
             tree_depth: 12,
             feature_bits: 20,
             block_rows: 8,
-            sampled_steps: Some(1),
+            sampled_steps: (name == "R3").then_some(1),
         };
     }
     let (hidden, local_steps) = if name == "R2" {

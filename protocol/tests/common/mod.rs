@@ -43,6 +43,9 @@ pub enum Behaviour {
     /// Honest, but its messages stop reaching the coordinator after it has sent this many
     /// (Hello counts as one): a participant that drops mid-round.
     CutAfter(usize),
+    /// Submits its delta times this factor (a holder that skips the clip bound when the
+    /// round spec it got is tampered with to allow it).
+    Scaled(f32),
 }
 
 /// A hook rewriting coordinator messages before delivery.
@@ -119,8 +122,11 @@ impl Sim {
                 if *behaviour != Behaviour::Silent {
                     while let Some(ev) = c.poll_event() {
                         if let ClientEvent::Train { spec, .. } = ev {
-                            c.submit_update(spec.round, delta_of(i as u32, spec.round), 0.5)
-                                .expect("submit");
+                            let mut delta = delta_of(i as u32, spec.round);
+                            if let Behaviour::Scaled(f) = behaviour {
+                                delta.iter_mut().for_each(|v| *v *= *f);
+                            }
+                            c.submit_update(spec.round, delta, 0.5).expect("submit");
                         }
                     }
                 }
