@@ -193,13 +193,7 @@ fn proof_parts(
     let statements: Vec<_> = items
         .iter()
         .filter_map(|it| {
-            rounds::statement(
-                &it.statement,
-                it.participant,
-                &it.dataset,
-                &it.input.commitment,
-            )
-            .ok()
+            rounds::statement(&it.statement, it.participant, &it.dataset, &it.input).ok()
         })
         .collect();
     let proofs: Vec<Proof> = items
@@ -212,13 +206,8 @@ fn proof_parts(
             time_median(reps, || {
                 for it in items {
                     black_box(
-                        rounds::statement(
-                            &it.statement,
-                            it.participant,
-                            &it.dataset,
-                            &it.input.commitment,
-                        )
-                        .is_ok(),
+                        rounds::statement(&it.statement, it.participant, &it.dataset, &it.input)
+                            .is_ok(),
                     );
                 }
             }),

@@ -240,9 +240,9 @@ mod tests {
         struct T {
             steps: ProvedSteps,
         }
-        let t: T = toml::from_str("steps = \"all\"").unwrap();
+        let t: T = toml::from_str("steps = \"all\"").expect("all");
         assert_eq!(t.steps, ProvedSteps::ALL);
-        let t: T = toml::from_str("steps = 3").unwrap();
+        let t: T = toml::from_str("steps = 3").expect("3");
         assert_eq!(t.steps, ProvedSteps::Sampled(3));
         assert!(toml::from_str::<T>("steps = \"some\"").is_err());
     }

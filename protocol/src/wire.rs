@@ -251,7 +251,7 @@ impl ProofSpec {
     /// tree.
     pub fn refuse_rows(&self, n_rows: u64, batch_size: u32) -> Option<String> {
         let b = u64::from(self.block_rows.max(1));
-        if n_rows % b != 0 {
+        if !n_rows.is_multiple_of(b) {
             Some(format!(
                 "a dataset of {n_rows} rows is not whole blocks of {b} rows"
             ))

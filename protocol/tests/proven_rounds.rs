@@ -483,12 +483,14 @@ enum Holder {
     ForgesSteps,
 }
 
+/// The job's events, what each holder was told (beacon, its chains sent by then), and the
+/// beacon commitment of the round spec.
+type SampledRound = (Vec<JobEvent>, Vec<Vec<([u8; 32], usize)>>, Option<[u8; 32]>);
+
 /// One sampled-step round (K = 2, s = 1) of `holders`, in memory. Returns the job's events
 /// and, per holder, the round specs it got, the beacons it was told and when (the number
 /// of its own chains sent by then).
-fn sampled_round(
-    holders: &[Holder],
-) -> (Vec<JobEvent>, Vec<Vec<([u8; 32], usize)>>, Option<[u8; 32]>) {
+fn sampled_round(holders: &[Holder]) -> SampledRound {
     let mut c = proven_cfg(holders.len(), 3, 1);
     if let Some(p) = &mut c.proof {
         p.sampled_steps = Some(1);

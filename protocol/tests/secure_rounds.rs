@@ -255,7 +255,8 @@ fn a_replayed_round_is_refused_by_every_holder() {
     // meaning to drop a different holder and subtract the two sums. Every holder refuses
     // the repeat: nobody sends a masked input for it, so there is no second sum.
     let mut sim = Sim::new(secure_cfg(5, 3, 2), &[(Behaviour::Honest, 10); 5]);
-    let first: std::sync::Arc<std::sync::Mutex<Option<(Vec<f32>, [u8; 32])>>> = Default::default();
+    type FirstSpec = std::sync::Arc<std::sync::Mutex<Option<(Vec<f32>, [u8; 32])>>>;
+    let first: FirstSpec = Default::default();
     let seen = std::sync::Arc::clone(&first);
     sim.tamper = Some(Box::new(move |_, msg| {
         if let ToParticipant::Round(spec) = msg {
