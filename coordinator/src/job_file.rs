@@ -438,12 +438,6 @@ impl Problems {
         });
     }
 
-    fn positive_f32(&mut self, field: &str, x: f32) {
-        if !(x.is_finite() && x > 0.0) {
-            self.add(field, format!("must be positive, got {x}"));
-        }
-    }
-
     fn deadline(&mut self, field: &str, secs: f64) {
         if !(secs.is_finite() && secs > 0.0 && secs <= MAX_DEADLINE_SECS) {
             self.add(
@@ -545,14 +539,29 @@ impl JobFile {
         }
         self.validate_participants(&mut p);
         let t = &self.train;
-        if t.steps == 0 {
-            p.add("train.steps", "must be at least 1");
+        // What every holder would refuse (or turn into non-finite updates), named here
+        // rather than discovered at the first round.
+        let hyper = HyperParams {
+            local_steps: t.steps,
+            batch_size: t.batch,
+            learning_rate: t.lr,
+            clip_norm: t.clip,
+        };
+        for (field, reason) in hyper.problems() {
+            p.add(format!("train.{field}"), reason);
         }
-        if t.batch == 0 {
-            p.add("train.batch", "must be at least 1");
+        if self.proofs.enabled {
+            // What the prover's fixed point cannot hold (η = lr / B, clip, τ).
+            if let Err(e) = cairn_circuits::training::FixedHyper::new(&hyper, self.proofs.tolerance)
+            {
+                p.add(
+                    "proofs",
+                    format!(
+                        "the proofs' fixed point cannot hold this job's training settings: {e}"
+                    ),
+                );
+            }
         }
-        p.positive_f32("train.lr", t.lr);
-        p.positive_f32("train.clip", t.clip);
         if let Err(e) = self.server.validate() {
             match e {
                 ServerOptError::InvalidConfig { field, reason } => {

@@ -22,10 +22,10 @@ use crate::wire::{
     ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION,
 };
 
-/// Most local steps a round may ask for.
-pub const MAX_LOCAL_STEPS: u32 = 100_000;
-/// Largest batch a round may ask for.
-pub const MAX_BATCH: u32 = 1 << 16;
+/// The limits a round spec's hyper-parameters are held to ([`HyperParams::problems`]).
+///
+/// [`HyperParams::problems`]: crate::model::HyperParams::problems
+pub use crate::model::{MAX_BATCH, MAX_LOCAL_STEPS};
 
 /// Why a coordinator message was refused.
 #[derive(Debug, thiserror::Error)]
@@ -529,33 +529,11 @@ fn check_round(spec: &RoundSpec, model: &ModelSpec) -> Result<(), ClientError> {
             what,
         })
     };
-    let h = &spec.hyper;
     if spec.global.iter().any(|v| !v.is_finite()) {
         return bad("global model has non-finite values".into());
     }
-    if h.local_steps == 0 || h.local_steps > MAX_LOCAL_STEPS {
-        return bad(format!(
-            "local steps {} outside 1..={MAX_LOCAL_STEPS}",
-            h.local_steps
-        ));
-    }
-    if h.batch_size == 0 || h.batch_size > MAX_BATCH {
-        return bad(format!(
-            "batch size {} outside 1..={MAX_BATCH}",
-            h.batch_size
-        ));
-    }
-    if !(h.learning_rate.is_finite() && h.learning_rate > 0.0) {
-        return bad(format!(
-            "learning rate {} is not a positive number",
-            h.learning_rate
-        ));
-    }
-    if !(h.clip_norm.is_finite() && h.clip_norm > 0.0) {
-        return bad(format!(
-            "clip norm {} is not a positive number",
-            h.clip_norm
-        ));
+    if let Some((field, why)) = spec.hyper.problems().into_iter().next() {
+        return bad(format!("{field}: {why}"));
     }
     Ok(())
 }

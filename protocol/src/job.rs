@@ -91,6 +91,14 @@ pub enum JobConfigError {
     /// Too few participants for secure aggregation.
     #[error("secure aggregation needs at least {min} participants, the job has {have}", min = crate::secure_round::MIN_SECURE_PARTICIPANTS, have = .0)]
     TooFewForSecure(usize),
+    /// Local training settings every holder would refuse.
+    #[error("training: {field}: {reason}")]
+    Hyper {
+        /// `steps`, `batch`, `lr` or `clip`.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl JobConfig {
@@ -100,6 +108,9 @@ impl JobConfig {
     pub fn validate(&self) -> Result<(), JobConfigError> {
         self.model.validate()?;
         self.server.validate()?;
+        if let Some((field, reason)) = self.hyper.problems().into_iter().next() {
+            return Err(JobConfigError::Hyper { field, reason });
+        }
         if self.participants == 0
             || self.min_participants == 0
             || self.min_participants > self.participants

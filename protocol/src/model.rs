@@ -169,6 +169,55 @@ pub struct HyperParams {
     pub clip_norm: f32,
 }
 
+/// Most local steps a round may ask for.
+pub const MAX_LOCAL_STEPS: u32 = 100_000;
+/// Largest batch a round may ask for.
+pub const MAX_BATCH: u32 = 1 << 16;
+/// Largest local learning rate: past it f32 SGD on standardised features diverges to
+/// non-finite updates within a few steps (a job asking for more is refused up front
+/// rather than failing in every holder).
+pub const MAX_LEARNING_RATE: f32 = 1000.0;
+/// Largest clip bound.
+pub const MAX_CLIP_NORM: f32 = 1.0e6;
+
+impl HyperParams {
+    /// What a holder refuses to train with, field by field (`steps`, `batch`, `lr`,
+    /// `clip`) with the reason; empty when the parameters are usable. The coordinator
+    /// checks a job with this before it starts and every holder checks each round spec.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (field, v, max) in [
+            ("steps", self.local_steps, MAX_LOCAL_STEPS),
+            ("batch", self.batch_size, MAX_BATCH),
+        ] {
+            if v == 0 {
+                out.push((field, "must be at least 1".to_string()));
+            } else if v > max {
+                out.push((
+                    field,
+                    format!("must be at most {max} (holders refuse more), got {v}"),
+                ));
+            }
+        }
+        for (field, v, max, why) in [
+            (
+                "lr",
+                self.learning_rate,
+                MAX_LEARNING_RATE,
+                " (SGD diverges to non-finite updates past it)",
+            ),
+            ("clip", self.clip_norm, MAX_CLIP_NORM, ""),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                out.push((field, format!("must be positive, got {v}")));
+            } else if v > max {
+                out.push((field, format!("must be at most {max}{why}, got {v}")));
+            }
+        }
+        out
+    }
+}
+
 impl Default for HyperParams {
     fn default() -> Self {
         Self {

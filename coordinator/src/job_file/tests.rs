@@ -152,6 +152,13 @@ fn every_invalid_value_is_named_with_the_reason() {
         ("[train]\nlr = -1", "train.lr", "must be positive, got -1"),
         ("[train]\nlr = nan", "train.lr", "got NaN"),
         ("[train]\nclip = 0", "train.clip", "must be positive, got 0"),
+        // #12 item 9: what every holder would refuse, or turn into non-finite updates, is
+        // refused at submit instead of waiting out the job's deadlines.
+        ("[train]\nsteps = 200000", "train.steps", "must be at most 100000 (holders refuse more), got 200000"),
+        ("[train]\nbatch = 65537", "train.batch", "must be at most 65536 (holders refuse more), got 65537"),
+        ("[train]\nlr = 1e30", "train.lr", "must be at most 1000 (SGD diverges to non-finite updates past it)"),
+        // And what the proofs' fixed point cannot hold (a clip bound of 128 or more).
+        ("[train]\nclip = 200\n[proofs]\nenabled = true", "proofs", "clip bound 200 outside [0, 128)"),
         ("[server]\noptimizer = \"fedavg\"\nlr = 0", "server.lr", "must be positive, got 0"),
         ("[server]\noptimizer = \"fedadam\"\nlr = -0.1", "server.lr", "got -0.1"),
         ("[server]\noptimizer = \"fedadam\"\nbeta1 = 1.0", "server.beta1", "must be in [0, 1), got 1"),
@@ -166,7 +173,7 @@ fn every_invalid_value_is_named_with_the_reason() {
         ),
         ("[aggregation]\nmode = \"secure\"\nscale_bits = 0", "aggregation.scale_bits", "1..=30, got 0"),
         (
-            "[train]\nclip = 1e10\n[aggregation]\nmode = \"secure\"\nscale_bits = 30",
+            "[train]\nclip = 1e5\n[aggregation]\nmode = \"secure\"\nscale_bits = 30",
             "aggregation.scale_bits",
             "too fine for train.clip",
         ),
