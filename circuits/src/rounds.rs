@@ -718,7 +718,8 @@ mod tests {
         assert!(verify_input(&pvk, &st, 1, &dataset, &other).is_err());
         // A changed digest, a missing chain and a short chain are refused.
         let mut changed = input.clone();
-        changed.steps.as_mut().unwrap().digests[0][0] ^= 1;
+        // d_K: a public input whatever the challenge.
+        changed.steps.as_mut().unwrap().digests[3][0] ^= 1;
         assert!(verify_input(&pvk, &st, 1, &dataset, &changed).is_err());
         let mut missing = input.clone();
         missing.steps = None;

@@ -294,11 +294,18 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
             p.name
         );
     }
-    // A recorded chain digest changed: that holder's proof no longer verifies.
+    // The recorded d_K changed: that holder's proof no longer verifies (d_K is a public input
+    // whatever the challenge; a digest outside the statement changes only the challenge, which
+    // may by chance stay the same — the transcript's hash chain names that edit).
     let mut bad = t.clone();
     edit_round(&mut bad, round_at, |inputs, _, _| {
-        if let Some(c) = inputs[1].1.steps.as_mut() {
-            c.digests[0][0] ^= 1;
+        if let Some(d) = inputs[1]
+            .1
+            .steps
+            .as_mut()
+            .and_then(|c| c.digests.last_mut())
+        {
+            d[0] ^= 1;
         }
     });
     let report = audit(&bad);
