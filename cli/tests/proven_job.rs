@@ -47,6 +47,30 @@ fn edit_round(
     }
 }
 
+/// Runs `job` (two rounds) over QUIC with a tch trainer per holder; it must complete both.
+async fn run_two_rounds(
+    job: &cairn_protocol::job::JobConfig,
+    initial: &[f32],
+    test: &cairn_datasets::Dataset,
+    holders: Vec<cairn_datasets::Dataset>,
+    proving: &Proving,
+) -> cairn_coordinator::JobSummary {
+    let summary = run_federated(
+        job.clone(),
+        initial.to_vec(),
+        test,
+        holders,
+        || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
+        mpsc::unbounded_channel().0,
+        Some(proving),
+    )
+    .await
+    .expect("job runs");
+    assert_eq!(summary.error, None, "{:?}", summary.rounds);
+    assert_eq!(summary.rounds_completed, 2, "{:?}", summary.rounds);
+    summary
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() {
     let data = synthetic(150, 3, 5, &LoadOptions::default());
@@ -62,19 +86,7 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
     let (proving, existed) = Proving::load_or_setup(&job, keys.path()).expect("keys");
     assert!(!existed, "a fresh key directory runs the setup");
     let initial = job.model.init_params(3);
-    let summary = run_federated(
-        job.clone(),
-        initial.clone(),
-        &data.test,
-        holders,
-        || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
-        mpsc::unbounded_channel().0,
-        Some(&proving),
-    )
-    .await
-    .expect("job runs");
-    assert_eq!(summary.error, None, "{:?}", summary.rounds);
-    assert_eq!(summary.rounds_completed, 2, "{:?}", summary.rounds);
+    let summary = run_two_rounds(&job, &initial, &data.test, holders, &proving).await;
     for r in &summary.rounds {
         assert_eq!(r.failure, None);
         assert_eq!(r.contributors, 3, "{r:?}");
@@ -243,19 +255,7 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
     let keys = tempfile::tempdir().expect("tempdir");
     let (proving, _) = Proving::load_or_setup(&job, keys.path()).expect("keys");
     let initial = job.model.init_params(3);
-    let summary = run_federated(
-        job.clone(),
-        initial.clone(),
-        &data.test,
-        holders,
-        || Ok(Box::new(TchTrainer::new(DeviceChoice::Cpu)?) as Box<dyn Trainer>),
-        mpsc::unbounded_channel().0,
-        Some(&proving),
-    )
-    .await
-    .expect("job runs");
-    assert_eq!(summary.error, None, "{:?}", summary.rounds);
-    assert_eq!(summary.rounds_completed, 2, "{:?}", summary.rounds);
+    let summary = run_two_rounds(&job, &initial, &data.test, holders, &proving).await;
     assert!(
         summary.rounds.iter().all(|r| r.contributors == 3),
         "{:?}",

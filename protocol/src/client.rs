@@ -371,6 +371,22 @@ impl Client {
         }
     }
 
+    /// `round` is the round in progress, or why not.
+    fn check_current(&self, round: u32) -> Result<(), ClientError> {
+        let current = match &self.state {
+            State::Member { current, .. } => *current,
+            _ => None,
+        };
+        if current == Some(round) {
+            Ok(())
+        } else {
+            Err(ClientError::StaleRound {
+                got: round,
+                current,
+            })
+        }
+    }
+
     /// Hands in the trained delta for `round`: it is clipped to the round's bound and
     /// queued (plain), or quantised and masked as soon as the shares have arrived (secure).
     pub fn submit_update(
@@ -379,16 +395,7 @@ impl Client {
         mut delta: Vec<f32>,
         train_loss: f32,
     ) -> Result<(), ClientError> {
-        let current = match &self.state {
-            State::Member { current, .. } => *current,
-            _ => None,
-        };
-        if current != Some(round) {
-            return Err(ClientError::StaleRound {
-                got: round,
-                current,
-            });
-        }
+        self.check_current(round)?;
         clip_l2(&mut delta, self.clip);
         match &mut self.secure {
             Some(secure) => {
@@ -412,16 +419,7 @@ impl Client {
     /// Sampled-step rounds: commits to the digests of this holder's K intermediate models
     /// for `round` (once; the coordinator answers with [`ClientEvent::Challenge`]).
     pub fn send_chain(&mut self, round: u32, digests: Vec<[u8; 32]>) -> Result<(), ClientError> {
-        let current = match &self.state {
-            State::Member { current, .. } => *current,
-            _ => None,
-        };
-        if current != Some(round) {
-            return Err(ClientError::StaleRound {
-                got: round,
-                current,
-            });
-        }
+        self.check_current(round)?;
         if self.chain_sent == Some(round) {
             return Err(ClientError::Unexpected {
                 what: "second chain",
@@ -444,16 +442,7 @@ impl Client {
         train_loss: f32,
         input: ProvenInput,
     ) -> Result<(), ClientError> {
-        let current = match &self.state {
-            State::Member { current, .. } => *current,
-            _ => None,
-        };
-        if current != Some(round) {
-            return Err(ClientError::StaleRound {
-                got: round,
-                current,
-            });
-        }
+        self.check_current(round)?;
         let Some(secure) = &mut self.secure else {
             return Err(ClientError::Unexpected {
                 what: "proven update",
