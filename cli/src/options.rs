@@ -280,14 +280,9 @@ impl TrainArgs {
             learning_rate: self.lr.unwrap_or(0.1),
             clip_norm: self.clip.unwrap_or(10.0),
         };
-        if h.local_steps == 0 || h.batch_size == 0 {
-            bail!("--steps and --batch must be at least 1");
-        }
-        if !(h.learning_rate > 0.0 && h.learning_rate.is_finite()) {
-            bail!("--lr must be a positive number, got {}", h.learning_rate);
-        }
-        if !(h.clip_norm > 0.0 && h.clip_norm.is_finite()) {
-            bail!("--clip must be a positive number, got {}", h.clip_norm);
+        // The limits every holder applies; their fields are these flags' names.
+        if let Some((field, why)) = h.problems().into_iter().next() {
+            bail!("--{field} {why}");
         }
         Ok(h)
     }

@@ -78,8 +78,9 @@ pub struct SecureRound {
     proven: BTreeMap<ParticipantId, ProvenInput>,
     /// Sampled-step rounds: the round's beacon (revealed only in the transcript).
     beacon: Option<[u8; 32]>,
-    /// Sampled-step rounds: each holder's committed chain `d_1..d_K`, as it arrived.
-    chains: BTreeMap<ParticipantId, Vec<[u8; 32]>>,
+    /// Sampled-step rounds: each holder's committed chain `d_1..d_K`, as it arrived, with
+    /// the beacon it was told: what its proven input is recorded with.
+    chains: BTreeMap<ParticipantId, StepChain>,
     /// The round's roster.
     members: BTreeSet<ParticipantId>,
 }
@@ -437,13 +438,11 @@ impl SecureRound {
                 now,
             );
         }
-        self.chains.insert(from, digests);
+        let beacon = challenge::holder_beacon(&beacon, round, from);
+        self.chains.insert(from, StepChain { digests, beacon });
         self.transmits.push_back((
             from,
-            ToParticipant::Secure(SecureDown::Challenge {
-                round,
-                beacon: challenge::holder_beacon(&beacon, round, from),
-            }),
+            ToParticipant::Secure(SecureDown::Challenge { round, beacon }),
         ));
         Ok(())
     }
@@ -462,22 +461,14 @@ impl SecureRound {
                     return self.reject(from, invalid(e), now);
                 }
                 // The chain and beacon are the round's record, never the sender's word.
-                input.steps = match self.beacon {
-                    None => None,
-                    Some(beacon) => match self.chains.get(&from) {
-                        Some(digests) => Some(StepChain {
-                            digests: digests.clone(),
-                            beacon: challenge::holder_beacon(&beacon, self.cfg.round, from),
-                        }),
-                        None => {
-                            return self.reject(
-                                from,
-                                invalid("a masked input before its step chain".into()),
-                                now,
-                            )
-                        }
-                    },
-                };
+                input.steps = self.chains.get(&from).cloned();
+                if self.beacon.is_some() && input.steps.is_none() {
+                    return self.reject(
+                        from,
+                        invalid("a masked input before its step chain".into()),
+                        now,
+                    );
+                }
                 if self.awaiting.contains_key(&from) {
                     return self.reject(from, invalid("a second masked input".into()), now);
                 }
