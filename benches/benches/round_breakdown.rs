@@ -89,11 +89,7 @@ impl SecAggCosts {
 /// quantised), timing each step; checks the sum.
 fn secagg_round(n: u32, params: usize, limbs: usize, seed: u64) -> Result<SecAggCosts> {
     let settings = SecureSettings::default();
-    let p = choose_params(&ParamRequest::new(
-        n as usize,
-        settings.dropout,
-        settings.corruption,
-    ))?;
+    let p = settings.params(n as usize)?;
     let len = params + limbs + 1;
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let ids: Vec<ParticipantId> = (0..n).map(ParticipantId).collect();

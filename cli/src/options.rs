@@ -78,10 +78,10 @@ pub struct TrainArgs {
     /// sum) or `plain` (FedAvg on the clear updates) [default: secure]
     #[arg(long)]
     pub aggregation: Option<String>,
-    /// Secure aggregation: fraction of participants that may drop in a round [default: 0.3]
+    /// Secure aggregation: fraction of participants that may drop in a round [default: 0.2]
     #[arg(long)]
     pub dropout: Option<f64>,
-    /// Secure aggregation: fraction of participants that may collude with the coordinator [default: 0.2]
+    /// Secure aggregation: fraction of participants that may collude with the coordinator [default: 0.1]
     #[arg(long)]
     pub corruption: Option<f64>,
     /// Prove every update (Groth16): holders commit to their rows, send a commitment and a

@@ -30,7 +30,7 @@ use cairn_protocol::wire::ProvenInput;
 use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 
-const HONEST: usize = 5;
+const HONEST: usize = 7;
 const ROUNDS: u32 = 2;
 
 /// Every honest x a holder proved, by (round, participant id).
@@ -167,8 +167,9 @@ fn job_args() -> TrainArgs {
         batch: Some(2),
         proofs: Some(true),
         tree_depth: Some(6),
-        // Four of nine holders drop in a round: the SecAgg+ parameters must allow it.
-        dropout: Some(0.45),
+        // Four of eleven holders drop in a round: against a malicious coordinator t > k/2,
+        // so a round survives fewer than k/2 lost neighbours; (k, t) = (10, 6) here.
+        dropout: Some(0.3),
         corruption: Some(0.1),
         round_timeout: Some(90),
         join_timeout: Some(90),

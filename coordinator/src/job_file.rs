@@ -37,7 +37,6 @@ use serde::{Deserialize, Serialize};
 
 use cairn_crypto::quant::check_ring_capacity;
 use cairn_crypto::ring::RING_BITS;
-use cairn_crypto::secagg::params::{choose_params, ParamRequest};
 use cairn_datasets::LoadOptions;
 use cairn_protocol::challenge::ProvedSteps;
 use cairn_protocol::enrolment::{parse_identity, Enrolment};
@@ -158,10 +157,10 @@ pub enum AggregationSection {
     Plain {},
     /// Secure aggregation.
     Secure {
-        /// Fraction of a round's participants that may drop, in [0, 1) [default: 0.3].
+        /// Fraction of a round's participants that may drop, in [0, 1) [default: 0.2].
         #[serde(default = "default_dropout")]
         dropout: f64,
-        /// Fraction that may collude with the coordinator, in [0, 1) [default: 0.2].
+        /// Fraction that may collude with the coordinator, in [0, 1) [default: 0.1].
         #[serde(default = "default_corruption")]
         corruption: f64,
         /// Fixed-point scale of the quantised update, 2^scale_bits [default: 16].
@@ -729,11 +728,16 @@ impl JobFile {
                 ),
             );
         } else if ok {
-            if let Err(e) = choose_params(&ParamRequest::new(n, dropout, corruption)) {
+            let settings = SecureSettings {
+                dropout,
+                corruption,
+                scale_bits,
+            };
+            if let Err(e) = settings.params(n) {
                 p.add(
                     "aggregation",
                     format!(
-                        "no SecAgg+ parameters tolerate dropout {dropout} and corruption {corruption} with {n} participants ({e}); lower them or add participants"
+                        "no SecAgg+ parameters tolerate dropout {dropout} and corruption {corruption} with {n} participants against a malicious coordinator ({e}); lower them or add participants"
                     ),
                 );
             }

@@ -88,6 +88,9 @@ pub enum JobConfigError {
     /// The server optimiser's settings are out of range.
     #[error("server optimiser: {0}")]
     Server(#[from] ServerOptError),
+    /// No SecAgg+ (k, t) resists a malicious coordinator at these rates and this size.
+    #[error("secure aggregation: {0}; lower the dropout or corruption rate, or add participants")]
+    SecureParams(#[from] cairn_crypto::secagg::ParamsError),
     /// Too few participants for secure aggregation.
     #[error("secure aggregation needs at least {min} participants, the job has {have}", min = crate::secure_round::MIN_SECURE_PARTICIPANTS, have = .0)]
     TooFewForSecure(usize),
@@ -178,6 +181,7 @@ impl JobConfig {
             if self.participants < crate::secure_round::MIN_SECURE_PARTICIPANTS {
                 return Err(JobConfigError::TooFewForSecure(self.participants));
             }
+            s.params(self.participants)?;
             // Every coordinate of a clipped update (and the loss, clamped to the clip
             // bound) is at most the clip bound in absolute value.
             check_ring_capacity(

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use cairn_crypto::secagg;
 use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelSpec};
@@ -58,12 +59,24 @@ pub struct SecureSettings {
 }
 
 impl Default for SecureSettings {
+    /// δ = 0.2, γ = 0.1: feasible against a malicious coordinator for every n ≥ 3 (at
+    /// n = 5, (k, t) = (4, 3); at n = 10, (8, 5); at n = 100, (72, 42)).
     fn default() -> Self {
         Self {
-            dropout: 0.3,
-            corruption: 0.2,
+            dropout: 0.2,
+            corruption: 0.1,
             scale_bits: 16,
         }
+    }
+}
+
+impl SecureSettings {
+    /// The SecAgg+ degree and threshold for a round of `n` participants: chosen against a
+    /// **malicious** coordinator (t > (k + c)/2, so no split of the survivor list yields
+    /// both secrets of an honest holder). The one rule the coordinator opens rounds with,
+    /// every participant recomputes and insists on, and a job file is checked against.
+    pub fn params(&self, n: usize) -> Result<secagg::SecAggParams, secagg::ParamsError> {
+        secagg::choose_params(&secagg::ParamRequest::new(n, self.dropout, self.corruption))
     }
 }
 
@@ -569,5 +582,27 @@ impl Round {
         });
         // The running sum is no longer needed; free it.
         self.weighted_sum = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default rates give a (k, t) against a malicious coordinator for every round
+    /// size from the smallest secure one to the thousands, with t > k/2 (no split of a
+    /// holder's neighbours yields both its secrets) and room for lost neighbours.
+    #[test]
+    fn default_settings_are_feasible_against_a_malicious_coordinator() {
+        let s = SecureSettings::default();
+        for n in (3..=120).chain([200, 500, 1000]) {
+            let p = s.params(n).unwrap_or_else(|e| panic!("n = {n}: {e}"));
+            assert!(2 * p.threshold > p.k && p.threshold <= p.k, "n = {n}: {p:?}");
+            // From 4 holders on, a round survives a lost neighbour.
+            assert!(n < 4 || p.threshold < p.k, "n = {n}: {p:?}");
+        }
+        let at = |n| s.params(n).map(|p| (p.k, p.threshold)).expect("feasible");
+        // The values the README quotes.
+        assert_eq!((at(5), at(10), at(100)), ((4, 3), (8, 5), (72, 42)));
     }
 }

@@ -21,6 +21,7 @@ use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 use rand_chacha::ChaCha20Rng;
 
 use crate::client::ClientError;
+use crate::round::SecureSettings;
 use crate::wire::{ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp};
 
 enum Step {
@@ -46,8 +47,9 @@ pub struct SecureClient {
 
 impl SecureClient {
     /// Starts the round: checks the public parameters (a roster without our identity or
-    /// naming someone twice, or a threshold below 2, is refused; the crypto core checks
-    /// t ≤ the graph degree) and returns the signed keys to advertise.
+    /// naming someone twice, or a (k, t) other than the malicious-coordinator choice for
+    /// the roster's size and the job's δ, γ, is refused) and returns the signed keys to
+    /// advertise.
     pub fn start(
         job_id: &str,
         spec: &RoundSpec,
@@ -66,12 +68,35 @@ impl SecureClient {
         if identities.get(&CryptoId(me)) != Some(&identity.public()) {
             return Err(err("the roster does not carry our identity key".into()));
         }
-        // A threshold of 1 would let any single neighbour (or the coordinator with one
-        // share) rebuild our seeds: refuse it.
-        if s.threshold < 2 {
+        // (k, t) must be what the job's δ and γ give for this roster against a malicious
+        // coordinator: a smaller t (a semi-honest choice, a threshold of 1) would let the
+        // coordinator rebuild both our secrets by showing our neighbours two survivor
+        // lists. A larger k with the same t would weaken t > k/2 just the same, so the
+        // pair must match exactly.
+        let settings = SecureSettings {
+            dropout: s.dropout,
+            corruption: s.corruption,
+            scale_bits: s.scale_bits,
+        };
+        let want = settings.params(s.roster.len()).map_err(|e| {
+            err(format!(
+                "no secure parameters for {} participants at dropout {}, corruption {}: {e}",
+                s.roster.len(),
+                s.dropout,
+                s.corruption
+            ))
+        })?;
+        if (s.k as usize, s.threshold as usize) != (want.k, want.threshold) {
             return Err(err(format!(
-                "threshold {} is too low (at least 2)",
-                s.threshold
+                "(k, t) = ({}, {}) is not what {} participants at dropout {}, corruption {} need \
+                 against a malicious coordinator: ({}, {})",
+                s.k,
+                s.threshold,
+                s.roster.len(),
+                s.dropout,
+                s.corruption,
+                want.k,
+                want.threshold
             )));
         }
         let limbs = spec.proof.map_or(0, |p| p.blinding_limbs as usize);

@@ -17,8 +17,8 @@ use std::time::Instant;
 use cairn_crypto::quant::dequantise;
 use cairn_crypto::ring::centred;
 use cairn_crypto::secagg::{
-    self, choose_params, ConsistencyCollection, KeyCollection, MaskedCollection, MaskedInput,
-    ParamRequest, SecAggError, ShareRouting, Unmasking,
+    self, ConsistencyCollection, KeyCollection, MaskedCollection, MaskedInput, SecAggError,
+    ShareRouting, Unmasking,
 };
 use cairn_crypto::sign::IdentityPublic;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
@@ -161,12 +161,10 @@ impl SecureRound {
         if n < MIN_SECURE_PARTICIPANTS {
             return Err(format!("secure aggregation needs at least {MIN_SECURE_PARTICIPANTS} participants, {n} selected"));
         }
-        let params = choose_params(&ParamRequest::new(
-            n,
-            self.settings.dropout,
-            self.settings.corruption,
-        ))
-        .map_err(|e| format!("secure aggregation parameters: {e}"))?;
+        let params = self
+            .settings
+            .params(n)
+            .map_err(|e| format!("secure aggregation parameters: {e}"))?;
         let identities: BTreeMap<CryptoId, IdentityPublic> = participants
             .iter()
             .map(|(p, id)| (CryptoId(*p), *id))
@@ -195,6 +193,8 @@ impl SecureRound {
                 threshold: params.threshold as u32,
                 graph_seed,
                 scale_bits: self.settings.scale_bits,
+                dropout: self.settings.dropout,
+                corruption: self.settings.corruption,
             }),
             proof: self.cfg.proof,
             beacon_commitment: self.beacon.as_ref().map(challenge::beacon_commitment),

@@ -336,6 +336,11 @@ pub struct SecureSpec {
     pub graph_seed: [u8; 32],
     /// Fixed-point scale of the quantised update (2^scale_bits).
     pub scale_bits: u32,
+    /// The job's tolerated dropout rate δ: with γ and the roster's size, what fixes
+    /// (k, t); each participant recomputes them and refuses any other.
+    pub dropout: f64,
+    /// The job's tolerated corruption rate γ.
+    pub corruption: f64,
 }
 
 /// Secure-aggregation messages from a participant, each tagged with its round.

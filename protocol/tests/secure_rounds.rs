@@ -16,8 +16,8 @@ use cairn_protocol::wire::{SecureDown, ToParticipant};
 use common::{cfg, delta_of, Behaviour, Sim, N_FEATURES};
 
 const SETTINGS: SecureSettings = SecureSettings {
-    dropout: 0.3,
-    corruption: 0.2,
+    dropout: 0.2,
+    corruption: 0.1,
     scale_bits: 16,
 };
 
@@ -132,8 +132,7 @@ fn drops_after_each_phase_are_recovered_from() {
 #[test]
 fn as_many_drops_as_the_threshold_allows_and_one_more_aborts_cleanly() {
     let n = 7;
-    let params = choose_params(&ParamRequest::new(n, SETTINGS.dropout, SETTINGS.corruption))
-        .expect("params");
+    let params = SETTINGS.params(n).expect("params");
     let tolerable = params.k - params.threshold; // a participant's neighbours that may vanish
     let drops_ok = tolerable.min(n - 3);
     for (drops, completes) in [(drops_ok, true), (n - params.threshold + 1, false)] {
@@ -198,6 +197,50 @@ fn a_coordinator_asking_for_both_secrets_of_a_peer_is_refused() {
     );
     // Participant 0 sent hello, keys, shares, masked input, signature — and no shares.
     assert_eq!(sim.sent[0], 5);
+}
+
+#[test]
+fn holders_refuse_parameters_weaker_than_the_malicious_bound() {
+    // #12 item 2: a coordinator hands out the semi-honest (k, t) = (4, 3) for 7 holders at
+    // δ = 0.2, γ = 0.1 (t ≤ k/2 lets it collect both secrets of a holder by showing its
+    // neighbours two survivor lists). Every holder recomputes (6, 4) and refuses the round
+    // before sending any key: the round fails with nothing learnt.
+    let n = 7;
+    let semi =
+        choose_params(&ParamRequest::new(n, SETTINGS.dropout, SETTINGS.corruption).semi_honest())
+            .expect("feasible");
+    let mal = SETTINGS.params(n).expect("feasible");
+    assert_ne!((semi.k, semi.threshold), (mal.k, mal.threshold));
+    for lie in [
+        (semi.k, semi.threshold),
+        (mal.k, mal.threshold - 1),
+        (mal.k, 1),
+    ] {
+        let mut sim = Sim::new(secure_cfg(n, 3, 1), &[(Behaviour::Honest, 10); 7]);
+        sim.tamper = Some(Box::new(move |_, msg| {
+            if let ToParticipant::Round(spec) = msg {
+                let s = spec.secure.as_mut().expect("secure");
+                (s.k, s.threshold) = (lie.0 as u32, lie.1 as u32);
+            }
+        }));
+        run_first_round(&mut sim);
+        assert!(sim.completed().is_empty(), "{lie:?}: {:?}", sim.events);
+        assert_eq!(
+            sim.client_errors.len(),
+            n,
+            "{lie:?}: {:?}",
+            sim.client_errors
+        );
+        for (_, e) in &sim.client_errors {
+            assert!(e.contains("against a malicious coordinator"), "{e}");
+        }
+        // Hello only: no holder advertised keys for the weakened round.
+        assert!(sim.sent.iter().all(|&m| m == 1), "{:?}", sim.sent);
+    }
+    // The honest parameters run.
+    let mut sim = Sim::new(secure_cfg(n, 3, 1), &[(Behaviour::Honest, 10); 7]);
+    run_first_round(&mut sim);
+    assert_eq!(sim.completed().len(), 1, "{:?}", sim.client_errors);
 }
 
 #[test]

@@ -53,8 +53,8 @@ fn the_committed_example_parses_and_converts() {
     assert_eq!(
         c.aggregation,
         Aggregation::Secure(SecureSettings {
-            dropout: 0.3,
-            corruption: 0.2,
+            dropout: 0.2,
+            corruption: 0.1,
             scale_bits: 16
         })
     );
@@ -182,6 +182,12 @@ fn every_invalid_value_is_named_with_the_reason() {
             "[participants]\nper_round = 3\n[aggregation]\nmode = \"secure\"\ndropout = 0.6\ncorruption = 0.3",
             "aggregation",
             "no SecAgg+ parameters",
+        ),
+        (
+            // Feasible for a semi-honest coordinator ((6, 3)), not for a malicious one.
+            "[participants]\nper_round = 10\n[aggregation]\nmode = \"secure\"\ndropout = 0.3\ncorruption = 0.2",
+            "aggregation",
+            "against a malicious coordinator",
         ),
         ("[proofs]\ntolerance = -1", "proofs.tolerance", "non-negative, got -1"),
         ("[proofs]\nenabled = true\n[aggregation]\nmode = \"plain\"", "proofs.enabled", "secure"),

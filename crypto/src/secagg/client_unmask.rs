@@ -75,7 +75,8 @@ impl ClientMasked {
 impl ClientConsistent {
     /// Answers the one unmask request: shares of b for surviving neighbours, shares of
     /// s_sk for the dropped ones named. Refuses a request whose list differs from the one
-    /// we signed, that carries fewer than t valid signatures, that names a peer as both
+    /// we signed, that carries fewer than t valid signatures from our neighbourhood (our
+    /// neighbours and us) on that list, that names a peer as both
     /// survivor and dropped, or names a peer that is not a neighbour that shared with us.
     pub fn unmask(self, req: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
         let ClientConsistent { inner, survivors } = self;
@@ -98,9 +99,16 @@ impl ClientConsistent {
                 .verify(&payload, &sig.signature)
                 .map_err(|_| SecAggError::BadSignature(sig.sender))?;
         }
-        if signers.len() < cfg.threshold() {
+        // Only signatures of our own neighbourhood (and ours) count: the secrets we hold
+        // belong to our neighbours, and a coordinator showing different lists to different
+        // parts of the graph must convince t of the very holders whose shares it wants.
+        let local = signers
+            .iter()
+            .filter(|&&v| v == inner.me || cfg.graph().are_neighbours(inner.me, v))
+            .count();
+        if local < cfg.threshold() {
             return Err(SecAggError::TooFewSignatures {
-                have: signers.len(),
+                have: local,
                 need: cfg.threshold(),
             });
         }

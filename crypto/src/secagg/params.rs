@@ -39,6 +39,13 @@
 //!
 //! k grows like log n, as in the paper; the malicious bound costs about 3× more neighbours.
 //!
+//! **cairn runs the malicious choice** ([`ParamRequest::new`]); every participant
+//! recomputes it from the round's n, δ and γ and refuses any other (k, t). The semi-honest
+//! choice ([`ParamRequest::semi_honest`]) is not safe against a coordinator that deviates:
+//! with t ≤ k/2 it can show the survivor list with a victim to half of the victim's
+//! neighbours and without it to the other half, and rebuild both b and s_sk from the two
+//! halves' answers (`crypto/tests/split_view.rs` runs that attack).
+//!
 //! **Statement.** With these (k, t), except with probability 2^−σ over the graph seed,
 //! the coordinator together with the corrupt clients learns nothing about the honest
 //! participants' inputs beyond the sum over the honest survivors; and except with
@@ -75,7 +82,10 @@ pub struct ParamRequest {
 }
 
 impl ParamRequest {
-    /// σ = 40, η = 30 (the paper's defaults), semi-honest coordinator.
+    /// σ = 40, η = 30 (the paper's defaults), against a **malicious** coordinator: what
+    /// cairn runs with, and what every participant recomputes and insists on. A
+    /// coordinator that may deviate can show different survivor lists to different
+    /// neighbours of a victim and collect shares of both its secrets unless t > (k + c)/2.
     pub fn new(n: usize, dropout: f64, corruption: f64) -> Self {
         Self {
             n,
@@ -83,7 +93,16 @@ impl ParamRequest {
             corruption,
             sigma: 40,
             eta: 30,
+            threat: ThreatModel::Malicious,
+        }
+    }
+
+    /// The same request against a coordinator trusted to follow the protocol (smaller
+    /// neighbourhoods; for comparison and benchmarks, never what a participant accepts).
+    pub fn semi_honest(self) -> Self {
+        Self {
             threat: ThreatModel::SemiHonest,
+            ..self
         }
     }
 }
@@ -243,12 +262,9 @@ mod tests {
 
     #[test]
     fn malicious_needs_higher_threshold() {
-        let semi = choose_params(&ParamRequest::new(500, 0.05, 0.05)).expect("feasible");
-        let mal = choose_params(&ParamRequest {
-            threat: ThreatModel::Malicious,
-            ..ParamRequest::new(500, 0.05, 0.05)
-        })
-        .expect("feasible");
+        let semi =
+            choose_params(&ParamRequest::new(500, 0.05, 0.05).semi_honest()).expect("feasible");
+        let mal = choose_params(&ParamRequest::new(500, 0.05, 0.05)).expect("feasible");
         assert!(2 * mal.threshold > mal.k);
         assert!(mal.k >= semi.k);
     }
