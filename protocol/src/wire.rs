@@ -18,7 +18,7 @@ use cairn_crypto::ParticipantId as CryptoId;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
