@@ -501,6 +501,7 @@ impl Service {
             verifier,
             persist: Some(persist),
             server_config: Some(tls),
+            seal_key: Some(self.identity.seal_key()),
         };
         let result =
             run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;

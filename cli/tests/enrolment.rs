@@ -442,13 +442,14 @@ fn kinds(t: &Transcript) -> Vec<&'static str> {
             Entry::Resumed { .. } => "resumed",
             Entry::Round { .. } => "round",
             Entry::RoundFailed { .. } => "failed",
+            Entry::Finished { .. } => "finished",
         })
         .collect()
 }
 
 /// Killed during round 1, before anything of the transcript was stored: the restarted
-/// coordinator abandons round 1 and starts the transcript afresh (header, enrolments),
-/// which audits clean over rounds 2 to 4.
+/// coordinator abandons round 1 and starts the transcript afresh (header, the abandonment
+/// of round 1, enrolments), which audits clean over rounds 2 to 4 and ends sealed.
 #[test]
 fn a_proven_job_killed_in_its_first_round_starts_its_transcript_afresh() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -459,7 +460,10 @@ fn a_proven_job_killed_in_its_first_round_starts_its_transcript_afresh() {
     );
     assert_eq!(
         kinds(&t),
-        ["job", "enrolled", "enrolled", "enrolled", "round", "round", "round"]
+        [
+            "job", "resumed", "enrolled", "enrolled", "enrolled", "round", "round", "round",
+            "finished"
+        ]
     );
 }
 
@@ -482,9 +486,9 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
         kinds(&t),
         [
             "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled", "enrolled",
-            "enrolled", "round", "round"
+            "enrolled", "round", "round", "finished"
         ],
-        "round 2 left no record but the resume marker; rounds 3 and 4 make three"
+        "round 2 left no record but the resume marker; rounds 3 and 4 make three; the seal ends it"
     );
     assert!(matches!(
         t.records[5].entry,

@@ -25,9 +25,9 @@ use cairn_circuits::training::{Public, Shape};
 use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::challenge::{escape_over_rounds, escape_probability, holder_beacon};
 use cairn_protocol::job::RoundStatement;
-use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum};
+use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum, SecureSettings};
 use cairn_protocol::server_opt::ServerOptState;
-use cairn_protocol::transcript::{model_hash, Entry, Transcript};
+use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Transcript};
 use cairn_protocol::wire::{DatasetCommitment, ProvenInput};
 
 /// One proof of a transcript, with everything needed to check it.
@@ -106,6 +106,10 @@ pub struct AuditReport {
     pub problems: Vec<String>,
     /// Sampled-step jobs: what the sampling is worth ([`Sampling`]).
     pub sampling: Option<Sampling>,
+    /// The transcript ends with its seal ([`Entry::Finished`]).
+    pub finished: bool,
+    /// Holders whose countersignature on the sealed head verified.
+    pub countersigned: usize,
 }
 
 /// How a sampled-step job's proofs were drawn, for the soundness the audit states.
@@ -247,6 +251,10 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
         proof: spec,
         verifying_key,
         initial_model,
+        min_participants,
+        dropout,
+        corruption,
+        coordinator,
     }) = t.records.first().map(|r| &r.entry)
     else {
         problems.push("record 0: the transcript does not start with the job".into());
@@ -258,6 +266,22 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
             cairn_protocol::wire::PROVEN_SCALE_BITS
         ));
     }
+    // Each round's (k, t) is recomputed from its selection and the job's δ, γ: the
+    // coordinator's own record of t is checked against it, never trusted.
+    let secure = SecureSettings {
+        dropout: *dropout,
+        corruption: *corruption,
+        scale_bits: *scale_bits,
+    };
+    let min_survivors = *min_participants as usize;
+    // Rounds are numbered 1, 2, … with no gap: a number is skipped only by an abandonment
+    // a resume records.
+    let mut expected_round = 1u32;
+    let mut completed_rounds = 0u32;
+    // The survivors' identities and threshold of the last completed round: they must
+    // countersign the end.
+    let mut last_survivors: Option<(u32, Vec<IdentityPublic>, usize)> = None;
+    let mut finished: Option<u64> = None;
     let mut current = initial_model.clone();
     // The server optimiser's moments, replayed round by round as the coordinator ran them.
     let mut opt = match ServerOptState::new(*server, current.len()) {
@@ -284,6 +308,19 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
     let mut proven_rounds: BTreeMap<u32, u32> = BTreeMap::new();
     for r in &t.records[1..] {
         let at = format!("record {}", r.seq);
+        if let Some(end) = finished {
+            problems.push(format!(
+                "{at}: recorded after the job's end (record {end}): appended to a sealed transcript"
+            ));
+        }
+        let mut in_sequence = |round: u32, problems: &mut Vec<String>| {
+            if round != expected_round {
+                problems.push(format!(
+                    "{at}: round {round} recorded where round {expected_round} was due (a gap, a repeat or a reordering)"
+                ));
+            }
+            expected_round = round.saturating_add(1);
+        };
         match &r.entry {
             Entry::Job { .. } => problems.push(format!("{at}: a second job header")),
             Entry::Enrolled {
@@ -323,16 +360,84 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                 }
                 if let Some(a) = abandoned {
                     last_round = *a;
+                    in_sequence(*a, problems);
+                }
+                if *next_round != expected_round {
+                    problems.push(format!(
+                        "{at}: the resume goes on at round {next_round}, but round {expected_round} was due"
+                    ));
                 }
                 enrolment_open = true;
                 datasets.clear();
                 identities.clear();
             }
+            Entry::Finished {
+                last_round: sealed_last,
+                rounds_completed,
+                final_model_hash,
+                error: _,
+                coordinator_signature,
+                countersignatures,
+            } => {
+                finished = Some(r.seq);
+                let payload = seal_payload(
+                    job_id,
+                    &r.prev,
+                    *sealed_last,
+                    *rounds_completed,
+                    final_model_hash,
+                );
+                if coordinator.verify(&payload, coordinator_signature).is_err() {
+                    problems.push(format!(
+                        "{at}: the coordinator's seal does not verify under the header's key"
+                    ));
+                }
+                let began = expected_round.saturating_sub(1);
+                if *sealed_last != began {
+                    problems.push(format!(
+                        "{at}: sealed at round {sealed_last}, but the transcript's last round is {began}"
+                    ));
+                }
+                if *rounds_completed != completed_rounds {
+                    problems.push(format!(
+                        "{at}: sealed with {rounds_completed} completed round(s), the transcript holds {completed_rounds}"
+                    ));
+                }
+                if *final_model_hash != model_hash(&current) {
+                    problems.push(format!(
+                        "{at}: the sealed final model is not the replayed one"
+                    ));
+                }
+                let mut signers = std::collections::BTreeSet::new();
+                for (who, sig) in countersignatures {
+                    if !enrolled.contains(who) {
+                        problems.push(format!(
+                            "{at}: countersigned by {}, which never enrolled",
+                            hex::encode(who.0)
+                        ));
+                    } else if who.verify(&payload, sig).is_err() {
+                        problems.push(format!(
+                            "{at}: the countersignature of {} does not verify",
+                            hex::encode(who.0)
+                        ));
+                    } else if !signers.insert(*who) {
+                        problems.push(format!("{at}: {} countersigned twice", hex::encode(who.0)));
+                    }
+                }
+                report.countersigned = signers.len();
+                if let Some((round, survivors, t_last)) = &last_survivors {
+                    let vouching = survivors.iter().filter(|s| signers.contains(s)).count();
+                    let t_last = (*t_last).min(survivors.len().max(1));
+                    if vouching < t_last {
+                        problems.push(format!(
+                            "{at}: {vouching} of round {round}'s survivors countersigned the end, at least t = {t_last} must"
+                        ));
+                    }
+                }
+            }
             Entry::RoundFailed { round, dropped, .. } => {
                 enrolment_open = false;
-                if *round <= last_round {
-                    problems.push(format!("{at}: round {round} out of order"));
-                }
+                in_sequence(*round, problems);
                 last_round = *round;
                 report.rounds.push(RoundAudit {
                     round: *round,
@@ -360,12 +465,47 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                 new_model_hash,
                 beacon,
             } => {
+                in_sequence(*round, problems);
                 let at = format!("{at} (round {round})");
                 enrolment_open = false;
-                if *round <= last_round {
-                    problems.push(format!("{at}: round {round} out of order"));
-                }
                 last_round = *round;
+                completed_rounds += 1;
+                // The threshold the round's selection and the job's δ, γ fix.
+                let t_round = match secure.params(participants.len()) {
+                    Ok(p) => {
+                        if *threshold as usize != p.threshold {
+                            problems.push(format!(
+                                "{at}: the round records threshold {threshold}, but {} selected holders at dropout {dropout}, corruption {corruption} give t = {}",
+                                participants.len(),
+                                p.threshold
+                            ));
+                        }
+                        Some(p.threshold)
+                    }
+                    Err(e) => {
+                        problems.push(format!(
+                            "{at}: no SecAgg+ parameters for {} selected holders: {e}",
+                            participants.len()
+                        ));
+                        None
+                    }
+                };
+                let need = min_survivors.max(t_round.unwrap_or(0));
+                if inputs.len() < need {
+                    problems.push(format!(
+                        "{at}: {} survivor(s) applied, the job needs at least {need} (min {min_survivors}{})",
+                        inputs.len(),
+                        t_round.map_or(String::new(), |t| format!(", t {t}"))
+                    ));
+                }
+                last_survivors = Some((
+                    *round,
+                    inputs
+                        .iter()
+                        .filter_map(|(p, _)| identities.get(p).copied())
+                        .collect(),
+                    t_round.unwrap_or(usize::MAX),
+                ));
                 if *global_hash != model_hash(&current) {
                     problems.push(format!(
                         "{at}: the round did not start from the previous round's model"
@@ -435,13 +575,15 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                     update_sum: update_sum.clone(),
                     blinding_limb_sums: blinding_limb_sums.clone(),
                     inputs: inputs.clone(),
-                    threshold: *threshold,
+                    // The recomputed t, not the recorded one.
+                    threshold: t_round.map_or(u32::MAX, |t| u32::try_from(t).unwrap_or(u32::MAX)),
                     survivor_signatures: survivor_signatures.clone(),
                     beacon: *beacon,
                 };
                 let signatures_ok = match check_survivor_signatures(job_id, *round, &sum, |p| {
                     identities.get(&p).copied()
                 }) {
+                    _ if t_round.is_none() => false,
                     Ok(_) => true,
                     Err(e) => {
                         problems.push(format!("{at}: {e}"));
@@ -501,6 +643,13 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
             }
         }
     }
+    if finished.is_none() {
+        problems.push(
+            "the transcript has no Finished record: it was cut short, or the job is still running or was stopped"
+                .into(),
+        );
+    }
+    report.finished = finished.is_some();
     report.enrolled = enrolled.len();
     let shape = rounds::shape(model, hyper, spec);
     (Some((shape, verifying_key.clone())), items)

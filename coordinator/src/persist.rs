@@ -218,9 +218,18 @@ impl Persist {
     }
 
     /// Ends the job (finished, or failed with `error`).
-    pub async fn finish(&self, error: Option<String>) -> Result<(), StoreError> {
+    pub async fn finish(
+        &self,
+        error: Option<String>,
+        transcript: Option<&Transcript>,
+    ) -> Result<(), StoreError> {
+        // The transcript's last records (its seal) go in with the job's final state.
+        let records =
+            transcript.map_or(&[][..], |t| &t.records[self.written.min(t.records.len())..]);
+        let entries: Vec<Vec<u8>> = records.iter().map(Record::to_bytes).collect();
+        let head = transcript.map(Transcript::head);
         let (store, job) = (Arc::clone(&self.store), self.job);
-        blocking(move || store.finish_job(job, error).map(drop)).await
+        blocking(move || store.finish_job_with(job, error, &entries, head).map(drop)).await
     }
 }
 
@@ -311,7 +320,7 @@ mod tests {
             .end_round(&record(2), Some((&[2.0; 4], &opt)), Some(&t))
             .await
             .is_err());
-        p.finish(None).await.unwrap();
+        p.finish(None, None).await.unwrap();
         assert_eq!(store.job(p.job()).unwrap().state, JobState::Finished);
     }
 

@@ -139,6 +139,10 @@ pub struct RunOptions {
     /// also those that arrived before the job began, which would otherwise keep the
     /// configuration the endpoint had then.
     pub server_config: Option<Arc<quinn::ServerConfig>>,
+    /// Signs a proven job's transcript head when it ends: the coordinator's long-lived
+    /// key ([`cairn_protocol::transport::ServerIdentity::seal_key`]), so that a resumed
+    /// job seals under the key its header names. A fresh key when not given.
+    pub seal_key: Option<cairn_crypto::sign::IdentityKey>,
 }
 
 /// [`run_job`] with [`RunOptions`]. The endpoint stays open when the job ends or is
@@ -155,7 +159,10 @@ pub async fn run_job_with(
         verifier,
         mut persist,
         server_config,
+        seal_key,
     } = opts;
+    let seal_key =
+        seal_key.unwrap_or_else(|| cairn_crypto::sign::IdentityKey::random(&mut rand::rngs::OsRng));
     if job.config().proof.is_some() && verifier.is_none() {
         return Err(CoordinatorError::NoVerifier);
     }
@@ -182,10 +189,16 @@ pub async fn run_job_with(
     let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
     // A resumed job goes on with its stored transcript; a new one starts its own.
     let mut recorder = match persist.as_mut().and_then(Persist::take_recorder) {
-        Some(r) => Some(r),
-        None => verifier
-            .as_ref()
-            .and_then(|v| Recorder::new(job.config(), v.key_bytes().to_vec(), job.global())),
+        Some(mut r) => {
+            r.set_seal_key(seal_key);
+            Some(r)
+        }
+        None => verifier.as_ref().and_then(|v| {
+            let mut r =
+                Recorder::new(job.config(), v.key_bytes().to_vec(), job.global(), seal_key)?;
+            r.abandoned_before(job.next_round());
+            Some(r)
+        }),
     };
     let mut proof_times: HashMap<u32, Vec<f64>> = HashMap::new();
 
@@ -330,11 +343,28 @@ pub async fn run_job_with(
                     records.push(rec.clone());
                     let _ = progress.send(Progress::Round(rec));
                 }
+                JobEvent::Sealing {
+                    last_round,
+                    rounds_completed,
+                } => {
+                    // The transcript is complete but for its seal: the holders countersign
+                    // its head.
+                    let head = recorder.as_ref().map_or([0; 32], |r| r.transcript().head());
+                    info!(last_round, rounds_completed, head = %hex::encode(head), "sealing the transcript");
+                    job.seal(head, Instant::now());
+                }
                 JobEvent::Finished {
                     rounds_completed,
                     error,
+                    countersignatures,
+                    ..
                 } => {
-                    debug!(rounds_completed, ?error, "job finished");
+                    debug!(
+                        rounds_completed,
+                        ?error,
+                        countersigned = countersignatures.len(),
+                        "job finished"
+                    );
                     finished_error = error;
                 }
             }
@@ -397,7 +427,11 @@ pub async fn run_job_with(
         }
     }
     if let Some(p) = &persist {
-        p.finish(finished_error.clone()).await?;
+        p.finish(
+            finished_error.clone(),
+            recorder.as_ref().map(Recorder::transcript),
+        )
+        .await?;
     }
     // The members were sent Finished (and leave the map); any other connection is closed.
     drop(conns);

@@ -503,6 +503,18 @@ impl Store {
     /// Ends a running job: finished (`error` is `None`) or failed with the reason. Refused
     /// while a round is in flight (record or abandon it first).
     pub fn finish_job(&self, job: JobId, error: Option<String>) -> Result<JobInfo, StoreError> {
+        self.finish_job_with(job, error, &[], None)
+    }
+
+    /// [`Store::finish_job`], appending the transcript's last `entries` (the seal) and
+    /// moving its head to `transcript_head`, in the same transaction.
+    pub fn finish_job_with(
+        &self,
+        job: JobId,
+        error: Option<String>,
+        entries: &[Vec<u8>],
+        transcript_head: Option<TranscriptHead>,
+    ) -> Result<JobInfo, StoreError> {
         self.write(|txn| {
             let mut info = load_job(&txn.open_table(JOBS)?, job)?;
             if info.state != JobState::Running {
@@ -518,6 +530,10 @@ impl Store {
                     in_flight: r,
                     round: info.next_round,
                 });
+            }
+            append_transcript(txn, &mut info, entries)?;
+            if let Some(head) = transcript_head {
+                info.transcript_head = head;
             }
             info.state = match error {
                 None => JobState::Finished,

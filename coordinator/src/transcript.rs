@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
+use cairn_crypto::sign::IdentityKey;
 use cairn_protocol::job::{JobConfig, JobEvent};
 use cairn_protocol::round::{Aggregation, ParticipantId, ProvenSum};
-use cairn_protocol::transcript::{model_hash, Entry, Transcript};
+use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Transcript};
 
 /// A round in flight: its seed, its participants and the hash of the model it started from.
 type Started = ([u8; 32], Vec<ParticipantId>, [u8; 32]);
@@ -18,12 +19,24 @@ pub struct Recorder {
     /// A resume marker not yet appended: it goes in before the next entry, so a resumed
     /// job that records nothing more (it had no rounds left) adds nothing.
     pending: Option<Entry>,
+    /// The job's id (the seal is signed over it).
+    job_id: String,
+    /// Signs the transcript's head when the job ends (its public key is in the header).
+    seal_key: IdentityKey,
 }
 
 impl Recorder {
     /// Starts the transcript with the job's settings, verifying key and initial model;
     /// `None` for a job that does not prove its rounds.
-    pub fn new(cfg: &JobConfig, verifying_key: Vec<u8>, initial: &[f32]) -> Option<Self> {
+    /// `seal_key` signs the head at the end ([`Entry::Finished`]); the coordinator keeps it
+    /// across restarts (derived from its TLS identity), or a resumed job's seal will not
+    /// verify under the header's key.
+    pub fn new(
+        cfg: &JobConfig,
+        verifying_key: Vec<u8>,
+        initial: &[f32],
+        seal_key: IdentityKey,
+    ) -> Option<Self> {
         let proof = cfg.proof?;
         let Aggregation::Secure(s) = &cfg.aggregation else {
             return None;
@@ -38,12 +51,18 @@ impl Recorder {
             proof,
             verifying_key,
             initial_model: initial.to_vec(),
+            min_participants: u32::try_from(cfg.min_participants).unwrap_or(u32::MAX),
+            dropout: s.dropout,
+            corruption: s.corruption,
+            coordinator: seal_key.public(),
         });
         Some(Self {
             transcript,
             model: initial.to_vec(),
             started: HashMap::new(),
             pending: None,
+            job_id: cfg.job_id.clone(),
+            seal_key,
         })
     }
 
@@ -62,11 +81,18 @@ impl Recorder {
             next_round,
             abandoned,
         };
+        let job_id = match so_far.records.first().map(|r| &r.entry) {
+            Some(Entry::Job { job_id, .. }) => job_id.clone(),
+            _ => String::new(),
+        };
         let mut r = Self {
             transcript: so_far,
             model: model.to_vec(),
             started: HashMap::new(),
             pending: Some(marker),
+            job_id,
+            // Replaced by the coordinator's own key (`set_seal_key`) when it runs the job.
+            seal_key: IdentityKey::random(&mut rand::rngs::OsRng),
         };
         if abandoned.is_some() {
             r.flush_marker();
@@ -80,6 +106,23 @@ impl Recorder {
         }
     }
 
+    /// A resumed job whose transcript was never stored (every round it began before the
+    /// restart was abandoned before one was recorded): the abandonment of rounds
+    /// 1..`next_round` goes on record, so the auditor sees why its rounds start later.
+    pub fn abandoned_before(&mut self, next_round: u32) {
+        for a in 1..next_round {
+            self.transcript.append(Entry::Resumed {
+                next_round: a + 1,
+                abandoned: Some(a),
+            });
+        }
+    }
+
+    /// The key that signs the head when the job ends.
+    pub fn set_seal_key(&mut self, key: IdentityKey) {
+        self.seal_key = key;
+    }
+
     /// Appends what `event` adds to the transcript.
     pub fn on_event(&mut self, event: &JobEvent) {
         if matches!(
@@ -87,6 +130,8 @@ impl Recorder {
             JobEvent::Enrolled { .. }
                 | JobEvent::RoundCompleted { .. }
                 | JobEvent::RoundFailed { .. }
+                | JobEvent::Sealing { .. }
+                | JobEvent::Finished { .. }
         ) {
             self.flush_marker();
         }
@@ -157,7 +202,30 @@ impl Recorder {
                     dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
                 });
             }
-            JobEvent::Joined { .. } | JobEvent::Refused { .. } | JobEvent::Finished { .. } => {}
+            JobEvent::Finished {
+                rounds_completed,
+                last_round,
+                error,
+                countersignatures,
+            } => {
+                let final_model_hash = model_hash(&self.model);
+                let payload = seal_payload(
+                    &self.job_id,
+                    &self.transcript.head(),
+                    *last_round,
+                    *rounds_completed,
+                    &final_model_hash,
+                );
+                self.transcript.append(Entry::Finished {
+                    last_round: *last_round,
+                    rounds_completed: *rounds_completed,
+                    final_model_hash,
+                    error: error.clone(),
+                    coordinator_signature: self.seal_key.sign(&payload),
+                    countersignatures: countersignatures.clone(),
+                });
+            }
+            JobEvent::Joined { .. } | JobEvent::Refused { .. } | JobEvent::Sealing { .. } => {}
         }
     }
 

@@ -80,6 +80,15 @@ pub enum ClientError {
         /// The earlier round with the same model and seed.
         earlier: u32,
     },
+    /// The coordinator asked to countersign a transcript head that ends before a round
+    /// this holder took part in (a transcript cut short): refused.
+    #[error("the coordinator seals the job at round {last_round}, but this holder was in round {took_part}; not countersigned")]
+    TruncatedSeal {
+        /// The last round the seal names.
+        last_round: u32,
+        /// The last round this holder was sent.
+        took_part: u32,
+    },
     /// A secure-aggregation step was refused (e.g. an unmask request asking for both
     /// secrets of a peer); the participant sends nothing more for that round.
     #[error("round {round}: secure aggregation: {error}")]
@@ -334,6 +343,37 @@ impl Client {
                 let out = secure.handle(down, &self.identity, &mut self.rng);
                 self.flush_secure();
                 out
+            }
+            (
+                ToParticipant::Seal {
+                    head,
+                    last_round,
+                    rounds_completed,
+                    final_model_hash,
+                },
+                State::Member { welcome, .. },
+            ) => {
+                // A holder vouches only for a head that covers every round it was in: the
+                // coordinator cannot drop the last rounds from the transcript and keep
+                // the countersignatures.
+                let took_part = self.seen.values().copied().max().unwrap_or(0);
+                if last_round < took_part {
+                    return Err(ClientError::TruncatedSeal {
+                        last_round,
+                        took_part,
+                    });
+                }
+                let payload = crate::transcript::seal_payload(
+                    &welcome.job_id,
+                    &head,
+                    last_round,
+                    rounds_completed,
+                    &final_model_hash,
+                );
+                self.transmits.push_back(ToCoordinator::Countersign {
+                    signature: self.identity.sign(&payload),
+                });
+                Ok(())
             }
             (
                 ToParticipant::Finished {

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 
 use cairn_crypto::quant::{check_ring_capacity, QuantError};
 use cairn_crypto::ring::RING_BITS;
-use cairn_crypto::sign::IdentityPublic;
+use cairn_crypto::sign::{IdentityPublic, Signature};
 
 use crate::model::{HyperParams, ModelError, ModelSpec};
 use crate::round::{
@@ -266,20 +266,51 @@ pub enum JobEvent {
         /// Who was dropped and why.
         dropped: Vec<(ParticipantId, DropReason)>,
     },
+    /// A proven job's rounds are over: the driver appends nothing more to the transcript
+    /// and hands its head to [`Job::seal`] for the holders to countersign.
+    Sealing {
+        /// The last round begun.
+        last_round: u32,
+        /// Completed rounds.
+        rounds_completed: u32,
+    },
     /// The job is over.
     Finished {
         /// Completed rounds.
         rounds_completed: u32,
+        /// The last round begun (0 when none was).
+        last_round: u32,
         /// Set when the job ended early.
         error: Option<String>,
+        /// Proven jobs: the holders' valid countersignatures on the transcript head.
+        countersignatures: Vec<(IdentityPublic, Signature)>,
     },
 }
 
 #[derive(Debug)]
 enum Phase {
-    Joining { deadline: Instant },
+    Joining {
+        deadline: Instant,
+    },
     Running(AnyRound),
+    /// A proven job's end: the holders connected at the end countersign the transcript's
+    /// head ([`Job::seal`]) until they all have or the deadline passes.
+    Sealing(Box<Sealing>),
     Done,
+}
+
+/// How long a proven job waits for the holders' countersignatures on its transcript head.
+pub const SEAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct Sealing {
+    error: Option<String>,
+    last_round: u32,
+    deadline: Instant,
+    /// What the holders sign, once the driver gave the head.
+    payload: Option<Vec<u8>>,
+    waiting: std::collections::BTreeSet<ParticipantId>,
+    signatures: Vec<(IdentityPublic, Signature)>,
 }
 
 /// A round of either kind, with one interface.
@@ -493,7 +524,7 @@ impl Job {
         job.abandoned = from.abandoned;
         // Stopped after its last round was recorded: nothing is left to run.
         if !job.is_finished() && job.next_round > job.cfg.rounds.saturating_add(job.abandoned) {
-            job.finish(None);
+            job.finish(None, now);
         }
         job
     }
@@ -536,9 +567,14 @@ impl Job {
             cfg,
         };
         if let Some(e) = invalid {
-            job.finish(Some(format!("invalid job configuration: {e}")));
+            job.finish_now(Some(format!("invalid job configuration: {e}")), Vec::new());
         }
         job
+    }
+
+    /// The number the next round gets (rounds abandoned before a resume use up theirs).
+    pub fn next_round(&self) -> u32 {
+        self.next_round
     }
 
     /// Rounds completed so far (including those before a resume).
@@ -665,6 +701,9 @@ impl Job {
                 self.enrol(from, d, now);
                 Ok(())
             }
+            Ok(msg) if matches!(self.phase, Phase::Sealing(_)) => {
+                return self.on_sealing_message(from, msg)
+            }
             Ok(msg) => match &mut self.phase {
                 Phase::Running(round) => round.handle_message(from, msg, now),
                 _ => Err(RoundError::NotInRound(from)),
@@ -688,6 +727,11 @@ impl Job {
         if let Phase::Running(round) = &mut self.phase {
             round.handle_disconnect(from, now);
         }
+        if let Phase::Sealing(s) = &mut self.phase {
+            s.waiting.remove(&from);
+            self.after_sealing_input();
+            return;
+        }
         self.after_round_input(now);
     }
 
@@ -699,16 +743,20 @@ impl Job {
                 if n >= self.cfg.min_participants.max(1) {
                     self.start_round(now);
                 } else {
-                    self.finish(Some(format!(
-                        "only {n} participant(s) joined within {:?}; the job needs at least {}",
-                        self.cfg.join_timeout, self.cfg.min_participants
-                    )));
+                    self.finish(
+                        Some(format!(
+                            "only {n} participant(s) joined within {:?}; the job needs at least {}",
+                            self.cfg.join_timeout, self.cfg.min_participants
+                        )),
+                        now,
+                    );
                 }
             }
             Phase::Running(round) => {
                 round.handle_timeout(now);
                 self.after_round_input(now);
             }
+            Phase::Sealing(s) if now >= s.deadline => self.end_sealing(),
             _ => {}
         }
     }
@@ -718,6 +766,7 @@ impl Job {
         match &self.phase {
             Phase::Joining { deadline } => Some(*deadline),
             Phase::Running(round) => round.poll_timeout(),
+            Phase::Sealing(s) => Some(s.deadline),
             Phase::Done => None,
         }
     }
@@ -897,17 +946,20 @@ impl Job {
 
     fn start_round(&mut self, now: Instant) {
         if self.next_round > self.cfg.rounds.saturating_add(self.abandoned) {
-            self.finish(None);
+            self.finish(None, now);
             return;
         }
         // Every ready member trains in every round (cross-silo FL: few, reliable holders).
         let selected = self.ready();
         if selected.len() < self.cfg.min_participants.max(1) {
-            self.finish(Some(format!(
-                "only {} participant(s) still connected; the job needs at least {}",
-                selected.len(),
-                self.cfg.min_participants
-            )));
+            self.finish(
+                Some(format!(
+                    "only {} participant(s) still connected; the job needs at least {}",
+                    selected.len(),
+                    self.cfg.min_participants
+                )),
+                now,
+            );
             return;
         }
         let mut rng = round_rng(self.cfg.seed, self.next_round);
@@ -1008,7 +1060,7 @@ impl Job {
                 if let Err(e) = self.opt.apply(&mut self.global, &aggregate.mean_delta) {
                     // A length mismatch (ruled out by the round's own checks) or a
                     // non-finite mean: nothing is applied and the job stops.
-                    self.finish(Some(format!("server optimiser: {e}")));
+                    self.finish(Some(format!("server optimiser: {e}")), now);
                     return;
                 }
                 self.completed += 1;
@@ -1029,9 +1081,10 @@ impl Job {
                     dropped,
                 });
                 if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
-                    self.finish(Some(format!(
-                        "{MAX_CONSECUTIVE_FAILURES} rounds in a row failed"
-                    )));
+                    self.finish(
+                        Some(format!("{MAX_CONSECUTIVE_FAILURES} rounds in a row failed")),
+                        now,
+                    );
                     return;
                 }
             }
@@ -1039,7 +1092,121 @@ impl Job {
         self.start_round(now);
     }
 
-    fn finish(&mut self, error: Option<String>) {
+    /// The rounds are over. A proven job with holders still connected first collects
+    /// their countersignatures on the transcript head ([`JobEvent::Sealing`]).
+    fn finish(&mut self, error: Option<String>, now: Instant) {
+        let connected = self.connected();
+        if self.cfg.proof.is_none() || connected.is_empty() {
+            self.finish_now(error, Vec::new());
+            return;
+        }
+        let last_round = self.next_round.saturating_sub(1);
+        self.phase = Phase::Sealing(Box::new(Sealing {
+            error,
+            last_round,
+            deadline: now + SEAL_TIMEOUT,
+            payload: None,
+            waiting: connected.into_iter().collect(),
+            signatures: Vec::new(),
+        }));
+        self.events.push_back(JobEvent::Sealing {
+            last_round,
+            rounds_completed: self.completed,
+        });
+    }
+
+    /// The driver's answer to [`JobEvent::Sealing`]: `head` is the hash of the
+    /// transcript's last record. Each connected holder is asked to countersign it; the job
+    /// finishes when all have answered, left, or [`SEAL_TIMEOUT`] passed.
+    pub fn seal(&mut self, head: [u8; 32], now: Instant) {
+        let final_model_hash = crate::transcript::model_hash(&self.global);
+        let (job_id, completed) = (self.cfg.job_id.clone(), self.completed);
+        let Phase::Sealing(sealing) = &mut self.phase else {
+            return;
+        };
+        if sealing.payload.is_some() {
+            return;
+        }
+        sealing.payload = Some(crate::transcript::seal_payload(
+            &job_id,
+            &head,
+            sealing.last_round,
+            completed,
+            &final_model_hash,
+        ));
+        sealing.deadline = sealing.deadline.max(now + SEAL_TIMEOUT);
+        for &to in &sealing.waiting {
+            self.transmits.push_back(Transmit {
+                to,
+                msg: ToParticipant::Seal {
+                    head,
+                    last_round: sealing.last_round,
+                    rounds_completed: completed,
+                    final_model_hash,
+                },
+                close: false,
+            });
+        }
+    }
+
+    /// A countersignature (or anything else) from `from` while sealing.
+    fn on_sealing_message(
+        &mut self,
+        from: ParticipantId,
+        msg: ToCoordinator,
+    ) -> Result<(), RoundError> {
+        let identity = self.members.get(&from).map(|m| m.identity);
+        let Phase::Sealing(sealing) = &mut self.phase else {
+            return Err(RoundError::NotInRound(from));
+        };
+        let (ToCoordinator::Countersign { signature }, Some(payload), Some(identity)) =
+            (msg, &sealing.payload, identity)
+        else {
+            return Err(RoundError::NotInRound(from));
+        };
+        if !sealing.waiting.remove(&from) {
+            return Err(RoundError::Unexpected {
+                from,
+                what: "a second countersignature",
+            });
+        }
+        let valid = identity.verify(payload, &signature).is_ok();
+        if valid {
+            sealing.signatures.push((identity, signature));
+        }
+        self.after_sealing_input();
+        if valid {
+            Ok(())
+        } else {
+            Err(RoundError::Unexpected {
+                from,
+                what: "a countersignature that does not verify",
+            })
+        }
+    }
+
+    fn after_sealing_input(&mut self) {
+        if let Phase::Sealing(s) = &self.phase {
+            if s.payload.is_some() && s.waiting.is_empty() {
+                self.end_sealing();
+            }
+        }
+    }
+
+    fn end_sealing(&mut self) {
+        if let Phase::Sealing(s) = std::mem::replace(&mut self.phase, Phase::Done) {
+            let Sealing {
+                error, signatures, ..
+            } = *s;
+            self.finish_now(error, signatures);
+        }
+    }
+
+    fn finish_now(
+        &mut self,
+        error: Option<String>,
+        countersignatures: Vec<(IdentityPublic, Signature)>,
+    ) {
         let message = match &error {
             None => format!("job complete after {} rounds", self.completed),
             Some(e) => format!("job stopped after {} rounds: {e}", self.completed),
@@ -1058,7 +1225,9 @@ impl Job {
         self.phase = Phase::Done;
         self.events.push_back(JobEvent::Finished {
             rounds_completed: self.completed,
+            last_round: self.next_round.saturating_sub(1),
             error,
+            countersignatures,
         });
     }
 }

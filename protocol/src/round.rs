@@ -439,10 +439,12 @@ impl Round {
                 self.drop_participant(from, DropReason::Left(reason));
                 Ok(())
             }
-            ToCoordinator::Hello(_) | ToCoordinator::Dataset(_) => self.reject(
+            ToCoordinator::Hello(_)
+            | ToCoordinator::Dataset(_)
+            | ToCoordinator::Countersign { .. } => self.reject(
                 RoundError::Unexpected {
                     from,
-                    what: "hello or dataset commitment",
+                    what: "hello, dataset commitment or countersignature",
                 },
                 from,
             ),
@@ -597,7 +599,10 @@ mod tests {
         let s = SecureSettings::default();
         for n in (3..=120).chain([200, 500, 1000]) {
             let p = s.params(n).unwrap_or_else(|e| panic!("n = {n}: {e}"));
-            assert!(2 * p.threshold > p.k && p.threshold <= p.k, "n = {n}: {p:?}");
+            assert!(
+                2 * p.threshold > p.k && p.threshold <= p.k,
+                "n = {n}: {p:?}"
+            );
             // From 4 holders on, a round survives a lost neighbour.
             assert!(n < 4 || p.threshold < p.k, "n = {n}: {p:?}");
         }

@@ -309,12 +309,14 @@ impl SecureRound {
                     now,
                 )
             }
-            ToCoordinator::Hello(_) | ToCoordinator::Dataset(_) => {
+            ToCoordinator::Hello(_)
+            | ToCoordinator::Dataset(_)
+            | ToCoordinator::Countersign { .. } => {
                 return self.reject(
                     from,
                     RoundError::Unexpected {
                         from,
-                        what: "hello or dataset commitment",
+                        what: "hello, dataset commitment or countersignature",
                     },
                     now,
                 )

@@ -19,7 +19,7 @@ use crate::server_opt::ServerOptimizer;
 use crate::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// Magic bytes at the start of an exported transcript file.
-pub const FILE_MAGIC: &[u8; 8] = b"cairnTR5";
+pub const FILE_MAGIC: &[u8; 8] = b"cairnTR6";
 
 /// One fact of the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +43,16 @@ pub enum Entry {
         verifying_key: Vec<u8>,
         /// The initial global model.
         initial_model: Vec<f32>,
+        /// Fewest survivors a round needs to be applied.
+        min_participants: u32,
+        /// SecAgg+ tolerated dropout rate δ: with γ and each round's selection, what fixes
+        /// the round's (k, t), which the auditor recomputes.
+        dropout: f64,
+        /// SecAgg+ tolerated corruption rate γ.
+        corruption: f64,
+        /// The coordinator's Ed25519 key: it signs the transcript's head when the job ends
+        /// ([`Entry::Finished`]).
+        coordinator: IdentityPublic,
     },
     /// A holder's signed dataset commitment.
     Enrolled {
@@ -89,6 +99,24 @@ pub enum Entry {
         next_round: u32,
         /// The round that was in flight and abandoned, if any.
         abandoned: Option<u32>,
+    },
+    /// The job ended: the last record. The coordinator signs, and the holders connected at
+    /// the end countersign, [`seal_payload`] over the hash of the record before this one,
+    /// so that a transcript cut short, or with a round appended, no longer carries their
+    /// signatures on its head.
+    Finished {
+        /// The last round begun (completed or failed); 0 when none was.
+        last_round: u32,
+        /// Rounds completed (applied).
+        rounds_completed: u32,
+        /// [`model_hash`] of the final model.
+        final_model_hash: [u8; 32],
+        /// Why the job stopped early, when it did.
+        error: Option<String>,
+        /// The coordinator's signature (key in [`Entry::Job`]).
+        coordinator_signature: Signature,
+        /// Holders' countersignatures, by identity key.
+        countersignatures: Vec<(IdentityPublic, Signature)>,
     },
     /// A round that was rejected or failed: nothing applied.
     RoundFailed {
@@ -150,6 +178,27 @@ pub fn model_hash(params: &[f32]) -> [u8; 32] {
         h.update(p.to_le_bytes());
     }
     h.finalize().into()
+}
+
+/// What the coordinator signs and the holders countersign when a job ends: the job, the
+/// hash of the transcript's last record before [`Entry::Finished`], the last round begun,
+/// the rounds completed and the final model's hash. One place for the encoding: the
+/// coordinator, the holders and the auditor all call this.
+pub fn seal_payload(
+    job_id: &str,
+    head: &[u8; 32],
+    last_round: u32,
+    rounds_completed: u32,
+    final_model_hash: &[u8; 32],
+) -> Vec<u8> {
+    let mut out = b"cairn/transcript-seal/v1".to_vec();
+    out.extend((job_id.len() as u64).to_le_bytes());
+    out.extend(job_id.as_bytes());
+    out.extend(head);
+    out.extend(last_round.to_le_bytes());
+    out.extend(rounds_completed.to_le_bytes());
+    out.extend(final_model_hash);
+    out
 }
 
 fn encode_entry(entry: &Entry) -> Vec<u8> {

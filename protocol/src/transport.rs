@@ -174,6 +174,17 @@ impl ServerIdentity {
         })
     }
 
+    /// The coordinator's transcript-sealing key ([`crate::transcript::Entry::Finished`]):
+    /// an Ed25519 key derived from its TLS private key, so that a coordinator that keeps
+    /// its identity across restarts (same fingerprint) also keeps its sealing key.
+    pub fn seal_key(&self) -> IdentityKey {
+        let mut h = Sha256::new();
+        h.update(b"cairn/transcript-seal-key/v1");
+        h.update(self.key.secret_pkcs8_der());
+        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(h.finalize().into());
+        IdentityKey::from_seed(&seed)
+    }
+
     /// The certificate and key as text (`cert <hex DER>` and `key <hex PKCS#8 DER>`, one
     /// line each), for [`ServerIdentity::from_text`]: a coordinator that keeps its identity
     /// across restarts keeps its fingerprint, so holders reconnect to it.

@@ -81,6 +81,12 @@ pub enum ToCoordinator {
         /// Why, for the coordinator's log.
         reason: String,
     },
+    /// Its countersignature on the transcript's head ([`ToParticipant::Seal`]), over
+    /// [`crate::transcript::seal_payload`].
+    Countersign {
+        /// Ed25519 signature by its identity key.
+        signature: Signature,
+    },
 }
 
 /// Messages the coordinator sends to a participant.
@@ -101,6 +107,18 @@ pub enum ToParticipant {
         completed: bool,
         /// Human-readable outcome.
         message: String,
+    },
+    /// A proven job is over: countersign its transcript's head (answered with
+    /// [`ToCoordinator::Countersign`]); [`ToParticipant::Finished`] follows.
+    Seal {
+        /// Hash of the transcript's last record.
+        head: [u8; 32],
+        /// The last round begun.
+        last_round: u32,
+        /// Rounds completed.
+        rounds_completed: u32,
+        /// Hash of the final model.
+        final_model_hash: [u8; 32],
     },
     /// Admission refused or the participant was dropped from the job.
     Rejected {

@@ -62,6 +62,10 @@ struct World {
     bad_proofs: Vec<u32>,
     /// Proof checks the driver saw: (round, participant, dataset root).
     checks: Vec<(u32, u32, [u8; 32])>,
+    /// A coordinator lying about the last round in its seal request.
+    seal_last_round: Option<u32>,
+    /// What the clients refused.
+    client_errors: Vec<String>,
 }
 
 impl World {
@@ -103,7 +107,16 @@ impl World {
             events: Vec::new(),
             bad_proofs: Vec::new(),
             checks: Vec::new(),
+            seal_last_round: None,
+            client_errors: Vec::new(),
         }
+    }
+
+    fn completed_rounds(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+            .count()
     }
 
     fn pump(&mut self) {
@@ -144,12 +157,24 @@ impl World {
                 );
                 progressed = true;
             }
-            while let Some(t) = self.job.poll_transmit() {
+            while let Some(mut t) = self.job.poll_transmit() {
+                if let (ToParticipant::Seal { last_round, .. }, Some(lie)) =
+                    (&mut t.msg, self.seal_last_round)
+                {
+                    *last_round = lie;
+                }
                 let frame = wire::encode(&t.msg).expect("encode");
-                let _ = self.clients[t.to as usize].handle_frame(body(&frame));
+                if let Err(e) = self.clients[t.to as usize].handle_frame(body(&frame)) {
+                    self.client_errors.push(e.to_string());
+                }
                 progressed = true;
             }
             while let Some(e) = self.job.poll_event() {
+                if let JobEvent::Sealing { .. } = e {
+                    // The driver's transcript head (any 32 bytes: this world keeps none).
+                    self.job.seal(SEALED_HEAD, self.now);
+                    progressed = true;
+                }
                 self.events.push(e);
             }
             if !progressed {
@@ -157,6 +182,65 @@ impl World {
             }
         }
     }
+}
+
+/// The head the test driver hands to [`Job::seal`].
+const SEALED_HEAD: [u8; 32] = [0x5e; 32];
+
+#[test]
+fn a_proven_job_ends_with_every_holder_countersigning_its_head() {
+    // #12 item 5: the holders vouch for the transcript's end, so it cannot be cut short
+    // or extended afterwards without their keys.
+    let cfg = proven_cfg(4, 3, 2);
+    let job_id = cfg.job_id.clone();
+    let mut w = World::new(cfg, 4, 0);
+    w.pump();
+    let Some(JobEvent::Finished {
+        rounds_completed,
+        last_round,
+        error,
+        countersignatures,
+    }) = w.events.last().cloned()
+    else {
+        panic!("not finished: {:?}", w.events.last())
+    };
+    assert_eq!((rounds_completed, last_round, error), (2, 2, None));
+    let payload = cairn_protocol::transcript::seal_payload(
+        &job_id,
+        &SEALED_HEAD,
+        2,
+        2,
+        &cairn_protocol::transcript::model_hash(w.job.global()),
+    );
+    assert_eq!(countersignatures.len(), 4);
+    for (i, (who, sig)) in countersignatures.iter().enumerate() {
+        assert!(who.verify(&payload, sig).is_ok(), "countersignature {i}");
+    }
+}
+
+#[test]
+fn a_holder_refuses_to_countersign_a_head_that_drops_its_round() {
+    // A coordinator sealing at round 1 after round 2 ran (a transcript cut before round 2):
+    // every holder of round 2 refuses, and the job ends with no countersignature.
+    let mut w = World::new(proven_cfg(4, 3, 2), 4, 0);
+    w.seal_last_round = Some(1);
+    w.pump();
+    assert_eq!(w.completed_rounds(), 2);
+    w.now += cairn_protocol::job::SEAL_TIMEOUT;
+    w.job.handle_timeout(w.now);
+    w.pump();
+    let Some(JobEvent::Finished {
+        countersignatures, ..
+    }) = w.events.last()
+    else {
+        panic!("not finished: {:?}", w.events.last())
+    };
+    assert!(countersignatures.is_empty(), "{countersignatures:?}");
+    assert_eq!(w.client_errors.len(), 4, "{:?}", w.client_errors);
+    assert!(w
+        .client_errors
+        .iter()
+        .all(|e| e.contains("seals the job at round 1, but this holder was in round 2")));
 }
 
 #[test]

@@ -58,7 +58,8 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
         rest.events.last(),
         Some(JobEvent::Finished {
             rounds_completed: 4,
-            error: None
+            error: None,
+            ..
         })
     ));
     // Each round's seeds come from (seed, round): the same whether or not the job stopped.
@@ -77,11 +78,14 @@ fn a_job_resumed_after_a_stop_ends_where_one_that_never_stopped_does() {
     // resumed job ends at once, waiting for no one.
     let mut job = Job::resume(c.clone(), stopped(&whole.job, 5, 0), now);
     assert!(job.is_finished());
-    assert!(std::iter::from_fn(|| job.poll_event()).any(|e| e
-        == JobEvent::Finished {
+    assert!(std::iter::from_fn(|| job.poll_event()).any(|e| matches!(
+        e,
+        JobEvent::Finished {
             rounds_completed: 4,
-            error: None
-        }));
+            error: None,
+            ..
+        }
+    )));
 
     // A stored state that does not fit the job (another optimiser) ends it with a reason.
     let bad = stopped(&first.job, 3, 0);
@@ -170,7 +174,8 @@ fn a_job_runs_its_rounds_with_example_weighted_fedavg() {
         sim.events.last(),
         Some(JobEvent::Finished {
             rounds_completed: 3,
-            error: None
+            error: None,
+            ..
         })
     ));
     for (c, _, _) in &sim.clients {
@@ -244,7 +249,8 @@ fn too_few_answers_fail_the_round_clearly_and_the_job_gives_up_after_three() {
         sim.events.last(),
         Some(JobEvent::Finished {
             rounds_completed: 0,
-            error: Some(_)
+            error: Some(_),
+            ..
         })
     ));
     // Every holder still connected (the silent one too) is told the job did not complete.
