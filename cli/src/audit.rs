@@ -125,6 +125,12 @@ pub fn print(report: &AuditReport, seconds: f64) {
             );
         }
     }
+    if report.finished {
+        println!(
+            "sealed: the coordinator signed the transcript's head and {} holder(s) countersigned it",
+            report.countersigned
+        );
+    }
     for p in &report.problems {
         println!("  problem: {p}");
     }

@@ -553,7 +553,7 @@ pub async fn run(
                 Some(Ok(body)) => match client.handle_frame(&body) {
                     Ok(()) => {}
                     // A refused step costs this round, not the job.
-                    Err(e @ (ClientError::Secure { .. } | ClientError::Unexpected { .. } | ClientError::Replayed { .. })) => {
+                    Err(e @ (ClientError::Secure { .. } | ClientError::Unexpected { .. } | ClientError::Replayed { .. } | ClientError::TruncatedSeal { .. })) => {
                         warn!(name = %cfg.name, error = %e, "coordinator message refused");
                     }
                     Err(e) => break Err(e.into()),
