@@ -321,4 +321,6 @@ pub fn model_hash(model: &[i64]) -> ark_bn254::Fr {
 }
 
 #[cfg(test)]
+mod subverted_key;
+#[cfg(test)]
 mod tests;

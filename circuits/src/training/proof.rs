@@ -55,6 +55,12 @@ pub enum ProofError {
         /// Shape hash wanted.
         expected: String,
     },
+    /// A proving key that could make proofs carry witness values, refused before proving
+    /// ([`check_proving_key`]), or a proof that does not verify under its key's own
+    /// verifying key (or whose B is off G2's subgroup), withheld
+    /// ([`super::prover::Prover::prove`]): the key is bad, do not use it again.
+    #[error("proving key: {0}")]
+    BadProvingKey(String),
     /// The key directory could not be read or written.
     #[error("key file {path}: {source}")]
     Io {
@@ -252,12 +258,98 @@ pub fn pk_to_bytes(shape: &Shape, pk: &ProvingKey) -> Vec<u8> {
     with_header(PK_MAGIC, shape, pk)
 }
 
-/// Reads a proving key made for `shape`. Point validation is skipped (it dominates load
-/// time for large keys): proving keys come from the local cache, not from peers.
+/// Reads a proving key made for `shape`, validating every point (on the curve, in the
+/// prime-order subgroup: BN254's G1 has cofactor 1, its G2 does not) and then its structure
+/// ([`check_proving_key`]). A holder's key may come from whoever ran the job's setup, and a
+/// crafted key would otherwise make each proof carry chosen witness values (issue #12,
+/// item 6). Validation makes loading about 4× slower, nearly all of it the subgroup check
+/// of each G2 point (one per variable, the B-query's); measured on 2 shared cores
+/// (`subverted_key::key_validation_costs`), a 1 MB key (4,469 variables) loads in 1.2 s
+/// instead of 0.3 s and a 46 MB one (234,396 variables) in 76 s instead of 20 s, and the
+/// structural checks add 0.1 s and 5 s. A holder pays it once per job.
 pub fn pk_from_bytes(shape: &Shape, bytes: &[u8]) -> Result<ProvingKey, ProofError> {
     let body = strip_header(PK_MAGIC, shape, bytes, "proving key")?;
-    ProvingKey::deserialize_with_mode(body, Compress::Yes, Validate::No)
-        .map_err(|e| malformed("proving key", e))
+    let pk = ProvingKey::deserialize_with_mode(body, Compress::Yes, Validate::Yes)
+        .map_err(|e| malformed("proving key", e))?;
+    check_proving_key(&pk)?;
+    Ok(pk)
+}
+
+/// The checks that make every proof under `pk` zero-knowledge, whatever else the key
+/// holds (its points already validated, as [`pk_from_bytes`] and `ark-serialize` do):
+///
+/// - δ (in G1 and G2), α, β and γ are not the identity;
+/// - the same δ and B-query in both groups. `ark-groth16`'s setup draws its own random
+///   generators g₁′, g₂′ and does not keep them, so pairs are compared through β (any
+///   non-identity β₁, β₂ are b·g₁′, b·g₂′ for some such generators): e(δ₁, β₂) = e(β₁, δ₂),
+///   and e(b₁ᵢ, β₂) = e(β₁, b₂ᵢ) for every i, checked at once as
+///   e(Σ ρᵢ·b₁ᵢ, β₂) = e(β₁, Σ ρᵢ·b₂ᵢ) with fresh random 128-bit ρᵢ (a disagreeing key
+///   passes with probability at most 2⁻¹²⁸);
+/// - the query lengths agree with each other and with the verifying key's inputs
+///   ([`super::prover::Prover::new`] also holds them to the shape's constraint system).
+///
+/// With δ ≠ 0 the prover's random r and s make A = α + Σ zᵢ·aᵢ + r·δ₁ and
+/// B = β + Σ zᵢ·bᵢ + s·δ₂ uniform and independent of the witness, whatever the A- and
+/// B-queries are. The A-, H- and L-queries encode the QAP at the setup's secret point and
+/// cannot be checked without it; what they could leak goes into C, and C of a proof that
+/// verifies is fixed by A, B and the public inputs (e(C, δ₂) is determined by the
+/// verification equation): so the prover verifies each proof under `pk.vk` before
+/// returning it ([`super::prover::Prover::prove`]).
+pub fn check_proving_key(pk: &ProvingKey) -> Result<(), ProofError> {
+    use ark_bn254::{G1Affine, G1Projective, G2Affine, G2Projective};
+    use ark_ec::pairing::Pairing;
+    use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+    use ark_ff::Zero;
+    use rand::Rng;
+
+    let bad = |what: &str| Err(ProofError::BadProvingKey(what.to_owned()));
+    let vk = &pk.vk;
+    if pk.delta_g1.is_zero() || vk.delta_g2.is_zero() {
+        return bad("δ is the identity");
+    }
+    if vk.alpha_g1.is_zero() {
+        return bad("α is the identity");
+    }
+    if pk.beta_g1.is_zero() || vk.beta_g2.is_zero() {
+        return bad("β is the identity");
+    }
+    if vk.gamma_g2.is_zero() {
+        return bad("γ is the identity");
+    }
+    let n = pk.a_query.len();
+    if pk.b_g1_query.len() != n
+        || pk.b_g2_query.len() != n
+        || vk.gamma_abc_g1.is_empty()
+        || pk.l_query.len() + vk.gamma_abc_g1.len() != n
+        || pk.h_query.is_empty()
+    {
+        return Err(malformed(
+            "proving key",
+            format!(
+                "query lengths disagree: A {n}, B {} and {}, L {}, inputs {}, H {}",
+                pk.b_g1_query.len(),
+                pk.b_g2_query.len(),
+                pk.l_query.len(),
+                vk.gamma_abc_g1.len(),
+                pk.h_query.len()
+            ),
+        ));
+    }
+    // e(p, β₂) = e(β₁, q), as e(p, β₂)·e(−β₁, q) = 1.
+    let same = |p: G1Affine, q: G2Affine| {
+        Bn254::multi_pairing([p, -pk.beta_g1], [vk.beta_g2, q]).is_zero()
+    };
+    if !same(pk.delta_g1, vk.delta_g2) {
+        return bad("δ differs between G1 and G2");
+    }
+    let mut rng = rand::thread_rng();
+    let rho: Vec<Fr> = (0..n).map(|_| Fr::from(rng.gen::<u128>())).collect();
+    let b1 = G1Projective::msm(&pk.b_g1_query, &rho).map_err(|e| malformed("proving key", e))?;
+    let b2 = G2Projective::msm(&pk.b_g2_query, &rho).map_err(|e| malformed("proving key", e))?;
+    if !same(b1.into_affine(), b2.into_affine()) {
+        return bad("B queries disagree between G1 and G2");
+    }
+    Ok(())
 }
 
 /// A directory of keys named by shape hash (`training-<hash>.pk` / `.vk`).

@@ -19,6 +19,10 @@
 //!
 //! Proofs run on the caller's rayon pool, or on the prover's own pool of the size a holder
 //! gives it ([`Prover::with_threads`]).
+//!
+//! The key is checked before use ([`Prover::new`], [`super::proof::check_proving_key`]) and
+//! every proof is verified under the key's own verifying key before it is returned
+//! ([`Prover::prove`]): a crafted key yields an error, not a proof carrying witness values.
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +38,7 @@ use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
 use super::circuit::TrainingCircuit;
-use super::proof::{Proof, ProofError, ProvingKey};
+use super::proof::{check_proving_key, prepare, verify, Proof, ProofError, ProvingKey};
 use super::{Shape, Witness};
 
 /// The constraint matrices of one shape, in arkworks' sparse row format, as the setup
@@ -99,6 +103,8 @@ pub struct ProveTimings {
     pub fft: Duration,
     /// The multi-scalar multiplications.
     pub msm: Duration,
+    /// Verifying the proof under the key's own verifying key.
+    pub verify: Duration,
 }
 
 /// A proving key with its shape's constraint matrices: what a holder keeps for a job and
@@ -107,6 +113,7 @@ pub struct ProveTimings {
 pub struct Prover {
     shape: Shape,
     pk: ProvingKey,
+    pvk: ark_groth16::PreparedVerifyingKey<Bn254>,
     r1cs: R1cs,
     pool: Option<std::sync::Arc<rayon::ThreadPool>>,
 }
@@ -116,24 +123,44 @@ impl Prover {
     /// or loaded from a [`super::proof::KeyStore`]). Synthesises the shape once to keep its
     /// matrices: about as long as one witness synthesis with matrices, and the memory of
     /// the matrices (roughly the proving key's size).
+    ///
+    /// Refuses a key whose structure would let proofs carry witness values
+    /// ([`check_proving_key`]: non-identity δ, α, β, γ, the same δ and B-query in both
+    /// groups), or whose query lengths are not those of the shape's constraint
+    /// system (variables, witness variables, inputs, the QAP domain).
     pub fn new(shape: &Shape, pk: ProvingKey) -> Result<Self, ProofError> {
         let r1cs = R1cs::of(shape)?;
         // The key must be the one of these matrices.
         let want_a = r1cs.num_instance + r1cs.num_witness;
-        if pk.a_query.len() != want_a || pk.vk.gamma_abc_g1.len() != r1cs.num_instance {
+        let want_h = GeneralEvaluationDomain::<Fr>::new(r1cs.num_constraints() + r1cs.num_instance)
+            .ok_or(SynthesisError::PolynomialDegreeTooLarge)?
+            .size()
+            - 1;
+        if pk.a_query.len() != want_a
+            || pk.vk.gamma_abc_g1.len() != r1cs.num_instance
+            || pk.l_query.len() != r1cs.num_witness
+            || pk.h_query.len() != want_h
+        {
             return Err(ProofError::Malformed {
                 what: "proving key",
                 reason: format!(
-                    "{} A-query bases and {} inputs; the shape has {} variables and {} inputs",
+                    "{} A-query bases, {} L-query bases, {} H-query bases and {} inputs; the \
+                     shape has {} variables, {} witness variables, {} H bases and {} inputs",
                     pk.a_query.len(),
+                    pk.l_query.len(),
+                    pk.h_query.len(),
                     pk.vk.gamma_abc_g1.len(),
                     want_a,
+                    r1cs.num_witness,
+                    want_h,
                     r1cs.num_instance
                 ),
             });
         }
+        check_proving_key(&pk)?;
         Ok(Self {
             shape: shape.clone(),
+            pvk: prepare(&pk.vk),
             pk,
             r1cs,
             pool: None,
@@ -163,6 +190,17 @@ impl Prover {
 
     /// Proves a witness, refusing with [`ProofError::Unsatisfied`] one that does not satisfy
     /// the circuit before any multi-scalar multiplication.
+    ///
+    /// The proof is verified under the key's own verifying key (`pk.vk`, the one
+    /// [`super::proof::KeyStore::load`] holds equal to the job's `.vk` file) before it is
+    /// returned, and withheld with [`ProofError::BadProvingKey`] if it does not verify: the
+    /// C of a valid proof is fixed by A, B and the public inputs, and A and B are uniform
+    /// ([`check_proving_key`]), so a crafted A-, H- or L-query can make no sendable proof
+    /// carry witness values (nor can a G2 point off the subgroup in the B-query: B is
+    /// checked to be in it). The check is one pairing product, 3–4 ms on the test shapes
+    /// ([`ProveTimings::verify`]). The refusal itself is visible: a key that fails only for
+    /// some witnesses tells who sees the holder fail one bit, so a holder should drop the
+    /// key at the first [`ProofError::BadProvingKey`].
     pub fn prove<R: RngCore + CryptoRng>(
         &self,
         w: &Witness,
@@ -182,7 +220,8 @@ impl Prover {
 
     /// What a cheating prover runs: the same prover on whatever assignment the witness
     /// gives, satisfied or not. Its proofs of false statements do not verify; it exists so
-    /// that tests and benchmarks can play a dishonest holder end to end.
+    /// that tests and benchmarks can play a dishonest holder end to end. Not verified under
+    /// the key either (its proofs are meant not to verify): never for a real witness.
     pub fn prove_unchecked<R: RngCore + CryptoRng>(
         &self,
         w: &Witness,
@@ -224,9 +263,33 @@ impl Prover {
         t.synthesis = clock.elapsed();
         let h = witness_map(&self.r1cs, &z, check, &mut t)?;
         let clock = Instant::now();
-        let proof = msms(&self.pk, r, s, &h, &z[1..], self.r1cs.num_instance - 1);
+        let proof = Proof(msms(
+            &self.pk,
+            r,
+            s,
+            &h,
+            &z[1..],
+            self.r1cs.num_instance - 1,
+        ));
         t.msm = clock.elapsed();
-        Ok((Proof(proof), t))
+        if check {
+            let clock = Instant::now();
+            // B is a sum of the key's G2 points: outside the prime-order subgroup (a key
+            // not validated on load) its other component would carry Σ zᵢ·(that of b₂ᵢ).
+            if !proof.0.b.is_in_correct_subgroup_assuming_on_curve() {
+                return Err(ProofError::BadProvingKey(
+                    "the proof's B is not in G2's prime-order subgroup".into(),
+                ));
+            }
+            let ok = verify(&self.pvk, &w.public, &proof)?;
+            t.verify = clock.elapsed();
+            if !ok {
+                return Err(ProofError::BadProvingKey(
+                    "the proof does not verify under the key's own verifying key".into(),
+                ));
+            }
+        }
+        Ok((proof, t))
     }
 }
 
