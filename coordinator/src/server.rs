@@ -230,6 +230,8 @@ pub async fn run_job_with(
                 conns.open.remove(&t.to);
             }
         }
+        // Set when the job has new messages to send before it waits again (its seal).
+        let mut more_to_send = false;
         while let Some(event) = job.poll_event() {
             if let Some(r) = &mut recorder {
                 r.on_event(&event);
@@ -352,6 +354,7 @@ pub async fn run_job_with(
                     let head = recorder.as_ref().map_or([0; 32], |r| r.transcript().head());
                     info!(last_round, rounds_completed, head = %hex::encode(head), "sealing the transcript");
                     job.seal(head, Instant::now());
+                    more_to_send = true;
                 }
                 JobEvent::Finished {
                     rounds_completed,
@@ -371,6 +374,9 @@ pub async fn run_job_with(
         }
         if job.is_finished() {
             break;
+        }
+        if more_to_send {
+            continue;
         }
         let wake = job.poll_timeout();
         tokio::select! {
