@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cairn_crypto::sign::IdentityPublic;
 use cairn_datasets::Dataset;
@@ -174,11 +174,17 @@ pub async fn run_job_with(
         });
     }
     let limit = wire::update_limit(model.param_count()).min(MAX_FRAME_BYTES);
-    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Inbound>();
+    // Bounded: when the job falls behind, connection readers wait (and QUIC's flow
+    // control holds their peers back) instead of the coordinator buffering without limit.
+    let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
+    let limits = ConnectionLimits {
+        frame: limit,
+        connections: job.config().participants.saturating_mul(2) + SPARE_CONNECTIONS,
+    };
     // However the run ends (an error included), its accept loop stops and the connections
     // still open are closed: nothing of this job lingers into the next.
     let mut conns = Connections {
-        acceptor: tokio::spawn(accept_loop(endpoint.clone(), in_tx, limit, server_config)),
+        acceptor: tokio::spawn(accept_loop(endpoint.clone(), in_tx, limits, server_config)),
         open: HashMap::new(),
     };
     tokio::pin!(shutdown);
@@ -479,31 +485,59 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// Messages from the connections waiting for the job, at most.
+pub const INBOUND_QUEUE: usize = 1024;
+/// Connections a job accepts beyond two per participant (reconnections, refused ones
+/// being told why); further handshakes are refused until some close.
+pub const SPARE_CONNECTIONS: usize = 16;
+/// How long a connection may take to finish its handshake and open its stream.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one run accepts.
+#[derive(Clone, Copy, Debug)]
+struct ConnectionLimits {
+    /// Largest frame once admitted (the first, the Hello, is held to
+    /// [`wire::MAX_HELLO_FRAME_BYTES`]).
+    frame: usize,
+    /// Connections open at once.
+    connections: usize,
+}
+
 async fn accept_loop(
     endpoint: quinn::Endpoint,
-    tx: mpsc::UnboundedSender<Inbound>,
-    limit: usize,
+    tx: mpsc::Sender<Inbound>,
+    limits: ConnectionLimits,
     config: Option<Arc<quinn::ServerConfig>>,
 ) {
     let mut next_id: ParticipantId = 0;
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while let Some(incoming) = endpoint.accept().await {
+        use std::sync::atomic::Ordering;
+        if open.load(Ordering::Acquire) >= limits.connections {
+            // Refused before any handshake state is kept.
+            incoming.refuse();
+            continue;
+        }
+        open.fetch_add(1, Ordering::AcqRel);
         let id = next_id;
         next_id = next_id.wrapping_add(1);
-        let (tx, config) = (tx.clone(), config.clone());
+        let (tx, config, open) = (tx.clone(), config.clone(), Arc::clone(&open));
         tokio::spawn(async move {
             let connecting = match config {
                 Some(c) => incoming.accept_with(c),
                 None => incoming.accept(),
             };
-            let why = match serve_connection(id, connecting, &tx, limit).await {
+            let why = match serve_connection(id, connecting, &tx, limits.frame).await {
                 Ok(()) => None,
                 Err(Handshake(e)) => {
-                    let _ = tx.send(Inbound::Refused(id, e.to_string()));
+                    open.fetch_sub(1, Ordering::AcqRel);
+                    let _ = tx.send(Inbound::Refused(id, e.to_string())).await;
                     return;
                 }
                 Err(Session(e)) => Some(e.to_string()),
             };
-            let _ = tx.send(Inbound::Closed(id, why));
+            open.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(Inbound::Closed(id, why)).await;
         });
     }
 }
@@ -520,12 +554,17 @@ use ConnectionFailure::{Handshake, Session};
 async fn serve_connection(
     id: ParticipantId,
     incoming: Result<quinn::Connecting, quinn::ConnectionError>,
-    tx: &mpsc::UnboundedSender<Inbound>,
+    tx: &mpsc::Sender<Inbound>,
     limit: usize,
 ) -> Result<(), ConnectionFailure> {
-    let conn = incoming
-        .map_err(|e| Handshake(e.into()))?
+    let slow = || {
+        Handshake(TransportError::Timeout(format!(
+            "no handshake and stream within {OPEN_TIMEOUT:?}"
+        )))
+    };
+    let conn = tokio::time::timeout(OPEN_TIMEOUT, incoming.map_err(|e| Handshake(e.into()))?)
         .await
+        .map_err(|_| slow())?
         .map_err(|e| Handshake(e.into()))?;
     // The transport admitted the certificate's key; the job binds it to the Hello.
     let identity = match peer_identity(&conn) {
@@ -535,14 +574,24 @@ async fn serve_connection(
             return Err(Handshake(e));
         }
     };
-    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| Session(e.into()))?;
+    // A peer that never opens its stream is not kept waiting for.
+    let (mut send, mut recv) = match tokio::time::timeout(OPEN_TIMEOUT, conn.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(e)) => return Err(Handshake(e.into())),
+        Err(_) => {
+            conn.close(4u32.into(), b"no stream opened");
+            return Err(slow());
+        }
+    };
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
-    let _ = tx.send(Inbound::Connected(
-        id,
-        out_tx,
-        conn.remote_address(),
-        identity,
-    ));
+    let _ = tx
+        .send(Inbound::Connected(
+            id,
+            out_tx,
+            conn.remote_address(),
+            identity,
+        ))
+        .await;
     let writer_conn = conn.clone();
     let writer = tokio::spawn(async move {
         while let Some(out) = out_rx.recv().await {
@@ -566,10 +615,31 @@ async fn serve_connection(
             }
         }
     });
+    // The first frame is the Hello, which is small: a peer not yet admitted cannot make
+    // the coordinator hold an update-sized frame.
+    let mut frame_limit = wire::MAX_HELLO_FRAME_BYTES.min(limit);
+    let mut first = true;
     let result = loop {
-        match read_frame(&mut recv, limit).await {
+        // The Hello must arrive within OPEN_TIMEOUT: a silent peer does not keep a
+        // connection slot (keep-alives would hold it open for ever).
+        let read = if first {
+            first = false;
+            match tokio::time::timeout(OPEN_TIMEOUT, read_frame(&mut recv, frame_limit)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    conn.close(4u32.into(), b"no hello");
+                    break Err(Session(TransportError::Timeout(format!(
+                        "no Hello within {OPEN_TIMEOUT:?}"
+                    ))));
+                }
+            }
+        } else {
+            read_frame(&mut recv, frame_limit).await
+        };
+        match read {
             Ok(Some(body)) => {
-                if tx.send(Inbound::Frame(id, body)).is_err() {
+                frame_limit = limit;
+                if tx.send(Inbound::Frame(id, body)).await.is_err() {
                     break Ok(());
                 }
             }

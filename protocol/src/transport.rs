@@ -81,6 +81,9 @@ pub enum TransportError {
     /// The connection has no peer certificate (a server without client authentication).
     #[error("the peer presented no certificate")]
     NoPeerCertificate,
+    /// The peer did not take a step in time (handshake, opening its stream, its Hello).
+    #[error("timed out: {0}")]
+    Timeout(String),
 }
 
 /// A TLS alert in a QUIC close: crypto error codes are 0x100 + the alert (RFC 9001 §4.8).
@@ -312,13 +315,38 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn transport_config() -> Arc<quinn::TransportConfig> {
+fn transport_config() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     // Local training can take a while: keep the connection alive, but notice a dead peer.
     t.keep_alive_interval(Some(Duration::from_secs(2)));
     t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
         30_000,
     ))));
+    t
+}
+
+/// What one connection may make the coordinator hold: the protocol uses one
+/// bidirectional stream per connection, opened by the participant, so a peer may open
+/// one (quinn's default is 100 bidirectional and 100 unidirectional streams, each with a
+/// 1.25 MB window: one handshaken peer could make the coordinator buffer ~250 MB).
+pub const SERVER_STREAM_WINDOW: u32 = 1 << 20;
+/// The connection-wide receive window of the coordinator (its one stream's, and slack).
+pub const SERVER_CONNECTION_WINDOW: u32 = 2 << 20;
+
+fn server_transport_config() -> Arc<quinn::TransportConfig> {
+    let mut t = transport_config();
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.stream_receive_window(quinn::VarInt::from_u32(SERVER_STREAM_WINDOW));
+    t.receive_window(quinn::VarInt::from_u32(SERVER_CONNECTION_WINDOW));
+    Arc::new(t)
+}
+
+fn client_transport_config() -> Arc<quinn::TransportConfig> {
+    let mut t = transport_config();
+    // The coordinator never opens a stream to a participant.
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     Arc::new(t)
 }
 
@@ -384,7 +412,7 @@ pub fn server_config(
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(transport_config());
+    cfg.transport_config(server_transport_config());
     Ok(cfg)
 }
 
@@ -419,7 +447,7 @@ pub fn client_endpoint(
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(transport_config());
+    cfg.transport_config(client_transport_config());
     let bind: SocketAddr = "0.0.0.0:0"
         .parse()
         .map_err(|_| TransportError::Tls("bind address".into()))?;
@@ -579,6 +607,10 @@ pub async fn write_frame(send: &mut quinn::SendStream, frame: &[u8]) -> Result<(
 
 /// Reads one frame body (header checked against `limit` before the body is read).
 /// Returns `None` when the peer finished the stream cleanly between frames.
+///
+/// The body grows as its bytes arrive, [`READ_CHUNK`] at a time: a peer that declares a
+/// frame of `limit` bytes and sends nothing more holds one chunk of the reader's memory,
+/// not `limit`.
 pub async fn read_frame(
     recv: &mut quinn::RecvStream,
     limit: usize,
@@ -590,7 +622,14 @@ pub async fn read_frame(
         Err(e) => return Err(e.into()),
     }
     let len = wire::parse_header(&header, limit)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await?;
+    let mut body = Vec::with_capacity(len.min(READ_CHUNK));
+    while body.len() < len {
+        let start = body.len();
+        body.resize(start + (len - start).min(READ_CHUNK), 0);
+        recv.read_exact(&mut body[start..]).await?;
+    }
     Ok(Some(body))
 }
+
+/// How much of a frame [`read_frame`] allocates ahead of its bytes.
+pub const READ_CHUNK: usize = 64 * 1024;

@@ -24,6 +24,9 @@ pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
 /// room for the fixed fields.
 pub const MAX_FRAME_BYTES: usize = MAX_PARAMS * 4 + 64 * 1024;
+/// Largest first frame of a connection (its [`Hello`]): a peer not yet admitted is held
+/// to this, not to an update's size.
+pub const MAX_HELLO_FRAME_BYTES: usize = 4096;
 /// Longest participant name accepted in a [`Hello`].
 pub const MAX_NAME_BYTES: usize = 64;
 /// ALPN protocol id of cairn's QUIC connections.
