@@ -74,6 +74,10 @@ pub struct CoordinatorArgs {
     /// flags (only --listen, --out and --keys go with it).
     #[arg(long, conflicts_with = "config")]
     pub job: Option<PathBuf>,
+    /// The directory jobs submitted later (`cairn job submit`) may read their `data.path`
+    /// from; a path elsewhere, or a link leading out of it, is refused
+    #[arg(long, default_value = ".")]
+    pub data_root: PathBuf,
     /// TOML config with `[data]`, `[train]` and `[enrolment]` tables (flags win).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -227,6 +231,7 @@ pub async fn coordinator(args: CoordinatorArgs, started: Instant) -> Result<()> 
             keys: args.train.keys_dir(),
             serve: args.serve,
             submit,
+            data_root: args.data_root.clone(),
         },
         started,
     )

@@ -72,6 +72,9 @@ pub struct ServiceOptions {
     /// A job file to queue at start (unless an unfinished job with the same text is
     /// already in the store, which then simply goes on).
     pub submit: Option<Submission>,
+    /// Where jobs submitted through the admin interface may read their `data.path`
+    /// (the job given at start is the operator's own and is not held to it).
+    pub data_root: PathBuf,
 }
 
 /// A job file given on the command line.
@@ -233,7 +236,15 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
     let state = Arc::new(AdminState {
         store: Arc::clone(&store),
         token: token.clone(),
-        validate: Arc::new(|text: &str| plan_job(text, "validation").map(|p| p.file.name)),
+        validate: {
+            let root = opts.data_root.clone();
+            Arc::new(move |text: &str| {
+                JobFile::from_toml(text)
+                    .and_then(|f| f.check_data_root(&root))
+                    .map_err(refusal)?;
+                plan_job(text, "validation").map(|p| p.file.name)
+            })
+        },
         changed: changed_tx,
     });
     let mut admin_quit = quit.clone();

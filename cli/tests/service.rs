@@ -97,6 +97,36 @@ fn researchers_run_jobs_one_after_another_on_one_coordinator_and_pull_their_resu
     for field in ["rounds", "train.lr", "server.beta1"] {
         assert!(e.contains(&format!("{field}:")), "{field} in {e}");
     }
+    // A job reading a table outside the coordinator's data directory (its working
+    // directory here, the default --data-root) is refused naming data.path (#12 item 8).
+    let table = dir.path().join("elsewhere.csv");
+    std::fs::write(
+        &table,
+        "a,b,FLAG
+1,2,0
+3,4,1
+",
+    )
+    .expect("write");
+    let outside = dir.path().join("outside.toml");
+    std::fs::write(
+        &outside,
+        format!(
+            "[data]
+path = {:?}
+",
+            table.to_str().expect("utf-8")
+        ),
+    )
+    .expect("write");
+    let e = refused(&cairn_job(
+        &out,
+        &["submit", outside.to_str().expect("path")],
+    ));
+    assert!(
+        e.contains("data.path:") && e.contains("outside the coordinator's data directory"),
+        "{e}"
+    );
     let list = ok(&cairn_job(&out, &["list"]));
     assert!(list.contains("no jobs"), "{list}");
 

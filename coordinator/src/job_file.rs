@@ -40,7 +40,7 @@ use cairn_crypto::ring::RING_BITS;
 use cairn_datasets::LoadOptions;
 use cairn_protocol::challenge::ProvedSteps;
 use cairn_protocol::enrolment::{parse_identity, Enrolment};
-use cairn_protocol::job::{JobConfig, JobConfigError};
+use cairn_protocol::job::{JobConfig, JobConfigError, MAX_PARTICIPANTS};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::{Aggregation, SecureSettings};
 use cairn_protocol::secure_round::MIN_SECURE_PARTICIPANTS;
@@ -665,6 +665,11 @@ impl JobFile {
         let n = self.participants.per_round;
         if n == 0 {
             p.add("participants.per_round", "must be at least 1");
+        } else if n > MAX_PARTICIPANTS {
+            p.add(
+                "participants.per_round",
+                format!("must be at most {MAX_PARTICIPANTS}, got {n}"),
+            );
         }
         let min = self.min_participants();
         if min == 0 || min > n.max(1) {
@@ -741,6 +746,40 @@ impl JobFile {
                     ),
                 );
             }
+        }
+    }
+
+    /// Holds `data.path` to the operator's data directory: the path (relative ones from
+    /// the working directory, as the loader reads them), with every symbolic link
+    /// followed, must lie under `root`. A job submitted through the admin interface cannot
+    /// make the coordinator read (and report on) any file it can open.
+    pub fn check_data_root(&self, root: &Path) -> Result<(), JobFileError> {
+        let Some(path) = &self.data.path else {
+            return Ok(());
+        };
+        let invalid = |reason: String| {
+            JobFileError::Invalid(vec![FieldError {
+                field: "data.path".into(),
+                reason,
+            }])
+        };
+        let root = root.canonicalize().map_err(|e| {
+            invalid(format!(
+                "the coordinator's data directory {}: {e}",
+                root.display()
+            ))
+        })?;
+        let real = path
+            .canonicalize()
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        if real.starts_with(&root) {
+            Ok(())
+        } else {
+            Err(invalid(format!(
+                "{} is outside the coordinator's data directory {} (its operator names it with --data-root)",
+                path.display(),
+                root.display()
+            )))
         }
     }
 

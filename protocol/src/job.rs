@@ -72,7 +72,7 @@ pub enum JobConfigError {
     #[error("model: {0}")]
     Model(#[from] ModelError),
     /// Participant counts are inconsistent.
-    #[error("need 1 <= min_participants ({min}) <= participants ({participants})")]
+    #[error("need 1 <= min_participants ({min}) <= participants ({participants}) <= {max}", max = MAX_PARTICIPANTS)]
     Counts {
         /// Minimum per round.
         min: usize,
@@ -115,6 +115,7 @@ impl JobConfig {
             return Err(JobConfigError::Hyper { field, reason });
         }
         if self.participants == 0
+            || self.participants > MAX_PARTICIPANTS
             || self.min_participants == 0
             || self.min_participants > self.participants
         {
@@ -298,6 +299,9 @@ enum Phase {
     Sealing(Box<Sealing>),
     Done,
 }
+
+/// Most participants a job may select per round.
+pub const MAX_PARTICIPANTS: usize = 10_000;
 
 /// How long a proven job waits for the holders' countersignatures on its transcript head.
 pub const SEAL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -173,6 +173,8 @@ pub struct HyperParams {
 pub const MAX_LOCAL_STEPS: u32 = 100_000;
 /// Largest batch a round may ask for.
 pub const MAX_BATCH: u32 = 1 << 16;
+/// Most rows a round may draw (K · B): its batches are sent to the trainer as indices.
+pub const MAX_ROUND_ROWS: u64 = 1 << 24;
 /// Largest local learning rate: past it f32 SGD on standardised features diverges to
 /// non-finite updates within a few steps (a job asking for more is refused up front
 /// rather than failing in every holder).
@@ -198,6 +200,15 @@ impl HyperParams {
                     format!("must be at most {max} (holders refuse more), got {v}"),
                 ));
             }
+        }
+        let rows = u64::from(self.local_steps) * u64::from(self.batch_size);
+        if rows > MAX_ROUND_ROWS {
+            out.push((
+                "batch",
+                format!(
+                    "steps × batch must be at most {MAX_ROUND_ROWS} rows a round (holders refuse more), got {rows}"
+                ),
+            ));
         }
         for (field, v, max, why) in [
             (
@@ -366,6 +377,30 @@ mod tests {
         let mut v = vec![0.3, 0.4];
         clip_l2(&mut v, 1.0);
         assert_eq!(v, vec![0.3, 0.4]);
+    }
+
+    #[test]
+    fn steps_times_batch_is_bounded() {
+        // #12 item 8: each bound alone holds, their product (rows a round draws) does not.
+        let h = HyperParams {
+            local_steps: MAX_LOCAL_STEPS,
+            batch_size: MAX_BATCH,
+            ..HyperParams::default()
+        };
+        let p = h.problems();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "batch");
+        assert!(
+            p[0].1.contains("steps × batch must be at most"),
+            "{}",
+            p[0].1
+        );
+        let ok = HyperParams {
+            local_steps: 256,
+            batch_size: 1 << 16,
+            ..HyperParams::default()
+        };
+        assert!(ok.problems().is_empty(), "{:?}", ok.problems());
     }
 
     #[test]

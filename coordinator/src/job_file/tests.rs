@@ -178,6 +178,7 @@ fn every_invalid_value_is_named_with_the_reason() {
             "too fine for train.clip",
         ),
         ("[participants]\nper_round = 2\nmin = 2", "participants.per_round", "at least 3 participants, got 2"),
+        ("[participants]\nper_round = 10001\nmin = 2\n[aggregation]\nmode = \"plain\"", "participants.per_round", "at most 10000, got 10001"),
         (
             "[participants]\nper_round = 3\n[aggregation]\nmode = \"secure\"\ndropout = 0.6\ncorruption = 0.3",
             "aggregation",
@@ -338,4 +339,61 @@ fn loading_names_the_file() {
     let path = dir.path().join("job.toml");
     std::fs::write(&path, EXAMPLE).expect("write");
     assert_eq!(JobFile::load(&path).expect("load").rounds, 50);
+}
+
+#[test]
+fn a_data_path_outside_the_data_root_is_refused_naming_the_field() {
+    // #12 item 8: a job submitted through the admin interface names data.path; it must lie
+    // under the directory the operator named, links followed.
+    let root = tempfile::tempdir().expect("root");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let inside = root.path().join("table.csv");
+    let outside = elsewhere.path().join("secret.csv");
+    for f in [&inside, &outside] {
+        std::fs::write(f, "a,FLAG\n1,0\n").expect("write");
+    }
+    let link = root.path().join("link.csv");
+    std::os::unix::fs::symlink(&outside, &link).expect("symlink");
+    let with_path = |p: &std::path::Path| {
+        JobFile::from_toml(&format!(
+            "[data]\npath = {:?}\n",
+            p.to_str().expect("utf-8")
+        ))
+        .expect("valid file")
+    };
+    assert!(with_path(&inside).check_data_root(root.path()).is_ok());
+    // No path at all (synthetic data) is fine.
+    assert!(JobFile::from_toml("[data]\nsynthetic = true\n")
+        .expect("valid")
+        .check_data_root(root.path())
+        .is_ok());
+    for (bad, why) in [
+        (
+            outside.clone(),
+            "is outside the coordinator's data directory",
+        ),
+        (link, "is outside the coordinator's data directory"),
+        (root.path().join("../nope.csv"), "No such file"),
+        (
+            // Climbing out with `..`.
+            root.path()
+                .join("..")
+                .join(elsewhere.path().file_name().expect("a name"))
+                .join("secret.csv"),
+            "is outside",
+        ),
+    ] {
+        let e = with_path(&bad)
+            .check_data_root(root.path())
+            .expect_err("refused");
+        let f = e.fields();
+        assert_eq!(f.len(), 1, "{e}");
+        assert_eq!(f[0].field, "data.path");
+        assert!(
+            f[0].reason.contains(why),
+            "{}: {}",
+            bad.display(),
+            f[0].reason
+        );
+    }
 }
