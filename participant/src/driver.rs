@@ -553,7 +553,8 @@ pub async fn run(
                 Some(Ok(body)) => match client.handle_frame(&body) {
                     Ok(()) => {}
                     // A refused step costs this round, not the job.
-                    Err(e @ (ClientError::Secure { .. } | ClientError::Unexpected { .. } | ClientError::Replayed { .. } | ClientError::TruncatedSeal { .. })) => {
+                    // A refused round spec was declined with its reason: the holder stays in the job.
+                    Err(e @ (ClientError::Secure { .. } | ClientError::Unexpected { .. } | ClientError::Replayed { .. } | ClientError::TruncatedSeal { .. } | ClientError::BadRound { .. } | ClientError::WrongModel { .. })) => {
                         warn!(name = %cfg.name, error = %e, "coordinator message refused");
                     }
                     Err(e) => break Err(e.into()),

@@ -80,6 +80,17 @@ pub enum ClientError {
         /// The earlier round with the same model and seed.
         earlier: u32,
     },
+    /// Local training produced non-finite values: nothing was sent but a
+    /// [`ToCoordinator::Decline`] saying so.
+    #[error("round {round}: training gave {values} non-finite update value(s) and loss {loss}; declined the round")]
+    NonFinite {
+        /// The round.
+        round: u32,
+        /// Non-finite coordinates of the update.
+        values: usize,
+        /// The training loss.
+        loss: f32,
+    },
     /// The coordinator asked to countersign a transcript head that ends before a round
     /// this holder took part in (a transcript cut short): refused.
     #[error("the coordinator seals the job at round {last_round}, but this holder was in round {took_part}; not countersigned")]
@@ -263,8 +274,25 @@ impl Client {
         self.handle_message(msg)
     }
 
-    /// Feeds a decoded message from the coordinator.
+    /// Feeds a decoded message from the coordinator. A round spec this holder refuses is
+    /// answered with [`ToCoordinator::Decline`] naming the reason (the coordinator drops
+    /// it from that round at once); the error is also returned to the driver.
     pub fn handle_message(&mut self, msg: ToParticipant) -> Result<(), ClientError> {
+        let round = match (&msg, &self.state) {
+            (ToParticipant::Round(spec), State::Member { .. }) => Some(spec.round),
+            _ => None,
+        };
+        let out = self.on_message(msg);
+        if let (Some(round), Err(e)) = (round, &out) {
+            self.transmits.push_back(ToCoordinator::Decline {
+                round,
+                reason: e.to_string(),
+            });
+        }
+        out
+    }
+
+    fn on_message(&mut self, msg: ToParticipant) -> Result<(), ClientError> {
         match (msg, &mut self.state) {
             (ToParticipant::Welcome(w), State::Joining) => {
                 w.model.validate()?;
@@ -436,6 +464,24 @@ impl Client {
         train_loss: f32,
     ) -> Result<(), ClientError> {
         self.check_current(round)?;
+        if !(train_loss.is_finite() && delta.iter().all(|v| v.is_finite())) {
+            // Nothing to aggregate: the holder says so rather than leaving the round to
+            // wait out its deadline.
+            let bad = delta.iter().filter(|v| !v.is_finite()).count();
+            let err = ClientError::NonFinite {
+                round,
+                values: bad,
+                loss: train_loss,
+            };
+            self.transmits.push_back(ToCoordinator::Decline {
+                round,
+                reason: err.to_string(),
+            });
+            if let State::Member { current, .. } = &mut self.state {
+                *current = None;
+            }
+            return Err(err);
+        }
         clip_l2(&mut delta, self.clip);
         match &mut self.secure {
             Some(secure) => {

@@ -928,7 +928,9 @@ impl Job {
         });
         self.events.push_back(JobEvent::Joined {
             participant: from,
-            name: h.name,
+            // What reaches the coordinator's terminal, logs and status page: no escape
+            // sequences or forged log lines from a holder's chosen name.
+            name: wire::printable(&h.name, MAX_NAME_BYTES),
             n_rows: h.n_rows,
         });
         self.maybe_start(now);

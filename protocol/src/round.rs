@@ -196,6 +196,8 @@ pub enum DropReason {
     Disconnected,
     /// It left the job.
     Left(String),
+    /// It declined the round, saying why.
+    Declined(String),
     /// It sent something invalid (the error's text).
     Invalid(String),
     /// Its training proof did not verify (the verifier's reason).
@@ -208,6 +210,7 @@ impl std::fmt::Display for DropReason {
             DropReason::Timeout => write!(f, "timed out"),
             DropReason::Disconnected => write!(f, "disconnected"),
             DropReason::Left(r) => write!(f, "left: {r}"),
+            DropReason::Declined(r) => write!(f, "declined: {r}"),
             DropReason::Invalid(e) => write!(f, "invalid message: {e}"),
             DropReason::BadProof(e) => write!(f, "proof rejected: {e}"),
         }
@@ -436,9 +439,16 @@ impl Round {
                 Err(e) => self.reject(e, from),
             },
             ToCoordinator::Leave { reason } => {
+                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
                 self.drop_participant(from, DropReason::Left(reason));
                 Ok(())
             }
+            ToCoordinator::Decline { round, reason } if round == self.cfg.round => {
+                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
+                self.drop_participant(from, DropReason::Declined(reason));
+                Ok(())
+            }
+            ToCoordinator::Decline { .. } => Err(RoundError::NotInRound(from)),
             ToCoordinator::Hello(_)
             | ToCoordinator::Dataset(_)
             | ToCoordinator::Countersign { .. } => self.reject(

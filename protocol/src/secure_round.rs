@@ -296,9 +296,16 @@ impl SecureRound {
         let up = match msg {
             ToCoordinator::Secure(up) => up,
             ToCoordinator::Leave { reason } => {
+                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
                 self.drop_participant(from, DropReason::Left(reason), now);
                 return Ok(());
             }
+            ToCoordinator::Decline { round, reason } if round == self.cfg.round => {
+                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
+                self.drop_participant(from, DropReason::Declined(reason), now);
+                return Ok(());
+            }
+            ToCoordinator::Decline { .. } => return Err(RoundError::NotInRound(from)),
             ToCoordinator::Update(_) => {
                 return self.reject(
                     from,

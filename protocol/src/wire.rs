@@ -27,6 +27,25 @@ pub const MAX_FRAME_BYTES: usize = MAX_PARAMS * 4 + 64 * 1024;
 /// Largest first frame of a connection (its [`Hello`]): a peer not yet admitted is held
 /// to this, not to an update's size.
 pub const MAX_HELLO_FRAME_BYTES: usize = 4096;
+/// Longest reason a participant gives ([`ToCoordinator::Decline`], `Leave`) that is kept.
+pub const MAX_REASON_BYTES: usize = 512;
+
+/// `text` as it may reach a terminal or a log: control characters (escape sequences,
+/// carriage returns, newlines that would forge log lines) become `?`, and at most
+/// `max_bytes` bytes are kept (on a character boundary). Applied to whatever a peer
+/// names itself or gives as a reason.
+pub fn printable(text: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_bytes));
+    for c in text.chars() {
+        let c = if c.is_control() { '?' } else { c };
+        if out.len() + c.len_utf8() > max_bytes {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Longest participant name accepted in a [`Hello`].
 pub const MAX_NAME_BYTES: usize = 64;
 /// ALPN protocol id of cairn's QUIC connections.
@@ -82,6 +101,15 @@ pub enum ToCoordinator {
     /// The participant gives up on the job (it is left out of rounds from now on).
     Leave {
         /// Why, for the coordinator's log.
+        reason: String,
+    },
+    /// It cannot take part in `round` (it refuses the round spec, or its training gave
+    /// non-finite values), and says why: the coordinator drops it from that round at once
+    /// and names the reason; it stays in the job.
+    Decline {
+        /// The round.
+        round: u32,
+        /// Why (at most [`MAX_REASON_BYTES`] bytes are kept).
         reason: String,
     },
     /// Its countersignature on the transcript's head ([`ToParticipant::Seal`]), over

@@ -582,3 +582,71 @@ fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
         Err(ClientError::Wire(_))
     ));
 }
+
+/// #12 item 9: a holder that cannot take part says why, and the round does not wait for
+/// it: one whose training gave NaN, one refusing its round spec (a learning rate past the
+/// holders' limit). Both are dropped at once with their reasons; the round completes
+/// without any time passing.
+#[test]
+fn a_holder_that_cannot_take_part_declines_with_its_reason_and_the_round_goes_on_at_once() {
+    let mut who = vec![(Behaviour::Honest, 10); 4];
+    who[1] = (Behaviour::Scaled(f32::NAN), 10);
+    let mut sim = Sim::new(cfg(4, 2, 1), &who);
+    sim.tamper = Some(Box::new(|i, msg| {
+        if let (2, ToParticipant::Round(spec)) = (i, msg) {
+            spec.hyper.learning_rate = 1e30;
+        }
+    }));
+    sim.pump();
+    let Some(JobEvent::RoundCompleted {
+        aggregate, dropped, ..
+    }) = sim.completed().first().copied()
+    else {
+        panic!("the round must complete without waiting: {:?}", sim.events)
+    };
+    assert_eq!(aggregate.contributors, vec![0, 3]);
+    let reason = |p: u32| match dropped.iter().find(|(q, _)| *q == p) {
+        Some((_, DropReason::Declined(r))) => r.clone(),
+        other => panic!("participant {p}: {other:?} in {dropped:?}"),
+    };
+    assert!(reason(1).contains("non-finite"), "{}", reason(1));
+    assert!(reason(2).contains("lr"), "{}", reason(2));
+    // Each shows, named, in the round's record.
+    assert!(
+        dropped
+            .iter()
+            .all(|(_, r)| r.to_string().starts_with("declined: ")),
+        "{dropped:?}"
+    );
+}
+
+/// #12 item 9: a holder's chosen name and reasons reach the coordinator's terminal and
+/// logs without control characters (no escape sequences, no forged log lines).
+#[test]
+fn names_and_reasons_are_stripped_of_control_characters() {
+    let now = Instant::now();
+    let c = cfg(2, 1, 1);
+    let mut job = Job::new(c.clone(), c.model.init_params(1), now);
+    let hello = ToCoordinator::Hello(wire::Hello {
+        version: wire::PROTOCOL_VERSION,
+        name: "eve\u{1b}[2J\nINFO round 1 completed".into(),
+        n_rows: 10,
+        n_features: common::N_FEATURES as u32,
+        identity: cairn_crypto::sign::IdentityKey::from_seed(&[7; 32]).public(),
+    });
+    let frame = wire::encode(&hello).expect("encode");
+    job.handle_frame(0, body(&frame), now).expect("admitted");
+    let name = std::iter::from_fn(|| job.poll_event())
+        .find_map(|e| match e {
+            JobEvent::Joined { name, .. } => Some(name),
+            _ => None,
+        })
+        .expect("joined");
+    assert_eq!(name, "eve?[2J?INFO round 1 completed");
+    assert_eq!(wire::printable("a\tb\r\nc", 64), "a?b??c");
+    assert_eq!(
+        wire::printable("ééé", 5),
+        "éé",
+        "cut on a character boundary"
+    );
+}

@@ -234,8 +234,9 @@ fn holders_refuse_parameters_weaker_than_the_malicious_bound() {
         for (_, e) in &sim.client_errors {
             assert!(e.contains("against a malicious coordinator"), "{e}");
         }
-        // Hello only: no holder advertised keys for the weakened round.
-        assert!(sim.sent.iter().all(|&m| m == 1), "{:?}", sim.sent);
+        // Hello, then the Decline naming the reason: no holder advertised keys for the
+        // weakened round.
+        assert!(sim.sent.iter().all(|&m| m == 2), "{:?}", sim.sent);
     }
     // The honest parameters run.
     let mut sim = Sim::new(secure_cfg(n, 3, 1), &[(Behaviour::Honest, 10); 7]);

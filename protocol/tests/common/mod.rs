@@ -126,7 +126,9 @@ impl Sim {
                             if let Behaviour::Scaled(f) = behaviour {
                                 delta.iter_mut().for_each(|v| *v *= *f);
                             }
-                            c.submit_update(spec.round, delta, 0.5).expect("submit");
+                            if let Err(e) = c.submit_update(spec.round, delta, 0.5) {
+                                self.client_errors.push((i, e.to_string()));
+                            }
                         }
                     }
                 }
