@@ -316,8 +316,14 @@ fn print_status(st: &JobStatus) {
     let records: Vec<&RoundRecord> = st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
     if !records.is_empty() {
         println!("{}", ui::HEADER);
-        for r in records {
+        for r in &records {
             println!("{}", ui::round_line(r));
+        }
+        // Who was left out, and why.
+        for r in &records {
+            for (p, why) in &r.dropped {
+                println!("  round {}: participant {p} dropped — {why}", r.round);
+            }
         }
     }
     if let Some(a) = &st.audit {

@@ -207,6 +207,14 @@ pub async fn run_job_with(
         }),
     };
     let mut proof_times: HashMap<u32, Vec<f64>> = HashMap::new();
+    // Holders' names (control characters already filtered), to name them in drop reasons.
+    let mut names: HashMap<ParticipantId, String> = HashMap::new();
+    let named = |names: &HashMap<ParticipantId, String>, p: &ParticipantId, why: String| match names
+        .get(p)
+    {
+        Some(n) => (*p, format!("{n}: {why}")),
+        None => (*p, why),
+    };
 
     loop {
         if let Some(v) = &verifier {
@@ -249,6 +257,7 @@ pub async fn run_job_with(
                     n_rows,
                 } => {
                     info!(participant, %name, n_rows, "participant joined");
+                    names.insert(participant, name.clone());
                     let _ = progress.send(Progress::Joined {
                         participant,
                         name,
@@ -303,7 +312,10 @@ pub async fn run_job_with(
                         round,
                         selected,
                         contributors: aggregate.contributors.len(),
-                        dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
+                        dropped: dropped
+                            .iter()
+                            .map(|(p, r)| named(&names, p, r.to_string()))
+                            .collect(),
                         train_loss: aggregate.mean_train_loss,
                         test: Some(metrics),
                         seconds: t0.elapsed().as_secs_f64(),
@@ -336,7 +348,10 @@ pub async fn run_job_with(
                         round,
                         selected,
                         contributors: 0,
-                        dropped: dropped.iter().map(|(p, r)| (*p, r.to_string())).collect(),
+                        dropped: dropped
+                            .iter()
+                            .map(|(p, r)| named(&names, p, r.to_string()))
+                            .collect(),
                         train_loss: f64::NAN,
                         test: None,
                         seconds: t0.elapsed().as_secs_f64(),

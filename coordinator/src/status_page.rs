@@ -146,6 +146,23 @@ fn job_section(h: &mut String, j: &JobStatus) {
         None => h.push_str("<td>-</td>"),
     }
     h.push_str("</tr></table>");
+    // Who was left out of which round, and why (the latest few): a holder that declined,
+    // left, timed out or sent a bad proof is named with its reason.
+    let drops: Vec<(u32, u32, &str)> = records
+        .iter()
+        .flat_map(|r| r.dropped.iter().map(|(p, why)| (r.round, *p, why.as_str())))
+        .collect();
+    if !drops.is_empty() {
+        h.push_str("<table class=\"drops\"><tr><th>round</th><th>holder</th><th>why</th></tr>");
+        for (round, p, why) in drops.iter().rev().take(MAX_DROPS_SHOWN).rev() {
+            let _ = write!(
+                h,
+                "<tr><td>{round}</td><td>{p}</td><td>{}</td></tr>",
+                escape(why)
+            );
+        }
+        h.push_str("</table>");
+    }
     let points: Vec<(u32, f64, f64)> = records
         .iter()
         .filter_map(|r| r.test.map(|m| (r.round, m.auc, m.loss)))
@@ -155,6 +172,9 @@ fn job_section(h: &mut String, j: &JobStatus) {
     }
     h.push_str("</div>");
 }
+
+/// Drops listed on the page, the latest.
+const MAX_DROPS_SHOWN: usize = 12;
 
 /// An SVG line chart: test AUC (blue, 0..1) and test loss (orange, scaled to its maximum)
 /// per round.
@@ -215,7 +235,15 @@ mod tests {
             round,
             selected: 5,
             contributors: 4,
-            dropped: vec![(3, "timed out".into())],
+            dropped: vec![(
+                3,
+                if round == 3 {
+                    "eve: declined: <non-finite>"
+                } else {
+                    "timed out"
+                }
+                .into(),
+            )],
             train_loss: 0.6,
             test: Some(Metrics {
                 loss: 0.5,
@@ -295,6 +323,13 @@ mod tests {
         assert_eq!(page.matches("<polyline").count(), 2, "AUC and loss lines");
         assert!(page.contains("width:50.0%"), "progress bar");
         assert!(page.contains("1 running, 0 queued"));
+        // Each drop, with the holder and its reason (escaped: a reason is holder text).
+        assert!(
+            page.contains(
+                "<tr><td>3</td><td>3</td><td>eve: declined: &lt;non-finite&gt;</td></tr>"
+            ),
+            "{page}"
+        );
     }
 
     #[test]
