@@ -203,34 +203,17 @@ fn an_honest_sealed_transcript_passes() {
 fn an_unsigned_round_with_threshold_zero_fails() {
     // The PoC's first transcript: the coordinator records t = 0 and no survivor signed.
     let job = honest_job(1);
-    let forged = rechain(entries(&job.t).into_iter().map(|e| match e {
-        Entry::Round {
-            round,
-            round_seed,
-            global_hash,
-            participants,
-            inputs,
-            dropped,
-            update_sum,
-            blinding_limb_sums,
-            new_model_hash,
-            beacon,
+    let forged = rechain(entries(&job.t).into_iter().map(|mut e| {
+        if let Entry::Round {
+            threshold,
+            survivor_signatures,
             ..
-        } => Entry::Round {
-            round,
-            round_seed,
-            global_hash,
-            participants,
-            inputs,
-            dropped,
-            threshold: 0,
-            survivor_signatures: vec![],
-            update_sum,
-            blinding_limb_sums,
-            new_model_hash,
-            beacon,
-        },
-        e => e,
+        } = &mut e
+        {
+            *threshold = 0;
+            survivor_signatures.clear();
+        }
+        e
     }));
     let report = audit(&forged);
     assert_fails(&report, "records threshold 0, but 3 selected holders");
