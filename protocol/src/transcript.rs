@@ -201,6 +201,17 @@ pub fn seal_payload(
     out
 }
 
+/// Most bytes a transcript (or one stored record) may claim while it is decoded. Without a
+/// limit, a crafted length prefix made the decoder reserve its claim at once (a capacity
+/// overflow panic, found by `tests/decoder_smoke.rs`); with it, a claim past the limit is a
+/// typed error, and no claim reserves more than the limit.
+pub const MAX_TRANSCRIPT_BYTES: usize = 1 << 30;
+
+/// The encoding's configuration for reading (the same encoding, with the limit).
+fn decoding() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_TRANSCRIPT_BYTES>()
+}
+
 fn encode_entry(entry: &Entry) -> Vec<u8> {
     // Encoding plain data into a Vec cannot fail.
     bincode::serde::encode_to_vec(entry, bincode::config::standard()).unwrap_or_default()
@@ -230,7 +241,7 @@ impl Record {
 
     /// Decodes [`Record::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ChainError> {
-        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        bincode::serde::decode_from_slice(bytes, decoding())
             .map(|(r, _)| r)
             .map_err(|e| ChainError::Format(e.to_string()))
     }
@@ -289,9 +300,8 @@ impl Transcript {
         let body = bytes
             .strip_prefix(FILE_MAGIC.as_slice())
             .ok_or_else(|| ChainError::Format("bad magic".into()))?;
-        let (t, used): (Self, usize) =
-            bincode::serde::decode_from_slice(body, bincode::config::standard())
-                .map_err(|e| ChainError::Format(e.to_string()))?;
+        let (t, used): (Self, usize) = bincode::serde::decode_from_slice(body, decoding())
+            .map_err(|e| ChainError::Format(e.to_string()))?;
         if used != body.len() {
             return Err(ChainError::Format(format!(
                 "{} trailing bytes",
