@@ -231,3 +231,34 @@ fn transcript_decoders_survive_mutated_files_and_records() {
         Record::from_bytes(b).is_ok()
     });
 }
+
+/// The hand-written DER reader that takes a holder's identity key out of its TLS client
+/// certificate: real certificates, mutated, give a key or a typed error.
+#[cfg(feature = "transport")]
+#[test]
+fn the_certificate_identity_parser_survives_mutated_certificates() {
+    use cairn_protocol::enrolment::identity_from_cert;
+    use cairn_protocol::transport::ClientIdentity;
+    let seeds: Vec<Vec<u8>> = (1..=3u8)
+        .map(|i| {
+            ClientIdentity::new(&IdentityKey::from_seed(&[i; 32]))
+                .expect("certificate")
+                .certificate()
+                .to_vec()
+        })
+        .collect();
+    smoke("client certificates", &seeds, |der| {
+        identity_from_cert(der).is_ok()
+    });
+}
+
+/// A holder's allow-listed key, as an operator writes it (64 hex digits).
+#[test]
+fn the_identity_key_text_parser_survives_mutated_text() {
+    let seeds: Vec<Vec<u8>> = (1..=3u8)
+        .map(|i| hex::encode(IdentityKey::from_seed(&[i; 32]).public().0).into_bytes())
+        .collect();
+    smoke("identity key text", &seeds, |b| {
+        std::str::from_utf8(b).is_ok_and(|t| cairn_protocol::enrolment::parse_identity(t).is_ok())
+    });
+}
