@@ -108,10 +108,14 @@ fn refusal(e: JobFileError) -> Refusal {
     }
 }
 
-/// Resolves a job file's text: parses and checks it, loads its `[data]` table and checks the
-/// table against its schema. `job_id` is the id the job runs under.
-pub fn plan_job(text: &str, job_id: &str) -> Result<Plan, Refusal> {
+/// Resolves a job file's text: parses and checks it (with `data_root`, that its `data.path`
+/// lies under it: jobs submitted through the admin interface), loads its `[data]` table and
+/// checks the table against its schema. `job_id` is the id the job runs under.
+pub fn plan_job(text: &str, job_id: &str, data_root: Option<&Path>) -> Result<Plan, Refusal> {
     let file = JobFile::from_toml(text).map_err(refusal)?;
+    if let Some(root) = data_root {
+        file.check_data_root(root).map_err(refusal)?;
+    }
     let data = DataArgs {
         data: file.data.path.clone(),
         synthetic: file.data.synthetic,
@@ -216,7 +220,8 @@ struct Service {
 pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
     // A job file that cannot run is refused before any state is made.
     if let Some(sub) = &opts.submit {
-        plan_job(&sub.text, "validation").map_err(|r| anyhow!("job file {}: {}", sub.source, r))?;
+        plan_job(&sub.text, "validation", None)
+            .map_err(|r| anyhow!("job file {}: {}", sub.source, r))?;
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
@@ -239,10 +244,7 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
         validate: {
             let root = opts.data_root.clone();
             Arc::new(move |text: &str| {
-                JobFile::from_toml(text)
-                    .and_then(|f| f.check_data_root(&root))
-                    .map_err(refusal)?;
-                plan_job(text, "validation").map(|p| p.file.name)
+                plan_job(text, "validation", Some(&root)).map(|p| p.file.name)
             })
         },
         changed: changed_tx,
@@ -397,7 +399,7 @@ impl Service {
         let store = Arc::clone(&self.store);
         let info = store.job(id)?;
         let text = String::from_utf8(store.config(id)?).unwrap_or_default();
-        let plan = match plan_job(&text, &job_id(&info.name, id)) {
+        let plan = match plan_job(&text, &job_id(&info.name, id), None) {
             Ok(p) => p,
             Err(r) => {
                 let why = format!("cannot run on this coordinator: {}", r);

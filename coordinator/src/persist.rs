@@ -135,14 +135,10 @@ impl Persist {
         let mut written = usize::try_from(r.transcript_len).unwrap_or(usize::MAX);
         let abandoned = if r.in_flight.is_some() {
             let (entries, head) = match &recorder {
-                Some(rec) => {
-                    let t = rec.transcript();
-                    let new: Vec<Vec<u8>> = t.records[written.min(t.records.len())..]
-                        .iter()
-                        .map(Record::to_bytes)
-                        .collect();
-                    (new, t.head())
-                }
+                Some(rec) => (
+                    unwritten(rec.transcript(), written),
+                    rec.transcript().head(),
+                ),
                 None => (Vec::new(), r.transcript_head),
             };
             written += entries.len();
@@ -188,9 +184,8 @@ impl Persist {
         applied: Option<(&[f32], &ServerOptState)>,
         transcript: Option<&Transcript>,
     ) -> Result<(), StoreError> {
-        let records =
-            transcript.map_or(&[][..], |t| &t.records[self.written.min(t.records.len())..]);
-        let entries: Vec<Vec<u8>> = records.iter().map(Record::to_bytes).collect();
+        let entries = transcript.map_or(Vec::new(), |t| unwritten(t, self.written));
+        let entries_len = entries.len();
         let head = transcript.map_or([0; 32], Transcript::head);
         let (store, job, rec) = (Arc::clone(&self.store), self.job, rec.clone());
         let applied = applied.map(|(m, o)| (m.to_vec(), o.clone()));
@@ -213,7 +208,7 @@ impl Persist {
                 .map(drop),
         })
         .await?;
-        self.written += records.len();
+        self.written += entries_len;
         Ok(())
     }
 
@@ -224,13 +219,19 @@ impl Persist {
         transcript: Option<&Transcript>,
     ) -> Result<(), StoreError> {
         // The transcript's last records (its seal) go in with the job's final state.
-        let records =
-            transcript.map_or(&[][..], |t| &t.records[self.written.min(t.records.len())..]);
-        let entries: Vec<Vec<u8>> = records.iter().map(Record::to_bytes).collect();
+        let entries = transcript.map_or(Vec::new(), |t| unwritten(t, self.written));
         let head = transcript.map(Transcript::head);
         let (store, job) = (Arc::clone(&self.store), self.job);
         blocking(move || store.finish_job_with(job, error, &entries, head).map(drop)).await
     }
+}
+
+/// The encodings of `t`'s records from position `written` on: what the store lacks.
+fn unwritten(t: &Transcript, written: usize) -> Vec<Vec<u8>> {
+    t.records[written.min(t.records.len())..]
+        .iter()
+        .map(Record::to_bytes)
+        .collect()
 }
 
 /// The transcript of `job` as the store holds it (the chain is not checked here).
