@@ -18,9 +18,14 @@ pub(crate) fn is_missing(cell: &str) -> bool {
     MISSING_MARKERS.iter().any(|m| cell.eq_ignore_ascii_case(m))
 }
 
-/// Parses a trimmed, non-missing cell as a finite number.
-pub(crate) fn parse_number(cell: &str) -> Option<f64> {
-    cell.parse::<f64>().ok().filter(|v| v.is_finite())
+/// Parses a trimmed, non-missing cell as a number finite in the table's `f32`. A value past
+/// `f32`'s range (±3.4e38) is no usable number, so its column is text: cast, it was ±∞, which
+/// the normaliser turned into NaN features (found by the `csv_table` fuzz target).
+pub(crate) fn parse_number(cell: &str) -> Option<f32> {
+    cell.parse::<f64>()
+        .ok()
+        .map(|v| v as f32)
+        .filter(|v| v.is_finite())
 }
 
 fn is_index_name(name: &str) -> bool {
@@ -44,7 +49,7 @@ fn classify(cells: &[String]) -> Kind {
         if is_missing(c) {
             values.push(f32::NAN);
         } else if let Some(v) = parse_number(c) {
-            values.push(v as f32);
+            values.push(v);
         } else {
             return Kind::Text { example: c.clone() };
         }
@@ -239,6 +244,19 @@ mod tests {
         assert_eq!(
             rep.dropped_where(|r| *r == DropReason::Requested),
             vec!["b"]
+        );
+    }
+
+    #[test]
+    fn numbers_past_the_range_of_f32_are_not_numbers() {
+        let (ds, rep) = numeric(
+            "y,a,b\n1,1e39,1\n0,2,2\n1,3,-3e38\n",
+            &LoadOptions::with_label("y"),
+        );
+        assert_eq!(ds.feature_names, vec!["b"]);
+        assert_eq!(
+            rep.dropped_where(|r| matches!(r, DropReason::NonNumeric { .. })),
+            vec!["a"]
         );
     }
 

@@ -259,7 +259,8 @@ impl Drop for TempFile {
 
 /// The CSV loader (`cairn_datasets::load_csv` with the default options: what a coordinator
 /// and each participant run on their table): the bytes as a file, gzip-compressed when they
-/// start with gzip's magic (the loader decompresses `.gz` files).
+/// start with gzip's magic (the loader decompresses `.gz` files). The prepared table keeps
+/// the loaders' promise: finite values within the clamp.
 pub fn csv_table(data: &[u8]) {
     let suffix = if data.starts_with(&[0x1f, 0x8b]) {
         ".csv.gz"
@@ -271,18 +272,25 @@ pub fn csv_table(data: &[u8]) {
     };
     let opts = LoadOptions::default();
     if let Ok(p) = cairn_datasets::load_csv(&file.0, &opts) {
-        assert!(
-            p.train.features.iter().all(|x| x.is_finite())
-                && p.test.features.iter().all(|x| x.is_finite()),
-            "a prepared table holds a non-finite value"
-        );
+        check_prepared(&p, &opts);
     }
     let _ = cairn_datasets::load_raw_csv(&file.0, &opts);
 }
 
+/// What the loaders promise of a prepared table: every value finite and within `±clamp`
+/// (the fixed-point encoders and the circuits rely on it).
+fn check_prepared(p: &cairn_datasets::Prepared, opts: &LoadOptions) {
+    let ok = |x: &f32| x.is_finite() && x.abs() <= opts.clamp;
+    assert!(
+        p.train.features.iter().all(ok) && p.test.features.iter().all(ok),
+        "a prepared table holds a value that is not finite or past the clamp"
+    );
+}
+
 /// The per-account transaction loader (`load_account_txs`): a labels CSV, a NUL byte, then
 /// a transaction CSV (without a NUL, all of it is the labels file and there are no
-/// transactions), extracted and prepared with the default options.
+/// transactions), extracted and prepared with the default options: the prepared table
+/// keeps the loaders' promise (finite values within the clamp).
 pub fn account_txs(data: &[u8]) {
     let (labels, txs) = match data.iter().position(|&b| b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
@@ -296,7 +304,10 @@ pub fn account_txs(data: &[u8]) {
     else {
         return;
     };
-    let _ = cairn_datasets::prepare(features.table, features.report, &LoadOptions::default());
+    let opts = LoadOptions::default();
+    if let Ok(p) = cairn_datasets::prepare(features.table, features.report, &opts) {
+        check_prepared(&p, &opts);
+    }
 }
 
 /// A verifying key file (`training-<shape>.vk`, and the key a transcript records) for
