@@ -190,7 +190,14 @@ impl Account {
         if self.is_placeholder_only() {
             return vec![0.0; FEATURE_NAMES.len()];
         }
-        values.iter().map(|&v| v as f32).collect()
+        // Saturated into f32's range: an amount needs only be a finite f64, and a fee is a
+        // product of two, so a feature could pass f32::MAX, and cast it was ±∞, which the
+        // normaliser turned into NaN features (found by the `account_txs` fuzz target). A NaN
+        // (∞ − ∞ of two overflowing f64 sums) stays NaN: missing, filled like any other.
+        values
+            .iter()
+            .map(|&v| v.clamp(f64::from(f32::MIN), f64::from(f32::MAX)) as f32)
+            .collect()
     }
 }
 
@@ -209,6 +216,24 @@ mod tests {
             gas_used: 21_000.0,
             ..Tx::default()
         }
+    }
+
+    #[test]
+    fn features_past_the_range_of_f32_saturate() {
+        let mut a = Account::default();
+        a.add(Tx {
+            gas_price_wei: 1e200,
+            gas_used: 1e200,
+            ..tx(true, 0, "0xa", 1e250)
+        });
+        a.add(tx(false, 60, "0xb", 1e250));
+        let f = a.features();
+        assert!(f.iter().all(|x| !x.is_infinite()), "{f:?}");
+        let fees = FEATURE_NAMES
+            .iter()
+            .position(|n| *n == "fees_eth_total")
+            .expect("known name");
+        assert_eq!(f[fees], f32::MAX);
     }
 
     #[test]
