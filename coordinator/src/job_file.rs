@@ -61,7 +61,8 @@ pub struct JobFile {
     /// Federated rounds to run [default: 20].
     #[serde(default = "default_rounds")]
     pub rounds: u32,
-    /// Seed of the initial model and the round seeds [default: 7].
+    /// Seed of the initial model [default: 7]. The round seeds come from the holders'
+    /// commit-reveal, never from this public number.
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// The data schema and the coordinator's evaluation table.
@@ -887,6 +888,13 @@ impl JobFile {
             };
             invalid(field, e.to_string())
         })?;
+        // A circuit too large to set up is refused now, not when its setup runs out of
+        // memory (a few small circuits are built to estimate it: about a second).
+        if let Some(spec) = config.proof {
+            let shape = cairn_circuits::rounds::shape(&config.model, &config.hyper, &spec);
+            cairn_circuits::training::proof::check_size(&shape)
+                .map_err(|e| invalid("proofs", e.to_string()))?;
+        }
         let enrolment = self.enrolment.enrolment().map_err(JobFileError::Invalid)?;
         Ok(ResolvedJob {
             config,

@@ -276,6 +276,54 @@ impl TrainingCircuit {
         Self::blank(shape).synthesize(&cs)
     }
 
+    /// The constraints of `shape`'s circuit (an upper estimate), without building it: the
+    /// circuit is bilinear in the steps proved s and the blocks b opened per step
+    /// (c = A + B·b + C·s + D·s·b: a Merkle opening and range checks per block, the
+    /// model's pass per step and per row), so four circuits of one or two steps and one or
+    /// two blocks fix A to D; 2 % is added for the hashes of the index and digest vectors,
+    /// which grow in absorption chunks. Shapes whose training alone is plainly over
+    /// `limit` (two multiply-accumulates per parameter per row per step) are answered with
+    /// that lower bound, unbuilt.
+    pub fn estimated_constraints(shape: &Shape, limit: u64) -> Result<u64, SynthesisError> {
+        shape
+            .validate()
+            .map_err(|_| SynthesisError::Unsatisfiable)?;
+        let s = i128::from(shape.sampled_steps.unwrap_or(shape.local_steps));
+        let blocks = i128::from(shape.batch_size / shape.block_rows);
+        let params = shape.model.param_count() as u64;
+        let floor = u64::from(shape.sampled_steps.unwrap_or(shape.local_steps))
+            .saturating_mul(u64::from(shape.batch_size))
+            .saturating_mul(params.saturating_mul(2));
+        if floor > limit {
+            return Ok(floor);
+        }
+        let small = |steps: u32, blocks: u32| {
+            let mut sh = shape.clone();
+            sh.batch_size = blocks * shape.block_rows;
+            match shape.sampled_steps {
+                // Keep K: a sampled proof's size follows s, not K.
+                Some(_) => sh.sampled_steps = Some(steps),
+                None => sh.local_steps = steps,
+            }
+            Self::shape_breakdown(&sh).map(|bd| bd.total as i128)
+        };
+        let (c11, c12) = (small(1, 1)?, small(1, 2)?);
+        let per_block = c12 - c11;
+        let est = if s == 1 {
+            c11 + (blocks - 1) * per_block
+        } else {
+            // A sampled proof of s ≥ 2 steps has K ≥ 3, so two steps are a valid shape.
+            let (c21, c22) = (small(2, 1)?, small(2, 2)?);
+            let d = (c22 - c21) - per_block;
+            let b = per_block - d;
+            let c = c21 - c11 - d;
+            let a = c11 - b - c - d;
+            a + b * blocks + c * s + d * s * blocks
+        };
+        let est = u64::try_from(est.max(0)).unwrap_or(u64::MAX);
+        Ok(est.saturating_add(est / 50))
+    }
+
     /// Synthesises into a fresh constraint system: where the constraints go, and whether
     /// this witness satisfies them (for benches, `keygen` reports and debugging).
     pub fn count(&self) -> Result<(Breakdown, bool), SynthesisError> {

@@ -61,6 +61,15 @@ pub enum ProofError {
     /// ([`super::prover::Prover::prove`]): the key is bad, do not use it again.
     #[error("proving key: {0}")]
     BadProvingKey(String),
+    /// A shape whose circuit is too large to set up on an ordinary machine
+    /// ([`check_size`]), refused before the setup would run out of memory.
+    #[error("the circuit of this job would have about {constraints} constraints (a trusted setup of about {gib:.1} GiB); the most a job may have is {max}: fewer proved steps, a smaller batch or model", gib = *constraints as f64 * SETUP_BYTES_PER_CONSTRAINT / (1u64 << 30) as f64)]
+    TooLarge {
+        /// The estimate.
+        constraints: u64,
+        /// [`MAX_SETUP_CONSTRAINTS`].
+        max: u64,
+    },
     /// The key directory could not be read or written.
     #[error("key file {path}: {source}")]
     Io {
@@ -105,12 +114,37 @@ impl Proof {
     }
 }
 
+/// The most constraints a job's circuit may have: its trusted setup then needs about
+/// 12 GiB ([`SETUP_BYTES_PER_CONSTRAINT`]), what a coordinator's machine can be asked for.
+pub const MAX_SETUP_CONSTRAINTS: u64 = 2_000_000;
+
+/// Peak memory of the trusted setup per constraint, measured: R2's 838,000 constraints
+/// took 5.1 GiB.
+pub const SETUP_BYTES_PER_CONSTRAINT: f64 = 6_500.0;
+
+/// Estimates the constraints of `shape`'s circuit without building it
+/// ([`TrainingCircuit::estimated_constraints`]) and refuses one over
+/// [`MAX_SETUP_CONSTRAINTS`]: what a job file check and the setup call before anything
+/// large is allocated.
+pub fn check_size(shape: &Shape) -> Result<u64, ProofError> {
+    let constraints = TrainingCircuit::estimated_constraints(shape, MAX_SETUP_CONSTRAINTS)?;
+    if constraints > MAX_SETUP_CONSTRAINTS {
+        return Err(ProofError::TooLarge {
+            constraints,
+            max: MAX_SETUP_CONSTRAINTS,
+        });
+    }
+    Ok(constraints)
+}
+
 /// Circuit-specific setup for `shape` (the trusted setup: whoever runs it must forget the
-/// randomness drawn from `rng`).
+/// randomness drawn from `rng`). A shape over [`MAX_SETUP_CONSTRAINTS`] is refused first
+/// ([`check_size`]).
 pub fn setup<R: RngCore + CryptoRng>(
     shape: &Shape,
     rng: &mut R,
 ) -> Result<(ProvingKey, VerifyingKey), ProofError> {
+    check_size(shape)?;
     Ok(Groth16::<Bn254>::circuit_specific_setup(
         TrainingCircuit::blank(shape),
         rng,

@@ -987,3 +987,106 @@ fn a_sampled_proof_verifies_and_binds_its_digests() {
     none.digests.clear();
     assert!(!proof::verify(&pvk, &none, &pi).unwrap_or(false));
 }
+
+/// #12 item 8: a job's circuit size is known before its setup. The estimate from four
+/// small circuits bounds the real count from above by at most 4 %, for full and sampled
+/// proofs, and a shape past the limit is refused before any setup.
+#[test]
+fn the_constraint_estimate_is_the_count_and_large_shapes_are_refused() {
+    let base = Shape {
+        model: ModelSpec {
+            n_features: 3,
+            hidden: vec![2],
+        },
+        local_steps: 3,
+        batch_size: 4,
+        tree_depth: 4,
+        feature_bits: 8,
+        block_rows: 2,
+        sampled_steps: None,
+    };
+    let sampled = Shape {
+        local_steps: 5,
+        batch_size: 6,
+        block_rows: 3,
+        sampled_steps: Some(2),
+        ..base.clone()
+    };
+    let one_step = Shape {
+        local_steps: 2,
+        sampled_steps: Some(1),
+        ..base.clone()
+    };
+    for shape in [base.clone(), sampled, one_step] {
+        let real = TrainingCircuit::shape_breakdown(&shape)
+            .expect("count")
+            .total as u64;
+        let est = TrainingCircuit::estimated_constraints(&shape, u64::MAX).expect("estimate");
+        assert!(
+            real <= est && est <= real + real / 25,
+            "{shape:?}: {est} vs {real}"
+        );
+        assert_eq!(proof::check_size(&shape).expect("small"), est);
+    }
+    // 1,000 steps of 4,096 rows through a 38→64→1 MLP: refused at once, without building
+    // anything, and before a setup could start.
+    let huge = Shape {
+        model: ModelSpec {
+            n_features: 38,
+            hidden: vec![64],
+        },
+        local_steps: 1000,
+        batch_size: 4096,
+        block_rows: 4,
+        ..base
+    };
+    let e = proof::check_size(&huge).expect_err("too large");
+    assert!(
+        matches!(e, proof::ProofError::TooLarge { max, .. } if max == proof::MAX_SETUP_CONSTRAINTS),
+        "{e}"
+    );
+    assert!(e.to_string().contains("GiB"), "{e}");
+    let e = proof::setup(&huge, &mut ChaCha20Rng::seed_from_u64(1)).expect_err("no setup");
+    assert!(matches!(e, proof::ProofError::TooLarge { .. }), "{e}");
+}
+
+#[test]
+#[ignore = "builds the R2 and R3 reference circuits (a few seconds each): run by hand"]
+fn the_constraint_estimate_of_the_reference_shapes() {
+    let r3 = Shape {
+        model: ModelSpec {
+            n_features: 38,
+            hidden: vec![8],
+        },
+        local_steps: 10,
+        batch_size: 32,
+        tree_depth: 12,
+        feature_bits: 20,
+        block_rows: 8,
+        sampled_steps: Some(1),
+    };
+    let r2 = Shape {
+        model: ModelSpec {
+            n_features: 45,
+            hidden: vec![16],
+        },
+        local_steps: 4,
+        batch_size: 16,
+        sampled_steps: None,
+        ..r3.clone()
+    };
+    let r3_full = Shape {
+        sampled_steps: None,
+        ..r3.clone()
+    };
+    for shape in [r3, r2, r3_full] {
+        let t = std::time::Instant::now();
+        let est = TrainingCircuit::estimated_constraints(&shape, u64::MAX).expect("estimate");
+        let took = t.elapsed();
+        let real = TrainingCircuit::shape_breakdown(&shape)
+            .expect("count")
+            .total as u64;
+        eprintln!("{shape:?}: estimate {est} in {took:?}, real {real}");
+        assert!(real <= est && est <= real + real / 25, "{est} vs {real}");
+    }
+}

@@ -397,3 +397,27 @@ fn a_data_path_outside_the_data_root_is_refused_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn a_proven_job_whose_circuit_is_too_large_to_set_up_is_refused_at_once() {
+    // #12 item 8: 20 proved steps of 2,048 rows through a 38→256→1 MLP would take a setup
+    // of hundreds of GiB; the job is refused, naming the field, before any key exists.
+    let file = JobFile::from_toml(
+        "[model]\nhidden = [256]\n[train]\nsteps = 20\nbatch = 2048\n[proofs]\nenabled = true\nsteps = \"all\"\n",
+    )
+    .expect("parses");
+    let t = std::time::Instant::now();
+    let e = file.to_config("j", 38).expect_err("too large");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "refused unbuilt"
+    );
+    let JobFileError::Invalid(fields) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(fields[0].field, "proofs", "{e}");
+    assert!(fields[0].reason.contains("constraints"), "{e}");
+    // The demo's default proven job fits.
+    let fine = JobFile::from_toml("[proofs]\nenabled = true\n").expect("parses");
+    assert!(fine.to_config("j", 38).is_ok());
+}
