@@ -212,7 +212,7 @@ pub fn verify_check(pvk: &PreparedVerifyingKey<Bn254>, check: &ProofCheck) -> Re
     verify_input(
         pvk,
         &check.statement,
-        check.participant,
+        check.index,
         &check.dataset,
         &check.input,
     )

@@ -125,6 +125,12 @@ pub fn print(report: &AuditReport, seconds: f64) {
             );
         }
     }
+    if report.contributors > 0 {
+        println!(
+            "randomness: drawn by commit-reveal from {} holder(s)' contributions; every round seed re-derived from them",
+            report.contributors
+        );
+    }
     if report.finished {
         println!(
             "sealed: the coordinator signed the transcript's head and {} holder(s) countersigned it",

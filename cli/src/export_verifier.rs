@@ -149,10 +149,8 @@ pub fn from_transcript(path: &Path) -> Result<Export> {
     let proofs = items
         .iter()
         .map(|it| {
-            let (_, public) =
-                rounds::statement(&it.statement, it.participant, &it.dataset, &it.input).map_err(
-                    |e| anyhow!("round {} participant {}: {e}", it.round, it.participant),
-                )?;
+            let (_, public) = rounds::statement(&it.statement, it.index, &it.dataset, &it.input)
+                .map_err(|e| anyhow!("round {} participant {}: {e}", it.round, it.participant))?;
             let p = proof::Proof::from_bytes(&it.input.proof)
                 .with_context(|| format!("round {} participant {}", it.round, it.participant))?;
             Ok(NamedProof {

@@ -139,6 +139,8 @@ pub struct LocalCoordinator {
     pub addr: std::net::SocketAddr,
     /// Its certificate's fingerprint.
     pub fingerprint: String,
+    /// The job's γ: the holders here are the operator's own, so they accept what it chose.
+    corruption: f64,
     task: tokio::task::JoinHandle<Result<JobSummary, cairn_coordinator::CoordinatorError>>,
 }
 
@@ -157,6 +159,7 @@ impl LocalCoordinator {
             prover,
             keys: None,
             prove_threads: None,
+            min_corruption: self.corruption,
         }
     }
 
@@ -197,6 +200,10 @@ pub fn start_coordinator(
         addr,
         fingerprint: identity.fingerprint.clone(),
     });
+    let corruption = match &job.aggregation {
+        cairn_protocol::round::Aggregation::Secure(s) => s.corruption,
+        cairn_protocol::round::Aggregation::Plain => 0.0,
+    };
     let mut job = Job::new(job, initial, Instant::now());
     if proving.is_some() {
         job = with_sum_check(job);
@@ -216,6 +223,7 @@ pub fn start_coordinator(
     Ok(LocalCoordinator {
         addr,
         fingerprint: identity.fingerprint,
+        corruption,
         task,
     })
 }

@@ -284,6 +284,11 @@ pub struct ParticipantArgs {
     /// per core]
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub prove_threads: Option<u16>,
+    /// The least corrupt fraction γ this holder lets a secure job plan for: a job whose γ
+    /// is lower (so its Shamir threshold weaker) is refused, round by round, with the
+    /// reason
+    #[arg(long, default_value_t = cairn_protocol::client::DEFAULT_MIN_CORRUPTION)]
+    pub min_corruption: f64,
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
@@ -354,6 +359,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         prover: None,
         keys: Some(keys),
         prove_threads: args.prove_threads.map(usize::from),
+        min_corruption: args.min_corruption,
     };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {

@@ -71,7 +71,7 @@ pub struct TrainArgs {
     /// Seconds to wait for participants to join [default: 300]
     #[arg(long)]
     pub join_timeout: Option<u64>,
-    /// Seed of the initial model and the round seeds [default: 7]
+    /// Seed of the initial model [default: 7] (round seeds come from the holders' commit-reveal)
     #[arg(long)]
     pub seed: Option<u64>,
     /// How updates are aggregated: `secure` (SecAgg+: the coordinator learns only the
@@ -292,7 +292,7 @@ impl TrainArgs {
         self.rounds.unwrap_or(20)
     }
 
-    /// Seed of the initial model and round seeds.
+    /// Seed of the initial model.
     pub fn seed(&self) -> u64 {
         self.seed.unwrap_or(7)
     }

@@ -439,6 +439,7 @@ fn kinds(t: &Transcript) -> Vec<&'static str> {
         .map(|r| match &r.entry {
             Entry::Job { .. } => "job",
             Entry::Enrolled { .. } => "enrolled",
+            Entry::Randomness { .. } => "randomness",
             Entry::Resumed { .. } => "resumed",
             Entry::Round { .. } => "round",
             Entry::RoundFailed { .. } => "failed",
@@ -461,7 +462,15 @@ fn a_proven_job_killed_in_its_first_round_starts_its_transcript_afresh() {
     assert_eq!(
         kinds(&t),
         [
-            "job", "resumed", "enrolled", "enrolled", "enrolled", "round", "round", "round",
+            "job",
+            "resumed",
+            "enrolled",
+            "enrolled",
+            "enrolled",
+            "randomness",
+            "round",
+            "round",
+            "round",
             "finished"
         ]
     );
@@ -485,13 +494,13 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     assert_eq!(
         kinds(&t),
         [
-            "job", "enrolled", "enrolled", "enrolled", "round", "resumed", "enrolled", "enrolled",
-            "enrolled", "round", "round", "finished"
+            "job", "enrolled", "enrolled", "enrolled", "randomness", "round", "resumed", "enrolled",
+            "enrolled", "enrolled", "round", "round", "finished"
         ],
-        "round 2 left no record but the resume marker; rounds 3 and 4 make three; the seal ends it"
+        "round 2 left no record but the resume marker; rounds 3 and 4 make three; the seal ends it; the randomness drawn before the kill is kept"
     );
     assert!(matches!(
-        t.records[5].entry,
+        t.records[6].entry,
         Entry::Resumed {
             next_round: 3,
             abandoned: Some(2)
@@ -508,7 +517,7 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     let mut forged = Transcript::default();
     for r in &t.records {
         let mut entry = r.entry.clone();
-        if r.seq > 5 {
+        if r.seq > 6 {
             if let Entry::Enrolled {
                 identity, dataset, ..
             } = &mut entry

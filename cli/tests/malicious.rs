@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 const HONEST: usize = 7;
 const ROUNDS: u32 = 2;
 
-/// Every honest x a holder proved, by (round, participant id).
+/// Every honest x a holder proved, by (round, index in the job's randomness roster).
 type Ledger = Arc<Mutex<BTreeMap<(u32, u32), Vec<i64>>>>;
 
 #[derive(Debug)]
@@ -240,7 +240,26 @@ async fn dishonest_holders_are_dropped_named_and_the_round_keeps_the_honest_sum(
     assert_eq!(summary.error, None, "{:?}", summary.rounds);
     assert_eq!(summary.rounds_completed, ROUNDS, "{:?}", summary.rounds);
 
-    let id_of = |h: &Holder| h.id.lock().expect("id").expect("proved at least once");
+    let t = summary.transcript.expect("transcript");
+    // A holder proves under its index in the job's randomness roster; the transcript names
+    // it by its connection's id.
+    let mut pid_of_identity = BTreeMap::new();
+    let mut roster = Vec::new();
+    for r in &t.records {
+        match &r.entry {
+            Entry::Enrolled {
+                participant,
+                identity,
+                ..
+            } => {
+                pid_of_identity.insert(*identity, *participant);
+            }
+            Entry::Randomness { contributions } => roster.clone_from(contributions),
+            _ => {}
+        }
+    }
+    let pid_of_index = |i: u32| pid_of_identity[&roster[i as usize].identity];
+    let id_of = |h: &Holder| pid_of_index(h.id.lock().expect("id").expect("proved at least once"));
     let cheaters: Vec<(u32, &str, u32)> = all[HONEST..]
         .iter()
         .map(|h| {
@@ -253,8 +272,12 @@ async fn dishonest_holders_are_dropped_named_and_the_round_keeps_the_honest_sum(
             (id_of(h), attack.name(), first_cheat)
         })
         .collect();
-    let t = summary.transcript.expect("transcript");
-    let ledger = ledger.lock().expect("ledger");
+    let ledger: BTreeMap<(u32, u32), Vec<i64>> = ledger
+        .lock()
+        .expect("ledger")
+        .iter()
+        .map(|(&(round, index), x)| ((round, pid_of_index(index)), x.clone()))
+        .collect();
     let mut rounds_seen = 0;
     for r in &t.records {
         let Entry::Round {

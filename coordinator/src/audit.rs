@@ -25,6 +25,7 @@ use cairn_circuits::training::{Public, Shape};
 use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::challenge::{escape_over_rounds, escape_probability, holder_beacon};
 use cairn_protocol::job::RoundStatement;
+use cairn_protocol::randomness::{self, Contribution};
 use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum, SecureSettings};
 use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Transcript};
@@ -39,6 +40,9 @@ pub struct ProofItem {
     pub round: u32,
     /// The prover.
     pub participant: u32,
+    /// Its index in the job's randomness roster: what its rows and statement are drawn
+    /// for.
+    pub index: u32,
     /// The round's statement (shared by the round's proofs).
     pub statement: Arc<RoundStatement>,
     /// The dataset commitment the prover enrolled.
@@ -50,13 +54,7 @@ pub struct ProofItem {
 impl ProofItem {
     /// Verifies the proof against its statement.
     pub fn verify(&self, pvk: &PreparedVerifyingKey<Bn254>) -> Result<(), String> {
-        rounds::verify_input(
-            pvk,
-            &self.statement,
-            self.participant,
-            &self.dataset,
-            &self.input,
-        )
+        rounds::verify_input(pvk, &self.statement, self.index, &self.dataset, &self.input)
     }
 }
 
@@ -110,6 +108,9 @@ pub struct AuditReport {
     pub finished: bool,
     /// Holders whose countersignature on the sealed head verified.
     pub countersigned: usize,
+    /// Holders whose contributions the job's randomness was drawn from (every round seed
+    /// was re-derived from them).
+    pub contributors: usize,
 }
 
 /// How a sampled-step job's proofs were drawn, for the soundness the audit states.
@@ -215,7 +216,7 @@ pub fn verify_items(
         .zip(of_round)
         .map(|(it, r)| {
             let round = parts[r].as_ref().map_err(Clone::clone)?;
-            let public = round.statement(it.participant, &it.dataset, &it.input)?;
+            let public = round.statement(it.index, &it.dataset, &it.input)?;
             Ok((public, rounds::decode_proof(&it.input)?))
         })
         .collect();
@@ -306,6 +307,8 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
     let gens = Generators::new(current.len());
     // Sampled-step jobs: proven rounds per holder (by id within the job).
     let mut proven_rounds: BTreeMap<u32, u32> = BTreeMap::new();
+    // The job's randomness (contributions and beacon), once recorded.
+    let mut drawn: Option<(Vec<Contribution>, [u8; 32])> = None;
     for r in &t.records[1..] {
         let at = format!("record {}", r.seq);
         if let Some(end) = finished {
@@ -337,6 +340,13 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                     problems.push(format!("{at}: participant {participant}: {e}"));
                 }
                 enrolled.insert(*identity);
+                if let Some((roster, _)) = &drawn {
+                    if randomness::holder_index(roster, identity).is_none() {
+                        problems.push(format!(
+                            "{at}: participant {participant} enrolled after the resume, but is not in the job's randomness roster"
+                        ));
+                    }
+                }
                 let fact = (dataset.root, dataset.n_rows);
                 if committed.entry(*identity).or_insert(fact) != &fact {
                     problems.push(format!(
@@ -347,6 +357,35 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                 identities.insert(*participant, *identity);
                 if datasets.insert(*participant, dataset.clone()).is_some() {
                     problems.push(format!("{at}: participant {participant} enrolled twice"));
+                }
+            }
+            Entry::Randomness { contributions } => {
+                if drawn.is_some() {
+                    problems.push(format!("{at}: the job's randomness recorded twice"));
+                } else if !report.rounds.is_empty() {
+                    // (After a resume that abandoned the rounds before any was recorded,
+                    // the randomness is drawn afresh: only recorded rounds come too early.)
+                    problems.push(format!(
+                        "{at}: the job's randomness recorded after round {last_round}"
+                    ));
+                }
+                if let Err(e) = randomness::check(contributions) {
+                    problems.push(format!("{at}: the job's randomness: {e}"));
+                }
+                for id in &enrolled {
+                    if randomness::holder_index(contributions, id).is_none() {
+                        problems.push(format!(
+                            "{at}: {} enrolled but has no contribution in the job's randomness",
+                            hex::encode(id.0)
+                        ));
+                    }
+                }
+                report.contributors = contributions.len();
+                if drawn.is_none() {
+                    drawn = Some((
+                        contributions.clone(),
+                        randomness::beacon(job_id, contributions),
+                    ));
                 }
             }
             Entry::Resumed {
@@ -511,6 +550,16 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                         "{at}: the round did not start from the previous round's model"
                     ));
                 }
+                match &drawn {
+                    None => problems.push(format!(
+                        "{at}: a round before the job's randomness was recorded"
+                    )),
+                    Some((_, b)) if *round_seed != randomness::round_seed(b, *round) => problems
+                        .push(format!(
+                            "{at}: the round seed is not the job's randomness for round {round}"
+                        )),
+                    Some(_) => {}
+                }
                 let st = Arc::new(RoundStatement {
                     round: *round,
                     model: model.clone(),
@@ -562,10 +611,20 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                     if !participants.contains(p) {
                         problems.push(format!("{at}: participant {p} was not selected"));
                     }
+                    let index = drawn.as_ref().and_then(|(roster, _)| {
+                        randomness::holder_index(roster, identities.get(p)?)
+                    });
+                    let Some(index) = index else {
+                        problems.push(format!(
+                            "{at}: participant {p} has no place in the job's randomness roster"
+                        ));
+                        continue;
+                    };
                     items.push(ProofItem {
                         record: r.seq,
                         round: *round,
                         participant: *p,
+                        index,
                         statement: Arc::clone(&st),
                         dataset: dataset.clone(),
                         input: input.clone(),
@@ -698,6 +757,7 @@ mod tests {
                     record: 5,
                     round: 1,
                     participant: p,
+                    index: p,
                     statement: Arc::clone(&st),
                     dataset: DatasetCommitment {
                         root: data.root(),

@@ -101,6 +101,7 @@ impl Persist {
             committed: Default::default(),
             abandoned: u32::try_from(abandoned_before).unwrap_or(u32::MAX)
                 + u32::from(r.in_flight.is_some()),
+            randomness: Vec::new(),
         };
         // A proven job's transcript is stored from its first recorded round on (the header
         // and enrolments go with it): before that there is nothing to continue, and the
@@ -111,16 +112,22 @@ impl Persist {
                 what: "transcript",
                 reason: e.to_string(),
             })?;
-            // Each identity's dataset so far: the resumed job holds holders to it.
+            // Each identity's dataset so far, and the job's randomness: the resumed job
+            // holds holders to both.
             for rec in &so_far.records {
-                if let Entry::Enrolled {
-                    identity, dataset, ..
-                } = &rec.entry
-                {
-                    point
-                        .committed
-                        .entry(*identity)
-                        .or_insert((dataset.root, dataset.n_rows));
+                match &rec.entry {
+                    Entry::Enrolled {
+                        identity, dataset, ..
+                    } => {
+                        point
+                            .committed
+                            .entry(*identity)
+                            .or_insert((dataset.root, dataset.n_rows));
+                    }
+                    Entry::Randomness { contributions } => {
+                        point.randomness.clone_from(contributions);
+                    }
+                    _ => {}
                 }
             }
             Some(Recorder::resume(

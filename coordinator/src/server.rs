@@ -281,6 +281,12 @@ pub async fn run_job_with(
                 } => {
                     info!(participant, n_rows = dataset.n_rows, root = %hex::encode(dataset.root), "dataset committed");
                 }
+                JobEvent::Randomness { contributions } => {
+                    info!(
+                        holders = contributions.len(),
+                        "the job's randomness is drawn from every holder's revealed contribution"
+                    );
+                }
                 JobEvent::RoundStarted {
                     round,
                     participants,

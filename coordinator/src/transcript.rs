@@ -128,6 +128,7 @@ impl Recorder {
         if matches!(
             event,
             JobEvent::Enrolled { .. }
+                | JobEvent::Randomness { .. }
                 | JobEvent::RoundCompleted { .. }
                 | JobEvent::RoundFailed { .. }
                 | JobEvent::Sealing { .. }
@@ -145,6 +146,11 @@ impl Recorder {
                     participant: *participant,
                     identity: *identity,
                     dataset: dataset.clone(),
+                });
+            }
+            JobEvent::Randomness { contributions } => {
+                self.transcript.append(Entry::Randomness {
+                    contributions: contributions.clone(),
                 });
             }
             JobEvent::RoundStarted {

@@ -49,7 +49,7 @@ impl Verifier {
     pub fn check(&self, c: &ProofCheck) -> Result<(), String> {
         let shared = self.round_public(&c.statement);
         let round = shared.as_ref().as_ref().map_err(Clone::clone)?;
-        let public = round.statement(c.participant, &c.dataset, &c.input)?;
+        let public = round.statement(c.index, &c.dataset, &c.input)?;
         rounds::check_proof(&self.pvk, &public, &rounds::decode_proof(&c.input)?)
     }
 

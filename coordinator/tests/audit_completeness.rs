@@ -13,6 +13,7 @@ use cairn_crypto::sign::IdentityKey;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::randomness::{self, Contribution};
 use cairn_protocol::round::{mean_from_sum, SecureSettings};
 use cairn_protocol::server_opt::{ServerOptState, ServerOptimizer};
 use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Transcript};
@@ -79,6 +80,25 @@ fn honest_job(rounds: u32) -> Job {
         holders.push(key);
         data.push(rows);
     }
+    // The holders' commit-reveal, recorded before the first round.
+    let mut contributions: Vec<Contribution> = holders
+        .iter()
+        .map(|k| {
+            let r = randomness::contribution(k, JOB);
+            Contribution {
+                identity: k.public(),
+                commitment: randomness::commit(&r),
+                reveal: r,
+            }
+        })
+        .collect();
+    contributions.sort_by_key(|c| c.identity.0);
+    let beacon = randomness::beacon(JOB, &contributions);
+    let index = |p: u32| {
+        randomness::holder_index(&contributions, &holders[p as usize].public()).expect("index")
+    };
+    let indices: Vec<u32> = (0..HOLDERS).map(index).collect();
+    t.append(Entry::Randomness { contributions });
     let mut current = initial;
     let mut opt = ServerOptState::new(server, current.len()).expect("optimiser");
     let t_round = secure.params(HOLDERS as usize).expect("params").threshold;
@@ -88,16 +108,17 @@ fn honest_job(rounds: u32) -> Job {
             model: model.clone(),
             global: current.clone(),
             hyper: hyper.clone(),
-            round_seed: [round as u8; 32],
+            round_seed: randomness::round_seed(&beacon, round),
             proof: spec,
         });
         let mut s = vec![0i64; current.len()];
         let mut limbs = vec![0u64; spec.blinding_limbs as usize];
         let mut inputs = Vec::new();
         for p in 0..HOLDERS {
-            let update = replay_update(&st, p, &data[p as usize]).expect("replay");
+            let i = indices[p as usize];
+            let update = replay_update(&st, i, &data[p as usize]).expect("replay");
             let proven =
-                prove_update(&prover, &st, p, &data[p as usize], &update, &mut rng).expect("proof");
+                prove_update(&prover, &st, i, &data[p as usize], &update, &mut rng).expect("proof");
             for (a, b) in s.iter_mut().zip(&proven.update) {
                 *a += b;
             }
@@ -119,7 +140,7 @@ fn honest_job(rounds: u32) -> Job {
         .expect("step");
         t.append(Entry::Round {
             round,
-            round_seed: [round as u8; 32],
+            round_seed: st.round_seed,
             global_hash: before,
             participants: (0..HOLDERS).collect(),
             inputs,
@@ -226,15 +247,17 @@ fn an_unsigned_round_with_threshold_zero_fails() {
 #[test]
 fn a_transcript_cut_short_fails() {
     let job = honest_job(2);
-    // Cut after the enrolments (the PoC's second transcript), and after round 1.
-    for keep in [1 + HOLDERS as usize, 2 + HOLDERS as usize] {
+    // Cut after the enrolments (the PoC's second transcript), after the randomness, and
+    // after round 1.
+    let header = 2 + HOLDERS as usize;
+    for keep in [header - 1, header, header + 1] {
         let cut = rechain(entries(&job.t).into_iter().take(keep));
         assert_fails(&audit(&cut), "no Finished record");
     }
     // Cut after round 1 and sealed again by the coordinator, which cannot get the holders
     // to sign that head: with their old countersignatures copied, or with none.
     let mut cut = Job {
-        t: rechain(entries(&job.t).into_iter().take(2 + HOLDERS as usize)),
+        t: rechain(entries(&job.t).into_iter().take(header + 1)),
         holders: job.holders.clone(),
         coordinator: job.coordinator.clone(),
     };
@@ -313,4 +336,46 @@ fn a_round_appended_after_the_seal_or_out_of_sequence_fails() {
     assert_fails(&report, "round 9 recorded where round 2 was due");
     assert_fails(&report, "no SecAgg+ parameters for 0 selected holders");
     assert_fails(&report, "of round 9's survivors countersigned the end");
+}
+
+/// #12 item 4: the auditor re-derives every round seed from the recorded contributions.
+#[test]
+fn round_seeds_not_drawn_from_the_recorded_randomness_fail() {
+    let job = honest_job(1);
+    let base = entries(&job.t);
+    // The coordinator picks round 1's seed itself.
+    let mut e = base.clone();
+    for entry in &mut e {
+        if let Entry::Round { round_seed, .. } = entry {
+            *round_seed = [7; 32];
+        }
+    }
+    assert_fails(&audit(&rechain(e)), "not the job's randomness for round 1");
+    // Or leaves the randomness out.
+    let e: Vec<Entry> = base
+        .iter()
+        .filter(|e| !matches!(e, Entry::Randomness { .. }))
+        .cloned()
+        .collect();
+    assert_fails(
+        &audit(&rechain(e)),
+        "a round before the job's randomness was recorded",
+    );
+    // Or records a contribution that does not open its commitment.
+    let mut e = base.clone();
+    for entry in &mut e {
+        if let Entry::Randomness { contributions } = entry {
+            contributions[0].reveal[0] ^= 1;
+        }
+    }
+    assert_fails(&audit(&rechain(e)), "does not open its commitment");
+    // Or records it twice.
+    let mut e = base;
+    let again = e
+        .iter()
+        .find(|e| matches!(e, Entry::Randomness { .. }))
+        .cloned()
+        .expect("recorded");
+    e.insert(5, again);
+    assert_fails(&audit(&rechain(e)), "recorded twice");
 }

@@ -59,6 +59,9 @@ pub struct ParticipantConfig {
     /// Threads the prover may use (its own pool); `None` shares the process's default
     /// pool (one thread per core).
     pub prove_threads: Option<usize>,
+    /// The least corrupt fraction γ it accepts in a secure job
+    /// (`cairn_protocol::client::DEFAULT_MIN_CORRUPTION` unless its operator says otherwise).
+    pub min_corruption: f64,
 }
 
 /// How a participant turns its clipped float update into what a proven round sends: x in
@@ -239,23 +242,25 @@ type Training = JoinHandle<Trained>;
 
 struct Job {
     model: ModelSpec,
-    participant: u32,
 }
 
 /// A sampled-step round's chain on its way to the coordinator: the round, the digests, and
 /// where the beacon that answers it goes.
 type ChainOut = (u32, Vec<[u8; 32]>, std::sync::mpsc::Sender<[u8; 32]>);
 
+/// A round waiting for the trainer: its spec, this holder's index in the job's roster (what
+/// its rows and statement are drawn for) and its mini-batches.
+type Queued = (RoundSpec, u32, Vec<Vec<u32>>);
+
 fn start_training(
     mut engine: Box<dyn Trainer>,
     job: &Job,
     data: Arc<Dataset>,
     prover: Option<Arc<dyn UpdateProver>>,
-    spec: RoundSpec,
-    batches: Vec<Vec<u32>>,
+    (spec, participant, batches): Queued,
     chains: mpsc::UnboundedSender<ChainOut>,
 ) -> Training {
-    let (model, participant) = (job.model.clone(), job.participant);
+    let model = job.model.clone();
     tokio::task::spawn_blocking(move || {
         let t0 = Instant::now();
         let input = TrainInput {
@@ -425,7 +430,8 @@ pub async fn run(
 
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
-    let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed);
+    let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed)
+        .with_min_corruption(cfg.min_corruption);
     let mut prover = cfg.prover.clone();
     if let Some(p) = &prover {
         if p.rows() != data.n_rows() {
@@ -439,7 +445,7 @@ pub async fn run(
     }
     let mut idle: Option<Box<dyn Trainer>> = Some(trainer);
     let mut training: Option<Training> = None;
-    let mut queued: Option<(RoundSpec, Vec<Vec<u32>>)> = None;
+    let mut queued: Option<Queued> = None;
     let mut job: Option<Job> = None;
     let mut trained = 0;
     let (chain_tx, mut chain_rx) = mpsc::unbounded_channel::<ChainOut>();
@@ -488,13 +494,14 @@ pub async fn run(
                             }
                         }
                     }
-                    job = Some(Job {
-                        model: w.model,
-                        participant: w.participant,
-                    });
+                    job = Some(Job { model: w.model });
                 }
                 // A newer round replaces one still waiting for the trainer.
-                ClientEvent::Train { spec, batches } => queued = Some((spec, batches)),
+                ClientEvent::Train {
+                    spec,
+                    index,
+                    batches,
+                } => queued = Some((spec, index, batches)),
                 ClientEvent::Challenge { round, beacon } => match beacon_to.take() {
                     Some((r, tx)) if r == round => {
                         let _ = tx.send(beacon);
@@ -526,7 +533,7 @@ pub async fn run(
             write_frame(&mut send, &wire::encode(&msg)?).await?;
         }
         if training.is_none() {
-            if let (Some((spec, batches)), Some(j)) = (queued.take(), job.as_ref()) {
+            if let (Some(next), Some(j)) = (queued.take(), job.as_ref()) {
                 let engine = idle
                     .take()
                     .ok_or_else(|| ParticipantError::Join("trainer lost".into()))?;
@@ -535,8 +542,7 @@ pub async fn run(
                     j,
                     Arc::clone(&data),
                     prover.clone(),
-                    spec,
-                    batches,
+                    next,
                     chain_tx.clone(),
                 ));
             }

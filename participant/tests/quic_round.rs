@@ -78,6 +78,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
         prover: None,
         keys: None,
         prove_threads: None,
+        min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
     };
     let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
     let err = run(
@@ -102,6 +103,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             prover: None,
             keys: None,
             prove_threads: None,
+            min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
         };
         tasks.push(tokio::spawn(async move {
             let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
@@ -183,6 +185,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             prover: None,
             keys: None,
             prove_threads: None,
+            min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
         };
         let (rtx, mut rrx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::model::{clip_l2, ModelSpec};
+use crate::randomness::{self, Contribution, RandomnessError};
 use crate::sampling::round_rows;
 use crate::secure_client::SecureClient;
 use crate::wire::{
@@ -26,6 +27,12 @@ use crate::wire::{
 ///
 /// [`HyperParams::problems`]: crate::model::HyperParams::problems
 pub use crate::model::{MAX_BATCH, MAX_LOCAL_STEPS};
+
+/// The least corrupt fraction γ a holder lets a secure job plan for unless told otherwise:
+/// the default γ of a job ([`crate::round::SecureSettings`]). The job's (k, t) follow from
+/// its γ, so a coordinator that sets γ lower weakens every holder's threshold; a holder
+/// refuses such a round.
+pub const DEFAULT_MIN_CORRUPTION: f64 = 0.1;
 
 /// Why a coordinator message was refused.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +107,9 @@ pub enum ClientError {
         /// The last round this holder was sent.
         took_part: u32,
     },
+    /// The coordinator's roster or randomness was refused.
+    #[error("the job's randomness: {0}")]
+    Randomness(#[from] RandomnessError),
     /// A secure-aggregation step was refused (e.g. an unmask request asking for both
     /// secrets of a peer); the participant sends nothing more for that round.
     #[error("round {round}: secure aggregation: {error}")]
@@ -120,6 +130,9 @@ pub enum ClientEvent {
     Train {
         /// The round spec.
         spec: RoundSpec,
+        /// This holder's index in the job's roster: what its rows and its proof's
+        /// statement are drawn for ([`randomness::holder_index`]).
+        index: u32,
         /// The mini-batches to train on (indices into the local rows).
         batches: Vec<Vec<u32>>,
     },
@@ -153,6 +166,10 @@ enum State {
     Member {
         welcome: Welcome,
         current: Option<u32>,
+        /// The roster of randomness commitments this holder revealed to.
+        roster: Option<Vec<(cairn_crypto::sign::IdentityPublic, [u8; 32])>>,
+        /// The job's beacon and this holder's index, once the randomness is fixed.
+        randomness: Option<([u8; 32], u32)>,
     },
     Done,
 }
@@ -174,6 +191,8 @@ pub struct Client {
     /// SHA-256 of (global model, round seed) of every round spec accepted in this job,
     /// with its round number: a repeat is refused ([`ClientError::Replayed`]).
     seen: std::collections::HashMap<[u8; 32], u32>,
+    /// The least γ this holder accepts in a secure round ([`DEFAULT_MIN_CORRUPTION`]).
+    min_corruption: f64,
 }
 
 impl std::fmt::Debug for Client {
@@ -215,7 +234,16 @@ impl Client {
             dataset_root: None,
             chain_sent: None,
             seen: std::collections::HashMap::new(),
+            min_corruption: DEFAULT_MIN_CORRUPTION,
         }
+    }
+
+    /// Sets the least corrupt fraction γ this holder accepts in a secure round (default
+    /// [`DEFAULT_MIN_CORRUPTION`]): a round spec planning for fewer corrupt holders is
+    /// refused before any key is sent.
+    pub fn with_min_corruption(mut self, gamma: f64) -> Self {
+        self.min_corruption = gamma;
+        self
     }
 
     /// Sets the Merkle root of this holder's rows (over its `n_rows` rows), which it
@@ -301,15 +329,75 @@ impl Client {
                 if let (Some(p), Some(root)) = (w.proof, self.dataset_root) {
                     self.push_commitment(&w.job_id, root, p.block_rows);
                 }
+                let mine = randomness::contribution(&self.identity, &w.job_id);
+                self.transmits.push_back(ToCoordinator::Commit {
+                    commitment: randomness::commit(&mine),
+                });
                 self.events.push_back(ClientEvent::Joined(w.clone()));
                 self.state = State::Member {
                     welcome: w,
                     current: None,
+                    roster: None,
+                    randomness: None,
                 };
                 Ok(())
             }
-            (ToParticipant::Round(spec), State::Member { welcome, current }) => {
+            (
+                ToParticipant::Reveal { roster: shown },
+                State::Member {
+                    welcome,
+                    roster,
+                    randomness: None,
+                    ..
+                },
+            ) if roster.is_none() => {
+                randomness::check_roster(&shown)?;
+                let mine = randomness::contribution(&self.identity, &welcome.job_id);
+                let me = (self.identity.public(), randomness::commit(&mine));
+                if !shown.contains(&me) {
+                    return Err(RandomnessError::NotInRoster.into());
+                }
+                *roster = Some(shown);
+                self.transmits
+                    .push_back(ToCoordinator::Reveal { contribution: mine });
+                Ok(())
+            }
+            (
+                ToParticipant::Randomness { contributions },
+                State::Member {
+                    welcome,
+                    roster,
+                    randomness: fixed @ None,
+                    ..
+                },
+            ) => {
+                let mine = randomness::contribution(&self.identity, &welcome.job_id);
+                *fixed = Some(check_randomness(
+                    &welcome.job_id,
+                    &contributions,
+                    roster.as_deref(),
+                    &self.identity.public(),
+                    &mine,
+                )?);
+                Ok(())
+            }
+            (
+                ToParticipant::Round(spec),
+                State::Member {
+                    welcome,
+                    current,
+                    randomness,
+                    ..
+                },
+            ) => {
                 check_round(&spec, &welcome.model)?;
+                let Some((beacon, index)) = *randomness else {
+                    return Err(ClientError::BadRound {
+                        round: spec.round,
+                        what: "a round before the job's randomness was fixed".into(),
+                    });
+                };
+                check_seeds(&spec, &beacon)?;
                 let key = round_key(&spec);
                 if let Some(&earlier) = self.seen.get(&key) {
                     return Err(ClientError::Replayed {
@@ -318,6 +406,18 @@ impl Client {
                     });
                 }
                 self.seen.insert(key, spec.round);
+                if let Some(s) = &spec.secure {
+                    // NaN fails too.
+                    if s.corruption.is_nan() || s.corruption < self.min_corruption {
+                        return Err(ClientError::Secure {
+                            round: spec.round,
+                            error: format!(
+                                "the job plans for a corrupt fraction of {}, below this holder's floor of {} (its threshold would be weaker than this holder accepts)",
+                                s.corruption, self.min_corruption
+                            ),
+                        });
+                    }
+                }
                 self.secure = match &spec.secure {
                     Some(s) => {
                         let (client, keys) = SecureClient::start(
@@ -338,13 +438,17 @@ impl Client {
                 self.clip = spec.hyper.clip_norm;
                 let batches = round_rows(
                     spec.round_seed,
-                    welcome.participant,
+                    index,
                     self.n_rows,
                     spec.hyper.local_steps,
                     spec.hyper.batch_size,
                     spec.proof.map(|p| p.block_rows),
                 );
-                self.events.push_back(ClientEvent::Train { spec, batches });
+                self.events.push_back(ClientEvent::Train {
+                    spec,
+                    index,
+                    batches,
+                });
                 Ok(())
             }
             (
@@ -428,6 +532,8 @@ impl Client {
                 what: match msg {
                     ToParticipant::Welcome(_) => "welcome",
                     ToParticipant::Round(_) => "round spec",
+                    ToParticipant::Reveal { .. } => "second roster",
+                    ToParticipant::Randomness { .. } => "second randomness",
                     _ => "message",
                 },
                 state: match state {
@@ -587,6 +693,61 @@ fn round_key(spec: &RoundSpec) -> [u8; 32] {
     }
     h.update(spec.round_seed);
     h.finalize().into()
+}
+
+/// The job's randomness as the coordinator sent it, checked: every reveal opens its
+/// commitment, the roster is the one this holder revealed to (or, in a job resumed after
+/// the reveal, holds this holder with its own contribution); gives the beacon and this
+/// holder's index.
+fn check_randomness(
+    job_id: &str,
+    contributions: &[Contribution],
+    shown: Option<&[(cairn_crypto::sign::IdentityPublic, [u8; 32])]>,
+    me: &cairn_crypto::sign::IdentityPublic,
+    mine: &[u8; 32],
+) -> Result<([u8; 32], u32), ClientError> {
+    randomness::check(contributions)?;
+    if let Some(shown) = shown {
+        let same = shown.len() == contributions.len()
+            && shown
+                .iter()
+                .zip(contributions)
+                .all(|(s, c)| s.0 == c.identity && s.1 == c.commitment);
+        if !same {
+            return Err(RandomnessError::Mismatch(format!(
+                "{} contributions for a roster of {}",
+                contributions.len(),
+                shown.len()
+            ))
+            .into());
+        }
+    }
+    let index = randomness::holder_index(contributions, me).ok_or(RandomnessError::NotInRoster)?;
+    if contributions[index as usize].reveal != *mine {
+        return Err(
+            RandomnessError::Mismatch("this holder's contribution is not its own".into()).into(),
+        );
+    }
+    Ok((randomness::beacon(job_id, contributions), index))
+}
+
+/// The round's seeds must be the job's randomness for that round.
+fn check_seeds(spec: &RoundSpec, beacon: &[u8; 32]) -> Result<(), ClientError> {
+    let what = if spec.round_seed != randomness::round_seed(beacon, spec.round) {
+        "the round seed is not the job's randomness for this round"
+    } else if spec
+        .secure
+        .as_ref()
+        .is_some_and(|s| s.graph_seed != randomness::graph_seed(beacon, spec.round))
+    {
+        "the secure-aggregation graph seed is not the job's randomness for this round"
+    } else {
+        return Ok(());
+    };
+    Err(ClientError::BadRound {
+        round: spec.round,
+        what: what.into(),
+    })
 }
 
 fn check_round(spec: &RoundSpec, model: &ModelSpec) -> Result<(), ClientError> {

@@ -9,14 +9,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
+use rand::RngCore;
 
 use cairn_crypto::quant::{check_ring_capacity, QuantError};
 use cairn_crypto::ring::RING_BITS;
 use cairn_crypto::sign::{IdentityPublic, Signature};
 
 use crate::model::{HyperParams, ModelError, ModelSpec};
+use crate::randomness::{self, Contribution};
 use crate::round::{
     Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig, RoundError,
     RoundOutcome,
@@ -54,8 +54,8 @@ pub struct JobConfig {
     /// How long to wait for `participants` to join before starting with fewer (at least
     /// `min_participants`) or failing.
     pub join_timeout: Duration,
-    /// Seed of the job's public randomness: each round's seeds are drawn from (seed, round),
-    /// so a job resumed at round k draws the same seeds as one that never stopped.
+    /// Seed of the initial model. The rounds' seeds come from the holders' commit-reveal
+    /// ([`crate::randomness`]), never from this public number.
     pub seed: u64,
     /// Plain FedAvg or secure aggregation.
     pub aggregation: Aggregation,
@@ -235,6 +235,12 @@ pub enum JobEvent {
         /// The signed commitment.
         dataset: DatasetCommitment,
     },
+    /// Every holder of the roster revealed its contribution: the job's randomness, which
+    /// the transcript records (once; a resumed job keeps it).
+    Randomness {
+        /// The contributions, sorted by identity key.
+        contributions: Vec<Contribution>,
+    },
     /// A round began.
     RoundStarted {
         /// Round number.
@@ -293,6 +299,9 @@ enum Phase {
     Joining {
         deadline: Instant,
     },
+    /// Enrolment closed: the roster's holders reveal their contributions to the job's
+    /// randomness until all have or the deadline passes.
+    Revealing(Box<Revealing>),
     Running(AnyRound),
     /// A proven job's end: the holders connected at the end countersign the transcript's
     /// head ([`Job::seal`]) until they all have or the deadline passes.
@@ -315,6 +324,15 @@ struct Sealing {
     payload: Option<Vec<u8>>,
     waiting: std::collections::BTreeSet<ParticipantId>,
     signatures: Vec<(IdentityPublic, Signature)>,
+}
+
+/// The roster of the commit-reveal: (member, identity, commitment) sorted by identity
+/// key, and the reveals so far.
+#[derive(Debug)]
+struct Revealing {
+    roster: Vec<(ParticipantId, IdentityPublic, [u8; 32])>,
+    reveals: BTreeMap<ParticipantId, [u8; 32]>,
+    deadline: Instant,
 }
 
 /// A round of either kind, with one interface.
@@ -378,6 +396,8 @@ struct Member {
     connected: bool,
     identity: IdentityPublic,
     dataset: Option<DatasetCommitment>,
+    /// Its commitment to its contribution to the job's randomness.
+    commitment: Option<[u8; 32]>,
 }
 
 /// The public facts of a proven round every proof is checked against.
@@ -412,6 +432,9 @@ fn fresh_beacon() -> [u8; 32] {
 pub struct ProofCheck {
     /// Who sent it.
     pub participant: ParticipantId,
+    /// Its index in the job's roster ([`randomness::holder_index`]): what its rows and
+    /// statement are drawn for.
+    pub index: u32,
     /// Its enrolled dataset commitment.
     pub dataset: DatasetCommitment,
     /// The round's public facts (shared by the round's checks).
@@ -441,15 +464,9 @@ pub struct ResumePoint {
     /// Rounds abandoned by stops so far (the one in flight at this stop included): the job
     /// runs that many more round numbers, so a stop costs no training round.
     pub abandoned: u32,
-}
-
-/// The randomness of round `round` of a job seeded with `seed`: its round seed, then (secure
-/// aggregation) its graph seed. A ChaCha20 stream per round, so any round's seeds can be
-/// drawn without the rounds before it.
-fn round_rng(seed: u64, round: u32) -> ChaCha20Rng {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    rng.set_stream(u64::from(round));
-    rng
+    /// The job's randomness, when it was fixed before the stop: the resumed job keeps it,
+    /// and only the roster's holders may join again.
+    pub randomness: Vec<Contribution>,
 }
 
 /// A job on the coordinator's side.
@@ -472,6 +489,10 @@ pub struct Job {
     committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
     /// Round numbers used up by stops (see [`ResumePoint::abandoned`]).
     abandoned: u32,
+    /// The job's randomness, once every holder of the roster revealed.
+    randomness: Vec<Contribution>,
+    /// Its beacon ([`randomness::beacon`]), from which every round's seeds derive.
+    beacon: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Job {
@@ -500,8 +521,9 @@ impl Job {
     /// last completed round: its model and optimiser state, the number of rounds it
     /// completed, and the number to give the next round (above every round begun before,
     /// so an abandoned round's number is not reused). Participants join afresh, as for a
-    /// new job, and the rounds go on from `next_round` with the seeds a job that never
-    /// stopped would have drawn.
+    /// new job (only the holders of its randomness roster, when that was fixed), and the
+    /// rounds go on from `next_round` with the seeds a job that never stopped would have
+    /// drawn.
     pub fn resume(cfg: JobConfig, from: ResumePoint, now: Instant) -> Self {
         let opt = if from.opt_state.dim() == from.model.len()
             && from.opt_state.optimizer() == &cfg.server
@@ -526,6 +548,18 @@ impl Job {
         );
         job.committed = from.committed;
         job.abandoned = from.abandoned;
+        if !from.randomness.is_empty() && !job.is_finished() {
+            match randomness::check(&from.randomness) {
+                Ok(()) => {
+                    job.beacon = Some(randomness::beacon(&job.cfg.job_id, &from.randomness));
+                    job.randomness = from.randomness;
+                }
+                Err(e) => {
+                    job.finish_now(Some(format!("the stored randomness: {e}")), Vec::new());
+                    return job;
+                }
+            }
+        }
         // Stopped after its last round was recorded: nothing is left to run.
         if !job.is_finished() && job.next_round > job.cfg.rounds.saturating_add(job.abandoned) {
             job.finish(None, now);
@@ -568,6 +602,8 @@ impl Job {
             certified: BTreeMap::new(),
             committed: BTreeMap::new(),
             abandoned: 0,
+            randomness: Vec::new(),
+            beacon: None,
             cfg,
         };
         if let Some(e) = invalid {
@@ -605,10 +641,13 @@ impl Job {
         };
         let req = round.poll_verification()?;
         let statement = Arc::clone(self.statement.as_ref()?);
-        let dataset = self.members.get(&req.participant)?.dataset.clone()?;
+        let member = self.members.get(&req.participant)?;
+        let dataset = member.dataset.clone()?;
+        let index = randomness::holder_index(&self.randomness, &member.identity)?;
         debug_assert_eq!(statement.round, req.round);
         Some(ProofCheck {
             participant: req.participant,
+            index,
             dataset,
             statement,
             input: req.input,
@@ -705,6 +744,11 @@ impl Job {
                 self.enrol(from, d, now);
                 Ok(())
             }
+            Ok(ToCoordinator::Commit { commitment }) => {
+                self.on_commit(from, commitment, now);
+                Ok(())
+            }
+            Ok(ToCoordinator::Reveal { contribution }) => self.on_reveal(from, contribution, now),
             Ok(msg) if matches!(self.phase, Phase::Sealing(_)) => {
                 return self.on_sealing_message(from, msg)
             }
@@ -731,6 +775,17 @@ impl Job {
         if let Phase::Running(round) = &mut self.phase {
             round.handle_disconnect(from, now);
         }
+        if let Phase::Revealing(r) = &self.phase {
+            if r.roster.iter().any(|(p, ..)| *p == from) && !r.reveals.contains_key(&from) {
+                self.finish(
+                    Some(format!(
+                        "participant {from} disconnected before revealing its contribution to the job's randomness"
+                    )),
+                    now,
+                );
+            }
+            return;
+        }
         if let Phase::Sealing(s) = &mut self.phase {
             s.waiting.remove(&from);
             self.after_sealing_input();
@@ -745,7 +800,7 @@ impl Job {
             Phase::Joining { deadline } if now >= *deadline => {
                 let n = self.ready().len();
                 if n >= self.cfg.min_participants.max(1) {
-                    self.start_round(now);
+                    self.close_enrolment(now);
                 } else {
                     self.finish(
                         Some(format!(
@@ -760,6 +815,22 @@ impl Job {
                 round.handle_timeout(now);
                 self.after_round_input(now);
             }
+            Phase::Revealing(r) if now >= r.deadline => {
+                let missing: Vec<String> = r
+                    .roster
+                    .iter()
+                    .filter(|(p, ..)| !r.reveals.contains_key(p))
+                    .map(|(p, id, _)| format!("{p} ({})", hex::encode(&id.0[..8])))
+                    .collect();
+                self.finish(
+                    Some(format!(
+                        "participant(s) {} did not reveal their contribution to the job's randomness within {:?}; the job cannot draw its seeds without them (submit it again without them)",
+                        missing.join(", "),
+                        self.cfg.round_timeout
+                    )),
+                    now,
+                );
+            }
             Phase::Sealing(s) if now >= s.deadline => self.end_sealing(),
             _ => {}
         }
@@ -769,6 +840,7 @@ impl Job {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
             Phase::Joining { deadline } => Some(*deadline),
+            Phase::Revealing(r) => Some(r.deadline),
             Phase::Running(round) => round.poll_timeout(),
             Phase::Sealing(s) => Some(s.deadline),
             Phase::Done => None,
@@ -802,13 +874,15 @@ impl Job {
             .collect()
     }
 
-    /// Connected members that can take part in a round: in a proven job, only those that
-    /// committed to their dataset.
+    /// Connected members that can take part in a round: those that committed to their
+    /// contribution to the job's randomness and, in a proven job, to their dataset.
     fn ready(&self) -> Vec<ParticipantId> {
         let proven = self.cfg.proof.is_some();
         self.members
             .iter()
-            .filter(|(_, m)| m.connected && (!proven || m.dataset.is_some()))
+            .filter(|(_, m)| {
+                m.connected && m.commitment.is_some() && (!proven || m.dataset.is_some())
+            })
             .map(|(&p, _)| p)
             .collect()
     }
@@ -817,8 +891,165 @@ impl Job {
         if matches!(self.phase, Phase::Joining { .. })
             && self.ready().len() >= self.cfg.participants
         {
-            self.start_round(now);
+            self.close_enrolment(now);
         }
+    }
+
+    /// Enrolment is over: members not ready are let go; the ready ones reveal their
+    /// contributions (a resumed job whose randomness is fixed sends it at once).
+    fn close_enrolment(&mut self, now: Instant) {
+        let ready = self.ready();
+        let late: Vec<ParticipantId> = self
+            .connected()
+            .into_iter()
+            .filter(|p| !ready.contains(p))
+            .collect();
+        for p in late {
+            if let Some(m) = self.members.get_mut(&p) {
+                m.connected = false;
+            }
+            self.refuse(
+                p,
+                "enrolment closed before this holder committed to its randomness contribution (and, in a proven job, to its dataset)".into(),
+            );
+        }
+        if self.beacon.is_some() {
+            for p in ready {
+                self.transmits.push_back(Transmit {
+                    to: p,
+                    msg: ToParticipant::Randomness {
+                        contributions: self.randomness.clone(),
+                    },
+                    close: false,
+                });
+            }
+            self.start_round(now);
+            return;
+        }
+        let mut roster: Vec<(ParticipantId, IdentityPublic, [u8; 32])> = ready
+            .iter()
+            .filter_map(|p| {
+                let m = self.members.get(p)?;
+                Some((*p, m.identity, m.commitment?))
+            })
+            .collect();
+        roster.sort_by_key(|(_, id, _)| id.0);
+        let shown: Vec<(IdentityPublic, [u8; 32])> =
+            roster.iter().map(|(_, id, c)| (*id, *c)).collect();
+        for (p, ..) in &roster {
+            self.transmits.push_back(Transmit {
+                to: *p,
+                msg: ToParticipant::Reveal {
+                    roster: shown.clone(),
+                },
+                close: false,
+            });
+        }
+        self.phase = Phase::Revealing(Box::new(Revealing {
+            roster,
+            reveals: BTreeMap::new(),
+            deadline: now + self.cfg.round_timeout,
+        }));
+    }
+
+    /// A member's commitment to its contribution to the job's randomness: once, before
+    /// enrolment closes; after a resume, the one it made before.
+    fn on_commit(&mut self, from: ParticipantId, commitment: [u8; 32], now: Instant) {
+        let Some(member) = self.members.get(&from) else {
+            return;
+        };
+        let recorded = self
+            .randomness
+            .iter()
+            .find(|c| c.identity == member.identity)
+            .map(|c| c.commitment);
+        let reason = if member.commitment.is_some() {
+            Some("the randomness commitment cannot change during the job".to_string())
+        } else if !matches!(self.phase, Phase::Joining { .. }) {
+            Some("randomness commitments close when enrolment closes".to_string())
+        } else if recorded.is_some_and(|c| c != commitment) {
+            Some("this identity committed to another randomness contribution before the coordinator restarted".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            if let Some(m) = self.members.get_mut(&from) {
+                m.connected = false;
+            }
+            self.refuse(from, reason);
+            return;
+        }
+        if let Some(m) = self.members.get_mut(&from) {
+            m.commitment = Some(commitment);
+        }
+        self.maybe_start(now);
+    }
+
+    /// A roster member's revealed contribution. Once every member has revealed, the
+    /// randomness is fixed, sent to all, recorded, and the first round starts. A reveal
+    /// that does not open its commitment ends the job (leaving its sender out would let
+    /// whoever saw the other reveals choose between two beacons).
+    fn on_reveal(
+        &mut self,
+        from: ParticipantId,
+        contribution: [u8; 32],
+        now: Instant,
+    ) -> Result<(), RoundError> {
+        let Phase::Revealing(r) = &mut self.phase else {
+            return Err(RoundError::Unexpected {
+                from,
+                what: "a randomness reveal outside the reveal",
+            });
+        };
+        let Some(&(_, _, commitment)) = r.roster.iter().find(|(p, ..)| *p == from) else {
+            return Err(RoundError::Unexpected {
+                from,
+                what: "a reveal from outside the roster",
+            });
+        };
+        if randomness::commit(&contribution) != commitment {
+            self.finish(
+                Some(format!(
+                    "participant {from} revealed a contribution that does not open its commitment"
+                )),
+                now,
+            );
+            return Err(RoundError::Unexpected {
+                from,
+                what: "a reveal that does not open its commitment",
+            });
+        }
+        r.reveals.insert(from, contribution);
+        if r.reveals.len() < r.roster.len() {
+            return Ok(());
+        }
+        let contributions: Vec<Contribution> = r
+            .roster
+            .iter()
+            .filter_map(|(p, identity, commitment)| {
+                Some(Contribution {
+                    identity: *identity,
+                    commitment: *commitment,
+                    reveal: *r.reveals.get(p)?,
+                })
+            })
+            .collect();
+        let members: Vec<ParticipantId> = r.roster.iter().map(|(p, ..)| *p).collect();
+        self.beacon = Some(randomness::beacon(&self.cfg.job_id, &contributions));
+        for p in members {
+            self.transmits.push_back(Transmit {
+                to: p,
+                msg: ToParticipant::Randomness {
+                    contributions: contributions.clone(),
+                },
+                close: false,
+            });
+        }
+        self.randomness = contributions.clone();
+        self.events
+            .push_back(JobEvent::Randomness { contributions });
+        self.start_round(now);
+        Ok(())
     }
 
     /// A member's dataset commitment: once, before the first round, signed with its
@@ -890,6 +1121,10 @@ impl Job {
                 "the job is full ({} participants)",
                 self.cfg.participants
             ))
+        } else if !self.randomness.is_empty()
+            && randomness::holder_index(&self.randomness, &h.identity).is_none()
+        {
+            Some("this job's randomness was fixed among other holders before the coordinator restarted; only they may join again".to_string())
         } else if self
             .members
             .values()
@@ -912,6 +1147,7 @@ impl Job {
                 connected: true,
                 identity: h.identity,
                 dataset: None,
+                commitment: None,
             },
         );
         self.transmits.push_back(Transmit {
@@ -968,9 +1204,16 @@ impl Job {
             );
             return;
         }
-        let mut rng = round_rng(self.cfg.seed, self.next_round);
-        let mut round_seed = [0u8; 32];
-        rng.fill_bytes(&mut round_seed);
+        let Some(beacon) = self.beacon else {
+            self.finish(
+                Some("no round can start before the job's randomness is fixed".into()),
+                now,
+            );
+            return;
+        };
+        let round_seed = randomness::round_seed(&beacon, self.next_round);
+        // From the holders' randomness, fixed after the roster was.
+        let graph_seed = randomness::graph_seed(&beacon, self.next_round);
         let cfg = RoundConfig {
             round: self.next_round,
             model: self.cfg.model.clone(),
@@ -1001,9 +1244,6 @@ impl Job {
                 AnyRound::Plain(Box::new(Round::new(cfg, &self.global, &selected, now)))
             }
             Aggregation::Secure(settings) => {
-                // The graph seed is drawn only now, after the participant list is fixed.
-                let mut graph_seed = [0u8; 32];
-                rng.fill_bytes(&mut graph_seed);
                 let roster: Vec<_> = selected
                     .iter()
                     .filter_map(|p| Some((*p, self.members.get(p)?.identity)))

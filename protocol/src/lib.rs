@@ -8,6 +8,7 @@
 //!
 //! - [`model`]: the model's shape and flat parameter layout, the reference forward pass.
 //! - [`sampling`]: which rows a participant trains on in a round.
+//! - [`randomness`]: the job's public randomness, by commit-reveal among its holders.
 //! - [`wire`]: the versioned, size-limited messages.
 //! - [`round`], [`secure_round`], [`job`]: the coordinator's round (plain FedAvg or
 //!   secure aggregation) and job state machines.
@@ -26,6 +27,7 @@ pub mod enrolment;
 pub mod job;
 pub mod metrics;
 pub mod model;
+pub mod randomness;
 pub mod round;
 pub mod sampling;
 pub mod secure_client;

@@ -431,6 +431,13 @@ impl Round {
             });
         }
         match msg {
+            // An update of an earlier round, delivered late (a partition healed): ignored,
+            // its sender stays in this round.
+            ToCoordinator::Update(u) if u.round < self.cfg.round => Err(RoundError::WrongRound {
+                from,
+                got: u.round,
+                want: self.cfg.round,
+            }),
             ToCoordinator::Update(u) => match self.check(from, &u) {
                 Ok(()) => {
                     self.accept(from, u);
@@ -451,10 +458,12 @@ impl Round {
             ToCoordinator::Decline { .. } => Err(RoundError::NotInRound(from)),
             ToCoordinator::Hello(_)
             | ToCoordinator::Dataset(_)
-            | ToCoordinator::Countersign { .. } => self.reject(
+            | ToCoordinator::Countersign { .. }
+            | ToCoordinator::Commit { .. }
+            | ToCoordinator::Reveal { .. } => self.reject(
                 RoundError::Unexpected {
                     from,
-                    what: "hello, dataset commitment or countersignature",
+                    what: "hello, dataset, randomness or countersignature message",
                 },
                 from,
             ),

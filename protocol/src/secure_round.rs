@@ -318,17 +318,29 @@ impl SecureRound {
             }
             ToCoordinator::Hello(_)
             | ToCoordinator::Dataset(_)
-            | ToCoordinator::Countersign { .. } => {
+            | ToCoordinator::Countersign { .. }
+            | ToCoordinator::Commit { .. }
+            | ToCoordinator::Reveal { .. } => {
                 return self.reject(
                     from,
                     RoundError::Unexpected {
                         from,
-                        what: "hello, dataset commitment or countersignature",
+                        what: "hello, dataset, randomness or countersignature message",
                     },
                     now,
                 )
             }
         };
+        // A message of an earlier round, delivered late (QUIC retransmits it once a partition
+        // heals): ignored, its sender stays in this round. Only a message for a round that
+        // has not begun is a fault.
+        if up.round() < self.cfg.round {
+            return Err(RoundError::WrongRound {
+                from,
+                got: up.round(),
+                want: self.cfg.round,
+            });
+        }
         if up.round() != self.cfg.round {
             return self.reject(
                 from,
@@ -398,6 +410,14 @@ impl SecureRound {
             return Err(RoundError::NotInRound(from));
         }
         let invalid = |error: String| RoundError::Secure { from, error };
+        if round < self.cfg.round {
+            // Late, from an earlier round: ignored (see `handle_message`).
+            return Err(RoundError::WrongRound {
+                from,
+                got: round,
+                want: self.cfg.round,
+            });
+        }
         if round != self.cfg.round {
             let want = self.cfg.round;
             return self.reject(

@@ -19,7 +19,7 @@ use crate::server_opt::ServerOptimizer;
 use crate::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// Magic bytes at the start of an exported transcript file.
-pub const FILE_MAGIC: &[u8; 8] = b"cairnTR6";
+pub const FILE_MAGIC: &[u8; 8] = b"cairnTR7";
 
 /// One fact of the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,14 @@ pub enum Entry {
         identity: IdentityPublic,
         /// The signed commitment.
         dataset: DatasetCommitment,
+    },
+    /// The job's randomness: every roster holder's commitment and revealed contribution,
+    /// sorted by identity key ([`crate::randomness`]). Recorded once, before the first
+    /// round; every round seed derives from it, and a holder's index in it is the
+    /// participant number its rows and statement are drawn for.
+    Randomness {
+        /// The contributions.
+        contributions: Vec<crate::randomness::Contribution>,
     },
     /// A completed round.
     Round {

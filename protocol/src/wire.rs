@@ -18,7 +18,7 @@ use cairn_crypto::ParticipantId as CryptoId;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -118,6 +118,17 @@ pub enum ToCoordinator {
         /// Ed25519 signature by its identity key.
         signature: Signature,
     },
+    /// After its welcome: the commitment to its contribution to the job's randomness
+    /// ([`crate::randomness::commit`]).
+    Commit {
+        /// The commitment.
+        commitment: [u8; 32],
+    },
+    /// In answer to [`ToParticipant::Reveal`]: its contribution.
+    Reveal {
+        /// The contribution ([`crate::randomness::contribution`]).
+        contribution: [u8; 32],
+    },
 }
 
 /// Messages the coordinator sends to a participant.
@@ -155,6 +166,19 @@ pub enum ToParticipant {
     Rejected {
         /// Why.
         reason: String,
+    },
+    /// Enrolment closed: the roster of the job's holders and their randomness commitments,
+    /// sorted by identity key. A holder that finds its own there answers with
+    /// [`ToCoordinator::Reveal`].
+    Reveal {
+        /// (identity key, commitment), strictly sorted by key.
+        roster: Vec<(IdentityPublic, [u8; 32])>,
+    },
+    /// Every holder's revealed contribution, in roster order: the job's randomness
+    /// ([`crate::randomness::beacon`]), which every round's seeds must derive from.
+    Randomness {
+        /// The contributions.
+        contributions: Vec<crate::randomness::Contribution>,
     },
 }
 

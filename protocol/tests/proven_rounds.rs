@@ -425,7 +425,14 @@ fn enrolment_is_signed_once_and_required() {
         proven_cfg(3, 3, 1).hyper,
         "the welcome carries K and B"
     );
-    assert!(c.poll_transmit().is_none(), "no commitment without a root");
+    assert!(
+        matches!(c.poll_transmit(), Some(ToCoordinator::Commit { .. })),
+        "the randomness commitment follows the welcome"
+    );
+    assert!(
+        c.poll_transmit().is_none(),
+        "no dataset commitment without a root"
+    );
     c.commit_dataset([5; 32]).expect("commit");
     assert!(c.commit_dataset([6; 32]).is_err(), "only once");
     let d = c.poll_transmit().expect("commitment");
@@ -525,6 +532,7 @@ fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
         completed: 1,
         committed,
         abandoned: 0,
+        randomness: Vec::new(),
     };
     let job = Job::resume(cfg, point, now).with_sum_check(Box::new(|_| Ok(())));
     let mut w = World::around(job, 3, now);

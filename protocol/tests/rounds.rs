@@ -109,6 +109,7 @@ fn stopped(job: &Job, next_round: u32, abandoned: u32) -> ResumePoint {
         completed: job.rounds_completed(),
         committed: Default::default(),
         abandoned,
+        randomness: Vec::new(),
     }
 }
 
@@ -534,7 +535,7 @@ fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
     let Some(ClientEvent::Joined(_)) = c.poll_event() else {
         panic!("joined first")
     };
-    let Some(ClientEvent::Train { spec, batches }) = c.poll_event() else {
+    let Some(ClientEvent::Train { spec, batches, .. }) = c.poll_event() else {
         panic!("train next")
     };
     assert_eq!(batches.len(), 2);

@@ -99,9 +99,9 @@ fn a_secure_job_learns_the_mean_of_the_updates_and_nothing_else() {
 
 #[test]
 fn drops_after_each_phase_are_recovered_from() {
-    // Messages a participant sends: hello 1, keys 2, shares 3, masked input 4,
-    // consistency signature 5, unmask shares 6.
-    for (cut, in_sum) in [(2, false), (3, false), (4, true), (5, true)] {
+    // Messages a participant sends: hello 1, randomness commitment 2 and reveal 3, keys 4,
+    // shares 5, masked input 6, consistency signature 7, unmask shares 8.
+    for (cut, in_sum) in [(4, false), (5, false), (6, true), (7, true)] {
         let mut who = vec![(Behaviour::Honest, 10); 5];
         who[3] = (Behaviour::CutAfter(cut), 10);
         let mut sim = Sim::new(secure_cfg(5, 3, 1), &who);
@@ -195,8 +195,9 @@ fn a_coordinator_asking_for_both_secrets_of_a_peer_is_refused() {
         "{:?}",
         sim.client_errors
     );
-    // Participant 0 sent hello, keys, shares, masked input, signature — and no shares.
-    assert_eq!(sim.sent[0], 5);
+    // Participant 0 sent hello, commitment, reveal, keys, shares, masked input, signature —
+    // and no shares.
+    assert_eq!(sim.sent[0], 7);
 }
 
 #[test]
@@ -234,9 +235,9 @@ fn holders_refuse_parameters_weaker_than_the_malicious_bound() {
         for (_, e) in &sim.client_errors {
             assert!(e.contains("against a malicious coordinator"), "{e}");
         }
-        // Hello, then the Decline naming the reason: no holder advertised keys for the
-        // weakened round.
-        assert!(sim.sent.iter().all(|&m| m == 2), "{:?}", sim.sent);
+        // Hello, commitment and reveal, then the Decline naming the reason: no holder
+        // advertised keys for the weakened round.
+        assert!(sim.sent.iter().all(|&m| m == 4), "{:?}", sim.sent);
     }
     // The honest parameters run.
     let mut sim = Sim::new(secure_cfg(n, 3, 1), &[(Behaviour::Honest, 10); 7]);
@@ -299,18 +300,17 @@ fn a_replayed_round_is_refused_by_every_holder() {
     // meaning to drop a different holder and subtract the two sums. Every holder refuses
     // the repeat: nobody sends a masked input for it, so there is no second sum.
     let mut sim = Sim::new(secure_cfg(5, 3, 2), &[(Behaviour::Honest, 10); 5]);
-    type FirstSpec = std::sync::Arc<std::sync::Mutex<Option<(Vec<f32>, [u8; 32])>>>;
+    type FirstSpec = std::sync::Arc<std::sync::Mutex<Option<cairn_protocol::wire::RoundSpec>>>;
     let first: FirstSpec = Default::default();
     let seen = std::sync::Arc::clone(&first);
     sim.tamper = Some(Box::new(move |_, msg| {
         if let ToParticipant::Round(spec) = msg {
             let mut first = seen.lock().expect("lock");
             match &*first {
-                None => *first = Some((spec.global.clone(), spec.round_seed)),
-                Some((global, seed)) => {
-                    spec.global.clone_from(global);
-                    spec.round_seed = *seed;
-                }
+                None => *first = Some(spec.clone()),
+                // Round 1 again, word for word (its seeds are the job's randomness for
+                // round 1, so only the holders' memory of it can refuse it).
+                Some(replay) => *spec = replay.clone(),
             }
         }
     }));
@@ -336,4 +336,27 @@ fn a_replayed_round_is_refused_by_every_holder() {
         "{:?}",
         sim.client_errors
     );
+}
+
+#[test]
+fn holders_refuse_a_job_that_plans_for_fewer_corrupt_holders_than_their_floor() {
+    // The job's γ sets (k, t): a coordinator that says γ = 0.02 gets a weaker threshold
+    // than the holders' floor (0.1 by default) allows. Each refuses before sending a key.
+    let mut c = secure_cfg(7, 3, 1);
+    c.aggregation = Aggregation::Secure(SecureSettings {
+        corruption: 0.02,
+        ..SETTINGS
+    });
+    let mut sim = Sim::new(c, &[(Behaviour::Honest, 10); 7]);
+    run_first_round(&mut sim);
+    assert!(sim.completed().is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.client_errors.len(), 7, "{:?}", sim.client_errors);
+    for (_, e) in &sim.client_errors {
+        assert!(e.contains("below this holder's floor of 0.1"), "{e}");
+    }
+    let declined = sim.events.iter().any(|e| {
+        matches!(e, JobEvent::RoundFailed { dropped, .. }
+            if dropped.iter().any(|(_, r)| r.to_string().contains("floor")))
+    });
+    assert!(declined, "the round names the reason: {:?}", sim.events);
 }

@@ -46,6 +46,27 @@ pub enum Behaviour {
     /// Submits its delta times this factor (a holder that skips the clip bound when the
     /// round spec it got is tampered with to allow it).
     Scaled(f32),
+    /// Trains on the rows its batches name: its rows are a function of its key seed
+    /// ([`row_value`]), so its update depends on which rows the round seed picked for it.
+    FromRows,
+}
+
+/// Row `r` of the holder whose identity key seed is `[seed; 32]`.
+pub fn row_value(seed: u8, r: u32) -> f32 {
+    ((u32::from(seed) * 31 + r * 17) % 97) as f32 / 97.0 - 0.5
+}
+
+/// The delta of a [`Behaviour::FromRows`] holder with key seed `seed` on `batches`.
+pub fn delta_from_rows(seed: u8, batches: &[Vec<u32>]) -> Vec<f32> {
+    let rows: Vec<f32> = batches
+        .iter()
+        .flatten()
+        .map(|&r| row_value(seed, r))
+        .collect();
+    let mean = rows.iter().sum::<f32>() / rows.len().max(1) as f32;
+    (0..N_FEATURES + 1)
+        .map(|j| 0.1 * mean * (j as f32 - 1.5) + 0.01 * rows.first().copied().unwrap_or(0.0))
+        .collect()
 }
 
 /// A hook rewriting coordinator messages before delivery.
@@ -54,6 +75,8 @@ pub type Tamper = Box<dyn FnMut(usize, &mut cairn_protocol::wire::ToParticipant)
 pub struct Sim {
     pub job: Job,
     pub clients: Vec<(Client, Behaviour, u64)>,
+    /// Each client's identity key seed (its key is `IdentityKey::from_seed(&[seed; 32])`).
+    pub seeds: Vec<u8>,
     pub now: Instant,
     pub events: Vec<JobEvent>,
     pub closed: Vec<bool>,
@@ -84,20 +107,35 @@ impl Sim {
 
     /// A simulation of `job` (e.g. one resumed after a stop) with fresh clients.
     pub fn with_job(job: Job, now: Instant, behaviours: &[(Behaviour, u64)]) -> Sim {
+        let seeds: Vec<u8> = (0..behaviours.len()).map(|i| i as u8 + 1).collect();
+        Self::with_seeds(job, now, behaviours, &seeds)
+    }
+
+    /// [`Sim::with_job`] with client `i`'s identity key from `[seeds[i]; 32]`: connection
+    /// `i` is the `i`-th to join.
+    pub fn with_seeds(
+        job: Job,
+        now: Instant,
+        behaviours: &[(Behaviour, u64)],
+        seeds: &[u8],
+    ) -> Sim {
         Sim {
             job,
+            seeds: seeds.to_vec(),
             clients: behaviours
                 .iter()
-                .enumerate()
-                .map(|(i, &(b, rows))| {
-                    let identity = IdentityKey::from_seed(&[i as u8 + 1; 32]);
+                .zip(seeds)
+                .map(|(&(b, rows), &seed)| {
+                    let identity = IdentityKey::from_seed(&[seed; 32]);
                     (
                         Client::new(
                             "p",
                             rows as usize,
                             N_FEATURES,
                             identity,
-                            [i as u8 + 100; 32],
+                            // The holder's own randomness (stochastic rounding, masks):
+                            // its own, whenever it joins.
+                            [seed.wrapping_add(99); 32],
                         ),
                         b,
                         rows,
@@ -121,8 +159,11 @@ impl Sim {
                 // A silent participant's events are left for the test to inspect.
                 if *behaviour != Behaviour::Silent {
                     while let Some(ev) = c.poll_event() {
-                        if let ClientEvent::Train { spec, .. } = ev {
-                            let mut delta = delta_of(i as u32, spec.round);
+                        if let ClientEvent::Train { spec, batches, .. } = ev {
+                            let mut delta = match behaviour {
+                                Behaviour::FromRows => delta_from_rows(self.seeds[i], &batches),
+                                _ => delta_of(i as u32, spec.round),
+                            };
                             if let Behaviour::Scaled(f) = behaviour {
                                 delta.iter_mut().for_each(|v| *v *= *f);
                             }
