@@ -103,7 +103,8 @@ pub fn wire_to_coordinator(data: &[u8]) {
 }
 
 /// A frame from the coordinator ([`ToParticipant`], every variant), as a participant reads
-/// it, then the checks it applies to a round's proof settings.
+/// it, then the checks it applies to a round's proof settings and to the job's randomness
+/// (the roster of commitments, the revealed contributions).
 pub fn wire_to_participant(data: &[u8]) {
     let Some(msg) = wire_roundtrip::<ToParticipant>(data) else {
         return;
@@ -128,6 +129,14 @@ pub fn wire_to_participant(data: &[u8]) {
         }
         ToParticipant::Rejected { reason } => {
             let _ = wire::printable(reason, MAX_REASON_BYTES);
+        }
+        ToParticipant::Reveal { roster } => {
+            let _ = cairn_protocol::randomness::check_roster(roster);
+        }
+        ToParticipant::Randomness { contributions }
+            if cairn_protocol::randomness::check(contributions).is_ok() =>
+        {
+            let _ = cairn_protocol::randomness::beacon("job", contributions);
         }
         _ => {}
     }

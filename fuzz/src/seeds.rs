@@ -21,6 +21,7 @@ use cairn_crypto::shamir::{self, SECRET_BYTES};
 use cairn_crypto::sign::{IdentityKey, Signature};
 use cairn_crypto::ParticipantId as CryptoId;
 use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::randomness::{self, Contribution};
 use cairn_protocol::server_opt::ServerOptimizer;
 use cairn_protocol::transcript::{Entry, Transcript};
 use cairn_protocol::transport::{ClientIdentity, ServerIdentity};
@@ -153,6 +154,23 @@ fn consistency(i: u32) -> ConsistencySignature {
     }
 }
 
+/// Contributions to the job's randomness of holders 1..=n, sorted by identity key.
+fn contributions(n: u8) -> Vec<Contribution> {
+    let mut c: Vec<Contribution> = (1..=n)
+        .map(|i| {
+            let key = IdentityKey::from_seed(&[i; 32]);
+            let reveal = randomness::contribution(&key, "job");
+            Contribution {
+                identity: key.public(),
+                commitment: randomness::commit(&reveal),
+                reveal,
+            }
+        })
+        .collect();
+    c.sort_by_key(|c| c.identity.0);
+    c
+}
+
 fn a_proof() -> Proof {
     Proof(ark_groth16::Proof {
         a: (G1Affine::generator() * Fr::from(3u64)).into_affine(),
@@ -235,6 +253,12 @@ pub fn to_coordinator() -> Vec<ToCoordinator> {
         ToCoordinator::Countersign {
             signature: key.sign(b"head"),
         },
+        ToCoordinator::Commit {
+            commitment: contributions(1)[0].commitment,
+        },
+        ToCoordinator::Reveal {
+            contribution: contributions(1)[0].reveal,
+        },
     ]
 }
 
@@ -309,6 +333,15 @@ pub fn to_participant() -> Vec<ToParticipant> {
         ToParticipant::Rejected {
             reason: "full".into(),
         },
+        ToParticipant::Reveal {
+            roster: contributions(3)
+                .iter()
+                .map(|c| (c.identity, c.commitment))
+                .collect(),
+        },
+        ToParticipant::Randomness {
+            contributions: contributions(3),
+        },
     ]
 }
 
@@ -337,6 +370,9 @@ pub fn transcript() -> Transcript {
         participant: 0,
         identity: key.public(),
         dataset: DatasetCommitment::sign("job", [9; 32], 40, &key),
+    });
+    t.append(Entry::Randomness {
+        contributions: contributions(2),
     });
     t.append(Entry::Round {
         round: 1,
