@@ -133,3 +133,24 @@ fn malformed_encodings_are_rejected() {
     assert_eq!(Share::from_bytes(&good).expect("valid"), shares[0]);
     assert!(format!("{:?}", shares[0]).contains("<redacted>"));
 }
+
+/// SecAgg+ sizes (t = 78 of k = 126 at n = 1000): every share beyond t is checked against
+/// the first t, and one bad share among them is caught wherever it sits.
+#[test]
+fn large_thresholds_reconstruct_and_check_every_extra_share() {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let secret: [u8; 32] = rng.gen();
+    let xs: Vec<u64> = (0..126u64).map(|i| i * 3 + 2).collect();
+    let shares = split(&secret, 78, &xs, &mut rng).expect("valid");
+    assert_eq!(*reconstruct(&shares, 78).expect("consistent"), secret);
+    assert_eq!(*reconstruct(&shares[40..118], 78).expect("any t"), secret);
+    for victim in [0, 77, 78, 125] {
+        let mut bad = shares.clone();
+        bad[victim] = tamper(&shares[victim], 20);
+        assert_eq!(
+            reconstruct(&bad, 78).err(),
+            Some(ShamirError::Inconsistent),
+            "victim {victim}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::messages::*;
 use super::{Phase, RoundConfig, SecAggError};
-use crate::aead;
+use crate::aead::{self, AeadKey};
 use crate::keys::{AgreementPublic, AgreementSecret};
 use crate::prg::{apply_masks, MaskSeed, MaskSign};
 use crate::ring::RingElem;
@@ -26,16 +26,17 @@ pub struct ClientAdvertised {
     s_sk: AgreementSecret,
 }
 
-/// After sending shares: holds b, s_sk and the live neighbours' public keys.
+/// After sending shares: holds b, s_sk and, for each live neighbour, the key its shares
+/// to us are encrypted under and its s_pk. (c_sk is gone: each X25519 agreement on c is
+/// done once, for both directions.)
 #[derive(Debug)]
 pub struct ClientShared {
     config: Arc<RoundConfig>,
     me: ParticipantId,
-    c_sk: AgreementSecret,
     s_sk: AgreementSecret,
     b: MaskSeed,
-    /// Neighbours that advertised valid keys: (c_pk, s_pk).
-    peers: BTreeMap<ParticipantId, (AgreementPublic, AgreementPublic)>,
+    /// Neighbours that advertised valid keys: (the key of their shares to us, s_pk).
+    peers: BTreeMap<ParticipantId, (AeadKey, AgreementPublic)>,
 }
 
 /// The shares this client holds of one neighbour's secrets.
@@ -92,6 +93,14 @@ impl ClientAdvertised {
 
     /// Given the coordinator's roster of advertised keys, checks the neighbours' signatures
     /// and sends each live neighbour its encrypted shares of a fresh b and of s_sk.
+    ///
+    /// The roster need only hold our neighbours' keys ([`ShareRouting::roster_for`]);
+    /// entries of other participants (a whole roster) are skipped unchecked, an entry of
+    /// someone outside the round is refused, and so is a neighbour's entry with a bad
+    /// signature, a reused key or a second entry. A neighbour missing from the roster is
+    /// one that did not advertise: fewer than t left and we refuse to go on.
+    ///
+    /// [`ShareRouting::roster_for`]: super::ShareRouting::roster_for
     pub fn share_keys<R: RngCore + CryptoRng>(
         self,
         roster: &[AdvertiseKeys],
@@ -137,12 +146,14 @@ impl ClientAdvertised {
         let b_shares = shamir::split(b.as_bytes(), t, &xs, rng).map_err(shape_err)?;
         let s_shares = shamir::split(&self.s_sk.to_bytes(), t, &xs, rng).map_err(shape_err)?;
         let mut shares = Vec::with_capacity(peers.len());
-        for ((&peer, (c_pk, _)), (bs, ss)) in peers.iter().zip(b_shares.iter().zip(&s_shares)) {
-            let key = self
+        let mut live = BTreeMap::new();
+        for ((&peer, (c_pk, s_pk)), (bs, ss)) in peers.iter().zip(b_shares.iter().zip(&s_shares)) {
+            let shared = self
                 .c_sk
                 .agree(c_pk)
-                .map_err(|source| SecAggError::Key { peer, source })?
-                .aead_key(cfg.round(), self.me, peer);
+                .map_err(|source| SecAggError::Key { peer, source })?;
+            let key = shared.aead_key(cfg.round(), self.me, peer);
+            live.insert(peer, (shared.aead_key(cfg.round(), peer, self.me), *s_pk));
             let mut plaintext = zeroize::Zeroizing::new([0u8; SHARE_PLAINTEXT_BYTES]);
             plaintext[..SHARE_BYTES].copy_from_slice(&bs.to_bytes()[..]);
             plaintext[SHARE_BYTES..].copy_from_slice(&ss.to_bytes()[..]);
@@ -159,19 +170,15 @@ impl ClientAdvertised {
             shares,
         };
         let Self {
-            config,
-            me,
-            c_sk,
-            s_sk,
+            config, me, s_sk, ..
         } = self;
         Ok((
             ClientShared {
                 config,
                 me,
-                c_sk,
                 s_sk,
                 b,
-                peers,
+                peers: live,
             },
             msg,
         ))
@@ -205,7 +212,7 @@ impl ClientShared {
                     detail: format!("routed to us for {}", enc.receiver),
                 });
             }
-            let Some((c_pk, _)) = self.peers.get(&from) else {
+            let Some((key, _)) = self.peers.get(&from) else {
                 return Err(SecAggError::NotExpected {
                     id: from,
                     phase: Phase::ShareKeys,
@@ -217,12 +224,7 @@ impl ClientShared {
                     phase: Phase::ShareKeys,
                 });
             }
-            let key = self
-                .c_sk
-                .agree(c_pk)
-                .map_err(|source| SecAggError::Key { peer: from, source })?
-                .aead_key(cfg.round(), from, self.me);
-            let plain = aead::decrypt_from(&key, cfg.round(), from, self.me, &enc.ciphertext)
+            let plain = aead::decrypt_from(key, cfg.round(), from, self.me, &enc.ciphertext)
                 .map_err(|_| SecAggError::Decryption(from))?;
             if plain.len() != SHARE_PLAINTEXT_BYTES {
                 return Err(SecAggError::WrongSize {

@@ -49,9 +49,12 @@ impl ClientMasked {
                 need: cfg.threshold(),
             });
         }
-        if let Some(v) = survivors
-            .iter()
-            .find(|&&v| cfg.graph().are_neighbours(self.me, v) && !self.held.contains_key(&v))
+        // Our neighbours (sorted) rather than the whole list: O(k log n), and the same
+        // first offender as a scan of the list would find.
+        if let Some(v) = cfg
+            .graph()
+            .neighbours(self.me)
+            .find(|v| survivors.binary_search(v).is_ok() && !self.held.contains_key(v))
         {
             return Err(SecAggError::InconsistentSurvivors(format!(
                 "{v} survived but never shared with us"
@@ -78,6 +81,9 @@ impl ClientConsistent {
     /// we signed, that carries fewer than t valid signatures from our neighbourhood (our
     /// neighbours and us) on that list, that names a peer as both
     /// survivor and dropped, or names a peer that is not a neighbour that shared with us.
+    /// An honest coordinator sends only our neighbourhood's signatures
+    /// ([`Unmasking::request_for`](super::Unmasking::request_for)); any other signature
+    /// must still be a valid one of a survivor, but does not count.
     pub fn unmask(self, req: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
         let ClientConsistent { inner, survivors } = self;
         let cfg = &inner.config;

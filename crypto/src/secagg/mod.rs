@@ -12,10 +12,16 @@
 //!  .unmask(request)      ──UnmaskResponse▶ Unmasking ─finish─▶ Σ x over survivors
 //! ```
 //!
-//! Between phases the coordinator sends: the roster ([`ShareRouting::roster`]) after
-//! phase 0, each participant's inbox ([`MaskedCollection::inbox`]) after phase 1, the
-//! survivor list ([`ConsistencyCollection::survivors`]) after phase 2, and each survivor's
-//! [`UnmaskRequest`] ([`Unmasking::request_for`]) after phase 3. Heavy calls
+//! Between phases the coordinator sends: each participant its neighbours' keys
+//! ([`ShareRouting::roster_for`]) after phase 0, each participant's inbox
+//! ([`MaskedCollection::inbox`]) after phase 1, the survivor list
+//! ([`ConsistencyCollection::survivors`]) after phase 2, and each survivor's
+//! [`UnmaskRequest`] ([`Unmasking::request_for`]: the list, its neighbourhood's signatures
+//! on it) after phase 3. Apart from the survivor list (4 bytes a survivor: each survivor
+//! signs it whole), what a participant receives and checks is O(k), and so is the
+//! coordinator's work per participant besides the masks (O(k log n)): nothing scans all
+//! participants once per participant, so a round holds up at n = 1000 and beyond
+//! (`crypto/tests/scale.rs`). Heavy calls
 //! ([`ClientShared::mask`], [`Unmasking::finish`]/[`Unmasking::finish_parallel`]) belong on
 //! a blocking thread, not an async executor.
 //!

@@ -95,9 +95,32 @@ pub struct ShareRouting {
 }
 
 impl ShareRouting {
-    /// The signed keys of every participant that advertised (U1), to broadcast.
+    /// The signed keys of every participant that advertised (U1). A participant needs only
+    /// its neighbours' keys: send each one [`ShareRouting::roster_for`] instead, O(k)
+    /// rather than O(n) entries.
     pub fn roster(&self) -> Vec<AdvertiseKeys> {
         self.keys.values().cloned().collect()
+    }
+
+    /// The participants that advertised keys (U1), sorted: the ones to send a roster to.
+    pub fn advertised(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.keys.keys().copied()
+    }
+
+    /// The signed keys `id` needs, sorted by sender: those of its neighbours that
+    /// advertised, and its own. O(k log n); what a client's
+    /// [`ClientAdvertised::share_keys`](super::ClientAdvertised::share_keys) takes.
+    pub fn roster_for(&self, id: ParticipantId) -> Vec<AdvertiseKeys> {
+        let graph = self.config.graph();
+        let mut wanted: Vec<ParticipantId> = graph.neighbours(id).collect();
+        if graph.contains(id) {
+            wanted.push(id);
+        }
+        wanted.sort_unstable();
+        wanted
+            .into_iter()
+            .filter_map(|v| self.keys.get(&v).cloned())
+            .collect()
     }
 
     /// Accepts one participant's shares: exactly one well-sized ciphertext for each of
@@ -231,9 +254,11 @@ impl MaskedCollection {
     pub fn close(self) -> Result<ConsistencyCollection, SecAggError> {
         too_few(Phase::MaskedInput, self.masked.len(), &self.config)?;
         let survivors: Vec<ParticipantId> = self.masked.iter().copied().collect();
+        let payload = survivors_payload(self.config.round(), &survivors);
         Ok(ConsistencyCollection {
             state: self,
             survivors,
+            payload,
             signatures: BTreeMap::new(),
         })
     }
@@ -244,6 +269,8 @@ impl MaskedCollection {
 pub struct ConsistencyCollection {
     state: MaskedCollection,
     survivors: Vec<ParticipantId>,
+    /// What each signature covers, built once rather than per signature (it is O(n)).
+    payload: Vec<u8>,
     signatures: BTreeMap<ParticipantId, ConsistencySignature>,
 }
 
@@ -271,10 +298,7 @@ impl ConsistencyCollection {
             });
         }
         identity
-            .verify(
-                &survivors_payload(cfg.round(), &self.survivors),
-                &msg.signature,
-            )
+            .verify(&self.payload, &msg.signature)
             .map_err(|_| SecAggError::BadSignature(id))?;
         self.signatures.insert(id, msg);
         Ok(())
@@ -291,9 +315,17 @@ impl ConsistencyCollection {
         }
         check_survivor_list(cfg, &self.survivors)?;
         let signatures = self.signatures.into_values().collect();
+        let dropped = self
+            .state
+            .shared
+            .iter()
+            .copied()
+            .filter(|v| self.survivors.binary_search(v).is_err())
+            .collect();
         Ok(Unmasking {
             state: self.state,
             survivors: self.survivors,
+            dropped,
             signatures,
             responses: BTreeMap::new(),
         })
@@ -305,6 +337,9 @@ impl ConsistencyCollection {
 pub struct Unmasking {
     pub(super) state: MaskedCollection,
     pub(super) survivors: Vec<ParticipantId>,
+    /// U2 \ U3, sorted: computed once when the phase opens.
+    pub(super) dropped: Vec<ParticipantId>,
+    /// Sorted by signer (so that a signer is found by binary search).
     pub(super) signatures: Vec<ConsistencySignature>,
     pub(super) responses: BTreeMap<ParticipantId, UnmaskResponse>,
 }

@@ -2,7 +2,7 @@
 //! the survivors' self-mask seeds b and the dropped participants' mask keys s_sk, and
 //! strip every mask from the running sum, leaving exactly Σ x over the survivors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::messages::*;
 use super::server::Unmasking;
@@ -32,31 +32,45 @@ impl Unmasking {
         self.state.config.threshold()
     }
 
-    /// Participants that shared keys but sent no masked input (U2 \ U3).
-    pub fn dropped(&self) -> Vec<ParticipantId> {
-        self.state
-            .shared
-            .iter()
-            .copied()
-            .filter(|v| self.survivors.binary_search(v).is_err())
-            .collect()
+    /// Participants that shared keys but sent no masked input (U2 \ U3), sorted.
+    pub fn dropped(&self) -> &[ParticipantId] {
+        &self.dropped
     }
 
-    /// The request for survivor `id`: the signed list, and its dropped neighbours.
-    /// `None` if `id` is not a survivor.
+    /// The request for survivor `id`: the signed list, the signatures on it of `id` and
+    /// its neighbours (the only ones its check counts: see
+    /// [`ClientConsistent::unmask`](super::ClientConsistent::unmask)), and its dropped
+    /// neighbours. `None` if `id` is not a survivor. O(n) for the list, O(k log n) for
+    /// the rest.
     pub fn request_for(&self, id: ParticipantId) -> Option<UnmaskRequest> {
         self.survivors.binary_search(&id).ok()?;
         let graph = self.state.config.graph();
-        let dropped = self
-            .dropped()
+        let neighbours: Vec<ParticipantId> = graph.neighbours(id).collect();
+        let dropped = neighbours
+            .iter()
+            .copied()
+            .filter(|v| self.dropped.binary_search(v).is_ok())
+            .collect();
+        let mut local = neighbours;
+        local.push(id);
+        local.sort_unstable();
+        let signatures = local
             .into_iter()
-            .filter(|&v| graph.are_neighbours(id, v))
+            .filter_map(|v| self.signature_of(v).cloned())
             .collect();
         Some(UnmaskRequest {
             survivors: self.survivors.clone(),
-            signatures: self.signatures.clone(),
+            signatures,
             dropped,
         })
+    }
+
+    /// The signature of `id` on the survivor list, if it signed.
+    fn signature_of(&self, id: ParticipantId) -> Option<&ConsistencySignature> {
+        self.signatures
+            .binary_search_by_key(&id, |s| s.sender)
+            .ok()
+            .map(|i| &self.signatures[i])
     }
 
     /// Accepts one survivor's shares: only shares it can hold (its neighbours' secrets,
@@ -65,7 +79,7 @@ impl Unmasking {
         let from = msg.sender;
         let cfg = &self.state.config;
         cfg.identity(from)?;
-        if !self.signatures.iter().any(|s| s.sender == from) {
+        if self.signature_of(from).is_none() {
             return Err(SecAggError::NotExpected {
                 id: from,
                 phase: Phase::Unmask,
@@ -77,7 +91,6 @@ impl Unmasking {
                 phase: Phase::Unmask,
             });
         }
-        let dropped: BTreeSet<ParticipantId> = self.dropped().into_iter().collect();
         let check = |shares: &[RevealedShare],
                      allowed: &dyn Fn(ParticipantId) -> bool|
          -> Result<(), SecAggError> {
@@ -104,28 +117,20 @@ impl Unmasking {
         check(&msg.self_mask_shares, &|v| {
             self.survivors.binary_search(&v).is_ok()
         })?;
-        check(&msg.mask_key_shares, &|v| dropped.contains(&v))?;
+        check(&msg.mask_key_shares, &|v| {
+            self.dropped.binary_search(&v).is_ok()
+        })?;
         self.responses.insert(from, msg);
         Ok(())
     }
 
+    /// Rebuilds `owner`'s secret from the shares revealed of it.
     fn rebuild(
-        &self,
         owner: ParticipantId,
-        pick: impl Fn(&UnmaskResponse) -> &[RevealedShare],
+        shares: Option<Vec<Share>>,
+        t: usize,
     ) -> Result<zeroize::Zeroizing<[u8; 32]>, SecAggError> {
-        let t = self.state.config.threshold();
-        let shares: Vec<Share> = self
-            .responses
-            .values()
-            .flat_map(|r| {
-                pick(r)
-                    .iter()
-                    .filter(|s| s.owner == owner)
-                    .map(|s| s.share.clone())
-            })
-            .collect();
-        shamir::reconstruct(&shares, t).map_err(|e| match e {
+        shamir::reconstruct(&shares.unwrap_or_default(), t).map_err(|e| match e {
             ShamirError::TooFewShares { got, need } => SecAggError::TooFewShares {
                 owner,
                 have: got,
@@ -144,15 +149,28 @@ impl Unmasking {
 
     /// [`Unmasking::finish`] with the mask removal spread over `threads` scoped threads
     /// (the result is identical). Call it from a blocking context.
-    pub fn finish_parallel(self, threads: usize) -> Result<Vec<RingElem>, SecAggError> {
+    pub fn finish_parallel(mut self, threads: usize) -> Result<Vec<RingElem>, SecAggError> {
         let cfg = self.state.config.clone();
+        let t = cfg.threshold();
+        // One pass over the responses (in responder order, as each owner's shares are
+        // then handed to Shamir) groups the revealed shares by whose secret they are.
+        let mut b_shares: BTreeMap<ParticipantId, Vec<Share>> = BTreeMap::new();
+        let mut s_shares: BTreeMap<ParticipantId, Vec<Share>> = BTreeMap::new();
+        for r in std::mem::take(&mut self.responses).into_values() {
+            for s in r.self_mask_shares {
+                b_shares.entry(s.owner).or_default().push(s.share);
+            }
+            for s in r.mask_key_shares {
+                s_shares.entry(s.owner).or_default().push(s.share);
+            }
+        }
         let mut seeds: Vec<(MaskSeed, MaskSign)> = Vec::new();
         for &u in &self.survivors {
-            let b = self.rebuild(u, |r| &r.self_mask_shares)?;
+            let b = Self::rebuild(u, b_shares.remove(&u), t)?;
             seeds.push((MaskSeed::from_bytes(*b), MaskSign::Sub));
         }
-        for v in self.dropped() {
-            let s_sk = AgreementSecret::from_bytes(*self.rebuild(v, |r| &r.mask_key_shares)?);
+        for &v in &self.dropped {
+            let s_sk = AgreementSecret::from_bytes(*Self::rebuild(v, s_shares.remove(&v), t)?);
             let advertised = self.state.keys.get(&v).ok_or(SecAggError::NotInRound(v))?;
             if s_sk.public() != advertised.s_pk {
                 return Err(SecAggError::InconsistentShares { owner: v });

@@ -118,13 +118,15 @@ impl Harness {
             Ok(s) => s,
             Err(e) => return abort(e, errors, masked),
         };
-        // Phase 1: share keys.
-        let roster = server.roster();
+        // Phase 1: share keys, each client given only its neighbours' keys.
         let mut shared = BTreeMap::new();
         for (id, c) in clients {
             if drops.before_sharing.contains(&id) {
                 continue;
             }
+            let roster = server.roster_for(id);
+            // O(k), not O(n): what a participant is sent stays local (issue #13).
+            assert!(roster.len() <= cfg.graph().degree() + 1);
             match c.share_keys(&roster, &mut self.rng) {
                 Ok((c, msg)) => {
                     server.receive(msg).expect("honest shares accepted");
@@ -182,6 +184,7 @@ impl Harness {
                 continue;
             }
             let req = server.request_for(id).expect("a survivor");
+            assert!(req.signatures.len() <= cfg.graph().degree() + 1);
             match c.unmask(&req) {
                 Ok(msg) => server.receive(msg).expect("honest response accepted"),
                 Err(e) => errors.push((id, e)),
