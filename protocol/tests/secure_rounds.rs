@@ -360,3 +360,59 @@ fn holders_refuse_a_job_that_plans_for_fewer_corrupt_holders_than_their_floor() 
     });
     assert!(declined, "the round names the reason: {:?}", sim.events);
 }
+
+#[test]
+fn each_holder_is_sent_its_neighbourhood_not_the_whole_round() {
+    // #13: with n = 40 at δ = 0.2, γ = 0.1 the graph is sparse ((k, t) = (30, 18)); the
+    // keys roster a holder gets holds its neighbours' keys and its own, and its unmask
+    // request the signatures of the same neighbourhood (with the whole survivor list).
+    let n = 40;
+    let p = SETTINGS.params(n).expect("feasible");
+    assert!(p.k < n - 1, "a sparse graph: {p:?}");
+    #[derive(Default)]
+    struct Seen {
+        spec: Option<cairn_protocol::wire::SecureSpec>,
+        rosters: Vec<(usize, Vec<CryptoId>)>,
+        requests: Vec<(usize, Vec<CryptoId>, usize)>,
+    }
+    let seen: std::sync::Arc<std::sync::Mutex<Seen>> = Default::default();
+    let log = std::sync::Arc::clone(&seen);
+    let mut sim = Sim::new(secure_cfg(n, 3, 1), &vec![(Behaviour::Honest, 10); n]);
+    sim.tamper = Some(Box::new(move |to, msg| {
+        let mut log = log.lock().expect("lock");
+        match msg {
+            ToParticipant::Round(spec) => log.spec = spec.secure.clone(),
+            ToParticipant::Secure(SecureDown::Roster { keys, .. }) => {
+                let senders = keys.iter().map(|a| a.sender).collect();
+                log.rosters.push((to, senders));
+            }
+            ToParticipant::Secure(SecureDown::Unmask { request, .. }) => {
+                let signers = request.signatures.iter().map(|s| s.sender).collect();
+                log.requests.push((to, signers, request.survivors.len()));
+            }
+            _ => {}
+        }
+    }));
+    run_first_round(&mut sim);
+    assert_eq!(sim.completed().len(), 1, "{:?}", sim.client_errors);
+    assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
+    let seen = seen.lock().expect("lock");
+    let spec = seen.spec.as_ref().expect("a secure round");
+    let ids: Vec<CryptoId> = spec.roster.iter().map(|(id, _)| *id).collect();
+    let graph = cairn_crypto::secagg::NeighbourGraph::new(&ids, spec.k as usize, &spec.graph_seed);
+    let neighbourhood = |i: usize| {
+        let me = CryptoId(i as u32);
+        let mut v: Vec<CryptoId> = graph.neighbours(me).chain([me]).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(seen.rosters.len(), n);
+    for (to, senders) in &seen.rosters {
+        assert_eq!(senders, &neighbourhood(*to), "roster of {to}");
+    }
+    assert_eq!(seen.requests.len(), n);
+    for (to, signers, survivors) in &seen.requests {
+        assert_eq!(signers, &neighbourhood(*to), "unmask request of {to}");
+        assert_eq!(*survivors, n);
+    }
+}
