@@ -15,7 +15,7 @@ use cairn_circuits::rounds::{self, CommittedData};
 use cairn_circuits::training::proof::{self, KeyStore, VerifyingKey};
 use cairn_circuits::training::prover::Prover as Groth16Prover;
 use cairn_coordinator::verify::{with_sum_check, Verifier};
-use cairn_coordinator::{run_job, JobSummary, Progress};
+use cairn_coordinator::{run_job_with, CpuMeter, JobSummary, Progress, RunOptions, Stop};
 use cairn_datasets::Dataset;
 use cairn_participant::trainer::{TrainInput, Trainer};
 use cairn_participant::{run, ParticipantConfig, Prover, TrainedRound, UpdateProver};
@@ -160,6 +160,7 @@ impl LocalCoordinator {
             keys: None,
             prove_threads: None,
             min_corruption: self.corruption,
+            faults: None,
         }
     }
 
@@ -180,6 +181,19 @@ pub fn start_coordinator(
     test: &Dataset,
     progress: mpsc::UnboundedSender<Progress>,
     proving: Option<&Proving>,
+) -> Result<LocalCoordinator> {
+    start_coordinator_with(job, initial, test, progress, proving, None)
+}
+
+/// [`start_coordinator`], with a meter of the coordinator's CPU time for its per-phase
+/// records (`cairn simulate`). Spawns on the current runtime.
+pub fn start_coordinator_with(
+    job: JobConfig,
+    initial: Vec<f32>,
+    test: &Dataset,
+    progress: mpsc::UnboundedSender<Progress>,
+    proving: Option<&Proving>,
+    cpu: Option<CpuMeter>,
 ) -> Result<LocalCoordinator> {
     if job.proof.is_some() != proving.is_some() {
         bail!("a proven job needs its keys, and keys need a proven job");
@@ -210,15 +224,17 @@ pub fn start_coordinator(
     }
     let test = test.clone();
     let task = tokio::spawn(async move {
-        run_job(
-            endpoint,
-            job,
-            &test,
-            progress,
-            std::future::pending(),
+        let opts = RunOptions {
             verifier,
-        )
-        .await
+            cpu,
+            ..RunOptions::default()
+        };
+        let stop = std::future::pending::<Stop>();
+        let summary = run_job_with(endpoint.clone(), job, &test, progress, stop, opts).await;
+        if summary.is_err() {
+            endpoint.close(0u32.into(), b"shutdown");
+        }
+        summary
     });
     Ok(LocalCoordinator {
         addr,

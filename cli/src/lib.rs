@@ -25,4 +25,5 @@ pub mod nodes;
 pub mod options;
 pub mod plot;
 pub mod service;
+pub mod simulate;
 pub mod ui;

@@ -360,6 +360,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         keys: Some(keys),
         prove_threads: args.prove_threads.map(usize::from),
         min_corruption: args.min_corruption,
+        faults: None,
     };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {

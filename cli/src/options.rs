@@ -124,6 +124,9 @@ pub struct ConfigFile {
     /// Who may join (a coordinator's setting; open when absent).
     #[serde(default)]
     pub enrolment: EnrolmentSection,
+    /// `cairn simulate`'s settings.
+    #[serde(default)]
+    pub simulate: crate::simulate::SimulateOptions,
 }
 
 impl ConfigFile {

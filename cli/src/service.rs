@@ -515,6 +515,7 @@ impl Service {
             persist: Some(persist),
             server_config: Some(tls),
             seal_key: Some(self.identity.seal_key()),
+            cpu: None,
         };
         let result =
             run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;

@@ -131,7 +131,11 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
                 prove_seconds: Some(s),
                 ..
             } => proving.entry(round).or_default().push(s),
-            Progress::Trained { .. } => {}
+            Progress::Trained { .. } | Progress::Aggregated { .. } => {}
+            Progress::Phase(ph) => bar.set_message(format!(
+                "(round {}: {} done, {} answered, {} dropped so far)",
+                ph.round, ph.phase, ph.answered, ph.dropped
+            )),
             Progress::Round(r) => {
                 say(round_line(&r));
                 let proved = proving.remove(&r.round).unwrap_or_default();

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cpu;
 pub mod export;
 pub mod job_file;
 pub mod persist;
@@ -28,5 +29,5 @@ pub mod store;
 pub mod transcript;
 pub mod verify;
 
-pub use progress::{JobSummary, Progress, RoundRecord};
-pub use server::{run_job, run_job_with, CoordinatorError, RunOptions, Stop};
+pub use progress::{JobSummary, PhaseRecord, Progress, RoundRecord};
+pub use server::{run_job, run_job_with, CoordinatorError, CpuMeter, RunOptions, Stop};

@@ -93,8 +93,44 @@ pub enum Progress {
         /// Seconds of fixed-point replay and proving (proven jobs).
         prove_seconds: Option<f64>,
     },
+    /// A phase of a secure round closed.
+    Phase(PhaseRecord),
+    /// The participants whose updates a completed round aggregated.
+    Aggregated {
+        /// Round number.
+        round: u32,
+        /// Their ids.
+        participants: Vec<u32>,
+    },
     /// A round ended.
     Round(RoundRecord),
+}
+
+/// What one phase of a secure round cost the coordinator, from the previous phase's end (or
+/// the round's start) to this one's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Round number.
+    pub round: u32,
+    /// The phase (`advertise keys`, `share keys`, `masked input`, `consistency check`,
+    /// `unmask`).
+    pub phase: String,
+    /// Participants whose message of this phase was accepted.
+    pub answered: usize,
+    /// Participants dropped from the round so far.
+    pub dropped: usize,
+    /// Wall-clock seconds of the phase.
+    pub seconds: f64,
+    /// Seconds the coordinator's loop was working (not waiting for messages): the job's
+    /// state machine, encoding, unmasking.
+    pub busy_seconds: f64,
+    /// CPU seconds of the coordinator's threads (its loop, connections and QUIC endpoint),
+    /// when the driver was given a meter ([`crate::RunOptions::cpu`]).
+    pub cpu_seconds: Option<f64>,
+    /// Frame bytes received from the participants.
+    pub bytes_in: u64,
+    /// Frame bytes sent to the participants.
+    pub bytes_out: u64,
 }
 
 /// The outcome of a whole job.

@@ -13,18 +13,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use cairn_crypto::sign::IdentityPublic;
 use cairn_datasets::Dataset;
 use cairn_protocol::job::{Job, JobEvent};
 use cairn_protocol::metrics::evaluate;
 use cairn_protocol::round::ParticipantId;
-use cairn_protocol::transport::{peer_identity, read_frame, write_frame, TransportError};
+use cairn_protocol::transport::{peer_identity, read_frame, TransportError};
 use cairn_protocol::wire::{self, ToParticipant, MAX_FRAME_BYTES};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::persist::Persist;
-use crate::progress::{JobSummary, Progress, RoundRecord};
+use crate::progress::{JobSummary, PhaseRecord, Progress, RoundRecord};
 use crate::transcript::Recorder;
 use crate::verify::Verifier;
 
@@ -82,8 +83,10 @@ struct Verdict {
 }
 
 enum Outbound {
-    /// A frame, then (when `close`) an orderly close once the peer has read it.
-    Frame { frame: Vec<u8>, close: bool },
+    /// A frame, then (when `close`) an orderly close once the peer has read it. Shared:
+    /// a message sent to every holder (a round's spec, with the global model) is encoded
+    /// once and held once, however many connections it is queued on.
+    Frame { frame: Bytes, close: bool },
     /// Close the connection now, mid-job (the coordinator is stopping; the holder may
     /// reconnect to the job when it resumes).
     Abort,
@@ -143,6 +146,50 @@ pub struct RunOptions {
     /// key ([`cairn_protocol::transport::ServerIdentity::seal_key`]), so that a resumed
     /// job seals under the key its header names. A fresh key when not given.
     pub seal_key: Option<cairn_crypto::sign::IdentityKey>,
+    /// CPU seconds the coordinator has used so far (e.g. of the threads of the runtime it
+    /// runs on), sampled when each secure-round phase closes ([`PhaseRecord::cpu_seconds`]).
+    pub cpu: Option<CpuMeter>,
+}
+
+/// Reads the coordinator's CPU seconds so far (see [`RunOptions::cpu`]).
+pub type CpuMeter = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
+
+/// Where the coordinator's loop is in a phase: when it began, and the loop's counters then.
+#[derive(Clone, Copy)]
+struct PhaseMark {
+    at: Instant,
+    idle: Duration,
+    bytes_in: u64,
+    bytes_out: u64,
+    cpu: Option<f64>,
+}
+
+/// The loop's running counters, for per-phase records.
+struct LoopCounters {
+    idle: Duration,
+    bytes_in: u64,
+    bytes_out: u64,
+    cpu: Option<CpuMeter>,
+}
+
+impl LoopCounters {
+    fn mark(&self) -> PhaseMark {
+        PhaseMark {
+            at: Instant::now(),
+            idle: self.idle,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            cpu: self.cpu.as_ref().and_then(|f| f()),
+        }
+    }
+}
+
+/// What woke the loop.
+enum Woke<S> {
+    Inbound(Option<Inbound>),
+    Verdict(Verdict),
+    Timeout,
+    Stop(S),
 }
 
 /// [`run_job`] with [`RunOptions`]. The endpoint stays open when the job ends or is
@@ -160,7 +207,16 @@ pub async fn run_job_with(
         mut persist,
         server_config,
         seal_key,
+        cpu,
     } = opts;
+    let mut counters = LoopCounters {
+        idle: Duration::ZERO,
+        bytes_in: 0,
+        bytes_out: 0,
+        cpu,
+    };
+    let mut phase_mark = counters.mark();
+    let mut last_frame: Option<(ToParticipant, Bytes)> = None;
     let seal_key =
         seal_key.unwrap_or_else(|| cairn_crypto::sign::IdentityKey::random(&mut rand::rngs::OsRng));
     if job.config().proof.is_some() && verifier.is_none() {
@@ -233,7 +289,16 @@ pub async fn run_job_with(
             }
         }
         while let Some(t) = job.poll_transmit() {
-            let frame = wire::encode(&t.msg)?;
+            // Consecutive transmits of one message (a broadcast) share one encoding.
+            let frame = match &last_frame {
+                Some((msg, frame)) if *msg == t.msg => frame.clone(),
+                _ => {
+                    let frame = Bytes::from(wire::encode(&t.msg)?);
+                    last_frame = Some((t.msg, frame.clone()));
+                    frame
+                }
+            };
+            counters.bytes_out += frame.len() as u64;
             if let Some(tx) = conns.open.get(&t.to) {
                 let _ = tx.send(Outbound::Frame {
                     frame,
@@ -293,6 +358,7 @@ pub async fn run_job_with(
                     ..
                 } => {
                     round_started.insert(round, (Instant::now(), participants.len()));
+                    phase_mark = counters.mark();
                     if let Some(p) = &persist {
                         p.begin_round(round).await?;
                     }
@@ -304,6 +370,32 @@ pub async fn run_job_with(
                         participants: participants.len(),
                     });
                 }
+                JobEvent::PhaseClosed(p) => {
+                    let now = counters.mark();
+                    let seconds = now.at.duration_since(phase_mark.at);
+                    let record = PhaseRecord {
+                        round: p.round,
+                        phase: p.phase.to_string(),
+                        answered: p.answered,
+                        dropped: p.dropped,
+                        seconds: seconds.as_secs_f64(),
+                        busy_seconds: seconds
+                            .saturating_sub(now.idle.saturating_sub(phase_mark.idle))
+                            .as_secs_f64(),
+                        cpu_seconds: now.cpu.zip(phase_mark.cpu).map(|(b, a)| (b - a).max(0.0)),
+                        bytes_in: now.bytes_in - phase_mark.bytes_in,
+                        bytes_out: now.bytes_out - phase_mark.bytes_out,
+                    };
+                    debug!(
+                        round = p.round,
+                        phase = p.phase,
+                        answered = p.answered,
+                        seconds = record.seconds,
+                        "phase closed"
+                    );
+                    phase_mark = now;
+                    let _ = progress.send(Progress::Phase(record));
+                }
                 JobEvent::RoundCompleted {
                     round,
                     aggregate,
@@ -311,6 +403,10 @@ pub async fn run_job_with(
                     model: params,
                     opt_state,
                 } => {
+                    let _ = progress.send(Progress::Aggregated {
+                        round,
+                        participants: aggregate.contributors.clone(),
+                    });
                     let (t0, selected) =
                         round_started.remove(&round).unwrap_or((Instant::now(), 0));
                     let metrics = evaluate(&model, &params, &test.features, &test.labels);
@@ -406,8 +502,16 @@ pub async fn run_job_with(
             continue;
         }
         let wake = job.poll_timeout();
-        tokio::select! {
-            msg = in_rx.recv() => match msg {
+        let waiting = Instant::now();
+        let woke = tokio::select! {
+            msg = in_rx.recv() => Woke::Inbound(msg),
+            Some(v) = verdicts.recv() => Woke::Verdict(v),
+            () = sleep_until(wake) => Woke::Timeout,
+            stop = &mut shutdown => Woke::Stop(stop),
+        };
+        counters.idle += waiting.elapsed();
+        match woke {
+            Woke::Inbound(msg) => match msg {
                 Some(Inbound::Connected(p, tx, addr, identity)) => {
                     debug!(participant = p, %addr, identity = %hex::encode(identity.0), "connection");
                     conns.open.insert(p, tx);
@@ -415,9 +519,13 @@ pub async fn run_job_with(
                 }
                 Some(Inbound::Refused(p, reason)) => {
                     warn!(participant = p, %reason, "handshake refused");
-                    let _ = progress.send(Progress::Refused { participant: p, reason });
+                    let _ = progress.send(Progress::Refused {
+                        participant: p,
+                        reason,
+                    });
                 }
                 Some(Inbound::Frame(p, body)) => {
+                    counters.bytes_in += body.len() as u64;
                     if let Err(e) = job.handle_frame(p, &body, Instant::now()) {
                         warn!(participant = p, error = %e, "message refused");
                     }
@@ -431,31 +539,36 @@ pub async fn run_job_with(
                 }
                 None => break,
             },
-            Some(v) = verdicts.recv() => {
+            Woke::Verdict(v) => {
                 if let Err(reason) = &v.result {
                     warn!(round = v.round, participant = v.participant, %reason, "proof rejected");
                 }
                 proof_times.entry(v.round).or_default().push(v.seconds);
                 job.handle_verdict(v.round, v.participant, v.result, Instant::now());
             }
-            () = sleep_until(wake) => job.handle_timeout(Instant::now()),
-            stop = &mut shutdown => {
+            Woke::Timeout => job.handle_timeout(Instant::now()),
+            Woke::Stop(stop) => {
                 // Stop::Quietly: dropping `conns` closes every connection at once.
                 if let Stop::End(reason) = stop {
-                    let bye = wire::encode(&ToParticipant::Finished {
+                    let bye = Bytes::from(wire::encode(&ToParticipant::Finished {
                         rounds: job.rounds_completed(),
                         completed: false,
                         message: format!("job stopped: {reason}"),
-                    })?;
+                    })?);
                     for (_, tx) in conns.open.drain() {
-                        let _ = tx.send(Outbound::Frame { frame: bye.clone(), close: true });
+                        let _ = tx.send(Outbound::Frame {
+                            frame: bye.clone(),
+                            close: true,
+                        });
                     }
                 }
                 drop(conns);
                 tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle())
                     .await
                     .ok();
-                return Err(CoordinatorError::Shutdown { rounds: job.rounds_completed() });
+                return Err(CoordinatorError::Shutdown {
+                    rounds: job.rounds_completed(),
+                });
             }
         }
     }
@@ -623,7 +736,8 @@ async fn serve_connection(
                     break;
                 }
             };
-            if write_frame(&mut send, &frame).await.is_err() {
+            // The shared bytes go to QUIC as they are: no copy per connection.
+            if send.write_chunk(frame).await.is_err() {
                 break;
             }
             if close {

@@ -231,7 +231,10 @@ impl Recorder {
                     countersignatures: countersignatures.clone(),
                 });
             }
-            JobEvent::Joined { .. } | JobEvent::Refused { .. } | JobEvent::Sealing { .. } => {}
+            JobEvent::Joined { .. }
+            | JobEvent::Refused { .. }
+            | JobEvent::Sealing { .. }
+            | JobEvent::PhaseClosed(_) => {}
         }
     }
 

@@ -22,6 +22,16 @@ pub enum Partition {
     },
 }
 
+impl std::fmt::Display for Partition {
+    /// `iid`, or `dirichlet α=0.5`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Partition::Iid => f.write_str("iid"),
+            Partition::Dirichlet { alpha } => write!(f, "dirichlet α={alpha}"),
+        }
+    }
+}
+
 /// How many Dirichlet draws to try before repairing empty holders by moving rows.
 const DIRICHLET_TRIES: usize = 100;
 

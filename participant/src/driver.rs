@@ -27,7 +27,7 @@ use cairn_protocol::client::{Client, ClientError, ClientEvent};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{clip_l2, ModelSpec};
 use cairn_protocol::transport::{self, read_frame, write_frame, ClientIdentity, TransportError};
-use cairn_protocol::wire::{self, RoundSpec, Welcome, MAX_FRAME_BYTES};
+use cairn_protocol::wire::{self, RoundSpec, ToCoordinator, Welcome, MAX_FRAME_BYTES};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::mpsc;
@@ -62,6 +62,45 @@ pub struct ParticipantConfig {
     /// The least corrupt fraction γ it accepts in a secure job
     /// (`cairn_protocol::client::DEFAULT_MIN_CORRUPTION` unless its operator says otherwise).
     pub min_corruption: f64,
+    /// Sees every message before it is sent (simulations and fault tests: delays, drops,
+    /// tampering); `None` for a real holder.
+    pub faults: Option<Arc<dyn FaultHook>>,
+}
+
+/// What a [`FaultHook`] does with a message about to be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Send it (possibly changed by the hook).
+    Send,
+    /// Wait, then send it: a straggler.
+    Delay(Duration),
+    /// Do not send it; close the connection and end the run with
+    /// [`ParticipantError::Vanished`]: a holder that crashes at this point.
+    Vanish(String),
+}
+
+/// Injects faults into a participant's run (`cairn simulate`, fault tests). Called for each
+/// message the holder is about to send, in order.
+pub trait FaultHook: Send + Sync + std::fmt::Debug {
+    /// Decides what happens to `msg`, which the hook may also alter.
+    fn before_send(&self, msg: &mut ToCoordinator) -> FaultAction;
+}
+
+/// Sends what `client` queued, each message through `faults` when there is a hook.
+async fn flush(
+    client: &mut Client,
+    send: &mut quinn::SendStream,
+    faults: Option<&dyn FaultHook>,
+) -> Result<(), ParticipantError> {
+    while let Some(mut msg) = client.poll_transmit() {
+        match faults.map_or(FaultAction::Send, |f| f.before_send(&mut msg)) {
+            FaultAction::Send => {}
+            FaultAction::Delay(d) => tokio::time::sleep(d).await,
+            FaultAction::Vanish(why) => return Err(ParticipantError::Vanished(why)),
+        }
+        write_frame(send, &wire::encode(&msg)?).await?;
+    }
+    Ok(())
 }
 
 /// How a participant turns its clipped float update into what a proven round sends: x in
@@ -203,6 +242,9 @@ pub enum ParticipantError {
     /// The blocking training task panicked.
     #[error("training task failed: {0}")]
     Join(String),
+    /// A fault hook made the holder vanish (simulations).
+    #[error("vanished (simulated): {0}")]
+    Vanished(String),
 }
 
 /// What a participant reports about each round it trained in.
@@ -451,9 +493,10 @@ pub async fn run(
     let (chain_tx, mut chain_rx) = mpsc::unbounded_channel::<ChainOut>();
     // The sampled-step round waiting for its beacon, and where it goes.
     let mut beacon_to: Option<(u32, std::sync::mpsc::Sender<[u8; 32]>)> = None;
+    let faults = cfg.faults.as_deref();
     let result = loop {
-        while let Some(msg) = client.poll_transmit() {
-            write_frame(&mut send, &wire::encode(&msg)?).await?;
+        if let Err(e) = flush(&mut client, &mut send, faults).await {
+            break Err(e);
         }
         while let Some(event) = client.poll_event() {
             match event {
@@ -486,9 +529,7 @@ pub async fn run(
                             Err(e) => {
                                 warn!(name = %cfg.name, error = %e, "cannot prove; leaving the job");
                                 client.leave(e.to_string());
-                                while let Some(msg) = client.poll_transmit() {
-                                    write_frame(&mut send, &wire::encode(&msg)?).await?;
-                                }
+                                flush(&mut client, &mut send, faults).await?;
                                 client_close(send, conn, endpoint, reader).await;
                                 return Err(e);
                             }
@@ -529,8 +570,8 @@ pub async fn run(
         }
         // What the events queued (a dataset commitment after the welcome) goes out before
         // waiting: the coordinator sends nothing more until it has it.
-        while let Some(msg) = client.poll_transmit() {
-            write_frame(&mut send, &wire::encode(&msg)?).await?;
+        if let Err(e) = flush(&mut client, &mut send, faults).await {
+            break Err(e);
         }
         if training.is_none() {
             if let (Some(next), Some(j)) = (queued.take(), job.as_ref()) {
@@ -602,8 +643,8 @@ pub async fn run(
                     Err(e) => {
                         warn!(error = %e, "local training failed; leaving the job");
                         client.leave(e.to_string());
-                        while let Some(msg) = client.poll_transmit() {
-                            write_frame(&mut send, &wire::encode(&msg)?).await?;
+                        if let Err(sent) = flush(&mut client, &mut send, faults).await {
+                            warn!(name = %cfg.name, error = %sent, "could not say why we leave");
                         }
                         break Err(e);
                     }
@@ -624,5 +665,10 @@ async fn client_close(
     let _ = send.finish();
     conn.close(0u32.into(), b"bye");
     reader.abort();
-    endpoint.wait_idle().await;
+    // The close is sent; draining lasts three probe timeouts, which grow with the RTT a
+    // loaded machine measures: not worth waiting long for.
+    let _ = tokio::time::timeout(CLOSE_WAIT, endpoint.wait_idle()).await;
 }
+
+/// How long a participant waits for its closed connection to drain before it returns.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(2);

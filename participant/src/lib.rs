@@ -8,6 +8,6 @@ pub mod driver;
 pub mod trainer;
 
 pub use driver::{
-    run, ParticipantConfig, ParticipantError, ParticipantSummary, Prover, TrainedRound,
-    UpdateProver,
+    run, FaultAction, FaultHook, ParticipantConfig, ParticipantError, ParticipantSummary, Prover,
+    TrainedRound, UpdateProver,
 };

@@ -79,6 +79,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
         keys: None,
         prove_threads: None,
         min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
+        faults: None,
     };
     let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
     let err = run(
@@ -104,6 +105,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             keys: None,
             prove_threads: None,
             min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
+            faults: None,
         };
         tasks.push(tokio::spawn(async move {
             let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
@@ -186,6 +188,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             keys: None,
             prove_threads: None,
             min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
+            faults: None,
         };
         let (rtx, mut rrx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

@@ -273,6 +273,8 @@ pub enum JobEvent {
         /// Who was dropped and why.
         dropped: Vec<(ParticipantId, DropReason)>,
     },
+    /// A phase of a secure round closed (for per-phase metrics; nothing to record).
+    PhaseClosed(crate::secure_round::PhaseClosed),
     /// A proven job's rounds are over: the driver appends nothing more to the transcript
     /// and hands its head to [`Job::seal`] for the holders to countersign.
     Sealing {
@@ -863,7 +865,17 @@ impl Job {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<JobEvent> {
+        self.drain_phases();
         self.events.pop_front()
+    }
+
+    /// Moves the running round's closed phases into the events.
+    fn drain_phases(&mut self) {
+        if let Phase::Running(AnyRound::Secure(round)) = &mut self.phase {
+            while let Some(p) = round.poll_phase() {
+                self.events.push_back(JobEvent::PhaseClosed(p));
+            }
+        }
     }
 
     fn connected(&self) -> Vec<ParticipantId> {
@@ -965,8 +977,10 @@ impl Job {
             .map(|c| c.commitment);
         let reason = if member.commitment.is_some() {
             Some("the randomness commitment cannot change during the job".to_string())
-        } else if !matches!(self.phase, Phase::Joining { .. }) {
+        } else if !matches!(self.phase, Phase::Joining { .. } | Phase::Running(_)) {
             Some("randomness commitments close when enrolment closes".to_string())
+        } else if matches!(self.phase, Phase::Running(_)) && recorded != Some(commitment) {
+            Some("a holder joining a running job again must make the randomness commitment it made before".to_string())
         } else if recorded.is_some_and(|c| c != commitment) {
             Some("this identity committed to another randomness contribution before the coordinator restarted".to_string())
         } else {
@@ -981,6 +995,17 @@ impl Job {
         }
         if let Some(m) = self.members.get_mut(&from) {
             m.commitment = Some(commitment);
+        }
+        if matches!(self.phase, Phase::Running(_)) {
+            // Back in a running job: the randomness is fixed; the next round takes it.
+            self.transmits.push_back(Transmit {
+                to: from,
+                msg: ToParticipant::Randomness {
+                    contributions: self.randomness.clone(),
+                },
+                close: false,
+            });
+            return;
         }
         self.maybe_start(now);
     }
@@ -1065,8 +1090,13 @@ impl Job {
         };
         let reason = if member.dataset.is_some() {
             Some("the dataset commitment cannot change during the job".to_string())
-        } else if !matches!(self.phase, Phase::Joining { .. }) {
-            Some("dataset commitments close when the first round starts".to_string())
+        } else if !matches!(self.phase, Phase::Joining { .. })
+            && self
+                .committed
+                .get(&member.identity)
+                .is_none_or(|&(root, rows)| (root, rows) != (d.root, d.n_rows))
+        {
+            Some("dataset commitments close when the first round starts (a holder joining again must commit to its dataset of before)".to_string())
         } else if self
             .committed
             .get(&member.identity)
@@ -1088,6 +1118,10 @@ impl Job {
         let identity = member.identity;
         if let Some(m) = self.members.get_mut(&from) {
             m.dataset = Some(d.clone());
+        }
+        if !matches!(self.phase, Phase::Joining { .. }) {
+            // Joined again with its recorded commitment: nothing new to record.
+            return;
         }
         self.events.push_back(JobEvent::Enrolled {
             participant: from,
@@ -1114,9 +1148,11 @@ impl Job {
             Some("participant holds no rows".to_string())
         } else if matches!(self.phase, Phase::Done) {
             Some("the job is over".to_string())
-        } else if !matches!(self.phase, Phase::Joining { .. }) {
+        } else if !matches!(self.phase, Phase::Joining { .. }) && !self.may_rejoin(&h.identity) {
             Some("the job has already started".to_string())
-        } else if self.members.len() >= self.cfg.participants {
+        } else if matches!(self.phase, Phase::Joining { .. })
+            && self.members.len() >= self.cfg.participants
+        {
             Some(format!(
                 "the job is full ({} participants)",
                 self.cfg.participants
@@ -1140,6 +1176,21 @@ impl Job {
         if let Some(reason) = reason {
             self.refuse(from, reason);
             return;
+        }
+        if !matches!(self.phase, Phase::Joining { .. }) {
+            // A roster holder back after losing its connection: its old entry goes, and
+            // its dataset commitment is the one it must make again.
+            let old: Vec<ParticipantId> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.identity == h.identity)
+                .map(|(&p, _)| p)
+                .collect();
+            for p in old {
+                if let Some(d) = self.members.remove(&p).and_then(|m| m.dataset) {
+                    self.committed.insert(h.identity, (d.root, d.n_rows));
+                }
+            }
         }
         self.members.insert(
             from,
@@ -1170,6 +1221,18 @@ impl Job {
             n_rows: h.n_rows,
         });
         self.maybe_start(now);
+    }
+
+    /// Whether a holder may join the running job again: one of the holders its randomness
+    /// was drawn among (so its rows and statements are fixed by it), not connected now.
+    /// It takes part from the next round on.
+    fn may_rejoin(&self, identity: &IdentityPublic) -> bool {
+        matches!(self.phase, Phase::Running(_))
+            && randomness::holder_index(&self.randomness, identity).is_some()
+            && !self
+                .members
+                .values()
+                .any(|m| m.connected && m.identity == *identity)
     }
 
     fn refuse(&mut self, to: ParticipantId, reason: String) {
@@ -1271,6 +1334,11 @@ impl Job {
         let Some(outcome) = round.outcome().cloned() else {
             return;
         };
+        if let AnyRound::Secure(r) = &mut *round {
+            while let Some(p) = r.poll_phase() {
+                self.events.push_back(JobEvent::PhaseClosed(p));
+            }
+        }
         while let Some((to, msg)) = round.poll_transmit() {
             self.transmits.push_back(Transmit {
                 to,

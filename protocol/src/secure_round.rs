@@ -83,6 +83,24 @@ pub struct SecureRound {
     chains: BTreeMap<ParticipantId, StepChain>,
     /// The round's roster.
     members: BTreeSet<ParticipantId>,
+    /// Messages accepted in the current phase.
+    answered: usize,
+    /// Phases closed and not yet polled ([`SecureRound::poll_phase`]).
+    closed: VecDeque<PhaseClosed>,
+}
+
+/// One closed phase of a secure round, for the driver's per-phase metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhaseClosed {
+    /// Round number.
+    pub round: u32,
+    /// The phase: `advertise keys`, `share keys`, `masked input`, `consistency check` or
+    /// `unmask`.
+    pub phase: &'static str,
+    /// Participants whose message of this phase was accepted.
+    pub answered: usize,
+    /// Participants dropped from the round so far (all phases).
+    pub dropped: usize,
 }
 
 /// A proof the driver must verify (off the protocol thread) before the masked input it
@@ -138,6 +156,8 @@ impl SecureRound {
             beacon: sampled.then_some(beacon),
             chains: BTreeMap::new(),
             members: participants.iter().map(|(p, _)| *p).collect(),
+            answered: 0,
+            closed: VecDeque::new(),
             phase: Phase::Done,
             n_params,
             settings,
@@ -247,10 +267,7 @@ impl SecureRound {
         match c.receive(&msg) {
             Ok(()) => {
                 self.proven.insert(from, input);
-                self.pending.remove(&from);
-                if self.pending.is_empty() {
-                    self.advance(now);
-                }
+                self.accepted(from, now);
             }
             Err(e) => {
                 let err = RoundError::Secure {
@@ -377,10 +394,7 @@ impl SecureRound {
         };
         match result {
             Ok(()) => {
-                self.pending.remove(&from);
-                if self.pending.is_empty() {
-                    self.advance(now);
-                }
+                self.accepted(from, now);
                 Ok(())
             }
             Err(e) => self.reject(
@@ -523,16 +537,29 @@ impl SecureRound {
                 };
                 match c.receive(&msg) {
                     Ok(()) => {
-                        self.pending.remove(&from);
-                        if self.pending.is_empty() {
-                            self.advance(now);
-                        }
+                        self.accepted(from, now);
                         Ok(())
                     }
                     Err(e) => self.reject(from, invalid(e.to_string()), now),
                 }
             }
         }
+    }
+
+    /// `from`'s message of the current phase was accepted: the phase closes once nobody
+    /// else is awaited.
+    fn accepted(&mut self, from: ParticipantId, now: Instant) {
+        if self.pending.remove(&from) {
+            self.answered += 1;
+        }
+        if self.pending.is_empty() {
+            self.advance(now);
+        }
+    }
+
+    /// The next closed phase, for the driver's metrics (each is reported once).
+    pub fn poll_phase(&mut self) -> Option<PhaseClosed> {
+        self.closed.pop_front()
     }
 
     /// The connection of `from` closed.
@@ -582,13 +609,16 @@ impl SecureRound {
         Err(err)
     }
 
+    /// `p` leaves the round: awaited or not (one that answered this phase and then
+    /// disconnected is not waited for in the next).
     fn drop_participant(&mut self, p: ParticipantId, why: DropReason, now: Instant) {
         self.awaiting.remove(&p);
-        if self.outcome.is_none() && self.pending.remove(&p) {
-            self.dropped.insert(p, why);
-            if self.pending.is_empty() {
-                self.advance(now);
-            }
+        if self.outcome.is_some() || !self.members.contains(&p) || self.dropped.contains_key(&p) {
+            return;
+        }
+        self.dropped.insert(p, why);
+        if self.pending.remove(&p) && self.pending.is_empty() {
+            self.advance(now);
         }
     }
 
@@ -602,6 +632,14 @@ impl SecureRound {
     fn advance(&mut self, now: Instant) {
         let round = self.cfg.round;
         self.deadline = now + self.cfg.timeout;
+        if !matches!(self.phase, Phase::Done) {
+            self.closed.push_back(PhaseClosed {
+                round,
+                phase: self.phase.name(),
+                answered: std::mem::take(&mut self.answered),
+                dropped: self.dropped.len(),
+            });
+        }
         let step: Result<(), SecAggError> = (|| {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Keys(c) => {
@@ -609,6 +647,9 @@ impl SecureRound {
                     // Each participant gets its neighbours' keys (and its own), O(k), not
                     // the whole roster: O(n·k) in all rather than O(n²).
                     for id in routing.advertised() {
+                        if self.dropped.contains_key(&id.0) {
+                            continue;
+                        }
                         self.pending.insert(id.0);
                         let msg = ToParticipant::Secure(SecureDown::Roster {
                             round,
@@ -621,6 +662,9 @@ impl SecureRound {
                 Phase::Shares(c) => {
                     let masked = c.close()?;
                     for id in masked.shared().collect::<Vec<_>>() {
+                        if self.dropped.contains_key(&id.0) {
+                            continue;
+                        }
                         self.pending.insert(id.0);
                         let shares = masked.inbox(id).to_vec();
                         self.transmits.push_back((
@@ -633,7 +677,12 @@ impl SecureRound {
                 Phase::Masked(c) => {
                     let cons = c.close()?;
                     let survivors = cons.survivors().to_vec();
+                    // A survivor gone since its masked input (its input is in the sum)
+                    // cannot sign: not waited for.
                     for id in &survivors {
+                        if self.dropped.contains_key(&id.0) {
+                            continue;
+                        }
                         self.pending.insert(id.0);
                         let msg = SecureDown::Survivors {
                             round,
@@ -645,7 +694,12 @@ impl SecureRound {
                 }
                 Phase::Consistency(c) => {
                     let unmask = c.close()?;
-                    for id in unmask.survivors().to_vec() {
+                    // Only the survivors that signed the list may answer an unmask request.
+                    let signers: Vec<_> = unmask.signatures().iter().map(|s| s.sender).collect();
+                    for id in signers {
+                        if self.dropped.contains_key(&id.0) {
+                            continue;
+                        }
                         if let Some(request) = unmask.request_for(id) {
                             self.pending.insert(id.0);
                             self.transmits.push_back((

@@ -376,7 +376,7 @@ pub fn server_endpoint(
     config.cid_generator(move || {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });
-    let socket = std::net::UdpSocket::bind(addr)?;
+    let socket = udp_socket(addr, SERVER_SOCKET_BUFFER)?;
     let runtime = quinn::default_runtime()
         .ok_or_else(|| std::io::Error::other("no async runtime for the QUIC endpoint"))?;
     Ok(quinn::Endpoint::new(
@@ -451,9 +451,35 @@ pub fn client_endpoint(
     let bind: SocketAddr = "0.0.0.0:0"
         .parse()
         .map_err(|_| TransportError::Tls("bind address".into()))?;
-    let mut ep = quinn::Endpoint::client(bind)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| std::io::Error::other("no async runtime for the QUIC endpoint"))?;
+    let mut ep = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        None,
+        udp_socket(bind, CLIENT_SOCKET_BUFFER)?,
+        runtime,
+    )?;
     ep.set_default_client_config(cfg);
     Ok(ep)
+}
+
+/// Kernel receive and send buffer the coordinator asks for on its UDP socket. Hundreds of
+/// holders sending their masked inputs at once overflow Linux's default (208 KiB): every
+/// datagram dropped there costs QUIC a loss-recovery delay. The kernel caps the request at
+/// `net.core.rmem_max` / `wmem_max` (raise those on a coordinator of a large federation).
+pub const SERVER_SOCKET_BUFFER: usize = 16 << 20;
+/// The same for a participant's socket (it receives the round's spec, with the model).
+pub const CLIENT_SOCKET_BUFFER: usize = 2 << 20;
+
+/// A UDP socket bound to `addr` with (up to) `buffer` bytes of kernel buffers each way.
+fn udp_socket(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a kernel that refuses keeps its default.
+    let _ = socket.set_recv_buffer_size(buffer);
+    let _ = socket.set_send_buffer_size(buffer);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Certificate pinning: the server's end-entity certificate must hash to `want`; the

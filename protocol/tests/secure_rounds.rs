@@ -130,6 +130,42 @@ fn drops_after_each_phase_are_recovered_from() {
 }
 
 #[test]
+fn a_holder_that_disconnects_after_answering_a_phase_is_not_waited_for() {
+    // A holder that answered a phase and then crashed (its connection closed) used to be
+    // put back on the next phase's waiting list, so every such crash cost the round a whole
+    // phase deadline. Here the round must complete with no time passing at all.
+    for (cut, in_sum) in [(4, false), (5, false), (6, true), (7, true)] {
+        let mut who = vec![(Behaviour::Honest, 10); 5];
+        who[1] = (Behaviour::DisconnectAfter(cut), 10);
+        let mut sim = Sim::new(secure_cfg(5, 3, 1), &who);
+        sim.pump();
+        let Some(JobEvent::RoundCompleted {
+            aggregate, dropped, ..
+        }) = sim
+            .events
+            .iter()
+            .find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
+        else {
+            panic!(
+                "disconnect after {cut}: the round must complete without waiting: {:?}",
+                sim.events
+            )
+        };
+        let expect: Vec<u32> = if in_sum {
+            vec![0, 1, 2, 3, 4]
+        } else {
+            vec![0, 2, 3, 4]
+        };
+        assert_eq!(aggregate.contributors, expect, "disconnect after {cut}");
+        assert_close_to_mean(&aggregate.mean_delta, &expect, 1);
+        assert!(
+            dropped.iter().any(|(p, _)| *p == 1),
+            "disconnect after {cut}: {dropped:?}"
+        );
+    }
+}
+
+#[test]
 fn as_many_drops_as_the_threshold_allows_and_one_more_aborts_cleanly() {
     let n = 7;
     let params = SETTINGS.params(n).expect("params");

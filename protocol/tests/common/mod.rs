@@ -43,6 +43,9 @@ pub enum Behaviour {
     /// Honest, but its messages stop reaching the coordinator after it has sent this many
     /// (Hello counts as one): a participant that drops mid-round.
     CutAfter(usize),
+    /// Honest until it has sent this many messages, then its connection closes (a crash
+    /// the coordinator sees at once).
+    DisconnectAfter(usize),
     /// Submits its delta times this factor (a holder that skips the clip bound when the
     /// round spec it got is tampered with to allow it).
     Scaled(f32),
@@ -186,6 +189,10 @@ impl Sim {
                     let frame = wire::encode(&msg).expect("encode");
                     let _ = self.job.handle_frame(i as u32, body(&frame), self.now);
                     progressed = true;
+                    if *behaviour == Behaviour::DisconnectAfter(self.sent[i]) {
+                        self.closed[i] = true;
+                        self.job.handle_disconnect(i as u32, self.now);
+                    }
                 }
             }
             while let Some(mut t) = self.job.poll_transmit() {
