@@ -161,6 +161,7 @@ impl LocalCoordinator {
             prove_threads: None,
             min_corruption: self.corruption,
             faults: None,
+            compute: None,
         }
     }
 

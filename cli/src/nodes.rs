@@ -361,6 +361,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         prove_threads: args.prove_threads.map(usize::from),
         min_corruption: args.min_corruption,
         faults: None,
+        compute: None,
     };
     let (rtx, mut rrx) = mpsc::unbounded_channel::<cairn_participant::TrainedRound>();
     let printer = tokio::spawn(async move {

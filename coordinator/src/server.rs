@@ -217,6 +217,7 @@ pub async fn run_job_with(
     };
     let mut phase_mark = counters.mark();
     let mut last_frame: Option<(ToParticipant, Bytes)> = None;
+    let mut spec_bytes = 0u64;
     let seal_key =
         seal_key.unwrap_or_else(|| cairn_crypto::sign::IdentityKey::random(&mut rand::rngs::OsRng));
     if job.config().proof.is_some() && verifier.is_none() {
@@ -289,6 +290,7 @@ pub async fn run_job_with(
             }
         }
         while let Some(t) = job.poll_transmit() {
+            let is_spec = matches!(t.msg, ToParticipant::Round(_));
             // Consecutive transmits of one message (a broadcast) share one encoding.
             let frame = match &last_frame {
                 Some((msg, frame)) if *msg == t.msg => frame.clone(),
@@ -298,7 +300,13 @@ pub async fn run_job_with(
                     frame
                 }
             };
-            counters.bytes_out += frame.len() as u64;
+            // A round's spec is counted in the round it opens (it goes out just before the
+            // round's start is reported).
+            if is_spec {
+                spec_bytes += frame.len() as u64;
+            } else {
+                counters.bytes_out += frame.len() as u64;
+            }
             if let Some(tx) = conns.open.get(&t.to) {
                 let _ = tx.send(Outbound::Frame {
                     frame,
@@ -359,6 +367,7 @@ pub async fn run_job_with(
                 } => {
                     round_started.insert(round, (Instant::now(), participants.len()));
                     phase_mark = counters.mark();
+                    counters.bytes_out += std::mem::take(&mut spec_bytes);
                     if let Some(p) = &persist {
                         p.begin_round(round).await?;
                     }

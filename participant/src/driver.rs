@@ -65,6 +65,30 @@ pub struct ParticipantConfig {
     /// Sees every message before it is sent (simulations and fault tests: delays, drops,
     /// tampering); `None` for a real holder.
     pub faults: Option<Arc<dyn FaultHook>>,
+    /// Permits for CPU-heavy work (training, masking, share encryption, signature checks),
+    /// shared by many holders of one process (`cairn simulate`): at most that many run at
+    /// once, each off the async workers, so the QUIC endpoints (and an in-process
+    /// coordinator) keep answering. `None` for a real holder: its work runs at once. (Not
+    /// for proven rounds with sampled steps: a prover holds its permit while it waits for
+    /// the challenge that another permit's frame handling delivers.)
+    pub compute: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// Runs `f`, CPU-heavy protocol work, under a permit of `compute` when there is one, and
+/// then off the async workers (`block_in_place`) on a multi-threaded runtime.
+async fn heavy<R>(compute: Option<&Arc<tokio::sync::Semaphore>>, f: impl FnOnce() -> R) -> R {
+    let Some(permits) = compute else {
+        return f();
+    };
+    // A closed semaphore only means no limit.
+    let _permit = permits.acquire().await;
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
 }
 
 /// What a [`FaultHook`] does with a message about to be sent.
@@ -301,9 +325,13 @@ fn start_training(
     prover: Option<Arc<dyn UpdateProver>>,
     (spec, participant, batches): Queued,
     chains: mpsc::UnboundedSender<ChainOut>,
+    compute: Option<Arc<tokio::sync::Semaphore>>,
 ) -> Training {
     let model = job.model.clone();
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        // Waits for its turn among the process's holders, if they share permits.
+        let _permit = compute.map(|c| runtime.block_on(c.acquire_owned()));
         let t0 = Instant::now();
         let input = TrainInput {
             spec: &model,
@@ -585,6 +613,7 @@ pub async fn run(
                     prover.clone(),
                     next,
                     chain_tx.clone(),
+                    cfg.compute.clone(),
                 ));
             }
         }
@@ -597,7 +626,7 @@ pub async fn run(
                 }
             }
             frame = frames.recv() => match frame {
-                Some(Ok(body)) => match client.handle_frame(&body) {
+                Some(Ok(body)) => match heavy(cfg.compute.as_ref(), || client.handle_frame(&body)).await {
                     Ok(()) => {}
                     // A refused step costs this round, not the job.
                     // A refused round spec was declined with its reason: the holder stays in the job.
@@ -619,7 +648,7 @@ pub async fn run(
                         let loss = update.mean_loss;
                         let total = t0.elapsed().as_secs_f64();
                         let prove_seconds = proven.as_ref().map(|(_, s)| *s);
-                        let sent = match proven {
+                        let sent = heavy(cfg.compute.as_ref(), || match proven {
                             Some((p, _)) => client.submit_proven(
                                 round,
                                 &p.update,
@@ -628,7 +657,8 @@ pub async fn run(
                                 p.input,
                             ),
                             None => client.submit_update(round, update.delta, loss),
-                        };
+                        })
+                        .await;
                         match sent {
                             Ok(()) => {
                                 trained += 1;

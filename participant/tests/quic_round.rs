@@ -80,6 +80,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
         prove_threads: None,
         min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
         faults: None,
+        compute: None,
     };
     let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
     let err = run(
@@ -106,6 +107,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             prove_threads: None,
             min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
             faults: None,
+            compute: None,
         };
         tasks.push(tokio::spawn(async move {
             let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("cpu"));
@@ -189,6 +191,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             prove_threads: None,
             min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
             faults: None,
+            compute: None,
         };
         let (rtx, mut rrx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

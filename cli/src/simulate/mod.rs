@@ -318,11 +318,17 @@ pub async fn simulate(
     let renderer = tokio::spawn(report::collect(prx, n, rounds, print));
     let done = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(HolderCounters::default());
+    // The holders' heavy work (training, masking, shares, signatures) runs at most one
+    // per core at a time, off the async workers: on a machine shared by thousands of
+    // holders, the QUIC endpoints and the coordinator keep answering.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let compute = Arc::new(tokio::sync::Semaphore::new(cores));
     let mut tasks = Vec::with_capacity(n);
     for (i, rows) in holders.into_iter().enumerate() {
         let mut cfg = coordinator.participant(format!("holder-{i}"), None);
         cfg.identity = Some(IdentityKey::random(&mut OsRng));
         cfg.faults = Some(plan.hook(i));
+        cfg.compute = Some(Arc::clone(&compute));
         let holder = Holder {
             index: i,
             cfg,
@@ -399,14 +405,12 @@ impl Holder {
     async fn run(self) -> Result<(), String> {
         let name = self.cfg.name.clone();
         let mut attempts = 0;
-        let mut joined = false;
         loop {
             let (tx, _reports) = mpsc::unbounded_channel();
             let result = participate(&self.cfg, Arc::clone(&self.rows), self.trainer()?, tx).await;
             match result {
                 Ok(_) => return Ok(()),
                 Err(ParticipantError::Vanished(_)) => {
-                    joined = true;
                     let Some(after) = self.rejoin_after else {
                         return Ok(());
                     };
@@ -418,7 +422,7 @@ impl Holder {
                 }
                 // A holder back after vanishing finds the job over: that is its end.
                 Err(_) if self.done.load(Ordering::Acquire) => return Ok(()),
-                Err(e) if e.is_connection_lost() && !joined && attempts + 1 < CONNECT_ATTEMPTS => {
+                Err(e) if e.is_connection_lost() && attempts + 1 < CONNECT_ATTEMPTS => {
                     attempts += 1;
                     self.stats.retries.fetch_add(1, Ordering::AcqRel);
                     tokio::time::sleep(Duration::from_millis(200 << attempts)).await;
