@@ -166,6 +166,66 @@ fn a_holder_that_disconnects_after_answering_a_phase_is_not_waited_for() {
 }
 
 #[test]
+fn a_holder_that_crashed_joins_the_running_job_again_and_a_stranger_cannot() {
+    // Holder 1 crashes after its shares in round 1; holder 4 goes quiet after its masked
+    // input, so round 1 waits for its deadline. Meanwhile holder 1 connects again (same
+    // identity key, new connection 5) and a stranger tries to join.
+    let mut who = vec![(Behaviour::Honest, 10); 5];
+    who[1] = (Behaviour::DisconnectAfter(5), 10);
+    who[4] = (Behaviour::CutAfter(6), 10);
+    let seeds = [1, 2, 3, 4, 5];
+    let now = std::time::Instant::now();
+    let cfg = secure_cfg(5, 3, 2);
+    let init = cfg.model.init_params(1);
+    let job = cairn_protocol::job::Job::new(cfg, init, now);
+    let mut sim = Sim::with_seeds(job, now, &who, &seeds);
+    sim.pump();
+    assert!(sim.completed().is_empty(), "round 1 waits for holder 4");
+    let again = sim.connect(seeds[1], 10);
+    let stranger = sim.connect(77, 10);
+    sim.pump();
+    assert!(
+        sim.events.iter().any(|e| matches!(
+            e,
+            JobEvent::Refused { participant, reason }
+                if *participant == stranger && reason.contains("already started")
+        )),
+        "{:?}",
+        sim.events
+    );
+    let round_2_done = |sim: &Sim| {
+        sim.events
+            .iter()
+            .any(|e| matches!(e, JobEvent::RoundCompleted { round: 2, .. }))
+    };
+    for _ in 0..8 {
+        if round_2_done(&sim) {
+            break;
+        }
+        sim.advance(Duration::from_secs(10));
+    }
+    let Some(JobEvent::RoundStarted { participants, .. }) = sim
+        .events
+        .iter()
+        .find(|e| matches!(e, JobEvent::RoundStarted { round: 2, .. }))
+    else {
+        panic!("no round 2: {:?}", sim.events)
+    };
+    assert!(participants.contains(&again), "{participants:?}");
+    assert!(!participants.contains(&1) && !participants.contains(&stranger));
+    // (Round 1 itself may fail: with 5 holders, two lost leave too few shares.)
+    let Some(JobEvent::RoundCompleted { aggregate, .. }) = sim
+        .events
+        .iter()
+        .find(|e| matches!(e, JobEvent::RoundCompleted { round: 2, .. }))
+    else {
+        panic!("round 2 must complete: {:?}", sim.events)
+    };
+    assert!(aggregate.contributors.contains(&again), "{aggregate:?}");
+    assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
+}
+
+#[test]
 fn as_many_drops_as_the_threshold_allows_and_one_more_aborts_cleanly() {
     let n = 7;
     let params = SETTINGS.params(n).expect("params");

@@ -154,6 +154,24 @@ impl Sim {
         }
     }
 
+    /// A new connection of an honest holder with identity key seed `seed` (a holder joining
+    /// again, or a stranger): returns its participant id.
+    pub fn connect(&mut self, seed: u8, rows: u64) -> u32 {
+        let identity = IdentityKey::from_seed(&[seed; 32]);
+        let client = Client::new(
+            "p",
+            rows as usize,
+            N_FEATURES,
+            identity,
+            [seed.wrapping_add(99); 32],
+        );
+        self.clients.push((client, Behaviour::Honest, rows));
+        self.seeds.push(seed);
+        self.closed.push(false);
+        self.sent.push(0);
+        (self.clients.len() - 1) as u32
+    }
+
     /// Moves messages both ways (through real frames) and runs honest training until quiet.
     pub fn pump(&mut self) {
         loop {
