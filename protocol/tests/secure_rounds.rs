@@ -97,15 +97,17 @@ fn a_secure_job_learns_the_mean_of_the_updates_and_nothing_else() {
     assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
 }
 
-#[test]
-fn drops_after_each_phase_are_recovered_from() {
+/// Runs one round with holder `who` behaving as `lose(cut)` for each cut point (its messages
+/// stop, or its connection closes, after that many), checking the round completes (by
+/// `finish`) with exactly the holders whose masked input arrived, and names the lost one.
+fn one_lost_holder_each_phase(who: u32, lose: fn(usize) -> Behaviour, finish: fn(&mut Sim)) {
     // Messages a participant sends: hello 1, randomness commitment 2 and reveal 3, keys 4,
     // shares 5, masked input 6, consistency signature 7, unmask shares 8.
     for (cut, in_sum) in [(4, false), (5, false), (6, true), (7, true)] {
-        let mut who = vec![(Behaviour::Honest, 10); 5];
-        who[3] = (Behaviour::CutAfter(cut), 10);
-        let mut sim = Sim::new(secure_cfg(5, 3, 1), &who);
-        run_first_round(&mut sim);
+        let mut holders = vec![(Behaviour::Honest, 10); 5];
+        holders[who as usize] = (lose(cut), 10);
+        let mut sim = Sim::new(secure_cfg(5, 3, 1), &holders);
+        finish(&mut sim);
         let Some(JobEvent::RoundCompleted {
             aggregate, dropped, ..
         }) = sim
@@ -113,20 +115,21 @@ fn drops_after_each_phase_are_recovered_from() {
             .iter()
             .find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
         else {
-            panic!("cut after {cut}: round must complete: {:?}", sim.events)
+            panic!("lost after {cut}: round must complete: {:?}", sim.events)
         };
-        let expect: Vec<u32> = if in_sum {
-            vec![0, 1, 2, 3, 4]
-        } else {
-            vec![0, 1, 2, 4]
-        };
-        assert_eq!(aggregate.contributors, expect, "cut after {cut}");
+        let expect: Vec<u32> = (0..5).filter(|&i| in_sum || i != who).collect();
+        assert_eq!(aggregate.contributors, expect, "lost after {cut}");
         assert_close_to_mean(&aggregate.mean_delta, &expect, 1);
         assert!(
-            dropped.iter().any(|(p, _)| *p == 3),
-            "cut after {cut}: {dropped:?}"
+            dropped.iter().any(|(p, _)| *p == who),
+            "lost after {cut}: {dropped:?}"
         );
     }
+}
+
+#[test]
+fn drops_after_each_phase_are_recovered_from() {
+    one_lost_holder_each_phase(3, Behaviour::CutAfter, run_first_round);
 }
 
 #[test]
@@ -134,35 +137,7 @@ fn a_holder_that_disconnects_after_answering_a_phase_is_not_waited_for() {
     // A holder that answered a phase and then crashed (its connection closed) used to be
     // put back on the next phase's waiting list, so every such crash cost the round a whole
     // phase deadline. Here the round must complete with no time passing at all.
-    for (cut, in_sum) in [(4, false), (5, false), (6, true), (7, true)] {
-        let mut who = vec![(Behaviour::Honest, 10); 5];
-        who[1] = (Behaviour::DisconnectAfter(cut), 10);
-        let mut sim = Sim::new(secure_cfg(5, 3, 1), &who);
-        sim.pump();
-        let Some(JobEvent::RoundCompleted {
-            aggregate, dropped, ..
-        }) = sim
-            .events
-            .iter()
-            .find(|e| matches!(e, JobEvent::RoundCompleted { .. }))
-        else {
-            panic!(
-                "disconnect after {cut}: the round must complete without waiting: {:?}",
-                sim.events
-            )
-        };
-        let expect: Vec<u32> = if in_sum {
-            vec![0, 1, 2, 3, 4]
-        } else {
-            vec![0, 2, 3, 4]
-        };
-        assert_eq!(aggregate.contributors, expect, "disconnect after {cut}");
-        assert_close_to_mean(&aggregate.mean_delta, &expect, 1);
-        assert!(
-            dropped.iter().any(|(p, _)| *p == 1),
-            "disconnect after {cut}: {dropped:?}"
-        );
-    }
+    one_lost_holder_each_phase(1, Behaviour::DisconnectAfter, Sim::pump);
 }
 
 #[test]
