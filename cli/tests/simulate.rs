@@ -195,3 +195,98 @@ async fn two_hundred_holders_dropping_at_every_phase_aggregate_exactly_the_survi
         "the survivors' mean should differ from everyone's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_holders_are_refused_stragglers_wait_and_vanished_holders_come_back() {
+    let data = DataArgs::default();
+    let (prepared, _) = data.load().expect("the fraud table");
+    let n = 12;
+    let train = TrainArgs {
+        hidden: Some("none".into()),
+        rounds: Some(3),
+        steps: Some(1),
+        batch: Some(8),
+        round_timeout: Some(60),
+        join_timeout: Some(60),
+        ..TrainArgs::default()
+    };
+    let job = train
+        .job("simulate-faults", prepared.train.n_features, n, n / 2)
+        .expect("job");
+    let holders = partition(&prepared.train, n, &Partition::Iid, 7).expect("partition");
+    // One corrupt holder, three stragglers (mean 0.3 s), one holder vanishing before its
+    // masked input each round and coming back at once.
+    let spec = FaultSpec {
+        drop: vec![(SecPhase::Masked, 1.0 / 12.0)],
+        stragglers: Some((0.25, Duration::from_millis(300))),
+        rejoin_after: Some(Duration::ZERO),
+        corrupt: 1.0 / 12.0,
+        seed: 5,
+    };
+    let plan = Arc::new(FaultPlan::new(spec, n));
+    let corrupt: Vec<usize> = (0..n).filter(|&h| plan.is_corrupt(h)).collect();
+    assert_eq!(corrupt.len(), 1);
+    let setup = Setup {
+        holders,
+        trainer: Arc::new(|_| Ok(Box::new(NativeTrainer::new()) as Box<dyn Trainer>)),
+        plan: Arc::clone(&plan),
+        threads: 1,
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(240),
+        simulate(job, &prepared.test, setup, false),
+    )
+    .await
+    .expect("the simulation ends")
+    .expect("the simulation runs");
+    assert_eq!(report.error, None);
+    assert_eq!(report.rounds_completed, 3, "{:?}", report.rounds);
+    assert!(
+        report.holders.failures.is_empty(),
+        "{:?}",
+        report.holders.failures
+    );
+    // Each vanished holder connected again (the last round's may find the job over).
+    assert!(report.holders.rejoins >= 2, "{:?}", report.holders);
+    let bad = format!("holder-{}", corrupt[0]);
+    for round in &report.rounds {
+        assert!(
+            !round.aggregated.contains(&bad),
+            "round {}",
+            round.record.round
+        );
+        assert!(
+            round
+                .record
+                .dropped
+                .iter()
+                .any(|(_, why)| why.starts_with(&bad) && why.contains("bad signature")),
+            "round {}: {:?}",
+            round.record.round,
+            round.record.dropped
+        );
+        let vanished = plan
+            .round(round.record.round)
+            .iter()
+            .position(|f| f.vanish.is_some());
+        let vanished = format!("holder-{}", vanished.expect("one vanishes"));
+        assert!(!round.aggregated.contains(&vanished));
+    }
+    // The stragglers held up the masked-input phase by their delay at least once.
+    let longest = plan
+        .round(1)
+        .iter()
+        .filter_map(|f| f.delay)
+        .max()
+        .expect("stragglers");
+    let masked = report.rounds[0]
+        .phases
+        .iter()
+        .find(|p| p.phase == "masked input")
+        .expect("the phase");
+    assert!(
+        masked.seconds >= longest.as_secs_f64() * 0.9,
+        "{} s < {longest:?}",
+        masked.seconds
+    );
+}

@@ -47,7 +47,7 @@ pub struct SimulateOptions {
     /// Simulated holders [default: 100]
     #[arg(long)]
     pub participants: Option<usize>,
-    /// Model size: one hidden layer wide enough for about this many parameters (instead
+    /// Model size: the widest one hidden layer within this many parameters (instead
     /// of --hidden), e.g. 100000
     #[arg(long)]
     pub params: Option<usize>,
@@ -172,7 +172,7 @@ pub const DEFAULT_ROUNDS: u32 = 3;
 /// Holders a simulation runs unless told otherwise.
 pub const DEFAULT_PARTICIPANTS: usize = 100;
 
-/// The width of one hidden layer that gives about `params` parameters for `n_features`
+/// The widest single hidden layer that keeps the model within `params` parameters for `n_features`
 /// inputs: `n_features·h + h` (hidden layer) `+ h + 1` (output).
 pub fn hidden_for(params: usize, n_features: usize) -> usize {
     (params.saturating_sub(1) / (n_features + 2)).max(1)
@@ -430,5 +430,45 @@ impl Holder {
                 Err(e) => return Err(format!("{name}: {e}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulate_table_fills_what_flags_leave_unset_and_bad_values_are_named() {
+        let file: ConfigFile = toml::from_str(
+            "[simulate]\nparticipants = 300\ndrop = \"masked=0.1\"\nstragglers = \"0.1:2\"\n",
+        )
+        .expect("parse");
+        let flags = SimulateOptions {
+            participants: Some(50),
+            ..SimulateOptions::default()
+        };
+        let sim = flags.merge(&file.simulate);
+        assert_eq!(sim.participants, Some(50));
+        let spec = sim.faults().expect("faults");
+        assert_eq!(spec.drop, vec![(faults::SecPhase::Masked, 0.1)]);
+        assert_eq!(spec.stragglers, Some((0.1, Duration::from_secs(2))));
+        assert_eq!(spec.rejoin_after, Some(Duration::ZERO));
+        assert!(toml::from_str::<ConfigFile>("[simulate]\nparticipant = 3\n").is_err());
+        let bad = SimulateOptions {
+            corrupt_holders: Some(1.5),
+            ..SimulateOptions::default()
+        };
+        assert!(bad
+            .faults()
+            .is_err_and(|e| e.to_string().contains("--corrupt-holders")));
+        let bad = SimulateOptions {
+            engine: Some("gpu".into()),
+            ..SimulateOptions::default()
+        };
+        assert!(bad
+            .engine()
+            .is_err_and(|e| e.to_string().contains("--engine")));
+        assert_eq!(hidden_for(100_000, 38), 2499);
+        assert_eq!(hidden_for(0, 38), 1);
     }
 }
