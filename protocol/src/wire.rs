@@ -483,7 +483,7 @@ impl SecureUp {
 /// Secure-aggregation messages from the coordinator, each tagged with its round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SecureDown {
-    /// After phase 0: every participant's signed keys.
+    /// After phase 0: the signed keys of the recipient's neighbours (and its own): O(k), not O(n).
     Roster {
         /// Round.
         round: u32,
