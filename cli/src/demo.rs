@@ -96,7 +96,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .context("choosing the training device")?
         .device();
     println!(
-        "model {} ({} parameters), {} holders ({:?}: {}), {} rounds of K={} steps, B={}, lr={}, on {device}",
+        "model {} ({} parameters), {} holders ({}: {}), {} rounds of K={} steps, B={}, lr={}, on {device}",
         job.model.describe(),
         job.model.param_count(),
         args.participants,
@@ -212,7 +212,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         data: &source,
         model: job.model.describe(),
         participants: args.participants,
-        partition: format!("{scheme:?}"),
+        partition: scheme.to_string(),
         device,
         rounds: &summary.rounds,
         federated: fed,

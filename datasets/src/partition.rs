@@ -207,4 +207,13 @@ mod tests {
         assert!(p.iter().all(|h| h.len() == 1));
         Ok(())
     }
+
+    #[test]
+    fn partitions_print_as_words() {
+        assert_eq!(Partition::Iid.to_string(), "iid");
+        assert_eq!(
+            Partition::Dirichlet { alpha: 0.5 }.to_string(),
+            "dirichlet α=0.5"
+        );
+    }
 }
