@@ -166,7 +166,13 @@ impl DataArgs {
     }
 
     /// Loads and prepares the table (or the synthetic default), with a line saying which.
+    /// A `--test-fraction` outside (0, 1) is refused first, as a job file's is.
     pub fn load(&self) -> Result<(Prepared, String)> {
+        if let Some(f) = self.test_fraction {
+            if !(f.is_finite() && f > 0.0 && f < 1.0) {
+                bail!("--test-fraction must be in (0, 1), got {f}");
+            }
+        }
         self.load_with(&self.load_options())
     }
 
@@ -420,5 +426,17 @@ mod tests {
         };
         assert!(t.model(4).is_err_and(|e| e.to_string().contains("\"x\"")));
         assert!(TrainArgs::default().job("j", 4, 2, 3).is_err());
+        for f in [0.0, 1.0, -0.5, f64::NAN] {
+            let d = DataArgs {
+                test_fraction: Some(f),
+                synthetic: true,
+                ..DataArgs::default()
+            };
+            assert!(
+                d.load()
+                    .is_err_and(|e| e.to_string().contains("--test-fraction")),
+                "{f}"
+            );
+        }
     }
 }
