@@ -18,6 +18,19 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::plot::{plot_roc, plot_rounds};
+
+/// `println!` that ends the command quietly when its reader has gone (`cairn job status |
+/// head`), where `println!` would panic on the closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
 use crate::ui;
 
 /// `cairn job` arguments.
@@ -233,23 +246,29 @@ pub fn run(args: &JobArgs) -> Result<()> {
                     .post("/api/jobs", &text)
                     .with_context(|| format!("job file {} refused", file.display()))?,
             )?;
-            println!(
+            out!(
                 "submitted job {} ({}); {} job(s) ahead of it",
-                s.id, s.name, s.ahead
+                s.id,
+                s.name,
+                s.ahead
             );
-            println!("follow it with: cairn job watch {}", s.id);
+            out!("follow it with: cairn job watch {}", s.id);
         }
         JobCommand::List => {
             let jobs: Vec<JobInfo> = admin.get_json("/api/jobs")?;
             if jobs.is_empty() {
-                println!("no jobs");
+                out!("no jobs");
             }
-            println!(
+            out!(
                 "{:>4}  {:<24} {:<10} {:>9} {:>6}",
-                "id", "name", "state", "completed", "failed"
+                "id",
+                "name",
+                "state",
+                "completed",
+                "failed"
             );
             for j in jobs {
-                println!(
+                out!(
                     "{:>4}  {:<24} {:<10} {:>9} {:>6}",
                     j.id,
                     j.name,
@@ -267,7 +286,7 @@ pub fn run(args: &JobArgs) -> Result<()> {
         JobCommand::Cancel { id } => {
             let c: Cancelled =
                 serde_json::from_slice(&admin.post(&format!("/api/jobs/{id}/cancel"), "")?)?;
-            println!("cancelled job {} (it was {})", c.id, c.was);
+            out!("cancelled job {} (it was {})", c.id, c.was);
         }
         JobCommand::Pull { id, dest } => {
             let dest = dest
@@ -287,9 +306,9 @@ pub fn run(args: &JobArgs) -> Result<()> {
 
 fn print_status(st: &JobStatus) {
     let i = &st.info;
-    println!("job {} ({}): {}", i.id, i.name, i.state);
+    out!("job {} ({}): {}", i.id, i.name, i.state);
     if let Some(p) = &st.plan {
-        println!(
+        out!(
             "  {} rounds of {} participants (at least {}), {}, {}, {}{}",
             p.rounds,
             p.participants,
@@ -305,7 +324,7 @@ fn print_status(st: &JobStatus) {
         .iter()
         .filter(|r| r.outcome == RoundOutcome::Abandoned)
         .count();
-    println!(
+    out!(
         "  rounds: {} completed, {} failed, {abandoned} abandoned by a restart{}",
         i.rounds_completed,
         i.rounds_failed as usize - abandoned,
@@ -315,24 +334,24 @@ fn print_status(st: &JobStatus) {
     );
     let records: Vec<&RoundRecord> = st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
     if !records.is_empty() {
-        println!("{}", ui::HEADER);
+        out!("{}", ui::HEADER);
         for r in &records {
-            println!("{}", ui::round_line(r));
+            out!("{}", ui::round_line(r));
         }
         // Who was left out, and why.
         for r in &records {
             for (p, why) in &r.dropped {
-                println!("  round {}: participant {p} dropped — {why}", r.round);
+                out!("  round {}: participant {p} dropped — {why}", r.round);
             }
         }
     }
     if let Some(a) = &st.audit {
         if a.passed {
-            println!("  audit: passed ({} proofs)", a.proofs);
+            out!("  audit: passed ({} proofs)", a.proofs);
         } else {
-            println!("  audit: FAILED");
+            out!("  audit: FAILED");
             for p in &a.problems {
-                println!("    {p}");
+                out!("    {p}");
             }
         }
     }
@@ -341,7 +360,7 @@ fn print_status(st: &JobStatus) {
 /// A line above the bar (a hidden bar, off a terminal, prints nothing itself).
 fn say(bar: &ProgressBar, line: &str) {
     if bar.is_hidden() {
-        println!("{line}");
+        out!("{line}");
     } else {
         bar.println(line);
     }
@@ -369,7 +388,7 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            println!(
+            out!(
                 "job {} ({}): {}",
                 st.info.id,
                 st.info.name,
@@ -398,7 +417,7 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
         b.set_message(st.info.state.name().to_string());
         if st.info.state.is_terminal() {
             b.finish_and_clear();
-            println!("job {id} {}", st.info.state);
+            out!("job {id} {}", st.info.state);
             return match st.info.state {
                 JobState::Finished => Ok(()),
                 other => Err(anyhow!("job {id} {other}")),
@@ -461,14 +480,14 @@ pub fn pull(admin: &Admin, id: u64, dest: &Path) -> Result<Vec<PathBuf>> {
     if let Some(r) = admin.get_optional(&format!("/api/jobs/{id}/report"))? {
         files.push(write(dest, "report.json", &r)?);
     }
-    println!(
+    out!(
         "job {id} ({}): {} files in {}",
         st.info.state,
         files.len(),
         dest.display()
     );
     for f in &files {
-        println!("  {}", f.display());
+        out!("  {}", f.display());
     }
     Ok(files)
 }
@@ -498,7 +517,7 @@ pub fn plot(admin: &Admin, id: u64, dest: &Path) -> Result<()> {
         report.as_ref().and_then(|r| r.centralised.as_ref()),
         &title,
     )?;
-    println!("wrote {}", rounds_png.display());
+    out!("wrote {}", rounds_png.display());
     match report {
         Some(r) => {
             let roc_png = dest.join("roc.png");
@@ -511,9 +530,9 @@ pub fn plot(admin: &Admin, id: u64, dest: &Path) -> Result<()> {
                 &curves,
                 &format!("ROC on the test split ({} rows)", r.test_rows),
             )?;
-            println!("wrote {}", roc_png.display());
+            out!("wrote {}", roc_png.display());
         }
-        None => println!("no ROC yet: job {id} has no report until it ends"),
+        None => out!("no ROC yet: job {id} has no report until it ends"),
     }
     Ok(())
 }

@@ -159,6 +159,24 @@ path = {:?}
         st.contains("fedyogi") && st.contains("rounds: 4 completed"),
         "{st}"
     );
+    // `cairn job status 2 | head -0`: the reader is gone before the first line is written.
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["job", "--dir"])
+        .arg(&out)
+        .args(["status", "2"])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn job status");
+    drop(piped.stdout.take());
+    let closed = piped.wait_with_output().expect("status");
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        closed.status.success() && !stderr.contains("panicked"),
+        "{:?}: {stderr}",
+        closed.status
+    );
 
     // A job no one can fill (4 per round, 3 holders) is cancelled while it waits; the
     // holders are told and stay for the next job, which runs with them.
