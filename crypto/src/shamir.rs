@@ -299,17 +299,7 @@ pub fn reconstruct(
     }
     let basis: Vec<&Share> = shares[..threshold].iter().collect();
     let xs: Vec<u64> = basis.iter().map(|s| s.x).collect();
-    let den: Vec<u64> = xs
-        .iter()
-        .enumerate()
-        .map(|(i, &xi)| {
-            xs.iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .fold(1, |acc, (_, &xj)| mul(acc, sub(xi, xj)))
-        })
-        .collect();
-    let inv_den = batch_inv(&den);
+    let inv_den = inverse_denominators(&xs);
     for extra in &shares[threshold..] {
         if evaluate(&basis, &lagrange_weights(&xs, &inv_den, extra.x)) != extra.y {
             return Err(ShamirError::Inconsistent);
@@ -327,6 +317,22 @@ pub fn reconstruct(
     }
     pieces.zeroize();
     Ok(secret)
+}
+
+/// 1 / Π_{j≠i} (x_i − x_j) for each basis point x_i: the part of the Lagrange weights that
+/// does not depend on where the polynomial is evaluated.
+fn inverse_denominators(xs: &[u64]) -> Vec<u64> {
+    let den: Vec<u64> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, &xi)| {
+            xs.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .fold(1, |acc, (_, &xj)| mul(acc, sub(xi, xj)))
+        })
+        .collect();
+    batch_inv(&den)
 }
 
 #[cfg(test)]
@@ -359,6 +365,7 @@ mod tests {
     #[test]
     fn lagrange_weights_match_the_direct_formula() {
         let xs: Vec<u64> = (0..40u64).map(|i| i * i * 7919 + 3 * i + 1).collect();
+        // The textbook denominators, inverted one by one (the code under test batches them).
         let den: Vec<u64> = xs
             .iter()
             .enumerate()
@@ -369,7 +376,7 @@ mod tests {
                     .fold(1, |acc, (_, &xj)| mul(acc, sub(xi, xj)))
             })
             .collect();
-        let inv_den = batch_inv(&den);
+        let inv_den = inverse_denominators(&xs);
         for at in [0, 2, 1 << 40, P - 1] {
             let direct: Vec<u64> = xs
                 .iter()
