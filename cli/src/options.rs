@@ -144,6 +144,8 @@ impl ConfigFile {
 macro_rules! merge {
     ($flag:expr, $file:expr, [$($f:ident),*]) => { $( if $flag.$f.is_none() { $flag.$f = $file.$f.clone(); } )* };
 }
+/// For the other option tables (`[simulate]`).
+pub(crate) use merge;
 
 impl DataArgs {
     /// Fills unset values from the config file.

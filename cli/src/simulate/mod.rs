@@ -83,17 +83,20 @@ pub struct SimulateOptions {
 impl SimulateOptions {
     /// Fills unset values from the config file.
     pub fn merge(mut self, file: &SimulateOptions) -> Self {
-        macro_rules! fill { ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = file.$f.clone(); } )* }; }
-        fill!(
-            participants,
-            params,
-            engine,
-            drop,
-            stragglers,
-            rejoin_after,
-            corrupt_holders,
-            fault_seed,
-            coordinator_threads
+        crate::options::merge!(
+            self,
+            file,
+            [
+                participants,
+                params,
+                engine,
+                drop,
+                stragglers,
+                rejoin_after,
+                corrupt_holders,
+                fault_seed,
+                coordinator_threads
+            ]
         );
         self
     }
