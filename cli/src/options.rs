@@ -7,7 +7,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::job_file::{EnrolmentSection, ProofSection};
-use cairn_datasets::{default_fraud_csv, load_csv, synthetic, LoadOptions, Partition, Prepared};
+use cairn_datasets::{
+    default_fraud_csv, load_raw_csv, prepare, synthetic_table, Dataset, LoadOptions, LoadReport,
+    Partition, Prepared,
+};
+
+/// Rows and feature columns of the synthetic table (`--synthetic`, or when the fraud
+/// table is absent).
+const SYNTHETIC_ROWS: usize = 6000;
+const SYNTHETIC_FEATURES: usize = 12;
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::{Aggregation, SecureSettings};
@@ -180,27 +188,46 @@ impl DataArgs {
 
     /// [`DataArgs::load`] with the given loader options (a job file's `[data]`).
     pub fn load_with(&self, opts: &LoadOptions) -> Result<(Prepared, String)> {
-        let opts = opts.clone();
+        let (table, report, source) = self.raw_table(opts)?;
+        let prepared =
+            prepare(table, report, opts).with_context(|| format!("preparing {source}"))?;
+        Ok((prepared, source))
+    }
+
+    /// The table these arguments name, read into numbers but not yet pruned, split or
+    /// normalised (missing cells are `NaN`), with a line saying where it came from: what a
+    /// holder prepares for each job with the job's columns and transforms.
+    pub fn raw_table(&self, opts: &LoadOptions) -> Result<(Dataset, LoadReport, String)> {
+        let synthetic = |msg: String| {
+            let table = synthetic_table(SYNTHETIC_ROWS, SYNTHETIC_FEATURES, opts.seed);
+            let report = LoadReport {
+                source: format!("synthetic(seed {})", opts.seed),
+                label: "label".to_string(),
+                ..LoadReport::default()
+            };
+            (table, report, msg)
+        };
         if self.synthetic {
-            return Ok((
-                synthetic(6000, 12, opts.seed, &opts),
-                "synthetic data (6000 rows, 12 features)".into(),
-            ));
+            return Ok(synthetic(format!(
+                "synthetic data ({SYNTHETIC_ROWS} rows, {SYNTHETIC_FEATURES} features)"
+            )));
         }
         let path = match &self.data {
             Some(p) => p.clone(),
             None => {
                 let p = default_fraud_csv();
                 if !p.exists() {
-                    let msg = format!("{} not found: using synthetic data", p.display());
-                    return Ok((synthetic(6000, 12, opts.seed, &opts), msg));
+                    return Ok(synthetic(format!(
+                        "{} not found: using synthetic data",
+                        p.display()
+                    )));
                 }
                 p
             }
         };
-        let prepared =
-            load_csv(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
-        Ok((prepared, path.display().to_string()))
+        let (table, report) =
+            load_raw_csv(&path, opts).with_context(|| format!("loading {}", path.display()))?;
+        Ok((table, report, path.display().to_string()))
     }
 
     /// The partition scheme.
