@@ -29,6 +29,7 @@ mod pipeline;
 mod prune;
 mod reader;
 mod report;
+mod spec;
 pub mod split;
 mod synthetic;
 mod table;
@@ -44,6 +45,7 @@ pub use paths::{
 };
 pub use pipeline::{load_csv, load_raw_csv, prepare, Prepared};
 pub use report::{DropReason, DroppedColumn, LoadReport};
+pub use spec::{prepare_for_job, DataSpec, SpecError, MAX_COLUMN_NAME_BYTES, MAX_SPEC_COLUMNS};
 pub use synthetic::{synthetic, synthetic_table, MIN_SYNTHETIC_ROWS};
 pub use table::Dataset;
 pub use txfeatures::{load_account_txs, ExtractOptions, Placeholders};

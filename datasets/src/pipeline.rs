@@ -89,7 +89,18 @@ pub fn prepare(
 
 /// De-duplicates, splits, fits and applies the normaliser. Infallible for options that passed
 /// [`LoadOptions::validate`]; a table without rows or columns just gives empty splits.
-pub(crate) fn finish(table: Dataset, mut report: LoadReport, opts: &LoadOptions) -> Prepared {
+pub(crate) fn finish(table: Dataset, report: LoadReport, opts: &LoadOptions) -> Prepared {
+    finish_with(table, report, opts, None)
+}
+
+/// [`finish`] with the normaliser given (a job's, fitted elsewhere on the same columns)
+/// instead of fitted on this table's training split.
+pub(crate) fn finish_with(
+    table: Dataset,
+    mut report: LoadReport,
+    opts: &LoadOptions,
+    given: Option<&Normalizer>,
+) -> Prepared {
     report.missing_fill = match opts.missing {
         MissingPolicy::Zero => {
             "0 (deliberately: a missing aggregate means no activity of that kind)".to_string()
@@ -121,7 +132,10 @@ pub(crate) fn finish(table: Dataset, mut report: LoadReport, opts: &LoadOptions)
         split_indices(&table.labels, opts.test_fraction, opts.seed, opts.stratify);
     let raw_train = table.subset(&train_idx);
     let raw_test = table.subset(&test_idx);
-    let normalizer = Normalizer::fit(&raw_train, opts);
+    let normalizer = match given {
+        Some(n) => n.clone(),
+        None => Normalizer::fit(&raw_train, opts),
+    };
     let (train, clamped_train) = normalizer.apply(&raw_train);
     let (test, clamped_test) = normalizer.apply(&raw_test);
 
@@ -131,7 +145,7 @@ pub(crate) fn finish(table: Dataset, mut report: LoadReport, opts: &LoadOptions)
     report.test_positive_rate = test.positive_rate();
     report.n_features = train.n_features;
     report.log_transformed = normalizer.log_columns();
-    report.clamp = opts.clamp;
+    report.clamp = normalizer.clamp;
     report.clamped_values = (clamped_train, clamped_test);
     Prepared {
         train,
