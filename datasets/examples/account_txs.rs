@@ -16,6 +16,7 @@ fn main() -> Result<(), cairn_datasets::DatasetError> {
     let extract = ExtractOptions {
         max_accounts,
         placeholders,
+        ..ExtractOptions::default()
     };
     let p = load_account_txs(
         &default_account_txs(),

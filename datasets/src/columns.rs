@@ -13,9 +13,21 @@ use crate::table::Dataset;
 /// Spellings of "no value" in a numeric column (compared case-insensitively, after trimming).
 const MISSING_MARKERS: [&str; 6] = ["", "na", "n/a", "nan", "null", "none"];
 
-/// Whether a trimmed cell means "missing".
+/// Spellings of an infinite value (compared case-insensitively, after trimming): exporters write them for a
+/// ratio over zero. No fixed-point model can take one, so they are missing cells, counted and reported, rather
+/// than text that would drop their whole column.
+const INFINITY_MARKERS: [&str; 6] = ["inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"];
+
+/// Whether a trimmed cell is an infinity (`inf`, `-Infinity`, …).
+pub(crate) fn is_infinity(cell: &str) -> bool {
+    INFINITY_MARKERS
+        .iter()
+        .any(|m| cell.eq_ignore_ascii_case(m))
+}
+
+/// Whether a trimmed cell means "missing" (an infinity included).
 pub(crate) fn is_missing(cell: &str) -> bool {
-    MISSING_MARKERS.iter().any(|m| cell.eq_ignore_ascii_case(m))
+    MISSING_MARKERS.iter().any(|m| cell.eq_ignore_ascii_case(m)) || is_infinity(cell)
 }
 
 /// Parses a trimmed, non-missing cell as a number finite in the table's `f32`. A value past
@@ -69,7 +81,14 @@ fn is_row_number(values: &[f32]) -> bool {
 }
 
 /// Turns the text table into a numeric one, dropping or encoding columns as `opts` says and recording why.
-pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadReport) -> Dataset {
+/// With `row_numbers` a numeric column that is exactly 0..n or 1..n is dropped as an index whatever its
+/// name; rows to score (a few, in any order) are read without that guess.
+pub(crate) fn to_numeric(
+    raw: &RawTable,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+    row_numbers: bool,
+) -> Dataset {
     let n = raw.n_rows();
     let requested: Vec<&str> = opts.drop_columns.iter().map(|s| s.trim()).collect();
     let mut names = Vec::new();
@@ -82,6 +101,7 @@ pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadRe
         })
     };
     let mut encoded = Vec::new();
+    let mut infinities = Vec::new();
 
     for (name, cells) in raw.names.iter().zip(&raw.cells) {
         if requested.contains(&name.as_str()) {
@@ -93,8 +113,14 @@ pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadRe
             continue;
         }
         match classify(cells) {
-            Kind::Numeric(values) if is_row_number(&values) => drop(name, DropReason::IdOrIndex),
+            Kind::Numeric(values) if row_numbers && is_row_number(&values) => {
+                drop(name, DropReason::IdOrIndex)
+            }
             Kind::Numeric(values) => {
+                let inf = cells.iter().filter(|c| is_infinity(c)).count();
+                if inf > 0 {
+                    infinities.push(format!("{name} ({inf})"));
+                }
                 names.push(name.clone());
                 columns.push(values);
             }
@@ -131,6 +157,14 @@ pub(crate) fn to_numeric(raw: &RawTable, opts: &LoadOptions, report: &mut LoadRe
     }
     report.dropped_columns.extend(dropped);
     report.encoded_columns.extend(encoded);
+    if !infinities.is_empty() {
+        report.notes.push(format!(
+            "infinite cells (inf, -inf, Infinity) counted as missing in {} column{}: {}",
+            infinities.len(),
+            if infinities.len() == 1 { "" } else { "s" },
+            infinities.join(", ")
+        ));
+    }
     let mut out = Dataset::empty(names);
     out.features.reserve(n * out.n_features);
     for i in 0..n {
@@ -195,10 +229,16 @@ mod tests {
     use std::path::Path;
 
     fn numeric(text: &str, opts: &LoadOptions) -> (Dataset, LoadReport) {
-        let raw = read_csv_from(text.as_bytes(), Path::new("mem.csv"), &opts.label)
-            .expect("test csv parses");
+        let raw = read_csv_from(
+            text.as_bytes(),
+            Path::new("mem.csv"),
+            &opts.label,
+            b',',
+            true,
+        )
+        .expect("test csv parses");
         let mut report = LoadReport::default();
-        let ds = to_numeric(&raw, opts, &mut report);
+        let ds = to_numeric(&raw, opts, &mut report, true);
         (ds, report)
     }
 

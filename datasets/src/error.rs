@@ -29,6 +29,15 @@ pub enum DatasetError {
         #[source]
         source: csv::Error,
     },
+    /// The Parquet reader rejected the file (not Parquet, truncated, corrupt, or an encoding it cannot read).
+    #[error("Parquet error in {path}: {source}")]
+    Parquet {
+        /// The file being read.
+        path: PathBuf,
+        /// The underlying reader error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
     /// A data row has a different number of fields than the header.
     #[error(
         "ragged CSV: data row {row} (line {line}) has {found} fields, the header has {expected}"

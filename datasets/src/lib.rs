@@ -3,7 +3,9 @@
 //!
 //! The pipeline ([`load_csv`], or [`prepare`] for a table built another way):
 //!
-//! 1. **read** a CSV (header names trimmed, repeated names renamed; the label must be 0/1) — `reader`;
+//! 1. **read** a CSV (optionally gzipped, any delimiter) or a Parquet file (by its `.parquet` extension, through
+//!    the Arrow reader) into the same text table (header names trimmed, repeated names renamed; the label must
+//!    be 0/1) — `reader`; [`load_raw`] stops after step 2, [`load_unlabelled`] also reads rows to score;
 //! 2. **make numeric**: drop id/index and identifier columns, drop or one-hot encode free text, mark missing
 //!    cells — `columns`;
 //! 3. **prune**: drop zero-variance and duplicate columns, count missing cells, warn when missingness predicts
@@ -23,6 +25,7 @@ mod columns;
 mod error;
 mod normalize;
 mod options;
+mod parquet_file;
 mod partition;
 mod paths;
 mod pipeline;
@@ -43,7 +46,7 @@ pub use paths::{
     default_account_labels, default_account_txs, default_fraud_csv, shared_datasets_dir,
     SHARED_DATASETS_ENV,
 };
-pub use pipeline::{load_csv, load_raw_csv, prepare, Prepared};
+pub use pipeline::{load_csv, load_raw, load_raw_csv, load_unlabelled, prepare, Prepared};
 pub use report::{DropReason, DroppedColumn, LoadReport};
 pub use spec::{prepare_for_job, DataSpec, SpecError, MAX_COLUMN_NAME_BYTES, MAX_SPEC_COLUMNS};
 pub use synthetic::{synthetic, synthetic_table, MIN_SYNTHETIC_ROWS};

@@ -68,6 +68,10 @@ pub struct LoadOptions {
     pub clamp: f32,
     /// Keep the label rate equal in train and test (default true).
     pub stratify: bool,
+    /// Field delimiter of a CSV file, one ASCII byte. `None` (the default) chooses by the file's name: a tab
+    /// for `.tsv` (and `.tsv.gz`), a comma otherwise. Parquet files ignore it.
+    #[serde(default)]
+    pub delimiter: Option<u8>,
 }
 
 impl Default for LoadOptions {
@@ -84,6 +88,7 @@ impl Default for LoadOptions {
             tails: TailPolicy::Auto { max_abs_skew: 2.0 },
             clamp: 8.0,
             stratify: true,
+            delimiter: None,
         }
     }
 }
@@ -95,6 +100,22 @@ impl LoadOptions {
             label: label.into(),
             ..LoadOptions::default()
         }
+    }
+
+    /// The CSV delimiter for `path`: [`LoadOptions::delimiter`] when set, else a tab for a `.tsv` or
+    /// `.tsv.gz` file and a comma for anything else.
+    pub fn delimiter_for(&self, path: &std::path::Path) -> u8 {
+        self.delimiter.unwrap_or_else(|| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if name.ends_with(".tsv") || name.ends_with(".tsv.gz") {
+                b'\t'
+            } else {
+                b','
+            }
+        })
     }
 
     /// Checks the numeric options are in range.
@@ -115,6 +136,14 @@ impl LoadOptions {
             if !(max_abs_skew.is_finite() && max_abs_skew >= 0.0) {
                 return Err(DatasetError::InvalidOption(format!(
                     "max_abs_skew must be >= 0, got {max_abs_skew}"
+                )));
+            }
+        }
+        if let Some(d) = self.delimiter {
+            if !d.is_ascii() || matches!(d, b'"' | b'\n' | b'\r') {
+                return Err(DatasetError::InvalidOption(format!(
+                    "delimiter must be an ASCII byte other than a quote or a line break, got {:?}",
+                    char::from(d)
                 )));
             }
         }
@@ -159,5 +188,30 @@ mod tests {
             ..LoadOptions::default()
         };
         assert!(o.validate().is_err());
+        for bad in [b'"', b'\n', b'\r', 0xe9] {
+            let o = LoadOptions {
+                delimiter: Some(bad),
+                ..LoadOptions::default()
+            };
+            assert!(
+                matches!(o.validate(), Err(DatasetError::InvalidOption(m)) if m.contains("delimiter")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn delimiter_by_name_unless_set() {
+        use std::path::Path;
+        let d = LoadOptions::default();
+        assert_eq!(d.delimiter_for(Path::new("a/t.csv")), b',');
+        assert_eq!(d.delimiter_for(Path::new("a/t.TSV")), b'\t');
+        assert_eq!(d.delimiter_for(Path::new("t.tsv.gz")), b'\t');
+        assert_eq!(d.delimiter_for(Path::new("t.csv.gz")), b',');
+        let semi = LoadOptions {
+            delimiter: Some(b';'),
+            ..LoadOptions::default()
+        };
+        assert_eq!(semi.delimiter_for(Path::new("t.tsv")), b';');
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::DatasetError;
 use crate::normalize::Normalizer;
 use crate::options::{LoadOptions, MissingPolicy};
-use crate::report::LoadReport;
+use crate::report::{DropReason, DroppedColumn, LoadReport};
 use crate::split::{dedupe, split_indices};
 use crate::table::Dataset;
 use crate::{columns, prune, reader};
@@ -26,32 +26,71 @@ pub struct Prepared {
     pub normalizer: Normalizer,
 }
 
-/// Loads a labelled CSV (or `.csv.gz`) and runs the whole pipeline.
+/// Loads a labelled table and runs the whole pipeline: a CSV (`.gz` decompressed, delimiter from
+/// [`LoadOptions::delimiter_for`]) or, when the name ends in `.parquet`, a Parquet file.
 pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Prepared, DatasetError> {
-    let (numeric, report) = load_raw_csv(path, opts)?;
+    let (numeric, report) = load_raw(path, opts)?;
     prepare(numeric, report, opts)
 }
 
-/// Reads a labelled CSV into a numeric table without pruning, de-duplicating, splitting or normalising:
-/// id, identifier and text columns are handled as in [`load_csv`], missing cells are `NaN`. A participant
-/// uses this on its own file, then [`Dataset::select_columns`] and the coordinator's
-/// [`Normalizer::transform`].
+/// Reads a labelled table (format by extension, as [`load_csv`]) into a numeric table without pruning,
+/// de-duplicating, splitting or normalising: id, identifier and text columns are handled as in [`load_csv`],
+/// missing cells are `NaN`. A participant uses this on its own file, then [`Dataset::select_columns`] and the
+/// coordinator's [`Normalizer::transform`].
+pub fn load_raw(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DatasetError> {
+    load_numeric(path, opts, true)
+}
+
+/// [`load_raw`], the name it had before it read Parquet too.
 pub fn load_raw_csv(
     path: &Path,
     opts: &LoadOptions,
 ) -> Result<(Dataset, LoadReport), DatasetError> {
+    load_raw(path, opts)
+}
+
+/// [`load_raw`] for rows to score: the label column may be absent, and then every label is `NaN` (the table is
+/// no training data: do not [`prepare`] it). When the column is present it is read and checked as usual.
+pub fn load_unlabelled(
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<(Dataset, LoadReport), DatasetError> {
+    load_numeric(path, opts, false)
+}
+
+fn load_numeric(
+    path: &Path,
+    opts: &LoadOptions,
+    label_required: bool,
+) -> Result<(Dataset, LoadReport), DatasetError> {
     opts.validate()?;
-    let raw = reader::read_csv(path, &opts.label)?;
+    let raw = reader::read_table(path, opts, label_required)?;
     let mut report = LoadReport {
         source: path.display().to_string(),
         label: opts.label.trim().to_string(),
         rows_read: raw.n_rows(),
         positives_read: raw.labels.iter().filter(|&&l| l > 0.5).count(),
-        columns_read: raw.names.len() + 1,
+        columns_read: raw.names.len() + raw.unsupported.len() + usize::from(raw.has_label),
         renamed_columns: raw.renamed.clone(),
         ..LoadReport::default()
     };
-    let numeric = columns::to_numeric(&raw, opts, &mut report);
+    if !raw.has_label {
+        report.notes.push(format!(
+            "no label column {:?}: the rows are unlabelled (labels NaN), for scoring only",
+            report.label
+        ));
+    }
+    report.dropped_columns.extend(
+        raw.unsupported
+            .iter()
+            .map(|(name, data_type)| DroppedColumn {
+                name: name.clone(),
+                reason: DropReason::UnsupportedType {
+                    data_type: data_type.clone(),
+                },
+            }),
+    );
+    let numeric = columns::to_numeric(&raw, opts, &mut report, label_required);
     report.n_features = numeric.n_features;
     Ok((numeric, report))
 }

@@ -1,7 +1,9 @@
-//! Reading a labelled CSV into a column-major table of trimmed text cells, with the label parsed to 0/1.
+//! Reading a labelled table — CSV (optionally gzipped) or Parquet — into a column-major table of trimmed text
+//! cells, with the label parsed to 0/1.
 //!
 //! Nothing is interpreted here beyond the label: deciding which columns are numeric, ids or text is the job of
-//! [`crate::columns`]. Header names are trimmed (the fraud table has names with leading and trailing spaces) and
+//! [`crate::columns`], whatever the file format, so a Parquet file and the CSV it was exported from give the
+//! same table. Header names are trimmed (the fraud table has names with leading and trailing spaces) and
 //! repeated names get a `.1`, `.2` suffix, as pandas does, so every column can be named in the report.
 
 use std::collections::HashMap;
@@ -10,18 +12,23 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::DatasetError;
+use crate::options::LoadOptions;
 
-/// A CSV file as text: label parsed, every other column kept as trimmed strings, column-major.
+/// A table as text: label parsed, every other column kept as trimmed strings, column-major.
 #[derive(Debug, Clone)]
 pub(crate) struct RawTable {
     /// Trimmed, de-duplicated names of the non-label columns, in file order.
     pub names: Vec<String>,
     /// `cells[j][i]`: column `j`, data row `i`, trimmed.
     pub cells: Vec<Vec<String>>,
-    /// One 0.0/1.0 label per data row.
+    /// One 0.0/1.0 label per data row (`NaN` for every row when the label column is absent and optional).
     pub labels: Vec<f32>,
+    /// Whether the file has the label column.
+    pub has_label: bool,
     /// Header names renamed because they repeated an earlier one: (original, new).
     pub renamed: Vec<(String, String)>,
+    /// Columns that cannot be read as cells (a Parquet list, struct or map): (name, type).
+    pub unsupported: Vec<(String, String)>,
 }
 
 impl RawTable {
@@ -51,8 +58,56 @@ pub(crate) fn parse_label(cell: &str, row: usize) -> Result<f32, DatasetError> {
     }
 }
 
+/// Whether `path` names a Parquet file (its extension is `.parquet`, any case).
+pub(crate) fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// Reads `path` with the label column `opts.label`: Parquet when the name ends in `.parquet`, else CSV
+/// (gzip when it ends in `.gz`) with [`LoadOptions::delimiter_for`]. With `label_required` false a file
+/// without the label column is read too, every label `NaN`.
+pub(crate) fn read_table(
+    path: &Path,
+    opts: &LoadOptions,
+    label_required: bool,
+) -> Result<RawTable, DatasetError> {
+    if is_parquet(path) {
+        if !path.is_file() {
+            return Err(DatasetError::MissingFile {
+                path: path.to_path_buf(),
+            });
+        }
+        crate::parquet_file::read_parquet(path, &opts.label, label_required)
+    } else {
+        read_csv(path, &opts.label, opts.delimiter_for(path), label_required)
+    }
+}
+
+/// The index of the label column in the (trimmed) header: an error when it is absent and required.
+pub(crate) fn find_label(
+    header: &[String],
+    label: &str,
+    required: bool,
+) -> Result<Option<usize>, DatasetError> {
+    let wanted = label.trim();
+    match header.iter().position(|h| h == wanted) {
+        Some(j) => Ok(Some(j)),
+        None if required => Err(DatasetError::MissingLabel {
+            label: label.to_string(),
+            available: header.to_vec(),
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Reads `path` (plain CSV, or gzip when the name ends in `.gz`) with the label column `label`.
-pub(crate) fn read_csv(path: &Path, label: &str) -> Result<RawTable, DatasetError> {
+pub(crate) fn read_csv(
+    path: &Path,
+    label: &str,
+    delimiter: u8,
+    label_required: bool,
+) -> Result<RawTable, DatasetError> {
     if !path.is_file() {
         return Err(DatasetError::MissingFile {
             path: path.to_path_buf(),
@@ -67,7 +122,7 @@ pub(crate) fn read_csv(path: &Path, label: &str) -> Result<RawTable, DatasetErro
     } else {
         Box::new(std::io::BufReader::new(file))
     };
-    read_csv_from(input, path, label)
+    read_csv_from(input, path, label, delimiter, label_required)
 }
 
 /// Reads a labelled CSV from any reader; `path` is only used in error messages.
@@ -75,6 +130,8 @@ pub(crate) fn read_csv_from(
     input: impl Read,
     path: &Path,
     label: &str,
+    delimiter: u8,
+    label_required: bool,
 ) -> Result<RawTable, DatasetError> {
     let csv_err = |source| DatasetError::Csv {
         path: path.to_path_buf(),
@@ -83,6 +140,7 @@ pub(crate) fn read_csv_from(
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
+        .delimiter(delimiter)
         .from_reader(input);
     let header: Vec<String> = rdr
         .headers()
@@ -104,15 +162,7 @@ pub(crate) fn read_csv_from(
             path.display()
         )));
     }
-    let wanted = label.trim();
-    let label_idx =
-        header
-            .iter()
-            .position(|h| h == wanted)
-            .ok_or_else(|| DatasetError::MissingLabel {
-                label: label.to_string(),
-                available: header.clone(),
-            })?;
+    let label_idx = find_label(&header, label, label_required)?;
 
     let (names, renamed) = unique_names(&header, label_idx);
     let mut cells: Vec<Vec<String>> = vec![Vec::new(); names.len()];
@@ -129,10 +179,13 @@ pub(crate) fn read_csv_from(
                 found: record.len(),
             });
         }
-        labels.push(parse_label(&record[label_idx], row)?);
+        labels.push(match label_idx {
+            Some(l) => parse_label(&record[l], row)?,
+            None => f32::NAN,
+        });
         let mut k = 0;
         for (j, cell) in record.iter().enumerate() {
-            if j != label_idx {
+            if Some(j) != label_idx {
                 cells[k].push(cell.trim().to_string());
                 k += 1;
             }
@@ -149,18 +202,23 @@ pub(crate) fn read_csv_from(
         names,
         cells,
         labels,
+        has_label: label_idx.is_some(),
         renamed,
+        unsupported: Vec::new(),
     })
 }
 
 /// Non-label header names with repeats renamed `name.1`, `name.2`, … (skipping names already taken).
-fn unique_names(header: &[String], label_idx: usize) -> (Vec<String>, Vec<(String, String)>) {
+pub(crate) fn unique_names(
+    header: &[String],
+    label_idx: Option<usize>,
+) -> (Vec<String>, Vec<(String, String)>) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut taken: std::collections::HashSet<String> = header.iter().cloned().collect();
     let mut names = Vec::with_capacity(header.len().saturating_sub(1));
     let mut renamed = Vec::new();
     for (j, h) in header.iter().enumerate() {
-        if j == label_idx {
+        if Some(j) == label_idx {
             continue;
         }
         let count = seen.entry(h.clone()).or_insert(0);
@@ -187,7 +245,7 @@ mod tests {
     use super::*;
 
     fn read(text: &str, label: &str) -> Result<RawTable, DatasetError> {
-        read_csv_from(text.as_bytes(), Path::new("mem.csv"), label)
+        read_csv_from(text.as_bytes(), Path::new("mem.csv"), label, b',', true)
     }
 
     #[test]
@@ -230,5 +288,64 @@ mod tests {
             read("a,b\n1,2\n", "y"),
             Err(DatasetError::MissingLabel { .. })
         ));
+    }
+
+    #[test]
+    fn other_delimiters_and_an_optional_label() -> Result<(), DatasetError> {
+        let t = read_csv_from(
+            "a;y;b\n1,5;0;x\n2;1;y\n".as_bytes(),
+            Path::new("mem.csv"),
+            "y",
+            b';',
+            true,
+        )?;
+        assert_eq!(t.names, vec!["a", "b"]);
+        assert_eq!(t.cells[0], vec!["1,5", "2"], "a comma is data under ';'");
+        assert_eq!(t.labels, vec![0.0, 1.0]);
+        let tab = read_csv_from(
+            "a\ty\n1\t1\n".as_bytes(),
+            Path::new("mem.tsv"),
+            "y",
+            b'\t',
+            true,
+        )?;
+        assert_eq!((tab.names, tab.labels), (vec!["a".to_string()], vec![1.0]));
+        // Read with the wrong delimiter, the header is one name and the label is not found.
+        assert!(matches!(
+            read("a;y\n1;0\n", "y"),
+            Err(DatasetError::MissingLabel { .. })
+        ));
+
+        let unlabelled = read_csv_from(
+            "a,b\n1,2\n3,4\n".as_bytes(),
+            Path::new("mem.csv"),
+            "y",
+            b',',
+            false,
+        )?;
+        assert!(!unlabelled.has_label);
+        assert_eq!(unlabelled.names, vec!["a", "b"]);
+        assert_eq!(unlabelled.n_rows(), 2);
+        assert!(unlabelled.labels.iter().all(|l| l.is_nan()));
+        // Present, an optional label is still read and checked.
+        let labelled = read_csv_from(
+            "a,y\n1,1\n".as_bytes(),
+            Path::new("mem.csv"),
+            "y",
+            b',',
+            false,
+        )?;
+        assert!(labelled.has_label && labelled.labels == vec![1.0]);
+        assert!(matches!(
+            read_csv_from(
+                "a,y\n1,2\n".as_bytes(),
+                Path::new("mem.csv"),
+                "y",
+                b',',
+                false
+            ),
+            Err(DatasetError::NonBinaryLabel { .. })
+        ));
+        Ok(())
     }
 }

@@ -30,6 +30,11 @@ pub enum DropReason {
     DuplicateOf(String),
     /// Named in [`crate::LoadOptions::drop_columns`].
     Requested,
+    /// A column of a type without a cell form (a Parquet list, struct or map).
+    UnsupportedType {
+        /// The column's (Arrow) type.
+        data_type: String,
+    },
 }
 
 impl fmt::Display for DropReason {
@@ -51,6 +56,12 @@ impl fmt::Display for DropReason {
             DropReason::ZeroVariance { value: None } => write!(f, "zero variance (always missing)"),
             DropReason::DuplicateOf(other) => write!(f, "duplicate of column {other:?}"),
             DropReason::Requested => write!(f, "dropped on request"),
+            DropReason::UnsupportedType { data_type } => {
+                write!(
+                    f,
+                    "unsupported type {data_type} (nested values have no cell form)"
+                )
+            }
         }
     }
 }

@@ -95,6 +95,7 @@ fn a_prefix_of_accounts() {
     let Some(f) = extract(&ExtractOptions {
         max_accounts: Some(500),
         placeholders: Placeholders::Keep,
+        ..ExtractOptions::default()
     }) else {
         return;
     };

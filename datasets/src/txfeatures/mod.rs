@@ -45,6 +45,8 @@ pub struct ExtractOptions {
     pub max_accounts: Option<usize>,
     /// Placeholder-only accounts: drop or keep.
     pub placeholders: Placeholders,
+    /// The 0/1 column of the labels file (beside `address`), compared after trimming (default `FLAG`).
+    pub label: String,
 }
 
 impl Default for ExtractOptions {
@@ -52,6 +54,7 @@ impl Default for ExtractOptions {
         ExtractOptions {
             max_accounts: None,
             placeholders: Placeholders::Drop,
+            label: "FLAG".to_string(),
         }
     }
 }
@@ -97,6 +100,15 @@ fn open(path: &Path) -> Result<Box<dyn Read>, DatasetError> {
 
 /// Reads `labels.csv`: lower-case `address` → 0/1 `FLAG`.
 pub fn read_labels(input: impl Read, path: &Path) -> Result<HashMap<String, f32>, DatasetError> {
+    read_labels_column(input, path, "FLAG")
+}
+
+/// Reads a labels CSV: lower-case `address` → its 0/1 `label` column.
+pub fn read_labels_column(
+    input: impl Read,
+    path: &Path,
+    label: &str,
+) -> Result<HashMap<String, f32>, DatasetError> {
     let csv_err = |source| DatasetError::Csv {
         path: path.to_path_buf(),
         source,
@@ -112,7 +124,7 @@ pub fn read_labels(input: impl Read, path: &Path) -> Result<HashMap<String, f32>
                 available: header.iter().map(|h| h.trim().to_string()).collect(),
             })
     };
-    let (a, f) = (col("address")?, col("FLAG")?);
+    let (a, f) = (col("address")?, col(label.trim())?);
     let mut labels = HashMap::new();
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(csv_err)?;
@@ -141,7 +153,7 @@ pub fn extract_account_features(
     labels: &Path,
     opts: &ExtractOptions,
 ) -> Result<AccountFeatures, DatasetError> {
-    let labels_map = read_labels(open(labels)?, labels)?;
+    let labels_map = read_labels_column(open(labels)?, labels, &opts.label)?;
     let mut out = extract_from_reader(open(txs)?, txs, &labels_map, opts)?;
     out.report.source = format!("{} + {}", txs.display(), labels.display());
     Ok(out)
@@ -245,7 +257,7 @@ fn build(
     }
     let mut report = LoadReport {
         source: path.display().to_string(),
-        label: "FLAG".to_string(),
+        label: opts.label.trim().to_string(),
         rows_read: table.n_rows(),
         positives_read: table.n_positive(),
         columns_read: table.n_features + 1,

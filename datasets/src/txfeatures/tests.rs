@@ -90,6 +90,7 @@ fn keeps_placeholders_on_request_and_stops_after_max_accounts() -> Result<(), Da
     let two = ExtractOptions {
         max_accounts: Some(2),
         placeholders: Placeholders::Keep,
+        ..ExtractOptions::default()
     };
     let f = extract(&export(), &two)?;
     assert_eq!(f.addresses, vec!["0xaa", "0xbb"]);
@@ -143,5 +144,17 @@ fn labels_file_parsing() {
     assert!(matches!(
         read_labels("a,b\n".as_bytes(), Path::new("l.csv")),
         Err(DatasetError::MissingLabel { .. })
+    ));
+}
+
+#[test]
+fn labels_from_another_column() {
+    let text = "address,FLAG,is_phish\n0xab,0,1\n0xcd,1,0\n";
+    let l =
+        read_labels_column(text.as_bytes(), Path::new("labels.csv"), " is_phish ").expect("parses");
+    assert_eq!((l.get("0xab"), l.get("0xcd")), (Some(&1.0), Some(&0.0)));
+    assert!(matches!(
+        read_labels_column(text.as_bytes(), Path::new("labels.csv"), "scam"),
+        Err(DatasetError::MissingLabel { label, .. }) if label == "scam"
     ));
 }
