@@ -5,8 +5,11 @@
 # a five-round job submitted with `cairn job submit`; Chromium then loads the status page
 # with the admin token, writes a screenshot (status-page.png in $STATUS_PAGE_OUT, default
 # target/status-page) and dumps the rendered DOM, which is checked: the job, its state,
-# its rounds and the metrics chart are on the page, and without the token the page is
-# refused. Installs Chromium from Debian when it is missing and this runs as root.
+# its table of rounds, its holders with their state, its privacy and proof settings, the
+# metrics chart with its labelled round axis and the links to the model, metrics and plots
+# are on the page; every link the page gives answers (python3 follows them: the model is
+# safetensors, the plots SVG); and without the token the page is refused. Installs Chromium
+# from Debian when it is missing and this runs as root.
 #
 #   scripts/status-page-check.sh            (after a build: uses target/debug/cairn)
 #   CAIRN=target/release/cairn scripts/status-page-check.sh
@@ -89,6 +92,27 @@ EOF
 "$CAIRN" job --dir "$out" submit "$work/job.toml" >/dev/null || fail "submit"
 timeout 120 "$CAIRN" job --dir "$out" watch 1 --every 0.2 >"$work/watch.log" || fail "the job did not finish"
 
+# GET PATH on the admin interface with the token: the body to stdout; exit 1 unless 200.
+get() {
+    python3 - "$admin" "$token" "$1" <<'PY'
+import sys, urllib.request, urllib.error
+base, token, path = sys.argv[1:4]
+req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
+try:
+    with urllib.request.urlopen(req, timeout=20) as r:
+        sys.stdout.buffer.write(r.read())
+except urllib.error.HTTPError as e:
+    sys.stderr.write(f"{path}: HTTP {e.code}\n")
+    sys.exit(1)
+PY
+}
+# The report (the ROC plot's data) is stored just after the job ends.
+for _ in $(seq 120); do
+    get /api/jobs/1/report >/dev/null 2>&1 && break
+    sleep 0.5
+done
+get /api/jobs/1/report >/dev/null || fail "no report after the job ended"
+
 mkdir -p "$SHOTS"
 rm -f "$SHOTS/status-page.png"
 browse --window-size=1100,800 --screenshot="$SHOTS/status-page.png" "$admin/?token=$token" >/dev/null \
@@ -99,9 +123,34 @@ size=$(stat -c %s "$SHOTS/status-page.png" 2>/dev/null || echo 0)
     || fail "the screenshot is not a PNG"
 
 browse --dump-dom "$admin/?token=$token" >"$work/page.html" || fail "chromium could not load the page"
-for want in '#1 status-check' '>finished<' '5 / 5 completed' '3 of 3 in round 5' '<svg' '<polyline'; do
+for want in '#1 status-check' '>finished<' '5 / 5 completed' '3 of 3 in round 5' '<svg' '<polyline' \
+    '<table class="rounds">' '<tr class="round">' '<table class="holders">' 'holder-0' 'holder-2' \
+    'answered (round 5)' '<table class="settings">' 'secure (SecAgg+): tolerates dropout' \
+    '<th>proofs</th><td>off</td>' '>round</text>' 'class="xtick"' \
+    "href=\"/api/jobs/1/model?token=$token\"" "href=\"/api/jobs/1/metrics.csv?token=$token\"" \
+    "href=\"/api/jobs/1/plots/rounds.svg?token=$token\"" "href=\"/api/jobs/1/plots/roc.svg?token=$token\""; do
     grep -qF "$want" "$work/page.html" || fail "the page lacks: $want"
 done
+# One row per round, as Chromium parsed the table.
+rows=$(grep -o '<tr class="round">' "$work/page.html" | wc -l)
+[ "$rows" = 5 ] || fail "the table of rounds has $rows rows, not 5"
+# Nothing on the page is fetched from elsewhere (it is served on loopback and read offline).
+grep -qE '(src|href)="(https?:)?//' "$work/page.html" && fail "the page refers to another site"
+# Every link the page gives answers; the model is safetensors, the plots are SVG.
+links=$(grep -o 'href="/api/[^"]*"' "$work/page.html" | sed 's/^href="//; s/"$//; s/&amp;/\&/g' | sort -u)
+[ -n "$links" ] || fail "the page has no links"
+for link in $links; do
+    get "$link" >"$work/link.out" || fail "the page's link $link does not answer"
+    [ -s "$work/link.out" ] || fail "the page's link $link answers nothing"
+    case "$link" in
+        */plots/*.svg*) grep -qF '<svg xmlns="http://www.w3.org/2000/svg"' "$work/link.out" || fail "$link is not SVG" ;;
+    esac
+done
+get /api/jobs/1/model >"$work/model.safetensors" || fail "the model"
+# safetensors: an 8-byte little-endian header length, then the JSON header.
+[ "$(head -c 9 "$work/model.safetensors" | tail -c 1)" = '{' ] || fail "the model is not safetensors"
+browse --window-size=760,420 --screenshot="$SHOTS/rounds.png" "$admin/api/jobs/1/plots/rounds.svg?token=$token" >/dev/null \
+    || fail "chromium could not draw the rounds plot"
 browse --dump-dom "$admin/" >"$work/refused.html" || fail "chromium could not load the page"
 grep -qF 'needs a token' "$work/refused.html" || fail "the page was shown without the token"
 grep -qF 'status-check' "$work/refused.html" && fail "the page leaked the job without the token"

@@ -328,9 +328,13 @@ fn print_status(st: &JobStatus) {
         "  rounds: {} completed, {} failed, {abandoned} abandoned by a restart{}",
         i.rounds_completed,
         i.rounds_failed as usize - abandoned,
-        i.in_flight
-            .map(|r| format!("; round {r} in flight"))
-            .unwrap_or_default()
+        // Only a running job has a round in flight; a cancelled or failed one names the
+        // round it stopped in.
+        match (st.round_in_flight(), st.interrupted_round) {
+            (Some(r), _) => format!("; round {r} in flight"),
+            (None, Some(r)) => format!("; stopped during round {r} (nothing of it applied)"),
+            (None, None) => String::new(),
+        }
     );
     let records: Vec<&RoundRecord> = st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
     if !records.is_empty() {

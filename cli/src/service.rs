@@ -213,6 +213,8 @@ struct Service {
     changed: watch::Receiver<u64>,
     quit: watch::Receiver<bool>,
     started: Instant,
+    /// The holders the status page shows.
+    holders: admin::HolderBoard,
 }
 
 /// Runs the service until the queue is empty (or, with `serve`, until Ctrl-C / SIGTERM).
@@ -248,7 +250,9 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
             })
         },
         changed: changed_tx,
+        holders: admin::HolderBoard::default(),
     });
+    let holders = state.holders.clone();
     let mut admin_quit = quit.clone();
     let admin_task = tokio::spawn(admin::serve(listener, state, async move {
         let _ = admin_quit.wait_for(|q| *q).await;
@@ -288,6 +292,7 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
         changed,
         quit,
         started,
+        holders,
     };
     let mut outcome = None;
     let result = loop {
@@ -497,11 +502,13 @@ impl Service {
             aggregation: cfg.aggregation.to_string(),
             proofs: cfg.proof.is_some(),
             test_rows: prepared.test.n_rows(),
+            settings: Some(admin::JobSettings::of(&cfg)),
         };
         store.put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan)?)?;
         if verifier.is_some() {
             job = with_sum_check(job);
         }
+        let holders = self.holders.job(id);
         let (ptx, prx) = mpsc::unbounded_channel();
         let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));
         let stop = stop_signal(
@@ -516,9 +523,11 @@ impl Service {
             server_config: Some(tls),
             seal_key: Some(self.identity.seal_key()),
             cpu: None,
+            holders: Some(holders.clone()),
         };
         let result =
             run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;
+        holders.ended("the job stopped");
         renderer.await.ok();
         let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
         match result {

@@ -149,6 +149,9 @@ pub struct RunOptions {
     /// CPU seconds the coordinator has used so far (e.g. of the threads of the runtime it
     /// runs on), sampled when each secure-round phase closes ([`PhaseRecord::cpu_seconds`]).
     pub cpu: Option<CpuMeter>,
+    /// Where the job's holders' states are reported as it runs (the admin interface's
+    /// status page shows them).
+    pub holders: Option<crate::admin::JobHolders>,
 }
 
 /// Reads the coordinator's CPU seconds so far (see [`RunOptions::cpu`]).
@@ -208,6 +211,7 @@ pub async fn run_job_with(
         server_config,
         seal_key,
         cpu,
+        holders,
     } = opts;
     let mut counters = LoopCounters {
         idle: Duration::ZERO,
@@ -330,6 +334,9 @@ pub async fn run_job_with(
                     n_rows,
                 } => {
                     info!(participant, %name, n_rows, "participant joined");
+                    if let Some(h) = &holders {
+                        h.joined(participant, &name, n_rows);
+                    }
                     names.insert(participant, name.clone());
                     let _ = progress.send(Progress::Joined {
                         participant,
@@ -366,6 +373,9 @@ pub async fn run_job_with(
                     ..
                 } => {
                     round_started.insert(round, (Instant::now(), participants.len()));
+                    if let Some(h) = &holders {
+                        h.round_started(round, &participants);
+                    }
                     phase_mark = counters.mark();
                     counters.bytes_out += std::mem::take(&mut spec_bytes);
                     if let Some(p) = &persist {
@@ -403,6 +413,9 @@ pub async fn run_job_with(
                         "phase closed"
                     );
                     phase_mark = now;
+                    if let Some(h) = &holders {
+                        h.phase(record.round, &record.phase, record.seconds);
+                    }
                     let _ = progress.send(Progress::Phase(record));
                 }
                 JobEvent::RoundCompleted {
@@ -416,6 +429,11 @@ pub async fn run_job_with(
                         round,
                         participants: aggregate.contributors.clone(),
                     });
+                    if let Some(h) = &holders {
+                        let why: Vec<_> =
+                            dropped.iter().map(|(p, r)| (*p, r.to_string())).collect();
+                        h.round_ended(round, &aggregate.contributors, &why);
+                    }
                     let (t0, selected) =
                         round_started.remove(&round).unwrap_or((Instant::now(), 0));
                     let metrics = evaluate(&model, &params, &test.features, &test.labels);
@@ -455,6 +473,11 @@ pub async fn run_job_with(
                     let (t0, selected) =
                         round_started.remove(&round).unwrap_or((Instant::now(), 0));
                     warn!(round, %reason, "round failed");
+                    if let Some(h) = &holders {
+                        let why: Vec<_> =
+                            dropped.iter().map(|(p, r)| (*p, r.to_string())).collect();
+                        h.round_ended(round, &[], &why);
+                    }
                     let rec = RoundRecord {
                         round,
                         selected,
@@ -524,6 +547,9 @@ pub async fn run_job_with(
                 Some(Inbound::Connected(p, tx, addr, identity)) => {
                     debug!(participant = p, %addr, identity = %hex::encode(identity.0), "connection");
                     conns.open.insert(p, tx);
+                    if let Some(h) = &holders {
+                        h.connected(p, &identity.0);
+                    }
                     job.handle_connected(p, identity);
                 }
                 Some(Inbound::Refused(p, reason)) => {
@@ -540,6 +566,9 @@ pub async fn run_job_with(
                     }
                 }
                 Some(Inbound::Closed(p, why)) => {
+                    if let Some(h) = &holders {
+                        h.left(p, why.as_deref());
+                    }
                     if let Some(why) = why {
                         warn!(participant = p, %why, "connection lost");
                     }
