@@ -3,13 +3,15 @@
 //! given as a flag; flags win.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::job_file::{EnrolmentSection, ProofSection};
+use cairn_datasets::txfeatures::extract_account_features;
 use cairn_datasets::{
-    default_fraud_csv, load_raw_csv, prepare, synthetic_table, Dataset, LoadOptions, LoadReport,
-    Partition, Prepared,
+    default_fraud_csv, load_raw, prepare, synthetic_table, Dataset, ExtractOptions, LoadOptions,
+    LoadReport, Partition, Prepared,
 };
 
 /// Rows and feature columns of the synthetic table (`--synthetic`, or when the fraud
@@ -21,15 +23,25 @@ use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::round::{Aggregation, SecureSettings};
 use cairn_protocol::server_opt::ServerOptimizer;
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// Where the rows come from and how they are split.
 #[derive(Args, Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataArgs {
-    /// Labelled CSV feature table [default: the shared Ethereum fraud table, else synthetic data]
+    /// Labelled feature table: CSV (`.gz` read too) or Parquet (`.parquet`); with --labels,
+    /// a raw transaction export [default: the shared Ethereum fraud table, else synthetic data]
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Labels (`address` and the --label column) of a raw per-account transaction export:
+    /// `--data TXS` is then Etherscan `txlist` rows (with `AccountId` and `txn type`), turned
+    /// into one row of per-account features per labelled account
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// CSV field delimiter: `,` `;` `|` or `tab` (`\t`) [default: tab for a .tsv file, else `,`]
+    #[arg(long)]
+    #[serde(default, deserialize_with = "delimiter_key")]
+    pub delimiter: Option<Delimiter>,
     /// Use the embedded synthetic generator instead of a file.
     #[arg(long)]
     #[serde(default)]
@@ -42,7 +54,8 @@ pub struct DataArgs {
     pub test_fraction: Option<f64>,
     /// How training rows are dealt to holders: `iid` or `dirichlet:ALPHA` [default: iid]
     #[arg(long)]
-    pub partition: Option<String>,
+    #[serde(default, deserialize_with = "partition_key")]
+    pub partition: Option<PartitionArg>,
     /// Seed of the split and the partition [default: 7]
     #[arg(long)]
     pub data_seed: Option<u64>,
@@ -53,7 +66,8 @@ pub struct DataArgs {
 #[serde(deny_unknown_fields)]
 pub struct TrainArgs {
     /// Hidden layer widths, comma-separated; `none` for logistic regression [default: 16]
-    #[arg(long)]
+    #[arg(long, value_parser = hidden_flag)]
+    #[serde(default, deserialize_with = "hidden_key")]
     pub hidden: Option<String>,
     /// Federated rounds [default: 20]
     #[arg(long)]
@@ -84,7 +98,8 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
     /// How updates are aggregated: `secure` (SecAgg+: the coordinator learns only the
     /// sum) or `plain` (FedAvg on the clear updates) [default: secure]
-    #[arg(long)]
+    #[arg(long, value_parser = AGGREGATIONS)]
+    #[serde(default, deserialize_with = "aggregation_key")]
     pub aggregation: Option<String>,
     /// Secure aggregation: fraction of participants that may drop in a round [default: 0.2]
     #[arg(long)]
@@ -116,6 +131,129 @@ pub struct TrainArgs {
     /// Proofs: directory of the Groth16 keys, made on first use per circuit shape [default: cairn-keys]
     #[arg(long)]
     pub keys: Option<PathBuf>,
+}
+
+/// `--partition` (and `[data] partition`): `iid` or `dirichlet:ALPHA` with ALPHA > 0, checked as the
+/// flag is parsed, before any data loads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartitionArg(pub Partition);
+
+impl FromStr for PartitionArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().split_once(':') {
+            None if s.trim() == "iid" => Ok(Self(Partition::Iid)),
+            Some(("dirichlet", a)) => {
+                let alpha: f64 = a.trim().parse().map_err(|_| {
+                    format!("dirichlet alpha {a:?} is not a number (expected e.g. dirichlet:0.5)")
+                })?;
+                if !(alpha.is_finite() && alpha > 0.0) {
+                    return Err(format!("dirichlet alpha must be positive, got {alpha}"));
+                }
+                Ok(Self(Partition::Dirichlet { alpha }))
+            }
+            _ => Err(format!("expected `iid` or `dirichlet:ALPHA`, got {s:?}")),
+        }
+    }
+}
+
+/// `--delimiter` (and `[data] delimiter`): the CSV field delimiter, one of `,` `;` `|` or a tab
+/// (`tab`, `\t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delimiter(pub u8);
+
+impl FromStr for Delimiter {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "," => Ok(Self(b',')),
+            ";" => Ok(Self(b';')),
+            "|" => Ok(Self(b'|')),
+            "\\t" | "\t" => Ok(Self(b'\t')),
+            t if t.eq_ignore_ascii_case("tab") => Ok(Self(b'\t')),
+            _ => Err(format!(
+                "expected `,` `;` `|` or `tab` (also written \\t), got {s:?}"
+            )),
+        }
+    }
+}
+
+/// Hidden layer widths as `--hidden` and `[train] hidden` write them: `16`, `32,16`, or
+/// `none` (also empty or `0`) for logistic regression.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HiddenWidths(pub Vec<usize>);
+
+impl FromStr for HiddenWidths {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "0" || s.eq_ignore_ascii_case("none") {
+            return Ok(Self(Vec::new()));
+        }
+        s.split(',')
+            .map(|w| match w.trim().parse::<usize>() {
+                Ok(0) => {
+                    Err("hidden widths must be positive (`none` for no hidden layer)".to_string())
+                }
+                Ok(n) => Ok(n),
+                Err(_) => Err(format!(
+                    "hidden width {w:?} is not a number (expected e.g. 16, 32,16 or none)"
+                )),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+/// The values `--aggregation` takes.
+const AGGREGATIONS: [&str; 2] = ["secure", "plain"];
+
+/// `--hidden`'s value parser: checked as [`HiddenWidths`], kept as written.
+fn hidden_flag(s: &str) -> std::result::Result<String, String> {
+    s.parse::<HiddenWidths>().map(|_| s.to_string())
+}
+
+/// A TOML string checked by `check`, its error naming the key (`[train] hidden: …`).
+fn checked_key<'de, D: Deserializer<'de>, T>(
+    d: D,
+    key: &str,
+    check: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<Option<T>, D::Error> {
+    let text = String::deserialize(d)?;
+    check(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{key}: {e}")))
+}
+
+fn hidden_key<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    checked_key(d, "[train] hidden", hidden_flag)
+}
+
+fn aggregation_key<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    checked_key(d, "[train] aggregation", |s| {
+        if AGGREGATIONS.contains(&s) {
+            Ok(s.to_string())
+        } else {
+            Err(format!("expected `secure` or `plain`, got {s:?}"))
+        }
+    })
+}
+
+fn partition_key<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<PartitionArg>, D::Error> {
+    checked_key(d, "[data] partition", str::parse)
+}
+
+fn delimiter_key<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Delimiter>, D::Error> {
+    checked_key(d, "[data] delimiter", str::parse)
 }
 
 /// A `--config` TOML file: `[data]` and `[train]` tables with the flags' names, and for a
@@ -161,7 +299,15 @@ impl DataArgs {
         merge!(
             self,
             file,
-            [data, label, test_fraction, partition, data_seed]
+            [
+                data,
+                labels,
+                delimiter,
+                label,
+                test_fraction,
+                partition,
+                data_seed
+            ]
         );
         self.synthetic |= file.synthetic;
         self
@@ -172,6 +318,7 @@ impl DataArgs {
         let mut o = LoadOptions::with_label(self.label.clone().unwrap_or_else(|| "FLAG".into()));
         o.test_fraction = self.test_fraction.unwrap_or(0.2);
         o.seed = self.data_seed.unwrap_or(7);
+        o.delimiter = self.delimiter.map(|d| d.0);
         o
     }
 
@@ -196,8 +343,22 @@ impl DataArgs {
 
     /// The table these arguments name, read into numbers but not yet pruned, split or
     /// normalised (missing cells are `NaN`), with a line saying where it came from: what a
-    /// holder prepares for each job with the job's columns and transforms.
+    /// holder prepares for each job with the job's columns and transforms. The table is a
+    /// CSV or Parquet file (by its extension), the per-account features of a transaction
+    /// export with `--labels`, or the synthetic one.
     pub fn raw_table(&self, opts: &LoadOptions) -> Result<(Dataset, LoadReport, String)> {
+        if let Some(labels) = &self.labels {
+            if self.synthetic {
+                bail!("--labels labels a transaction export given with --data, not --synthetic");
+            }
+            let Some(txs) = &self.data else {
+                bail!(
+                    "--labels {} needs --data TXS, the transaction export it labels",
+                    labels.display()
+                );
+            };
+            return account_table(txs, labels, opts);
+        }
         let synthetic = |msg: String| {
             let table = synthetic_table(SYNTHETIC_ROWS, SYNTHETIC_FEATURES, opts.seed);
             let report = LoadReport {
@@ -226,31 +387,49 @@ impl DataArgs {
             }
         };
         let (table, report) =
-            load_raw_csv(&path, opts).with_context(|| format!("loading {}", path.display()))?;
+            load_raw(&path, opts).with_context(|| format!("loading {}", path.display()))?;
         Ok((table, report, path.display().to_string()))
     }
 
-    /// The partition scheme.
+    /// The partition scheme (checked when the flag or the config was parsed).
     pub fn partition(&self) -> Result<Partition> {
-        parse_partition(self.partition.as_deref().unwrap_or("iid"))
+        Ok(self.partition.map_or(Partition::Iid, |p| p.0))
     }
+}
+
+/// The per-account features of the transaction export `txs` labelled by `labels` (their
+/// `address` and `opts.label` columns), with the extraction's report.
+fn account_table(
+    txs: &Path,
+    labels: &Path,
+    opts: &LoadOptions,
+) -> Result<(Dataset, LoadReport, String)> {
+    opts.validate().context("loader options")?;
+    let extract = ExtractOptions {
+        label: opts.label.clone(),
+        ..ExtractOptions::default()
+    };
+    let features = extract_account_features(txs, labels, &extract).with_context(|| {
+        format!(
+            "per-account features of {} labelled by {}",
+            txs.display(),
+            labels.display()
+        )
+    })?;
+    let source = format!(
+        "per-account features of {} ({} transaction rows) labelled by {}",
+        txs.display(),
+        features.tx_rows,
+        labels.display()
+    );
+    Ok((features.table, features.report, source))
 }
 
 /// Parses `iid` or `dirichlet:ALPHA`.
 pub fn parse_partition(s: &str) -> Result<Partition> {
-    match s.split_once(':') {
-        None if s == "iid" => Ok(Partition::Iid),
-        Some(("dirichlet", a)) => {
-            let alpha: f64 = a
-                .parse()
-                .with_context(|| format!("dirichlet alpha {a:?} is not a number"))?;
-            if !(alpha.is_finite() && alpha > 0.0) {
-                bail!("dirichlet alpha must be positive, got {alpha}");
-            }
-            Ok(Partition::Dirichlet { alpha })
-        }
-        _ => bail!("partition must be `iid` or `dirichlet:ALPHA`, got {s:?}"),
-    }
+    s.parse::<PartitionArg>()
+        .map(|p| p.0)
+        .map_err(|e| anyhow::anyhow!("partition: {e}"))
 }
 
 impl TrainArgs {
@@ -294,17 +473,13 @@ impl TrainArgs {
 
     /// The model for `n_features` inputs.
     pub fn model(&self, n_features: usize) -> Result<ModelSpec> {
-        let hidden = match self.hidden.as_deref().unwrap_or("16").trim() {
-            "" | "none" | "0" => Vec::new(),
-            s => s
-                .split(',')
-                .map(|w| {
-                    w.trim()
-                        .parse::<usize>()
-                        .with_context(|| format!("hidden width {w:?} is not a number"))
-                })
-                .collect::<Result<Vec<_>>>()?,
-        };
+        let hidden = self
+            .hidden
+            .as_deref()
+            .unwrap_or("16")
+            .parse::<HiddenWidths>()
+            .map_err(|e| anyhow::anyhow!("--hidden: {e}"))?
+            .0;
         let spec = ModelSpec { n_features, hidden };
         spec.validate().context("model")?;
         Ok(spec)
@@ -400,6 +575,8 @@ impl TrainArgs {
                     ..spec
                 }
             }),
+            // Set by the caller from the table it prepared.
+            data: None,
         };
         cfg.validate().context("job configuration")?;
         Ok(cfg)
@@ -467,5 +644,176 @@ mod tests {
                 "{f}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The data and training flags as every subcommand flattens them.
+    #[derive(Parser, Debug)]
+    struct Flags {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    fn parse(args: &[&str]) -> std::result::Result<Flags, clap::Error> {
+        Flags::try_parse_from(std::iter::once("cairn").chain(args.iter().copied()))
+    }
+
+    /// The error a flag value gives, rendered as clap prints it.
+    fn refusal(args: &[&str]) -> String {
+        match parse(args) {
+            Ok(f) => panic!("{args:?} parsed: {f:?}"),
+            Err(e) => {
+                use clap::error::ErrorKind;
+                assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+                    ),
+                    "{e}"
+                );
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_as_the_flags_are_parsed() {
+        let e = refusal(&["--hidden", "16,x"]);
+        assert!(e.contains("invalid value '16,x' for '--hidden"), "{e}");
+        assert!(e.contains("\"x\" is not a number"), "{e}");
+        let e = refusal(&["--hidden", "16,0"]);
+        assert!(e.contains("'--hidden") && e.contains("positive"), "{e}");
+        let e = refusal(&["--partition", "dirichlet:abc"]);
+        assert!(
+            e.contains("invalid value 'dirichlet:abc' for '--partition"),
+            "{e}"
+        );
+        assert!(e.contains("\"abc\" is not a number"), "{e}");
+        for bad in [
+            "dirichlet:-1",
+            "dirichlet:0",
+            "dirichlet:inf",
+            "shards",
+            "iid:2",
+        ] {
+            let e = refusal(&["--partition", bad]);
+            assert!(e.contains("'--partition"), "{bad}: {e}");
+        }
+        let e = refusal(&["--delimiter", ":"]);
+        assert!(e.contains("invalid value ':' for '--delimiter"), "{e}");
+        let e = refusal(&["--aggregation", "sekure"]);
+        assert!(e.contains("'--aggregation"), "{e}");
+    }
+
+    #[test]
+    fn good_values_parse_to_what_they_say() {
+        let f = parse(&[
+            "--hidden",
+            "32, 16",
+            "--partition",
+            "dirichlet:0.5",
+            "--delimiter",
+            "tab",
+            "--aggregation",
+            "plain",
+        ])
+        .expect("parses");
+        assert_eq!(f.train.model(4).expect("model").hidden, vec![32, 16]);
+        assert!(matches!(f.data.partition(), Ok(Partition::Dirichlet { alpha }) if alpha == 0.5));
+        assert_eq!(f.data.load_options().delimiter, Some(b'\t'));
+        assert!(matches!(f.train.aggregation(), Ok(Aggregation::Plain)));
+        for (text, byte) in [
+            (",", b','),
+            (";", b';'),
+            ("|", b'|'),
+            ("\\t", b'\t'),
+            ("TAB", b'\t'),
+        ] {
+            assert_eq!(text.parse::<Delimiter>(), Ok(Delimiter(byte)), "{text}");
+        }
+        let none = parse(&["--hidden", "none"]).expect("parses");
+        assert!(none.train.model(4).expect("model").hidden.is_empty());
+        let unset = parse(&[]).expect("parses");
+        assert!(matches!(unset.data.partition(), Ok(Partition::Iid)));
+        assert_eq!(
+            unset.data.load_options().delimiter,
+            None,
+            "by the file's name"
+        );
+        assert_eq!(unset.train.model(4).expect("model").hidden, vec![16]);
+    }
+
+    #[test]
+    fn config_values_are_checked_naming_the_key() {
+        let err = |text: &str| -> String {
+            match toml::from_str::<ConfigFile>(text) {
+                Ok(_) => panic!("{text:?} parsed"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let e = err("[data]\npartition = \"dirichlet:abc\"\n");
+        assert!(
+            e.contains("[data] partition: dirichlet alpha \"abc\" is not a number"),
+            "{e}"
+        );
+        let e = err("[train]\nhidden = \"16,x\"\n");
+        assert!(e.contains("[train] hidden: hidden width \"x\""), "{e}");
+        let e = err("[data]\ndelimiter = \"::\"\n");
+        assert!(e.contains("[data] delimiter:"), "{e}");
+        let e = err("[train]\naggregation = \"sekure\"\n");
+        assert!(e.contains("[train] aggregation:"), "{e}");
+
+        let file: ConfigFile = toml::from_str(
+            "[data]\npartition = \"dirichlet:0.5\"\ndelimiter = \";\"\nlabels = \"l.csv\"\ndata = \"t.csv.gz\"\n\
+             [train]\nhidden = \"8,4\"\naggregation = \"plain\"\n",
+        )
+        .expect("a good config parses");
+        let d = DataArgs::default().merge(&file.data);
+        assert!(matches!(d.partition(), Ok(Partition::Dirichlet { alpha }) if alpha == 0.5));
+        assert_eq!(d.load_options().delimiter, Some(b';'));
+        assert_eq!(d.labels, Some(PathBuf::from("l.csv")));
+        let t = TrainArgs::default().merge(&file.train);
+        assert_eq!(t.model(3).expect("model").hidden, vec![8, 4]);
+        // Flags win over the file.
+        let flags = parse(&["--partition", "iid", "--delimiter", "|"]).expect("parses");
+        let d = flags.data.merge(&file.data);
+        assert!(matches!(d.partition(), Ok(Partition::Iid)));
+        assert_eq!(d.load_options().delimiter, Some(b'|'));
+    }
+
+    #[test]
+    fn labels_need_a_transaction_export() {
+        let d = DataArgs {
+            labels: Some(PathBuf::from("labels.csv")),
+            ..DataArgs::default()
+        };
+        let e = d.load().expect_err("labels without --data");
+        assert!(e.to_string().contains("--data TXS"), "{e}");
+        let d = DataArgs {
+            labels: Some(PathBuf::from("labels.csv")),
+            synthetic: true,
+            ..DataArgs::default()
+        };
+        assert!(d
+            .load()
+            .is_err_and(|e| e.to_string().contains("--synthetic")));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = DataArgs {
+            data: Some(dir.path().join("absent.csv.gz")),
+            labels: Some(dir.path().join("labels.csv")),
+            ..DataArgs::default()
+        };
+        let e = format!("{:#}", d.load().expect_err("absent files"));
+        assert!(
+            e.contains("absent.csv.gz") || e.contains("labels.csv"),
+            "{e}"
+        );
     }
 }
