@@ -18,7 +18,8 @@ pub struct AuditArgs {
     #[arg(required_unless_present = "store")]
     pub transcript: Option<PathBuf>,
     /// Read the transcript from a coordinator's job store instead (`OUT/cairn.redb`, as
-    /// recorded round by round, e.g. after the coordinator died).
+    /// recorded round by round: while the coordinator runs, or after it died). The store is
+    /// only read: nothing is locked from the coordinator or written.
     #[arg(long, conflicts_with = "transcript")]
     pub store: Option<PathBuf>,
     /// With --store: which job [default: the latest].
@@ -55,7 +56,8 @@ pub fn run(args: &AuditArgs) -> Result<()> {
 /// The transcript the arguments name, and how to name it.
 fn load(args: &AuditArgs) -> Result<(Transcript, String)> {
     if let Some(db) = &args.store {
-        let store = Store::open(db).with_context(|| format!("opening {}", db.display()))?;
+        let store =
+            Store::open_read_only(db).with_context(|| format!("opening {}", db.display()))?;
         let job = match args.job {
             Some(j) => j,
             None => store
@@ -67,6 +69,15 @@ fn load(args: &AuditArgs) -> Result<(Transcript, String)> {
         };
         let t = transcript_of(&store, job)
             .with_context(|| format!("reading job {job}'s transcript from {}", db.display()))?;
+        if t.records.is_empty() {
+            let info = store.job(job)?;
+            bail!(
+                "job {job} ({}, {}) of {} has no transcript to audit: only a proven job records one, from the round it starts",
+                info.name,
+                info.state.name(),
+                db.display()
+            );
+        }
         return Ok((t, format!("job {job} of {}", db.display())));
     }
     let path = args

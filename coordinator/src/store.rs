@@ -182,9 +182,34 @@ fn append_transcript(
     Ok(start..info.transcript_len)
 }
 
+/// The database handle: the coordinator's, which writes, or a reader's beside it.
+enum Db {
+    /// Opened for reading and writing (the coordinator; one process at a time).
+    Write(redb::Database),
+    /// Opened read-only beside the writer, if there is one ([`Store::open_read_only`]).
+    Read(redb::ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        use redb::ReadableDatabase;
+        match self {
+            Db::Write(db) => db.begin_read(),
+            Db::Read(db) => db.begin_read(),
+        }
+    }
+}
+
+/// How the coordinator and readers share the file: one writer (the coordinator) and any
+/// number of read-only handles in other processes (`cairn audit --store`), which follow its
+/// commits. A second writer is refused, as in the default mode.
+const SHARING: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
 /// The durable store. `Send + Sync`: share it behind an `Arc`.
 pub struct Store {
-    db: redb::Database,
+    db: Db,
+    /// Opened with [`Store::open_read_only`]: every write is refused.
+    read_only: bool,
     #[cfg(test)]
     fail_at: std::sync::Mutex<Option<&'static str>>,
 }
@@ -197,14 +222,16 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the database file at `path`, creating it (and its tables) if absent. After an
-    /// unclean stop redb repairs the file on open; a file another process holds open is an
-    /// error.
+    /// unclean stop redb repairs the file on open; a file another process holds open for
+    /// writing is an error (readers beside it are not: [`Store::open_read_only`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(SHARING)
             .create(path)?;
         let store = Store {
-            db,
+            db: Db::Write(db),
+            read_only: false,
             #[cfg(test)]
             fail_at: std::sync::Mutex::new(None),
         };
@@ -223,13 +250,60 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database file at `path` to read it, beside the coordinator that
+    /// may be writing it (`cairn audit --store` of a running coordinator's store): no lock
+    /// the writer needs is taken and nothing is written, to the file or beside it. Each
+    /// query reads the latest commit. A file left unclean by a coordinator that died (and
+    /// that no writer holds now) cannot be read in place without the repair a writer's open
+    /// makes: it is read from a copy in memory, repaired there, and the file stays as it
+    /// was. Every call that would write is refused with [`StoreError::ReadOnly`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let mut builder = redb::Builder::new();
+        builder
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(SHARING);
+        let db = match builder.open_read_only(path) {
+            Ok(db) => Db::Read(db),
+            Err(redb::DatabaseError::RepairAborted) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| StoreError::Db(redb::StorageError::from(e).into()))?;
+                let backend = redb::backends::InMemoryBackend::new();
+                {
+                    use redb::StorageBackend;
+                    backend
+                        .set_len(bytes.len() as u64)
+                        .and_then(|()| backend.write(0, &bytes))
+                        .map_err(|e| StoreError::Corrupt {
+                            what: "store copy",
+                            reason: e.to_string(),
+                        })?;
+                }
+                let mut copy = redb::Builder::new();
+                copy.set_cache_size(CACHE_BYTES);
+                Db::Write(copy.create_with_backend(backend)?)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Store {
+            db,
+            read_only: true,
+            #[cfg(test)]
+            fail_at: std::sync::Mutex::new(None),
+        })
+    }
+
     /// Runs `f` in one write transaction: committed if it succeeds, aborted (nothing
     /// written) if it fails.
     fn write<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_write()?;
+        let db = match &self.db {
+            Db::Write(db) if !self.read_only => db,
+            _ => return Err(StoreError::ReadOnly),
+        };
+        let txn = db.begin_write()?;
         match f(&txn) {
             Ok(v) => {
                 self.fail_point("before commit")?;

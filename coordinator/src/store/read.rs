@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::de::DeserializeOwned;
 
 use cairn_protocol::server_opt::ServerOptState;

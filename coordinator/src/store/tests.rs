@@ -709,6 +709,69 @@ fn the_database_file_cannot_be_opened_twice_at_once() {
     assert!(matches!(Store::open(&f.path), Err(StoreError::Db(_))));
 }
 
+/// The files in `dir` with their bytes, to show that an open wrote nothing.
+fn files_in(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let bytes = std::fs::read(&p).expect("read file");
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_reader_opens_the_store_beside_its_writer_and_follows_its_commits() {
+    let f = fixture();
+    let writer = Store::open(&f.path).expect("open");
+    let (job, mut model, mut opt) = started(&writer);
+    run_round(&writer, job, 1, &mut model, &mut opt).expect("round 1");
+    // `cairn audit --store` while the coordinator runs.
+    let reader = Store::open_read_only(&f.path).expect("a reader beside the writer");
+    assert_eq!(reader.jobs().expect("jobs"), writer.jobs().expect("jobs"));
+    assert_eq!(
+        all_transcript(&reader, job),
+        all_transcript(&writer, job),
+        "the reader sees what the writer committed"
+    );
+    // The writer goes on while the reader is open, and the reader sees its next commit.
+    run_round(&writer, job, 2, &mut model, &mut opt).expect("round 2 beside a reader");
+    assert_eq!(reader.job(job).expect("job").rounds_completed, 2);
+    assert_eq!(reader.model(job, 2).expect("model").as_ref(), Some(&model));
+    // The reader writes nothing, and a second writer is still refused.
+    assert!(matches!(reader.submit("x", b""), Err(StoreError::ReadOnly)));
+    assert!(matches!(reader.cancel(job), Err(StoreError::ReadOnly)));
+    assert!(matches!(Store::open(&f.path), Err(StoreError::Db(_))));
+    drop(reader);
+    run_round(&writer, job, 3, &mut model, &mut opt).expect("round 3");
+}
+
+#[test]
+fn opening_read_only_writes_nothing_and_creates_no_file() {
+    let f = fixture();
+    let dir = f.path.parent().expect("dir").to_path_buf();
+    assert!(
+        Store::open_read_only(&f.path).is_err(),
+        "no store there: an error"
+    );
+    assert!(files_in(&dir).is_empty(), "and nothing was created");
+    {
+        let writer = Store::open(&f.path).expect("open");
+        let (job, mut model, mut opt) = started(&writer);
+        run_round(&writer, job, 1, &mut model, &mut opt).expect("round");
+    }
+    let before = files_in(&dir);
+    {
+        let reader = Store::open_read_only(&f.path).expect("read-only");
+        assert_eq!(reader.jobs().expect("jobs").len(), 1);
+        assert_eq!(reader.rounds::<Rec>(1).expect("rounds").len(), 1);
+    }
+    assert_eq!(files_in(&dir), before, "the directory is as it was");
+}
+
 // --- A writer killed with SIGKILL -------------------------------------------------------
 
 const CHILD_ENV: &str = "CAIRN_STORE_CRASH_CHILD_DB";
@@ -867,8 +930,30 @@ fn a_killed_writer_leaves_a_consistent_prefix() {
         let status = child.wait().expect("wait");
         assert!(!status.success(), "the child was killed, not finished");
 
+        // The store as the killed writer left it reads the same without a writer's repair
+        // (`cairn audit --store` after the coordinator died), and stays as it was.
+        let left = std::fs::read(&f.path).expect("the file");
+        assert!(
+            matches!(
+                redb::Builder::new()
+                    .set_concurrency_mode(SHARING)
+                    .open_read_only(&f.path),
+                Err(redb::DatabaseError::RepairAborted)
+            ),
+            "in place, the file needs a writer's repair"
+        );
+        let reader = Store::open_read_only(&f.path).expect("read-only after kill");
+        let seen = check_consistent_prefix(&reader);
+        drop(reader);
+        assert_eq!(
+            std::fs::read(&f.path).expect("the file"),
+            left,
+            "a reader repairs nothing in place"
+        );
+
         let store = Store::open(&f.path).expect("reopen after kill");
         let now = check_consistent_prefix(&store);
+        assert_eq!(now, seen, "the reader saw every recorded round");
         let info = store
             .job(store.running().expect("running")[0])
             .expect("job");

@@ -253,6 +253,9 @@ pub enum StoreError {
         /// The job's.
         want: usize,
     },
+    /// The store was opened read-only ([`Store::open_read_only`]).
+    #[error("the store is open read-only")]
+    ReadOnly,
     /// A failure injected by a test between the writes of a transaction.
     #[cfg(test)]
     #[error("injected failure at {0}")]
