@@ -91,6 +91,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         args.participants,
         args.participants.div_ceil(2),
     )?;
+    if let Some(spec) = &job.proof {
+        let rows: Vec<u64> = holders.iter().map(|h| h.n_rows() as u64).collect();
+        check_tree_depth(spec.tree_depth, spec.block_rows, &rows)?;
+    }
     let initial = job.model.init_params(train_args.seed());
     let device = TchTrainer::new(args.device)
         .context("choosing the training device")?
@@ -271,9 +275,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// The demo's defaults: unless proofs are turned off, the reference configuration R1 of
-/// the proven round (logistic regression, K = 1, B = 16, 6 rounds) for
-/// whatever the flags and config leave unset.
+/// The demo's defaults: unless proofs are turned off, the reference configuration R3 of
+/// the proven round (an MLP 38→8→1, K = 10 steps of B = 32 at lr 0.5, 20 rounds, a round
+/// deadline of 600 s) for whatever the flags and config leave unset; with `--proofs false`,
+/// the options' own defaults. `cairn demo --help` shows these ([`with_demo_help`]).
 pub fn demo_defaults(mut t: TrainArgs) -> TrainArgs {
     if t.proofs.is_none() {
         t.proofs = Some(true);
@@ -305,3 +310,80 @@ pub const R3_LR: f32 = 0.5;
 pub const R3_ROUNDS: u32 = 20;
 /// Round deadline of the default (proven) demo, in seconds.
 pub const R3_ROUND_TIMEOUT_SECS: u64 = 600;
+
+/// Refuses a tree depth too small for some holder's rows (`rows`, one entry per holder),
+/// before the trusted setup rather than when the holders commit after it, naming the
+/// smallest depth that holds every holder's rows.
+pub fn check_tree_depth(depth: u32, block_rows: u32, rows: &[u64]) -> Result<()> {
+    let need = |n: u64| cairn_circuits::merkle::depth_for_rows(n, block_rows);
+    let Some((i, &most)) = rows.iter().enumerate().max_by_key(|&(_, &n)| n) else {
+        return Ok(());
+    };
+    let fits = need(most);
+    if depth >= fits {
+        return Ok(());
+    }
+    bail!(
+        "--tree-depth {depth} is too small: a tree of depth {depth} holds {} blocks of {block_rows} rows, and holder {i} has {most} training rows ({} blocks); the smallest depth that holds every holder's rows is {fits} (--tree-depth {fits})",
+        1u64 << depth.min(32),
+        most / u64::from(block_rows.max(1))
+    )
+}
+
+/// The training options whose default the demo sets itself ([`demo_defaults`]), by clap id
+/// (the field's name), with the value it gives each; the options' own defaults (their help's
+/// `[default: …]`) are what `--proofs false` runs with.
+pub fn demo_default_values() -> Vec<(&'static str, String)> {
+    let d = demo_defaults(TrainArgs::default());
+    let mut out = Vec::new();
+    let mut put = |id: &'static str, v: Option<String>| {
+        if let Some(v) = v {
+            out.push((id, v));
+        }
+    };
+    put("proofs", d.proofs.map(|v| v.to_string()));
+    put("hidden", d.hidden.clone());
+    put("steps", d.steps.map(|v| v.to_string()));
+    put("batch", d.batch.map(|v| v.to_string()));
+    put("lr", d.lr.map(|v| v.to_string()));
+    put("rounds", d.rounds.map(|v| v.to_string()));
+    put("round_timeout", d.round_timeout.map(|v| v.to_string()));
+    out
+}
+
+/// `cairn demo`'s command with the help its own defaults give: each option the demo sets
+/// unless told otherwise shows `[default: <the demo's value>; <the option's default> with
+/// --proofs false]` in place of the option's proof-free default alone.
+pub fn with_demo_help(mut cmd: clap::Command) -> clap::Command {
+    for (id, value) in demo_default_values() {
+        cmd = cmd.mut_arg(id, |a| {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let long = a.get_long_help().map(|h| h.to_string());
+            let a = a.help(demo_help(&help, id, &value));
+            match long {
+                Some(l) => a.long_help(demo_help(&l, id, &value)),
+                None => a,
+            }
+        });
+    }
+    cmd
+}
+
+/// `help` with its `[default: X]` replaced by the demo's `value` (and X with --proofs false).
+fn demo_help(help: &str, id: &str, value: &str) -> String {
+    let help = help.trim_end();
+    let (text, own) = match help.rfind("[default: ") {
+        Some(i) if help.ends_with(']') => (
+            help[..i].trim_end(),
+            Some(&help[i + "[default: ".len()..help.len() - 1]),
+        ),
+        _ => (help, None),
+    };
+    match own {
+        // `--proofs` itself: its own default is what `--proofs false` turns it to.
+        Some(own) if own != value && id != "proofs" => {
+            format!("{text} [default: {value}; {own} with --proofs false]")
+        }
+        _ => format!("{text} [default: {value}]"),
+    }
+}

@@ -3,10 +3,11 @@
 //! them.
 //!
 //! The coordinator is found from its output directory (`--dir`, default `cairn-out`: the
-//! admin address and token file in `coordinator.json`), or given as `--admin URL` with
-//! `--token-file FILE` (or `CAIRN_ADMIN_TOKEN`).
+//! admin address and token file in `coordinator.json`), or given as `--admin ADDR` (a
+//! loopback `HOST:PORT` or `http://` URL) with `--token-file FILE` (or `CAIRN_ADMIN_TOKEN`).
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,11 +39,12 @@ use crate::ui;
 pub struct JobArgs {
     /// The coordinator's output directory: its `coordinator.json` names the admin address
     /// and token file.
-    #[arg(long, default_value = "cairn-out", global = true)]
+    #[arg(long, default_value = DEFAULT_DIR, global = true)]
     pub dir: PathBuf,
-    /// The admin interface's URL (instead of reading `--dir`), e.g. http://127.0.0.1:7401
-    #[arg(long, global = true)]
-    pub admin: Option<String>,
+    /// The admin interface's address (instead of reading `--dir`): 127.0.0.1:PORT,
+    /// [::1]:PORT or localhost:PORT, also as a URL (http://127.0.0.1:7401); loopback only
+    #[arg(long, global = true, value_parser = crate::service::admin_address)]
+    pub admin: Option<SocketAddr>,
     /// File holding the admin token [default: the one `--dir` names]
     #[arg(long, global = true)]
     pub token_file: Option<PathBuf>,
@@ -50,6 +52,9 @@ pub struct JobArgs {
     #[command(subcommand)]
     pub command: JobCommand,
 }
+
+/// Where `cairn job` looks for the coordinator's `coordinator.json` unless told.
+pub const DEFAULT_DIR: &str = "cairn-out";
 
 /// `cairn job` subcommands.
 #[derive(Subcommand, Debug)]
@@ -114,10 +119,10 @@ impl Admin {
     /// Finds the coordinator from the arguments.
     pub fn connect(args: &JobArgs) -> Result<Self> {
         let (base, token_file) = match &args.admin {
-            Some(url) => (
-                url.trim_end_matches('/').to_string(),
-                args.token_file.clone(),
-            ),
+            Some(addr) if addr.port() == 0 => {
+                bail!("--admin {addr}: name the port the coordinator printed (its `admin interface http://…` line)")
+            }
+            Some(addr) => (format!("http://{addr}"), args.token_file.clone()),
             None => {
                 let info_path = args.dir.join("coordinator.json");
                 let text = std::fs::read_to_string(&info_path).with_context(|| {
@@ -252,7 +257,14 @@ pub fn run(args: &JobArgs) -> Result<()> {
                 s.name,
                 s.ahead
             );
-            out!("follow it with: cairn job watch {}", s.id);
+            out!(
+                "follow it with: {}",
+                again(args, &format!("watch {}", s.id))
+            );
+            out!(
+                "and fetch its results with: {}",
+                again(args, &format!("pull {}", s.id))
+            );
         }
         JobCommand::List => {
             let jobs: Vec<JobInfo> = admin.get_json("/api/jobs")?;
@@ -302,6 +314,41 @@ pub fn run(args: &JobArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `cairn job …` command line that reaches the same coordinator the way `args` did
+/// (`--dir`, or `--admin` and `--token-file`, as given), running `sub`.
+pub fn again(args: &JobArgs, sub: &str) -> String {
+    let mut line = String::from("cairn job");
+    match &args.admin {
+        Some(addr) => line.push_str(&format!(" --admin {addr}")),
+        None if args.dir != Path::new(DEFAULT_DIR) => {
+            line.push_str(&format!(
+                " --dir {}",
+                shell_word(&args.dir.to_string_lossy())
+            ));
+        }
+        None => {}
+    }
+    if let Some(f) = &args.token_file {
+        line.push_str(&format!(
+            " --token-file {}",
+            shell_word(&f.to_string_lossy())
+        ));
+    }
+    line.push(' ');
+    line.push_str(sub);
+    line
+}
+
+/// `w` as one word for a POSIX shell: as it is when that is safe, else single-quoted.
+fn shell_word(w: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./+:@%,=".contains(c);
+    if !w.is_empty() && w.chars().all(safe) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
 }
 
 fn print_status(st: &JobStatus) {
@@ -539,4 +586,83 @@ pub fn plot(admin: &Admin, id: u64, dest: &Path) -> Result<()> {
         None => out!("no ROC yet: job {id} has no report until it ends"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::admin_address;
+
+    fn args(dir: &str, admin: Option<&str>, token_file: Option<&str>) -> JobArgs {
+        JobArgs {
+            dir: PathBuf::from(dir),
+            admin: admin.map(|a| admin_address(a).expect("a loopback address")),
+            token_file: token_file.map(PathBuf::from),
+            command: JobCommand::List,
+        }
+    }
+
+    #[test]
+    fn the_follow_up_command_reaches_the_coordinator_the_way_the_user_did() {
+        assert_eq!(
+            again(&args(DEFAULT_DIR, None, None), "watch 3"),
+            "cairn job watch 3"
+        );
+        assert_eq!(
+            again(&args("runs/out", None, None), "watch 3"),
+            "cairn job --dir runs/out watch 3"
+        );
+        assert_eq!(
+            again(&args("my runs/it's", None, Some("t")), "pull 3"),
+            "cairn job --dir 'my runs/it'\\''s' --token-file t pull 3"
+        );
+        assert_eq!(
+            again(
+                &args(DEFAULT_DIR, Some("localhost:7401"), Some("/a/admin.token")),
+                "watch 1"
+            ),
+            "cairn job --admin 127.0.0.1:7401 --token-file /a/admin.token watch 1"
+        );
+        // With --admin, --dir is not what reaches the coordinator.
+        assert_eq!(
+            again(&args("elsewhere", Some("[::1]:9"), None), "watch 1"),
+            "cairn job --admin [::1]:9 watch 1"
+        );
+    }
+
+    #[test]
+    fn admin_addresses_on_loopback_are_taken_and_others_refused_naming_why() {
+        for (given, want) in [
+            ("127.0.0.1:7401", "127.0.0.1:7401"),
+            ("127.1.2.3:7401", "127.1.2.3:7401"),
+            ("[::1]:7401", "[::1]:7401"),
+            ("localhost:7401", "127.0.0.1:7401"),
+            ("LOCALHOST:0", "127.0.0.1:0"),
+            ("http://127.0.0.1:7401", "127.0.0.1:7401"),
+            ("http://127.0.0.1:7401/", "127.0.0.1:7401"),
+            ("http://[::1]:7401", "[::1]:7401"),
+            ("http://localhost:7401", "127.0.0.1:7401"),
+        ] {
+            assert_eq!(
+                admin_address(given).map(|a| a.to_string()),
+                Ok(want.to_string()),
+                "{given}"
+            );
+        }
+        for (given, why) in [
+            ("0.0.0.0:7401", "loopback"),
+            ("10.0.0.1:7401", "loopback"),
+            ("[2001:db8::1]:7401", "loopback"),
+            ("http://192.168.1.1:7401", "loopback"),
+            ("example.com:7401", "loopback"),
+            ("127.0.0.1", "no port"),
+            ("localhost:", "no port"),
+            ("127.0.0.1:70000", "port"),
+            ("https://127.0.0.1:7401", "not an admin address"),
+            ("http://127.0.0.1:7401/api", "not an admin address"),
+        ] {
+            let e = admin_address(given).expect_err(given);
+            assert!(e.contains(why) && e.contains(given), "{given}: {e}");
+        }
+    }
 }

@@ -3,8 +3,8 @@
 //! The binary only parses arguments and calls the libraries.
 
 use anyhow::Result;
-use cairn_cli::{audit, demo, export_verifier, jobs, keygen, nodes, simulate};
-use clap::{Parser, Subcommand};
+use cairn_cli::{audit, demo, export_verifier, jobs, keygen, nodes, service, simulate};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -22,12 +22,12 @@ enum Command {
     /// A coordinator and N participants on loopback train on the real dataset, compared
     /// with a centralised baseline.
     Demo(demo::DemoArgs),
-    /// Run a coordinator: a job file (or the flags' job), then its queue; `--serve` keeps it
-    /// taking jobs. Its state lives in `--out`: started again there, it resumes.
     /// A coordinator and N (hundreds, thousands) holders in one process over QUIC on
     /// loopback, with injected failures: each round's cost per SecAgg+ phase, to size a
     /// federation.
     Simulate(simulate::SimulateArgs),
+    /// Run a coordinator: a job file (or the flags' job), then its queue; `--serve` keeps it
+    /// taking jobs. Its state lives in `--out`: started again there, it resumes.
     Coordinator(nodes::CoordinatorArgs),
     /// A researcher's job commands against a running coordinator: submit, list, status,
     /// watch, cancel, pull, plot.
@@ -46,7 +46,17 @@ enum Command {
 
 fn main() -> Result<()> {
     let started = std::time::Instant::now();
-    let cli = Cli::parse();
+    // The demo's help shows the defaults it runs with (proven, R3), not the options'
+    // proof-free ones; the coordinator's `--admin` takes what `cairn job --admin` takes
+    // (`127.0.0.1:PORT`, `[::1]:PORT`, `localhost:PORT`, `http://…`) and refuses any address
+    // off loopback while the arguments are read, before anything is written.
+    let mut cmd = Cli::command()
+        .mut_subcommand("demo", demo::with_demo_help)
+        .mut_subcommand("coordinator", |c| {
+            c.mut_arg("admin", |a| a.value_parser(service::admin_address))
+        });
+    let mut matches = cmd.get_matches_mut();
+    let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
     let default_level = match cli.command {
         Command::Demo(_) | Command::Job(_) => "warn",
         // Injected faults make the coordinator warn by the hundred: the tables say it all.

@@ -126,6 +126,10 @@ pub fn plan_job(text: &str, job_id: &str, data_root: Option<&Path>) -> Result<Pl
         .map_err(|e| Refusal::Other(format!("data: {e:#}")))?;
     file.check_schema(&prepared.train.feature_names)
         .map_err(refusal)?;
+    // Before the trusted setup a proven job's keys need: a tree too small for a holder's
+    // rows would only show once the holders commit, after it.
+    file.check_tree_depth(prepared.train.n_rows())
+        .map_err(refusal)?;
     let resolved = file
         .to_config(job_id, prepared.train.n_features)
         .map_err(refusal)?;
@@ -146,17 +150,75 @@ pub fn job_id(name: &str, id: JobId) -> String {
 
 /// Reads the saved identity in `out`, or makes and saves one.
 pub fn load_or_create_identity(out: &Path) -> Result<(ServerIdentity, bool)> {
-    let path = out.join(IDENTITY_FILE);
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let id = ServerIdentity::from_text(&text)
-            .with_context(|| format!("reading {}", path.display()))?;
-        return Ok((id, false));
+    match read_identity(out)? {
+        Some(id) => Ok((id, false)),
+        None => {
+            let id = ServerIdentity::generate()?;
+            save_identity(out, &id)?;
+            Ok((id, true))
+        }
     }
-    let id = ServerIdentity::generate()?;
-    write_private(&path, id.to_text().as_bytes())?;
-    Ok((id, true))
+}
+
+/// The identity saved in `out`, if there is one.
+fn read_identity(out: &Path) -> Result<Option<ServerIdentity>> {
+    let path = out.join(IDENTITY_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let id =
+        ServerIdentity::from_text(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(id))
+}
+
+/// Saves a new identity in `out` (owner-only; an existing file is never replaced).
+fn save_identity(out: &Path, id: &ServerIdentity) -> Result<()> {
+    write_private(&out.join(IDENTITY_FILE), id.to_text().as_bytes())
+}
+
+/// Parses the admin interface's address as `--admin` gives it (the coordinator's and `cairn
+/// job`'s): `127.0.0.1:PORT`, `[::1]:PORT`, `localhost:PORT` (as 127.0.0.1), each also as
+/// an `http://` URL (what `coordinator.json` holds). The interface listens on loopback only
+/// and its bearer token travels in clear HTTP, so any other host is refused, naming it.
+pub fn admin_address(s: &str) -> Result<SocketAddr, String> {
+    let given = s.trim();
+    let bare = given.strip_prefix("http://").unwrap_or(given);
+    let bare = bare.strip_suffix('/').unwrap_or(bare);
+    let usage = "expected 127.0.0.1:PORT, [::1]:PORT or localhost:PORT (optionally as http://…)";
+    if bare.contains('/') || bare.contains("://") {
+        return Err(format!("{given:?} is not an admin address: {usage}"));
+    }
+    let (host, port) = match bare.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() => (h, p),
+        _ => return Err(format!("{given:?} has no port: {usage}")),
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{given:?}: port {port:?} is not a number in 0..=65535"))?;
+    let ip: std::net::IpAddr = if host.eq_ignore_ascii_case("localhost") {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        let inner = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        match inner.parse() {
+            Ok(ip) => ip,
+            Err(_) => {
+                return Err(format!(
+                    "{given:?}: the admin interface listens on loopback only, so its host must be 127.0.0.1 (or another 127.x address), [::1] or localhost, not {host:?}"
+                ))
+            }
+        }
+    };
+    if !ip.is_loopback() {
+        return Err(format!(
+            "{given:?}: the admin interface listens on loopback only (127.0.0.0/8, [::1] or localhost), not {ip}; its token must not cross the network in clear HTTP (reach a remote coordinator through an SSH tunnel to its loopback port)"
+        ));
+    }
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// Reads the admin token in `out`, or makes and saves one (32 random bytes, hex).
@@ -225,21 +287,29 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
         plan_job(&sub.text, "validation", None)
             .map_err(|r| anyhow!("job file {}: {}", sub.source, r))?;
     }
+    // So are an admin address off loopback (or taken) and a QUIC address that cannot be
+    // bound: nothing is written, not even OUT itself, until both are bound.
+    let listener = admin::bind(opts.admin).await?;
+    let admin_addr = listener.local_addr()?;
+    let (identity, fresh) = match read_identity(&opts.out)? {
+        Some(id) => (id, false),
+        None => (ServerIdentity::generate()?, true),
+    };
+    let endpoint = server_endpoint(opts.listen, &identity, &Enrolment::Open)
+        .with_context(|| format!("listening on {}", opts.listen))?;
+    let addr = endpoint.local_addr()?;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     let db = opts.out.join(STORE_FILE);
     let store = Arc::new(
         Store::open(&db).with_context(|| format!("opening the job store {}", db.display()))?,
     );
-    let (identity, _) = load_or_create_identity(&opts.out)?;
-    let endpoint = server_endpoint(opts.listen, &identity, &Enrolment::Open)
-        .with_context(|| format!("listening on {}", opts.listen))?;
-    let addr = endpoint.local_addr()?;
+    if fresh {
+        save_identity(&opts.out, &identity)?;
+    }
     let token = load_or_create_token(&opts.out)?;
     let (changed_tx, changed) = watch::channel(0u64);
     let (quit_tx, quit) = watch::channel(false);
-    let listener = admin::bind(opts.admin).await?;
-    let admin_addr = listener.local_addr()?;
     let state = Arc::new(AdminState {
         store: Arc::clone(&store),
         token: token.clone(),

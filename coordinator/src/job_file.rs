@@ -784,6 +784,35 @@ impl JobFile {
         }
     }
 
+    /// Checks a proven job's `proofs.tree_depth` against the rows its holders bring, before
+    /// any key setup: the coordinator's `train_rows` training rows dealt evenly among
+    /// `participants.per_round` holders (as this version's holders, simulated holders of
+    /// one table, deal them) give some holder at least `⌈train_rows / per_round⌉` rows, and
+    /// a tree too shallow for them would make that holder unable to commit after the
+    /// setup. The error names the smallest depth that holds them. Nothing to check
+    /// without proofs.
+    pub fn check_tree_depth(&self, train_rows: usize) -> Result<(), JobFileError> {
+        if !self.proofs.enabled {
+            return Ok(());
+        }
+        let holders = self.participants.per_round.max(1) as u64;
+        let share = (train_rows as u64).div_ceil(holders);
+        let block = self.block_rows().max(1);
+        let need = cairn_circuits::merkle::depth_for_rows(share, block);
+        let depth = self.proofs.tree_depth;
+        if depth >= need {
+            return Ok(());
+        }
+        let blocks = share / u64::from(block);
+        Err(JobFileError::Invalid(vec![FieldError {
+            field: "proofs.tree_depth".into(),
+            reason: format!(
+                "a tree of depth {depth} holds {} blocks of {block} rows, but {train_rows} training rows dealt among {holders} holders give a holder {share} rows ({blocks} blocks): the smallest depth that holds them is {need} (tree_depth = {need}, or --tree-depth {need})",
+                1u64 << depth.min(32),
+            ),
+        }]))
+    }
+
     /// Checks the coordinator's prepared feature columns against `data.features` (when
     /// the file lists them).
     pub fn check_schema(&self, columns: &[String]) -> Result<(), JobFileError> {

@@ -54,6 +54,14 @@ pub fn depth_for(n_rows: usize) -> u32 {
     depth
 }
 
+/// The smallest tree depth that holds a holder's `n_rows` rows in leaves of `block_rows`
+/// rows each: one leaf per full block (the rows after the last full block are in no leaf),
+/// so [`depth_for`] of `n_rows / block_rows` leaves.
+pub fn depth_for_rows(n_rows: u64, block_rows: u32) -> u32 {
+    let leaves = n_rows / u64::from(block_rows.max(1));
+    depth_for(usize::try_from(leaves).unwrap_or(usize::MAX))
+}
+
 /// The leaf of one row (its values in fixed point, label last).
 pub fn leaf_hash(row: &[i64]) -> Fr {
     poseidon::hash_ints(row)
@@ -232,6 +240,27 @@ mod tests {
         assert_eq!(depth_for(10_000), 14);
         assert_eq!(depth_for(16_384), 14);
         assert_eq!(depth_for(16_385), 16);
+        // Leaves are blocks: 2 400 rows in blocks of 8 are 300 leaves (depth 10, 1 024
+        // leaves); 33 rows in blocks of 8 are 4 full blocks (depth 2).
+        assert_eq!(depth_for_rows(2400, 8), 10);
+        assert_eq!(depth_for_rows(2048, 8), 8);
+        assert_eq!(depth_for_rows(2056, 8), 10);
+        assert_eq!(depth_for_rows(33, 8), 2);
+        assert_eq!(depth_for_rows(40, 8), 4);
+        assert_eq!(depth_for_rows(40, 0), depth_for(40));
+        for (rows, block) in [(2400u64, 8u32), (2056, 8), (1000, 2), (5, 1)] {
+            let d = depth_for_rows(rows, block);
+            let leaves = (rows / u64::from(block)) as usize;
+            assert!(
+                leaves as u64 <= 1 << d,
+                "{rows}/{block}: depth {d} holds them"
+            );
+            assert!(
+                d == 2 || leaves as u64 > 1 << (d - 2),
+                "{rows}/{block}: depth {} would too",
+                d - 2
+            );
+        }
     }
 
     #[test]

@@ -270,6 +270,42 @@ fn unknown_keys_and_wrong_types_are_refused_naming_the_key() {
 }
 
 #[test]
+fn a_tree_too_small_for_a_holders_share_is_refused_naming_the_smallest_depth() {
+    // 4 800 training rows among 3 holders: 1 600 rows each, 200 blocks of 8 (batch 32).
+    let file = |depth: u32, enabled: bool| {
+        JobFile::from_toml(&format!(
+            "[participants]\nper_round = 3\nmin = 3\n[train]\nbatch = 32\n\
+             [proofs]\nenabled = {enabled}\ntree_depth = {depth}\n"
+        ))
+        .expect("parse")
+    };
+    let need = cairn_circuits::merkle::depth_for_rows(1600, 8);
+    assert_eq!(need, 8, "200 leaves need 4^4 = 256 of them");
+    for depth in (2..need).step_by(2) {
+        let e = file(depth, true)
+            .check_tree_depth(4800)
+            .expect_err("too small");
+        assert_eq!(e.fields()[0].field, "proofs.tree_depth");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("smallest depth that holds them is {need}"))
+                && msg.contains("1600 rows")
+                && msg.contains(&format!("depth {depth} holds {} blocks", 1u64 << depth)),
+            "{msg}"
+        );
+    }
+    // The depth it names works, and so does any deeper one; a proof-free job has no tree.
+    for depth in [need, need + 2, 32] {
+        assert!(file(depth, true).check_tree_depth(4800).is_ok(), "{depth}");
+    }
+    assert!(file(2, false).check_tree_depth(4800).is_ok());
+    // One more full block than the depth below holds needs the next depth.
+    let at = |rows: usize| file(8, true).check_tree_depth(rows);
+    assert!(at(3 * 256 * 8).is_ok(), "256 blocks each fit depth 8");
+    assert!(at(3 * 256 * 8 + 3 * 8).is_err(), "257 blocks each do not");
+}
+
+#[test]
 fn conversion_checks_the_coordinators_table() {
     let file = JobFile::from_toml("[data]\nfeatures = [\"a\", \"b\", \"c\"]\n").expect("parse");
     let e = file
