@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::export::write_safetensors;
-use cairn_datasets::partition;
+use cairn_datasets::{partition, DataSpec};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
 use cairn_protocol::metrics::{evaluate, roc_curve, Metrics};
 use cairn_protocol::model::predict_proba;
@@ -85,12 +85,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         data_args.data_seed.unwrap_or(7),
     )
     .context("partitioning the training rows")?;
-    let job = train_args.job(
+    let mut job = train_args.job(
         "demo",
         prepared.train.n_features,
         args.participants,
         args.participants.div_ceil(2),
     )?;
+    job.data = Some(DataSpec::of(&prepared));
     if let Some(spec) = &job.proof {
         let rows: Vec<u64> = holders.iter().map(|h| h.n_rows() as u64).collect();
         check_tree_depth(spec.tree_depth, spec.block_rows, &rows)?;
@@ -211,7 +212,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let model_path = args.out.join("model.safetensors");
-    write_safetensors(&model_path, &job.model, &summary.model)?;
+    write_safetensors(&model_path, &job.model, job.data.as_ref(), &summary.model)?;
     let report = DemoReport {
         data: &source,
         model: job.model.describe(),

@@ -24,6 +24,7 @@ pub mod keygen;
 pub mod nodes;
 pub mod options;
 pub mod plot;
+pub mod predict;
 pub mod service;
 pub mod simulate;
 pub mod ui;

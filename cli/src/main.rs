@@ -3,7 +3,7 @@
 //! The binary only parses arguments and calls the libraries.
 
 use anyhow::Result;
-use cairn_cli::{audit, demo, export_verifier, jobs, keygen, nodes, service, simulate};
+use cairn_cli::{audit, demo, export_verifier, jobs, keygen, nodes, predict, service, simulate};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -42,6 +42,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Make a job's proof keys (Groth16 setup per shape) or a data holder's identity key.
     Keygen(keygen::KeygenArgs),
+    /// Score rows with a trained model (CSV out), prepared as its training rows were: the
+    /// job's columns and transforms travel in the model file.
+    Predict(predict::PredictArgs),
 }
 
 fn main() -> Result<()> {
@@ -58,7 +61,7 @@ fn main() -> Result<()> {
     let mut matches = cmd.get_matches_mut();
     let cli = Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
     let default_level = match cli.command {
-        Command::Demo(_) | Command::Job(_) => "warn",
+        Command::Demo(_) | Command::Job(_) | Command::Predict(_) => "warn",
         // Injected faults make the coordinator warn by the hundred: the tables say it all.
         Command::Simulate(_) => "error",
         _ => "info",
@@ -87,6 +90,7 @@ fn main() -> Result<()> {
             Command::Audit(a) => audit::run(&a),
             Command::Job(a) => jobs::run(&a),
             Command::Keygen(a) => keygen::run(a),
+            Command::Predict(a) => predict::run(&a),
         }
     })
 }

@@ -29,10 +29,11 @@ use cairn_coordinator::job_file::{
     ProofSection, TrainSection,
 };
 use cairn_crypto::sign::IdentityKey;
-use cairn_datasets::partition;
+use cairn_datasets::{partition, prepare_for_job, DataSpec, Dataset};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
-use cairn_participant::{run, ParticipantConfig, ParticipantError};
+use cairn_participant::{run, HolderData, ParticipantConfig, ParticipantError};
 use cairn_protocol::round::Aggregation;
+use cairn_protocol::wire::Offer;
 use clap::Args;
 use rand::rngs::OsRng;
 use tokio::sync::mpsc;
@@ -294,6 +295,105 @@ pub struct ParticipantArgs {
     pub data: DataArgs,
 }
 
+/// How long a serving holder that could not prepare a job's data waits before asking again.
+const CANNOT_JOIN_RETRY: Duration = Duration::from_secs(30);
+/// How often a serving holder repeats an unchanged waiting message.
+const QUIET_REPEAT: Duration = Duration::from_secs(60);
+
+/// Prints a message when it differs from the last one, or when the last was printed
+/// [`QUIET_REPEAT`] ago: a holder polling an idle coordinator logs once a minute.
+#[derive(Default)]
+struct QuietLog {
+    last: Option<(String, Instant)>,
+}
+
+impl QuietLog {
+    fn say(&mut self, line: &str) {
+        if quiet_repeats(self.last.as_ref(), line, Instant::now()) {
+            return;
+        }
+        println!("{line}");
+        self.last = Some((line.to_string(), Instant::now()));
+    }
+}
+
+/// Whether `line` at `now` repeats `last` too soon to be printed again.
+fn quiet_repeats(last: Option<&(String, Instant)>, line: &str, now: Instant) -> bool {
+    last.is_some_and(|(l, at)| l == line && now.duration_since(*at) < QUIET_REPEAT)
+}
+
+/// A `cairn participant`'s rows: its own table (`--data`…), read afresh for each job it is
+/// offered with the job's label, columns and transforms, then its share (`--holder` of
+/// `--of`) of the training split.
+struct OwnTable {
+    name: String,
+    data: DataArgs,
+    partition: cairn_datasets::Partition,
+    holder: usize,
+    of: usize,
+    /// The last job prepared for and its rows: a holder that calls again in the same job
+    /// (it reconnected, or its first answer came too late) reuses them.
+    last: std::sync::Mutex<Option<(Offer, Arc<Dataset>)>>,
+}
+
+impl OwnTable {
+    fn prepare(&self, spec: &DataSpec) -> Result<Dataset> {
+        let mut opts = self.data.load_options();
+        opts.label = spec.label.clone();
+        let (table, report, source) = self.data.raw_table(&opts)?;
+        let prepared = prepare_for_job(table, report, spec, &opts)
+            .with_context(|| format!("preparing {source} for the job"))?;
+        let rows = partition(
+            &prepared.train,
+            self.of,
+            &self.partition,
+            self.data.data_seed.unwrap_or(7),
+        )?
+        .into_iter()
+        .nth(self.holder)
+        .context("holder index")?;
+        if rows.n_rows() == 0 {
+            bail!(
+                "share {} of {} of {source} has no training rows",
+                self.holder,
+                self.of
+            );
+        }
+        println!(
+            "{}: {} rows of {source} ({:.1}% positive, label {:?}, {} input columns)",
+            self.name,
+            rows.n_rows(),
+            100.0 * rows.positive_rate(),
+            spec.label,
+            rows.n_features
+        );
+        Ok(rows)
+    }
+}
+
+impl HolderData for OwnTable {
+    fn for_job(&self, offer: &Offer) -> std::result::Result<Arc<Dataset>, String> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((o, rows)) = last.as_ref() {
+            if o == offer {
+                return Ok(Arc::clone(rows));
+            }
+        }
+        let Some(spec) = &offer.data else {
+            return Err(
+                "the job names no data (label, columns and transforms) to prepare this holder's table with"
+                    .into(),
+            );
+        };
+        let rows = Arc::new(self.prepare(spec).map_err(|e| format!("{e:#}"))?);
+        *last = Some((offer.clone(), Arc::clone(&rows)));
+        Ok(rows)
+    }
+}
+
 /// Runs a participant until its job ends (with `--serve`, job after job).
 pub async fn participant(args: ParticipantArgs) -> Result<()> {
     let file = ConfigFile::load(args.config.as_deref())?;
@@ -328,22 +428,24 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
             key
         }
     };
-    let (prepared, source) = data.load()?;
-    let holders = partition(
-        &prepared.train,
-        args.of,
-        &data.partition()?,
-        data.data_seed.unwrap_or(7),
-    )?;
-    let rows = holders
-        .into_iter()
-        .nth(args.holder)
-        .context("holder index")?;
+    // The table is read for each job, with the job's label and columns; a file that is
+    // not there is reported now rather than at the first job.
+    if let Some(path) = &data.data {
+        if !path.exists() {
+            bail!("--data {}: no such file", path.display());
+        }
+    }
+    let own = Arc::new(OwnTable {
+        name: name.clone(),
+        partition: data.partition()?,
+        data,
+        holder: args.holder,
+        of: args.of,
+        last: std::sync::Mutex::new(None),
+    });
     let trainer = TchTrainer::new(args.device).context("choosing the training device")?;
     println!(
-        "{name}: {} rows of {source} ({:.1}% positive), training on {}",
-        rows.n_rows(),
-        100.0 * rows.positive_rate(),
+        "{name}: training on {}; prepares its table for each job it is offered",
         trainer.device()
     );
     let keys = args
@@ -376,10 +478,12 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
             );
         }
     });
-    let rows = Arc::new(rows);
     let reconnect = Duration::from_secs(args.reconnect);
     // Since when the coordinator has been out of reach (None while in touch).
     let mut lost_since: Option<Instant> = None;
+    // What a serving holder last said about waiting, and when: an idle coordinator is
+    // polled twice a second, but said so once a minute.
+    let mut quiet = QuietLog::default();
     let mut jobs = 0u32;
     // The trainer chosen above serves the first job; each later one gets its own.
     let mut first = Some(trainer);
@@ -390,7 +494,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         };
         match run(
             &cfg,
-            Arc::clone(&rows),
+            own.clone(),
             Box::new(trainer) as Box<dyn Trainer>,
             rtx.clone(),
         )
@@ -428,12 +532,17 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
                         )
                     });
                 }
-                println!("{name}: {e}; trying again");
+                quiet.say(&format!("{name}: {e}; trying again"));
                 tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e @ ParticipantError::CannotJoin { .. }) if args.serve => {
+                // The coordinator has been told why; the next job may suit this table.
+                quiet.say(&format!("{name}: {e}; asking again every 30 s"));
+                tokio::time::sleep(CANNOT_JOIN_RETRY).await;
             }
             Err(e) if args.serve => {
                 // Refused (e.g. the job has already started): the next job may take us.
-                println!("{name}: {e}; trying again in 2 s");
+                quiet.say(&format!("{name}: {e}; trying again every 2 s"));
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => {

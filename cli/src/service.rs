@@ -35,7 +35,7 @@ use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_coordinator::{
     run_job_with, CoordinatorError, JobSummary, RoundRecord, RunOptions, Stop,
 };
-use cairn_datasets::Prepared;
+use cairn_datasets::{DataSpec, Prepared};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::metrics::{evaluate, roc_curve};
@@ -135,7 +135,12 @@ pub fn plan_job(text: &str, job_id: &str, data_root: Option<&Path>) -> Result<Pl
         .map_err(refusal)?;
     Ok(Plan {
         file,
-        cfg: resolved.config,
+        cfg: JobConfig {
+            // What each holder prepares its own table with (and what the model is
+            // exported with).
+            data: Some(DataSpec::of(&prepared)),
+            ..resolved.config
+        },
         enrolment: resolved.enrolment,
         prepared,
         source,
@@ -573,6 +578,7 @@ impl Service {
             proofs: cfg.proof.is_some(),
             test_rows: prepared.test.n_rows(),
             settings: Some(admin::JobSettings::of(&cfg)),
+            data: cfg.data.clone(),
         };
         store.put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan)?)?;
         if verifier.is_some() {
@@ -661,7 +667,12 @@ impl Service {
             serde_json::to_vec_pretty(&rounds)?,
         )?;
         if summary.rounds_completed > 0 {
-            write_safetensors(&out.join("model.safetensors"), &cfg.model, &summary.model)?;
+            write_safetensors(
+                &out.join("model.safetensors"),
+                &cfg.model,
+                cfg.data.as_ref(),
+                &summary.model,
+            )?;
         }
         if let Some(t) = &summary.transcript {
             let path = out.join("transcript.cairn");

@@ -114,6 +114,15 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
             } => {
                 say(format!("  refused: id {participant}: {reason}"));
             }
+            Progress::Declined {
+                participant,
+                name,
+                reason,
+            } => {
+                say(format!(
+                    "  cannot join: {name} (id {participant}): {reason}"
+                ));
+            }
             Progress::RoundStarted {
                 round,
                 participants,

@@ -169,13 +169,7 @@ async fn start(s: &Scenario, hook: impl FnOnce(Arc<FaultNet>) -> Option<Hook>) -
                     ledger: Arc::clone(&ledger),
                     hook: hook.clone(),
                 });
-                let out = run(
-                    &cfg,
-                    Arc::clone(&rows),
-                    trainer,
-                    mpsc::unbounded_channel().0,
-                )
-                .await;
+                let out = run(&cfg, rows.clone(), trainer, mpsc::unbounded_channel().0).await;
                 match out {
                     Err(ParticipantError::Unreachable(_)) if tries < 10 => continue,
                     out => break (out, tries),

@@ -45,14 +45,17 @@ async fn flood_peer(addr: std::net::SocketAddr, fingerprint: String) {
     let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), connecting).await else {
         return;
     };
-    // The stream the coordinator reads: a frame header begun and never finished (a peer
-    // that is slow to say Hello).
-    let Ok((mut first, _first_recv)) = conn.open_bi().await else {
+    // The stream the coordinator opened (its offer arrives on it): a frame header begun
+    // and never finished in answer (a peer that is slow to say Hello).
+    let Ok(Ok((mut first, _first_recv))) =
+        tokio::time::timeout(Duration::from_secs(10), conn.accept_bi()).await
+    else {
         return;
     };
     let header = wire::PROTOCOL_VERSION.to_be_bytes();
     let _ = first.write_all(&header).await;
-    // Every further stream quinn lets it open, each pushing as much as flow control allows.
+    // Every further stream it can open (the coordinator grants none), each pushing as much
+    // as flow control allows.
     let mut tasks = Vec::new();
     for _ in 1..STREAMS {
         let conn = conn.clone();

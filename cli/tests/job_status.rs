@@ -57,6 +57,7 @@ fn a_cancelled_job_shows_no_round_in_flight() {
         proofs: false,
         test_rows: 10,
         settings: None,
+        data: None,
     };
     store
         .put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan).expect("json"))

@@ -227,7 +227,11 @@ fn bad_input_gives_clear_errors() {
         .output()
         .expect("run");
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("partition must be"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("invalid value 'shards' for '--partition") && err.contains("iid"),
+        "{err}"
+    );
 
     let o = cairn()
         .args([

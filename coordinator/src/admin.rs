@@ -83,6 +83,10 @@ pub struct JobPlan {
     /// recorded).
     #[serde(default)]
     pub settings: Option<JobSettings>,
+    /// The job's data spec (label, input columns, fitted transforms), exported with the
+    /// model (absent from plans stored before it was recorded).
+    #[serde(default)]
+    pub data: Option<cairn_datasets::DataSpec>,
 }
 
 /// A job's privacy, proof and local-training settings, as the status page shows them.
@@ -1037,7 +1041,7 @@ async fn model(
     .await;
     match got {
         Ok((Some(plan), round, Some(params))) => {
-            match to_safetensors(&plan.model, &params) {
+            match to_safetensors(&plan.model, plan.data.as_ref(), &params) {
                 Ok(bytes) => (
                     [
                         (header::CONTENT_TYPE, "application/octet-stream".to_string()),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use cairn_datasets::DataSpec;
 use cairn_protocol::model::ModelSpec;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -24,6 +25,9 @@ pub enum ExportError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The metadata could not be written as JSON.
+    #[error("model metadata: {0}")]
+    Json(#[from] serde_json::Error),
     /// A tensor is missing or has the wrong shape.
     #[error("model file: {0}")]
     Layout(String),
@@ -33,9 +37,49 @@ fn bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// Metadata key of the model's format name.
+pub const META_FORMAT: &str = "format";
+/// The format name cairn writes.
+pub const FORMAT: &str = "cairn-mlp";
+/// Metadata key of the input width.
+pub const META_N_FEATURES: &str = "n_features";
+/// Metadata key of the hidden widths (a JSON array).
+pub const META_HIDDEN: &str = "hidden";
+/// Metadata key of the output (`sigmoid`: one logit, the positive class's probability).
+pub const META_OUTPUT: &str = "output";
+/// Metadata key of the job's data spec (JSON: the label, and each input column's name, fill
+/// value, signed-log flag, mean and standard deviation, and the clamp): how raw rows become
+/// the model's inputs.
+pub const META_DATA: &str = "data";
+
+/// A model file read back: its shape, its preprocessing, its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportedModel {
+    /// The model's shape.
+    pub model: ModelSpec,
+    /// How raw rows become its inputs (`None` for files written without it).
+    pub data: Option<DataSpec>,
+    /// Its flat parameters (the layout of [`ModelSpec::layers`]).
+    pub params: Vec<f32>,
+}
+
 /// Serialises `params` of `spec` as safetensors bytes (tensors `layer{i}.weight`
-/// `[n_out, n_in]` and `layer{i}.bias` `[n_out]`, f32; the spec in the metadata).
-pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Result<Vec<u8>, ExportError> {
+/// `[n_out, n_in]` and `layer{i}.bias` `[n_out]`, f32), with the shape and the job's
+/// preprocessing `data` in the metadata.
+pub fn to_safetensors(
+    spec: &ModelSpec,
+    data: Option<&DataSpec>,
+    params: &[f32],
+) -> Result<Vec<u8>, ExportError> {
+    if let Some(d) = data {
+        if d.normalizer.n_features() != spec.n_features {
+            return Err(ExportError::Layout(format!(
+                "the data spec has {} input columns, the model takes {}",
+                d.normalizer.n_features(),
+                spec.n_features
+            )));
+        }
+    }
     spec.check_params(params)?;
     let mut owned = Vec::new();
     for (i, l) in spec.layers().iter().enumerate() {
@@ -59,20 +103,79 @@ pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Result<Vec<u8>, Expor
             ))
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    let meta = HashMap::from([
-        ("format".to_string(), "cairn-mlp".to_string()),
-        ("n_features".to_string(), spec.n_features.to_string()),
-        ("hidden".to_string(), format!("{:?}", spec.hidden)),
+    let mut meta = HashMap::from([
+        (META_FORMAT.to_string(), FORMAT.to_string()),
+        (META_N_FEATURES.to_string(), spec.n_features.to_string()),
+        (
+            META_HIDDEN.to_string(),
+            serde_json::to_string(&spec.hidden)?,
+        ),
+        (META_OUTPUT.to_string(), "sigmoid".to_string()),
     ]);
+    if let Some(d) = data {
+        meta.insert(META_DATA.to_string(), serde_json::to_string(d)?);
+    }
     Ok(safetensors::serialize(views, &Some(meta))?)
 }
 
-/// Writes the model to `path`.
-pub fn write_safetensors(path: &Path, spec: &ModelSpec, params: &[f32]) -> Result<(), ExportError> {
-    let data = to_safetensors(spec, params)?;
+/// Writes the model and its preprocessing to `path`.
+pub fn write_safetensors(
+    path: &Path,
+    spec: &ModelSpec,
+    data: Option<&DataSpec>,
+    params: &[f32],
+) -> Result<(), ExportError> {
+    let data = to_safetensors(spec, data, params)?;
     std::fs::write(path, data).map_err(|source| ExportError::Io {
         path: path.display().to_string(),
         source,
+    })
+}
+
+/// Reads a model file written by [`to_safetensors`]: its shape and preprocessing from the
+/// metadata, checked (the data spec as a holder checks it), and its parameters.
+pub fn read_model(bytes: &[u8]) -> Result<ExportedModel, ExportError> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let get = |key: &str| {
+        meta.get(key)
+            .ok_or_else(|| ExportError::Layout(format!("no {key:?} in the metadata")))
+    };
+    if get(META_FORMAT)? != FORMAT {
+        return Err(ExportError::Layout(format!(
+            "format {:?}, want {FORMAT:?}",
+            get(META_FORMAT)?
+        )));
+    }
+    let bad = |key: &str, e: &dyn std::fmt::Display| ExportError::Layout(format!("{key}: {e}"));
+    let n_features = get(META_N_FEATURES)?
+        .parse()
+        .map_err(|e| bad(META_N_FEATURES, &e))?;
+    let hidden = serde_json::from_str(get(META_HIDDEN)?).map_err(|e| bad(META_HIDDEN, &e))?;
+    let model = ModelSpec { n_features, hidden };
+    model.validate()?;
+    let data: Option<DataSpec> = match meta.get(META_DATA) {
+        Some(text) => {
+            let d: DataSpec = serde_json::from_str(text).map_err(|e| bad(META_DATA, &e))?;
+            d.validate().map_err(|e| bad(META_DATA, &e))?;
+            if d.normalizer.n_features() != n_features {
+                return Err(bad(
+                    META_DATA,
+                    &format!(
+                        "{} input columns for a model of {n_features} inputs",
+                        d.normalizer.n_features()
+                    ),
+                ));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let params = from_safetensors(&model, bytes)?;
+    Ok(ExportedModel {
+        model,
+        data,
+        params,
     })
 }
 
@@ -120,8 +223,13 @@ mod tests {
             hidden: vec![2],
         };
         let p = spec.init_params(3);
-        let data = to_safetensors(&spec, &p).expect("serialise");
+        let data = to_safetensors(&spec, None, &p).expect("serialise");
         assert_eq!(from_safetensors(&spec, &data).expect("read"), p);
+        let back = read_model(&data).expect("read the whole file");
+        assert_eq!(
+            (back.model, back.data, back.params),
+            (spec.clone(), None, p.clone())
+        );
         let other = ModelSpec {
             n_features: 4,
             hidden: vec![2],
@@ -130,6 +238,50 @@ mod tests {
             from_safetensors(&other, &data),
             Err(ExportError::Layout(_))
         ));
-        assert!(to_safetensors(&spec, &p[1..]).is_err());
+        assert!(to_safetensors(&spec, None, &p[1..]).is_err());
+    }
+
+    #[test]
+    fn the_preprocessing_travels_with_the_model_and_is_checked_on_reading() {
+        let report = cairn_datasets::LoadReport {
+            label: "FLAG".into(),
+            ..Default::default()
+        };
+        let prepared = cairn_datasets::prepare(
+            cairn_datasets::synthetic_table(300, 3, 2),
+            report,
+            &cairn_datasets::LoadOptions::default(),
+        )
+        .expect("prepare");
+        let data = DataSpec::of(&prepared);
+        let spec = ModelSpec {
+            n_features: data.normalizer.n_features(),
+            hidden: vec![4],
+        };
+        let p = spec.init_params(1);
+        let bytes = to_safetensors(&spec, Some(&data), &p).expect("serialise");
+        let back = read_model(&bytes).expect("read");
+        assert_eq!(back.data.as_ref(), Some(&data));
+        assert_eq!(back.model, spec);
+        // A spec for another width is refused on writing.
+        let wider = ModelSpec {
+            n_features: spec.n_features + 1,
+            hidden: vec![4],
+        };
+        assert!(to_safetensors(&wider, Some(&data), &wider.init_params(1)).is_err());
+        // A file whose preprocessing was tampered with (a zero standard deviation) is
+        // refused on reading.
+        let mut bad = data;
+        bad.normalizer.columns[0].sd = 0.0;
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("header");
+        let mut meta = header.metadata().clone().expect("metadata");
+        meta.insert(
+            META_DATA.to_string(),
+            serde_json::to_string(&bad).expect("json"),
+        );
+        let tampered = safetensors::serialize(st.tensors(), &Some(meta)).expect("serialise");
+        let err = read_model(&tampered).expect_err("a zero sd");
+        assert!(err.to_string().contains("data"), "{err}");
     }
 }

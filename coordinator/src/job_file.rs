@@ -897,6 +897,8 @@ impl JobFile {
                         self.block_rows(),
                     )
                 }),
+            // The caller sets it from the table it prepared ([`cairn_datasets::DataSpec::of`]).
+            data: None,
         };
         config.validate().map_err(|e| {
             // By kind, with a catch-all: JobConfig may learn new checks.

@@ -67,6 +67,15 @@ pub enum Progress {
         /// Its rows.
         n_rows: u64,
     },
+    /// A holder could not prepare its table for the job (a column or label it lacks…).
+    Declined {
+        /// Its connection's id.
+        participant: u32,
+        /// Its name (printable).
+        name: String,
+        /// Why (printable).
+        reason: String,
+    },
     /// A participant was refused.
     Refused {
         /// Its id.

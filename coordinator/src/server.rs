@@ -344,6 +344,22 @@ pub async fn run_job_with(
                         n_rows,
                     });
                 }
+                JobEvent::Declined {
+                    participant,
+                    identity,
+                    name,
+                    reason,
+                } => {
+                    warn!(participant, %name, %reason, "holder cannot prepare the job's data");
+                    if let Some(h) = &holders {
+                        h.declined(participant, identity.map(|k| k.0), &name, &reason);
+                    }
+                    let _ = progress.send(Progress::Declined {
+                        participant,
+                        name,
+                        reason,
+                    });
+                }
                 JobEvent::Refused {
                     participant,
                     reason,
@@ -664,6 +680,9 @@ pub const INBOUND_QUEUE: usize = 1024;
 pub const SPARE_CONNECTIONS: usize = 16;
 /// How long a connection may take to finish its handshake and open its stream.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connected holder has to answer the job's offer: it prepares its table for
+/// the job first (a holder that takes longer keeps what it prepared and calls again).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one run accepts.
 #[derive(Clone, Copy, Debug)]
@@ -746,8 +765,9 @@ async fn serve_connection(
             return Err(Handshake(e));
         }
     };
-    // A peer that never opens its stream is not kept waiting for.
-    let (mut send, mut recv) = match tokio::time::timeout(OPEN_TIMEOUT, conn.accept_bi()).await {
+    // The coordinator opens the connection's one stream and speaks first (the job's
+    // offer, sent when the job learns of the connection).
+    let (mut send, mut recv) = match tokio::time::timeout(OPEN_TIMEOUT, conn.open_bi()).await {
         Ok(Ok(streams)) => streams,
         Ok(Err(e)) => return Err(Handshake(e.into())),
         Err(_) => {
@@ -793,16 +813,17 @@ async fn serve_connection(
     let mut frame_limit = wire::MAX_HELLO_FRAME_BYTES.min(limit);
     let mut first = true;
     let result = loop {
-        // The Hello must arrive within OPEN_TIMEOUT: a silent peer does not keep a
-        // connection slot (keep-alives would hold it open for ever).
+        // The Hello (or the holder's reason it cannot join) must arrive within
+        // HELLO_TIMEOUT: a silent peer does not keep a connection slot (keep-alives would
+        // hold it open for ever).
         let read = if first {
             first = false;
-            match tokio::time::timeout(OPEN_TIMEOUT, read_frame(&mut recv, frame_limit)).await {
+            match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut recv, frame_limit)).await {
                 Ok(r) => r,
                 Err(_) => {
                     conn.close(4u32.into(), b"no hello");
                     break Err(Session(TransportError::Timeout(format!(
-                        "no Hello within {OPEN_TIMEOUT:?}"
+                        "no Hello within {HELLO_TIMEOUT:?}"
                     ))));
                 }
             }

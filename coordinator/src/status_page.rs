@@ -898,6 +898,7 @@ mod tests {
                 proofs: true,
                 test_rows: 100,
                 settings: Some(settings()),
+                data: None,
             }),
             rounds: vec![
                 RoundView {

@@ -232,6 +232,7 @@ impl Recorder {
                 });
             }
             JobEvent::Joined { .. }
+            | JobEvent::Declined { .. }
             | JobEvent::Refused { .. }
             | JobEvent::Sealing { .. }
             | JobEvent::PhaseClosed(_) => {}

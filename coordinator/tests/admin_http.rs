@@ -126,6 +126,7 @@ fn running_job(store: &Store, board: &HolderBoard) -> JobId {
             round_timeout_secs: 60.0,
             join_timeout_secs: 120.0,
         }),
+        data: None,
     };
     store
         .put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan).expect("json"))

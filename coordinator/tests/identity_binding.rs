@@ -35,7 +35,16 @@ async fn hello(
         .expect("connect")
         .await
         .expect("handshake");
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    // The coordinator opens the stream and speaks first: the job's offer.
+    let (mut send, mut recv) = conn.accept_bi().await.expect("stream");
+    let offer = read_frame(&mut recv, MAX_FRAME_BYTES)
+        .await
+        .expect("read")
+        .expect("the offer");
+    assert!(matches!(
+        wire::decode_body::<ToParticipant>(&offer).expect("decode"),
+        ToParticipant::Offer(_)
+    ));
     let msg = ToCoordinator::Hello(Hello {
         version: wire::PROTOCOL_VERSION,
         name: "p".into(),
@@ -73,6 +82,7 @@ async fn a_hello_naming_another_key_than_the_certificate_is_refused() {
         seed: 1,
         aggregation: Aggregation::Plain,
         proof: None,
+        data: None,
     };
     let initial = cfg.model.init_params(1);
     let server = ServerIdentity::generate().expect("identity");

@@ -374,7 +374,7 @@ pub fn model_safetensors(data: &[u8]) {
     let Ok(params) = from_safetensors(&spec, data) else {
         return;
     };
-    let bytes = to_safetensors(&spec, &params).expect("read parameters write back");
+    let bytes = to_safetensors(&spec, None, &params).expect("read parameters write back");
     let again = from_safetensors(&spec, &bytes).expect("a written model reads back");
     assert!(
         again

@@ -624,11 +624,11 @@ fn models() -> Vec<Seed> {
     vec![
         (
             "model.safetensors".into(),
-            to_safetensors(&spec, &params).expect("a model"),
+            to_safetensors(&spec, None, &params).expect("a model"),
         ),
         (
             "other-shape.safetensors".into(),
-            to_safetensors(&other, &[1.0, 2.0, 3.0]).expect("a model"),
+            to_safetensors(&other, None, &[1.0, 2.0, 3.0]).expect("a model"),
         ),
     ]
 }

@@ -27,13 +27,16 @@ use cairn_protocol::client::{Client, ClientError, ClientEvent};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{clip_l2, ModelSpec};
 use cairn_protocol::transport::{self, read_frame, write_frame, ClientIdentity, TransportError};
-use cairn_protocol::wire::{self, RoundSpec, ToCoordinator, Welcome, MAX_FRAME_BYTES};
+use cairn_protocol::wire::{
+    self, RoundSpec, ToCoordinator, ToParticipant, Welcome, MAX_FRAME_BYTES,
+};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::data::HolderData;
 use crate::trainer::{LocalUpdate, TrainError, TrainInput, Trainer};
 
 /// Where to connect and as whom.
@@ -215,6 +218,8 @@ impl std::fmt::Debug for Prover {
 
 /// How long a connection attempt waits for the coordinator's handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a connected holder waits for the job's offer.
+pub const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ParticipantError {
     /// True when the coordinator went away or could not be reached (it may be restarting):
@@ -266,6 +271,14 @@ pub enum ParticipantError {
     /// The blocking training task panicked.
     #[error("training task failed: {0}")]
     Join(String),
+    /// The holder cannot prepare its table for the job offered (it told the coordinator).
+    #[error("cannot take part in job {job}: {reason}")]
+    CannotJoin {
+        /// The job offered.
+        job: String,
+        /// Why.
+        reason: String,
+    },
     /// A fault hook made the holder vanish (simulations).
     #[error("vanished (simulated): {0}")]
     Vanished(String),
@@ -443,12 +456,12 @@ fn load_prover(
     })
 }
 
-/// Joins the job at `cfg.coordinator` with `data` and trains with `trainer` until the job
-/// ends. Each trained round is also sent to `rounds` (a closed receiver is fine). The
+/// Joins the job at `cfg.coordinator` with `data` (prepared for the job its offer names)
+/// and trains with `trainer` until the job ends. Each trained round is also sent to `rounds` (a closed receiver is fine). The
 /// participant authenticates with `cfg.identity` (a fresh key when `None`).
 pub async fn run(
     cfg: &ParticipantConfig,
-    data: Arc<Dataset>,
+    data: Arc<dyn HolderData>,
     trainer: Box<dyn Trainer>,
     rounds: mpsc::UnboundedSender<TrainedRound>,
 ) -> Result<ParticipantSummary, ParticipantError> {
@@ -481,7 +494,16 @@ pub async fn run(
             }
             _ => TransportError::from(e).into(),
         })?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+    // The coordinator opens the one stream and speaks first, with the job's offer.
+    let (mut send, mut recv) = match tokio::time::timeout(OFFER_TIMEOUT, conn.accept_bi()).await {
+        Ok(streams) => streams.map_err(TransportError::from)?,
+        Err(_) => {
+            return Err(ParticipantError::Unreachable(format!(
+                "{} sent no job offer within {OFFER_TIMEOUT:?}",
+                cfg.coordinator
+            )))
+        }
+    };
     let (frame_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);
     let reader = tokio::spawn(async move {
         loop {
@@ -497,6 +519,71 @@ pub async fn run(
             }
         }
     });
+
+    // The coordinator speaks first: the job and the data it trains on. The holder prepares
+    // its own table for it (off the executor: it may read a file), or says why it cannot.
+    let offer = match tokio::time::timeout(OFFER_TIMEOUT, frames.recv()).await {
+        Ok(Some(Ok(body))) => match wire::decode_body::<ToParticipant>(&body) {
+            Ok(ToParticipant::Offer(o)) => o,
+            Ok(ToParticipant::Rejected { reason }) => {
+                client_close(send, conn, endpoint, reader).await;
+                return Err(ParticipantError::Rejected(reason));
+            }
+            Ok(_) => {
+                client_close(send, conn, endpoint, reader).await;
+                return Err(ParticipantError::Protocol(ClientError::Unexpected {
+                    what: "message before the job's offer",
+                    state: "connecting",
+                }));
+            }
+            Err(e) => {
+                client_close(send, conn, endpoint, reader).await;
+                return Err(ParticipantError::Protocol(ClientError::Wire(e)));
+            }
+        },
+        Ok(Some(Err(e))) => {
+            client_close(send, conn, endpoint, reader).await;
+            return Err(e.into());
+        }
+        Ok(None) => {
+            client_close(send, conn, endpoint, reader).await;
+            return Err(ParticipantError::Closed);
+        }
+        Err(_) => {
+            client_close(send, conn, endpoint, reader).await;
+            return Err(ParticipantError::Unreachable(format!(
+                "{} sent no job offer within {OFFER_TIMEOUT:?}",
+                cfg.coordinator
+            )));
+        }
+    };
+    let prepared = {
+        let (data, offer) = (Arc::clone(&data), offer.clone());
+        tokio::task::spawn_blocking(move || data.for_job(&offer))
+            .await
+            .map_err(|e| ParticipantError::Join(e.to_string()))?
+    };
+    let data = match prepared {
+        Ok(rows) => rows,
+        Err(reason) => {
+            warn!(name = %cfg.name, job = %offer.job_id, %reason, "cannot prepare the job's data");
+            let msg = ToCoordinator::CannotJoin {
+                name: wire::printable(&cfg.name, wire::MAX_NAME_BYTES),
+                reason: wire::printable(&reason, wire::MAX_REASON_BYTES),
+            };
+            let sent = write_frame(&mut send, &wire::encode(&msg)?).await;
+            // Closing at once could lose the frame in flight: wait until the coordinator has
+            // read the stream to its end (it closes the connection then).
+            let _ = send.finish();
+            let _ = tokio::time::timeout(CLOSE_WAIT, send.stopped()).await;
+            client_close(send, conn, endpoint, reader).await;
+            sent?;
+            return Err(ParticipantError::CannotJoin {
+                job: offer.job_id,
+                reason,
+            });
+        }
+    };
 
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);

@@ -38,6 +38,7 @@ fn job_config(n: usize, min: usize, rounds: u32, n_features: usize) -> JobConfig
         join_timeout: Duration::from_secs(20),
         seed: 5,
         proof: None,
+        data: None,
     }
 }
 

@@ -24,8 +24,8 @@ use crate::round::{
 use crate::secure_round::SecureRound;
 use crate::server_opt::{ServerOptError, ServerOptState, ServerOptimizer};
 use crate::wire::{
-    self, DatasetCommitment, Hello, ProofSpec, ProvenInput, ToCoordinator, ToParticipant, Welcome,
-    MAX_NAME_BYTES, PROTOCOL_VERSION,
+    self, DataSpec, DatasetCommitment, Hello, ProofSpec, ProvenInput, ToCoordinator, ToParticipant,
+    Welcome, MAX_NAME_BYTES, PROTOCOL_VERSION,
 };
 
 /// Consecutive failed rounds after which the job gives up.
@@ -63,6 +63,9 @@ pub struct JobConfig {
     /// their datasets before the first round and send a commitment and proof with their
     /// masked input.
     pub proof: Option<ProofSpec>,
+    /// The data each holder prepares for the job (label, input columns, fitted
+    /// transforms), offered on every connection; `None` when holders bring prepared rows.
+    pub data: Option<DataSpec>,
 }
 
 /// Why a job configuration cannot run.
@@ -218,6 +221,17 @@ pub enum JobEvent {
         name: String,
         /// Its row count.
         n_rows: u64,
+    },
+    /// A holder could not prepare its table for the job, and said why.
+    Declined {
+        /// Its connection's id.
+        participant: ParticipantId,
+        /// Its identity key (of its TLS certificate).
+        identity: Option<IdentityPublic>,
+        /// Its display name (printable, at most [`MAX_NAME_BYTES`] bytes).
+        name: String,
+        /// Its reason (printable, at most [`wire::MAX_REASON_BYTES`] bytes).
+        reason: String,
     },
     /// A participant was refused admission.
     Refused {
@@ -694,6 +708,14 @@ impl Job {
     /// without TLS (in-memory tests) skips it and takes the Hello's key as given.
     pub fn handle_connected(&mut self, from: ParticipantId, identity: IdentityPublic) {
         self.certified.insert(from, identity);
+        self.transmits.push_back(Transmit {
+            to: from,
+            msg: ToParticipant::Offer(wire::Offer {
+                job_id: self.cfg.job_id.clone(),
+                data: self.cfg.data.clone(),
+            }),
+            close: false,
+        });
     }
 
     /// A frame body arrived from `from`. Errors are returned for logging; the job has
@@ -728,6 +750,25 @@ impl Job {
                         Ok(())
                     }
                 },
+                Ok(ToCoordinator::CannotJoin { name, reason }) => {
+                    let name = wire::printable(&name, MAX_NAME_BYTES);
+                    let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
+                    self.events.push_back(JobEvent::Declined {
+                        participant: from,
+                        identity: self.certified.get(&from).copied(),
+                        name,
+                        reason,
+                    });
+                    // One answer per connection: the holder closes it, and so do we.
+                    self.transmits.push_back(Transmit {
+                        to: from,
+                        msg: ToParticipant::Rejected {
+                            reason: "noted: this holder cannot prepare the job's data".into(),
+                        },
+                        close: true,
+                    });
+                    Ok(())
+                }
                 Ok(_) => {
                     self.refuse(from, "the first message must be Hello".into());
                     Err(RoundError::Unexpected {

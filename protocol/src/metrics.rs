@@ -102,11 +102,17 @@ pub fn roc_curve(p: &[f32], y: &[f32]) -> Vec<(f64, f64)> {
 
 /// Evaluates a model on row-major `features` with `labels`.
 pub fn evaluate(spec: &ModelSpec, params: &[f32], features: &[f32], labels: &[f32]) -> Metrics {
-    let p = predict_proba(spec, params, features);
-    Metrics {
-        loss: log_loss(&p, labels),
-        accuracy: accuracy(&p, labels),
-        auc: auc(&p, labels),
+    Metrics::of_scores(&predict_proba(spec, params, features), labels)
+}
+
+impl Metrics {
+    /// The metrics of the positive class's probabilities `p` against the labels `y`.
+    pub fn of_scores(p: &[f32], y: &[f32]) -> Metrics {
+        Metrics {
+            loss: log_loss(p, y),
+            accuracy: accuracy(p, y),
+            auc: auc(p, y),
+        }
     }
 }
 

@@ -457,6 +457,7 @@ impl Round {
             }
             ToCoordinator::Decline { .. } => Err(RoundError::NotInRound(from)),
             ToCoordinator::Hello(_)
+            | ToCoordinator::CannotJoin { .. }
             | ToCoordinator::Dataset(_)
             | ToCoordinator::Countersign { .. }
             | ToCoordinator::Commit { .. }

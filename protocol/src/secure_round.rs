@@ -334,6 +334,7 @@ impl SecureRound {
                 )
             }
             ToCoordinator::Hello(_)
+            | ToCoordinator::CannotJoin { .. }
             | ToCoordinator::Dataset(_)
             | ToCoordinator::Countersign { .. }
             | ToCoordinator::Commit { .. }

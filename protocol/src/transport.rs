@@ -326,16 +326,17 @@ fn transport_config() -> quinn::TransportConfig {
 }
 
 /// What one connection may make the coordinator hold: the protocol uses one
-/// bidirectional stream per connection, opened by the participant, so a peer may open
-/// one (quinn's default is 100 bidirectional and 100 unidirectional streams, each with a
-/// 1.25 MB window: one handshaken peer could make the coordinator buffer ~250 MB).
+/// bidirectional stream per connection, opened by the coordinator (it speaks first, with
+/// the job's offer), so a peer may open none (quinn's default is 100 bidirectional and 100
+/// unidirectional streams, each with a 1.25 MB window: one handshaken peer could make the
+/// coordinator buffer ~250 MB).
 pub const SERVER_STREAM_WINDOW: u32 = 1 << 20;
 /// The connection-wide receive window of the coordinator (its one stream's, and slack).
 pub const SERVER_CONNECTION_WINDOW: u32 = 2 << 20;
 
 fn server_transport_config() -> Arc<quinn::TransportConfig> {
     let mut t = transport_config();
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     t.stream_receive_window(quinn::VarInt::from_u32(SERVER_STREAM_WINDOW));
     t.receive_window(quinn::VarInt::from_u32(SERVER_CONNECTION_WINDOW));
@@ -344,8 +345,8 @@ fn server_transport_config() -> Arc<quinn::TransportConfig> {
 
 fn client_transport_config() -> Arc<quinn::TransportConfig> {
     let mut t = transport_config();
-    // The coordinator never opens a stream to a participant.
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
+    // The coordinator opens the connection's one stream; the participant opens none.
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     Arc::new(t)
 }

@@ -15,10 +15,12 @@ use cairn_crypto::secagg::{
 use cairn_crypto::sign::{IdentityKey, IdentityPublic, Signature};
 use cairn_crypto::ParticipantId as CryptoId;
 
+pub use cairn_datasets::DataSpec;
+
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -90,8 +92,18 @@ pub enum WireError {
 /// Messages a participant sends to the coordinator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ToCoordinator {
-    /// First message on a connection: who is asking to join which job.
+    /// First message on a connection, in answer to the [`ToParticipant::Offer`]: who is
+    /// asking to join the job.
     Hello(Hello),
+    /// First message on a connection instead of the Hello: the holder cannot prepare its
+    /// table for the job offered (a column it lacks, a label it does not have…), and says
+    /// why; the coordinator shows the reason and closes the connection.
+    CannotJoin {
+        /// Its display name, at most [`MAX_NAME_BYTES`] bytes.
+        name: String,
+        /// Why, at most [`MAX_REASON_BYTES`] bytes.
+        reason: String,
+    },
     /// Its dataset commitment, sent once after the welcome when the job proves its rounds.
     Dataset(DatasetCommitment),
     /// The participant's local update for a round.
@@ -134,6 +146,10 @@ pub enum ToCoordinator {
 /// Messages the coordinator sends to a participant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ToParticipant {
+    /// First message on every connection, before the holder's Hello: the job running and
+    /// the data it trains on, so the holder can prepare its own table for it (or answer
+    /// [`ToCoordinator::CannotJoin`]).
+    Offer(Offer),
     /// Admission to the job.
     Welcome(Welcome),
     /// A round to train in.
@@ -195,6 +211,17 @@ pub struct Hello {
     pub n_features: u32,
     /// Its Ed25519 identity key: signs its secure-aggregation keys and the survivor list.
     pub identity: IdentityPublic,
+}
+
+/// The job a connection is offered ([`ToParticipant::Offer`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The job's id.
+    pub job_id: String,
+    /// The label, input columns and fitted transforms each holder applies to its own table;
+    /// `None` when the job names none (holders then train on rows prepared beforehand,
+    /// as in tests and in-process simulations).
+    pub data: Option<DataSpec>,
 }
 
 /// A holder's commitment to its dataset, made once before any round: the Poseidon Merkle

@@ -467,6 +467,50 @@ fn admission_checks_version_features_and_capacity() {
     assert!(t.close && matches!(t.msg, ToParticipant::Rejected { .. }));
 }
 
+/// A holder that cannot prepare the offered job's data answers the offer with its reason
+/// instead of a Hello: the job reports it (name and reason made printable and bounded, the
+/// certificate's key attached), closes the connection, and admits nobody.
+#[test]
+fn a_holder_that_cannot_prepare_the_data_is_reported_with_its_reason() {
+    use cairn_crypto::sign::IdentityKey;
+    let mut sim = Sim::new(cfg(3, 1, 1), &[]);
+    let now = sim.now;
+    let key = IdentityKey::from_seed(&[7; 32]).public();
+    sim.job.handle_connected(4, key);
+    let offer = sim.job.poll_transmit().expect("the offer");
+    assert!(matches!(offer.msg, ToParticipant::Offer(_)), "{offer:?}");
+    let long = "x".repeat(4 * wire::MAX_REASON_BYTES);
+    let frame = enc(&ToCoordinator::CannotJoin {
+        name: "bad\u{1b}[2Jname".into(),
+        reason: format!("lacks column b\n{long}"),
+    });
+    sim.job.handle_frame(4, &frame, now).expect("handled");
+    let events: Vec<JobEvent> = std::iter::from_fn(|| sim.job.poll_event()).collect();
+    assert!(
+        !events.iter().any(|e| matches!(e, JobEvent::Joined { .. })),
+        "nobody admitted: {events:?}"
+    );
+    let declined = events
+        .into_iter()
+        .find_map(|e| match e {
+            JobEvent::Declined {
+                participant,
+                identity,
+                name,
+                reason,
+            } => Some((participant, identity, name, reason)),
+            _ => None,
+        })
+        .expect("a Declined event");
+    assert_eq!(declined.0, 4);
+    assert_eq!(declined.1, Some(key));
+    assert!(!declined.2.contains('\u{1b}') && declined.2.starts_with("bad"));
+    assert!(declined.3.starts_with("lacks column b?"));
+    assert!(declined.3.len() <= wire::MAX_REASON_BYTES);
+    let t = sim.job.poll_transmit().expect("the close");
+    assert!(t.to == 4 && t.close, "{t:?}");
+}
+
 /// Mutual TLS binds each connection to an identity key; the job refuses a Hello that
 /// names another key than its connection's certificate, and a second live connection
 /// with a key already in the job.
@@ -488,8 +532,19 @@ fn a_hello_must_name_the_identity_of_its_tls_certificate() {
             identity,
         }))
     };
+    // Every connection is offered the job first.
+    let offered = |sim: &mut Sim, to| {
+        let t = sim.job.poll_transmit().expect("the offer");
+        assert!(
+            t.to == to
+                && !t.close
+                && matches!(&t.msg, ToParticipant::Offer(o) if o.job_id == "test"),
+            "{t:?}"
+        );
+    };
     // Connection 0's certificate carries a; its Hello claims b.
     sim.job.handle_connected(0, a);
+    offered(&mut sim, 0);
     let err = sim
         .job
         .handle_frame(0, &hello(b), now)
@@ -507,11 +562,13 @@ fn a_hello_must_name_the_identity_of_its_tls_certificate() {
     );
     // Connection 1 is a, and says so: admitted.
     sim.job.handle_connected(1, a);
+    offered(&mut sim, 1);
     sim.job.handle_frame(1, &hello(a), now).expect("admitted");
     let t = sim.job.poll_transmit().expect("welcome");
     assert!(matches!(t.msg, ToParticipant::Welcome(_)) && !t.close);
     // Connection 2 is a as well while 1 is live: refused.
     sim.job.handle_connected(2, a);
+    offered(&mut sim, 2);
     sim.job.handle_frame(2, &hello(a), now).expect("handled");
     let t = sim.job.poll_transmit().expect("refusal");
     assert!(

@@ -55,16 +55,15 @@ fn start(enrolment: Enrolment) -> Server {
                     }
                 };
                 let _ = tx.send(Ok(id));
-                if let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    if let Ok(Some(_)) = read_frame(&mut recv, MAX_FRAME_BYTES).await {
-                        let reply = ToCoordinator::Leave {
-                            reason: hex::encode(id.0),
-                        };
-                        let frame = wire::encode(&reply).expect("encode");
-                        let _ = write_frame(&mut send, &frame).await;
-                        let _ = send.finish();
-                        let _ = send.stopped().await;
-                    }
+                // The coordinator opens the connection's stream and speaks first.
+                if let Ok((mut send, _recv)) = conn.open_bi().await {
+                    let reply = ToCoordinator::Leave {
+                        reason: hex::encode(id.0),
+                    };
+                    let frame = wire::encode(&reply).expect("encode");
+                    let _ = write_frame(&mut send, &frame).await;
+                    let _ = send.finish();
+                    let _ = send.stopped().await;
                 }
             });
         }
@@ -77,8 +76,8 @@ fn start(enrolment: Enrolment) -> Server {
     }
 }
 
-/// Connects as `identity` (or without a certificate), sends one frame and reads the
-/// answer: the identity key the coordinator saw, in hex.
+/// Connects as `identity` (or without a certificate) and reads the coordinator's first
+/// frame: the identity key it saw, in hex.
 async fn exchange(
     server: &Server,
     identity: Option<&IdentityKey>,
@@ -86,11 +85,7 @@ async fn exchange(
     let cert = identity.map(|k| ClientIdentity::new(k).expect("certificate"));
     let ep = client_endpoint(&server.fingerprint, cert.as_ref())?;
     let conn = ep.connect(server.addr, SERVER_NAME)?.await?;
-    let (mut send, mut recv) = conn.open_bi().await?;
-    let hello = ToCoordinator::Leave {
-        reason: "hello".into(),
-    };
-    write_frame(&mut send, &wire::encode(&hello)?).await?;
+    let (_send, mut recv) = conn.accept_bi().await?;
     let body = read_frame(&mut recv, MAX_FRAME_BYTES)
         .await?
         .ok_or(TransportError::NoPeerCertificate)?;

@@ -279,6 +279,7 @@ impl R1 {
     pub fn proof_free(&self, rounds: u32) -> JobConfig {
         JobConfig {
             proof: None,
+            data: None,
             rounds,
             ..self.job.clone()
         }

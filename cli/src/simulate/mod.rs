@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use cairn_coordinator::cpu::threads_cpu_seconds;
 use cairn_coordinator::CpuMeter;
 use cairn_crypto::sign::IdentityKey;
-use cairn_datasets::{partition, Dataset};
+use cairn_datasets::{partition, DataSpec, Dataset};
 use cairn_participant::trainer::{DeviceChoice, NativeTrainer, TchTrainer, Trainer};
 use cairn_participant::{run as participate, ParticipantConfig, ParticipantError};
 use cairn_protocol::round::Aggregation;
@@ -208,7 +208,8 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
     if let Some(p) = sim.params {
         train.hidden = Some(hidden_for(p, prepared.train.n_features).to_string());
     }
-    let job = train.job("simulate", prepared.train.n_features, n, n.div_ceil(2))?;
+    let mut job = train.job("simulate", prepared.train.n_features, n, n.div_ceil(2))?;
+    job.data = Some(DataSpec::of(&prepared));
     let holders = partition(
         &prepared.train,
         n,
@@ -410,7 +411,7 @@ impl Holder {
         let mut attempts = 0;
         loop {
             let (tx, _reports) = mpsc::unbounded_channel();
-            let result = participate(&self.cfg, Arc::clone(&self.rows), self.trainer()?, tx).await;
+            let result = participate(&self.cfg, self.rows.clone(), self.trainer()?, tx).await;
             match result {
                 Ok(_) => return Ok(()),
                 Err(ParticipantError::Vanished(_)) => {

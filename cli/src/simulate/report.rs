@@ -250,6 +250,16 @@ pub async fn collect(
                     c.refused.push(format!("id {participant}: {reason}"));
                 }
             }
+            Progress::Declined {
+                participant,
+                name,
+                reason,
+            } => {
+                if c.refused.len() < 20 {
+                    c.refused
+                        .push(format!("{name} (id {participant}) cannot join: {reason}"));
+                }
+            }
             Progress::RoundStarted {
                 round,
                 participants,

@@ -32,6 +32,7 @@ pub fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
         seed: 42,
         aggregation: Aggregation::Plain,
         proof: None,
+        data: None,
     }
 }
 
