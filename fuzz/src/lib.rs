@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cairn_circuits::training::proof::{self, Proof};
 use cairn_coordinator::job_file::JobFile;
 use cairn_datasets::txfeatures::{extract_from_reader, read_labels};
-use cairn_datasets::{ExtractOptions, LoadOptions};
+use cairn_datasets::{prepare_for_job, DataSpec, Dataset, ExtractOptions, LoadOptions, LoadReport};
 use cairn_protocol::enrolment::{identity_from_cert, parse_identity};
 use cairn_protocol::transcript::{Record, Transcript};
 use cairn_protocol::transport::ServerIdentity;
@@ -80,7 +80,8 @@ fn wire_roundtrip<T: Serialize + DeserializeOwned>(data: &[u8]) -> Option<T> {
 }
 
 /// A frame from a participant ([`ToCoordinator`], every variant), as the coordinator reads
-/// it, then the size and text checks it applies to what decoded.
+/// it, then the size and text checks it applies to what decoded (a `CannotJoin`'s name and
+/// reason reach its logs printable and within their limits).
 pub fn wire_to_coordinator(data: &[u8]) {
     let Some(msg) = wire_roundtrip::<ToCoordinator>(data) else {
         return;
@@ -93,6 +94,16 @@ pub fn wire_to_coordinator(data: &[u8]) {
         ToCoordinator::Leave { reason } | ToCoordinator::Decline { reason, .. } => {
             let _ = wire::printable(reason, MAX_REASON_BYTES);
         }
+        ToCoordinator::CannotJoin { name, reason } => {
+            // What the coordinator logs, reports and shows on the holder board.
+            for (text, limit) in [(name, MAX_NAME_BYTES), (reason, MAX_REASON_BYTES)] {
+                let shown = wire::printable(text, limit);
+                assert!(
+                    shown.len() <= limit && !shown.chars().any(char::is_control),
+                    "a holder's name or reason reaches the logs unprintable or too long"
+                );
+            }
+        }
         ToCoordinator::Secure(SecureUp::Masked {
             proof: Some(input), ..
         }) if input.check_sizes().is_ok() => {
@@ -103,13 +114,23 @@ pub fn wire_to_coordinator(data: &[u8]) {
 }
 
 /// A frame from the coordinator ([`ToParticipant`], every variant), as a participant reads
-/// it, then the checks it applies to a round's proof settings and to the job's randomness
-/// (the roster of commitments, the revealed contributions).
+/// it, then the checks it applies to the job's offer (a data spec that passes
+/// `DataSpec::validate` applies to a table with its columns: [`data_spec_applies`]), to a
+/// round's proof settings and to the job's randomness (the roster of commitments, the
+/// revealed contributions).
 pub fn wire_to_participant(data: &[u8]) {
     let Some(msg) = wire_roundtrip::<ToParticipant>(data) else {
         return;
     };
     match &msg {
+        ToParticipant::Offer(offer) => {
+            // A holder checks the job's spec, then prepares its own table with it.
+            if let Some(spec) = &offer.data {
+                if spec.validate().is_ok() {
+                    data_spec_applies(spec);
+                }
+            }
+        }
         ToParticipant::Welcome(w) => {
             let _ = w.model.validate();
             if let Some(p) = &w.proof {
@@ -139,6 +160,68 @@ pub fn wire_to_participant(data: &[u8]) {
             let _ = cairn_protocol::randomness::beacon("job", contributions);
         }
         _ => {}
+    }
+}
+
+/// Cells of the small tables a spec is applied to: zero, ±1, a missing cell, f32's extremes,
+/// the smallest normal and a subnormal value.
+const SPEC_CELLS: [f32; 8] = [
+    0.0,
+    1.0,
+    -1.0,
+    f32::NAN,
+    f32::MAX,
+    -f32::MAX,
+    f32::MIN_POSITIVE,
+    1e-45,
+];
+
+/// What a holder (and `cairn predict`) relies on of a data spec that passed
+/// [`DataSpec::validate`]: it applies ([`DataSpec::apply`]) to a small table with its
+/// columns — in reverse order, with one column more, cells from [`SPEC_CELLS`] and each
+/// column's own mean — and so does the holder's whole preparation ([`prepare_for_job`]);
+/// every value either gives is finite and within `±clamp`.
+fn data_spec_applies(spec: &DataSpec) {
+    let clamp = spec.normalizer.clamp;
+    let ok = |x: &f32| x.is_finite() && x.abs() <= clamp;
+    let columns = spec.columns();
+    let mut names: Vec<String> = columns.iter().rev().cloned().collect();
+    let mut extra = String::from("extra");
+    while names.contains(&extra) {
+        extra.push('_');
+    }
+    names.push(extra);
+    let by_name = |name: &str| spec.normalizer.columns.iter().find(|c| c.name == name);
+    let rows = SPEC_CELLS.len() + 1;
+    let mut features = Vec::with_capacity(rows * names.len());
+    for r in 0..rows {
+        for (j, name) in names.iter().enumerate() {
+            let cell = match by_name(name) {
+                // The last row holds each column's mean, where f32 can hold it.
+                Some(c) if r == SPEC_CELLS.len() => Some(c.mean as f32).filter(|m| m.is_finite()),
+                _ => None,
+            };
+            features.push(cell.unwrap_or(SPEC_CELLS[(r + j) % SPEC_CELLS.len()]));
+        }
+    }
+    let labels = (0..rows).map(|r| (r % 2) as f32).collect();
+    let table = Dataset::new(features, labels, names).expect("a table of 0/1 labels");
+    let (applied, _) = spec
+        .apply(&table)
+        .expect("a valid spec applies to a table with its columns");
+    assert!(
+        applied.feature_names == columns && applied.n_rows() == rows,
+        "a spec applied gives other columns or rows"
+    );
+    assert!(
+        applied.features.iter().all(ok),
+        "a valid spec gives a value that is not finite or past its clamp"
+    );
+    if let Ok(p) = prepare_for_job(table, LoadReport::default(), spec, &LoadOptions::default()) {
+        assert!(
+            p.train.features.iter().all(ok) && p.test.features.iter().all(ok),
+            "a holder's table prepared for a valid spec holds a value that is not finite or past its clamp"
+        );
     }
 }
 
@@ -366,10 +449,43 @@ pub fn snarkjs_json(data: &[u8]) {
     let _ = snarkjs::parse_public_inputs(text);
 }
 
-/// An exported model (`model.safetensors`) read back for [`seeds::model_spec`]: a model
-/// that reads writes back to the same parameters.
+/// An exported model (`model.safetensors`): read whole as `cairn predict` reads it
+/// (`read_model`: the shape and the job's data spec from the metadata, checked, then the
+/// parameters), and read back for [`seeds::model_spec`]. A model that reads writes back
+/// and reads again with the same shape, parameters and data columns, and its data spec
+/// applies to a table with its columns, giving finite values within its clamp.
 pub fn model_safetensors(data: &[u8]) {
-    use cairn_coordinator::export::{from_safetensors, to_safetensors};
+    use cairn_coordinator::export::{from_safetensors, read_model, to_safetensors};
+    if let Ok(m) = read_model(data) {
+        let bytes =
+            to_safetensors(&m.model, m.data.as_ref(), &m.params).expect("a read model writes back");
+        let again = read_model(&bytes).expect("a written model reads back");
+        // The spec's statistics pass through JSON text; its names and flags must not change.
+        let shape = |d: &Option<DataSpec>| {
+            d.as_ref().map(|d| {
+                let flags: Vec<bool> = d.normalizer.columns.iter().map(|c| c.signed_log).collect();
+                (
+                    d.label.clone(),
+                    d.columns(),
+                    flags,
+                    d.normalizer.clamp.to_bits(),
+                )
+            })
+        };
+        assert!(
+            again.model == m.model
+                && shape(&again.data) == shape(&m.data)
+                && again
+                    .params
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .eq(m.params.iter().map(|x| x.to_bits())),
+            "a model file reads back as another"
+        );
+        if let Some(spec) = &m.data {
+            data_spec_applies(spec);
+        }
+    }
     let spec = seeds::model_spec();
     let Ok(params) = from_safetensors(&spec, data) else {
         return;

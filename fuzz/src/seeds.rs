@@ -20,14 +20,15 @@ use cairn_crypto::secagg::{
 use cairn_crypto::shamir::{self, SECRET_BYTES};
 use cairn_crypto::sign::{IdentityKey, Signature};
 use cairn_crypto::ParticipantId as CryptoId;
+use cairn_datasets::{ColumnTransform, DataSpec, Normalizer};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::randomness::{self, Contribution};
 use cairn_protocol::server_opt::ServerOptimizer;
 use cairn_protocol::transcript::{Entry, Transcript};
 use cairn_protocol::transport::{ClientIdentity, ServerIdentity};
 use cairn_protocol::wire::{
-    self, DatasetCommitment, Hello, ProofSpec, ProvenInput, RoundSpec, SecureDown, SecureSpec,
-    SecureUp, StepChain, ToCoordinator, ToParticipant, Update, Welcome,
+    self, DatasetCommitment, Hello, Offer, ProofSpec, ProvenInput, RoundSpec, SecureDown,
+    SecureSpec, SecureUp, StepChain, ToCoordinator, ToParticipant, Update, Welcome,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -58,6 +59,100 @@ pub fn model_spec() -> ModelSpec {
         n_features: 3,
         hidden: vec![2],
     }
+}
+
+/// A job's data spec of `model_spec().n_features` columns, as a coordinator fits it: one
+/// column signed-log transformed, one with a large mean and spread, the default clamp.
+pub fn data_spec() -> DataSpec {
+    let column = |name: &str, fill: f64, signed_log: bool, mean: f64, sd: f64| ColumnTransform {
+        name: name.into(),
+        fill,
+        signed_log,
+        mean,
+        sd,
+    };
+    DataSpec {
+        label: "FLAG".into(),
+        normalizer: Normalizer {
+            columns: vec![
+                column("Sent tnx", 3.0, false, 12.5, 40.0),
+                column("total ether received", 0.0, true, 4.2, 2.5),
+                column("avg gas price", 4.1e10, false, 3.9e10, 1.7e10),
+            ],
+            clamp: 8.0,
+        },
+    }
+}
+
+/// Data specs that decode but each break one rule of `DataSpec::validate` (what a holder
+/// must refuse before it prepares anything), or sit at its edge and pass: each with its
+/// name and whether it is valid.
+pub fn data_spec_near_misses() -> Vec<(&'static str, DataSpec, bool)> {
+    let edit = |f: &dyn Fn(&mut DataSpec)| {
+        let mut d = data_spec();
+        f(&mut d);
+        d
+    };
+    vec![
+        (
+            "sd-zero",
+            edit(&|d| d.normalizer.columns[1].sd = 0.0),
+            false,
+        ),
+        (
+            "sd-subnormal",
+            edit(&|d| d.normalizer.columns[0].sd = 5e-324),
+            true,
+        ),
+        (
+            "mean-huge",
+            edit(&|d| d.normalizer.columns[2].mean = f64::MAX),
+            true,
+        ),
+        (
+            "fill-huge",
+            edit(&|d| d.normalizer.columns[0].fill = -f64::MAX),
+            true,
+        ),
+        (
+            "fill-inf",
+            edit(&|d| d.normalizer.columns[0].fill = f64::INFINITY),
+            false,
+        ),
+        (
+            "mean-nan",
+            edit(&|d| d.normalizer.columns[1].mean = f64::NAN),
+            false,
+        ),
+        ("clamp-zero", edit(&|d| d.normalizer.clamp = 0.0), false),
+        ("clamp-tiny", edit(&|d| d.normalizer.clamp = 1e-45), true),
+        ("clamp-max", edit(&|d| d.normalizer.clamp = f32::MAX), true),
+        ("clamp-nan", edit(&|d| d.normalizer.clamp = f32::NAN), false),
+        (
+            "column-twice",
+            edit(&|d| d.normalizer.columns[2].name = "Sent tnx".into()),
+            false,
+        ),
+        (
+            "label-is-input",
+            edit(&|d| d.label = "Sent tnx".into()),
+            false,
+        ),
+        ("label-empty", edit(&|d| d.label = " ".into()), false),
+        (
+            "name-control",
+            edit(&|d| d.normalizer.columns[0].name = "a\u{1b}[2Jb".into()),
+            false,
+        ),
+        (
+            "name-long",
+            edit(&|d| {
+                d.normalizer.columns[0].name = "n".repeat(cairn_datasets::MAX_COLUMN_NAME_BYTES + 1)
+            }),
+            false,
+        ),
+        ("no-columns", edit(&|d| d.normalizer.columns.clear()), false),
+    ]
 }
 
 /// Every target's seeds, by target name (the names of [`crate::TARGETS`]).
@@ -259,6 +354,19 @@ pub fn to_coordinator() -> Vec<ToCoordinator> {
         ToCoordinator::Reveal {
             contribution: contributions(1)[0].reveal,
         },
+        ToCoordinator::CannotJoin {
+            name: "wallet".into(),
+            reason: "the table lacks 1 of the job's 3 input columns (or they are not numeric in it): avg gas price".into(),
+        },
+        // Near misses the coordinator must make printable and cut before it logs them.
+        ToCoordinator::CannotJoin {
+            name: "\u{1b}[31mexchange\r\nINFO forged".into(),
+            reason: "\u{7}".repeat(3),
+        },
+        ToCoordinator::CannotJoin {
+            name: "é".repeat(40),
+            reason: "x".repeat(wire::MAX_REASON_BYTES + 100),
+        },
     ]
 }
 
@@ -342,7 +450,23 @@ pub fn to_participant() -> Vec<ToParticipant> {
         ToParticipant::Randomness {
             contributions: contributions(3),
         },
+        ToParticipant::Offer(Offer {
+            job_id: "eth-fraud-1".into(),
+            data: Some(data_spec()),
+        }),
+        ToParticipant::Offer(Offer {
+            job_id: "j".into(),
+            data: None,
+        }),
     ]
+    .into_iter()
+    .chain(data_spec_near_misses().into_iter().map(|(_, d, _)| {
+        ToParticipant::Offer(Offer {
+            job_id: "j".into(),
+            data: Some(d),
+        })
+    }))
+    .collect()
 }
 
 /// A transcript with one record of every kind of entry.
@@ -613,6 +737,29 @@ fn snarkjs_files() -> Vec<Seed> {
     ]
 }
 
+/// A safetensors file's bytes with its `__metadata__` entry `key` set to `value` (removed
+/// when `None`): the 8-byte little-endian header length, the JSON header, the tensors.
+fn with_metadata(file: &[u8], key: &str, value: Option<&str>) -> Vec<u8> {
+    let len = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&file[8..8 + len]).expect("a safetensors header");
+    let meta = header
+        .get_mut("__metadata__")
+        .and_then(serde_json::Value::as_object_mut)
+        .expect("metadata");
+    match value {
+        Some(v) => meta.insert(key.into(), v.into()),
+        None => meta.remove(key),
+    };
+    let mut text = serde_json::to_vec(&header).expect("JSON into memory");
+    // safetensors keeps the tensors 8-byte aligned: pad the header with spaces.
+    text.resize(text.len().div_ceil(8) * 8, b' ');
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(&file[8 + len..]);
+    out
+}
+
 fn models() -> Vec<Seed> {
     use cairn_coordinator::export::to_safetensors;
     let spec = model_spec();
@@ -621,7 +768,9 @@ fn models() -> Vec<Seed> {
         n_features: 2,
         hidden: vec![],
     };
-    vec![
+    let with_data = to_safetensors(&spec, Some(&data_spec()), &params).expect("a model");
+    let json = |d: &DataSpec| serde_json::to_string(d).expect("JSON");
+    let mut seeds: Vec<Seed> = vec![
         (
             "model.safetensors".into(),
             to_safetensors(&spec, None, &params).expect("a model"),
@@ -630,5 +779,49 @@ fn models() -> Vec<Seed> {
             "other-shape.safetensors".into(),
             to_safetensors(&other, None, &[1.0, 2.0, 3.0]).expect("a model"),
         ),
-    ]
+        ("with-data.safetensors".into(), with_data.clone()),
+        // Near misses `read_model` must refuse, each naming what is wrong.
+        (
+            "data-two-columns.safetensors".into(),
+            with_metadata(
+                &with_data,
+                "data",
+                Some(&{
+                    let mut d = data_spec();
+                    d.normalizer.columns.pop();
+                    json(&d)
+                }),
+            ),
+        ),
+        (
+            "data-not-json.safetensors".into(),
+            with_metadata(&with_data, "data", Some("{\"label\": \"FLAG\", ")),
+        ),
+        (
+            "format-other.safetensors".into(),
+            with_metadata(&with_data, "format", Some("onnx")),
+        ),
+        (
+            "no-hidden.safetensors".into(),
+            with_metadata(&with_data, "hidden", None),
+        ),
+        (
+            "hidden-zero.safetensors".into(),
+            with_metadata(&with_data, "hidden", Some("[0]")),
+        ),
+        (
+            "n-features-text.safetensors".into(),
+            with_metadata(&with_data, "n_features", Some("three")),
+        ),
+    ];
+    // JSON has no NaN or infinity: the near misses it can write.
+    for (name, d, _) in data_spec_near_misses() {
+        if let Ok(text) = serde_json::to_string(&d) {
+            seeds.push((
+                format!("data-{name}.safetensors"),
+                with_metadata(&with_data, "data", Some(&text)),
+            ));
+        }
+    }
+    seeds
 }

@@ -190,3 +190,94 @@ fn every_target_has_seeds_and_the_seeds_still_decode() {
         "the model seed no longer reads"
     );
 }
+
+#[test]
+fn the_data_spec_seeds_are_what_they_claim() {
+    use cairn_coordinator::export::read_model;
+    use cairn_protocol::wire::{self, ToCoordinator, ToParticipant, MAX_FRAME_BYTES};
+
+    assert_eq!(seeds::data_spec().validate(), Ok(()));
+    for (name, spec, valid) in seeds::data_spec_near_misses() {
+        assert_eq!(
+            spec.validate().is_ok(),
+            valid,
+            "{name}: {:?}",
+            spec.validate()
+        );
+    }
+    // Every Offer seed decodes, and its spec passes or fails the holder's check as claimed.
+    let down = seeds::to_participant();
+    let offers: Vec<_> = down
+        .iter()
+        .filter_map(|m| match m {
+            ToParticipant::Offer(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offers.len(), 2 + seeds::data_spec_near_misses().len());
+    for o in &offers {
+        let frame = wire::encode(&ToParticipant::Offer((*o).clone())).expect("encodes");
+        assert!(wire::decode::<ToParticipant>(&frame, MAX_FRAME_BYTES).is_ok());
+    }
+    let passing = offers
+        .iter()
+        .filter(|o| o.data.as_ref().is_some_and(|d| d.validate().is_ok()))
+        .count();
+    let claimed = seeds::data_spec_near_misses()
+        .iter()
+        .filter(|(_, _, v)| *v)
+        .count();
+    assert_eq!(
+        passing,
+        1 + claimed,
+        "the valid Offer seeds reach the property"
+    );
+    // CannotJoin: a plain one and near misses the coordinator must clean up.
+    let cannot: Vec<(String, String)> = seeds::to_coordinator()
+        .into_iter()
+        .filter_map(|m| match m {
+            ToCoordinator::CannotJoin { name, reason } => Some((name, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cannot.len(), 3);
+    assert!(cannot
+        .iter()
+        .any(|(n, _)| wire::printable(n, wire::MAX_NAME_BYTES) != *n));
+    assert!(cannot.iter().any(|(_, r)| r.len() > wire::MAX_REASON_BYTES));
+
+    // The model files: the one with a data spec reads whole with its spec; each near miss
+    // is refused unless its spec is one that validates.
+    let models = &seeds::all()
+        .into_iter()
+        .find(|(n, _)| *n == "model_safetensors")
+        .expect("model seeds")
+        .1;
+    let read = |file: &str| {
+        let (_, bytes) = models
+            .iter()
+            .find(|(n, _)| n == file)
+            .unwrap_or_else(|| panic!("no seed {file}"));
+        read_model(bytes)
+    };
+    let m = read("with-data.safetensors").expect("the model with a data spec reads");
+    assert_eq!(m.data, Some(seeds::data_spec()));
+    assert_eq!(m.model, seeds::model_spec());
+    for bad in [
+        "data-two-columns",
+        "data-not-json",
+        "format-other",
+        "no-hidden",
+        "hidden-zero",
+        "n-features-text",
+    ] {
+        let file = format!("{bad}.safetensors");
+        assert!(read(&file).is_err(), "{file} reads");
+    }
+    for (name, _, valid) in seeds::data_spec_near_misses() {
+        let file = format!("data-{name}.safetensors");
+        if models.iter().any(|(n, _)| *n == file) {
+            assert_eq!(read(&file).is_ok(), valid, "{file}");
+        }
+    }
+}
