@@ -40,7 +40,7 @@ use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::metrics::{evaluate, roc_curve};
 use cairn_protocol::model::predict_proba;
-use cairn_protocol::transport::{server_config, server_endpoint, Enrolment, ServerIdentity};
+use cairn_protocol::transport::{self, server_config, server_endpoint, Enrolment, ServerIdentity};
 use rand::RngCore;
 use tokio::sync::{mpsc, watch};
 
@@ -106,6 +106,35 @@ fn refusal(e: JobFileError) -> Refusal {
     } else {
         Refusal::Fields(e.fields().to_vec())
     }
+}
+
+/// Handshakes completed at once while no job runs, at most; further callers are refused
+/// before any handshake state is kept.
+const IDLE_HANDSHAKES: usize = 32;
+
+/// Turns away a holder calling while no job runs: the handshake completes (so a holder
+/// that pinned a wrong fingerprint is told so by its TLS, not left retrying an
+/// "unreachable" coordinator), then the connection closes with
+/// [`transport::CLOSE_NO_JOB`]. Beyond [`IDLE_HANDSHAKES`] at once, callers are refused
+/// outright.
+fn turn_away(incoming: quinn::Incoming, in_flight: &Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    if in_flight.fetch_add(1, Ordering::AcqRel) >= IDLE_HANDSHAKES {
+        in_flight.fetch_sub(1, Ordering::AcqRel);
+        incoming.refuse();
+        return;
+    }
+    let in_flight = Arc::clone(in_flight);
+    tokio::spawn(async move {
+        if let Ok(connecting) = incoming.accept() {
+            if let Ok(Ok(conn)) =
+                tokio::time::timeout(cairn_coordinator::server::OPEN_TIMEOUT, connecting).await
+            {
+                conn.close(transport::CLOSE_NO_JOB.into(), b"no job is running");
+            }
+        }
+        in_flight.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// Resolves a job file's text: parses and checks it (with `data_root`, that its `data.path`
@@ -390,6 +419,7 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
             },
             None if svc.opts.serve => {
                 println!("waiting for jobs (cairn job submit FILE)");
+                let idle_handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 let mut quit = svc.quit.clone();
                 loop {
                     tokio::select! {
@@ -398,7 +428,7 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
                         // Holders that call while no job runs are turned away (they retry),
                         // rather than left to pile up unanswered until the next job.
                         incoming = svc.endpoint.accept() => match incoming {
-                            Some(i) => i.refuse(),
+                            Some(i) => turn_away(i, &idle_handshakes),
                             None => break,
                         },
                     }

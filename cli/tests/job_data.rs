@@ -208,3 +208,52 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains(": b"), "{err}");
 }
+
+/// A coordinator between jobs completes the handshake before turning a holder away, so a
+/// holder that pinned the wrong fingerprint is told so at once instead of retrying an
+/// "unreachable" coordinator (#14 item 5); with the right one it is told no job runs.
+#[test]
+fn a_wrong_fingerprint_is_reported_as_such_while_the_coordinator_is_idle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let mut c = cairn();
+    c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
+        .arg(&out);
+    let mut coord = Proc::spawn(c);
+    let (addr, fp) = coord.address(LIMIT);
+    coord.wait_for(LIMIT, |l| l.starts_with("waiting for jobs"));
+    let wrong: String = fp
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    let o = cairn()
+        .args([
+            "participant",
+            "--coordinator",
+            &addr,
+            "--fingerprint",
+            &wrong,
+        ])
+        .args(["--synthetic", "--device", "cpu", "--reconnect", "30"])
+        .output()
+        .expect("participant");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{text}");
+    assert!(
+        text.contains("does not match the pinned fingerprint"),
+        "{text}"
+    );
+    // The right fingerprint: told that no job runs, and it keeps asking (until --reconnect).
+    let mut right = cairn();
+    right
+        .args(["participant", "--coordinator", &addr, "--fingerprint", &fp])
+        .args(["--synthetic", "--device", "cpu", "--reconnect", "30"]);
+    let mut right = Proc::spawn(right);
+    right.wait_for(LIMIT, |l| {
+        l.contains("is not running a job now; trying again")
+    });
+}

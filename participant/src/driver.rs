@@ -496,6 +496,15 @@ pub async fn run(
         })?;
     // The coordinator opens the one stream and speaks first, with the job's offer.
     let (mut send, mut recv) = match tokio::time::timeout(OFFER_TIMEOUT, conn.accept_bi()).await {
+        // A coordinator between jobs completes the handshake and closes: try again later.
+        Ok(Err(quinn::ConnectionError::ApplicationClosed(c)))
+            if c.error_code == quinn::VarInt::from_u32(transport::CLOSE_NO_JOB) =>
+        {
+            return Err(ParticipantError::Unreachable(format!(
+                "{} is not running a job now",
+                cfg.coordinator
+            )))
+        }
         Ok(streams) => streams.map_err(TransportError::from)?,
         Err(_) => {
             return Err(ParticipantError::Unreachable(format!(

@@ -325,6 +325,11 @@ fn transport_config() -> quinn::TransportConfig {
     t
 }
 
+/// Application close code of a coordinator that is running no job: it completes the
+/// handshake (so a holder with a wrong fingerprint learns that, not "unreachable") and
+/// closes with this code at once; the holder calls again later.
+pub const CLOSE_NO_JOB: u32 = 5;
+
 /// What one connection may make the coordinator hold: the protocol uses one
 /// bidirectional stream per connection, opened by the coordinator (it speaks first, with
 /// the job's offer), so a peer may open none (quinn's default is 100 bidirectional and 100
