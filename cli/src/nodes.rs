@@ -120,6 +120,8 @@ fn flags_beside_job(args: &CoordinatorArgs) -> Vec<&'static str> {
         t.block_rows.is_some() => "--block-rows",
         t.proved_steps.is_some() => "--proved-steps",
         d.data.is_some() => "--data",
+        d.labels.is_some() => "--labels",
+        d.delimiter.is_some() => "--delimiter",
         d.synthetic => "--synthetic",
         d.label.is_some() => "--label",
         d.test_fraction.is_some() => "--test-fraction",
@@ -149,6 +151,12 @@ fn job_file_from_flags(args: &CoordinatorArgs) -> Result<JobFile> {
             features: None,
             drop_columns: Vec::new(),
             path: data.data.clone(),
+            // A transaction export's labels and a CSV's delimiter: the coordinator reads its
+            // own table as the holders read theirs.
+            labels: data.labels.clone(),
+            delimiter: data
+                .delimiter
+                .map(|d| cairn_coordinator::job_file::delimiter_text(d.0)),
             synthetic: data.synthetic,
             test_fraction: load.test_fraction,
             split_seed: load.seed,

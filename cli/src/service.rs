@@ -147,6 +147,8 @@ pub fn plan_job(text: &str, job_id: &str, data_root: Option<&Path>) -> Result<Pl
     }
     let data = DataArgs {
         data: file.data.path.clone(),
+        labels: file.data.labels.clone(),
+        delimiter: file.data.delimiter_byte().map(crate::options::Delimiter),
         synthetic: file.data.synthetic,
         ..DataArgs::default()
     };

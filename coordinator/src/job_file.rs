@@ -106,8 +106,18 @@ pub struct DataSection {
     pub features: Option<Vec<String>>,
     /// Columns to drop before preparation (e.g. a suspected label leak).
     pub drop_columns: Vec<String>,
-    /// The coordinator's labelled table (CSV) for evaluation [default: the coordinator's].
+    /// The coordinator's labelled table (CSV or Parquet) for evaluation [default: the
+    /// coordinator's]; with `labels`, a raw per-account transaction export.
     pub path: Option<PathBuf>,
+    /// The labels (`address` and the `label` column) of the transaction export `path`:
+    /// each labelled account becomes one row of per-account features (as `--data TXS
+    /// --labels LABELS`). Needs `path`; held to the data directory as `path` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Field delimiter of the CSV table `path`: `,` `;` `|` or `tab` (also `\t`), as
+    /// `--delimiter` takes them [default: tab for a `.tsv` file, else `,`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
     /// Evaluate on the embedded synthetic generator instead of a table.
     pub synthetic: bool,
     /// Fraction of the table held out for testing, in (0, 1) [default: 0.2].
@@ -278,10 +288,47 @@ impl Default for DataSection {
             features: None,
             drop_columns: Vec::new(),
             path: None,
+            labels: None,
+            delimiter: None,
             synthetic: false,
             test_fraction: 0.2,
             split_seed: 7,
         }
+    }
+}
+
+/// A CSV delimiter as `data.delimiter` (and `--delimiter`) write it: `,` `;` `|` or a tab
+/// (`tab` in any case, `\t`, or a tab character).
+pub fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," => Ok(b','),
+        ";" => Ok(b';'),
+        "|" => Ok(b'|'),
+        "\\t" | "\t" => Ok(b'\t'),
+        t if t.eq_ignore_ascii_case("tab") => Ok(b'\t'),
+        _ => Err(format!(
+            "expected `,` `;` `|` or `tab` (also written \\t), got {s:?}"
+        )),
+    }
+}
+
+/// How `data.delimiter` writes the delimiter `byte` (`tab` for a tab): what
+/// [`parse_delimiter`] reads back as `byte`.
+pub fn delimiter_text(byte: u8) -> String {
+    if byte == b'\t' {
+        "tab".into()
+    } else {
+        char::from(byte).to_string()
+    }
+}
+
+impl DataSection {
+    /// The CSV delimiter `delimiter` names (`None` when absent; when invalid too, which
+    /// [`JobFile::validate`] refuses).
+    pub fn delimiter_byte(&self) -> Option<u8> {
+        self.delimiter
+            .as_deref()
+            .and_then(|d| parse_delimiter(d).ok())
     }
 }
 
@@ -660,6 +707,36 @@ impl JobFile {
         if d.path.as_ref().is_some_and(|x| x.as_os_str().is_empty()) {
             p.add("data.path", "is empty");
         }
+        if let Some(labels) = &d.labels {
+            if labels.as_os_str().is_empty() {
+                p.add("data.labels", "is empty");
+            } else if d.synthetic {
+                p.add(
+                    "data.labels",
+                    "labels a transaction export given with data.path, not synthetic data",
+                );
+            } else if d.path.is_none() {
+                p.add(
+                    "data.labels",
+                    "needs data.path, the transaction export it labels",
+                );
+            }
+        }
+        if let Some(delimiter) = &d.delimiter {
+            if let Err(e) = parse_delimiter(delimiter) {
+                p.add("data.delimiter", e);
+            } else if d.synthetic {
+                p.add(
+                    "data.delimiter",
+                    "applies to a CSV table in data.path, not to synthetic data",
+                );
+            } else if d.labels.is_some() {
+                p.add(
+                    "data.delimiter",
+                    "applies to a CSV table; a transaction export with data.labels is read with commas",
+                );
+            }
+        }
     }
 
     fn validate_participants(&self, p: &mut Problems) {
@@ -750,37 +827,48 @@ impl JobFile {
         }
     }
 
-    /// Holds `data.path` to the operator's data directory: the path (relative ones from
-    /// the working directory, as the loader reads them), with every symbolic link
-    /// followed, must lie under `root`. A job submitted through the admin interface cannot
-    /// make the coordinator read (and report on) any file it can open.
+    /// Holds `data.path` (and `data.labels`) to the operator's data directory: each path
+    /// (relative ones from the working directory, as the loader reads them), with every
+    /// symbolic link followed, must lie under `root`. A job submitted through the admin
+    /// interface cannot make the coordinator read (and report on) any file it can open.
     pub fn check_data_root(&self, root: &Path) -> Result<(), JobFileError> {
-        let Some(path) = &self.data.path else {
+        let files = [
+            ("data.path", &self.data.path),
+            ("data.labels", &self.data.labels),
+        ];
+        if files.iter().all(|(_, p)| p.is_none()) {
             return Ok(());
+        }
+        let invalid = |field: &str, reason: String| FieldError {
+            field: field.into(),
+            reason,
         };
-        let invalid = |reason: String| {
-            JobFileError::Invalid(vec![FieldError {
-                field: "data.path".into(),
-                reason,
-            }])
-        };
-        let root = root.canonicalize().map_err(|e| {
-            invalid(format!(
-                "the coordinator's data directory {}: {e}",
-                root.display()
-            ))
+        let real_root = root.canonicalize().map_err(|e| {
+            JobFileError::Invalid(vec![invalid(
+                "data.path",
+                format!("the coordinator's data directory {}: {e}", root.display()),
+            )])
         })?;
-        let real = path
-            .canonicalize()
-            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        if real.starts_with(&root) {
+        let mut bad = Vec::new();
+        for (field, path) in files {
+            let Some(path) = path else { continue };
+            match path.canonicalize() {
+                Err(e) => bad.push(invalid(field, format!("{}: {e}", path.display()))),
+                Ok(real) if !real.starts_with(&real_root) => bad.push(invalid(
+                    field,
+                    format!(
+                        "{} is outside the coordinator's data directory {} (its operator names it with --data-root)",
+                        path.display(),
+                        root.display()
+                    ),
+                )),
+                Ok(_) => {}
+            }
+        }
+        if bad.is_empty() {
             Ok(())
         } else {
-            Err(invalid(format!(
-                "{} is outside the coordinator's data directory {} (its operator names it with --data-root)",
-                path.display(),
-                root.display()
-            )))
+            Err(JobFileError::Invalid(bad))
         }
     }
 
@@ -943,6 +1031,7 @@ impl JobFile {
         load.test_fraction = d.test_fraction;
         load.seed = d.split_seed;
         load.drop_columns = d.drop_columns.clone();
+        load.delimiter = d.delimiter_byte();
         load
     }
 }

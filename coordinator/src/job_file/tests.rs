@@ -143,6 +143,19 @@ fn every_invalid_value_is_named_with_the_reason() {
         ("[data]\ntest_fraction = 0.0", "data.test_fraction", "got 0"),
         ("[data]\nsynthetic = true\npath = \"t.csv\"", "data.synthetic", "data.path"),
         ("[data]\npath = \"\"", "data.path", "empty"),
+        // A transaction export's labels need the export, and a delimiter a CSV to read.
+        ("[data]\nlabels = \"labels.csv\"", "data.labels", "needs data.path"),
+        ("[data]\nsynthetic = true\nlabels = \"labels.csv\"", "data.labels", "not synthetic data"),
+        ("[data]\npath = \"t.csv.gz\"\nlabels = \"\"", "data.labels", "is empty"),
+        ("[data]\npath = \"t.csv\"\ndelimiter = \"::\"", "data.delimiter", "expected `,` `;` `|` or `tab`"),
+        ("[data]\npath = \"t.csv\"\ndelimiter = \"\"", "data.delimiter", "got \"\""),
+        ("[data]\npath = \"t.csv\"\ndelimiter = \"tabs\"", "data.delimiter", "got \"tabs\""),
+        ("[data]\nsynthetic = true\ndelimiter = \";\"", "data.delimiter", "not to synthetic data"),
+        (
+            "[data]\npath = \"t.csv.gz\"\nlabels = \"l.csv\"\ndelimiter = \";\"",
+            "data.delimiter",
+            "read with commas",
+        ),
         ("[model]\nhidden = [16, 0]", "model.hidden", "layer 2 has width 0"),
         ("[participants]\nper_round = 0\nmin = 1", "participants.per_round", "at least 1"),
         ("[participants]\nmin = 6", "participants.min", "between 1 and participants.per_round (5), got 6"),
@@ -244,7 +257,8 @@ fn unknown_keys_and_wrong_types_are_refused_naming_the_key() {
         ("runds = 3", "runds"),
         ("[nonsense]\nx = 1", "nonsense"),
         ("[train]\nlearning_rate = 0.1", "learning_rate"),
-        ("[data]\nlabels = \"FLAG\"", "labels"),
+        ("[data]\nlabel_file = \"labels.csv\"", "label_file"),
+        ("[data]\npath = \"t.csv\"\ndelimiter = 59", "delimiter"),
         ("[server]\noptimizer = \"fedavg\"\nbeta1 = 0.9", "beta1"),
         (
             "[server]\noptimizer = \"fedadam\"\nmomentum = 0.9",
@@ -432,6 +446,113 @@ fn a_data_path_outside_the_data_root_is_refused_naming_the_field() {
             f[0].reason
         );
     }
+}
+
+#[test]
+fn a_transaction_exports_labels_and_a_tables_delimiter_reach_the_loader() {
+    // #14: the keys `--labels` and `--delimiter` have on the command line.
+    let file = JobFile::from_toml(
+        "[data]\npath = \"txs.csv.gz\"\nlabels = \"labels.csv\"\nlabel = \"is_scam\"\n",
+    )
+    .expect("valid");
+    assert_eq!(file.data.labels, Some(PathBuf::from("labels.csv")));
+    assert_eq!(file.load_options().label, "is_scam");
+    assert_eq!(
+        file.load_options().delimiter,
+        None,
+        "chosen by the file's name"
+    );
+    for (text, byte) in [
+        (",", b','),
+        (";", b';'),
+        ("|", b'|'),
+        ("tab", b'\t'),
+        ("TAB", b'\t'),
+        ("\\t", b'\t'),
+        ("\t", b'\t'),
+    ] {
+        let file = JobFile::from_toml(&format!(
+            "[data]\npath = \"t.csv\"\ndelimiter = {:?}\n",
+            text
+        ))
+        .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(file.data.delimiter_byte(), Some(byte), "{text:?}");
+        assert_eq!(file.load_options().delimiter, Some(byte), "{text:?}");
+        assert_eq!(parse_delimiter(&delimiter_text(byte)), Ok(byte), "{text:?}");
+        // What a coordinator stores reads back as the same file.
+        let stored = file.to_toml().expect("to_toml");
+        assert_eq!(JobFile::from_toml(&stored).expect("reparse"), file);
+    }
+    // Absent keys are not written (a stored job of an older version reads the same).
+    let plain = JobFile::default().to_toml().expect("to_toml");
+    assert!(
+        !plain.contains("labels") && !plain.contains("delimiter"),
+        "{plain}"
+    );
+    let with_labels = file.to_toml().expect("to_toml");
+    assert!(
+        with_labels.contains("labels = \"labels.csv\""),
+        "{with_labels}"
+    );
+}
+
+#[test]
+fn a_labels_file_outside_the_data_root_is_refused_naming_the_field() {
+    // data.labels is a file the coordinator reads, held to --data-root as data.path is.
+    let root = tempfile::tempdir().expect("root");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let txs = root.path().join("txs.csv");
+    let labels = root.path().join("labels.csv");
+    let outside = elsewhere.path().join("labels.csv");
+    for f in [&txs, &labels, &outside] {
+        std::fs::write(f, "address,FLAG\n0xaa,1\n").expect("write");
+    }
+    let link = root.path().join("link.csv");
+    std::os::unix::fs::symlink(&outside, &link).expect("symlink");
+    let utf8 = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+    let file = |path: &std::path::Path, labels: &std::path::Path| {
+        JobFile::from_toml(&format!(
+            "[data]\npath = {:?}\nlabels = {:?}\n",
+            utf8(path),
+            utf8(labels)
+        ))
+        .expect("valid file")
+    };
+    assert!(file(&txs, &labels).check_data_root(root.path()).is_ok());
+    for (bad, why) in [
+        (
+            outside.clone(),
+            "is outside the coordinator's data directory",
+        ),
+        (link, "is outside the coordinator's data directory"),
+        (root.path().join("nope.csv"), "No such file"),
+        (
+            root.path()
+                .join("..")
+                .join(elsewhere.path().file_name().expect("a name"))
+                .join("labels.csv"),
+            "is outside",
+        ),
+    ] {
+        let e = file(&txs, &bad)
+            .check_data_root(root.path())
+            .expect_err("refused");
+        let f = e.fields();
+        assert_eq!(f.len(), 1, "{e}");
+        assert_eq!(f[0].field, "data.labels", "{e}");
+        assert!(
+            f[0].reason.contains(why),
+            "{}: {}",
+            bad.display(),
+            f[0].reason
+        );
+    }
+    // Both outside: both named.
+    let e = file(&elsewhere.path().join("labels.csv"), &outside)
+        .check_data_root(root.path())
+        .expect_err("refused");
+    let fields: Vec<&str> = e.fields().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["data.path", "data.labels"], "{e}");
 }
 
 #[test]
