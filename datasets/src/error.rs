@@ -71,6 +71,20 @@ pub enum DatasetError {
     /// The table has no data rows (or none left after cleaning, or no usable feature column).
     #[error("empty table: {0}")]
     Empty(String),
+    /// The training split has rows of one class only: no classifier can be trained on it.
+    /// (A data holder's own share may be one-class; the table a model is trained and
+    /// evaluated on as a whole may not.)
+    #[error(
+        "the training split has only one class: all {rows} of its rows have {label} = {value}; training needs rows of both classes (is {label:?} the label column, and does the table hold both?)"
+    )]
+    SingleClass {
+        /// The label column.
+        label: String,
+        /// The one label value present (0 or 1).
+        value: u8,
+        /// Rows of the training split.
+        rows: usize,
+    },
     /// A load or partition option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),

@@ -46,7 +46,9 @@ pub use paths::{
     default_account_labels, default_account_txs, default_fraud_csv, shared_datasets_dir,
     SHARED_DATASETS_ENV,
 };
-pub use pipeline::{load_csv, load_raw, load_raw_csv, load_unlabelled, prepare, Prepared};
+pub use pipeline::{
+    load_csv, load_raw, load_raw_csv, load_unlabelled, prepare, require_both_classes, Prepared,
+};
 pub use report::{DropReason, DroppedColumn, LoadReport};
 pub use spec::{prepare_for_job, DataSpec, SpecError, MAX_COLUMN_NAME_BYTES, MAX_SPEC_COLUMNS};
 pub use synthetic::{synthetic, synthetic_table, MIN_SYNTHETIC_ROWS};

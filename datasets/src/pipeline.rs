@@ -123,11 +123,35 @@ pub fn prepare(
                 .join(", ")
         )));
     }
-    Ok(finish(table, report, opts))
+    let label = match report.label.trim() {
+        "" => opts.label.trim().to_string(),
+        l => l.to_string(),
+    };
+    let prepared = finish(table, report, opts);
+    require_both_classes(&prepared.train, &label)?;
+    Ok(prepared)
+}
+
+/// Refuses a training split whose rows all have one label ([`DatasetError::SingleClass`],
+/// naming the `label` column and the value). [`prepare`] (and so [`load_csv`]) checks the
+/// table a coordinator, `cairn demo` or a centralised baseline trains and evaluates on; a
+/// data holder's own share ([`crate::prepare_for_job`]) is not checked, as a holder with
+/// only one class (only benign addresses) is normal in federated learning.
+pub fn require_both_classes(train: &Dataset, label: &str) -> Result<(), DatasetError> {
+    let positives = train.n_positive();
+    if train.n_rows() > 0 && (positives == 0 || positives == train.n_rows()) {
+        return Err(DatasetError::SingleClass {
+            label: label.to_string(),
+            value: u8::from(positives > 0),
+            rows: train.n_rows(),
+        });
+    }
+    Ok(())
 }
 
 /// De-duplicates, splits, fits and applies the normaliser. Infallible for options that passed
-/// [`LoadOptions::validate`]; a table without rows or columns just gives empty splits.
+/// [`LoadOptions::validate`]; a table without rows or columns just gives empty splits, and a
+/// one-class table a note (refusing it is the caller's choice: [`require_both_classes`]).
 pub(crate) fn finish(table: Dataset, report: LoadReport, opts: &LoadOptions) -> Prepared {
     finish_with(table, report, opts, None)
 }
@@ -214,6 +238,101 @@ mod tests {
         let err = prepare(constant, LoadReport::default(), &LoadOptions::default());
         assert!(
             matches!(&err, Err(DatasetError::Empty(m)) if m.contains("zero variance")),
+            "{err:?}"
+        );
+    }
+
+    fn table(labels: &[f32]) -> Dataset {
+        Dataset {
+            features: (0..labels.len()).map(|i| i as f32 * 0.37).collect(),
+            labels: labels.to_vec(),
+            n_features: 1,
+            feature_names: vec!["value".into()],
+        }
+    }
+
+    #[test]
+    fn a_one_class_training_split_is_refused_naming_the_label_and_its_value() {
+        let opts = LoadOptions {
+            label: "is_phish".into(),
+            ..LoadOptions::default()
+        };
+        for (value, labels) in [(0u8, vec![0.0; 40]), (1, vec![1.0; 40])] {
+            let err = prepare(table(&labels), LoadReport::default(), &opts).expect_err("one class");
+            match &err {
+                DatasetError::SingleClass {
+                    label,
+                    value: v,
+                    rows,
+                } => {
+                    assert_eq!((label.as_str(), *v), ("is_phish", value));
+                    assert_eq!(*rows, 32, "40 rows less the 20 % test split");
+                }
+                other => panic!("expected SingleClass, got {other:?}"),
+            }
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("is_phish = {value}")) && msg.contains("only one class"),
+                "{msg}"
+            );
+        }
+        // The report's label (what the reader found) is the one named.
+        let report = LoadReport {
+            label: "FLAG".into(),
+            ..LoadReport::default()
+        };
+        let err = prepare(table(&[0.0; 40]), report, &opts).expect_err("one class");
+        assert!(err.to_string().contains("FLAG = 0"), "{err}");
+    }
+
+    #[test]
+    fn a_training_split_with_both_classes_passes_even_when_rare() {
+        // One positive in 40 rows, kept in the training split by the stratified split.
+        let mut labels = vec![0.0; 40];
+        labels[7] = 1.0;
+        labels[23] = 1.0;
+        let p = prepare(
+            table(&labels),
+            LoadReport::default(),
+            &LoadOptions::default(),
+        )
+        .expect("two classes");
+        assert!(p.train.n_positive() > 0 && p.train.n_positive() < p.train.n_rows());
+        assert!(require_both_classes(&p.train, "FLAG").is_ok());
+        // An empty split is not "one class": emptiness is refused elsewhere.
+        assert!(require_both_classes(&Dataset::empty(vec!["a".into()]), "FLAG").is_ok());
+    }
+
+    #[test]
+    fn a_holder_s_one_class_share_is_prepared_for_a_job_but_not_trained_on_alone() {
+        // The coordinator's table has both classes; a holder's has only benign rows.
+        let raw = crate::synthetic::synthetic_table(600, 5, 3);
+        let report = || LoadReport {
+            label: "label".into(),
+            ..LoadReport::default()
+        };
+        let opts = LoadOptions::default();
+        let coordinator = prepare(raw.clone(), report(), &opts).expect("both classes");
+        let spec = crate::DataSpec::of(&coordinator);
+        let benign: Vec<usize> = (0..raw.n_rows()).filter(|&i| raw.labels[i] < 0.5).collect();
+        assert!(benign.len() > 100 && benign.len() < raw.n_rows());
+        let holder = raw.subset(&benign);
+        let mine = crate::prepare_for_job(holder.clone(), LoadReport::default(), &spec, &opts)
+            .expect("a one-class holder takes part");
+        assert_eq!(mine.train.n_positive(), 0);
+        assert!(mine.train.n_rows() > 0);
+        assert!(
+            mine.report
+                .notes
+                .iter()
+                .any(|n| n.contains("every row has label 0")),
+            "{:?}",
+            mine.report.notes
+        );
+        // The same rows as a whole training table are refused, naming the label.
+        let err = prepare(holder, report(), &opts).expect_err("one class");
+        assert!(
+            matches!(&err, DatasetError::SingleClass { label, value: 0, .. } if label == "label"),
             "{err:?}"
         );
     }
