@@ -19,13 +19,15 @@ use anyhow::{bail, Context, Result};
 use cairn_coordinator::export::write_safetensors;
 use cairn_datasets::{partition, DataSpec};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
-use cairn_protocol::metrics::{evaluate, roc_curve, Metrics};
+use cairn_protocol::metrics::{
+    evaluate_at, parse_threshold, roc_curve, Metrics, DEFAULT_THRESHOLD,
+};
 use cairn_protocol::model::predict_proba;
 use clap::Args;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::federate::{centralised_baseline, run_federated, Proving};
+use crate::federate::{centralised_baseline, run_federated_at, Proving};
 use crate::options::{ConfigFile, DataArgs, TrainArgs};
 use crate::plot::{plot_roc, plot_rounds};
 use crate::ui;
@@ -45,6 +47,11 @@ pub struct DemoArgs {
     /// TOML config with `[data]` and `[train]` tables (flags win).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Decision threshold of the test accuracy, precision, recall and F1, each round's and
+    /// the final comparison's (a row is positive when its score is at least this), strictly
+    /// between 0 and 1
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_parser = parse_threshold)]
+    pub threshold: f64,
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
@@ -61,6 +68,8 @@ struct DemoReport<'a> {
     partition: String,
     device: String,
     rounds: &'a [cairn_coordinator::RoundRecord],
+    /// The decision threshold of the thresholded metrics.
+    threshold: f64,
     federated: Metrics,
     centralised: Metrics,
     seconds: f64,
@@ -143,7 +152,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         !std::io::stderr().is_terminal(),
     ));
     let choice = args.device;
-    let summary = run_federated(
+    let summary = run_federated_at(
+        args.threshold,
         job.clone(),
         initial.clone(),
         &prepared.test,
@@ -181,33 +191,28 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         train_args.seed(),
         &mut trainer,
     )?;
-    let fed = evaluate(
+    let test = &prepared.test;
+    let fed = evaluate_at(
         &job.model,
         &summary.model,
-        &prepared.test.features,
-        &prepared.test.labels,
+        &test.features,
+        &test.labels,
+        args.threshold,
     );
-    let cen = evaluate(
+    let cen = evaluate_at(
         &job.model,
         &central,
-        &prepared.test.features,
-        &prepared.test.labels,
+        &test.features,
+        &test.labels,
+        args.threshold,
     );
+    let positives = test.labels.iter().filter(|&&y| y >= 0.5).count();
     println!(
-        "\n{} rounds in {seconds:.1} s on {device}; test split of {} rows:",
+        "\n{} rounds in {seconds:.1} s on {device}; test split of {} rows ({positives} positive):",
         summary.rounds_completed,
-        prepared.test.n_rows()
+        test.n_rows()
     );
-    println!("                 loss   accuracy     AUC");
-    println!(
-        "  federated    {:.4}     {:.4}  {:.4}",
-        fed.loss, fed.accuracy, fed.auc
-    );
-    println!(
-        "  centralised  {:.4}     {:.4}  {:.4}   (pooled rows, same budget)",
-        cen.loss, cen.accuracy, cen.auc
-    );
-    println!("  AUC gap      {:+.4}", fed.auc - cen.auc);
+    println!("{}", comparison(&fed, &cen, args.threshold));
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -220,6 +225,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         partition: scheme.to_string(),
         device,
         rounds: &summary.rounds,
+        threshold: args.threshold,
         federated: fed,
         centralised: cen,
         seconds,
@@ -244,7 +250,6 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     );
     plot_rounds(&rounds_png, &summary.rounds, Some(&cen), &title)?;
-    let test = &prepared.test;
     let fed_roc = roc_curve(
         &predict_proba(&job.model, &summary.model, &test.features),
         &test.labels,
@@ -274,6 +279,36 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         crate::audit::run(&crate::audit::AuditArgs::file(path))?;
     }
     Ok(())
+}
+
+/// The final comparison of the federated model with the centralised baseline: loss, AUC,
+/// PR-AUC, and accuracy, precision, recall and F1 at `threshold`, then the gaps.
+pub fn comparison(fed: &Metrics, cen: &Metrics, threshold: f64) -> String {
+    let row = |name: &str, m: &Metrics| {
+        format!(
+            "  {name:<12} {:.4}  {:.4}  {:>6}    {:.4}     {:>6}  {:>6}  {:>6}",
+            m.loss,
+            m.auc,
+            ui::metric(m.pr_auc),
+            m.accuracy,
+            ui::metric(m.precision),
+            ui::metric(m.recall),
+            ui::metric(m.f1)
+        )
+    };
+    let gap = |a: Option<f64>, b: Option<f64>| {
+        a.zip(b)
+            .map_or_else(|| "-".into(), |(a, b)| format!("{:+.4}", a - b))
+    };
+    format!(
+        "                 loss     AUC   PR-AUC  accuracy  precision  recall      F1   (at threshold {threshold})\n\
+         {}\n{}   (pooled rows, same budget)\n  AUC gap      {:+.4}, PR-AUC gap {}, F1 gap {}",
+        row("federated", fed),
+        row("centralised", cen),
+        fed.auc - cen.auc,
+        gap(fed.pr_auc, cen.pr_auc),
+        gap(fed.f1, cen.f1),
+    )
 }
 
 /// The demo's defaults: unless proofs are turned off, the reference configuration R3 of

@@ -70,8 +70,35 @@ impl Proving {
 }
 
 /// Runs `job` from `initial` with one participant task per holder, each with a trainer
-/// from `make_trainer`; reports progress on `progress`.
+/// from `make_trainer`; reports progress on `progress`. Each round's test accuracy,
+/// precision, recall and F1 are at the default threshold 0.5 ([`run_federated_at`]).
 pub async fn run_federated(
+    job: JobConfig,
+    initial: Vec<f32>,
+    test: &Dataset,
+    holders: Vec<Dataset>,
+    make_trainer: impl Fn() -> Result<Box<dyn Trainer>>,
+    progress: mpsc::UnboundedSender<Progress>,
+    proving: Option<&Proving>,
+) -> Result<JobSummary> {
+    let threshold = cairn_protocol::metrics::DEFAULT_THRESHOLD;
+    run_federated_at(
+        threshold,
+        job,
+        initial,
+        test,
+        holders,
+        make_trainer,
+        progress,
+        proving,
+    )
+    .await
+}
+
+/// [`run_federated`], each round's test metrics at decision `threshold`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_federated_at(
+    threshold: f64,
     job: JobConfig,
     initial: Vec<f32>,
     test: &Dataset,
@@ -89,7 +116,15 @@ pub async fn run_federated(
             _ => None,
         });
     }
-    let coordinator = start_coordinator(job, initial, test, progress.clone(), proving)?;
+    let coordinator = start_coordinator_at(
+        job,
+        initial,
+        test,
+        progress.clone(),
+        proving,
+        None,
+        threshold,
+    )?;
     let mut tasks = Vec::new();
     for (i, (rows, prover)) in holders.into_iter().zip(provers).enumerate() {
         let name = format!("holder-{i}");
@@ -196,6 +231,19 @@ pub fn start_coordinator_with(
     proving: Option<&Proving>,
     cpu: Option<CpuMeter>,
 ) -> Result<LocalCoordinator> {
+    let threshold = cairn_protocol::metrics::DEFAULT_THRESHOLD;
+    start_coordinator_at(job, initial, test, progress, proving, cpu, threshold)
+}
+
+fn start_coordinator_at(
+    job: JobConfig,
+    initial: Vec<f32>,
+    test: &Dataset,
+    progress: mpsc::UnboundedSender<Progress>,
+    proving: Option<&Proving>,
+    cpu: Option<CpuMeter>,
+    threshold: f64,
+) -> Result<LocalCoordinator> {
     if job.proof.is_some() != proving.is_some() {
         bail!("a proven job needs its keys, and keys need a proven job");
     }
@@ -228,6 +276,7 @@ pub fn start_coordinator_with(
         let opts = RunOptions {
             verifier,
             cpu,
+            threshold: Some(threshold),
             ..RunOptions::default()
         };
         let stop = std::future::pending::<Stop>();

@@ -389,6 +389,9 @@ fn print_status(st: &JobStatus) {
         for r in &records {
             out!("{}", ui::round_line(r));
         }
+        if let Some(note) = ui::threshold_note(&records) {
+            out!("{note}");
+        }
         // Who was left out, and why.
         for r in &records {
             for (p, why) in &r.dropped {
@@ -468,6 +471,11 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
         b.set_message(st.info.state.name().to_string());
         if st.info.state.is_terminal() {
             b.finish_and_clear();
+            let records: Vec<&RoundRecord> =
+                st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
+            if let Some(note) = ui::threshold_note(&records) {
+                out!("{note}");
+            }
             out!("job {id} {}", st.info.state);
             return match st.info.state {
                 JobState::Finished => Ok(()),

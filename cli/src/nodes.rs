@@ -199,6 +199,7 @@ fn job_file_from_flags(args: &CoordinatorArgs) -> Result<JobFile> {
             round_timeout_secs: cfg.round_timeout.as_secs_f64(),
             join_timeout_secs: cfg.join_timeout.as_secs_f64(),
         },
+        metrics: cairn_coordinator::job_file::MetricsSection::default(),
     })
 }
 

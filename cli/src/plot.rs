@@ -29,8 +29,9 @@ const BLUE: RGBColor = RGBColor(31, 119, 180);
 const RED: RGBColor = RGBColor(214, 39, 40);
 const GREEN: RGBColor = RGBColor(44, 160, 44);
 const GREY: RGBColor = RGBColor(120, 120, 120);
+const PURPLE: RGBColor = RGBColor(148, 103, 189);
 /// Colours of successive ROC curves (the first is the federated model's).
-const CURVES: [RGBColor; 4] = [RED, BLUE, GREEN, RGBColor(148, 103, 189)];
+const CURVES: [RGBColor; 4] = [RED, BLUE, GREEN, PURPLE];
 
 /// Registers the embedded DejaVu Sans under [`FONT`] once per process.
 ///
@@ -185,7 +186,8 @@ impl Panel<'_> {
 /// dashed horizontal lines, written to `path` as a PNG of [`ROUNDS_SIZE`].
 ///
 /// The left panel shows the mean training loss and the global model's test loss; the right
-/// one its test AUC and accuracy. Failed rounds (no test metrics) are skipped and counted in
+/// one its test AUC, PR-AUC (average precision; absent from records older builds wrote)
+/// and accuracy. Failed rounds (no test metrics) are skipped and counted in
 /// the title. Errors when there is no round, or no round completed.
 pub fn plot_rounds(
     path: &Path,
@@ -240,19 +242,24 @@ pub fn plot_rounds(
         legend: SeriesLabelPosition::UpperRight,
     };
     let auc = series(|r| r.test.auc);
+    let pr_auc = series(|r| r.test.pr_auc.unwrap_or(f64::NAN));
     let accuracy = series(|r| r.test.accuracy);
-    let quality_values = auc.iter().chain(&accuracy).map(|p| p.1);
+    let quality_values = auc.iter().chain(&pr_auc).chain(&accuracy).map(|p| p.1);
     let quality_values = quality_values
         .chain(base(|m| m.auc))
+        .chain(base(|m| m.pr_auc.unwrap_or(f64::NAN)))
         .chain(base(|m| m.accuracy));
+    let y_range = padded(quality_values, 0.08, 0.0, 1.0);
+    let mut quality_series = vec![("AUC".into(), RED, auc)];
+    if !pr_auc.is_empty() {
+        quality_series.push(("PR-AUC".into(), PURPLE, pr_auc));
+    }
+    quality_series.push(("accuracy".into(), GREEN, accuracy));
     let mut quality = Panel {
-        caption: "Test AUC and accuracy",
-        y_desc: "AUC / accuracy",
-        y_range: padded(quality_values, 0.08, 0.0, 1.0),
-        series: vec![
-            ("AUC".into(), RED, auc),
-            ("accuracy".into(), GREEN, accuracy),
-        ],
+        caption: "Test AUC, PR-AUC and accuracy",
+        y_desc: "AUC / PR-AUC / accuracy",
+        y_range,
+        series: quality_series,
         baselines: vec![],
         legend: SeriesLabelPosition::LowerRight,
     };
@@ -264,6 +271,11 @@ pub fn plot_rounds(
         quality
             .baselines
             .push((format!("centralised AUC ({v:.3})"), RED, v));
+    }
+    if let Some(v) = base(|m| m.pr_auc.unwrap_or(f64::NAN)) {
+        quality
+            .baselines
+            .push((format!("centralised PR-AUC ({v:.3})"), PURPLE, v));
     }
     if let Some(v) = base(|m| m.accuracy) {
         quality
@@ -401,6 +413,8 @@ mod tests {
                     loss: 0.69 - 0.25 * t,
                     accuracy: 0.6 + 0.2 * t,
                     auc: 0.6 + 0.3 * t,
+                    pr_auc: Some(0.4 + 0.4 * t),
+                    ..Metrics::default()
                 };
                 record(r, 0.7 - 0.3 * t, Some(test))
             })
@@ -424,6 +438,8 @@ mod tests {
             loss: 0.40,
             accuracy: 0.83,
             auc: 0.92,
+            pr_auc: Some(0.81),
+            ..Metrics::default()
         };
         plot_rounds(
             &path,

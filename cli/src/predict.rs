@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::export::{read_model, ExportedModel};
 use cairn_datasets::{load_unlabelled, DataSpec, LoadOptions};
-use cairn_protocol::metrics::Metrics;
+use cairn_protocol::metrics::{parse_threshold, Metrics, DEFAULT_THRESHOLD};
 use cairn_protocol::model::predict_proba;
 use clap::Args;
 
@@ -31,6 +31,34 @@ pub struct PredictArgs {
     /// Write the scores to this file instead of standard output
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Decision threshold of the printed accuracy, precision, recall and F1 (a row is
+    /// positive when its score is at least this), strictly between 0 and 1
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_parser = parse_threshold)]
+    pub threshold: f64,
+}
+
+/// The metrics of `scores` against the table's `labels`: loss, AUC and PR-AUC (average
+/// precision), then accuracy, precision, recall and F1 at `threshold`, with the counts.
+pub fn labelled_summary(scores: &[f32], labels: &[f32], threshold: f64) -> String {
+    let m = Metrics::of_scores_at(scores, labels, threshold);
+    let positives = labels.iter().filter(|&&y| y >= 0.5).count();
+    let called = scores
+        .iter()
+        .filter(|&&p| f64::from(p) >= threshold)
+        .count();
+    let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |x| format!("{x:.4}"));
+    format!(
+        "  against its labels ({positives} positive of {}): loss {:.4}, AUC {:.4} and PR-AUC {} (average precision)\n  \
+         at threshold {threshold} ({called} called positive): accuracy {:.4}, precision {}, recall {}, F1 {}",
+        labels.len(),
+        m.loss,
+        m.auc,
+        f(m.pr_auc),
+        m.accuracy,
+        f(m.precision),
+        f(m.recall),
+        f(m.f1),
+    )
 }
 
 /// What scoring a table gave.
@@ -133,11 +161,36 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!("  note: {note}");
     }
     if let Some(labels) = &scored.labels {
-        let m = Metrics::of_scores(&scored.scores, labels);
         eprintln!(
-            "  against its labels: loss {:.4}, accuracy {:.4}, AUC {:.4}",
-            m.loss, m.accuracy, m.auc
+            "{}",
+            labelled_summary(&scored.scores, labels, args.threshold)
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_labelled_summary_names_the_threshold_and_its_metrics() {
+        // y = [0, 0, 1, 1], p = [0.1, 0.4, 0.35, 0.8]: AP = 5/6 (scikit-learn's example).
+        let s = labelled_summary(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0], 0.3);
+        assert!(s.contains("(2 positive of 4)"), "{s}");
+        assert!(s.contains("PR-AUC 0.8333"), "{s}");
+        // At 0.3: 0.4, 0.35, 0.8 called positive: TP 2, FP 1, FN 0 → precision 2/3,
+        // recall 1, F1 4/5, accuracy 3/4.
+        assert!(s.contains("at threshold 0.3 (3 called positive)"), "{s}");
+        assert!(
+            s.contains("accuracy 0.7500, precision 0.6667, recall 1.0000, F1 0.8000"),
+            "{s}"
+        );
+        // The first "AUC " is the ROC AUC, followed by its value (what scripts read).
+        let after = s
+            .split("AUC ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next());
+        assert_eq!(after, Some("0.7500"));
+    }
 }

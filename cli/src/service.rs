@@ -38,7 +38,7 @@ use cairn_coordinator::{
 use cairn_datasets::{DataSpec, Prepared};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_protocol::job::{Job, JobConfig};
-use cairn_protocol::metrics::{evaluate, roc_curve};
+use cairn_protocol::metrics::{evaluate_at, roc_curve};
 use cairn_protocol::model::predict_proba;
 use cairn_protocol::transport::{self, server_config, server_endpoint, Enrolment, ServerIdentity};
 use rand::RngCore;
@@ -521,12 +521,13 @@ impl Service {
             }
         };
         let Plan {
+            file,
             cfg,
             enrolment,
             prepared,
             source,
-            ..
         } = plan;
+        let threshold = file.metrics.threshold;
         println!(
             "job {id} ({}): {} rounds, {} participants, {}, {}{}; data {source}: {} train rows, {} test rows",
             info.name,
@@ -632,6 +633,7 @@ impl Service {
             seal_key: Some(self.identity.seal_key()),
             cpu: None,
             holders: Some(holders.clone()),
+            threshold: Some(threshold),
         };
         let result =
             run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;
@@ -640,7 +642,8 @@ impl Service {
         let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
         match result {
             Ok(summary) => {
-                self.finish(id, &cfg, &prepared, &summary).await?;
+                self.finish(id, &cfg, &prepared, &summary, threshold)
+                    .await?;
                 Ok(match summary.error {
                     Some(e) => {
                         println!(
@@ -686,6 +689,7 @@ impl Service {
         cfg: &JobConfig,
         prepared: &Prepared,
         summary: &JobSummary,
+        threshold: f64,
     ) -> Result<()> {
         let out = &self.opts.out;
         let rounds: Vec<RoundRecord> = self
@@ -734,7 +738,8 @@ impl Service {
                 summary.model.clone(),
             );
             let report =
-                tokio::task::spawn_blocking(move || report(&c, &train, &test, &model)).await??;
+                tokio::task::spawn_blocking(move || report(&c, &train, &test, &model, threshold))
+                    .await??;
             self.store
                 .put_artifact(id, admin::REPORT, &serde_json::to_vec(&report)?)?;
         }
@@ -749,8 +754,9 @@ fn report(
     train: &cairn_datasets::Dataset,
     test: &cairn_datasets::Dataset,
     model: &[f32],
+    threshold: f64,
 ) -> Result<JobReport> {
-    let federated = evaluate(&cfg.model, model, &test.features, &test.labels);
+    let federated = evaluate_at(&cfg.model, model, &test.features, &test.labels, threshold);
     let roc = roc_curve(
         &predict_proba(&cfg.model, model, &test.features),
         &test.labels,
@@ -769,7 +775,13 @@ fn report(
             &mut trainer,
         )?;
         (
-            Some(evaluate(&cfg.model, &central, &test.features, &test.labels)),
+            Some(evaluate_at(
+                &cfg.model,
+                &central,
+                &test.features,
+                &test.labels,
+                threshold,
+            )),
             Some(roc_curve(
                 &predict_proba(&cfg.model, &central, &test.features),
                 &test.labels,

@@ -1,5 +1,5 @@
 //! Terminal rendering of a job's progress: a progress bar over the rounds and one line
-//! per round (round, participants, loss, accuracy, AUC, seconds), with the proving and
+//! per round (round, participants, loss, accuracy, AUC, PR-AUC, F1, seconds), with the proving and
 //! verification times of a proven round on the line below.
 
 use std::collections::BTreeMap;
@@ -8,14 +8,31 @@ use cairn_coordinator::{Progress, RoundRecord};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
-/// The per-round table's header.
-pub const HEADER: &str = "round  parts  dropped  train-loss  test-loss  accuracy    AUC   seconds";
+/// The per-round table's header (accuracy and F1 at the job's decision threshold).
+pub const HEADER: &str =
+    "round  parts  dropped  train-loss  test-loss  accuracy     AUC   PR-AUC      F1  seconds";
+
+/// A metric to four places, or `-` where the record does not hold it (a record an older
+/// build wrote has no PR-AUC or F1).
+pub fn metric(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+}
+
+/// Which threshold the table's accuracy and F1 are at (the latest round's with test
+/// metrics), as a line below it; `None` when no round has test metrics.
+pub fn threshold_note(records: &[&RoundRecord]) -> Option<String> {
+    let m = records.iter().rev().find_map(|r| r.test)?;
+    Some(format!(
+        "  accuracy and F1 at decision threshold {} (a row is positive when its score is at least that)",
+        m.threshold
+    ))
+}
 
 /// One round as a table line.
 pub fn round_line(r: &RoundRecord) -> String {
     match (&r.test, &r.failure) {
         (Some(m), _) => format!(
-            "{:>5}  {:>2}/{:<2}  {:>7}  {:>10.4}  {:>9.4}  {:>8.4}  {:>6.4}  {:>7.2}",
+            "{:>5}  {:>2}/{:<2}  {:>7}  {:>10.4}  {:>9.4}  {:>8.4}  {:>6.4}  {:>7}  {:>6}  {:>7.2}",
             r.round,
             r.contributors,
             r.selected,
@@ -24,6 +41,8 @@ pub fn round_line(r: &RoundRecord) -> String {
             m.loss,
             m.accuracy,
             m.auc,
+            metric(m.pr_auc),
+            metric(m.f1),
             r.seconds
         ),
         (None, failure) => format!(
@@ -159,4 +178,63 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
         }
     }
     bar.finish_and_clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_protocol::metrics::Metrics;
+
+    use super::*;
+
+    fn record(test: Option<Metrics>) -> RoundRecord {
+        RoundRecord {
+            round: 7,
+            selected: 5,
+            contributors: 4,
+            dropped: vec![],
+            train_loss: 0.5,
+            test,
+            seconds: 2.0,
+            failure: None,
+            verify_seconds: None,
+            rss_bytes: None,
+        }
+    }
+
+    #[test]
+    fn a_round_line_has_pr_auc_and_f1_under_the_header() {
+        let m = Metrics::of_scores_at(&[0.2, 0.6, 0.4, 0.7, 0.9], &[0.0, 0.0, 1.0, 1.0, 1.0], 0.35);
+        let line = round_line(&record(Some(m)));
+        // PR-AUC: 0.9, 0.7 → P 1, R 2/3 → 2/3; 0.6 → P 2/3, R 2/3; 0.4 → P 3/4, R 1 →
+        // (1/3)(3/4) = 1/4; AP = 11/12 = 0.9167. F1 at 0.35: 6/7 = 0.8571.
+        assert!(line.contains("0.9167"), "{line}");
+        assert!(line.contains("0.8571"), "{line}");
+        // Each value ends under its column's name.
+        for (name, value) in [
+            ("accuracy", "0.8000"),
+            ("AUC", "0.8333"),
+            ("PR-AUC", "0.9167"),
+            ("F1", "0.8571"),
+        ] {
+            let col = HEADER.find(&format!(" {name} ")).expect(name) + name.len() + 1;
+            let end = line.find(value).expect(value) + value.len();
+            assert_eq!(col, end, "{name}\n{HEADER}\n{line}");
+        }
+        assert_eq!(HEADER.len(), line.len(), "seconds\n{HEADER}\n{line}");
+        let note = threshold_note(&[&record(Some(m))]).expect("a note");
+        assert!(note.contains("threshold 0.35"), "{note}");
+        assert_eq!(threshold_note(&[&record(None)]), None);
+    }
+
+    #[test]
+    fn a_round_an_older_build_recorded_shows_dashes_for_what_it_lacks() {
+        let old = Metrics {
+            loss: 0.4,
+            accuracy: 0.9,
+            auc: 0.8,
+            ..Metrics::default()
+        };
+        let line = round_line(&record(Some(old)));
+        assert!(line.contains("0.8000        -       -"), "{line}");
+    }
 }

@@ -73,6 +73,7 @@ fn a_cancelled_job_shows_no_round_in_flight() {
             loss: 0.5,
             accuracy: 0.8,
             auc: 0.75,
+            ..Metrics::default()
         }),
         seconds: 1.0,
         failure: None,

@@ -985,16 +985,19 @@ async fn metrics_json(State(state): State<Arc<AdminState>>, Path(id): Path<JobId
     }
 }
 
-/// The round records as CSV: one line per recorded round.
+/// The round records as CSV: one line per recorded round. `threshold` is the decision
+/// threshold of the test accuracy, precision, recall and F1; a metric a round's record does
+/// not hold (a failed round, or PR-AUC and F1 in a record an older build wrote) is an empty
+/// cell.
 pub fn metrics_csv_text(records: &[RoundRecord]) -> String {
     let mut out = String::from(
-        "round,selected,contributors,dropped,train_loss,test_loss,test_accuracy,test_auc,seconds,rss_bytes,failure\n",
+        "round,selected,contributors,dropped,train_loss,test_loss,test_accuracy,test_auc,test_pr_auc,test_precision,test_recall,test_f1,threshold,seconds,rss_bytes,failure\n",
     );
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for r in records {
         let failure = r.failure.as_deref().unwrap_or("").replace('"', "'");
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{:.3},{},\"{}\"\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},\"{}\"\n",
             r.round,
             r.selected,
             r.contributors,
@@ -1003,6 +1006,11 @@ pub fn metrics_csv_text(records: &[RoundRecord]) -> String {
             opt(r.test.map(|m| m.loss)),
             opt(r.test.map(|m| m.accuracy)),
             opt(r.test.map(|m| m.auc)),
+            opt(r.test.and_then(|m| m.pr_auc)),
+            opt(r.test.and_then(|m| m.precision)),
+            opt(r.test.and_then(|m| m.recall)),
+            opt(r.test.and_then(|m| m.f1)),
+            opt(r.test.map(|m| m.threshold)),
             r.seconds,
             r.rss_bytes.map(|b| b.to_string()).unwrap_or_default(),
             failure
@@ -1174,11 +1182,27 @@ mod tests {
                 loss: 0.4,
                 accuracy: 0.9,
                 auc: 0.8,
+                pr_auc: Some(0.7),
+                threshold: 0.3,
+                precision: Some(0.6),
+                recall: Some(0.5),
+                f1: Some(0.25),
             }),
             seconds: 1.0,
             failure: None,
             verify_seconds: None,
             rss_bytes: Some(1024),
+        };
+        // A round an older build recorded: no PR-AUC, precision, recall or F1.
+        let older = RoundRecord {
+            round: 3,
+            test: Some(Metrics {
+                loss: 0.4,
+                accuracy: 0.9,
+                auc: 0.8,
+                ..Metrics::default()
+            }),
+            ..ok.clone()
         };
         let failed = RoundRecord {
             round: 2,
@@ -1190,11 +1214,20 @@ mod tests {
             rss_bytes: None,
             ..ok.clone()
         };
-        let csv = metrics_csv_text(&[ok, failed]);
+        let csv = metrics_csv_text(&[ok, failed, older]);
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[1], "1,3,3,0,0.5,0.4,0.9,0.8,1.000,1024,\"\"");
-        assert_eq!(lines[2], "2,3,0,1,,,,,1.000,,\"too 'few'\"");
+        assert_eq!(lines.len(), 4);
+        let columns = lines[0].split(',').count();
+        assert!(
+            lines.iter().all(|l| l.split(',').count() == columns),
+            "{csv}"
+        );
+        assert_eq!(
+            lines[1],
+            "1,3,3,0,0.5,0.4,0.9,0.8,0.7,0.6,0.5,0.25,0.3,1.000,1024,\"\""
+        );
+        assert_eq!(lines[2], "2,3,0,1,,,,,,,,,,1.000,,\"too 'few'\"");
+        assert_eq!(lines[3], "3,3,3,0,0.5,0.4,0.9,0.8,,,,,0.5,1.000,1024,\"\"");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The job file a researcher submits: one TOML document with the data schema, the model,
 //! the rounds and their participants, local training, the server optimiser, secure
-//! aggregation, proofs, enrolment and deadlines. `examples/job.toml` is a complete
+//! aggregation, proofs, enrolment, deadlines and the test metrics' decision threshold
+//! (`[metrics] threshold`). `examples/job.toml` is a complete
 //! example; `cairn coordinator --job FILE` runs one.
 //!
 //! `[enrolment] allowed` lists the data holders' Ed25519 identity public keys, 64 hex
@@ -92,6 +93,27 @@ pub struct JobFile {
     /// Deadlines.
     #[serde(default)]
     pub deadlines: DeadlineSection,
+    /// How the test metrics are computed.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: how the coordinator evaluates each round's model on its test split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// The decision threshold of the test accuracy, precision, recall and F1: a row is
+    /// called positive when its score is at least this; strictly between 0 and 1
+    /// [default: 0.5]. (Loss, AUC and PR-AUC do not depend on it.)
+    pub threshold: f64,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            threshold: cairn_protocol::metrics::DEFAULT_THRESHOLD,
+        }
+    }
 }
 
 /// `[data]`: the label, the expected feature columns, and the table the coordinator
@@ -407,6 +429,7 @@ impl Default for JobFile {
             proofs: ProofSection::default(),
             enrolment: EnrolmentSection::default(),
             deadlines: DeadlineSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -671,6 +694,9 @@ impl JobFile {
             "deadlines.join_timeout_secs",
             self.deadlines.join_timeout_secs,
         );
+        if let Err(e) = cairn_protocol::metrics::check_threshold(self.metrics.threshold) {
+            p.add("metrics.threshold", e);
+        }
         p.finish()
     }
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use cairn_crypto::sign::IdentityPublic;
 use cairn_datasets::Dataset;
 use cairn_protocol::job::{Job, JobEvent};
-use cairn_protocol::metrics::evaluate;
+use cairn_protocol::metrics::{evaluate_at, DEFAULT_THRESHOLD};
 use cairn_protocol::round::ParticipantId;
 use cairn_protocol::transport::{peer_identity, read_frame, TransportError};
 use cairn_protocol::wire::{self, ToParticipant, MAX_FRAME_BYTES};
@@ -152,6 +152,9 @@ pub struct RunOptions {
     /// Where the job's holders' states are reported as it runs (the admin interface's
     /// status page shows them).
     pub holders: Option<crate::admin::JobHolders>,
+    /// The decision threshold of each round's test accuracy, precision, recall and F1
+    /// (the job file's `[metrics] threshold`); 0.5 when not given.
+    pub threshold: Option<f64>,
 }
 
 /// Reads the coordinator's CPU seconds so far (see [`RunOptions::cpu`]).
@@ -212,7 +215,9 @@ pub async fn run_job_with(
         seal_key,
         cpu,
         holders,
+        threshold,
     } = opts;
+    let threshold = threshold.unwrap_or(DEFAULT_THRESHOLD);
     let mut counters = LoopCounters {
         idle: Duration::ZERO,
         bytes_in: 0,
@@ -452,7 +457,8 @@ pub async fn run_job_with(
                     }
                     let (t0, selected) =
                         round_started.remove(&round).unwrap_or((Instant::now(), 0));
-                    let metrics = evaluate(&model, &params, &test.features, &test.labels);
+                    let metrics =
+                        evaluate_at(&model, &params, &test.features, &test.labels, threshold);
                     let rec = RoundRecord {
                         round,
                         selected,

@@ -428,10 +428,18 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
     };
     let phases = j.rounds.iter().any(|r| masked(r.round).is_some());
     let shown = j.rounds.len().min(MAX_ROUNDS_SHOWN);
+    // The decision threshold of accuracy and F1 (the job's; 0.5 in records before it).
+    let threshold = j
+        .rounds
+        .iter()
+        .rev()
+        .find_map(|r| r.record.as_ref()?.test)
+        .map_or(cairn_protocol::metrics::DEFAULT_THRESHOLD, |m| m.threshold);
     let _ = write!(
         h,
         "<h3>rounds{}</h3><table class=\"rounds\"><tr><th>round</th><th>outcome</th><th>participants</th>\
-         <th>dropped (why)</th><th>train loss</th><th>test loss</th><th>accuracy</th><th>AUC</th><th>seconds</th>",
+         <th>dropped (why)</th><th>train loss</th><th>test loss</th><th title=\"at threshold {threshold}\">accuracy</th><th>AUC</th>\
+         <th title=\"average precision: the area under the precision-recall curve\">PR-AUC</th><th title=\"at threshold {threshold}\">F1 @ {threshold}</th><th>seconds</th>",
         if shown < j.rounds.len() {
             format!(" (the latest {shown} of {}; all in the metrics)", j.rounds.len())
         } else {
@@ -461,7 +469,7 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
         let Some(rec) = &r.record else {
             let _ = write!(
                 h,
-                "<td>abandoned</td><td colspan=\"7\" class=\"note\">the coordinator restarted during it; nothing of it was applied</td>"
+                "<td>abandoned</td><td colspan=\"9\" class=\"note\">the coordinator restarted during it; nothing of it was applied</td>"
             );
             if phases {
                 h.push_str("<td></td>");
@@ -487,6 +495,8 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
         h.push_str(&cell(rec.test.map(|m| m.loss), 4));
         h.push_str(&cell(rec.test.map(|m| m.accuracy), 4));
         h.push_str(&cell(rec.test.map(|m| m.auc), 4));
+        h.push_str(&cell(rec.test.and_then(|m| m.pr_auc), 4));
+        h.push_str(&cell(rec.test.and_then(|m| m.f1), 4));
         h.push_str(&cell(Some(rec.seconds), 2));
         if phases {
             h.push_str(&cell(masked(r.round), 2));
@@ -769,16 +779,18 @@ pub fn roc_svg(id: u64, report: &JobReport) -> String {
         ty = T + S + 34.0,
         cy = T + S / 2.0,
     );
-    let mut curves = vec![(
-        "federated",
-        "#d62728",
-        &report.roc[..],
-        report.federated.auc,
-    )];
+    let mut curves = vec![("federated", "#d62728", &report.roc[..], report.federated)];
     if let (Some(c), Some(m)) = (&report.centralised_roc, &report.centralised) {
-        curves.push(("centralised", "#1f77b4", &c[..], m.auc));
+        curves.push(("centralised", "#1f77b4", &c[..], *m));
     }
-    for (i, (name, color, pts, auc)) in curves.iter().enumerate() {
+    for (i, (name, color, pts, m)) in curves.iter().enumerate() {
+        let mut label = format!("AUC {:.4}", m.auc);
+        if let Some(ap) = m.pr_auc {
+            let _ = write!(label, ", PR-AUC {ap:.4}");
+        }
+        if let Some(f1) = m.f1 {
+            let _ = write!(label, ", F1 {f1:.4} @ {}", m.threshold);
+        }
         let line: Vec<String> = pts
             .iter()
             .filter(|(a, b)| a.is_finite() && b.is_finite())
@@ -787,7 +799,7 @@ pub fn roc_svg(id: u64, report: &JobReport) -> String {
         let _ = write!(
             s,
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\
-             <text x=\"{lx}\" y=\"{ly}\" font-size=\"11\" fill=\"{color}\" text-anchor=\"end\">{name} (AUC {auc:.4})</text>",
+             <text x=\"{lx}\" y=\"{ly}\" font-size=\"11\" fill=\"{color}\" text-anchor=\"end\">{name} ({label})</text>",
             line.join(" "),
             lx = L + S - 8.0,
             ly = T + S - 10.0 - 16.0 * (curves.len() - 1 - i) as f64,
@@ -854,6 +866,10 @@ mod tests {
                 loss: 0.5,
                 accuracy: 0.8,
                 auc,
+                pr_auc: Some(0.45),
+                threshold: 0.3,
+                f1: Some(0.35),
+                ..Metrics::default()
             }),
             seconds: 1.0,
             failure: None,
@@ -989,11 +1005,17 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("participant 3: timed out"));
-        // train loss, test loss, accuracy, AUC, seconds.
+        // train loss, test loss, accuracy, AUC, PR-AUC, F1, seconds.
         assert!(page.contains(
             "<td class=\"n\">0.6000</td><td class=\"n\">0.5000</td><td class=\"n\">0.8000</td>\
-             <td class=\"n\">0.6000</td><td class=\"n\">1.00</td>"
+             <td class=\"n\">0.6000</td><td class=\"n\">0.4500</td><td class=\"n\">0.3500</td>\
+             <td class=\"n\">1.00</td>"
         ));
+        // The job's threshold heads the thresholded columns.
+        assert!(
+            page.contains("<th title=\"at threshold 0.3\">F1 @ 0.3</th>"),
+            "{page}"
+        );
         assert!(page.contains("<td>abandoned</td>"));
         // The masked-input phase of round 3, where it is known.
         assert!(page.contains("<td class=\"n\">12.50</td>"));
@@ -1143,12 +1165,17 @@ mod tests {
                 loss: 0.4,
                 accuracy: 0.9,
                 auc: 0.91,
+                pr_auc: Some(0.8),
+                f1: Some(0.75),
+                ..Metrics::default()
             },
             roc: vec![(0.0, 0.0), (0.1, 0.7), (1.0, 1.0)],
+            // A report an older build stored: no PR-AUC or F1.
             centralised: Some(Metrics {
                 loss: 0.3,
                 accuracy: 0.92,
                 auc: 0.93,
+                ..Metrics::default()
             }),
             centralised_roc: Some(vec![(0.0, 0.0), (0.05, 0.8), (1.0, 1.0)]),
             test_rows: 100,
@@ -1165,7 +1192,10 @@ mod tests {
         assert!(rounds_svg(&empty, None).contains("no completed round yet"));
         let roc = roc_svg(3, &report);
         assert!(roc.contains("false-positive rate") && roc.contains("true-positive rate"));
-        assert!(roc.contains("federated (AUC 0.9100)"));
+        assert!(
+            roc.contains("federated (AUC 0.9100, PR-AUC 0.8000, F1 0.7500 @ 0.5)"),
+            "{roc}"
+        );
         assert!(roc.contains("centralised (AUC 0.9300)"));
         assert_eq!(roc.matches("<polyline").count(), 2);
     }

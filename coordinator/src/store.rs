@@ -31,13 +31,24 @@
 //! | `jobs` | job id | [`JobInfo`] (bincode) |
 //! | `job_configs` | job id | the submitted configuration, as given |
 //! | `queue` | job id | — (FIFO by id) |
-//! | `rounds` | (job, round) | outcome, record, transcript span and head (bincode); see [`RoundEntry`] |
+//! | `rounds` | (job, round) | outcome, record, transcript span and head, then the record's layout (bincode); see [`RoundEntry`], [`RecordLayout`] |
 //! | `models` | (job, round) | parameters, f32 little-endian (round 0: the initial model) |
 //! | `opt_states` | (job, round) | [`ServerOptState`] (bincode) |
 //! | `transcript` | (job, seq) | one entry, as given |
 //! | `artifacts` | (job, name) | a named file of the job (its plan, final report, audit), as given |
 //!
 //! The calls block (disk writes with fsync): from async code, run them on a blocking thread.
+//!
+//! # Reading a store an older build wrote
+//!
+//! bincode has no optional fields: a record type that gains a field cannot read its older
+//! bytes. So each round row ends with the layout number of its record ([`RecordLayout`]),
+//! and a record of an older layout is decoded by its type's
+//! [`RecordLayout::decode_layout`]. Rows written before layouts were numbered end without
+//! one: their bytes stop where the number would begin, so they are told apart exactly
+//! (layout 0). A coordinator restarted on a store an older build wrote thus reads its
+//! rounds and resumes its job; a build reading a layout newer than its own refuses it,
+//! naming both.
 
 use std::ops::Range;
 use std::path::Path;
@@ -49,6 +60,7 @@ use serde::Serialize;
 
 use cairn_protocol::server_opt::ServerOptState;
 
+mod layouts;
 mod read;
 mod types;
 
@@ -95,6 +107,70 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, St
         Err(e) => Err(StoreError::Corrupt {
             what,
             reason: e.to_string(),
+        }),
+    }
+}
+
+/// A round record's layout in the store: its bincode encoding, numbered, so that a type
+/// that changes (a field added) still reads what an older build wrote.
+///
+/// A type's first layout is 0 (the default, and what every row written before layouts
+/// were numbered holds). Changing the type's encoding means raising [`Self::LAYOUT`] and
+/// decoding the older layouts in [`Self::decode_layout`].
+pub trait RecordLayout: Sized {
+    /// The layout this build writes.
+    const LAYOUT: u32 = 0;
+
+    /// Decodes `bytes` (the whole record) written in `layout`, older than
+    /// [`Self::LAYOUT`]. The error says why it cannot.
+    fn decode_layout(layout: u32, bytes: &[u8]) -> Result<Self, String> {
+        let _ = bytes;
+        Err(format!("layout {layout} is not readable by this build"))
+    }
+}
+
+/// A round row and its record's layout, as stored: the row's bincode, then the layout.
+fn encode_row(row: &RoundRow, layout: u32) -> Result<Vec<u8>, StoreError> {
+    encode("round", &(row, layout))
+}
+
+/// Decodes a stored round row and its record's layout: 0 when the row ends where the
+/// layout would begin (written before layouts were numbered).
+fn decode_row(bytes: &[u8]) -> Result<(RoundRow, u32), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: "round",
+        reason,
+    };
+    let (row, used): (RoundRow, usize) =
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|e| corrupt(e.to_string()))?;
+    if used == bytes.len() {
+        return Ok((row, 0));
+    }
+    let layout = decode("round record layout", &bytes[used..])?;
+    Ok((row, layout))
+}
+
+/// Decodes a round record of `layout`: this build's own, or an older one through
+/// [`RecordLayout::decode_layout`].
+fn decode_record<R: DeserializeOwned + RecordLayout>(
+    layout: u32,
+    bytes: &[u8],
+) -> Result<R, StoreError> {
+    match layout.cmp(&R::LAYOUT) {
+        std::cmp::Ordering::Equal => decode("round record", bytes),
+        std::cmp::Ordering::Less => {
+            R::decode_layout(layout, bytes).map_err(|reason| StoreError::Corrupt {
+                what: "round record",
+                reason: format!("layout {layout}: {reason}"),
+            })
+        }
+        std::cmp::Ordering::Greater => Err(StoreError::Corrupt {
+            what: "round record",
+            reason: format!(
+                "layout {layout} was written by a newer build; this one reads layouts up to {}",
+                R::LAYOUT
+            ),
         }),
     }
 }
@@ -435,7 +511,7 @@ impl Store {
     /// Refused when the job is not running, when the round number is already used (so no
     /// update is applied twice), when another round is in flight, or when the model or
     /// state does not have the job's parameter count.
-    pub fn commit_round<R: Serialize>(
+    pub fn commit_round<R: Serialize + RecordLayout>(
         &self,
         job: JobId,
         c: &RoundCommit<'_, R>,
@@ -477,7 +553,7 @@ impl Store {
                 committed_unix_ms: now_ms(),
             };
             txn.open_table(ROUNDS)?
-                .insert((job, c.round), encode("round", &row)?.as_slice())?;
+                .insert((job, c.round), encode_row(&row, R::LAYOUT)?.as_slice())?;
             self.fail_point("after round")?;
             info.rounds_completed += 1;
             info.last_completed = Some(c.round);
@@ -491,7 +567,7 @@ impl Store {
 
     /// Records a failed round (nothing applied): its record and transcript entries, in one
     /// transaction, under the same rules as [`Store::commit_round`].
-    pub fn commit_failed_round<R: Serialize>(
+    pub fn commit_failed_round<R: Serialize + RecordLayout>(
         &self,
         job: JobId,
         round: u32,
@@ -508,7 +584,7 @@ impl Store {
                 &mut info,
                 round,
                 RoundOutcome::Failed,
-                Some(record),
+                Some((record, R::LAYOUT)),
                 transcript,
                 transcript_head,
             )
@@ -550,12 +626,13 @@ impl Store {
         info: &mut JobInfo,
         round: u32,
         outcome: RoundOutcome,
-        record: Option<Vec<u8>>,
+        record: Option<(Vec<u8>, u32)>,
         transcript: &[Vec<u8>],
         transcript_head: TranscriptHead,
     ) -> Result<Range<u64>, StoreError> {
         let span = append_transcript(txn, info, transcript)?;
         self.fail_point("after transcript")?;
+        let (record, layout) = record.map_or((None, 0), |(r, l)| (Some(r), l));
         let row = RoundRow {
             outcome,
             record,
@@ -565,7 +642,7 @@ impl Store {
             committed_unix_ms: now_ms(),
         };
         txn.open_table(ROUNDS)?
-            .insert((info.id, round), encode("round", &row)?.as_slice())?;
+            .insert((info.id, round), encode_row(&row, layout)?.as_slice())?;
         info.rounds_failed += 1;
         info.next_round = round + 1;
         info.in_flight = None;

@@ -79,6 +79,7 @@ fn record(round: u32) -> RoundRecord {
             loss: 0.52,
             accuracy: 0.81,
             auc: 0.77,
+            ..Metrics::default()
         }),
         seconds: 3.25,
         failure: None,
@@ -280,6 +281,7 @@ async fn the_status_page_shows_rounds_holders_settings_and_links_and_the_api_agr
             loss: 0.5,
             accuracy: 0.8,
             auc: 0.77,
+            ..Metrics::default()
         },
         roc: vec![(0.0, 0.0), (0.2, 0.7), (1.0, 1.0)],
         centralised: None,

@@ -578,3 +578,36 @@ fn a_proven_job_whose_circuit_is_too_large_to_set_up_is_refused_at_once() {
     let fine = JobFile::from_toml("[proofs]\nenabled = true\n").expect("parses");
     assert!(fine.to_config("j", 38).is_ok());
 }
+
+#[test]
+fn the_metrics_threshold_defaults_to_a_half_and_is_checked_naming_the_key() {
+    let default = JobFile::from_toml("").expect("empty file");
+    assert_eq!(default.metrics.threshold, 0.5);
+    let chosen = JobFile::from_toml("[metrics]\nthreshold = 0.3").expect("threshold 0.3");
+    assert_eq!(chosen.metrics.threshold, 0.3);
+    chosen.validate().expect("0.3 is valid");
+    // It survives the normalised TOML the store keeps.
+    let again = JobFile::from_toml(&chosen.to_toml().expect("toml")).expect("reparse");
+    assert_eq!(again.metrics.threshold, 0.3);
+    for (text, got) in [
+        ("[metrics]\nthreshold = 0", "got 0"),
+        ("[metrics]\nthreshold = 1", "got 1"),
+        ("[metrics]\nthreshold = -0.5", "got -0.5"),
+        ("[metrics]\nthreshold = nan", "got NaN"),
+    ] {
+        let errors = field_errors(text);
+        let e = errors
+            .iter()
+            .find(|e| e.field == "metrics.threshold")
+            .unwrap_or_else(|| panic!("{text}: no metrics.threshold error in {errors:?}"));
+        assert!(
+            e.reason.contains("strictly between 0 and 1") && e.reason.contains(got),
+            "{text}: {}",
+            e.reason
+        );
+    }
+    let e = JobFile::from_toml("[metrics]\ncutoff = 0.3")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(e.contains("cutoff"), "{e}");
+}

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use cairn_protocol::server_opt::ServerOptState;
 
 use super::{
-    decode, load_job, model_from_bytes, JobId, JobInfo, JobState, Resume, RoundEntry, RoundRow,
-    Store, StoreError, ARTIFACTS, JOBS, JOB_CONFIGS, MODELS, OPT_STATES, QUEUE, ROUNDS, TRANSCRIPT,
+    decode, decode_record, decode_row, load_job, model_from_bytes, JobId, JobInfo, JobState,
+    RecordLayout, Resume, RoundEntry, Store, StoreError, ARTIFACTS, JOBS, JOB_CONFIGS, MODELS,
+    OPT_STATES, QUEUE, ROUNDS, TRANSCRIPT,
 };
 
 impl Store {
@@ -110,8 +111,9 @@ impl Store {
         })
     }
 
-    /// Every recorded round of a job, in order, with its record decoded as `R`.
-    pub fn rounds<R: DeserializeOwned>(
+    /// Every recorded round of a job, in order, with its record decoded as `R` (a record an
+    /// older build wrote, in an older layout of `R`, through [`RecordLayout::decode_layout`]).
+    pub fn rounds<R: DeserializeOwned + RecordLayout>(
         &self,
         job: JobId,
     ) -> Result<Vec<RoundEntry<R>>, StoreError> {
@@ -121,9 +123,9 @@ impl Store {
         let mut out = Vec::new();
         for entry in table.range((job, 0)..=(job, u32::MAX))? {
             let (k, v) = entry?;
-            let row: RoundRow = decode("round", v.value())?;
+            let (row, layout) = decode_row(v.value())?;
             let record = match &row.record {
-                Some(bytes) => Some(decode("round record", bytes)?),
+                Some(bytes) => Some(decode_record(layout, bytes)?),
                 None => None,
             };
             out.push(RoundEntry {

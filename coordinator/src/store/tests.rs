@@ -18,6 +18,8 @@ struct Rec {
     dropped: Vec<u32>,
 }
 
+impl RecordLayout for Rec {}
+
 fn rec(round: u32) -> Rec {
     Rec {
         round,
@@ -28,6 +30,8 @@ fn rec(round: u32) -> Rec {
 
 /// A record whose serialisation fails.
 struct Unserialisable;
+
+impl RecordLayout for Unserialisable {}
 
 impl Serialize for Unserialisable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
@@ -968,4 +972,185 @@ fn a_killed_writer_leaves_a_consistent_prefix() {
         );
         recorded = now;
     }
+}
+
+/// Replaces the stored row of `(job, round)` with `bytes`, as an older build would have
+/// written it.
+fn put_raw_row(store: &Store, job: JobId, round: u32, bytes: &[u8]) {
+    store
+        .write(|txn| {
+            txn.open_table(ROUNDS)?.insert((job, round), bytes)?;
+            Ok(())
+        })
+        .expect("raw row");
+}
+
+/// A row as builds before layouts wrote it: the row's bincode, no layout number after it.
+fn row_without_layout(
+    outcome: RoundOutcome,
+    record: Option<&[u8]>,
+    span: Range<u64>,
+    round: u32,
+) -> Vec<u8> {
+    encode(
+        "round",
+        &RoundRow {
+            outcome,
+            record: record.map(<[u8]>::to_vec),
+            transcript_start: span.start,
+            transcript_end: span.end,
+            transcript_head: head(round),
+            committed_unix_ms: 1,
+        },
+    )
+    .expect("encode row")
+}
+
+#[test]
+fn a_store_written_before_record_layouts_is_read_and_its_job_resumes() {
+    use crate::progress::RoundRecord;
+    use cairn_protocol::metrics::Metrics;
+
+    let f = fixture();
+    let (job, mut model, mut opt) = {
+        let store = Store::open(&f.path).expect("open");
+        let (job, mut model, mut opt) = started(&store);
+        // Rounds 1 (completed) and 2 (failed) as the build before PR-AUC recorded them:
+        // the other tables are as today, the rows hold layout-0 records and no layout.
+        store.begin_round(job, 1).expect("begin 1");
+        opt.apply(&mut model, &delta(1, D)).expect("apply");
+        let placeholder = RoundRecord::decode_layout(0, layouts::V0_COMPLETED).expect("v0");
+        let span1 = store
+            .commit_round(
+                job,
+                &RoundCommit {
+                    round: 1,
+                    record: &placeholder,
+                    model: &model,
+                    opt_state: &opt,
+                    transcript: &entries(1),
+                    transcript_head: head(1),
+                },
+            )
+            .expect("commit 1");
+        put_raw_row(
+            &store,
+            job,
+            1,
+            &row_without_layout(
+                RoundOutcome::Completed,
+                Some(layouts::V0_COMPLETED),
+                span1,
+                1,
+            ),
+        );
+        store.begin_round(job, 2).expect("begin 2");
+        let span2 = store
+            .commit_failed_round(job, 2, &placeholder, &entries(2), head(2))
+            .expect("commit 2");
+        put_raw_row(
+            &store,
+            job,
+            2,
+            &row_without_layout(RoundOutcome::Failed, Some(layouts::V0_FAILED), span2, 2),
+        );
+        // Round 3 was in flight when that coordinator stopped.
+        store.begin_round(job, 3).expect("begin 3");
+        (job, model, opt)
+    };
+
+    // A coordinator of this build restarts on that store.
+    let store = Store::open(&f.path).expect("reopen");
+    let resume = store.resume(job).expect("resume");
+    assert_eq!(resume.model, model);
+    assert_eq!(resume.in_flight, Some(3));
+    let rounds: Vec<RoundEntry<RoundRecord>> = store.rounds(job).expect("old rows read");
+    assert_eq!(rounds.len(), 2);
+    let old = rounds[0].record.as_ref().expect("record 1");
+    let m = old.test.expect("round 1's metrics");
+    assert_eq!((m.loss, m.accuracy, m.auc), (0.4, 0.9, 0.8));
+    assert_eq!((m.pr_auc, m.f1, m.threshold), (None, None, 0.5));
+    assert_eq!(old.rss_bytes, Some(1024));
+    let failed = rounds[1].record.as_ref().expect("record 2");
+    assert_eq!(failed.failure.as_deref(), Some("few"));
+    assert_eq!(rounds[1].outcome, RoundOutcome::Failed);
+
+    // The job goes on: the round in flight abandoned, round 4 recorded in layout 1.
+    assert_eq!(
+        store
+            .abandon_in_flight(job, &abandoned_entries(3), head(3))
+            .expect("abandon"),
+        Some(3)
+    );
+    store.begin_round(job, 4).expect("begin 4");
+    opt.apply(&mut model, &delta(4, D)).expect("apply");
+    let new = RoundRecord {
+        round: 4,
+        test: Some(Metrics::of_scores_at(&[0.2, 0.7], &[0.0, 1.0], 0.6)),
+        ..old.clone()
+    };
+    store
+        .commit_round(
+            job,
+            &RoundCommit {
+                round: 4,
+                record: &new,
+                model: &model,
+                opt_state: &opt,
+                transcript: &entries(4),
+                transcript_head: head(4),
+            },
+        )
+        .expect("commit 4");
+    let rounds: Vec<RoundEntry<RoundRecord>> = store.rounds(job).expect("mixed layouts");
+    let outcomes: Vec<_> = rounds.iter().map(|r| (r.round, r.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (1, RoundOutcome::Completed),
+            (2, RoundOutcome::Failed),
+            (3, RoundOutcome::Abandoned),
+            (4, RoundOutcome::Completed)
+        ]
+    );
+    assert_eq!(rounds[0].record.as_ref(), Some(old));
+    assert_eq!(rounds[3].record.as_ref(), Some(&new));
+    let m4 = new.test.expect("metrics 4");
+    assert_eq!(
+        (m4.threshold, m4.pr_auc, m4.f1),
+        (0.6, Some(1.0), Some(1.0))
+    );
+}
+
+#[test]
+fn a_record_layout_newer_than_the_build_is_refused_naming_it() {
+    use crate::progress::RoundRecord;
+
+    let f = fixture();
+    let store = Store::open(&f.path).expect("open");
+    let (job, mut model, mut opt) = started(&store);
+    run_round(&store, job, 1, &mut model, &mut opt).expect("round 1");
+    let row = RoundRow {
+        outcome: RoundOutcome::Completed,
+        record: Some(vec![0; 4]),
+        transcript_start: 0,
+        transcript_end: 1,
+        transcript_head: head(1),
+        committed_unix_ms: 1,
+    };
+    put_raw_row(&store, job, 1, &encode_row(&row, 9).expect("row"));
+    let e = store.rounds::<RoundRecord>(job).expect_err("layout 9");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("layout 9") && msg.contains("newer build"),
+        "{msg}"
+    );
+    // A row cut short inside its layout number is damage, not an old row.
+    let mut bytes = encode_row(&row, 300).expect("row");
+    bytes.pop();
+    put_raw_row(&store, job, 1, &bytes);
+    assert!(matches!(
+        store.rounds::<RoundRecord>(job),
+        Err(StoreError::Corrupt { .. })
+    ));
 }
