@@ -79,6 +79,8 @@ fn record(round: u32) -> RoundRecord {
             loss: 0.52,
             accuracy: 0.81,
             auc: 0.77,
+            pr_auc: Some(0.66),
+            f1: Some(0.5),
             ..Metrics::default()
         }),
         seconds: 3.25,
@@ -207,11 +209,12 @@ async fn the_status_page_shows_rounds_holders_settings_and_links_and_the_api_agr
     for want in [
         "#1 fraud &lt;b&gt;v2&lt;/b&gt;",
         "1 / 5 completed, 0 failed; round 2 in flight",
-        // The table of rounds: participants, the drop and why (escaped), losses, AUC, seconds.
+        // The table of rounds: participants, the drop and why (escaped), losses, accuracy,
+        // AUC, PR-AUC, F1, seconds.
         "<table class=\"rounds\">",
         "<td>2 of 3</td>",
         "participant 2: &lt;img src=x onerror=alert(1)&gt;: timed out",
-        "<td class=\"n\">0.6100</td><td class=\"n\">0.5200</td><td class=\"n\">0.8100</td><td class=\"n\">0.7700</td><td class=\"n\">3.25</td>",
+        "<td class=\"n\">0.6100</td><td class=\"n\">0.5200</td><td class=\"n\">0.8100</td><td class=\"n\">0.7700</td><td class=\"n\">0.6600</td><td class=\"n\">0.5000</td><td class=\"n\">3.25</td>",
         // The holders with their state.
         "<table class=\"holders\">",
         "&lt;script&gt;alert(1)&lt;/script&gt;",
