@@ -390,6 +390,14 @@ impl HolderData for OwnTable {
             if o == offer {
                 return Ok(Arc::clone(rows));
             }
+            // One job, one preparation: a coordinator that offers the same job again with
+            // other data would have the holder train (and commit to) two tables in it.
+            if o.job_id == offer.job_id {
+                return Err(format!(
+                    "job {} was offered before with other data; this holder keeps to the first",
+                    offer.job_id
+                ));
+            }
         }
         let Some(spec) = &offer.data else {
             return Err(
@@ -397,9 +405,42 @@ impl HolderData for OwnTable {
                     .into(),
             );
         };
-        let rows = Arc::new(self.prepare(spec).map_err(|e| format!("{e:#}"))?);
+        let rows = match self.prepare(spec) {
+            Ok(rows) => Arc::new(rows),
+            Err(e) => {
+                // The whole story stays here; the coordinator learns only what the job's
+                // own spec already names (no path, cell value or column of this table).
+                println!(
+                    "{}: cannot prepare its table for job {}: {e:#}",
+                    self.name, offer.job_id
+                );
+                return Err(reason_for_coordinator(&e, spec));
+            }
+        };
         *last = Some((offer.clone(), Arc::clone(&rows)));
         Ok(rows)
+    }
+}
+
+/// Why a holder cannot prepare its table, as the coordinator may hear it: in terms of the
+/// job's own spec only (its label and columns), never the holder's paths, cell values or
+/// other column names, which the full error carries.
+fn reason_for_coordinator(e: &anyhow::Error, spec: &DataSpec) -> String {
+    use cairn_datasets::DatasetError;
+    let dataset = e.chain().find_map(|c| c.downcast_ref::<DatasetError>());
+    match dataset {
+        Some(DatasetError::MissingLabel { .. }) => {
+            format!("this holder's table has no label column {:?}", spec.label)
+        }
+        Some(DatasetError::NonBinaryLabel { .. }) => format!(
+            "the label column {:?} is not 0/1 in this holder's table",
+            spec.label
+        ),
+        // Names only the job's columns the table lacks (`DataSpec::apply`).
+        Some(DatasetError::InvalidOption(m)) if m.starts_with("the table lacks") => m.clone(),
+        Some(DatasetError::Empty(_)) => "this holder's table has no usable rows".into(),
+        _ => "this holder could not prepare its table for the job (the reason is in its own log)"
+            .into(),
     }
 }
 
@@ -567,4 +608,83 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         println!("{name}: served {jobs} job(s)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_datasets::{prepare, synthetic_table, LoadOptions, LoadReport};
+
+    /// A holder's own file (columns `f0..f3`, label `label`) and the spec of a job on it.
+    fn holder(dir: &std::path::Path) -> (OwnTable, DataSpec) {
+        let table = synthetic_table(300, 4, 5);
+        let mut text = table.feature_names.join(",") + ",label\n";
+        for i in 0..table.n_rows() {
+            let row: Vec<String> = table.row(i).iter().map(|v| v.to_string()).collect();
+            text.push_str(&format!("{},{}\n", row.join(","), table.labels[i]));
+        }
+        let path = dir.join("secret-holder-file.csv");
+        std::fs::write(&path, text).expect("write");
+        let report = LoadReport {
+            label: "label".into(),
+            ..LoadReport::default()
+        };
+        let spec = DataSpec::of(&prepare(table, report, &LoadOptions::default()).expect("prepare"));
+        let own = OwnTable {
+            name: "h".into(),
+            data: DataArgs {
+                data: Some(path),
+                ..DataArgs::default()
+            },
+            partition: cairn_datasets::Partition::Iid,
+            holder: 0,
+            of: 1,
+            last: std::sync::Mutex::new(None),
+        };
+        (own, spec)
+    }
+
+    fn offer(job: &str, spec: &DataSpec) -> Offer {
+        Offer {
+            job_id: job.into(),
+            data: Some(spec.clone()),
+        }
+    }
+
+    #[test]
+    fn the_coordinator_hears_why_in_the_jobs_terms_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (own, spec) = holder(dir.path());
+        assert!(own.for_job(&offer("j", &spec)).is_ok());
+        // A label the file lacks: the full error names the file and its columns; the
+        // reason sent names only the job's label.
+        let mut probe = spec.clone();
+        probe.label = "balance".into();
+        let why = own.for_job(&offer("k", &probe)).expect_err("no such label");
+        assert_eq!(why, "this holder's table has no label column \"balance\"");
+        // A column the file lacks: named, being the job's own.
+        let mut wider = spec.clone();
+        wider.normalizer.columns[0].name = "not here".into();
+        let why = own.for_job(&offer("m", &wider)).expect_err("no such column");
+        assert!(
+            why.contains("not here") && !why.contains("secret-holder-file") && !why.contains("f1"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_job_offered_again_with_other_data_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (own, spec) = holder(dir.path());
+        let first = own.for_job(&offer("j", &spec)).expect("first");
+        // The same offer again (a reconnection): the same rows, not prepared again.
+        let again = own.for_job(&offer("j", &spec)).expect("again");
+        assert!(Arc::ptr_eq(&first, &again));
+        let mut other = spec.clone();
+        other.normalizer.columns[0].mean += 1.0;
+        let why = own.for_job(&offer("j", &other)).expect_err("switched data");
+        assert!(why.contains("offered before with other data"), "{why}");
+        // Another job may bring other data.
+        assert!(own.for_job(&offer("j2", &other)).is_ok());
+    }
 }

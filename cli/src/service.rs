@@ -117,7 +117,11 @@ const IDLE_HANDSHAKES: usize = 32;
 /// "unreachable" coordinator), then the connection closes with
 /// [`transport::CLOSE_NO_JOB`]. Beyond [`IDLE_HANDSHAKES`] at once, callers are refused
 /// outright.
-fn turn_away(incoming: quinn::Incoming, in_flight: &Arc<std::sync::atomic::AtomicUsize>) {
+fn turn_away(
+    incoming: quinn::Incoming,
+    open: &Arc<quinn::ServerConfig>,
+    in_flight: &Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::sync::atomic::Ordering;
     if in_flight.fetch_add(1, Ordering::AcqRel) >= IDLE_HANDSHAKES {
         in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -125,8 +129,10 @@ fn turn_away(incoming: quinn::Incoming, in_flight: &Arc<std::sync::atomic::Atomi
         return;
     }
     let in_flight = Arc::clone(in_flight);
+    // Any identity key: the last job's allow-list says nothing about the next job's.
+    let open = Arc::clone(open);
     tokio::spawn(async move {
-        if let Ok(connecting) = incoming.accept() {
+        if let Ok(connecting) = incoming.accept_with(open) {
             if let Ok(Ok(conn)) =
                 tokio::time::timeout(cairn_coordinator::server::OPEN_TIMEOUT, connecting).await
             {
@@ -157,6 +163,11 @@ pub fn plan_job(text: &str, job_id: &str, data_root: Option<&Path>) -> Result<Pl
         .map_err(|e| Refusal::Other(format!("data: {e:#}")))?;
     file.check_schema(&prepared.train.feature_names)
         .map_err(refusal)?;
+    // What every holder will check of the spec, checked here first: a job whose holders
+    // would all decline it is refused now.
+    DataSpec::of(&prepared)
+        .validate()
+        .map_err(|e| Refusal::Other(format!("data: {e}")))?;
     // Before the trusted setup a proven job's keys need: a tree too small for a holder's
     // rows would only show once the holders commit, after it.
     file.check_tree_depth(prepared.train.n_rows())
@@ -422,6 +433,7 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
             None if svc.opts.serve => {
                 println!("waiting for jobs (cairn job submit FILE)");
                 let idle_handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let open = Arc::new(server_config(&svc.identity, &Enrolment::Open)?);
                 let mut quit = svc.quit.clone();
                 loop {
                     tokio::select! {
@@ -430,7 +442,7 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
                         // Holders that call while no job runs are turned away (they retry),
                         // rather than left to pile up unanswered until the next job.
                         incoming = svc.endpoint.accept() => match incoming {
-                            Some(i) => turn_away(i, &idle_handshakes),
+                            Some(i) => turn_away(i, &open, &idle_handshakes),
                             None => break,
                         },
                     }

@@ -624,6 +624,14 @@ pub async fn run(
         }
         while let Some(event) = client.poll_event() {
             match event {
+                ClientEvent::Joined(w) if w.job_id != offer.job_id => {
+                    let e = ParticipantError::Rejected(format!(
+                        "welcomed to job {} after being offered job {}",
+                        w.job_id, offer.job_id
+                    ));
+                    client_close(send, conn, endpoint, reader).await;
+                    return Err(e);
+                }
                 ClientEvent::Joined(w) => {
                     info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
                     if w.proof.is_some() && prover.is_none() {

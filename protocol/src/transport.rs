@@ -356,7 +356,7 @@ fn client_transport_config() -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
-/// A QUIC server endpoint bound to `addr` with `identity`, TLS 1.3 only, ALPN `cairn/1`.
+/// A QUIC server endpoint bound to `addr` with `identity`, TLS 1.3 only, ALPN [`wire::ALPN`].
 /// Every client must present a self-signed certificate for an Ed25519 identity key that
 /// `enrolment` admits; any other handshake is refused with the reason.
 pub fn server_endpoint(

@@ -50,8 +50,10 @@ pub fn printable(text: &str, max_bytes: usize) -> String {
 
 /// Longest participant name accepted in a [`Hello`].
 pub const MAX_NAME_BYTES: usize = 64;
-/// ALPN protocol id of cairn's QUIC connections.
-pub const ALPN: &[u8] = b"cairn/1";
+/// ALPN protocol id of cairn's QUIC connections: the wire version, so that peers of
+/// different versions fail the handshake with a clear TLS error instead of waiting on
+/// each other (this version's coordinator opens the stream; earlier ones did not).
+pub const ALPN: &[u8] = b"cairn/9";
 
 /// Why bytes could not be turned into a message.
 #[derive(Debug, thiserror::Error)]
