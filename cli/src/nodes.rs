@@ -665,7 +665,9 @@ mod tests {
         // A column the file lacks: named, being the job's own.
         let mut wider = spec.clone();
         wider.normalizer.columns[0].name = "not here".into();
-        let why = own.for_job(&offer("m", &wider)).expect_err("no such column");
+        let why = own
+            .for_job(&offer("m", &wider))
+            .expect_err("no such column");
         assert!(
             why.contains("not here") && !why.contains("secret-holder-file") && !why.contains("f1"),
             "{why}"

@@ -684,11 +684,13 @@ pub const INBOUND_QUEUE: usize = 1024;
 /// Connections a job accepts beyond two per participant (reconnections, refused ones
 /// being told why); further handshakes are refused until some close.
 pub const SPARE_CONNECTIONS: usize = 16;
-/// How long a connection may take to finish its handshake and open its stream.
+/// How long a connection may take to finish its handshake (and the coordinator to open
+/// its stream).
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connected holder has to answer the job's offer: it prepares its table for
-/// the job first (a holder that takes longer keeps what it prepared and calls again).
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// the job first (a holder that takes longer keeps what it prepared and calls again, so
+/// a silent peer need not hold a connection slot any longer than this).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one run accepts.
 #[derive(Clone, Copy, Debug)]

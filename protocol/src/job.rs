@@ -501,6 +501,9 @@ pub struct Job {
     sum_check: Option<SumCheck>,
     /// The identity key of each connection's TLS certificate, as the driver read it.
     certified: BTreeMap<ParticipantId, IdentityPublic>,
+    /// Connections that answered the offer with a reason they cannot join: closing, and
+    /// heard no further.
+    declined: std::collections::BTreeSet<ParticipantId>,
     /// Datasets committed before a resume, by identity (see [`ResumePoint::committed`]).
     committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
     /// Round numbers used up by stops (see [`ResumePoint::abandoned`]).
@@ -616,6 +619,7 @@ impl Job {
             statement: None,
             sum_check: None,
             certified: BTreeMap::new(),
+            declined: std::collections::BTreeSet::new(),
             committed: BTreeMap::new(),
             abandoned: 0,
             randomness: Vec::new(),
@@ -726,6 +730,14 @@ impl Job {
         body: &[u8],
         now: Instant,
     ) -> Result<(), RoundError> {
+        if self.declined.contains(&from) {
+            // One answer per connection: a holder that said it cannot join does not get to
+            // say it again and again before its connection closes.
+            return Err(RoundError::Unexpected {
+                from,
+                what: "message after declining the job",
+            });
+        }
         if !self.members.contains_key(&from) {
             return match wire::decode_body::<ToCoordinator>(body) {
                 Ok(ToCoordinator::Hello(h)) => match self.certified.get(&from) {
@@ -753,6 +765,7 @@ impl Job {
                 Ok(ToCoordinator::CannotJoin { name, reason }) => {
                     let name = wire::printable(&name, MAX_NAME_BYTES);
                     let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
+                    self.declined.insert(from);
                     self.events.push_back(JobEvent::Declined {
                         participant: from,
                         identity: self.certified.get(&from).copied(),
@@ -812,6 +825,7 @@ impl Job {
     /// The connection of `from` closed.
     pub fn handle_disconnect(&mut self, from: ParticipantId, now: Instant) {
         self.certified.remove(&from);
+        self.declined.remove(&from);
         if let Some(m) = self.members.get_mut(&from) {
             m.connected = false;
         }

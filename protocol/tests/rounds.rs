@@ -509,6 +509,13 @@ fn a_holder_that_cannot_prepare_the_data_is_reported_with_its_reason() {
     assert!(declined.3.len() <= wire::MAX_REASON_BYTES);
     let t = sim.job.poll_transmit().expect("the close");
     assert!(t.to == 4 && t.close, "{t:?}");
+    // Saying it again on the same connection is not heard: no second event.
+    assert!(sim.job.handle_frame(4, &frame, now).is_err());
+    assert!(
+        !std::iter::from_fn(|| sim.job.poll_event())
+            .any(|e| matches!(e, JobEvent::Declined { .. })),
+        "one Declined per connection"
+    );
 }
 
 /// Mutual TLS binds each connection to an identity key; the job refuses a Hello that
