@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cairn, Proc};
+use common::{cairn, cairn_job, ok, Proc};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -51,23 +51,6 @@ fn table(path: &Path, rows: usize, seed: u64, columns: &[&str]) {
         let _ = writeln!(text, "{}", line.join(","));
     }
     std::fs::write(path, text).expect("write the table");
-}
-
-fn cairn_job(out: &Path, args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["job", "--dir"])
-        .arg(out)
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("cairn job");
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    text
 }
 
 fn holder(addr: &str, fp: &str, name: &str, data: &Path) -> Proc {
@@ -130,7 +113,7 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
         ),
     )
     .expect("job file");
-    let s = cairn_job(&out, &["submit", job.to_str().expect("path")]);
+    let s = ok(&cairn_job(&out, &["submit", job.to_str().expect("path")]));
     assert!(s.contains("submitted job 1"), "{s}");
 
     // The holder without `b` declines, naming it, and the coordinator shows why.
@@ -153,13 +136,13 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
             "{l}"
         );
     }
-    let w = cairn_job(&out, &["watch", "1", "--every", "0.2"]);
+    let w = ok(&cairn_job(&out, &["watch", "1", "--every", "0.2"]));
     assert!(w.contains("job 1 finished"), "{w}");
     let pulled = dir.path().join("pulled");
-    cairn_job(
+    ok(&cairn_job(
         &out,
         &["pull", "1", "--dest", pulled.to_str().expect("utf-8")],
-    );
+    ));
     let status = std::fs::read_to_string(pulled.join("status.json")).expect("status.json");
     assert!(
         status.contains("\"declined\"") && status.contains("analytics"),

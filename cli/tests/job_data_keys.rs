@@ -9,71 +9,35 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use cairn_coordinator::export::read_model;
 use cairn_datasets::{default_account_labels, default_account_txs};
 
 mod common;
-use common::{cairn, Proc};
+use common::{cairn, cairn_job, ok, refused, Proc};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// The shared transaction export and its labels, or `None` (with a message) when absent.
-fn account_txs() -> Option<(PathBuf, PathBuf)> {
+/// The shared transaction export and its labels (the test fails without them).
+fn account_txs() -> (PathBuf, PathBuf) {
     let (txs, labels) = (default_account_txs(), default_account_labels());
-    if txs.is_file() && labels.is_file() {
-        Some((txs, labels))
-    } else {
-        println!(
-            "SKIP: {} or {} is absent (set CAIRN_SHARED_DATASETS)",
-            txs.display(),
-            labels.display()
-        );
-        None
-    }
+    assert!(
+        txs.is_file() && labels.is_file(),
+        "{} and {} are needed (../shared/datasets, or CAIRN_SHARED_DATASETS)",
+        txs.display(),
+        labels.display()
+    );
+    (txs, labels)
 }
 
 fn utf8(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
-/// `cairn job --dir OUT ARGS…`.
-fn cairn_job(out: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["job", "--dir"])
-        .arg(out)
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("cairn job")
-}
-
-fn ok(o: &Output) -> String {
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    text
-}
-
-fn refused(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn a_coordinator_from_flags_trains_on_a_transaction_export_with_its_labels() {
-    let Some((txs, labels)) = account_txs() else {
-        return;
-    };
+    let (txs, labels) = account_txs();
     let t0 = Instant::now();
     let out = tempfile::tempdir().expect("tempdir");
     let data = ["--data", utf8(&txs), "--labels", utf8(&labels)];

@@ -4,14 +4,14 @@
 //! job. Bad job files are refused field by field; the admin interface wants its token.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use cairn_coordinator::export::from_safetensors;
 use cairn_protocol::model::ModelSpec;
 
 mod common;
-use common::{cairn, Proc};
+use common::{cairn, cairn_job, ok, refused, Proc};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -34,36 +34,6 @@ fn job(
     )
     .expect("job file");
     path
-}
-
-/// `cairn job --dir OUT ARGS…`.
-fn cairn_job(out: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["job", "--dir"])
-        .arg(out)
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("cairn job")
-}
-
-fn ok(o: &Output) -> String {
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    text
-}
-
-fn refused(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 // Each test crate uses some of these helpers, not all.
 #![allow(dead_code)]
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// The `cairn` binary under test.
@@ -151,4 +152,36 @@ impl Proc {
             .success();
         assert!(ok, "kill -{sig} {}", self.pid());
     }
+}
+
+/// `cairn job --dir OUT ARGS…` (the researcher's admin client against a service's `OUT`).
+pub fn cairn_job(out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["job", "--dir"])
+        .arg(out)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("cairn job")
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn ok(o: &Output) -> String {
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text
+}
+
+/// The standard error of a command that must have failed.
+pub fn refused(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
