@@ -66,7 +66,8 @@ pub fn labelled_summary(scores: &[f32], labels: &[f32], threshold: f64) -> Strin
 pub struct Scored {
     /// One probability of the positive class per row of the table, in file order.
     pub scores: Vec<f32>,
-    /// The rows' labels, when the table has the label column.
+    /// The rows' labels, when the table has the label column (NaN where a row's cell is
+    /// empty).
     pub labels: Option<Vec<f32>>,
     /// Values outside the training range, clamped.
     pub clamped: usize,
@@ -102,12 +103,12 @@ pub fn score(
         .apply(&table)
         .with_context(|| format!("preparing {} for the model", data.display()))?;
     let scores = predict_proba(&model.model, &model.params, &x.features);
+    // Some rows may have no label yet (an empty cell): NaN, left out of the metrics.
     let labels = table
         .labels
         .iter()
-        .all(|l| !l.is_nan())
-        .then(|| table.labels.clone())
-        .filter(|l| !l.is_empty());
+        .any(|l| !l.is_nan())
+        .then(|| table.labels.clone());
     Ok(Scored {
         scores,
         labels,
@@ -129,6 +130,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     });
     for (i, s) in scored.scores.iter().enumerate() {
         match &scored.labels {
+            Some(l) if l[i].is_nan() => csv.push_str(&format!("{i},{s:.6},\n")),
             Some(l) => csv.push_str(&format!("{i},{s:.6},{}\n", l[i])),
             None => csv.push_str(&format!("{i},{s:.6}\n")),
         }
@@ -161,10 +163,21 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!("  note: {note}");
     }
     if let Some(labels) = &scored.labels {
-        eprintln!(
-            "{}",
-            labelled_summary(&scored.scores, labels, args.threshold)
-        );
+        let (scores, known): (Vec<f32>, Vec<f32>) = scored
+            .scores
+            .iter()
+            .zip(labels)
+            .filter(|(_, y)| !y.is_nan())
+            .map(|(&p, &y)| (p, y))
+            .unzip();
+        if known.len() < labels.len() {
+            eprintln!(
+                "  {} rows have no label yet: the metrics are over the other {}",
+                labels.len() - known.len(),
+                known.len()
+            );
+        }
+        eprintln!("{}", labelled_summary(&scores, &known, args.threshold));
     }
     Ok(())
 }

@@ -180,6 +180,9 @@ pub(crate) fn read_csv_from(
             });
         }
         labels.push(match label_idx {
+            // Rows to score may have their label cell empty (not known yet): NaN, as
+            // without the column.
+            Some(l) if !label_required && record[l].trim().is_empty() => f32::NAN,
             Some(l) => parse_label(&record[l], row)?,
             None => f32::NAN,
         });

@@ -423,6 +423,15 @@ fn unlabelled_rows_load_for_scoring() {
         load_unlabelled(&labelled, &opts),
         Err(DatasetError::NonBinaryLabel { row: 1, .. })
     ));
+    // A label not known yet (an empty cell) is NaN when scoring, and refused for training.
+    std::fs::write(&labelled, "v,FLAG\n1.5,1\n2,\n").expect("write");
+    let (table, _) = load_unlabelled(&labelled, &opts).expect("a partly labelled table");
+    assert_eq!(table.labels[0], 1.0);
+    assert!(table.labels[1].is_nan());
+    assert!(matches!(
+        load_raw(&labelled, &opts),
+        Err(DatasetError::NonBinaryLabel { row: 1, .. })
+    ));
 
     // On the real table: the same features as its labelled load, without the label column.
     let Some(fraud) = fraud_csv() else { return };
