@@ -479,7 +479,8 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         }
     };
     // The table is read for each job, with the job's label and columns; a file that is
-    // not there is reported now rather than at the first job.
+    // not there, or a bad option, is reported now rather than at the first job.
+    data.check()?;
     if let Some(path) = &data.data {
         if !path.exists() {
             bail!("--data {}: no such file", path.display());

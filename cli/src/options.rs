@@ -325,12 +325,19 @@ impl DataArgs {
     /// Loads and prepares the table (or the synthetic default), with a line saying which.
     /// A `--test-fraction` outside (0, 1) is refused first, as a job file's is.
     pub fn load(&self) -> Result<(Prepared, String)> {
+        self.check()?;
+        self.load_with(&self.load_options())
+    }
+
+    /// What can be refused before any table is read: a `--test-fraction` outside (0, 1), as
+    /// a job file's is refused.
+    pub fn check(&self) -> Result<()> {
         if let Some(f) = self.test_fraction {
             if !(f.is_finite() && f > 0.0 && f < 1.0) {
                 bail!("--test-fraction must be in (0, 1), got {f}");
             }
         }
-        self.load_with(&self.load_options())
+        Ok(())
     }
 
     /// [`DataArgs::load`] with the given loader options (a job file's `[data]`).
