@@ -220,6 +220,10 @@ impl std::fmt::Debug for Prover {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a connected holder waits for the job's offer.
 pub const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest offer a holder reads: room for a spec of [`cairn_datasets::MAX_SPEC_COLUMNS`]
+/// columns, each a name of [`cairn_datasets::MAX_COLUMN_NAME_BYTES`] and its statistics.
+pub const MAX_OFFER_BYTES: usize =
+    1024 + cairn_datasets::MAX_SPEC_COLUMNS * (cairn_datasets::MAX_COLUMN_NAME_BYTES + 64);
 
 impl ParticipantError {
     /// True when the coordinator went away or could not be reached (it may be restarting):
@@ -515,8 +519,13 @@ pub async fn run(
     };
     let (frame_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);
     let reader = tokio::spawn(async move {
+        // The first frame is the offer, whose spec is small (`DataSpec::validate` allows
+        // MAX_SPEC_COLUMNS names of MAX_COLUMN_NAME_BYTES): a coordinator cannot make the
+        // holder decode an update-sized one before checking it.
+        let mut limit = MAX_OFFER_BYTES;
         loop {
-            let next = read_frame(&mut recv, MAX_FRAME_BYTES).await;
+            let next = read_frame(&mut recv, limit).await;
+            limit = MAX_FRAME_BYTES;
             let stop = !matches!(next, Ok(Some(_)));
             let item = match next {
                 Ok(Some(body)) => Ok(body),
