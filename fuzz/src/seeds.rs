@@ -625,8 +625,19 @@ fn csv_tables() -> Vec<Seed> {
         ),
         ("small.csv.gz".into(), gzip(&small)),
     ];
-    if let Some(h) = head(&cairn_datasets::default_fraud_csv(), 6) {
-        seeds.push(("fraud-head.csv".into(), h));
+    // The real table's header and rows of both classes (its first rows are all FLAG = 0:
+    // the file is sorted by label, and a one-class table is refused).
+    if let (Some(h), Ok(text)) = (
+        head(&cairn_datasets::default_fraud_csv(), 4),
+        std::fs::read_to_string(cairn_datasets::default_fraud_csv()),
+    ) {
+        let mut seed = h;
+        let last: Vec<&str> = text.lines().rev().take(2).collect();
+        for line in last.iter().rev() {
+            seed.extend_from_slice(line.as_bytes());
+            seed.push(b'\n');
+        }
+        seeds.push(("fraud-head.csv".into(), seed));
     }
     seeds
 }
