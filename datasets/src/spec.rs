@@ -107,13 +107,19 @@ impl DataSpec {
             .and_then(|t| self.normalizer.transform(&t))
     }
 
+    /// The job's input columns that are not among `have`, in the spec's order.
+    pub fn lacking<'a>(&'a self, have: &[String]) -> Vec<&'a str> {
+        self.normalizer
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| !have.iter().any(|h| h == n))
+            .collect()
+    }
+
     fn select(&self, table: &Dataset) -> Result<Dataset, DatasetError> {
         let want = self.columns();
-        let missing: Vec<&str> = want
-            .iter()
-            .filter(|c| table.column_index(c).is_none())
-            .map(String::as_str)
-            .collect();
+        let missing = self.lacking(&table.feature_names);
         if !missing.is_empty() {
             const SHOWN: usize = 8;
             let more = missing.len().saturating_sub(SHOWN);

@@ -30,12 +30,12 @@ impl HolderData for Dataset {
 }
 
 /// `Err` naming the first difference between the job's input columns and `have`.
-pub fn check_columns(spec: &DataSpec, have: &[String]) -> Result<(), String> {
+fn check_columns(spec: &DataSpec, have: &[String]) -> Result<(), String> {
     let want = spec.columns();
     if want.as_slice() == have {
         return Ok(());
     }
-    let missing: Vec<&String> = want.iter().filter(|c| !have.contains(c)).collect();
+    let missing = spec.lacking(have);
     Err(match missing.first() {
         Some(first) => format!(
             "this holder's prepared rows lack {} of the job's {} columns (first: {first:?})",

@@ -540,39 +540,28 @@ pub async fn run(
 
     // The coordinator speaks first: the job and the data it trains on. The holder prepares
     // its own table for it (off the executor: it may read a file), or says why it cannot.
-    let offer = match tokio::time::timeout(OFFER_TIMEOUT, frames.recv()).await {
+    let received = match tokio::time::timeout(OFFER_TIMEOUT, frames.recv()).await {
         Ok(Some(Ok(body))) => match wire::decode_body::<ToParticipant>(&body) {
-            Ok(ToParticipant::Offer(o)) => o,
-            Ok(ToParticipant::Rejected { reason }) => {
-                client_close(send, conn, endpoint, reader).await;
-                return Err(ParticipantError::Rejected(reason));
-            }
-            Ok(_) => {
-                client_close(send, conn, endpoint, reader).await;
-                return Err(ParticipantError::Protocol(ClientError::Unexpected {
-                    what: "message before the job's offer",
-                    state: "connecting",
-                }));
-            }
-            Err(e) => {
-                client_close(send, conn, endpoint, reader).await;
-                return Err(ParticipantError::Protocol(ClientError::Wire(e)));
-            }
+            Ok(ToParticipant::Offer(o)) => Ok(o),
+            Ok(ToParticipant::Rejected { reason }) => Err(ParticipantError::Rejected(reason)),
+            Ok(_) => Err(ParticipantError::Protocol(ClientError::Unexpected {
+                what: "message before the job's offer",
+                state: "connecting",
+            })),
+            Err(e) => Err(ParticipantError::Protocol(ClientError::Wire(e))),
         },
-        Ok(Some(Err(e))) => {
+        Ok(Some(Err(e))) => Err(e.into()),
+        Ok(None) => Err(ParticipantError::Closed),
+        Err(_) => Err(ParticipantError::Unreachable(format!(
+            "{} sent no job offer within {OFFER_TIMEOUT:?}",
+            cfg.coordinator
+        ))),
+    };
+    let offer = match received {
+        Ok(o) => o,
+        Err(e) => {
             client_close(send, conn, endpoint, reader).await;
-            return Err(e.into());
-        }
-        Ok(None) => {
-            client_close(send, conn, endpoint, reader).await;
-            return Err(ParticipantError::Closed);
-        }
-        Err(_) => {
-            client_close(send, conn, endpoint, reader).await;
-            return Err(ParticipantError::Unreachable(format!(
-                "{} sent no job offer within {OFFER_TIMEOUT:?}",
-                cfg.coordinator
-            )));
+            return Err(e);
         }
     };
     let prepared = {
