@@ -232,9 +232,8 @@ mod tests {
         let raw = read_csv_from(
             text.as_bytes(),
             Path::new("mem.csv"),
-            &opts.label,
+            &crate::reader::LabelColumn::required(&opts.label),
             b',',
-            true,
         )
         .expect("test csv parses");
         let mut report = LoadReport::default();

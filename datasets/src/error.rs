@@ -60,13 +60,46 @@ pub enum DatasetError {
         /// The (trimmed) header names present in the file.
         available: Vec<String>,
     },
-    /// A label cell is neither 0 nor 1.
-    #[error("label value {value:?} in data row {row} is not binary (expected 0/1, true/false)")]
+    /// A label that is no class label: a missing label cell (empty, `NA`, …), a label text that cannot name
+    /// a class (longer than [`crate::MAX_COLUMN_NAME_BYTES`], or with control characters), a label column
+    /// of a type without a cell form, or in a [`crate::Dataset`] a label that is no class index (an integer
+    /// from 0 to [`crate::MAX_CLASSES`] − 1). (The name is from when labels were 0/1 only.)
+    #[error(
+        "label value {value:?} in data row {row} is not a class label (a label is 0/1, true/false, a number or a class name; it may not be missing; as a class index it is an integer from 0 to {max})",
+        max = crate::labels::MAX_CLASSES - 1
+    )]
     NonBinaryLabel {
-        /// The offending cell, verbatim.
+        /// The offending cell, verbatim (or the label value).
         value: String,
         /// 0-based data row index.
         row: usize,
+    },
+    /// The label column has more distinct values than a label may have classes: it is most likely not a
+    /// class label (an amount, a score, an id).
+    #[error(
+        "the label column {label:?} has {found} distinct values, more than the {max} classes a label may have: is it a class label (not an amount, a score or an id)?",
+        max = crate::labels::MAX_CLASSES
+    )]
+    TooManyClasses {
+        /// The label column.
+        label: String,
+        /// Distinct (present) values found.
+        found: usize,
+    },
+    /// A label cell is none of the classes it must be one of (a job's, given by the coordinator).
+    #[error(
+        "label value {value:?} of {label:?} in data row {row} is none of the classes {}",
+        crate::labels::show_classes(classes)
+    )]
+    UnknownClass {
+        /// The label column.
+        label: String,
+        /// The offending value (trimmed cell, or a class name of the table being mapped).
+        value: String,
+        /// 0-based data row index of its first occurrence.
+        row: usize,
+        /// The classes it had to be one of.
+        classes: Vec<String>,
     },
     /// The table has no data rows (or none left after cleaning, or no usable feature column).
     #[error("empty table: {0}")]
@@ -75,13 +108,13 @@ pub enum DatasetError {
     /// (A data holder's own share may be one-class; the table a model is trained and
     /// evaluated on as a whole may not.)
     #[error(
-        "the training split has only one class: all {rows} of its rows have {label} = {value}; training needs rows of both classes (is {label:?} the label column, and does the table hold both?)"
+        "the training split has only one class: all {rows} of its rows have {label} = {value}; training needs rows of at least two classes (is {label:?} the label column, and does the table hold both?)"
     )]
     SingleClass {
         /// The label column.
         label: String,
-        /// The one label value present (0 or 1).
-        value: u8,
+        /// The name of the one class present (`0` or `1` for a binary label).
+        value: String,
         /// Rows of the training split.
         rows: usize,
     },

@@ -45,7 +45,7 @@ pub enum TailPolicy {
 /// Options of [`crate::load_csv`] and the rest of the preparation pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadOptions {
-    /// Name of the binary label column, compared after trimming whitespace (default `FLAG`).
+    /// Name of the label column, compared after trimming whitespace (default `FLAG`).
     pub label: String,
     /// Fraction of (de-duplicated) rows held out as the test split, in `[0, 1)` (default 0.2).
     pub test_fraction: f64,
@@ -72,6 +72,12 @@ pub struct LoadOptions {
     /// for `.tsv` (and `.tsv.gz`), a comma otherwise. Parquet files ignore it.
     #[serde(default)]
     pub delimiter: Option<u8>,
+    /// The label's classes, in index order, when they are given (a holder preparing for a job reads its
+    /// file onto the job's classes, [`crate::DataSpec::holder_options`]): each label cell maps to one of
+    /// them or is refused ([`DatasetError::UnknownClass`]). `None` (the default) infers them from the file
+    /// (0/1 labels stay binary; see [`crate::labels`]).
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
 }
 
 impl Default for LoadOptions {
@@ -89,6 +95,7 @@ impl Default for LoadOptions {
             clamp: 8.0,
             stratify: true,
             delimiter: None,
+            classes: None,
         }
     }
 }
@@ -147,6 +154,10 @@ impl LoadOptions {
                 )));
             }
         }
+        if let Some(classes) = &self.classes {
+            crate::labels::validate_classes(classes)
+                .map_err(|e| DatasetError::InvalidOption(format!("classes: {e}")))?;
+        }
         if let TextPolicy::OneHot { max_categories: 0 } = self.text {
             return Err(DatasetError::InvalidOption(
                 "OneHot needs max_categories >= 1".to_string(),
@@ -188,6 +199,17 @@ mod tests {
             ..LoadOptions::default()
         };
         assert!(o.validate().is_err());
+        for (classes, ok) in [
+            (vec!["benign", "fraud", "phish"], true),
+            (vec!["benign"], false),
+            (vec!["a", "a"], false),
+        ] {
+            let o = LoadOptions {
+                classes: Some(classes.iter().map(|c| c.to_string()).collect()),
+                ..LoadOptions::default()
+            };
+            assert_eq!(o.validate().is_ok(), ok, "{classes:?}");
+        }
         for bad in [b'"', b'\n', b'\r', 0xe9] {
             let o = LoadOptions {
                 delimiter: Some(bad),

@@ -32,17 +32,15 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::errors::ParquetError;
 
 use crate::error::DatasetError;
-use crate::reader::{find_label, parse_label, unique_names, RawTable};
+use crate::reader::{find_label, unique_names, LabelColumn, RawTable};
 
 /// Rows decoded per Arrow batch.
 const BATCH_ROWS: usize = 8192;
 
-/// Reads the Parquet file `path` with the label column `label` (see [`crate::reader::read_table`]).
-pub(crate) fn read_parquet(
-    path: &Path,
-    label: &str,
-    label_required: bool,
-) -> Result<RawTable, DatasetError> {
+/// Reads the Parquet file `path` with the label column `label` (see [`crate::reader::read_table`]). A label
+/// column may be of any type with a cell form (integers, booleans, floats, strings, dictionaries of them):
+/// its cells go through the same class rule as a CSV's ([`crate::labels`]).
+pub(crate) fn read_parquet(path: &Path, label: &LabelColumn<'_>) -> Result<RawTable, DatasetError> {
     let parquet_err = |source: ParquetError| DatasetError::Parquet {
         path: path.to_path_buf(),
         source,
@@ -64,7 +62,7 @@ pub(crate) fn read_parquet(
             path.display()
         )));
     }
-    let label_idx = find_label(&header, label, label_required)?;
+    let label_idx = find_label(&header, label.name, label.required)?;
     let reader = builder
         .with_batch_size(BATCH_ROWS)
         .build()
@@ -84,7 +82,7 @@ pub(crate) fn read_parquet(
         }
     }
 
-    let labels = match label_idx {
+    let label_cells = match label_idx {
         Some(l) => {
             let Some(cells) = &columns[l] else {
                 return Err(DatasetError::NonBinaryLabel {
@@ -92,23 +90,21 @@ pub(crate) fn read_parquet(
                     row: 0,
                 });
             };
-            cells
-                .iter()
-                .enumerate()
-                .map(|(row, c)| parse_label(c, row))
-                .collect::<Result<Vec<f32>, _>>()?
+            Some(cells.as_slice())
         }
-        None => {
-            let rows = columns.iter().flatten().map(Vec::len).next().unwrap_or(0);
-            vec![f32::NAN; rows]
-        }
+        None => None,
     };
-    if labels.is_empty() {
+    let rows = label_cells.map_or_else(
+        || columns.iter().flatten().map(Vec::len).next().unwrap_or(0),
+        <[String]>::len,
+    );
+    if rows == 0 {
         return Err(DatasetError::Empty(format!(
             "{} has a schema but no data rows",
             path.display()
         )));
     }
+    let encoded = label.encode(label_cells, rows)?;
 
     let (all_names, renamed) = unique_names(&header, label_idx);
     let mut names = Vec::with_capacity(all_names.len());
@@ -130,7 +126,8 @@ pub(crate) fn read_parquet(
     Ok(RawTable {
         names,
         cells: kept,
-        labels,
+        labels: encoded.labels,
+        classes: encoded.classes,
         has_label: label_idx.is_some(),
         renamed,
         unsupported,

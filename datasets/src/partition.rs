@@ -1,4 +1,5 @@
-//! Splitting a training table among N data holders: IID, or non-IID by label with Dirichlet(α) proportions.
+//! Splitting a training table among N data holders: IID, or non-IID by label with Dirichlet(α) proportions
+//! drawn for each class (two for a binary label, K for K classes).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -7,6 +8,7 @@ use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatasetError;
+use crate::labels::class_of;
 use crate::table::Dataset;
 
 /// How rows are dealt to holders.
@@ -14,8 +16,8 @@ use crate::table::Dataset;
 pub enum Partition {
     /// Shuffle and deal round-robin: sizes differ by at most one, label rates close to the table's.
     Iid,
-    /// For each label class, holder shares drawn from Dirichlet(α, …, α): small α (0.1–0.5) gives holders with
-    /// very different sizes and label rates; large α approaches IID.
+    /// For each class, holder shares drawn from Dirichlet(α, …, α): small α (0.1–0.5) gives holders with
+    /// very different sizes and class mixes; large α approaches IID.
     Dirichlet {
         /// Concentration, > 0.
         alpha: f64,
@@ -104,8 +106,13 @@ fn dirichlet(
 ) -> Result<Vec<Vec<usize>>, DatasetError> {
     let gamma = Gamma::new(alpha, 1.0)
         .map_err(|e| DatasetError::InvalidOption(format!("alpha {alpha}: {e}")))?;
-    let (pos, neg): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&i| labels[i] > 0.5);
-    let mut classes = [neg, pos];
+    // One group of rows per class index, class 0 first (a binary label's negatives, then its positives, as
+    // before multi-class labels: the same seed deals 0/1 labels as it did).
+    let n_classes = labels.iter().map(|&l| class_of(l) + 1).max().unwrap_or(0);
+    let mut classes = vec![Vec::new(); n_classes.max(2)];
+    for (i, &l) in labels.iter().enumerate() {
+        classes[class_of(l)].push(i);
+    }
     let mut best: Vec<Vec<usize>> = Vec::new();
     for _ in 0..DIRICHLET_TRIES {
         let mut h: Vec<Vec<usize>> = vec![Vec::new(); k];
@@ -205,6 +212,68 @@ mod tests {
         let p = partition_indices(&l[..10], 10, &Partition::Dirichlet { alpha: 0.01 }, 5)?;
         assert_disjoint_cover(&p, 10);
         assert!(p.iter().all(|h| h.len() == 1));
+        Ok(())
+    }
+
+    #[test]
+    fn dirichlet_over_three_classes_skews_class_mixes() -> Result<(), DatasetError> {
+        // 900 rows, 300 of each of three classes.
+        let l: Vec<f32> = (0..900).map(|i| (i % 3) as f32).collect();
+        let p = partition_indices(&l, 5, &Partition::Dirichlet { alpha: 0.3 }, 11)?;
+        assert_disjoint_cover(&p, 900);
+        assert_eq!(
+            p,
+            partition_indices(&l, 5, &Partition::Dirichlet { alpha: 0.3 }, 11)?
+        );
+        // Each class is dealt separately: every class's rows all go somewhere, and with α = 0.3 the
+        // holders' mixes are far from a third each.
+        let share = |h: &[usize], c: usize| {
+            h.iter().filter(|&&i| l[i] as usize == c).count() as f64 / h.len() as f64
+        };
+        let spread: f64 = (0..3)
+            .map(|c| {
+                let s: Vec<f64> = p.iter().map(|h| share(h, c)).collect();
+                s.iter().cloned().fold(f64::MIN, f64::max)
+                    - s.iter().cloned().fold(f64::MAX, f64::min)
+            })
+            .fold(0.0, f64::max);
+        assert!(spread > 0.3, "class shares barely differ: {spread}");
+        for c in 0..3 {
+            let dealt: usize = p
+                .iter()
+                .map(|h| h.iter().filter(|&&i| l[i] as usize == c).count())
+                .sum();
+            assert_eq!(dealt, 300);
+        }
+        // A large α gives near-IID mixes.
+        let p = partition_indices(&l, 3, &Partition::Dirichlet { alpha: 1e4 }, 11)?;
+        for h in &p {
+            for c in 0..3 {
+                assert!((share(h, c) - 1.0 / 3.0).abs() < 0.05, "{}", share(h, c));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the binary-only code (before multi-class labels) dealt for `labels(30)`, 3 holders, α = 0.5,
+    /// seed 4.
+    const PINNED_BINARY: [&[usize]; 3] = [
+        &[
+            0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 18, 19, 20, 22, 23, 24, 25, 26, 27, 28,
+        ],
+        &[3, 9, 21],
+        &[16, 17, 29],
+    ];
+
+    #[test]
+    fn binary_labels_are_dealt_as_before() -> Result<(), DatasetError> {
+        // Pinned from the binary-only code (negatives then positives, two Dirichlet draws per try).
+        let l = labels(30);
+        let p = partition_indices(&l, 3, &Partition::Dirichlet { alpha: 0.5 }, 4)?;
+        assert_eq!(
+            p,
+            PINNED_BINARY.iter().map(|h| h.to_vec()).collect::<Vec<_>>()
+        );
         Ok(())
     }
 

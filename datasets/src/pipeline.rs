@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatasetError;
+use crate::labels::{class_name, class_of, count_classes, index_classes};
 use crate::normalize::Normalizer;
 use crate::options::{LoadOptions, MissingPolicy};
 use crate::report::{DropReason, DroppedColumn, LoadReport};
@@ -70,6 +71,8 @@ fn load_numeric(
         label: opts.label.trim().to_string(),
         rows_read: raw.n_rows(),
         positives_read: raw.labels.iter().filter(|&&l| l > 0.5).count(),
+        class_rows_read: count_classes(&raw.labels, raw.classes.len()),
+        classes: raw.classes.clone(),
         columns_read: raw.names.len() + raw.unsupported.len() + usize::from(raw.has_label),
         renamed_columns: raw.renamed.clone(),
         ..LoadReport::default()
@@ -96,7 +99,9 @@ fn load_numeric(
 }
 
 /// Runs the pipeline from a numeric table onwards (`NaN` = missing). `report` may already describe earlier
-/// steps (reading, feature extraction); its `rows_read`/`columns_read` are filled in if still zero.
+/// steps (reading, feature extraction); its `rows_read`/`columns_read` are filled in if still zero, and its
+/// `classes` if empty (the binary classes for 0/1 labels, else `"0"`, `"1"`, … up to the largest label).
+/// A label that is no class of `report.classes` is an [`DatasetError::UnknownClass`].
 pub fn prepare(
     table: Dataset,
     mut report: LoadReport,
@@ -106,10 +111,21 @@ pub fn prepare(
     if table.n_rows() == 0 {
         return Err(DatasetError::Empty("no data rows".to_string()));
     }
+    let label = match report.label.trim() {
+        "" => opts.label.trim().to_string(),
+        l => l.to_string(),
+    };
+    if report.classes.is_empty() {
+        report.classes = index_classes(&table.labels);
+    }
+    check_labels(&table, &report.classes, &label)?;
     if report.rows_read == 0 {
         report.rows_read = table.n_rows();
         report.positives_read = table.n_positive();
         report.columns_read = table.n_features + 1;
+    }
+    if report.class_rows_read.is_empty() {
+        report.class_rows_read = table.class_counts(report.classes.len());
     }
     let table = prune::prune(table, opts, &mut report);
     if table.n_features == 0 {
@@ -123,26 +139,60 @@ pub fn prepare(
                 .join(", ")
         )));
     }
-    let label = match report.label.trim() {
-        "" => opts.label.trim().to_string(),
-        l => l.to_string(),
-    };
     let prepared = finish(table, report, opts);
-    require_both_classes(&prepared.train, &label)?;
+    require_classes(&prepared.train, &label, &prepared.report.classes)?;
     Ok(prepared)
 }
 
+/// Refuses labels that are no class of `classes`: `NaN` (a row to score) or an index at or past
+/// `classes.len()` ([`DatasetError::UnknownClass`], naming the first such row).
+pub(crate) fn check_labels(
+    table: &Dataset,
+    classes: &[String],
+    label: &str,
+) -> Result<(), DatasetError> {
+    let k = classes.len() as f32;
+    match table
+        .labels
+        .iter()
+        .position(|&l| !(l >= 0.0 && l < k && l.fract() == 0.0))
+    {
+        Some(row) => Err(DatasetError::UnknownClass {
+            label: label.to_string(),
+            value: table.labels[row].to_string(),
+            row,
+            classes: classes.to_vec(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a training split whose rows all have one label ([`DatasetError::SingleClass`],
-/// naming the `label` column and the value). [`prepare`] (and so [`load_csv`]) checks the
+/// naming the `label` column and the value: `0` or `1`). [`prepare`] (and so [`load_csv`]) checks the
 /// table a coordinator, `cairn demo` or a centralised baseline trains and evaluates on; a
 /// data holder's own share ([`crate::prepare_for_job`]) is not checked, as a holder with
-/// only one class (only benign addresses) is normal in federated learning.
+/// only one class (only benign addresses) is normal in federated learning. With class names at hand,
+/// [`require_classes`] names the class.
 pub fn require_both_classes(train: &Dataset, label: &str) -> Result<(), DatasetError> {
-    let positives = train.n_positive();
-    if train.n_rows() > 0 && (positives == 0 || positives == train.n_rows()) {
+    require_classes(train, label, &[])
+}
+
+/// Refuses a training split whose rows are all of one class: training needs rows of at least two
+/// ([`DatasetError::SingleClass`], naming the `label` column and the class by its name in `classes`, or by
+/// its index when `classes` has no such entry). An empty split passes (emptiness is refused elsewhere).
+pub fn require_classes(
+    train: &Dataset,
+    label: &str,
+    classes: &[String],
+) -> Result<(), DatasetError> {
+    let Some(&first) = train.labels.first() else {
+        return Ok(());
+    };
+    let only = class_of(first);
+    if train.labels.iter().all(|&l| class_of(l) == only) {
         return Err(DatasetError::SingleClass {
             label: label.to_string(),
-            value: u8::from(positives > 0),
+            value: class_name(classes, only),
             rows: train.n_rows(),
         });
     }
@@ -176,6 +226,10 @@ pub(crate) fn finish_with(
         (table, 0)
     };
     report.duplicates_removed = removed;
+    if report.classes.is_empty() {
+        report.classes = index_classes(&table.labels);
+    }
+    let k = report.classes.len();
     report.rows_kept = table.n_rows();
     report.positive_rate = table.positive_rate();
     if !opts.dedupe {
@@ -183,11 +237,12 @@ pub(crate) fn finish_with(
             "de-duplication disabled: repeated rows may sit on both sides of the split".to_string(),
         );
     }
-    let n_pos = table.n_positive();
-    if n_pos == 0 || n_pos == table.n_rows() {
+    let counts = table.class_counts(k);
+    if counts.iter().filter(|&&n| n > 0).count() <= 1 {
+        let only = counts.iter().position(|&n| n > 0).unwrap_or(0);
         report.notes.push(format!(
             "every row has label {}: nothing to learn",
-            u8::from(n_pos > 0)
+            class_name(&report.classes, only)
         ));
     }
 
@@ -206,6 +261,8 @@ pub(crate) fn finish_with(
     report.test_rows = test.n_rows();
     report.train_positive_rate = train.positive_rate();
     report.test_positive_rate = test.positive_rate();
+    report.train_class_rows = train.class_counts(k);
+    report.test_class_rows = test.class_counts(k);
     report.n_features = train.n_features;
     report.log_transformed = normalizer.log_columns();
     report.clamp = normalizer.clamp;
@@ -265,7 +322,10 @@ mod tests {
                     value: v,
                     rows,
                 } => {
-                    assert_eq!((label.as_str(), *v), ("is_phish", value));
+                    assert_eq!(
+                        (label.as_str(), v.as_str()),
+                        ("is_phish", value.to_string().as_str())
+                    );
                     assert_eq!(*rows, 32, "40 rows less the 20 % test split");
                 }
                 other => panic!("expected SingleClass, got {other:?}"),
@@ -332,7 +392,7 @@ mod tests {
         // The same rows as a whole training table are refused, naming the label.
         let err = prepare(holder, report(), &opts).expect_err("one class");
         assert!(
-            matches!(&err, DatasetError::SingleClass { label, value: 0, .. } if label == "label"),
+            matches!(&err, DatasetError::SingleClass { label, value, .. } if label == "label" && value == "0"),
             "{err:?}"
         );
     }

@@ -1,5 +1,5 @@
 //! Reading a labelled table — CSV (optionally gzipped) or Parquet — into a column-major table of trimmed text
-//! cells, with the label parsed to 0/1.
+//! cells, with the label turned into class indices ([`crate::labels`]).
 //!
 //! Nothing is interpreted here beyond the label: deciding which columns are numeric, ids or text is the job of
 //! [`crate::columns`], whatever the file format, so a Parquet file and the CSV it was exported from give the
@@ -14,15 +14,19 @@ use std::path::Path;
 use crate::error::DatasetError;
 use crate::options::LoadOptions;
 
-/// A table as text: label parsed, every other column kept as trimmed strings, column-major.
+/// A table as text: labels as class indices, every other column kept as trimmed strings, column-major.
 #[derive(Debug, Clone)]
 pub(crate) struct RawTable {
     /// Trimmed, de-duplicated names of the non-label columns, in file order.
     pub names: Vec<String>,
     /// `cells[j][i]`: column `j`, data row `i`, trimmed.
     pub cells: Vec<Vec<String>>,
-    /// One 0.0/1.0 label per data row (`NaN` for every row when the label column is absent and optional).
+    /// One class index per data row (`NaN` for every row when the label column is absent and optional, and
+    /// for a row to score whose label cell is missing).
     pub labels: Vec<f32>,
+    /// The label's classes, in index order (the given ones, or those inferred from the cells; the binary
+    /// classes when there is no label column).
+    pub classes: Vec<String>,
     /// Whether the file has the label column.
     pub has_label: bool,
     /// Header names renamed because they repeated an earlier one: (original, new).
@@ -38,7 +42,8 @@ impl RawTable {
     }
 }
 
-/// Parses one label cell: `0`/`1` in any numeric spelling, or `true`/`false`.
+/// Parses one binary label cell: `0`/`1` in any numeric spelling, or `true`/`false` (an empty cell is no
+/// label: an error naming `row`). The binary case of [`crate::labels`].
 pub(crate) fn parse_label(cell: &str, row: usize) -> Result<f32, DatasetError> {
     let t = cell.trim();
     let bad = || DatasetError::NonBinaryLabel {
@@ -64,9 +69,9 @@ pub(crate) fn is_parquet(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
 }
 
-/// Reads `path` with the label column `opts.label`: Parquet when the name ends in `.parquet`, else CSV
-/// (gzip when it ends in `.gz`) with [`LoadOptions::delimiter_for`]. With `label_required` false a file
-/// without the label column is read too, every label `NaN`.
+/// Reads `path` with the label column `opts.label` (onto the classes `opts.classes` when given): Parquet when
+/// the name ends in `.parquet`, else CSV (gzip when it ends in `.gz`) with [`LoadOptions::delimiter_for`].
+/// With `label_required` false a file without the label column is read too, every label `NaN`.
 pub(crate) fn read_table(
     path: &Path,
     opts: &LoadOptions,
@@ -78,9 +83,63 @@ pub(crate) fn read_table(
                 path: path.to_path_buf(),
             });
         }
-        crate::parquet_file::read_parquet(path, &opts.label, label_required)
+        crate::parquet_file::read_parquet(path, &label_column(opts, label_required))
     } else {
-        read_csv(path, &opts.label, opts.delimiter_for(path), label_required)
+        read_csv(
+            path,
+            &label_column(opts, label_required),
+            opts.delimiter_for(path),
+        )
+    }
+}
+
+/// How the label column is read: its name, whether it must be there, and its classes if given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LabelColumn<'a> {
+    /// The label column's name (trimmed before matching).
+    pub name: &'a str,
+    /// Whether a file without it is an error (else every label is `NaN`: rows to score).
+    pub required: bool,
+    /// The classes to map the cells onto; `None` infers them.
+    pub classes: Option<&'a [String]>,
+}
+
+impl<'a> LabelColumn<'a> {
+    /// A required label column `name` whose classes are inferred.
+    #[cfg(test)]
+    pub fn required(name: &'a str) -> Self {
+        LabelColumn {
+            name,
+            required: true,
+            classes: None,
+        }
+    }
+
+    /// The labels of a table of `rows` rows whose label column has the cells `cells` (`None`: the file has no
+    /// label column), with their classes.
+    pub fn encode(
+        &self,
+        cells: Option<&[String]>,
+        rows: usize,
+    ) -> Result<crate::labels::EncodedLabels, DatasetError> {
+        match cells {
+            Some(c) => crate::labels::encode(self.name, c, self.classes, !self.required),
+            None => Ok(crate::labels::EncodedLabels {
+                labels: vec![f32::NAN; rows],
+                classes: self
+                    .classes
+                    .map_or_else(crate::labels::binary_classes, <[String]>::to_vec),
+            }),
+        }
+    }
+}
+
+/// The label column `opts` describes.
+fn label_column(opts: &LoadOptions, required: bool) -> LabelColumn<'_> {
+    LabelColumn {
+        name: &opts.label,
+        required,
+        classes: opts.classes.as_deref(),
     }
 }
 
@@ -104,9 +163,8 @@ pub(crate) fn find_label(
 /// Reads `path` (plain CSV, or gzip when the name ends in `.gz`) with the label column `label`.
 pub(crate) fn read_csv(
     path: &Path,
-    label: &str,
+    label: &LabelColumn<'_>,
     delimiter: u8,
-    label_required: bool,
 ) -> Result<RawTable, DatasetError> {
     if !path.is_file() {
         return Err(DatasetError::MissingFile {
@@ -122,16 +180,15 @@ pub(crate) fn read_csv(
     } else {
         Box::new(std::io::BufReader::new(file))
     };
-    read_csv_from(input, path, label, delimiter, label_required)
+    read_csv_from(input, path, label, delimiter)
 }
 
 /// Reads a labelled CSV from any reader; `path` is only used in error messages.
 pub(crate) fn read_csv_from(
     input: impl Read,
     path: &Path,
-    label: &str,
+    label: &LabelColumn<'_>,
     delimiter: u8,
-    label_required: bool,
 ) -> Result<RawTable, DatasetError> {
     let csv_err = |source| DatasetError::Csv {
         path: path.to_path_buf(),
@@ -162,11 +219,11 @@ pub(crate) fn read_csv_from(
             path.display()
         )));
     }
-    let label_idx = find_label(&header, label, label_required)?;
+    let label_idx = find_label(&header, label.name, label.required)?;
 
     let (names, renamed) = unique_names(&header, label_idx);
     let mut cells: Vec<Vec<String>> = vec![Vec::new(); names.len()];
-    let mut labels = Vec::new();
+    let mut label_cells = Vec::new();
     let mut record = csv::StringRecord::new();
     let mut row = 0usize;
     while rdr.read_record(&mut record).map_err(csv_err)? {
@@ -179,13 +236,10 @@ pub(crate) fn read_csv_from(
                 found: record.len(),
             });
         }
-        labels.push(match label_idx {
-            // Rows to score may have their label cell empty (not known yet): NaN, as
-            // without the column.
-            Some(l) if !label_required && record[l].trim().is_empty() => f32::NAN,
-            Some(l) => parse_label(&record[l], row)?,
-            None => f32::NAN,
-        });
+        if let Some(l) = label_idx {
+            // Kept verbatim: an error names the cell as it is in the file.
+            label_cells.push(record[l].to_string());
+        }
         let mut k = 0;
         for (j, cell) in record.iter().enumerate() {
             if Some(j) != label_idx {
@@ -195,16 +249,19 @@ pub(crate) fn read_csv_from(
         }
         row += 1;
     }
-    if labels.is_empty() {
+    if row == 0 {
         return Err(DatasetError::Empty(format!(
             "{} has a header but no data rows",
             path.display()
         )));
     }
+    // Rows to score may have their label cell empty (not known yet): NaN, as without the column.
+    let encoded = label.encode(label_idx.map(|_| label_cells.as_slice()), row)?;
     Ok(RawTable {
         names,
         cells,
-        labels,
+        labels: encoded.labels,
+        classes: encoded.classes,
         has_label: label_idx.is_some(),
         renamed,
         unsupported: Vec::new(),
@@ -248,7 +305,12 @@ mod tests {
     use super::*;
 
     fn read(text: &str, label: &str) -> Result<RawTable, DatasetError> {
-        read_csv_from(text.as_bytes(), Path::new("mem.csv"), label, b',', true)
+        read_csv_from(
+            text.as_bytes(),
+            Path::new("mem.csv"),
+            &LabelColumn::required(label),
+            b',',
+        )
     }
 
     #[test]
@@ -298,9 +360,8 @@ mod tests {
         let t = read_csv_from(
             "a;y;b\n1,5;0;x\n2;1;y\n".as_bytes(),
             Path::new("mem.csv"),
-            "y",
+            &LabelColumn::required("y"),
             b';',
-            true,
         )?;
         assert_eq!(t.names, vec!["a", "b"]);
         assert_eq!(t.cells[0], vec!["1,5", "2"], "a comma is data under ';'");
@@ -308,9 +369,8 @@ mod tests {
         let tab = read_csv_from(
             "a\ty\n1\t1\n".as_bytes(),
             Path::new("mem.tsv"),
-            "y",
+            &LabelColumn::required("y"),
             b'\t',
-            true,
         )?;
         assert_eq!((tab.names, tab.labels), (vec!["a".to_string()], vec![1.0]));
         // Read with the wrong delimiter, the header is one name and the label is not found.
@@ -322,9 +382,11 @@ mod tests {
         let unlabelled = read_csv_from(
             "a,b\n1,2\n3,4\n".as_bytes(),
             Path::new("mem.csv"),
-            "y",
+            &LabelColumn {
+                required: false,
+                ..LabelColumn::required("y")
+            },
             b',',
-            false,
         )?;
         assert!(!unlabelled.has_label);
         assert_eq!(unlabelled.names, vec!["a", "b"]);
@@ -334,21 +396,38 @@ mod tests {
         let labelled = read_csv_from(
             "a,y\n1,1\n".as_bytes(),
             Path::new("mem.csv"),
-            "y",
+            &LabelColumn {
+                required: false,
+                ..LabelColumn::required("y")
+            },
             b',',
-            false,
         )?;
         assert!(labelled.has_label && labelled.labels == vec![1.0]);
+        let binary = crate::labels::binary_classes();
         assert!(matches!(
             read_csv_from(
                 "a,y\n1,2\n".as_bytes(),
                 Path::new("mem.csv"),
-                "y",
-                b',',
-                false
+                &LabelColumn {
+                    required: false,
+                    classes: Some(&binary),
+                    ..LabelColumn::required("y")
+                },
+                b','
             ),
-            Err(DatasetError::NonBinaryLabel { .. })
+            Err(DatasetError::UnknownClass { row: 0, .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn class_names_become_indices() -> Result<(), DatasetError> {
+        let t = read("a,kind\n1,scam\n2, benign\n3,phish\n4,scam\n", "kind")?;
+        assert_eq!(t.classes, vec!["benign", "phish", "scam"]);
+        assert_eq!(t.labels, vec![2.0, 0.0, 1.0, 2.0]);
+        let t = read("a,y\n1,1\n2,true\n3,0.0\n", "y")?;
+        assert_eq!(t.classes, crate::labels::binary_classes());
+        assert_eq!(t.labels, vec![1.0, 1.0, 0.0]);
         Ok(())
     }
 }

@@ -82,10 +82,19 @@ pub struct LoadReport {
     pub source: String,
     /// The label column.
     pub label: String,
+    /// The label's classes, in index order: `["0", "1"]` for a 0/1 label (and in reports written before
+    /// multi-class labels), else the class names ([`crate::labels`]). Empty until known: [`crate::prepare`]
+    /// fills it in from the labels when the caller left it empty.
+    #[serde(default = "crate::labels::binary_classes")]
+    pub classes: Vec<String>,
     /// Data rows read from the source.
     pub rows_read: usize,
-    /// Rows read with label 1.
+    /// Rows read with label 1 (for a binary label the positives; with more classes, the rows of any class
+    /// but 0).
     pub positives_read: usize,
+    /// Labelled rows read of each class, in [`LoadReport::classes`] order.
+    #[serde(default)]
+    pub class_rows_read: Vec<usize>,
     /// Columns read, label included.
     pub columns_read: usize,
     /// Header names that repeated an earlier one, and what they were renamed to.
@@ -116,6 +125,12 @@ pub struct LoadReport {
     pub train_positive_rate: f64,
     /// Label rate of the test split.
     pub test_positive_rate: f64,
+    /// Rows of each class in the training split (after de-duplication).
+    #[serde(default)]
+    pub train_class_rows: Vec<usize>,
+    /// Rows of each class in the test split.
+    #[serde(default)]
+    pub test_class_rows: Vec<usize>,
     /// Number of output features.
     pub n_features: usize,
     /// Columns given the signed-log transform (decided on the training split).
@@ -137,6 +152,23 @@ impl LoadReport {
             .map(|d| d.name.as_str())
             .collect()
     }
+
+    /// Whether the label is named classes rather than 0/1 (more than two classes, or two named ones such
+    /// as `benign`/`phish`): the summary then lists the classes instead of a positive rate alone.
+    pub fn has_named_classes(&self) -> bool {
+        !self.classes.is_empty() && !crate::labels::is_binary_classes(&self.classes)
+    }
+}
+
+/// `name n (p%)` for each class, from `counts` (the classes' rows) out of their sum.
+fn class_counts(classes: &[String], counts: &[usize]) -> String {
+    let total: usize = counts.iter().sum();
+    let parts: Vec<String> = classes
+        .iter()
+        .zip(counts)
+        .map(|(c, n)| format!("{c} {n} ({:.1}%)", 100.0 * *n as f64 / total.max(1) as f64))
+        .collect();
+    list(&parts)
 }
 
 fn list(names: &[String]) -> String {
@@ -153,14 +185,32 @@ fn list(names: &[String]) -> String {
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "dataset {} (label {:?})", self.source, self.label)?;
-        writeln!(
-            f,
-            "  read {} rows x {} columns, {} labelled 1 ({:.1}%)",
-            self.rows_read,
-            self.columns_read,
-            self.positives_read,
-            100.0 * self.positives_read as f64 / self.rows_read.max(1) as f64
-        )?;
+        if self.has_named_classes() {
+            writeln!(
+                f,
+                "  read {} rows x {} columns, {} classes: {}",
+                self.rows_read,
+                self.columns_read,
+                self.classes.len(),
+                class_counts(&self.classes, &self.class_rows_read)
+            )?;
+            if self.classes.len() == 2 {
+                writeln!(
+                    f,
+                    "  binary label: the positive class (1) is {:?}, the negative (0) {:?}",
+                    self.classes[1], self.classes[0]
+                )?;
+            }
+        } else {
+            writeln!(
+                f,
+                "  read {} rows x {} columns, {} labelled 1 ({:.1}%)",
+                self.rows_read,
+                self.columns_read,
+                self.positives_read,
+                100.0 * self.positives_read as f64 / self.rows_read.max(1) as f64
+            )?;
+        }
         for (from, to) in &self.renamed_columns {
             writeln!(f, "  renamed repeated header {from:?} -> {to:?}")?;
         }
@@ -200,21 +250,37 @@ impl fmt::Display for LoadReport {
         for w in &self.leak_warnings {
             writeln!(f, "  WARNING label leak: {w}")?;
         }
-        writeln!(
-            f,
-            "  removed {} duplicate rows before splitting; {} rows kept, positive rate {:.1}%",
-            self.duplicates_removed,
-            self.rows_kept,
-            100.0 * self.positive_rate
-        )?;
-        writeln!(
-            f,
-            "  split: train {} rows ({:.1}% positive), test {} rows ({:.1}% positive)",
-            self.train_rows,
-            100.0 * self.train_positive_rate,
-            self.test_rows,
-            100.0 * self.test_positive_rate
-        )?;
+        if self.classes.len() > 2 {
+            writeln!(
+                f,
+                "  removed {} duplicate rows before splitting; {} rows kept",
+                self.duplicates_removed, self.rows_kept
+            )?;
+            writeln!(
+                f,
+                "  split: train {} rows ({}), test {} rows ({})",
+                self.train_rows,
+                class_counts(&self.classes, &self.train_class_rows),
+                self.test_rows,
+                class_counts(&self.classes, &self.test_class_rows)
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  removed {} duplicate rows before splitting; {} rows kept, positive rate {:.1}%",
+                self.duplicates_removed,
+                self.rows_kept,
+                100.0 * self.positive_rate
+            )?;
+            writeln!(
+                f,
+                "  split: train {} rows ({:.1}% positive), test {} rows ({:.1}% positive)",
+                self.train_rows,
+                100.0 * self.train_positive_rate,
+                self.test_rows,
+                100.0 * self.test_positive_rate
+            )?;
+        }
         writeln!(f, "  {} features", self.n_features)?;
         if !self.log_transformed.is_empty() {
             writeln!(
@@ -233,5 +299,80 @@ impl fmt::Display for LoadReport {
             writeln!(f, "  note: {n}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_report_reads_as_before_and_named_classes_are_listed() {
+        let binary = LoadReport {
+            classes: crate::labels::binary_classes(),
+            rows_read: 10,
+            positives_read: 4,
+            class_rows_read: vec![6, 4],
+            ..LoadReport::default()
+        };
+        let text = binary.to_string();
+        assert!(text.contains("4 labelled 1 (40.0%)"), "{text}");
+        assert!(!text.contains("classes"), "{text}");
+        assert_eq!(
+            text,
+            LoadReport {
+                classes: Vec::new(),
+                ..binary
+            }
+            .to_string()
+        );
+
+        let named = LoadReport {
+            classes: vec!["benign".into(), "phish".into()],
+            rows_read: 10,
+            class_rows_read: vec![7, 3],
+            ..LoadReport::default()
+        };
+        let text = named.to_string();
+        assert!(
+            text.contains("2 classes: benign 7 (70.0%), phish 3 (30.0%)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the positive class (1) is \"phish\""),
+            "{text}"
+        );
+
+        let three = LoadReport {
+            classes: vec!["benign".into(), "fraud".into(), "phish_hack".into()],
+            class_rows_read: vec![5, 3, 2],
+            train_class_rows: vec![4, 2, 2],
+            test_class_rows: vec![1, 1, 0],
+            ..LoadReport::default()
+        };
+        let text = three.to_string();
+        assert!(text.contains("3 classes: benign 5 (50.0%)"), "{text}");
+        assert!(
+            text.contains("train 0 rows (benign 4 (50.0%), fraud 2 (25.0%), phish_hack 2 (25.0%))"),
+            "{text}"
+        );
+        assert!(!text.contains("positive"), "{text}");
+    }
+
+    #[test]
+    fn reports_written_before_classes_read_as_binary() {
+        let mut json = serde_json::to_value(LoadReport::default()).expect("serialise");
+        let obj = json.as_object_mut().expect("an object");
+        for field in [
+            "classes",
+            "class_rows_read",
+            "train_class_rows",
+            "test_class_rows",
+        ] {
+            assert!(obj.remove(field).is_some(), "{field}");
+        }
+        let back: LoadReport = serde_json::from_value(json).expect("old JSON reads");
+        assert_eq!(back.classes, crate::labels::binary_classes());
+        assert!(back.class_rows_read.is_empty());
     }
 }

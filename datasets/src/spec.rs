@@ -1,5 +1,5 @@
-//! [`DataSpec`]: what a job trains on, as every holder must prepare it — the label column, and
-//! the model's input columns with the transform fitted on the coordinator's table.
+//! [`DataSpec`]: what a job trains on, as every holder must prepare it — the label column and its
+//! classes, and the model's input columns with the transform fitted on the coordinator's table.
 //!
 //! The coordinator fits a [`Normalizer`] on its own (evaluation) table and sends it with the
 //! job; each holder reads its own file (named by the holder, never by the job), selects the
@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatasetError;
+use crate::labels::{binary_classes, class_index, count_classes, validate_classes};
 use crate::normalize::Normalizer;
 use crate::options::LoadOptions;
 use crate::pipeline::{finish_with, Prepared};
@@ -21,11 +22,15 @@ pub const MAX_SPEC_COLUMNS: usize = 4096;
 /// Longest column (or label) name a spec may carry, in bytes.
 pub const MAX_COLUMN_NAME_BYTES: usize = 256;
 
-/// The job's data: its label column and its input columns with their fitted transforms.
+/// The job's data: its label column and classes, and its input columns with their fitted transforms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSpec {
     /// The label column's (trimmed) name.
     pub label: String,
+    /// The label's classes, in index order (a label cell of class `i` is the model's output `i`):
+    /// `["0", "1"]` for a 0/1 label, and for a spec written before multi-class labels.
+    #[serde(default = "binary_classes")]
+    pub classes: Vec<String>,
     /// The model's input columns, in order, each with its transform.
     pub normalizer: Normalizer,
 }
@@ -38,9 +43,35 @@ pub struct SpecError(pub String);
 impl DataSpec {
     /// The spec of a table the coordinator prepared.
     pub fn of(prepared: &Prepared) -> DataSpec {
+        let classes = if prepared.report.classes.is_empty() {
+            binary_classes()
+        } else {
+            prepared.report.classes.clone()
+        };
         DataSpec {
             label: prepared.report.label.clone(),
+            classes,
             normalizer: prepared.normalizer.clone(),
+        }
+    }
+
+    /// Number of classes of the label (2 for a binary one).
+    pub fn n_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Whether the label has two classes (0/1, or two named ones whose second is the positive class).
+    pub fn is_binary(&self) -> bool {
+        self.n_classes() == 2
+    }
+
+    /// `opts` for reading a holder's own table for this job: this spec's label column, and its classes, so
+    /// that every label cell maps to the job's class index (or is refused, naming the value and row).
+    pub fn holder_options(&self, opts: &LoadOptions) -> LoadOptions {
+        LoadOptions {
+            label: self.label.clone(),
+            classes: Some(self.classes.clone()),
+            ..opts.clone()
         }
     }
 
@@ -50,7 +81,8 @@ impl DataSpec {
     }
 
     /// Checks what a holder relies on: names that are present, short, printable and
-    /// distinct; finite statistics; a positive standard deviation and clamp.
+    /// distinct; 2 to [`crate::MAX_CLASSES`] distinct, printable class names; finite statistics;
+    /// a positive standard deviation and clamp.
     pub fn validate(&self) -> Result<(), SpecError> {
         let name_ok = |n: &str| {
             !n.trim().is_empty()
@@ -62,6 +94,7 @@ impl DataSpec {
                 "the label name must be 1 to {MAX_COLUMN_NAME_BYTES} printable bytes"
             )));
         }
+        validate_classes(&self.classes).map_err(SpecError)?;
         let cols = &self.normalizer.columns;
         if cols.is_empty() || cols.len() > MAX_SPEC_COLUMNS {
             return Err(SpecError(format!(
@@ -142,6 +175,14 @@ impl DataSpec {
 /// holder's own options (`opts.test_fraction`, `opts.seed`: rows it keeps out of training),
 /// and transformed with the job's normaliser instead of one fitted here. On a table with
 /// the coordinator's columns and options this gives exactly the coordinator's preparation.
+///
+/// The labels end up as the job's class indices. Read with [`DataSpec::holder_options`] they
+/// already are; read otherwise, `report.classes` (the classes the table's labels index) are
+/// mapped onto `spec.classes` by name (or number, or binary spelling; [`crate::labels`]), so a
+/// holder whose file lacks a class, or orders its classes differently, still labels each row
+/// with the job's index. A class of the holder's that is none of the job's is an
+/// [`DatasetError::UnknownClass`]; with `report.classes` empty the labels must already be
+/// indices below the job's number of classes.
 pub fn prepare_for_job(
     table: Dataset,
     mut report: LoadReport,
@@ -154,14 +195,58 @@ pub fn prepare_for_job(
     if table.n_rows() == 0 {
         return Err(DatasetError::Empty("no data rows".to_string()));
     }
+    let table = onto_job_classes(table, &mut report, spec)?;
     if report.rows_read == 0 {
         report.rows_read = table.n_rows();
-        report.positives_read = table.n_positive();
         report.columns_read = table.n_features + 1;
     }
     let table = spec.select(&table)?;
     report.label = spec.label.clone();
     Ok(finish_with(table, report, opts, Some(&spec.normalizer)))
+}
+
+/// `table`'s labels as indices of `spec.classes` (see [`prepare_for_job`]); the report's classes,
+/// counts and positives are then the job's.
+fn onto_job_classes(
+    mut table: Dataset,
+    report: &mut LoadReport,
+    spec: &DataSpec,
+) -> Result<Dataset, DatasetError> {
+    if !report.classes.is_empty() && report.classes != spec.classes {
+        // Where each of the holder's classes goes among the job's (None: nowhere).
+        let to: Vec<Option<usize>> = report
+            .classes
+            .iter()
+            .map(|c| class_index(c, &spec.classes))
+            .collect();
+        for (row, l) in table.labels.iter_mut().enumerate() {
+            if l.is_nan() {
+                continue;
+            }
+            let mine = crate::labels::class_of(*l);
+            match to.get(mine).copied().flatten() {
+                Some(job) => *l = job as f32,
+                None => {
+                    return Err(DatasetError::UnknownClass {
+                        label: spec.label.clone(),
+                        value: crate::labels::class_name(&report.classes, mine),
+                        row,
+                        classes: spec.classes.clone(),
+                    })
+                }
+            }
+        }
+        report.notes.push(format!(
+            "labels mapped from this table's classes {} to the job's {}",
+            crate::labels::show_classes(&report.classes),
+            crate::labels::show_classes(&spec.classes)
+        ));
+    }
+    crate::pipeline::check_labels(&table, &spec.classes, &spec.label)?;
+    report.classes = spec.classes.clone();
+    report.class_rows_read = count_classes(&table.labels, spec.n_classes());
+    report.positives_read = table.n_positive();
+    Ok(table)
 }
 
 #[cfg(test)]
@@ -245,5 +330,138 @@ mod tests {
         let mut bad = good;
         bad.normalizer.columns[0].mean = f64::INFINITY;
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn classes_are_checked_and_old_specs_read_as_binary() {
+        let (_, prepared) = coordinator();
+        let good = DataSpec::of(&prepared);
+        assert_eq!(good.classes, binary_classes());
+        assert!(good.is_binary() && good.n_classes() == 2);
+        let named = |c: &[&str]| DataSpec {
+            classes: c.iter().map(|s| s.to_string()).collect(),
+            ..good.clone()
+        };
+        let three = named(&["benign", "fraud", "phish_hack"]);
+        assert!(three.validate().is_ok() && !three.is_binary() && three.n_classes() == 3);
+        for (bad, why) in [
+            (named(&["benign", "fraud", "benign"]), "twice"),
+            (named(&["benign", ""]), "no usable name"),
+            (named(&["benign", "a\tb"]), "no usable name"),
+            (named(&["benign"]), "1 classes"),
+            (named(&[]), "0 classes"),
+        ] {
+            let err = bad.validate().expect_err(why);
+            assert!(err.0.contains(why), "{err}");
+        }
+        let long = "x".repeat(MAX_COLUMN_NAME_BYTES + 1);
+        assert!(named(&["a", &long]).validate().is_err());
+        let many: Vec<String> = (0..=crate::MAX_CLASSES).map(|i| format!("c{i}")).collect();
+        let too_many = DataSpec {
+            classes: many,
+            ..good.clone()
+        };
+        assert!(too_many
+            .validate()
+            .expect_err("65")
+            .0
+            .contains("65 classes"));
+
+        // A spec written before classes existed (a model file's) reads as binary.
+        let mut json = serde_json::to_value(&three).expect("serialise");
+        json.as_object_mut().expect("object").remove("classes");
+        let old: DataSpec = serde_json::from_value(json).expect("old JSON");
+        assert_eq!(old.classes, binary_classes());
+        assert_eq!(old.normalizer, good.normalizer);
+        let back: DataSpec =
+            serde_json::from_str(&serde_json::to_string(&three).expect("json")).expect("read");
+        assert_eq!(back, three);
+    }
+
+    #[test]
+    fn a_holder_s_labels_map_to_the_job_s_classes() {
+        // The coordinator's table: three classes, named.
+        let raw = synthetic_table(600, 4, 9);
+        let kinds = ["benign", "fraud", "phish_hack"];
+        let three: Vec<f32> = (0..raw.n_rows()).map(|i| (i % 3) as f32).collect();
+        let coordinator_table = Dataset {
+            labels: three.clone(),
+            ..raw.clone()
+        };
+        let report = LoadReport {
+            label: "kind".into(),
+            classes: kinds.iter().map(|k| k.to_string()).collect(),
+            ..LoadReport::default()
+        };
+        let opts = LoadOptions::default();
+        let prepared = prepare(coordinator_table, report, &opts).expect("three classes");
+        let spec = DataSpec::of(&prepared);
+        assert_eq!(spec.classes, kinds);
+        assert_eq!(prepared.report.train_class_rows.len(), 3);
+
+        // A holder whose file has no "fraud" rows: read alone its classes are [benign, phish_hack],
+        // indices 0 and 1; for the job, phish_hack is 2.
+        let mine: Vec<usize> = (0..raw.n_rows()).filter(|i| i % 3 != 1).collect();
+        let holder = Dataset {
+            labels: three.clone(),
+            ..raw.clone()
+        }
+        .subset(&mine);
+        let as_read = Dataset {
+            labels: holder
+                .labels
+                .iter()
+                .map(|&l| if l == 2.0 { 1.0 } else { 0.0 })
+                .collect(),
+            ..holder.clone()
+        };
+        let holder_report = LoadReport {
+            label: "kind".into(),
+            classes: vec!["benign".into(), "phish_hack".into()],
+            ..LoadReport::default()
+        };
+        let p = prepare_for_job(as_read.clone(), holder_report.clone(), &spec, &opts)
+            .expect("a holder lacking a class");
+        assert_eq!(p.report.classes, kinds);
+        let all = p.train.class_counts(3);
+        let test = p.test.class_counts(3);
+        assert_eq!(all[1] + test[1], 0, "no fraud rows");
+        assert_eq!(all[2] + test[2], 200, "every phish_hack row is class 2");
+        assert_eq!(p.report.class_rows_read, vec![200, 0, 200]);
+        assert!(
+            p.report.notes.iter().any(|n| n.contains("mapped")),
+            "{:?}",
+            p.report.notes
+        );
+        // The same table read onto the job's classes (holder_options) needs no mapping and gives
+        // the same rows.
+        let direct = prepare_for_job(holder.clone(), LoadReport::default(), &spec, &opts)
+            .expect("indices already the job's");
+        assert_eq!((direct.train, direct.test), (p.train, p.test));
+        assert_eq!(
+            spec.holder_options(&opts).classes.as_deref(),
+            Some(spec.classes.as_slice())
+        );
+
+        // A holder class that is none of the job's is refused, naming it.
+        let wrong = LoadReport {
+            classes: vec!["benign".into(), "scam".into()],
+            ..holder_report
+        };
+        match prepare_for_job(as_read, wrong, &spec, &opts) {
+            Err(DatasetError::UnknownClass { value, classes, .. }) => {
+                assert_eq!((value.as_str(), classes), ("scam", spec.classes.clone()));
+            }
+            other => panic!("expected UnknownClass, got {other:?}"),
+        }
+        // Indices past the job's classes (no names to map) are refused too.
+        let binary = DataSpec {
+            classes: binary_classes(),
+            ..spec.clone()
+        };
+        assert!(matches!(
+            prepare_for_job(holder, LoadReport::default(), &binary, &opts),
+            Err(DatasetError::UnknownClass { .. })
+        ));
     }
 }

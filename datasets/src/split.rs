@@ -6,6 +6,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+use crate::labels::class_of;
 use crate::table::Dataset;
 
 /// Keeps the first occurrence of every (feature vector, label); returns the table and how many rows went.
@@ -20,9 +21,10 @@ pub fn dedupe(ds: &Dataset) -> (Dataset, usize) {
 
 /// Splits row indices `0..labels.len()` into (train, test), both in shuffled order, reproducibly from `seed`.
 ///
-/// With `stratify`, each label class contributes `round(n_class · test_fraction)` rows to the test split, but
-/// never all of its rows, so every class present in the data is present in training. Without it the same rule
-/// applies to the table as a whole.
+/// With `stratify`, each class (labels are class indices) contributes `round(n_class · test_fraction)` rows to
+/// the test split, but never all of its rows, so every class present in the data is present in training and
+/// keeps its share in both splits. Without it the same rule applies to the table as a whole. (For 0/1 labels
+/// the draws are those of the binary split this generalises: the same seed gives the same split.)
 pub fn split_indices(
     labels: &[f32],
     test_fraction: f64,
@@ -31,9 +33,13 @@ pub fn split_indices(
 ) -> (Vec<usize>, Vec<usize>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let groups: Vec<Vec<usize>> = if stratify {
-        let (pos, neg): (Vec<usize>, Vec<usize>) =
-            (0..labels.len()).partition(|&i| labels[i] > 0.5);
-        vec![neg, pos]
+        // Class 0 first, as the binary split took its negatives first.
+        let k = labels.iter().map(|&l| class_of(l) + 1).max().unwrap_or(0);
+        let mut groups = vec![Vec::new(); k.max(2)];
+        for (i, &l) in labels.iter().enumerate() {
+            groups[class_of(l)].push(i);
+        }
+        groups
     } else {
         vec![(0..labels.len()).collect()]
     };
@@ -87,5 +93,27 @@ mod tests {
         let (tr, te) = split_indices(&[1.0, 0.0, 0.0, 0.0], 0.6, 1, true);
         assert!(tr.contains(&0) && !te.contains(&0));
         assert_eq!(split_indices(&labels, 0.0, 1, false).1.len(), 0);
+    }
+
+    #[test]
+    fn a_stratified_split_keeps_every_class_s_share() {
+        // 600 of class 0, 300 of class 1, 90 of class 2, 10 of class 3.
+        let labels: Vec<f32> = (0..1000)
+            .map(|i| match i % 100 {
+                0..=59 => 0.0,
+                60..=89 => 1.0,
+                90..=98 => 2.0,
+                _ => 3.0,
+            })
+            .collect();
+        let (tr, te) = split_indices(&labels, 0.2, 3, true);
+        let count = |idx: &[usize], c: f32| idx.iter().filter(|&&i| labels[i] == c).count();
+        for (c, n) in [(0.0, 600), (1.0, 300), (2.0, 90), (3.0, 10)] {
+            assert_eq!(count(&te, c), n / 5, "class {c} in test");
+            assert_eq!(count(&tr, c), n - n / 5, "class {c} in train");
+        }
+        // A class of one row stays in training.
+        let (tr, te) = split_indices(&[0.0, 0.0, 2.0, 1.0, 1.0], 0.5, 1, true);
+        assert!(tr.contains(&2) && !te.contains(&2));
     }
 }

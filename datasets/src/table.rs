@@ -1,17 +1,19 @@
-//! [`Dataset`]: the numeric table every other part of cairn consumes (row-major `f32` features, 0/1 labels).
+//! [`Dataset`]: the numeric table every other part of cairn consumes (row-major `f32` features, class-index
+//! labels: 0/1 for a binary label).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatasetError;
 
-/// A numeric table: row-major features, binary labels (0.0/1.0).
+/// A numeric table: row-major features, one class index per row as the label (0.0/1.0 for a binary label;
+/// the class names live beside it, in [`crate::LoadReport::classes`] and [`crate::DataSpec::classes`]).
 ///
 /// Invariant: `features.len() == labels.len() * n_features` and `feature_names.len() == n_features`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
     /// Row-major feature values, `n_rows * n_features` of them.
     pub features: Vec<f32>,
-    /// One label per row, 0.0 or 1.0.
+    /// One label per row: a class index `0..K` (0.0 or 1.0 for a binary label).
     pub labels: Vec<f32>,
     /// Number of features (columns) per row.
     pub n_features: usize,
@@ -20,7 +22,8 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// A table from its parts, checking the shape invariant and that every label is 0 or 1.
+    /// A table from its parts, checking the shape invariant and that every label is a class index: an
+    /// integer from 0 to [`crate::MAX_CLASSES`] − 1 ([`DatasetError::NonBinaryLabel`] otherwise).
     pub fn new(
         features: Vec<f32>,
         labels: Vec<f32>,
@@ -33,7 +36,9 @@ impl Dataset {
                 found: features.len(),
             });
         }
-        if let Some(row) = labels.iter().position(|&l| l != 0.0 && l != 1.0) {
+        let is_index =
+            |l: f32| l >= 0.0 && l.fract() == 0.0 && l < crate::labels::MAX_CLASSES as f32;
+        if let Some(row) = labels.iter().position(|&l| !is_index(l)) {
             return Err(DatasetError::NonBinaryLabel {
                 value: labels[row].to_string(),
                 row,
@@ -85,7 +90,8 @@ impl Dataset {
         out
     }
 
-    /// Fraction of rows labelled 1 (0.0 for an empty table).
+    /// Fraction of rows labelled 1 (0.0 for an empty table): the positive rate of a binary label (with more
+    /// classes, the share of rows of any class but 0).
     pub fn positive_rate(&self) -> f64 {
         if self.labels.is_empty() {
             return 0.0;
@@ -93,9 +99,16 @@ impl Dataset {
         self.labels.iter().filter(|&&l| l > 0.5).count() as f64 / self.labels.len() as f64
     }
 
-    /// Number of rows labelled 1.
+    /// Number of rows labelled 1: the positives of a binary label (with more classes, the rows of any
+    /// class but 0).
     pub fn n_positive(&self) -> usize {
         self.labels.iter().filter(|&&l| l > 0.5).count()
+    }
+
+    /// Rows of each class `0..k`, in index order. Labels that are no class below `k` (and `NaN`) are not
+    /// counted.
+    pub fn class_counts(&self, k: usize) -> Vec<usize> {
+        crate::labels::count_classes(&self.labels, k)
     }
 
     /// The values of column `j`, top to bottom.
@@ -189,11 +202,17 @@ mod tests {
                 found: 1
             })
         ));
-        let label = Dataset::new(vec![1.0, 2.0], vec![0.5], names);
-        assert!(matches!(
-            label,
-            Err(DatasetError::NonBinaryLabel { row: 0, .. })
-        ));
+        for bad in [0.5, -1.0, 64.0, f32::NAN, f32::INFINITY] {
+            let label = Dataset::new(vec![1.0, 2.0, 3.0, 4.0], vec![2.0, bad], names.clone());
+            assert!(
+                matches!(label, Err(DatasetError::NonBinaryLabel { row: 1, .. })),
+                "{bad}"
+            );
+        }
+        let three = Dataset::new(vec![1.0, 2.0, 3.0, 4.0], vec![2.0, 63.0], names.clone())
+            .expect("class indices");
+        assert_eq!(three.class_counts(3), vec![0, 0, 1]);
+        assert_eq!(tiny().class_counts(2), vec![1, 2]);
 
         let d = tiny().select_columns(&["b".to_string(), "a".to_string()]);
         assert_eq!(

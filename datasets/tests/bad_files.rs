@@ -44,15 +44,30 @@ fn missing_label_lists_the_trimmed_columns() {
 }
 
 #[test]
-fn non_binary_label_names_value_and_row() {
+fn a_label_outside_the_given_classes_or_missing_names_value_and_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "t.csv", "x,FLAG\n1,0\n2,1\n3,2\n");
-    match load_csv(&path, &LoadOptions::default()) {
-        Err(DatasetError::NonBinaryLabel { value, row }) => {
-            assert_eq!((value.as_str(), row), ("2", 2))
+    let binary = LoadOptions {
+        classes: Some(cairn_datasets::binary_classes()),
+        ..LoadOptions::default()
+    };
+    match load_csv(&path, &binary) {
+        Err(DatasetError::UnknownClass {
+            value,
+            row,
+            label,
+            classes,
+        }) => {
+            assert_eq!((value.as_str(), row, label.as_str()), ("2", 2, "FLAG"));
+            assert_eq!(classes, cairn_datasets::binary_classes());
         }
-        other => panic!("expected NonBinaryLabel, got {other:?}"),
+        other => panic!("expected UnknownClass, got {other:?}"),
     }
+    // Without given classes, a third value is a third class.
+    let (table, report) =
+        cairn_datasets::load_raw(&path, &LoadOptions::default()).expect("3 classes");
+    assert_eq!(report.classes, vec!["0", "1", "2"]);
+    assert_eq!(table.labels, vec![0.0, 1.0, 2.0]);
     let path = write(dir.path(), "u.csv", "x,FLAG\n1,0\n2,\n");
     assert!(matches!(
         load_csv(&path, &LoadOptions::default()),

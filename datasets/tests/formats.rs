@@ -365,11 +365,24 @@ fn bad_parquet_files_give_errors_naming_them() {
         Err(DatasetError::NonBinaryLabel { row: 1, .. })
     ));
 
+    // A third value is a third class, unless the classes are given (a job's binary ones).
     let three = dir.path().join("three.parquet");
     tiny_parquet(&three, Some(Arc::new(Int64Array::from(vec![0, 1, 2, 0]))));
+    let (table, report) = load_raw(&three, &opts).expect("three classes");
+    assert_eq!(
+        (table.labels, report.classes),
+        (
+            vec![0.0, 1.0, 2.0, 0.0],
+            vec!["0".to_string(), "1".into(), "2".into()]
+        )
+    );
+    let binary = LoadOptions {
+        classes: Some(cairn_datasets::binary_classes()),
+        ..opts.clone()
+    };
     assert!(matches!(
-        load_raw(&three, &opts),
-        Err(DatasetError::NonBinaryLabel { row: 2, .. })
+        load_raw(&three, &binary),
+        Err(DatasetError::UnknownClass { row: 2, ref value, .. }) if value == "2"
     ));
 
     let empty = dir.path().join("empty.parquet");
@@ -419,9 +432,13 @@ fn unlabelled_rows_load_for_scoring() {
         (vec!["v".to_string()], vec![1.0, 0.0])
     );
     std::fs::write(&labelled, "v,FLAG\n1.5,1\n2,7\n").expect("write");
+    let binary = LoadOptions {
+        classes: Some(cairn_datasets::binary_classes()),
+        ..opts.clone()
+    };
     assert!(matches!(
-        load_unlabelled(&labelled, &opts),
-        Err(DatasetError::NonBinaryLabel { row: 1, .. })
+        load_unlabelled(&labelled, &binary),
+        Err(DatasetError::UnknownClass { row: 1, .. })
     ));
     // A label not known yet (an empty cell) is NaN when scoring, and refused for training.
     std::fs::write(&labelled, "v,FLAG\n1.5,1\n2,\n").expect("write");

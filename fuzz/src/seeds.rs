@@ -73,6 +73,7 @@ pub fn data_spec() -> DataSpec {
     };
     DataSpec {
         label: "FLAG".into(),
+        classes: cairn_datasets::binary_classes(),
         normalizer: Normalizer {
             columns: vec![
                 column("Sent tnx", 3.0, false, 12.5, 40.0),

@@ -1,7 +1,8 @@
 //! Raw per-account transaction exports (Etherscan `txlist` rows) turned into per-account feature tables.
 //!
 //! Input: a transaction CSV (optionally gzipped) whose rows each belong to the account in `AccountId`, with the
-//! Etherscan columns plus upstream's `txn type` (`sent`/`received`); and a labels CSV (`address`, `FLAG`).
+//! Etherscan columns plus upstream's `txn type` (`sent`/`received`); and a labels CSV (`address`, `FLAG`, or
+//! another label column: 0/1 or class names, read by the rule of [`crate::labels`]).
 //! Output: one row per labelled account with the [`FEATURE_NAMES`] aggregates, in the same [`Dataset`] type as
 //! the CSV path, ready for [`crate::prepare`].
 //!
@@ -23,9 +24,9 @@ pub use account::FEATURE_NAMES;
 use parse::{field, parse_tx, Cols};
 
 use crate::error::DatasetError;
+use crate::labels::{class_name, count_classes, encode_labels, index_classes};
 use crate::options::LoadOptions;
 use crate::pipeline::{prepare, Prepared};
-use crate::reader::parse_label;
 use crate::report::LoadReport;
 use crate::table::Dataset;
 
@@ -45,8 +46,11 @@ pub struct ExtractOptions {
     pub max_accounts: Option<usize>,
     /// Placeholder-only accounts: drop or keep.
     pub placeholders: Placeholders,
-    /// The 0/1 column of the labels file (beside `address`), compared after trimming (default `FLAG`).
+    /// The label column of the labels file (beside `address`), compared after trimming (default `FLAG`).
     pub label: String,
+    /// The label's classes when given (a holder reading for a job: the job's classes); `None` (the default)
+    /// infers them from the labels file ([`crate::labels`]).
+    pub classes: Option<Vec<String>>,
 }
 
 impl Default for ExtractOptions {
@@ -55,6 +59,7 @@ impl Default for ExtractOptions {
             max_accounts: None,
             placeholders: Placeholders::Drop,
             label: "FLAG".to_string(),
+            classes: None,
         }
     }
 }
@@ -70,7 +75,7 @@ pub struct AccountFeatures {
     pub tx_rows: usize,
     /// Number of rows for each account, in `addresses` order.
     pub rows_per_account: Vec<usize>,
-    /// Placeholder-only accounts found, and how many of them are labelled 1.
+    /// Placeholder-only accounts found, and how many of them are labelled 1 (of a class other than 0).
     pub placeholder_accounts: (usize, usize),
     /// Accounts in the export with no label (skipped).
     pub unlabelled_accounts: usize,
@@ -98,17 +103,38 @@ fn open(path: &Path) -> Result<Box<dyn Read>, DatasetError> {
     })
 }
 
-/// Reads `labels.csv`: lower-case `address` → 0/1 `FLAG`.
+/// Reads `labels.csv`: lower-case `address` → the class index of its `FLAG` (0/1 for a 0/1 column).
 pub fn read_labels(input: impl Read, path: &Path) -> Result<HashMap<String, f32>, DatasetError> {
     read_labels_column(input, path, "FLAG")
 }
 
-/// Reads a labels CSV: lower-case `address` → its 0/1 `label` column.
+/// Reads a labels CSV: lower-case `address` → the class index of its `label` column, the classes inferred
+/// ([`read_label_file`] also gives their names).
 pub fn read_labels_column(
     input: impl Read,
     path: &Path,
     label: &str,
 ) -> Result<HashMap<String, f32>, DatasetError> {
+    Ok(read_label_file(input, path, label, None)?.labels)
+}
+
+/// A labels file read: each address's class index, and the classes' names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelFile {
+    /// Lower-case address → class index (an index into `classes`).
+    pub labels: HashMap<String, f32>,
+    /// The label's classes, in index order.
+    pub classes: Vec<String>,
+}
+
+/// Reads a labels CSV (`address` and the `label` column): with `classes` given, each label maps onto them
+/// (else [`DatasetError::UnknownClass`]); without, the classes are inferred ([`crate::labels`]).
+pub fn read_label_file(
+    input: impl Read,
+    path: &Path,
+    label: &str,
+    classes: Option<&[String]>,
+) -> Result<LabelFile, DatasetError> {
     let csv_err = |source| DatasetError::Csv {
         path: path.to_path_buf(),
         source,
@@ -125,7 +151,7 @@ pub fn read_labels_column(
             })
     };
     let (a, f) = (col("address")?, col(label.trim())?);
-    let mut labels = HashMap::new();
+    let (mut addresses, mut cells) = (Vec::new(), Vec::new());
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(csv_err)?;
         let (Some(addr), Some(flag)) = (rec.get(a), rec.get(f)) else {
@@ -136,15 +162,20 @@ pub fn read_labels_column(
                 found: rec.len(),
             });
         };
-        labels.insert(addr.trim().to_ascii_lowercase(), parse_label(flag, row)?);
+        addresses.push(addr.trim().to_ascii_lowercase());
+        cells.push(flag.to_string());
     }
-    if labels.is_empty() {
+    if addresses.is_empty() {
         return Err(DatasetError::Empty(format!(
             "{} has no labels",
             path.display()
         )));
     }
-    Ok(labels)
+    let encoded = encode_labels(label, &cells, classes)?;
+    Ok(LabelFile {
+        labels: addresses.into_iter().zip(encoded.labels).collect(),
+        classes: encoded.classes,
+    })
 }
 
 /// Extracts per-account features from files (`.gz` is decompressed on the fly).
@@ -153,17 +184,41 @@ pub fn extract_account_features(
     labels: &Path,
     opts: &ExtractOptions,
 ) -> Result<AccountFeatures, DatasetError> {
-    let labels_map = read_labels_column(open(labels)?, labels, &opts.label)?;
-    let mut out = extract_from_reader(open(txs)?, txs, &labels_map, opts)?;
+    let file = read_label_file(open(labels)?, labels, &opts.label, opts.classes.as_deref())?;
+    let mut out = extract_labelled(open(txs)?, txs, &file, opts)?;
     out.report.source = format!("{} + {}", txs.display(), labels.display());
     Ok(out)
 }
 
 /// Extracts per-account features from a transaction CSV stream; `path` names it in errors and the report.
+/// `labels` are class indices; their classes are taken to be the binary ones when every label is 0 or 1,
+/// else `"0"`, `"1"`, … ([`extract_labelled`] takes them with their names).
 pub fn extract_from_reader(
     input: impl Read,
     path: &Path,
     labels: &HashMap<String, f32>,
+    opts: &ExtractOptions,
+) -> Result<AccountFeatures, DatasetError> {
+    let values: Vec<f32> = labels.values().copied().collect();
+    extract(input, path, labels, &index_classes(&values), opts)
+}
+
+/// [`extract_from_reader`] with the labels of a [`LabelFile`], whose class names go into the report.
+pub fn extract_labelled(
+    input: impl Read,
+    path: &Path,
+    labels: &LabelFile,
+    opts: &ExtractOptions,
+) -> Result<AccountFeatures, DatasetError> {
+    extract(input, path, &labels.labels, &labels.classes, opts)
+}
+
+/// Extracts per-account features, the labels being indices of `classes`.
+fn extract(
+    input: impl Read,
+    path: &Path,
+    labels: &HashMap<String, f32>,
+    classes: &[String],
     opts: &ExtractOptions,
 ) -> Result<AccountFeatures, DatasetError> {
     let csv_err = |source| DatasetError::Csv {
@@ -218,7 +273,7 @@ pub fn extract_from_reader(
             path.display()
         )));
     }
-    build(accounts, tx_rows, labels, opts, path)
+    build(accounts, tx_rows, labels, classes, opts, path)
 }
 
 /// Joins accounts to labels and assembles the table and the report.
@@ -226,10 +281,12 @@ fn build(
     accounts: Vec<(String, Account)>,
     tx_rows: usize,
     labels: &HashMap<String, f32>,
+    classes: &[String],
     opts: &ExtractOptions,
     path: &Path,
 ) -> Result<AccountFeatures, DatasetError> {
     let n_accounts = accounts.len();
+    let mut placeholder_labels = Vec::new();
     let mut table = Dataset::empty(FEATURE_NAMES.iter().map(|s| s.to_string()).collect());
     let (mut addresses, mut rows_per_account) = (Vec::new(), Vec::new());
     let (mut unlabelled, mut placeholders, mut placeholder_pos) = (0, 0, 0);
@@ -241,6 +298,7 @@ fn build(
         if account.is_placeholder_only() {
             placeholders += 1;
             placeholder_pos += usize::from(label > 0.5);
+            placeholder_labels.push(label);
             if opts.placeholders == Placeholders::Drop {
                 continue;
             }
@@ -258,6 +316,8 @@ fn build(
     let mut report = LoadReport {
         source: path.display().to_string(),
         label: opts.label.trim().to_string(),
+        classes: classes.to_vec(),
+        class_rows_read: table.class_counts(classes.len()),
         rows_read: table.n_rows(),
         positives_read: table.n_positive(),
         columns_read: table.n_features + 1,
@@ -274,11 +334,22 @@ fn build(
                 "kept as all-zero rows (de-duplication folds them into one row per label)"
             }
         };
-        let purity =
-            placeholder_pos.max(placeholders - placeholder_pos) as f64 / placeholders as f64;
+        // Purity: the majority class's share of them.
+        let counts = count_classes(&placeholder_labels, classes.len().max(2));
+        let majority = (0..counts.len()).max_by_key(|&c| counts[c]).unwrap_or(0);
+        let purity = counts[majority] as f64 / placeholders as f64;
+        let which = if classes.len() > 2 {
+            format!(
+                "{} of them are of class {:?}",
+                counts[majority],
+                class_name(classes, majority)
+            )
+        } else {
+            format!("{placeholder_pos} of them are labelled 1")
+        };
         let text = format!(
             "{placeholders} accounts have only a placeholder row (upstream found no transactions) and \
-             {placeholder_pos} of them are labelled 1: \"no history\" predicts the label; {kept}"
+             {which}: \"no history\" predicts the label; {kept}"
         );
         if purity >= 0.9 {
             report.leak_warnings.push(text);

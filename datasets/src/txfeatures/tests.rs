@@ -136,10 +136,10 @@ fn labels_file_parsing() {
     let text = "address,FLAG,label_source,n_rows\n0xAB,1,kaggle,3\n0xcd,0,kaggle,1\n";
     let l = read_labels(text.as_bytes(), Path::new("labels.csv")).expect("parses");
     assert_eq!((l.get("0xab"), l.get("0xcd")), (Some(&1.0), Some(&0.0)));
-    let bad = "address,FLAG\n0xab,yes\n";
+    let bad = "address,FLAG\n0xab,1\n0xcd,\n";
     assert!(matches!(
         read_labels(bad.as_bytes(), Path::new("l.csv")),
-        Err(DatasetError::NonBinaryLabel { .. })
+        Err(DatasetError::NonBinaryLabel { row: 1, .. })
     ));
     assert!(matches!(
         read_labels("a,b\n".as_bytes(), Path::new("l.csv")),
@@ -157,4 +157,44 @@ fn labels_from_another_column() {
         read_labels_column(text.as_bytes(), Path::new("labels.csv"), "scam"),
         Err(DatasetError::MissingLabel { label, .. }) if label == "scam"
     ));
+}
+
+#[test]
+fn a_labels_file_of_named_classes() -> Result<(), DatasetError> {
+    let text = "address,kind\n0xaa,benign\n0xbb,scam\n0xcc,phish\n";
+    let file = read_label_file(text.as_bytes(), Path::new("kinds.csv"), "kind", None)?;
+    assert_eq!(file.classes, vec!["benign", "phish", "scam"]);
+    assert_eq!(
+        (
+            file.labels.get("0xaa"),
+            file.labels.get("0xbb"),
+            file.labels.get("0xcc")
+        ),
+        (Some(&0.0), Some(&2.0), Some(&1.0))
+    );
+    let f = extract_labelled(
+        export().as_bytes(),
+        Path::new("mem.csv"),
+        &file,
+        &ExtractOptions {
+            placeholders: Placeholders::Keep,
+            ..ExtractOptions::default()
+        },
+    )?;
+    assert_eq!(f.addresses, vec!["0xaa", "0xbb", "0xcc"]);
+    assert_eq!(f.table.labels, vec![0.0, 2.0, 1.0]);
+    assert_eq!(f.report.classes, file.classes);
+    assert_eq!(f.report.class_rows_read, vec![1, 1, 1]);
+    // Onto a job's classes: a value that is none of them is refused, naming it.
+    let job: Vec<String> = ["benign", "phish"].iter().map(|c| c.to_string()).collect();
+    match read_label_file(text.as_bytes(), Path::new("kinds.csv"), "kind", Some(&job)) {
+        Err(DatasetError::UnknownClass { value, row, .. }) => {
+            assert_eq!((value.as_str(), row), ("scam", 1))
+        }
+        other => panic!("expected UnknownClass, got {other:?}"),
+    }
+    // Binary labels keep the binary classes, and a bare map of them too.
+    let f = extract(&export(), &ExtractOptions::default())?;
+    assert_eq!(f.report.classes, crate::labels::binary_classes());
+    Ok(())
 }
