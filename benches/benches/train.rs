@@ -146,10 +146,7 @@ fn main() {
         "model", "batch", "pytorch/s", "tch/s", "native/s", "tch time/pytorch"
     );
     for hidden in [vec![], vec![16]] {
-        let spec = ModelSpec {
-            n_features: N_FEATURES,
-            hidden,
-        };
+        let spec = ModelSpec::mlp(N_FEATURES, hidden);
         for batch in [32, 256] {
             let t = steps_per_sec(&mut tch_cpu, &spec, batch, &features, &labels);
             let n = steps_per_sec(&mut native, &spec, batch, &features, &labels);

@@ -551,10 +551,7 @@ mod tests {
     #[test]
     fn round_parts_give_the_provers_statement() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        let model = ModelSpec {
-            n_features: 4,
-            hidden: vec![],
-        };
+        let model = ModelSpec::mlp(4, vec![]);
         // 13 rows in blocks of 2: the last row is in no leaf, and everyone agrees on 6 blocks.
         let n_rows = 13;
         let features: Vec<f32> = (0..n_rows * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -654,10 +651,7 @@ mod tests {
             ..proof_spec(0.0, 4, 20, 2)
         };
         let data = CommittedData::new(&features, 4, &labels, &spec).unwrap();
-        let model = ModelSpec {
-            n_features: 4,
-            hidden: vec![],
-        };
+        let model = ModelSpec::mlp(4, vec![]);
         let st = RoundStatement {
             round: 2,
             global: model.init_params(3),

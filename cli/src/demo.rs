@@ -16,18 +16,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use cairn_coordinator::admin::ClassReport;
 use cairn_coordinator::export::write_safetensors;
-use cairn_datasets::{partition, DataSpec};
+use cairn_datasets::partition;
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
-use cairn_protocol::metrics::{
-    evaluate_at, parse_threshold, roc_curve, Metrics, DEFAULT_THRESHOLD,
-};
-use cairn_protocol::model::predict_proba;
+use cairn_protocol::metrics::{parse_threshold, Metrics, DEFAULT_THRESHOLD};
 use clap::Args;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::federate::{centralised_baseline, run_federated_at, Proving};
+use crate::evaluation::{comparison, job_report};
+use crate::federate::{run_federated_at, Proving};
 use crate::options::{ConfigFile, DataArgs, TrainArgs};
 use crate::plot::{plot_roc, plot_rounds};
 use crate::ui;
@@ -72,6 +71,8 @@ struct DemoReport<'a> {
     threshold: f64,
     federated: Metrics,
     centralised: Metrics,
+    /// Each class against the rest (both classes of a binary label).
+    classes: &'a [ClassReport],
     seconds: f64,
 }
 
@@ -94,13 +95,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         data_args.data_seed.unwrap_or(7),
     )
     .context("partitioning the training rows")?;
-    let mut job = train_args.job(
+    let job = train_args.job_for(
         "demo",
-        prepared.train.n_features,
+        &prepared,
         args.participants,
         args.participants.div_ceil(2),
     )?;
-    job.data = Some(DataSpec::of(&prepared));
     if let Some(spec) = &job.proof {
         let rows: Vec<u64> = holders.iter().map(|h| h.n_rows() as u64).collect();
         check_tree_depth(spec.tree_depth, spec.block_rows, &rows)?;
@@ -115,7 +115,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         job.model.param_count(),
         args.participants,
         scheme,
-        holders.iter().map(|h| format!("{}/{:.0}%", h.n_rows(), 100.0 * h.positive_rate())).collect::<Vec<_>>().join(" "),
+        holders.iter().map(|h| holder_mix(h, job.model.classes())).collect::<Vec<_>>().join(" "),
         job.rounds,
         job.hyper.local_steps,
         job.hyper.batch_size,
@@ -181,38 +181,22 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
 
     let mut trainer = TchTrainer::new(args.device)?;
-    let central = centralised_baseline(
-        &job.model,
-        &initial,
+    let test = &prepared.test;
+    let eval = job_report(
+        &job,
         &prepared.train,
-        &job.hyper,
-        job.rounds,
-        args.participants,
-        train_args.seed(),
+        test,
+        &summary.model,
+        args.threshold,
         &mut trainer,
     )?;
-    let test = &prepared.test;
-    let fed = evaluate_at(
-        &job.model,
-        &summary.model,
-        &test.features,
-        &test.labels,
-        args.threshold,
-    );
-    let cen = evaluate_at(
-        &job.model,
-        &central,
-        &test.features,
-        &test.labels,
-        args.threshold,
-    );
-    let positives = test.labels.iter().filter(|&&y| y >= 0.5).count();
     println!(
-        "\n{} rounds in {seconds:.1} s on {device}; test split of {} rows ({positives} positive):",
+        "\n{} rounds in {seconds:.1} s on {device}; test split of {} rows ({}):",
         summary.rounds_completed,
-        test.n_rows()
+        test.n_rows(),
+        ui::class_counts(&eval.classes)
     );
-    println!("{}", comparison(&fed, &cen, args.threshold));
+    println!("{}", comparison(&eval, args.threshold));
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -226,8 +210,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         device,
         rounds: &summary.rounds,
         threshold: args.threshold,
-        federated: fed,
-        centralised: cen,
+        federated: eval.federated,
+        centralised: eval.centralised.unwrap_or_default(),
+        classes: &eval.classes,
         seconds,
     };
     let metrics_path = args.out.join("metrics.json");
@@ -249,28 +234,36 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             "secure aggregation"
         }
     );
-    plot_rounds(&rounds_png, &summary.rounds, Some(&cen), &title)?;
-    let fed_roc = roc_curve(
-        &predict_proba(&job.model, &summary.model, &test.features),
-        &test.labels,
-    );
-    let cen_roc = roc_curve(
-        &predict_proba(&job.model, &central, &test.features),
-        &test.labels,
-    );
-    plot_roc(
-        &roc_png,
-        &[
-            ("federated", &fed_roc, fed.auc),
-            ("centralised", &cen_roc, cen.auc),
-        ],
-        &format!("ROC on the test split ({} rows)", test.n_rows()),
+    plot_rounds(
+        &rounds_png,
+        &summary.rounds,
+        eval.centralised.as_ref(),
+        &title,
     )?;
-    println!(
-        "plots: {} (loss and AUC per round) and {} (ROC)",
-        rounds_png.display(),
-        roc_png.display()
-    );
+    if let (false, Some(cen), Some(cen_roc)) = (
+        eval.roc.is_empty(),
+        eval.centralised.as_ref(),
+        eval.centralised_roc.as_ref(),
+    ) {
+        plot_roc(
+            &roc_png,
+            &[
+                ("federated", &eval.roc, eval.federated.auc),
+                ("centralised", cen_roc, cen.auc),
+            ],
+            &format!("ROC on the test split ({} rows)", test.n_rows()),
+        )?;
+        println!(
+            "plots: {} (loss and AUC per round) and {} (ROC)",
+            rounds_png.display(),
+            roc_png.display()
+        );
+    } else {
+        println!(
+            "plot: {} (loss and macro AUC per round; each class's AUC is in the table above)",
+            rounds_png.display()
+        );
+    }
     if let Some(t) = &summary.transcript {
         let path = args.out.join("transcript.cairn");
         std::fs::write(&path, t.to_bytes())
@@ -281,34 +274,19 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// The final comparison of the federated model with the centralised baseline: loss, AUC,
-/// PR-AUC, and accuracy, precision, recall and F1 at `threshold`, then the gaps.
-pub fn comparison(fed: &Metrics, cen: &Metrics, threshold: f64) -> String {
-    let row = |name: &str, m: &Metrics| {
-        format!(
-            "  {name:<12} {:.4}  {:.4}  {:>6}    {:.4}     {:>6}  {:>6}  {:>6}",
-            m.loss,
-            m.auc,
-            ui::metric(m.pr_auc),
-            m.accuracy,
-            ui::metric(m.precision),
-            ui::metric(m.recall),
-            ui::metric(m.f1)
-        )
-    };
-    let gap = |a: Option<f64>, b: Option<f64>| {
-        a.zip(b)
-            .map_or_else(|| "-".into(), |(a, b)| format!("{:+.4}", a - b))
-    };
-    format!(
-        "                 loss     AUC   PR-AUC  accuracy  precision  recall      F1   (at threshold {threshold})\n\
-         {}\n{}   (pooled rows, same budget)\n  AUC gap      {:+.4}, PR-AUC gap {}, F1 gap {}",
-        row("federated", fed),
-        row("centralised", cen),
-        fed.auc - cen.auc,
-        gap(fed.pr_auc, cen.pr_auc),
-        gap(fed.f1, cen.f1),
-    )
+/// A holder's rows for the demo's opening line: `rows/positive%` for a binary label,
+/// `rows (n₀/n₁/…)` per class for more.
+fn holder_mix(rows: &cairn_datasets::Dataset, classes: usize) -> String {
+    if classes == 2 {
+        format!("{}/{:.0}%", rows.n_rows(), 100.0 * rows.positive_rate())
+    } else {
+        let counts: Vec<String> = rows
+            .class_counts(classes)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!("{} ({})", rows.n_rows(), counts.join("/"))
+    }
 }
 
 /// The demo's defaults: unless proofs are turned off, the reference configuration R3 of

@@ -201,10 +201,7 @@ pub fn demo(features: usize) -> Result<Export> {
         "the demo model takes 1 to 64 features, not {features}"
     );
     let shape = Shape {
-        model: ModelSpec {
-            n_features: features,
-            hidden: vec![],
-        },
+        model: ModelSpec::mlp(features, vec![]),
         local_steps: 1,
         batch_size: 2,
         tree_depth: 2,

@@ -365,6 +365,9 @@ fn print_status(st: &JobStatus) {
             p.aggregation,
             if p.proofs { ", proven" } else { "" }
         );
+        if let Some(d) = &p.data {
+            out!("  label {}", cairn_coordinator::status_page::label_text(d));
+        }
     }
     let abandoned = st
         .rounds
@@ -578,6 +581,10 @@ pub fn plot(admin: &Admin, id: u64, dest: &Path) -> Result<()> {
     )?;
     out!("wrote {}", rounds_png.display());
     match report {
+        Some(r) if r.roc.is_empty() => out!(
+            "no ROC: job {id} has {} classes (its report lists each class's AUC)",
+            r.classes.len()
+        ),
         Some(r) => {
             let roc_png = dest.join("roc.png");
             let mut curves = vec![("federated", &r.roc[..], r.federated.auc)];

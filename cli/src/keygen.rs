@@ -105,10 +105,7 @@ impl ProofKeygenArgs {
     /// The circuit shape these flags name.
     pub fn shape(&self) -> Result<Shape> {
         let shape = Shape {
-            model: ModelSpec {
-                n_features: self.features,
-                hidden: self.hidden.0.clone(),
-            },
+            model: ModelSpec::mlp(self.features, self.hidden.0.clone()),
             local_steps: self.local_steps,
             batch_size: self.batch,
             tree_depth: self.depth,

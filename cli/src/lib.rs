@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod demo;
+pub mod evaluation;
 pub mod export_verifier;
 pub mod federate;
 pub mod jobs;

@@ -347,8 +347,8 @@ struct OwnTable {
 
 impl OwnTable {
     fn prepare(&self, spec: &DataSpec) -> Result<Dataset> {
-        let mut opts = self.data.load_options();
-        opts.label = spec.label.clone();
+        // The job's label, its values read as the job's classes (same index, same class).
+        let opts = spec.holder_options(&self.data.load_options());
         let (table, report, source) = self.data.raw_table(&opts)?;
         let prepared = prepare_for_job(table, report, spec, &opts)
             .with_context(|| format!("preparing {source} for the job"))?;
@@ -368,11 +368,20 @@ impl OwnTable {
                 self.of
             );
         }
+        let mix = if spec.is_binary() {
+            format!("{:.1}% positive", 100.0 * rows.positive_rate())
+        } else {
+            spec.classes
+                .iter()
+                .zip(rows.class_counts(spec.n_classes()))
+                .map(|(c, n)| format!("{n} {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         println!(
-            "{}: {} rows of {source} ({:.1}% positive, label {:?}, {} input columns)",
+            "{}: {} rows of {source} ({mix}, label {:?}, {} input columns)",
             self.name,
             rows.n_rows(),
-            100.0 * rows.positive_rate(),
             spec.label,
             rows.n_features
         );
@@ -435,6 +444,13 @@ fn reason_for_coordinator(e: &anyhow::Error, spec: &DataSpec) -> String {
         Some(DatasetError::NonBinaryLabel { .. }) => format!(
             "the label column {:?} is not 0/1 in this holder's table",
             spec.label
+        ),
+        // The holder's own value stays here: the job hears only its own classes.
+        Some(DatasetError::UnknownClass { .. }) => format!(
+            "the label column {:?} of this holder's table has values that are none of the job's {} classes ({})",
+            spec.label,
+            spec.n_classes(),
+            spec.classes.join(", ")
         ),
         // Names only the job's columns the table lacks (`DataSpec::apply`).
         Some(DatasetError::InvalidOption(m)) if m.starts_with("the table lacks") => m.clone(),

@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use cairn_coordinator::job_file::{EnrolmentSection, ProofSection};
 use cairn_datasets::txfeatures::extract_account_features;
 use cairn_datasets::{
-    default_fraud_csv, load_raw, prepare, synthetic_table, Dataset, ExtractOptions, LoadOptions,
-    LoadReport, Partition, Prepared,
+    default_fraud_csv, load_raw, prepare, synthetic_table, DataSpec, Dataset, ExtractOptions,
+    LoadOptions, LoadReport, Partition, Prepared,
 };
 
 /// Rows and feature columns of the synthetic table (`--synthetic`, or when the fraud
@@ -478,8 +478,8 @@ impl TrainArgs {
             .unwrap_or_else(|| PathBuf::from("cairn-keys"))
     }
 
-    /// The model for `n_features` inputs.
-    pub fn model(&self, n_features: usize) -> Result<ModelSpec> {
+    /// The model for `n_features` inputs and `classes` classes.
+    pub fn model(&self, n_features: usize, classes: usize) -> Result<ModelSpec> {
         let hidden = self
             .hidden
             .as_deref()
@@ -487,7 +487,7 @@ impl TrainArgs {
             .parse::<HiddenWidths>()
             .map_err(|e| anyhow::anyhow!("--hidden: {e}"))?
             .0;
-        let spec = ModelSpec { n_features, hidden };
+        let spec = ModelSpec::mlp(n_features, hidden).with_classes(classes);
         spec.validate().context("model")?;
         Ok(spec)
     }
@@ -533,7 +533,28 @@ impl TrainArgs {
         }
     }
 
-    /// The job configuration for `participants` holders (at least `min` per round).
+    /// The job configuration for `participants` holders (at least `min` per round) training
+    /// on the coordinator's `prepared` table: its input columns and label's classes, and its
+    /// data spec (what each holder prepares its own table with).
+    pub fn job_for(
+        &self,
+        job_id: &str,
+        prepared: &Prepared,
+        participants: usize,
+        min: usize,
+    ) -> Result<JobConfig> {
+        let data = DataSpec::of(prepared);
+        let cfg = JobConfig {
+            model: self.model(prepared.train.n_features, data.n_classes())?,
+            data: Some(data),
+            ..self.job(job_id, prepared.train.n_features, participants, min)?
+        };
+        cfg.validate().context("job configuration")?;
+        Ok(cfg)
+    }
+
+    /// The job configuration of a binary model of `n_features` inputs for `participants`
+    /// holders (at least `min` per round), without a data spec.
     pub fn job(
         &self,
         job_id: &str,
@@ -552,7 +573,7 @@ impl TrainArgs {
         let (hyper_batch, hyper_steps) = (hyper.batch_size, hyper.local_steps);
         let cfg = JobConfig {
             job_id: job_id.to_string(),
-            model: self.model(n_features)?,
+            model: self.model(n_features, 2)?,
             rounds,
             participants,
             min_participants: min,
@@ -617,7 +638,7 @@ mod tests {
         let t = flags.merge(&file.train);
         assert_eq!(t.rounds(), 3);
         assert_eq!(t.lr, Some(0.2));
-        assert!(t.model(4).expect("model").hidden.is_empty());
+        assert!(t.model(4, 2).expect("model").hidden.is_empty());
         let d = DataArgs::default().merge(&file.data);
         assert!(matches!(d.partition(), Ok(Partition::Dirichlet { .. })));
         assert!(
@@ -637,7 +658,9 @@ mod tests {
             hidden: Some("16,x".into()),
             ..TrainArgs::default()
         };
-        assert!(t.model(4).is_err_and(|e| e.to_string().contains("\"x\"")));
+        assert!(t
+            .model(4, 2)
+            .is_err_and(|e| e.to_string().contains("\"x\"")));
         assert!(TrainArgs::default().job("j", 4, 2, 3).is_err());
         for f in [0.0, 1.0, -0.5, f64::NAN] {
             let d = DataArgs {
@@ -732,7 +755,7 @@ mod flag_tests {
             "plain",
         ])
         .expect("parses");
-        assert_eq!(f.train.model(4).expect("model").hidden, vec![32, 16]);
+        assert_eq!(f.train.model(4, 2).expect("model").hidden, vec![32, 16]);
         assert!(matches!(f.data.partition(), Ok(Partition::Dirichlet { alpha }) if alpha == 0.5));
         assert_eq!(f.data.load_options().delimiter, Some(b'\t'));
         assert!(matches!(f.train.aggregation(), Ok(Aggregation::Plain)));
@@ -746,7 +769,7 @@ mod flag_tests {
             assert_eq!(text.parse::<Delimiter>(), Ok(Delimiter(byte)), "{text}");
         }
         let none = parse(&["--hidden", "none"]).expect("parses");
-        assert!(none.train.model(4).expect("model").hidden.is_empty());
+        assert!(none.train.model(4, 2).expect("model").hidden.is_empty());
         let unset = parse(&[]).expect("parses");
         assert!(matches!(unset.data.partition(), Ok(Partition::Iid)));
         assert_eq!(
@@ -754,7 +777,7 @@ mod flag_tests {
             None,
             "by the file's name"
         );
-        assert_eq!(unset.train.model(4).expect("model").hidden, vec![16]);
+        assert_eq!(unset.train.model(4, 2).expect("model").hidden, vec![16]);
     }
 
     #[test]
@@ -787,7 +810,7 @@ mod flag_tests {
         assert_eq!(d.load_options().delimiter, Some(b';'));
         assert_eq!(d.labels, Some(PathBuf::from("l.csv")));
         let t = TrainArgs::default().merge(&file.train);
-        assert_eq!(t.model(3).expect("model").hidden, vec![8, 4]);
+        assert_eq!(t.model(3, 2).expect("model").hidden, vec![8, 4]);
         // Flags win over the file.
         let flags = parse(&["--partition", "iid", "--delimiter", "|"]).expect("parses");
         let d = flags.data.merge(&file.data);

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cairn_coordinator::export::{read_model, ExportedModel};
 use cairn_datasets::{load_unlabelled, DataSpec, LoadOptions};
-use cairn_protocol::metrics::{parse_threshold, Metrics, DEFAULT_THRESHOLD};
-use cairn_protocol::model::predict_proba;
+use cairn_protocol::metrics::{parse_threshold, per_class, Metrics, DEFAULT_THRESHOLD};
+use cairn_protocol::model::class_probabilities;
 use clap::Args;
 
 use crate::options::Delimiter;
@@ -32,7 +32,8 @@ pub struct PredictArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Decision threshold of the printed accuracy, precision, recall and F1 (a row is
-    /// positive when its score is at least this), strictly between 0 and 1
+    /// positive when its score is at least this), strictly between 0 and 1; a multi-class
+    /// model predicts each row's most probable class instead
     #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_parser = parse_threshold)]
     pub threshold: f64,
 }
@@ -61,11 +62,42 @@ pub fn labelled_summary(scores: &[f32], labels: &[f32], threshold: f64) -> Strin
     )
 }
 
+/// The metrics of a multi-class model's class probabilities `probs` (row-major, one row
+/// per label) against the class-index `labels`: loss, accuracy, macro AUC, PR-AUC, precision,
+/// recall and F1, then each class's row.
+pub fn multi_class_summary(probs: &[f32], labels: &[f32], classes: &[String]) -> String {
+    let k = classes.len();
+    let m = Metrics::of_class_probs(probs, labels, k);
+    let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |x| format!("{x:.4}"));
+    let mut out = format!(
+        "  against its labels ({} rows, {k} classes): loss {:.4}, accuracy {:.4} (most probable class)
+           macro averages, each class against the rest: AUC {:.4}, PR-AUC {}, precision {}, recall {}, F1 {}",
+        labels.len(),
+        m.loss,
+        m.accuracy,
+        m.auc,
+        f(m.pr_auc),
+        f(m.precision),
+        f(m.recall),
+        f(m.f1),
+    );
+    for (name, c) in classes.iter().zip(per_class(probs, labels, k)) {
+        out.push_str(&format!(
+            "\n    {name}: {} rows, {} predicted; precision {:.4}, recall {:.4}, F1 {:.4}, AUC {:.4}",
+            c.support, c.predicted, c.precision, c.recall, c.f1, c.auc
+        ));
+    }
+    out
+}
+
 /// What scoring a table gave.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scored {
-    /// One probability of the positive class per row of the table, in file order.
-    pub scores: Vec<f32>,
+    /// Each row's class probabilities, row-major `rows × classes` in file order (`[1 − p,
+    /// p]` for a binary model).
+    pub probs: Vec<f32>,
+    /// The model's classes, in index order (the label's values).
+    pub classes: Vec<String>,
     /// The rows' labels, when the table has the label column (NaN where a row's cell is
     /// empty).
     pub labels: Option<Vec<f32>>,
@@ -95,14 +127,17 @@ pub fn score(
     data: &Path,
     delimiter: Option<Delimiter>,
 ) -> Result<Scored> {
-    let mut opts = LoadOptions::with_label(spec.label.clone());
-    opts.delimiter = delimiter.map(|d| d.0);
+    // Labels, where the table has them, are read as the job's classes.
+    let opts = spec.holder_options(&LoadOptions {
+        delimiter: delimiter.map(|d| d.0),
+        ..LoadOptions::default()
+    });
     let (table, report) =
         load_unlabelled(data, &opts).with_context(|| format!("reading {}", data.display()))?;
     let (x, clamped) = spec
         .apply(&table)
         .with_context(|| format!("preparing {} for the model", data.display()))?;
-    let scores = predict_proba(&model.model, &model.params, &x.features);
+    let probs = class_probabilities(&model.model, &model.params, &x.features);
     // Some rows may have no label yet (an empty cell): NaN, left out of the metrics.
     let labels = table
         .labels
@@ -110,7 +145,8 @@ pub fn score(
         .any(|l| !l.is_nan())
         .then(|| table.labels.clone());
     Ok(Scored {
-        scores,
+        probs,
+        classes: spec.classes.clone(),
         labels,
         clamped,
         notes: report.notes,
@@ -122,19 +158,7 @@ pub fn score(
 pub fn run(args: &PredictArgs) -> Result<()> {
     let (model, spec) = load_model(&args.model)?;
     let scored = score(&model, &spec, &args.data, args.delimiter)?;
-    let mut csv = String::with_capacity(scored.scores.len() * 24);
-    csv.push_str(if scored.labels.is_some() {
-        "row,score,label\n"
-    } else {
-        "row,score\n"
-    });
-    for (i, s) in scored.scores.iter().enumerate() {
-        match &scored.labels {
-            Some(l) if l[i].is_nan() => csv.push_str(&format!("{i},{s:.6},\n")),
-            Some(l) => csv.push_str(&format!("{i},{s:.6},{}\n", l[i])),
-            None => csv.push_str(&format!("{i},{s:.6}\n")),
-        }
-    }
+    let csv = scores_csv(&scored);
     match &args.out {
         Some(path) => {
             std::fs::write(path, &csv).with_context(|| format!("writing {}", path.display()))?
@@ -150,7 +174,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     eprintln!(
         "scored {} rows of {} with {} ({}, label {:?}, {} input columns); {} values clamped to ±{}",
-        scored.scores.len(),
+        scored.n_rows(),
         args.data.display(),
         args.model.display(),
         model.model.describe(),
@@ -163,12 +187,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!("  note: {note}");
     }
     if let Some(labels) = &scored.labels {
-        let (scores, known): (Vec<f32>, Vec<f32>) = scored
-            .scores
-            .iter()
+        let k = scored.classes.len();
+        let (probs, known): (Vec<&[f32]>, Vec<f32>) = scored
+            .probs
+            .chunks_exact(k)
             .zip(labels)
             .filter(|(_, y)| !y.is_nan())
-            .map(|(&p, &y)| (p, y))
+            .map(|(p, &y)| (p, y))
             .unzip();
         if known.len() < labels.len() {
             eprintln!(
@@ -177,9 +202,77 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 known.len()
             );
         }
-        eprintln!("{}", labelled_summary(&scores, &known, args.threshold));
+        if k == 2 {
+            let scores: Vec<f32> = probs.iter().map(|p| p[1]).collect();
+            eprintln!("{}", labelled_summary(&scores, &known, args.threshold));
+        } else {
+            let flat: Vec<f32> = probs.concat();
+            eprintln!("{}", multi_class_summary(&flat, &known, &scored.classes));
+        }
     }
     Ok(())
+}
+
+impl Scored {
+    /// Rows scored.
+    pub fn n_rows(&self) -> usize {
+        self.probs.len() / self.classes.len().max(1)
+    }
+}
+
+/// The scores as CSV: for a binary model `row,score` (class 1's probability), for a
+/// multi-class one `row,predicted` and one `p_CLASS` column per class; then `label` (the
+/// class name) when the table has labels, empty for a row without one.
+pub fn scores_csv(scored: &Scored) -> String {
+    let k = scored.classes.len();
+    let binary = k == 2;
+    let mut csv = String::with_capacity(scored.n_rows() * (16 + 10 * k));
+    csv.push_str("row,");
+    if binary {
+        csv.push_str("score");
+    } else {
+        csv.push_str("predicted");
+        for c in &scored.classes {
+            csv.push_str(",p_");
+            csv.push_str(&csv_cell(c));
+        }
+    }
+    if scored.labels.is_some() {
+        csv.push_str(",label");
+    }
+    csv.push('\n');
+    for (i, p) in scored.probs.chunks_exact(k.max(1)).enumerate() {
+        csv.push_str(&i.to_string());
+        if binary {
+            csv.push_str(&format!(",{:.6}", p[1]));
+        } else {
+            let best = (0..k).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+            csv.push(',');
+            csv.push_str(&csv_cell(&scored.classes[best]));
+            for v in p {
+                csv.push_str(&format!(",{v:.6}"));
+            }
+        }
+        if let Some(labels) = &scored.labels {
+            csv.push(',');
+            let y = labels[i];
+            if !y.is_nan() {
+                let name = scored.classes.get(y as usize).map_or("?", String::as_str);
+                csv.push_str(&csv_cell(name));
+            }
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+/// A class name as one CSV cell: quoted when it holds a comma, quote or line break.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -38,13 +38,12 @@ use cairn_coordinator::{
 use cairn_datasets::{DataSpec, Prepared};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_protocol::job::{Job, JobConfig};
-use cairn_protocol::metrics::{evaluate_at, roc_curve};
-use cairn_protocol::model::predict_proba;
 use cairn_protocol::transport::{self, server_config, server_endpoint, Enrolment, ServerIdentity};
 use rand::RngCore;
 use tokio::sync::{mpsc, watch};
 
-use crate::federate::{centralised_baseline, Proving};
+use crate::evaluation::job_report;
+use crate::federate::Proving;
 use crate::options::DataArgs;
 use crate::ui;
 
@@ -165,22 +164,22 @@ pub fn plan_job(text: &str, job_id: &str, data_root: Option<&Path>) -> Result<Pl
         .map_err(refusal)?;
     // What every holder will check of the spec, checked here first: a job whose holders
     // would all decline it is refused now.
-    DataSpec::of(&prepared)
-        .validate()
+    let spec = DataSpec::of(&prepared);
+    spec.validate()
         .map_err(|e| Refusal::Other(format!("data: {e}")))?;
     // Before the trusted setup a proven job's keys need: a tree too small for a holder's
     // rows would only show once the holders commit, after it.
     file.check_tree_depth(prepared.train.n_rows())
         .map_err(refusal)?;
     let resolved = file
-        .to_config(job_id, prepared.train.n_features)
+        .to_config(job_id, prepared.train.n_features, spec.n_classes())
         .map_err(refusal)?;
     Ok(Plan {
         file,
         cfg: JobConfig {
             // What each holder prepares its own table with (and what the model is
             // exported with).
-            data: Some(DataSpec::of(&prepared)),
+            data: Some(spec),
             ..resolved.config
         },
         enrolment: resolved.enrolment,
@@ -759,8 +758,8 @@ impl Service {
     }
 }
 
-/// The final model's metrics and ROC on the test split, beside a centralised model trained
-/// on the coordinator's training split with the same budget.
+/// The final model's metrics on the test split, beside a centralised model trained on the
+/// coordinator's training split with the same budget ([`job_report`]).
 fn report(
     cfg: &JobConfig,
     train: &cairn_datasets::Dataset,
@@ -768,47 +767,8 @@ fn report(
     model: &[f32],
     threshold: f64,
 ) -> Result<JobReport> {
-    let federated = evaluate_at(&cfg.model, model, &test.features, &test.labels, threshold);
-    let roc = roc_curve(
-        &predict_proba(&cfg.model, model, &test.features),
-        &test.labels,
-    );
-    let (centralised, centralised_roc) = if train.n_rows() > 0 {
-        let mut trainer = TchTrainer::new(DeviceChoice::Cpu)?;
-        let initial = cfg.model.init_params(cfg.seed);
-        let central = centralised_baseline(
-            &cfg.model,
-            &initial,
-            train,
-            &cfg.hyper,
-            cfg.rounds,
-            cfg.participants,
-            cfg.seed,
-            &mut trainer,
-        )?;
-        (
-            Some(evaluate_at(
-                &cfg.model,
-                &central,
-                &test.features,
-                &test.labels,
-                threshold,
-            )),
-            Some(roc_curve(
-                &predict_proba(&cfg.model, &central, &test.features),
-                &test.labels,
-            )),
-        )
-    } else {
-        (None, None)
-    };
-    Ok(JobReport {
-        federated,
-        roc,
-        centralised,
-        centralised_roc,
-        test_rows: test.n_rows(),
-    })
+    let mut trainer = TchTrainer::new(DeviceChoice::Cpu)?;
+    job_report(cfg, train, test, model, threshold, &mut trainer)
 }
 
 /// Resolves when the job must stop: quietly when the coordinator quits (the job stays

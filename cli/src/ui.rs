@@ -12,6 +12,19 @@ use tokio::sync::mpsc;
 pub const HEADER: &str =
     "round  parts  dropped  train-loss  test-loss  accuracy     AUC   PR-AUC      F1  seconds";
 
+/// The test split's rows per class: `N positive` for a binary label, else `N name` per
+/// class.
+pub fn class_counts(classes: &[cairn_coordinator::admin::ClassReport]) -> String {
+    match classes {
+        [_, positive] => format!("{} positive", positive.federated.support),
+        _ => classes
+            .iter()
+            .map(|c| format!("{} {}", c.federated.support, c.class))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// A metric to four places, or `-` where the record does not hold it (a record an older
 /// build wrote has no PR-AUC or F1).
 pub fn metric(v: Option<f64>) -> String {

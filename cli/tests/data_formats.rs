@@ -9,42 +9,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use cairn_cli::options::{DataArgs, Delimiter};
-use cairn_datasets::{
-    default_account_labels, default_account_txs, default_fraud_csv, load_account_txs,
-    ExtractOptions, Prepared,
-};
+use cairn_datasets::{load_account_txs, ExtractOptions, Prepared};
 
 mod common;
-use common::cairn;
-
-/// The shared transaction export and its labels, or `None` (with a message) when absent.
-fn account_txs() -> Option<(PathBuf, PathBuf)> {
-    let (txs, labels) = (default_account_txs(), default_account_labels());
-    if txs.is_file() && labels.is_file() {
-        Some((txs, labels))
-    } else {
-        println!(
-            "SKIP: {} or {} is absent (set CAIRN_SHARED_DATASETS)",
-            txs.display(),
-            labels.display()
-        );
-        None
-    }
-}
-
-/// The shared fraud table, or `None` (with a message) when absent.
-fn fraud_csv() -> Option<PathBuf> {
-    let path = default_fraud_csv();
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!(
-            "SKIP: {} is absent (set CAIRN_SHARED_DATASETS)",
-            path.display()
-        );
-        None
-    }
-}
+use common::{account_txs, cairn, fraud_csv};
 
 /// Runs `cairn ARGS` to the end, with how long it took.
 fn run(args: &[&str]) -> (Output, Duration) {

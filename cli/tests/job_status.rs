@@ -38,10 +38,7 @@ fn a_cancelled_job_shows_no_round_in_flight() {
     let id = store
         .submit("fraud", b"name = \"fraud\"\n")
         .expect("submit");
-    let model = ModelSpec {
-        n_features: 3,
-        hidden: vec![],
-    };
+    let model = ModelSpec::mlp(3, vec![]);
     let params = vec![0.0f32; model.param_count()];
     let opt = ServerOptState::new(ServerOptimizer::FedAvg { lr: 1.0 }, params.len())
         .expect("optimiser state");

@@ -53,10 +53,7 @@ fn the_readme_snippet_scores_raw_rows_as_cairn_predict_does() {
     // compared is the loading and the preprocessing, not the training).
     let prepared = load_csv(&fraud, &LoadOptions::default()).expect("the fraud table");
     let data = DataSpec::of(&prepared);
-    let spec = ModelSpec {
-        n_features: data.normalizer.n_features(),
-        hidden: vec![8, 4],
-    };
+    let spec = ModelSpec::mlp(data.normalizer.n_features(), vec![8, 4]);
     let params: Vec<f32> = spec.init_params(11).iter().map(|w| w * 3.0).collect();
     let model = dir.path().join("model.safetensors");
     write_safetensors(&model, &spec, Some(&data), &params).expect("write the model");
@@ -67,46 +64,8 @@ fn the_readme_snippet_scores_raw_rows_as_cairn_predict_does() {
     let table = dir.path().join("rows.csv");
     std::fs::write(&table, rows.join("\n") + "\n").expect("write rows");
 
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(&table)
-        .output()
-        .expect("cairn predict");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let theirs: Vec<f64> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.split(',')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .expect("row,score[,label]")
-        })
-        .collect();
+    let (theirs, ours) = both(&python, &model, &table, dir.path());
     assert_eq!(theirs.len(), 400);
-
-    let script = format!(
-        "{}\nimport csv, sys\nmodel, spec = load_cairn_model(sys.argv[1])\n\
-         with open(sys.argv[2], newline='') as f:\n    rows = list(csv.DictReader(f))\n\
-         with torch.no_grad():\n    scores = model(prepare(rows, spec)).squeeze(1)\n\
-         print('\\n'.join(f'{{s:.6f}}' for s in scores.tolist()))\n",
-        snippet()
-    );
-    let path = dir.path().join("score.py");
-    std::fs::write(&path, script).expect("write the script");
-    let o = Command::new(&python)
-        .arg(&path)
-        .arg(&model)
-        .arg(&table)
-        .output()
-        .expect("python");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let ours: Vec<f64> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| l.trim().parse().expect("a score"))
-        .collect();
     assert_eq!(ours.len(), 400);
     let worst = ours
         .iter()
@@ -120,4 +79,76 @@ fn the_readme_snippet_scores_raw_rows_as_cairn_predict_does() {
         .iter()
         .fold((1.0f64, 0.0f64), |(l, h), &s| (l.min(s), h.max(s)));
     assert!(hi - lo > 0.1, "scores in [{lo}, {hi}]");
+
+    // The same through a softmax model of three classes (the table's 0 and 1, and a 2 it
+    // has no row of): every class's probability agrees.
+    let three = ModelSpec::mlp(data.normalizer.n_features(), vec![8]).with_classes(3);
+    let params: Vec<f32> = three.init_params(12).iter().map(|w| w * 3.0).collect();
+    let data3 = DataSpec {
+        classes: vec!["0".into(), "1".into(), "2".into()],
+        ..data
+    };
+    let model3 = dir.path().join("model3.safetensors");
+    write_safetensors(&model3, &three, Some(&data3), &params).expect("write the model");
+    let (theirs, ours) = both(&python, &model3, &table, dir.path());
+    assert_eq!(theirs.len(), 400 * 3);
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "largest difference {worst}");
+    let spread =
+        theirs.iter().fold(0.0f64, |m, &p| m.max(p)) - theirs.iter().fold(1.0f64, |m, &p| m.min(p));
+    assert!(spread > 0.1, "probabilities spread by {spread}");
+}
+
+/// `cairn predict`'s probabilities for `table` (class 1's for a binary model, every class's
+/// for a softmax one, row by row) and the README snippet's.
+fn both(python: &Path, model: &Path, table: &Path, dir: &Path) -> (Vec<f64>, Vec<f64>) {
+    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["predict", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(table)
+        .output()
+        .expect("cairn predict");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    // `row,score[,label]` or `row,predicted,p_…[,label]`.
+    let columns: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] == "score" || header[i].starts_with("p_"))
+        .collect();
+    let theirs: Vec<f64> = lines
+        .flat_map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            columns
+                .iter()
+                .map(|&i| cells[i].parse::<f64>().expect("a probability"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let script = format!(
+        "{}\nimport csv, sys\nmodel, spec = load_cairn_model(sys.argv[1])\n\
+         with open(sys.argv[2], newline='') as f:\n    rows = list(csv.DictReader(f))\n\
+         with torch.no_grad():\n    probs = model(prepare(rows, spec))\n\
+         print('\\n'.join(' '.join(f'{{p:.6f}}' for p in row) for row in probs.tolist()))\n",
+        snippet()
+    );
+    let path = dir.join("score.py");
+    std::fs::write(&path, script).expect("write the script");
+    let o = Command::new(python)
+        .arg(&path)
+        .arg(model)
+        .arg(table)
+        .output()
+        .expect("python");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ours: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().expect("a probability"))
+        .collect();
+    (theirs, ours)
 }

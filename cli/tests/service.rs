@@ -189,10 +189,7 @@ path = {:?}
             std::fs::read(dest.join(format!("models/round-{r:03}.safetensors"))).expect("model");
         assert!(m.len() > 8);
     }
-    let spec = ModelSpec {
-        n_features: 12,
-        hidden: vec![4],
-    };
+    let spec = ModelSpec::mlp(12, vec![4]);
     let params = |f: &str| {
         from_safetensors(&spec, &std::fs::read(dest.join(f)).expect(f)).expect("a cairn model")
     };

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use cairn_protocol::job::JobConfig;
-use cairn_protocol::metrics::Metrics;
+use cairn_protocol::metrics::{ClassMetrics, Metrics};
 use cairn_protocol::model::ModelSpec;
 use cairn_protocol::round::Aggregation;
 use cairn_protocol::wire::{printable, MAX_NAME_BYTES, MAX_REASON_BYTES};
@@ -185,9 +185,10 @@ impl JobSettings {
 /// A job's final evaluation on the coordinator's test split, stored when it ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobReport {
-    /// The final federated model.
+    /// The final federated model (for K ≥ 3 classes the macro averages, see [`Metrics`]).
     pub federated: Metrics,
-    /// ROC points (false-positive rate, true-positive rate) of the federated model.
+    /// ROC points (false-positive rate, true-positive rate) of the federated model; empty
+    /// for a multi-class model (see `classes` for each class's AUC).
     pub roc: Vec<(f64, f64)>,
     /// A centralised model trained on the coordinator's training split with the same
     /// budget, when the coordinator has one.
@@ -196,6 +197,21 @@ pub struct JobReport {
     pub centralised_roc: Option<Vec<(f64, f64)>>,
     /// Rows of the test split.
     pub test_rows: usize,
+    /// Each class against the rest, in the label's class order (both classes of a binary
+    /// job); empty in reports stored before it was computed.
+    #[serde(default)]
+    pub classes: Vec<ClassReport>,
+}
+
+/// One class's row of a [`JobReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassReport {
+    /// The class's name (its label value).
+    pub class: String,
+    /// The federated model's metrics for the class.
+    pub federated: ClassMetrics,
+    /// The centralised model's, when there is one.
+    pub centralised: Option<ClassMetrics>,
 }
 
 /// `cairn audit` of a proven job's transcript, run when the job ends.
@@ -1141,6 +1157,13 @@ async fn rounds_plot(State(state): State<Arc<AdminState>>, Path(id): Path<JobId>
 
 async fn roc_plot(State(state): State<Arc<AdminState>>, Path(id): Path<JobId>) -> Response {
     match blocking(&state, move |s| artifact::<JobReport>(s, id, REPORT)).await {
+        Ok(Some(report)) if report.roc.is_empty() => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "job {id} has {} classes: no ROC (its report lists each class's AUC)",
+                report.classes.len()
+            ),
+        ),
         Ok(Some(report)) => svg(status_page::roc_svg(id, &report)),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -1458,7 +1481,7 @@ mod tests {
             );
             crate::job_file::JobFile::from_toml(&text)
                 .expect("a job file")
-                .to_config("j", 4)
+                .to_config("j", 4, 2)
                 .expect("its configuration")
                 .config
         };

@@ -728,10 +728,7 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let st = Arc::new(RoundStatement {
             round: 1,
-            model: ModelSpec {
-                n_features: 3,
-                hidden: vec![],
-            },
+            model: ModelSpec::mlp(3, vec![]),
             global: vec![0.1, -0.2, 0.3, 0.05],
             hyper: HyperParams {
                 local_steps: 1,

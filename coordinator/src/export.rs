@@ -45,8 +45,20 @@ pub const FORMAT: &str = "cairn-mlp";
 pub const META_N_FEATURES: &str = "n_features";
 /// Metadata key of the hidden widths (a JSON array).
 pub const META_HIDDEN: &str = "hidden";
-/// Metadata key of the output (`sigmoid`: one logit, the positive class's probability).
+/// Metadata key of the output: `sigmoid` (one logit, class 1's probability; two classes)
+/// or `softmax` (one logit per class, [`META_OUTPUTS`] of them).
 pub const META_OUTPUT: &str = "output";
+/// Metadata key of the last layer's width (the number of logits).
+pub const META_OUTPUTS: &str = "outputs";
+
+/// The [`META_OUTPUT`] value of a model: how its logits become probabilities.
+pub fn output_name(spec: &ModelSpec) -> &'static str {
+    if spec.is_binary() {
+        "sigmoid"
+    } else {
+        "softmax"
+    }
+}
 /// Metadata key of the job's data spec (JSON: the label, and each input column's name, fill
 /// value, signed-log flag, mean and standard deviation, and the clamp): how raw rows become
 /// the model's inputs.
@@ -77,6 +89,13 @@ pub fn to_safetensors(
                 "the data spec has {} input columns, the model takes {}",
                 d.normalizer.n_features(),
                 spec.n_features
+            )));
+        }
+        if d.n_classes() != spec.classes() {
+            return Err(ExportError::Layout(format!(
+                "the data spec's label has {} classes, the model predicts {}",
+                d.n_classes(),
+                spec.classes()
             )));
         }
     }
@@ -110,7 +129,8 @@ pub fn to_safetensors(
             META_HIDDEN.to_string(),
             serde_json::to_string(&spec.hidden)?,
         ),
-        (META_OUTPUT.to_string(), "sigmoid".to_string()),
+        (META_OUTPUT.to_string(), output_name(spec).to_string()),
+        (META_OUTPUTS.to_string(), spec.outputs.to_string()),
     ]);
     if let Some(d) = data {
         meta.insert(META_DATA.to_string(), serde_json::to_string(d)?);
@@ -152,7 +172,26 @@ pub fn read_model(bytes: &[u8]) -> Result<ExportedModel, ExportError> {
         .parse()
         .map_err(|e| bad(META_N_FEATURES, &e))?;
     let hidden = serde_json::from_str(get(META_HIDDEN)?).map_err(|e| bad(META_HIDDEN, &e))?;
-    let model = ModelSpec { n_features, hidden };
+    // Files written before multi-class models have no output count: one sigmoid logit.
+    let outputs = match meta.get(META_OUTPUT).map(String::as_str) {
+        None | Some("sigmoid") => 1,
+        Some("softmax") => match get(META_OUTPUTS)?.parse() {
+            // One logit is a sigmoid model; validate() refuses 0, 2 and too many.
+            Ok(1) => return Err(bad(META_OUTPUTS, &"one softmax output")),
+            Ok(k) => k,
+            Err(e) => return Err(bad(META_OUTPUTS, &e)),
+        },
+        Some(other) => {
+            return Err(bad(
+                META_OUTPUT,
+                &format!("{other:?} is neither sigmoid nor softmax"),
+            ))
+        }
+    };
+    let model = ModelSpec {
+        outputs,
+        ..ModelSpec::mlp(n_features, hidden)
+    };
     model.validate()?;
     let data: Option<DataSpec> = match meta.get(META_DATA) {
         Some(text) => {
@@ -164,6 +203,16 @@ pub fn read_model(bytes: &[u8]) -> Result<ExportedModel, ExportError> {
                     &format!(
                         "{} input columns for a model of {n_features} inputs",
                         d.normalizer.n_features()
+                    ),
+                ));
+            }
+            if d.n_classes() != model.classes() {
+                return Err(bad(
+                    META_DATA,
+                    &format!(
+                        "a label of {} classes for a model of {} classes",
+                        d.n_classes(),
+                        model.classes()
                     ),
                 ));
             }
@@ -218,10 +267,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_shape_check() {
-        let spec = ModelSpec {
-            n_features: 3,
-            hidden: vec![2],
-        };
+        let spec = ModelSpec::mlp(3, vec![2]);
         let p = spec.init_params(3);
         let data = to_safetensors(&spec, None, &p).expect("serialise");
         assert_eq!(from_safetensors(&spec, &data).expect("read"), p);
@@ -230,10 +276,7 @@ mod tests {
             (back.model, back.data, back.params),
             (spec.clone(), None, p.clone())
         );
-        let other = ModelSpec {
-            n_features: 4,
-            hidden: vec![2],
-        };
+        let other = ModelSpec::mlp(4, vec![2]);
         assert!(matches!(
             from_safetensors(&other, &data),
             Err(ExportError::Layout(_))
@@ -254,20 +297,14 @@ mod tests {
         )
         .expect("prepare");
         let data = DataSpec::of(&prepared);
-        let spec = ModelSpec {
-            n_features: data.normalizer.n_features(),
-            hidden: vec![4],
-        };
+        let spec = ModelSpec::mlp(data.normalizer.n_features(), vec![4]);
         let p = spec.init_params(1);
         let bytes = to_safetensors(&spec, Some(&data), &p).expect("serialise");
         let back = read_model(&bytes).expect("read");
         assert_eq!(back.data.as_ref(), Some(&data));
         assert_eq!(back.model, spec);
         // A spec for another width is refused on writing.
-        let wider = ModelSpec {
-            n_features: spec.n_features + 1,
-            hidden: vec![4],
-        };
+        let wider = ModelSpec::mlp(spec.n_features + 1, vec![4]);
         assert!(to_safetensors(&wider, Some(&data), &wider.init_params(1)).is_err());
         // A file whose preprocessing was tampered with (a zero standard deviation) is
         // refused on reading.
@@ -283,5 +320,53 @@ mod tests {
         let tampered = safetensors::serialize(st.tensors(), &Some(meta)).expect("serialise");
         let err = read_model(&tampered).expect_err("a zero sd");
         assert!(err.to_string().contains("data"), "{err}");
+    }
+
+    #[test]
+    fn a_softmax_model_says_so_and_its_classes_must_match_its_data() {
+        let report = cairn_datasets::LoadReport {
+            label: "kind".into(),
+            ..Default::default()
+        };
+        let prepared = cairn_datasets::prepare(
+            cairn_datasets::synthetic_table(300, 3, 2),
+            report,
+            &cairn_datasets::LoadOptions::default(),
+        )
+        .expect("prepare");
+        let data = DataSpec {
+            classes: vec!["benign".into(), "bot".into(), "phish".into()],
+            ..DataSpec::of(&prepared)
+        };
+        let spec = ModelSpec::mlp(data.normalizer.n_features(), vec![4]).with_classes(3);
+        let p = spec.init_params(1);
+        let bytes = to_safetensors(&spec, Some(&data), &p).expect("serialise");
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("header");
+        let meta = header.metadata().clone().expect("metadata");
+        assert_eq!(meta.get(META_OUTPUT).map(String::as_str), Some("softmax"));
+        assert_eq!(meta.get(META_OUTPUTS).map(String::as_str), Some("3"));
+        let back = read_model(&bytes).expect("read");
+        assert_eq!((back.model, back.params), (spec.clone(), p.clone()));
+        // A binary spec cannot travel with a three-class model, nor the other way round.
+        let binary = DataSpec::of(&prepared);
+        assert!(to_safetensors(&spec, Some(&binary), &p).is_err());
+        let one = ModelSpec::mlp(spec.n_features, vec![4]);
+        assert!(to_safetensors(&one, Some(&data), &one.init_params(1)).is_err());
+        // Metadata that contradicts itself is refused on reading: a softmax of one
+        // output, of two, an unknown output, or a count that is no number.
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+        for (output, outputs, why) in [
+            ("softmax", "1", "outputs"),
+            ("softmax", "2", "outputs"),
+            ("tanh", "3", "neither sigmoid nor softmax"),
+            ("softmax", "three", "outputs"),
+        ] {
+            let mut m = meta.clone();
+            m.insert(META_OUTPUT.into(), output.into());
+            m.insert(META_OUTPUTS.into(), outputs.into());
+            let bad = safetensors::serialize(st.tensors(), &Some(m)).expect("serialise");
+            let err = read_model(&bad).expect_err("contradictory metadata");
+            assert!(err.to_string().contains(why), "{output}/{outputs}: {err}");
+        }
     }
 }

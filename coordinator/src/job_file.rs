@@ -949,9 +949,15 @@ impl JobFile {
         }]))
     }
 
-    /// The job for a table of `n_features` prepared columns, as the coordinator runs it.
-    /// Validates first; an error names the key to change.
-    pub fn to_config(&self, job_id: &str, n_features: usize) -> Result<ResolvedJob, JobFileError> {
+    /// The job for a table of `n_features` prepared columns whose label has `classes`
+    /// classes, as the coordinator runs it. Validates first; an error names the key to
+    /// change.
+    pub fn to_config(
+        &self,
+        job_id: &str,
+        n_features: usize,
+        classes: usize,
+    ) -> Result<ResolvedJob, JobFileError> {
         self.validate()?;
         let invalid = |field: &str, reason: String| {
             JobFileError::Invalid(vec![FieldError {
@@ -981,10 +987,7 @@ impl JobFile {
         };
         let config = JobConfig {
             job_id: job_id.to_string(),
-            model: ModelSpec {
-                n_features,
-                hidden: self.model.hidden.clone(),
-            },
+            model: ModelSpec::mlp(n_features, self.model.hidden.clone()).with_classes(classes),
             rounds: self.rounds,
             participants: self.participants.per_round,
             min_participants: self.min_participants(),

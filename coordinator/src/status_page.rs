@@ -238,12 +238,16 @@ fn links(h: &mut String, j: &JobStatus, token: &str) {
         "plot-rounds",
         "plot: AUC and loss per round (SVG)",
     );
-    if j.has_report {
+    // A multi-class job has no ROC (its report has each class's AUC).
+    let binary = j.plan.as_ref().is_none_or(|p| p.model.is_binary());
+    if j.has_report && binary {
         link(
             format!("{base}/plots/roc.svg"),
             "plot-roc",
             "plot: ROC (SVG)",
         );
+    }
+    if j.has_report {
         link(format!("{base}/report"), "report", "report (JSON)");
     }
     if j.plan.as_ref().is_some_and(|p| p.proofs) {
@@ -259,6 +263,24 @@ fn links(h: &mut String, j: &JobStatus, token: &str) {
 }
 
 /// The job's privacy, proof and training settings.
+/// The label column and its classes: `FLAG: 0 and 1 (sigmoid output)`, or `kind: 3 classes
+/// (benign, fraud, phish_hack), softmax output; AUC, PR-AUC and F1 are macro averages`.
+pub fn label_text(d: &cairn_datasets::DataSpec) -> String {
+    if d.is_binary() {
+        format!(
+            "{}: {} and {} (sigmoid output; class {} is positive)",
+            d.label, d.classes[0], d.classes[1], d.classes[1]
+        )
+    } else {
+        format!(
+            "{}: {} classes ({}), softmax output; AUC, PR-AUC and F1 are macro averages of each class against the rest",
+            d.label,
+            d.classes.len(),
+            d.classes.join(", ")
+        )
+    }
+}
+
 fn settings(h: &mut String, plan: Option<&JobPlan>) {
     h.push_str("<h3>settings</h3>");
     let Some(p) = plan else {
@@ -270,6 +292,9 @@ fn settings(h: &mut String, plan: Option<&JobPlan>) {
         let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
     };
     row("model", &p.model.describe());
+    if let Some(d) = &p.data {
+        row("label", &label_text(d));
+    }
     row(
         "rounds",
         &format!(
@@ -902,10 +927,7 @@ mod tests {
             },
             plan: Some(JobPlan {
                 job_id: "fraud-3".into(),
-                model: ModelSpec {
-                    n_features: 4,
-                    hidden: vec![],
-                },
+                model: ModelSpec::mlp(4, vec![]),
                 rounds: 4,
                 participants: 5,
                 min_participants: 3,
@@ -1158,6 +1180,54 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_class_job_names_its_classes_and_links_no_roc() {
+        let mut j = job(JobState::Finished);
+        j.has_report = true;
+        let data: cairn_datasets::DataSpec = serde_json::from_value(serde_json::json!({
+            "label": "kind",
+            "normalizer": {
+                "columns": [{"name": "a", "fill": 0.0, "signed_log": false, "mean": 0.0, "sd": 1.0}],
+                "clamp": 5.0
+            },
+            "classes": ["benign", "<bot>", "phish"]
+        }))
+        .expect("a spec");
+        if let Some(p) = j.plan.as_mut() {
+            p.model = ModelSpec::mlp(1, vec![]).with_classes(3);
+            p.data = Some(data);
+        }
+        let page = render(&[j.clone()], "t");
+        assert!(
+            page.contains("kind: 3 classes (benign, &lt;bot&gt;, phish), softmax output"),
+            "{page}"
+        );
+        assert!(!page.contains("roc.svg"), "no ROC for three classes");
+        assert!(
+            page.contains("/report?"),
+            "the report (with each class) is linked"
+        );
+        // A binary job's label row names its positive class.
+        let mut b = job(JobState::Finished);
+        b.has_report = true;
+        if let Some(p) = b.plan.as_mut() {
+            p.data =
+                j.plan
+                    .as_ref()
+                    .and_then(|q| q.data.clone())
+                    .map(|d| cairn_datasets::DataSpec {
+                        classes: vec!["0".into(), "1".into()],
+                        ..d
+                    });
+        }
+        let page = render(&[b], "t");
+        assert!(
+            page.contains("kind: 0 and 1 (sigmoid output; class 1 is positive)"),
+            "{page}"
+        );
+        assert!(page.contains("roc.svg"));
+    }
+
+    #[test]
     fn the_plots_are_svg_documents_with_labelled_axes() {
         let j = job(JobState::Finished);
         let report = JobReport {
@@ -1179,6 +1249,7 @@ mod tests {
             }),
             centralised_roc: Some(vec![(0.0, 0.0), (0.05, 0.8), (1.0, 1.0)]),
             test_rows: 100,
+            classes: Vec::new(),
         };
         let rounds = rounds_svg(&j, Some(&report));
         assert!(rounds.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));

@@ -95,10 +95,7 @@ fn running_job(store: &Store, board: &HolderBoard) -> JobId {
     let id = store
         .submit("fraud <b>v2</b>", b"name = \"fraud\"\n")
         .expect("submit");
-    let model = ModelSpec {
-        n_features: 4,
-        hidden: vec![],
-    };
+    let model = ModelSpec::mlp(4, vec![]);
     let params = vec![0.25f32; model.param_count()];
     let opt = ServerOptState::new(ServerOptimizer::FedAvg { lr: 1.0 }, params.len())
         .expect("optimiser state");
@@ -290,6 +287,7 @@ async fn the_status_page_shows_rounds_holders_settings_and_links_and_the_api_agr
         centralised: None,
         centralised_roc: None,
         test_rows: 40,
+        classes: Vec::new(),
     };
     store
         .put_artifact(

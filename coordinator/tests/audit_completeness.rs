@@ -33,10 +33,7 @@ struct Job {
 
 fn honest_job(rounds: u32) -> Job {
     let mut rng = ChaCha20Rng::seed_from_u64(99);
-    let model = ModelSpec {
-        n_features: 3,
-        hidden: vec![],
-    };
+    let model = ModelSpec::mlp(3, vec![]);
     let hyper = HyperParams {
         local_steps: 1,
         batch_size: 2,

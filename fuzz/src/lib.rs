@@ -323,7 +323,7 @@ pub fn job_file(data: &[u8]) {
     let _ = file.check_schema(&columns);
     // The table's width as the coordinator would find it (bounded: the model's size is
     // checked against it, not allocated).
-    let _ = file.to_config("job-1", columns.len());
+    let _ = file.to_config("job-1", columns.len(), 2);
 }
 
 /// Distinct temporary file names within one process (tests run targets on many threads).

@@ -40,10 +40,7 @@ pub type Seed = (String, Vec<u8>);
 /// a key's header against it).
 pub fn key_shape() -> Shape {
     Shape {
-        model: ModelSpec {
-            n_features: 2,
-            hidden: vec![],
-        },
+        model: ModelSpec::mlp(2, vec![]),
         local_steps: 1,
         batch_size: 1,
         tree_depth: 2,
@@ -55,10 +52,7 @@ pub fn key_shape() -> Shape {
 
 /// The model the `model_safetensors` target reads models of.
 pub fn model_spec() -> ModelSpec {
-    ModelSpec {
-        n_features: 3,
-        hidden: vec![2],
-    }
+    ModelSpec::mlp(3, vec![2])
 }
 
 /// A job's data spec of `model_spec().n_features` columns, as a coordinator fits it: one
@@ -153,6 +147,35 @@ pub fn data_spec_near_misses() -> Vec<(&'static str, DataSpec, bool)> {
             false,
         ),
         ("no-columns", edit(&|d| d.normalizer.columns.clear()), false),
+        (
+            "classes-three",
+            edit(&|d| d.classes = vec!["benign".into(), "bot".into(), "phish".into()]),
+            true,
+        ),
+        (
+            "classes-one",
+            edit(&|d| d.classes = vec!["1".into()]),
+            false,
+        ),
+        (
+            "classes-twice",
+            edit(&|d| d.classes = vec!["a".into(), "b".into(), "a".into()]),
+            false,
+        ),
+        (
+            "classes-too-many",
+            edit(&|d| {
+                d.classes = (0..=cairn_datasets::MAX_CLASSES)
+                    .map(|c| c.to_string())
+                    .collect()
+            }),
+            false,
+        ),
+        (
+            "class-control",
+            edit(&|d| d.classes = vec!["0".into(), "\u{1b}[2J".into()]),
+            false,
+        ),
     ]
 }
 
@@ -378,10 +401,7 @@ pub fn to_participant() -> Vec<ToParticipant> {
         ToParticipant::Welcome(Welcome {
             participant: 2,
             job_id: "j".into(),
-            model: ModelSpec {
-                n_features: 4,
-                hidden: vec![3],
-            },
+            model: ModelSpec::mlp(4, vec![3]),
             rounds: 5,
             hyper: HyperParams::default(),
             proof: Some(proof_spec()),
@@ -476,10 +496,7 @@ pub fn transcript() -> Transcript {
     let mut t = Transcript::default();
     t.append(Entry::Job {
         job_id: "job".into(),
-        model: ModelSpec {
-            n_features: 3,
-            hidden: vec![],
-        },
+        model: ModelSpec::mlp(3, vec![]),
         hyper: HyperParams::default(),
         server: ServerOptimizer::FedAvg { lr: 1.0 },
         scale_bits: 16,
@@ -776,12 +793,17 @@ fn models() -> Vec<Seed> {
     use cairn_coordinator::export::to_safetensors;
     let spec = model_spec();
     let params: Vec<f32> = (0..spec.param_count()).map(|i| i as f32 * 0.25).collect();
-    let other = ModelSpec {
-        n_features: 2,
-        hidden: vec![],
-    };
+    let other = ModelSpec::mlp(2, vec![]);
     let with_data = to_safetensors(&spec, Some(&data_spec()), &params).expect("a model");
     let json = |d: &DataSpec| serde_json::to_string(d).expect("JSON");
+    // Three classes: a softmax output of three logits.
+    let three = spec.clone().with_classes(3);
+    let three_data = DataSpec {
+        classes: vec!["benign".into(), "bot".into(), "phish".into()],
+        ..data_spec()
+    };
+    let three_params: Vec<f32> = (0..three.param_count()).map(|i| i as f32 * 0.1).collect();
+    let softmax = to_safetensors(&three, Some(&three_data), &three_params).expect("a model");
     let mut seeds: Vec<Seed> = vec![
         (
             "model.safetensors".into(),
@@ -824,6 +846,23 @@ fn models() -> Vec<Seed> {
         (
             "n-features-text.safetensors".into(),
             with_metadata(&with_data, "n_features", Some("three")),
+        ),
+        ("softmax.safetensors".into(), softmax.clone()),
+        (
+            "softmax-one-output.safetensors".into(),
+            with_metadata(&softmax, "outputs", Some("1")),
+        ),
+        (
+            "softmax-no-outputs.safetensors".into(),
+            with_metadata(&softmax, "outputs", None),
+        ),
+        (
+            "output-other.safetensors".into(),
+            with_metadata(&softmax, "output", Some("tanh")),
+        ),
+        (
+            "softmax-binary-data.safetensors".into(),
+            with_metadata(&softmax, "data", Some(&json(&data_spec()))),
         ),
     ];
     // JSON has no NaN or infinity: the near misses it can write.

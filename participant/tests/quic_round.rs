@@ -20,10 +20,7 @@ fn job_config(n: usize, min: usize, rounds: u32, n_features: usize) -> JobConfig
     JobConfig {
         aggregation: Aggregation::Secure(SecureSettings::default()),
         job_id: "loopback".into(),
-        model: ModelSpec {
-            n_features,
-            hidden: vec![8],
-        },
+        model: ModelSpec::mlp(n_features, vec![8]),
         rounds,
         participants: n,
         min_participants: min,

@@ -66,10 +66,7 @@ struct Round {
 }
 
 fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
-    let spec = ModelSpec {
-        n_features: t.n_features,
-        hidden,
-    };
+    let spec = ModelSpec::mlp(t.n_features, hidden);
     let shape = Shape {
         model: spec.clone(),
         local_steps: k,

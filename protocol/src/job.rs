@@ -97,6 +97,14 @@ pub enum JobConfigError {
     /// Too few participants for secure aggregation.
     #[error("secure aggregation needs at least {min} participants, the job has {have}", min = crate::secure_round::MIN_SECURE_PARTICIPANTS, have = .0)]
     TooFewForSecure(usize),
+    /// The data's label has another number of classes than the model predicts.
+    #[error("the data's label has {data} classes, the model predicts {model}")]
+    Classes {
+        /// Classes of the data spec.
+        data: usize,
+        /// Classes of the model.
+        model: usize,
+    },
     /// Local training settings every holder would refuse.
     #[error("training: {field}: {reason}")]
     Hyper {
@@ -127,7 +135,21 @@ impl JobConfig {
                 participants: self.participants,
             });
         }
+        if let Some(d) = &self.data {
+            if d.n_classes() != self.model.classes() {
+                return Err(JobConfigError::Classes {
+                    data: d.n_classes(),
+                    model: self.model.classes(),
+                });
+            }
+        }
         if let Some(p) = &self.proof {
+            if !self.model.is_binary() {
+                return Err(JobConfigError::Proof(format!(
+                    "the training circuit proves binary classifiers (one sigmoid output); this job's label has {} classes: train it proof-free",
+                    self.model.classes()
+                )));
+            }
             if !matches!(self.aggregation, Aggregation::Secure(_)) {
                 return Err(JobConfigError::Proof(
                     "proven rounds need secure aggregation (the commitment check runs on the unmasked sum)".into(),

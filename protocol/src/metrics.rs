@@ -1,18 +1,25 @@
-//! Evaluation metrics of a binary classifier: log loss, ROC AUC, PR-AUC (average precision),
-//! the ROC curve, and accuracy, precision, recall and F1 at a decision threshold.
+//! Evaluation metrics of a classifier: log loss, ROC AUC, PR-AUC (average precision), the
+//! ROC curve, and accuracy, precision, recall and F1 at a decision threshold; for K ≥ 3
+//! classes their macro averages over the classes, one-vs-rest, and each class's own
+//! ([`ClassMetrics`]).
 //!
-//! Pure functions over probabilities and 0/1 labels, shared by the coordinator's per-round
-//! evaluation, the centralised baseline, `cairn predict` and the plots.
+//! Pure functions over probabilities and class-index labels, shared by the coordinator's
+//! per-round evaluation, the centralised baseline, `cairn predict` and the plots.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{predict_proba, ModelSpec};
+use crate::model::{class_probabilities, predict_proba, ModelSpec};
 
 /// The decision threshold when none is chosen: a row is predicted positive when its
 /// probability is at least 0.5.
 pub const DEFAULT_THRESHOLD: f64 = 0.5;
 
 /// A model's metrics on a labelled set.
+///
+/// For a model of K ≥ 3 classes ([`Metrics::of_class_probs`]): `loss` is the mean
+/// cross-entropy, `accuracy` that of the most probable class, and `auc`, `pr_auc`,
+/// `precision`, `recall` and `f1` are macro averages of each class against the rest
+/// (scikit-learn's `average="macro"`, `multi_class="ovr"`); `threshold` is unused.
 ///
 /// The fields after `auc` were added later: records written before them (JSON, or the
 /// coordinator's store) read back with `threshold` 0.5 (what their accuracy used) and the
@@ -262,7 +269,8 @@ pub fn evaluate(spec: &ModelSpec, params: &[f32], features: &[f32], labels: &[f3
 }
 
 /// Evaluates a model on row-major `features` with `labels`, the thresholded metrics
-/// (accuracy, precision, recall, F1) at `threshold`.
+/// (accuracy, precision, recall, F1) at `threshold` for a binary model; a multi-class one
+/// by [`Metrics::of_class_probs`] (no threshold).
 pub fn evaluate_at(
     spec: &ModelSpec,
     params: &[f32],
@@ -270,7 +278,12 @@ pub fn evaluate_at(
     labels: &[f32],
     threshold: f64,
 ) -> Metrics {
-    Metrics::of_scores_at(&predict_proba(spec, params, features), labels, threshold)
+    if spec.is_binary() {
+        Metrics::of_scores_at(&predict_proba(spec, params, features), labels, threshold)
+    } else {
+        let k = spec.classes();
+        Metrics::of_class_probs(&class_probabilities(spec, params, features), labels, k)
+    }
 }
 
 impl Metrics {
@@ -293,6 +306,133 @@ impl Metrics {
             precision: Some(c.precision()),
             recall: Some(c.recall()),
             f1: Some(c.f1()),
+        }
+    }
+}
+
+/// One class's metrics, that class against the rest: the per-class rows of a
+/// multi-class report (and of a binary one, both classes).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    /// Rows labelled with the class.
+    pub support: usize,
+    /// Rows predicted as the class.
+    pub predicted: usize,
+    /// Of the rows predicted as the class (most probable class), the fraction that are.
+    pub precision: f64,
+    /// Of the class's rows, the fraction predicted as it.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (0 when both are 0).
+    pub f1: f64,
+    /// ROC AUC of the class's probability, the class against the rest (0.5 without
+    /// rows of the class or without other rows).
+    pub auc: f64,
+    /// Average precision of the class's probability against the rest (0 without rows
+    /// of the class).
+    pub average_precision: f64,
+}
+
+/// The index of the largest of `probs` (the first on ties).
+fn argmax(probs: &[f32]) -> usize {
+    probs
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
+            if p > best.1 {
+                (i, p)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// Each class's metrics from row-major class probabilities `probs` (`y.len() × k`)
+/// against class-index labels `y`, one entry per class 0..k. A row's predicted class is
+/// its most probable one.
+pub fn per_class(probs: &[f32], y: &[f32], k: usize) -> Vec<ClassMetrics> {
+    let rows: Vec<&[f32]> = probs.chunks_exact(k.max(1)).take(y.len()).collect();
+    let predicted: Vec<usize> = rows.iter().map(|p| argmax(p)).collect();
+    (0..k)
+        .map(|c| {
+            let is_c: Vec<f32> = y.iter().map(|&v| f32::from(v as usize == c)).collect();
+            let score: Vec<f32> = rows.iter().map(|p| p[c]).collect();
+            let mut conf = Confusion::default();
+            for (&truth, &pred) in is_c.iter().zip(&predicted) {
+                match (pred == c, truth > 0.5) {
+                    (true, true) => conf.tp += 1,
+                    (true, false) => conf.fp += 1,
+                    (false, false) => conf.tn += 1,
+                    (false, true) => conf.fn_ += 1,
+                }
+            }
+            ClassMetrics {
+                support: conf.tp + conf.fn_,
+                predicted: conf.tp + conf.fp,
+                precision: conf.precision(),
+                recall: conf.recall(),
+                f1: conf.f1(),
+                auc: auc(&score, &is_c),
+                average_precision: average_precision(&score, &is_c),
+            }
+        })
+        .collect()
+}
+
+/// Mean cross-entropy of row-major class probabilities `probs` (`y.len() × k`) against
+/// class-index labels `y` (each probability clamped away from 0).
+pub fn cross_entropy(probs: &[f32], y: &[f32], k: usize) -> f64 {
+    if y.is_empty() || k == 0 {
+        return 0.0;
+    }
+    let s: f64 = probs
+        .chunks_exact(k)
+        .zip(y)
+        .map(|(p, &c)| {
+            let pc = p.get(c as usize).map_or(0.0, |&v| f64::from(v));
+            -pc.clamp(1e-7, 1.0).ln()
+        })
+        .sum();
+    s / y.len() as f64
+}
+
+impl Metrics {
+    /// The metrics of a K-class model from row-major class probabilities `probs`
+    /// (`y.len() × k`) against class-index labels `y`: cross-entropy, accuracy of the
+    /// most probable class, and the macro averages of [`per_class`] (the ranking ones,
+    /// AUC and average precision, over the classes that have rows, as scikit-learn
+    /// refuses a class without; precision, recall and F1 over the classes that have rows
+    /// or are predicted, as scikit-learn's `average="macro"`).
+    pub fn of_class_probs(probs: &[f32], y: &[f32], k: usize) -> Metrics {
+        let classes = per_class(probs, y, k);
+        let correct = probs
+            .chunks_exact(k.max(1))
+            .zip(y)
+            .filter(|(p, &c)| argmax(p) == c as usize)
+            .count();
+        // Which classes an average is over: those with rows (ranking metrics), or those
+        // with rows or predicted at least once (scikit-learn's labels for the others).
+        let mean = |f: &dyn Fn(&ClassMetrics) -> f64, only_present: bool| {
+            let picked: Vec<f64> = classes
+                .iter()
+                .filter(|m| m.support > 0 || (!only_present && m.predicted > 0))
+                .map(f)
+                .collect();
+            if picked.is_empty() {
+                0.0
+            } else {
+                picked.iter().sum::<f64>() / picked.len() as f64
+            }
+        };
+        Metrics {
+            loss: cross_entropy(probs, y, k),
+            accuracy: ratio(correct, y.len()),
+            auc: mean(&|m| m.auc, true),
+            pr_auc: Some(mean(&|m| m.average_precision, true)),
+            threshold: DEFAULT_THRESHOLD,
+            precision: Some(mean(&|m| m.precision, false)),
+            recall: Some(mean(&|m| m.recall, false)),
+            f1: Some(mean(&|m| m.f1, false)),
         }
     }
 }
@@ -423,6 +563,69 @@ mod tests {
             (none.precision, none.recall, none.f1),
             (Some(0.0), Some(0.0), Some(0.0))
         );
+    }
+
+    /// Eight rows of three classes; the expected numbers are scikit-learn 1.x's on the
+    /// same arrays (`roc_auc_score(y, P, multi_class="ovr", average="macro")`,
+    /// `average_precision_score(y == c, P[:, c])`, `precision_recall_fscore_support(y,
+    /// P.argmax(1), zero_division=0)`, `log_loss(y, P)`).
+    #[test]
+    fn multi_class_metrics_match_scikit_learn() {
+        let y = [0.0, 1.0, 2.0, 2.0, 1.0, 0.0, 2.0, 1.0];
+        let probs = [
+            0.7, 0.2, 0.1, 0.2, 0.5, 0.3, 0.1, 0.3, 0.6, 0.3, 0.4, 0.3, //
+            0.5, 0.4, 0.1, 0.6, 0.1, 0.3, 0.2, 0.2, 0.6, 0.1, 0.8, 0.1,
+        ];
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        let c = per_class(&probs, &y, 3);
+        let want = [
+            // support, predicted, precision, recall, f1, auc, average precision
+            (2, 3, 2.0 / 3.0, 1.0, 0.8, 1.0, 1.0),
+            (
+                3,
+                3,
+                2.0 / 3.0,
+                2.0 / 3.0,
+                2.0 / 3.0,
+                0.966_666_666_7,
+                0.916_666_666_7,
+            ),
+            (3, 2, 1.0, 2.0 / 3.0, 0.8, 0.933_333_333_3, 0.866_666_666_7),
+        ];
+        for (i, (got, w)) in c.iter().zip(want).enumerate() {
+            assert_eq!((got.support, got.predicted), (w.0, w.1), "class {i}");
+            for (a, b) in [
+                (got.precision, w.2),
+                (got.recall, w.3),
+                (got.f1, w.4),
+                (got.auc, w.5),
+                (got.average_precision, w.6),
+            ] {
+                assert!(near(a, b), "class {i}: {got:?}");
+            }
+        }
+        let m = Metrics::of_class_probs(&probs, &y, 3);
+        assert!(near(m.accuracy, 0.75), "{m:?}");
+        assert!(near(m.auc, 0.966_666_666_7), "{m:?}");
+        assert!(near(m.pr_auc.expect("pr"), 0.927_777_777_8), "{m:?}");
+        assert!(near(m.precision.expect("p"), 0.777_777_777_8), "{m:?}");
+        assert!(near(m.recall.expect("r"), 0.777_777_777_8), "{m:?}");
+        assert!(near(m.f1.expect("f1"), 0.755_555_555_6), "{m:?}");
+        assert!(near(m.loss, 0.615_713_238_7), "{m:?}");
+    }
+
+    #[test]
+    fn a_class_without_rows_is_left_out_of_the_ranking_averages() {
+        // Class 2 has no row and is never predicted: the averages are over classes 0, 1.
+        let y = [0.0, 1.0, 0.0, 1.0];
+        let probs = [0.8, 0.1, 0.1, 0.3, 0.6, 0.1, 0.6, 0.3, 0.1, 0.2, 0.7, 0.1];
+        let m = Metrics::of_class_probs(&probs, &y, 3);
+        assert_eq!((m.accuracy, m.auc, m.f1), (1.0, 1.0, Some(1.0)));
+        assert_eq!(per_class(&probs, &y, 3)[2].support, 0);
+        // Binary class probabilities give each class's view of a binary model.
+        let two = per_class(&[0.9, 0.1, 0.2, 0.8], &[0.0, 1.0], 2);
+        assert_eq!((two[0].support, two[1].support), (1, 1));
+        assert_eq!((two[0].recall, two[1].recall), (1.0, 1.0));
     }
 
     #[test]

@@ -1,23 +1,40 @@
-//! The job's model: an MLP with ReLU hidden layers and a logistic output, as a flat
-//! parameter vector with one fixed layout shared by the trainers (tch, native), the
-//! coordinator's evaluation, the wire, and later the proof circuit.
+//! The job's model: an MLP with ReLU hidden layers and a logistic output (binary labels)
+//! or a softmax output (K ≥ 3 classes), as a flat parameter vector with one fixed layout
+//! shared by the trainers (tch, native), the coordinator's evaluation, the wire, and the
+//! proof circuit (which proves binary models only).
 //!
 //! Layout: for each layer `l` (inputs `n_in`, outputs `n_out`), first the weight matrix
 //! `W_l` row-major with shape `[n_out, n_in]` (the shape `torch.nn.Linear` uses), then the
-//! bias `b_l` of length `n_out`. The last layer has one output: the logit.
+//! bias `b_l` of length `n_out`. The last layer has [`ModelSpec::outputs`] outputs: one
+//! logit (probability of class 1 by the sigmoid), or K logits (class probabilities by the
+//! softmax).
 
 use serde::{Deserialize, Serialize};
 
 /// Largest model a job may use: bounds every allocation a peer can cause.
 pub const MAX_PARAMS: usize = 16 * 1024 * 1024;
 
+/// Most classes a model may predict: the data's limit, one fact
+/// ([`cairn_datasets::MAX_CLASSES`]).
+pub const MAX_CLASSES: usize = cairn_datasets::MAX_CLASSES;
+
+fn one_output() -> usize {
+    1
+}
+
 /// The shape of the job's model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelSpec {
     /// Number of input features.
     pub n_features: usize,
-    /// Widths of the ReLU hidden layers; empty means logistic regression.
+    /// Widths of the ReLU hidden layers; empty means logistic (or softmax) regression.
     pub hidden: Vec<usize>,
+    /// Outputs of the last layer: 1 for two classes (one logit, the sigmoid gives class
+    /// 1's probability), K for K ≥ 3 classes (K logits, the softmax gives each class's
+    /// probability). Never 2: a two-class model has one output. Descriptions written
+    /// before multi-class models (JSON) read as 1.
+    #[serde(default = "one_output")]
+    pub outputs: usize,
 }
 
 /// One dense layer's place in the flat parameter vector.
@@ -36,6 +53,9 @@ pub struct LayerShape {
 /// Why a model shape or parameter vector is unusable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ModelError {
+    /// An output count other than 1 or 3..=[`MAX_CLASSES`].
+    #[error("model has {0} outputs: want 1 (two classes) or 3 to {MAX_CLASSES} (one per class)")]
+    Outputs(usize),
     /// A zero-width layer or zero features.
     #[error("model has a zero-width layer (features {n_features}, hidden {hidden:?})")]
     ZeroWidth {
@@ -60,14 +80,43 @@ pub enum ModelError {
 impl ModelSpec {
     /// Logistic regression on `n_features` inputs.
     pub fn logistic(n_features: usize) -> Self {
+        Self::mlp(n_features, Vec::new())
+    }
+
+    /// A binary classifier (one output) with the ReLU hidden layers `hidden`.
+    pub fn mlp(n_features: usize, hidden: Vec<usize>) -> Self {
         Self {
             n_features,
-            hidden: Vec::new(),
+            hidden,
+            outputs: 1,
         }
+    }
+
+    /// The same layers predicting `classes` classes: one output for two, else one per class.
+    pub fn with_classes(mut self, classes: usize) -> Self {
+        self.outputs = if classes == 2 { 1 } else { classes };
+        self
+    }
+
+    /// Number of classes the model tells apart: 2 for one output, else the outputs.
+    pub fn classes(&self) -> usize {
+        if self.outputs == 1 {
+            2
+        } else {
+            self.outputs
+        }
+    }
+
+    /// Whether the model is a binary classifier (one logit, sigmoid output).
+    pub fn is_binary(&self) -> bool {
+        self.outputs == 1
     }
 
     /// Checks the shape is non-degenerate and within [`MAX_PARAMS`].
     pub fn validate(&self) -> Result<(), ModelError> {
+        if self.outputs != 1 && !(3..=MAX_CLASSES).contains(&self.outputs) {
+            return Err(ModelError::Outputs(self.outputs));
+        }
         if self.n_features == 0 || self.hidden.contains(&0) {
             return Err(ModelError::ZeroWidth {
                 n_features: self.n_features,
@@ -77,7 +126,7 @@ impl ModelSpec {
         // Checked arithmetic: a peer-supplied spec must not overflow.
         let mut total: usize = 0;
         let mut n_in = self.n_features;
-        for &n_out in self.hidden.iter().chain(std::iter::once(&1)) {
+        for &n_out in self.hidden.iter().chain(std::iter::once(&self.outputs)) {
             let layer = n_in
                 .checked_mul(n_out)
                 .and_then(|w| w.checked_add(n_out))
@@ -98,7 +147,7 @@ impl ModelSpec {
         let mut out = Vec::with_capacity(self.hidden.len() + 1);
         let mut offset = 0;
         let mut n_in = self.n_features;
-        for &n_out in self.hidden.iter().chain(std::iter::once(&1)) {
+        for &n_out in self.hidden.iter().chain(std::iter::once(&self.outputs)) {
             let w_offset = offset;
             let b_offset = w_offset + n_in * n_out;
             offset = b_offset + n_out;
@@ -145,10 +194,10 @@ impl ModelSpec {
         p
     }
 
-    /// A short human-readable name, e.g. `45→16→1`.
+    /// A short human-readable name, e.g. `45→16→1` (`45→16→3` for three classes).
     pub fn describe(&self) -> String {
         let mut s = self.n_features.to_string();
-        for h in self.hidden.iter().chain(std::iter::once(&1)) {
+        for h in self.hidden.iter().chain(std::iter::once(&self.outputs)) {
             s.push('→');
             s.push_str(&h.to_string());
         }
@@ -250,11 +299,12 @@ pub fn sigmoid(z: f32) -> f32 {
     }
 }
 
-/// The model's logit for one row (`x.len() == n_features`), in f32.
+/// The model's output layer for one row (`x.len() == n_features`), in f32: its
+/// [`ModelSpec::outputs`] logits.
 ///
 /// This is the reference forward pass: the coordinator evaluates with it, and the tch
 /// trainer's forward must agree with it to float precision (tested in `participant`).
-pub fn logit(spec: &ModelSpec, params: &[f32], x: &[f32]) -> f32 {
+pub fn logits(spec: &ModelSpec, params: &[f32], x: &[f32]) -> Vec<f32> {
     let mut act: Vec<f32> = x.to_vec();
     let layers = spec.layers();
     for (i, l) in layers.iter().enumerate() {
@@ -267,14 +317,50 @@ pub fn logit(spec: &ModelSpec, params: &[f32], x: &[f32]) -> f32 {
         }
         act = next;
     }
-    act[0]
+    act
 }
 
-/// Probabilities for a row-major batch of rows.
+/// The first logit of one row: a binary model's only one ([`logits`]).
+pub fn logit(spec: &ModelSpec, params: &[f32], x: &[f32]) -> f32 {
+    logits(spec, params, x).first().copied().unwrap_or(f32::NAN)
+}
+
+/// Numerically stable softmax of `z`, in place (the maximum is subtracted first).
+pub fn softmax_in_place(z: &mut [f32]) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for v in z.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    z.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// Probability of class 1 for a row-major batch of rows of a binary model (for a
+/// multi-class model use [`class_probabilities`]).
 pub fn predict_proba(spec: &ModelSpec, params: &[f32], rows: &[f32]) -> Vec<f32> {
     rows.chunks_exact(spec.n_features)
         .map(|x| sigmoid(logit(spec, params, x)))
         .collect()
+}
+
+/// Each class's probability for a row-major batch of rows: row-major
+/// `rows × spec.classes()`, `[1 − p, p]` for a binary model, the softmax of the logits
+/// for a multi-class one.
+pub fn class_probabilities(spec: &ModelSpec, params: &[f32], rows: &[f32]) -> Vec<f32> {
+    let k = spec.classes();
+    let mut out = Vec::with_capacity(rows.len() / spec.n_features.max(1) * k);
+    for x in rows.chunks_exact(spec.n_features) {
+        let mut z = logits(spec, params, x);
+        if spec.is_binary() {
+            let p = sigmoid(z[0]);
+            out.extend([1.0 - p, p]);
+        } else {
+            softmax_in_place(&mut z);
+            out.extend(z);
+        }
+    }
+    out
 }
 
 /// Scales `update` down in place so its L2 norm is at most `clip`; returns the norm before.
@@ -297,10 +383,7 @@ mod tests {
 
     #[test]
     fn layout_of_a_two_layer_mlp() {
-        let spec = ModelSpec {
-            n_features: 3,
-            hidden: vec![2],
-        };
+        let spec = ModelSpec::mlp(3, vec![2]);
         let l = spec.layers();
         assert_eq!(
             l[0],
@@ -326,10 +409,7 @@ mod tests {
 
     #[test]
     fn forward_matches_hand_computation() {
-        let spec = ModelSpec {
-            n_features: 2,
-            hidden: vec![2],
-        };
+        let spec = ModelSpec::mlp(2, vec![2]);
         // W1 = [[1, -1], [0.5, 0.5]], b1 = [0, -1]; W2 = [[2, 3]], b2 = [0.25]
         let p = [1.0, -1.0, 0.5, 0.5, 0.0, -1.0, 2.0, 3.0, 0.25];
         // x = [2, 1]: h = relu([1, 0.5]) = [1, 0.5]; z = 2 + 1.5 + 0.25
@@ -340,33 +420,58 @@ mod tests {
 
     #[test]
     fn validation_rejects_degenerate_and_huge_models() {
-        assert!(ModelSpec {
-            n_features: 0,
-            hidden: vec![]
-        }
-        .validate()
-        .is_err());
-        assert!(ModelSpec {
-            n_features: 4,
-            hidden: vec![0]
-        }
-        .validate()
-        .is_err());
+        assert!(ModelSpec::mlp(0, vec![]).validate().is_err());
+        assert!(ModelSpec::mlp(4, vec![0]).validate().is_err());
         assert!(matches!(
-            ModelSpec {
-                n_features: 1 << 20,
-                hidden: vec![1 << 20]
-            }
-            .validate(),
+            ModelSpec::mlp(1 << 20, vec![1 << 20]).validate(),
             Err(ModelError::TooLarge(_))
         ));
-        assert!(ModelSpec {
-            n_features: usize::MAX,
-            hidden: vec![usize::MAX]
-        }
-        .validate()
-        .is_err());
+        assert!(ModelSpec::mlp(usize::MAX, vec![usize::MAX])
+            .validate()
+            .is_err());
         assert!(ModelSpec::logistic(45).validate().is_ok());
+    }
+
+    #[test]
+    fn output_counts_follow_the_classes() {
+        let three = ModelSpec::mlp(3, vec![2]).with_classes(3);
+        assert_eq!((three.outputs, three.classes()), (3, 3));
+        assert_eq!(three.describe(), "3→2→3");
+        assert_eq!(three.param_count(), 3 * 2 + 2 + 2 * 3 + 3);
+        assert!(three.validate().is_ok());
+        // Two classes are one output (sigmoid), never two.
+        let two = ModelSpec::logistic(3).with_classes(2);
+        assert_eq!((two.outputs, two.classes(), two.is_binary()), (1, 2, true));
+        for bad in [0, 2, MAX_CLASSES + 1] {
+            let spec = ModelSpec {
+                outputs: bad,
+                ..ModelSpec::logistic(3)
+            };
+            assert_eq!(spec.validate(), Err(ModelError::Outputs(bad)));
+        }
+    }
+
+    #[test]
+    fn class_probabilities_are_the_softmax_of_the_logits() {
+        // Softmax regression on 2 features, 3 classes: W = [[1,0],[0,1],[-1,-1]], b = 0.
+        let spec = ModelSpec::logistic(2).with_classes(3);
+        let p = [1.0, 0.0, 0.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0];
+        let x = [1.0, 2.0];
+        assert_eq!(logits(&spec, &p, &x), vec![1.0, 2.0, -3.0]);
+        let probs = class_probabilities(&spec, &p, &x);
+        let denom = 1f32.exp() + 2f32.exp() + (-3f32).exp();
+        for (got, z) in probs.iter().zip([1.0f32, 2.0, -3.0]) {
+            assert!((got - z.exp() / denom).abs() < 1e-6, "{got}");
+        }
+        // Large logits do not overflow.
+        let mut big = vec![1000.0, 0.0, 1000.0];
+        softmax_in_place(&mut big);
+        assert!((big[0] - 0.5).abs() < 1e-6 && big[1] == 0.0, "{big:?}");
+        // A binary model's class probabilities are [1 − p, p].
+        let bin = ModelSpec::logistic(2);
+        let q = class_probabilities(&bin, &[1.0, -1.0, 0.5], &x);
+        let p1 = sigmoid(1.0 - 2.0 + 0.5);
+        assert!((q[1] - p1).abs() < 1e-6 && (q[0] - (1.0 - p1)).abs() < 1e-6);
     }
 
     #[test]
@@ -405,10 +510,7 @@ mod tests {
 
     #[test]
     fn init_is_seeded() {
-        let spec = ModelSpec {
-            n_features: 5,
-            hidden: vec![4],
-        };
+        let spec = ModelSpec::mlp(5, vec![4]);
         assert_eq!(spec.init_params(7), spec.init_params(7));
         assert_ne!(spec.init_params(7), spec.init_params(8));
     }

@@ -20,7 +20,7 @@ pub use cairn_datasets::DataSpec;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 9;
+pub const PROTOCOL_VERSION: u16 = 10;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -53,7 +53,7 @@ pub const MAX_NAME_BYTES: usize = 64;
 /// ALPN protocol id of cairn's QUIC connections: the wire version, so that peers of
 /// different versions fail the handshake with a clear TLS error instead of waiting on
 /// each other (this version's coordinator opens the stream; earlier ones did not).
-pub const ALPN: &[u8] = b"cairn/9";
+pub const ALPN: &[u8] = b"cairn/10";
 
 /// Why bytes could not be turned into a message.
 #[derive(Debug, thiserror::Error)]
@@ -698,10 +698,7 @@ mod tests {
         let w = ToParticipant::Welcome(Welcome {
             participant: 2,
             job_id: "j".into(),
-            model: ModelSpec {
-                n_features: 4,
-                hidden: vec![3],
-            },
+            model: ModelSpec::mlp(4, vec![3]),
             rounds: 5,
             hyper: HyperParams::default(),
             proof: None,

@@ -68,10 +68,7 @@ fn to_participant() -> Vec<ToParticipant> {
         ToParticipant::Welcome(Welcome {
             participant: 2,
             job_id: "j".into(),
-            model: ModelSpec {
-                n_features: 4,
-                hidden: vec![3],
-            },
+            model: ModelSpec::mlp(4, vec![3]),
             rounds: 5,
             hyper: HyperParams::default(),
             proof: Some(proof()),
@@ -116,10 +113,7 @@ fn transcript() -> Transcript {
     let mut t = Transcript::default();
     t.append(Entry::Job {
         job_id: "job".into(),
-        model: ModelSpec {
-            n_features: 3,
-            hidden: vec![],
-        },
+        model: ModelSpec::mlp(3, vec![]),
         hyper: HyperParams::default(),
         server: ServerOptimizer::FedAvg { lr: 1.0 },
         scale_bits: 16,

@@ -66,10 +66,7 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
     if name == "R3" || name == "R3FULL" {
         return cairn_circuits::training::Shape {
-            model: cairn_protocol::model::ModelSpec {
-                n_features: 38,
-                hidden: vec![8],
-            },
+            model: cairn_protocol::model::ModelSpec::mlp(38, vec![8]),
             local_steps: 10,
             batch_size: 32,
             tree_depth: 12,
@@ -84,10 +81,7 @@ pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
         (vec![], 1)
     };
     cairn_circuits::training::Shape {
-        model: cairn_protocol::model::ModelSpec {
-            n_features: 45,
-            hidden,
-        },
+        model: cairn_protocol::model::ModelSpec::mlp(45, hidden),
         local_steps,
         batch_size: 16,
         tree_depth: 12,

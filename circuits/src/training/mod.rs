@@ -152,6 +152,14 @@ impl Shape {
     /// Checks the shape is usable.
     pub fn validate(&self) -> Result<(), TrainingError> {
         self.model.validate()?;
+        // The circuit replays the sigmoid cross-entropy of one logit (and its hash below
+        // has no output count, which is always 1).
+        if !self.model.is_binary() {
+            return Err(TrainingError::Shape(format!(
+                "the circuit proves binary classifiers (one sigmoid output); this model has {} outputs",
+                self.model.outputs
+            )));
+        }
         if self.local_steps == 0 || self.batch_size == 0 {
             return Err(TrainingError::Shape("K and B must be positive".into()));
         }

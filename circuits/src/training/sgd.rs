@@ -218,10 +218,7 @@ mod tests {
     #[test]
     fn fixed_point_step_tracks_float_sgd() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let spec = ModelSpec {
-            n_features: 4,
-            hidden: vec![3],
-        };
+        let spec = ModelSpec::mlp(4, vec![3]);
         let p = spec.init_params(1);
         let batch: Vec<Vec<f32>> = (0..4)
             .map(|_| {

@@ -59,10 +59,7 @@ pub(super) fn rows(seed: u64, n: usize, features: usize) -> Vec<Vec<i64>> {
 /// 4, the update the replay gives plus noise within τ.
 pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
     let shape = Shape {
-        model: ModelSpec {
-            n_features: 4,
-            hidden,
-        },
+        model: ModelSpec::mlp(4, hidden),
         local_steps: k,
         batch_size: 2,
         tree_depth: 4,
@@ -198,10 +195,7 @@ fn circuit_equals_replay_on_seeded_random_deep_mlps() {
     // rows and models, the only update the circuit accepts is exactly the replay's.
     for seed in [21u64, 22, 23] {
         let shape = Shape {
-            model: ModelSpec {
-                n_features: 4,
-                hidden: vec![3, 2],
-            },
+            model: ModelSpec::mlp(4, vec![3, 2]),
             local_steps: 2,
             batch_size: 2,
             tree_depth: 4,
@@ -666,10 +660,7 @@ fn float_sgd(spec: &ModelSpec, p: &[f32], batches: &[Vec<Vec<f32>>], lr: f32) ->
 
 /// How far the float update is from the fixed-point replay on a reference shape.
 fn float_gap(hidden: Vec<usize>, k: u32, lr: f32) -> f32 {
-    let spec = ModelSpec {
-        n_features: 45,
-        hidden,
-    };
+    let spec = ModelSpec::mlp(45, hidden);
     let shape = Shape {
         model: spec.clone(),
         local_steps: k,
@@ -994,10 +985,7 @@ fn a_sampled_proof_verifies_and_binds_its_digests() {
 #[test]
 fn the_constraint_estimate_is_the_count_and_large_shapes_are_refused() {
     let base = Shape {
-        model: ModelSpec {
-            n_features: 3,
-            hidden: vec![2],
-        },
+        model: ModelSpec::mlp(3, vec![2]),
         local_steps: 3,
         batch_size: 4,
         tree_depth: 4,
@@ -1031,10 +1019,7 @@ fn the_constraint_estimate_is_the_count_and_large_shapes_are_refused() {
     // 1,000 steps of 4,096 rows through a 38→64→1 MLP: refused at once, without building
     // anything, and before a setup could start.
     let huge = Shape {
-        model: ModelSpec {
-            n_features: 38,
-            hidden: vec![64],
-        },
+        model: ModelSpec::mlp(38, vec![64]),
         local_steps: 1000,
         batch_size: 4096,
         block_rows: 4,
@@ -1054,10 +1039,7 @@ fn the_constraint_estimate_is_the_count_and_large_shapes_are_refused() {
 #[ignore = "builds the R2 and R3 reference circuits (a few seconds each): run by hand"]
 fn the_constraint_estimate_of_the_reference_shapes() {
     let r3 = Shape {
-        model: ModelSpec {
-            n_features: 38,
-            hidden: vec![8],
-        },
+        model: ModelSpec::mlp(38, vec![8]),
         local_steps: 10,
         batch_size: 32,
         tree_depth: 12,
@@ -1066,10 +1048,7 @@ fn the_constraint_estimate_of_the_reference_shapes() {
         sampled_steps: Some(1),
     };
     let r2 = Shape {
-        model: ModelSpec {
-            n_features: 45,
-            hidden: vec![16],
-        },
+        model: ModelSpec::mlp(45, vec![16]),
         local_steps: 4,
         batch_size: 16,
         sampled_steps: None,

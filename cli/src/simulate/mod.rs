@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use cairn_coordinator::cpu::threads_cpu_seconds;
 use cairn_coordinator::CpuMeter;
 use cairn_crypto::sign::IdentityKey;
-use cairn_datasets::{partition, DataSpec, Dataset};
+use cairn_datasets::{partition, Dataset};
 use cairn_participant::trainer::{DeviceChoice, NativeTrainer, TchTrainer, Trainer};
 use cairn_participant::{run as participate, ParticipantConfig, ParticipantError};
 use cairn_protocol::round::Aggregation;
@@ -208,8 +208,7 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
     if let Some(p) = sim.params {
         train.hidden = Some(hidden_for(p, prepared.train.n_features).to_string());
     }
-    let mut job = train.job("simulate", prepared.train.n_features, n, n.div_ceil(2))?;
-    job.data = Some(DataSpec::of(&prepared));
+    let job = train.job_for("simulate", &prepared, n, n.div_ceil(2))?;
     let holders = partition(
         &prepared.train,
         n,

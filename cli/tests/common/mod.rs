@@ -3,8 +3,10 @@
 
 // Each test crate uses some of these helpers, not all.
 #![allow(dead_code)]
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
+
+use cairn_datasets::{default_account_labels, default_account_txs, default_fraud_csv};
 use std::time::{Duration, Instant};
 
 /// The `cairn` binary under test.
@@ -184,4 +186,33 @@ pub fn refused(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout)
     );
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The shared transaction export and its labels, or `None` (with a message) when absent.
+pub fn account_txs() -> Option<(PathBuf, PathBuf)> {
+    let (txs, labels) = (default_account_txs(), default_account_labels());
+    if txs.is_file() && labels.is_file() {
+        Some((txs, labels))
+    } else {
+        println!(
+            "SKIP: {} or {} is absent (set CAIRN_SHARED_DATASETS)",
+            txs.display(),
+            labels.display()
+        );
+        None
+    }
+}
+
+/// The shared fraud table, or `None` (with a message) when absent.
+pub fn fraud_csv() -> Option<PathBuf> {
+    let path = default_fraud_csv();
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "SKIP: {} is absent (set CAIRN_SHARED_DATASETS)",
+            path.display()
+        );
+        None
+    }
 }

@@ -25,16 +25,10 @@ fn the_committed_example_parses_and_converts() {
         })
     );
     assert_eq!(file.min_participants(), 3);
-    let r = file.to_config("job-1", 45).expect("to_config");
+    let r = file.to_config("job-1", 45, 2).expect("to_config");
     let c = &r.config;
     assert_eq!(c.job_id, "job-1");
-    assert_eq!(
-        c.model,
-        ModelSpec {
-            n_features: 45,
-            hidden: vec![16]
-        }
-    );
+    assert_eq!(c.model, ModelSpec::mlp(45, vec![16]));
     assert_eq!((c.rounds, c.participants, c.min_participants), (50, 5, 3));
     assert_eq!(
         c.hyper,
@@ -74,7 +68,7 @@ fn proofs_and_the_allow_list_reach_the_coordinator() {
         "[proofs]\nenabled = true\ntolerance = 0.002\ntree_depth = 6\n[enrolment]\nallowed = [\"{KEY}\"]\n"
     ))
     .expect("valid");
-    let r = file.to_config("j", 3).expect("to_config");
+    let r = file.to_config("j", 3, 2).expect("to_config");
     let p = r.config.proof.expect("proofs enabled");
     assert_eq!((p.tolerance, p.tree_depth), (0.002, 6));
     let key = cairn_protocol::enrolment::parse_identity(KEY).expect("key");
@@ -82,7 +76,7 @@ fn proofs_and_the_allow_list_reach_the_coordinator() {
     // Written out and read back, the list survives; without it enrolment is open.
     let again = JobFile::from_toml(&file.to_toml().expect("toml")).expect("reparse");
     assert_eq!(again, file);
-    let open = JobFile::default().to_config("j", 3).expect("to_config");
+    let open = JobFile::default().to_config("j", 3, 2).expect("to_config");
     assert_eq!(open.enrolment, Enrolment::Open);
     assert!(open.config.proof.is_none());
 }
@@ -91,7 +85,7 @@ fn proofs_and_the_allow_list_reach_the_coordinator() {
 fn an_empty_file_gives_the_demo_defaults() {
     let file = JobFile::from_toml("").expect("empty file");
     assert_eq!(file, JobFile::default());
-    let c = file.to_config("j", 12).expect("to_config").config;
+    let c = file.to_config("j", 12, 2).expect("to_config").config;
     assert_eq!((c.rounds, c.participants, c.min_participants), (20, 5, 3));
     assert_eq!(c.hyper, HyperParams::default());
     assert_eq!(c.model.hidden, vec![16]);
@@ -105,7 +99,7 @@ fn an_empty_file_gives_the_demo_defaults() {
         "[server]\noptimizer = \"fedavg\"\nlr = 0.5\n[aggregation]\nmode = \"plain\"\n",
     )
     .expect("parse");
-    let c = f.to_config("j", 3).expect("to_config").config;
+    let c = f.to_config("j", 3, 2).expect("to_config").config;
     assert_eq!(
         (c.server, c.aggregation),
         (ServerOptimizer::FedAvg { lr: 0.5 }, Aggregation::Plain)
@@ -323,13 +317,13 @@ fn a_tree_too_small_for_a_holders_share_is_refused_naming_the_smallest_depth() {
 fn conversion_checks_the_coordinators_table() {
     let file = JobFile::from_toml("[data]\nfeatures = [\"a\", \"b\", \"c\"]\n").expect("parse");
     let e = file
-        .to_config("j", 4)
+        .to_config("j", 4, 2)
         .expect_err("3 listed, 4 in the table");
     assert_eq!(
         e.to_string(),
         "data.features: lists 3 columns, the table has 4"
     );
-    assert!(file.to_config("j", 3).is_ok());
+    assert!(file.to_config("j", 3, 2).is_ok());
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert!(file.check_schema(&names(&["a", "b", "c"])).is_ok());
     let e = file
@@ -347,18 +341,18 @@ fn conversion_checks_the_coordinators_table() {
     assert!(JobFile::default().check_schema(&names(&["x"])).is_ok());
 
     let e = JobFile::default()
-        .to_config("j", 0)
+        .to_config("j", 0, 2)
         .expect_err("no columns");
     assert_eq!(e.fields()[0].field, "data");
     let huge = JobFile::from_toml("[model]\nhidden = [100000, 100000]").expect("parse");
-    let e = huge.to_config("j", 45).expect_err("too many parameters");
+    let e = huge.to_config("j", 45, 2).expect_err("too many parameters");
     assert_eq!(e.fields()[0].field, "model.hidden");
     assert!(e.to_string().contains("more than the limit"), "{e}");
     // An invalid file is refused by to_config too, not only by from_toml.
     let mut bad = JobFile::default();
     bad.train.lr = 0.0;
     assert_eq!(
-        bad.to_config("j", 3).expect_err("lr").fields()[0].field,
+        bad.to_config("j", 3, 2).expect_err("lr").fields()[0].field,
         "train.lr"
     );
 }
@@ -564,7 +558,7 @@ fn a_proven_job_whose_circuit_is_too_large_to_set_up_is_refused_at_once() {
     )
     .expect("parses");
     let t = std::time::Instant::now();
-    let e = file.to_config("j", 38).expect_err("too large");
+    let e = file.to_config("j", 38, 2).expect_err("too large");
     assert!(
         t.elapsed() < std::time::Duration::from_secs(5),
         "refused unbuilt"
@@ -576,7 +570,7 @@ fn a_proven_job_whose_circuit_is_too_large_to_set_up_is_refused_at_once() {
     assert!(fields[0].reason.contains("constraints"), "{e}");
     // The demo's default proven job fits.
     let fine = JobFile::from_toml("[proofs]\nenabled = true\n").expect("parses");
-    assert!(fine.to_config("j", 38).is_ok());
+    assert!(fine.to_config("j", 38, 2).is_ok());
 }
 
 #[test]

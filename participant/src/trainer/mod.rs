@@ -20,7 +20,7 @@ pub use self::tch::{TchTrainer, DEFAULT_CPU_THREADS};
 
 use std::str::FromStr;
 
-use cairn_protocol::model::{logit, HyperParams, ModelError, ModelSpec};
+use cairn_protocol::model::{logits, HyperParams, ModelError, ModelSpec};
 
 /// Everything one round of local training needs. Borrowed: the trainer copies only what
 /// it uses (the batch rows), never the whole table.
@@ -81,6 +81,16 @@ pub enum TrainError {
         labels: usize,
         /// Rows in `features`.
         rows: usize,
+    },
+    /// A batch row's label is no class of the model.
+    #[error("row {row} has label {value}: the model's classes are 0 to {}", classes - 1)]
+    Label {
+        /// The row.
+        row: u32,
+        /// Its label.
+        value: f32,
+        /// The model's classes.
+        classes: usize,
     },
     /// K = 0: nothing to train on.
     #[error("no mini-batches to train on")]
@@ -159,6 +169,15 @@ pub(crate) fn check_input(input: &TrainInput<'_>) -> Result<Checked, TrainError>
         if let Some(&row) = batch.iter().find(|&&r| r as usize >= rows) {
             return Err(TrainError::RowOutOfRange { step, row, rows });
         }
+        let classes = input.spec.classes();
+        let is_class = |v: f32| v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes;
+        if let Some(&row) = batch.iter().find(|&&r| !is_class(input.labels[r as usize])) {
+            return Err(TrainError::Label {
+                row,
+                value: input.labels[row as usize],
+                classes,
+            });
+        }
         n_examples += batch.len() as u64;
     }
     Ok(Checked { rows, n_examples })
@@ -210,8 +229,18 @@ pub fn bce_with_logit(z: f32, y: f32) -> f32 {
     z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()
 }
 
-/// Mean BCE of `params` over all rows of a table, with the reference forward pass
-/// [`cairn_protocol::model::logit`]. For checks and evaluation, not for speed.
+/// Softmax cross-entropy of the logits `z` against the class index `y`, in the stable
+/// form `logsumexp(z) − z_y` (what `cross_entropy` on logits computes); +∞ for a class
+/// index outside `z` (a label the model has no output for).
+pub fn cross_entropy_with_logits(z: &[f32], y: f32) -> f32 {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+    z.get(y as usize).map_or(f32::INFINITY, |zy| lse - zy)
+}
+
+/// Mean loss of `params` over all rows of a table (binary or softmax cross-entropy, as the
+/// model's outputs say), with the reference forward pass
+/// [`cairn_protocol::model::logits`]. For checks and evaluation, not for speed.
 pub fn evaluate_loss(
     spec: &ModelSpec,
     params: &[f32],
@@ -240,7 +269,14 @@ pub fn evaluate_loss(
     let sum: f64 = features
         .chunks_exact(nf)
         .zip(labels)
-        .map(|(x, &y)| f64::from(bce_with_logit(logit(spec, params, x), y)))
+        .map(|(x, &y)| {
+            let z = logits(spec, params, x);
+            f64::from(if spec.is_binary() {
+                bce_with_logit(z[0], y)
+            } else {
+                cross_entropy_with_logits(&z, y)
+            })
+        })
         .sum();
     Ok((sum / rows as f64) as f32)
 }

@@ -4,10 +4,11 @@
 //! Same algorithm and layout as the tch engine; the tests hold the two to 1e-4. It is
 //! single-threaded and allocation-light but makes no attempt at speed beyond that.
 
-use cairn_protocol::model::{sigmoid, LayerShape};
+use cairn_protocol::model::{sigmoid, softmax_in_place, LayerShape};
 
 use super::{
-    bce_with_logit, check_input, gather_batches, LocalUpdate, TrainError, TrainInput, Trainer,
+    bce_with_logit, check_input, cross_entropy_with_logits, gather_batches, LocalUpdate,
+    TrainError, TrainInput, Trainer,
 };
 
 /// Local training without libtorch.
@@ -68,7 +69,8 @@ struct Scratch {
     da: Vec<f32>,
 }
 
-/// Writes the gradient of the mean BCE over the batch `(x, y)` at `w` into `grad`;
+/// Writes the gradient of the mean loss over the batch `(x, y)` at `w` into `grad` (binary
+/// cross-entropy for one output, softmax cross-entropy with class-index labels for K);
 /// returns that loss.
 fn step_gradient(
     layers: &[LayerShape],
@@ -104,14 +106,30 @@ fn step_gradient(
         }
     }
 
-    // Loss and its gradient at the logits: d(mean BCE)/dz = (σ(z) − y) / b.
+    // Loss and its gradient at the logits: d(mean BCE)/dz = (σ(z) − y) / b for one output;
+    // d(mean CE)/dz = (softmax(z) − onehot(y)) / b for K.
     let logits = &s.acts[layers.len()];
+    let k = layers[last].n_out;
     let inv_b = 1.0 / b as f32;
     let mut loss = 0.0f32;
     s.dz.clear();
-    for (&z, &t) in logits.iter().zip(y) {
-        loss += bce_with_logit(z, t);
-        s.dz.push((sigmoid(z) - t) * inv_b);
+    if k == 1 {
+        for (&z, &t) in logits.iter().zip(y) {
+            loss += bce_with_logit(z, t);
+            s.dz.push((sigmoid(z) - t) * inv_b);
+        }
+    } else {
+        for (z, &t) in logits.chunks_exact(k).zip(y) {
+            loss += cross_entropy_with_logits(z, t);
+            let start = s.dz.len();
+            s.dz.extend_from_slice(z);
+            let p = &mut s.dz[start..];
+            softmax_in_place(p);
+            if let Some(pt) = p.get_mut(t as usize) {
+                *pt -= 1.0;
+            }
+            p.iter_mut().for_each(|v| *v *= inv_b);
+        }
     }
 
     // Backward, last layer first.
@@ -189,10 +207,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let spec = ModelSpec {
-            n_features: 3,
-            hidden: vec![4, 2],
-        };
+        let spec = ModelSpec::mlp(3, vec![4, 2]);
         let w = spec.init_params(11);
         let x = [0.5, -1.0, 2.0, 1.5, 0.3, -0.2, -0.7, 0.9, 0.1];
         let y = [1.0, 0.0, 1.0];
@@ -215,6 +230,36 @@ mod tests {
             grad.iter().any(|g| g.abs() > 1e-3),
             "a gradient of all zeros proves nothing"
         );
+    }
+
+    #[test]
+    fn softmax_gradient_matches_finite_differences() {
+        let spec = ModelSpec::mlp(3, vec![4]).with_classes(3);
+        let w = spec.init_params(5);
+        let x = [
+            0.5, -1.0, 2.0, 1.5, 0.3, -0.2, -0.7, 0.9, 0.1, 0.0, 1.0, -1.0,
+        ];
+        let y = [2.0, 0.0, 1.0, 2.0];
+        let mut grad = vec![0.0; w.len()];
+        let loss = step_gradient(
+            &spec.layers(),
+            &w,
+            &x,
+            &y,
+            &mut grad,
+            &mut Scratch::default(),
+        );
+        let want_loss = evaluate_loss(&spec, &w, &x, &y).expect("shapes are consistent");
+        assert!((loss - want_loss).abs() < 1e-6, "{loss} vs {want_loss}");
+        let num = numeric_grad(&spec, &w, &x, &y);
+        for (i, (a, n)) in grad.iter().zip(&num).enumerate() {
+            assert!((a - n).abs() < 2e-3, "param {i}: backprop {a}, numeric {n}");
+        }
+        assert!(grad.iter().any(|g| g.abs() > 1e-3));
+        // The output biases' gradients sum to zero: softmax − one-hot sums to 0 per row.
+        let out = spec.layers()[1];
+        let bias_sum: f32 = grad[out.b_offset..out.b_offset + 3].iter().sum();
+        assert!(bias_sum.abs() < 1e-6, "{bias_sum}");
     }
 
     #[test]

@@ -95,9 +95,9 @@ impl TchTrainer {
         Ok((x, Tensor::f_from_slice(&ys)?.f_to_device(self.device)?))
     }
 
-    /// Logits of `params` on row-major `features`, through libtorch on this trainer's
-    /// device: the forward pass training uses, exposed so tests can hold it to
-    /// [`cairn_protocol::model::logit`].
+    /// Logits of `params` on row-major `features` (row-major `rows × outputs`), through
+    /// libtorch on this trainer's device: the forward pass training uses, exposed so tests
+    /// can hold it to [`cairn_protocol::model::logits`].
     pub fn forward(
         &self,
         spec: &ModelSpec,
@@ -119,9 +119,13 @@ impl TchTrainer {
         let x = Tensor::f_from_slice(features)?
             .f_view([rows as i64, nf as i64])?
             .f_to_device(self.device)?;
-        let logits = model.forward(&x)?.f_to_device(Device::Cpu)?;
-        let mut out = vec![0.0f32; rows];
-        logits.f_copy_data(&mut out, rows)?;
+        let logits = model
+            .forward(&x)?
+            .f_to_device(Device::Cpu)?
+            .f_contiguous()?;
+        let n = rows * spec.outputs;
+        let mut out = vec![0.0f32; n];
+        logits.f_copy_data(&mut out, n)?;
         Ok(out)
     }
 }
@@ -136,6 +140,13 @@ impl Trainer for TchTrainer {
             }
         }
         let (x_all, y_all) = self.batch_rows(input, checked.rows, checked.n_examples)?;
+        // Softmax cross-entropy takes class indices as integers.
+        let binary = input.spec.is_binary();
+        let y_all = if binary {
+            y_all
+        } else {
+            y_all.f_to_kind(Kind::Int64)?
+        };
 
         let model = Model::load(input.spec, input.global, self.device, true)?;
         let lr = f64::from(input.hyper.learning_rate);
@@ -146,9 +157,12 @@ impl Trainer for TchTrainer {
             let x = x_all.f_narrow(0, start, b)?;
             let y = y_all.f_narrow(0, start, b)?;
             start += b;
-            let loss = model
-                .forward(&x)?
-                .f_binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean)?;
+            let z = model.forward(&x)?;
+            let loss = if binary {
+                z.f_binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean)?
+            } else {
+                z.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?
+            };
             loss.f_backward()?;
             let _guard = ::tch::no_grad_guard();
             let _ = loss_sum.f_add_(&loss)?;
@@ -207,7 +221,7 @@ impl Model {
         Ok(Self { layers })
     }
 
-    /// Logits `[rows]` for a `[rows, n_features]` batch.
+    /// Logits `[rows]` (one output) or `[rows, outputs]` for a `[rows, n_features]` batch.
     fn forward(&self, x: &Tensor) -> Result<Tensor, TrainError> {
         let last = self.layers.len() - 1;
         let mut h = x.shallow_clone();
