@@ -78,6 +78,30 @@ pub struct RowFormat {
     pub block_rows: u32,
 }
 
+/// The real range `[−limit, limit)` of features committed with `feature_bits` signed
+/// bits (a value of exactly `limit` is committed as the largest one below it).
+pub fn feature_limit(feature_bits: u32) -> f32 {
+    (1i64 << (feature_bits.clamp(1, 62) - 1)) as f32 / SCALE as f32
+}
+
+/// Checks that features clamped to `±clamp` fit `feature_bits` signed bits; else says how
+/// many bits they need (every holder's commitment would fail on its rows).
+pub fn check_clamp(feature_bits: u32, clamp: f32) -> Result<(), String> {
+    if clamp <= feature_limit(feature_bits) {
+        return Ok(());
+    }
+    let need = (2..=MAX_FEATURE_BITS).find(|&b| clamp <= feature_limit(b));
+    Err(match need {
+        Some(b) => format!(
+            "{feature_bits} bits hold features to ±{}, but the data is clamped to ±{clamp}: use at least {b}",
+            feature_limit(feature_bits)
+        ),
+        None => format!(
+            "no feature width up to {MAX_FEATURE_BITS} bits holds features clamped to ±{clamp}"
+        ),
+    })
+}
+
 impl RowFormat {
     /// Smallest and largest fixed-point feature value.
     pub fn feature_range(&self) -> (i64, i64) {
@@ -87,7 +111,7 @@ impl RowFormat {
 
     /// The range in real units, `[−limit, limit)`.
     pub fn feature_limit(&self) -> f32 {
-        (1i64 << (self.feature_bits - 1)) as f32 / SCALE as f32
+        feature_limit(self.feature_bits)
     }
 
     /// Bits of one row.
@@ -241,6 +265,16 @@ pub mod constraints {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clamp_must_fit_the_feature_width() {
+        // 20 bits at 16 fraction bits: [−8, 8), and 8 itself is committed as the top value.
+        assert_eq!(feature_limit(20), 8.0);
+        assert!(check_clamp(20, 8.0).is_ok());
+        let e = check_clamp(18, 8.0).expect_err("±2 cannot hold ±8");
+        assert!(e.contains("±2") && e.contains("use at least 20"), "{e}");
+        assert!(check_clamp(MAX_FEATURE_BITS, 1e30).is_err());
+    }
     use ark_r1cs_std::GR1CSVar;
     use ark_relations::gr1cs::ConstraintSystem;
 

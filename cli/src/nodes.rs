@@ -460,6 +460,45 @@ fn reason_for_coordinator(e: &anyhow::Error, spec: &DataSpec) -> String {
     }
 }
 
+/// How long a serving holder waits before asking an idle coordinator again: from
+/// [`IdleBackoff::FIRST`], doubling to [`IdleBackoff::MOST`], each wait jittered by up to
+/// ±20 % (so that a thousand idle holders do not ask in step).
+#[derive(Debug)]
+struct IdleBackoff {
+    next: Duration,
+    rng: rand::rngs::StdRng,
+}
+
+impl Default for IdleBackoff {
+    fn default() -> Self {
+        use rand::SeedableRng;
+        Self {
+            next: Self::FIRST,
+            rng: rand::rngs::StdRng::from_entropy(),
+        }
+    }
+}
+
+impl IdleBackoff {
+    /// The first wait.
+    const FIRST: Duration = Duration::from_millis(500);
+    /// The longest wait (before jitter): a job's holders still join within seconds.
+    const MOST: Duration = Duration::from_secs(5);
+
+    /// The wait before the next ask, and the one after it doubled.
+    fn next(&mut self) -> Duration {
+        use rand::Rng;
+        let base = self.next;
+        self.next = (self.next * 2).min(Self::MOST);
+        base.mul_f64(self.rng.gen_range(0.8..1.2))
+    }
+
+    /// Back to the first wait (a job was found, or something else went wrong).
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 /// Runs a participant until its job ends (with `--serve`, job after job).
 pub async fn participant(args: ParticipantArgs) -> Result<()> {
     let file = ConfigFile::load(args.config.as_deref())?;
@@ -551,6 +590,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
     // What a serving holder last said about waiting, and when: an idle coordinator is
     // polled twice a second, but said so once a minute.
     let mut quiet = QuietLog::default();
+    let mut idle = IdleBackoff::default();
     let mut jobs = 0u32;
     // The trainer chosen above serves the first job; each later one gets its own.
     let mut first = Some(trainer);
@@ -570,6 +610,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
             Ok(summary) => {
                 jobs += 1;
                 lost_since = None;
+                idle.reset();
                 println!(
                     "{name}: {} (trained in {} rounds)",
                     summary.message, summary.rounds_trained
@@ -587,7 +628,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
                 // Out of reach since the first unanswered attempt; a connection that was
                 // made and then lost starts the count again.
                 let since = match (&e, lost_since) {
-                    (ParticipantError::Unreachable(_), Some(t)) => t,
+                    (ParticipantError::Unreachable(_) | ParticipantError::NoJob(_), Some(t)) => t,
                     _ => Instant::now(),
                 };
                 lost_since = Some(since);
@@ -600,7 +641,16 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
                     });
                 }
                 quiet.say(&format!("{name}: {e}; trying again"));
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // A coordinator between jobs is asked again less and less often (each ask
+                // is a whole handshake): 0.5 s doubling to 5 s, jittered so that many idle
+                // holders do not ask in step. Anything else is retried at once.
+                let wait = if matches!(e, ParticipantError::NoJob(_)) {
+                    idle.next()
+                } else {
+                    idle.reset();
+                    IdleBackoff::FIRST
+                };
+                tokio::time::sleep(wait).await;
             }
             Err(e @ ParticipantError::CannotJoin { .. }) if args.serve => {
                 // The coordinator has been told why; the next job may suit this table.
@@ -631,6 +681,18 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
 mod tests {
     use super::*;
     use cairn_datasets::{prepare, synthetic_table, LoadOptions, LoadReport};
+
+    #[test]
+    fn an_idle_coordinator_is_asked_less_and_less_often_up_to_five_seconds() {
+        let mut b = IdleBackoff::default();
+        let waits: Vec<f64> = (0..8).map(|_| b.next().as_secs_f64()).collect();
+        // 0.5, 1, 2, 4, 5, 5, … each within ±20 %.
+        for (w, base) in waits.iter().zip([0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0]) {
+            assert!((0.8 * base..1.2 * base).contains(w), "{waits:?}");
+        }
+        b.reset();
+        assert!(b.next() < Duration::from_millis(600));
+    }
 
     /// A holder's own file (columns `f0..f3`, label `label`) and the spec of a job on it.
     fn holder(dir: &std::path::Path) -> (OwnTable, DataSpec) {

@@ -544,10 +544,15 @@ impl TrainArgs {
         min: usize,
     ) -> Result<JobConfig> {
         let data = DataSpec::of(prepared);
+        let binary = self.job(job_id, prepared.train.n_features, participants, min)?;
+        if let Some(p) = &binary.proof {
+            cairn_circuits::rows::check_clamp(p.feature_bits, data.normalizer.clamp)
+                .map_err(|e| anyhow::anyhow!("--feature-bits: {e}"))?;
+        }
         let cfg = JobConfig {
             model: self.model(prepared.train.n_features, data.n_classes())?,
             data: Some(data),
-            ..self.job(job_id, prepared.train.n_features, participants, min)?
+            ..binary
         };
         cfg.validate().context("job configuration")?;
         Ok(cfg)

@@ -509,6 +509,28 @@ fn queue_submission(store: &Store, sub: &Submission) -> Result<JobId> {
     Ok(id)
 }
 
+/// Why a job planned again (`cfg`) cannot resume what the store holds of it: its model's
+/// shape or its data spec (label, classes, columns, fitted transforms) differ from the plan
+/// it started with. `None` when they match or the store has no plan (stored before plans).
+fn changed_since_start(store: &Store, id: JobId, cfg: &JobConfig) -> Result<Option<String>> {
+    let Some(bytes) = store.artifact(id, admin::PLAN)? else {
+        return Ok(None);
+    };
+    let started: JobPlan = serde_json::from_slice(&bytes).context("the job's stored plan")?;
+    let why = if started.model != cfg.model {
+        format!(
+            "cannot resume: its data now gives a model {}, the job started with {} (the data file changed since)",
+            cfg.model.describe(),
+            started.model.describe()
+        )
+    } else if started.data.is_some() && started.data != cfg.data {
+        "cannot resume: its data file changed since the job started (the label's classes, the columns or their fitted transforms differ), and its holders prepared their tables with the old ones".to_string()
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(why))
+}
+
 /// The job to run next: the running one (to resume), else the oldest queued one.
 fn next_job(store: &Store) -> Result<Option<(JobId, bool)>> {
     if let Some(&id) = store.running()?.first() {
@@ -531,6 +553,17 @@ impl Service {
                 return Ok(Ended::Failed(why));
             }
         };
+        // A resumed job's holders prepared their tables with the spec it started with, and
+        // its stored model has the shape it started with: planned again from a data file
+        // that changed since, it would offer them other data (which they refuse) or train
+        // another model. Refused here, saying what changed.
+        if resume {
+            if let Some(why) = changed_since_start(&store, id, &plan.cfg)? {
+                eprintln!("job {id}: {why}");
+                store.fail(id, &why)?;
+                return Ok(Ended::Failed(why));
+            }
+        }
         let Plan {
             file,
             cfg,

@@ -265,3 +265,75 @@ fn a_finished_job_is_not_resumed_and_its_restart_runs_nothing_twice() {
         "{text}"
     );
 }
+
+/// A small learnable table (`y` is 1 when `a − b` is large), `scale` stretching `a`.
+fn table(path: &Path, scale: f64) {
+    let mut s: u64 = 17;
+    let mut next = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as f64) / f64::from(1u32 << 31)
+    };
+    let mut text = String::from("a,b,c,y\n");
+    for _ in 0..600 {
+        let (a, b, c) = (next(), next(), next());
+        let y = u8::from(a - b + 0.2 * (c - 0.5) > 0.0);
+        text.push_str(&format!("{:.5},{b:.5},{c:.5},{y}\n", a * scale));
+    }
+    std::fs::write(path, text).expect("write the table");
+}
+
+/// The job's spec was fitted on its data file when it started, and its holders prepared
+/// their tables with it: a coordinator restarted on a data file that changed meanwhile
+/// refuses to resume (failing the job, saying why) instead of offering the holders other
+/// data, which they refuse, or training on it.
+#[test]
+fn a_job_whose_data_changed_while_its_coordinator_was_down_is_not_resumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, holder_data) = (dir.path().join("eval.csv"), dir.path().join("own.csv"));
+    table(&data, 1.0);
+    table(&holder_data, 1.0);
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"changed\"\nrounds = {ROUNDS}\n[data]\npath = {:?}\nlabel = \"y\"\n\
+             [model]\nhidden = []\n[participants]\nper_round = 3\nmin = 3\n\
+             [train]\nsteps = 2\nbatch = 8\n\
+             [deadlines]\nround_timeout_secs = 90\njoin_timeout_secs = 120\n",
+            data.to_str().expect("utf-8")
+        ),
+    )
+    .expect("job file");
+    let out = dir.path().join("out");
+    let (mut coord, addr, fp) = coordinator(&job, &out, "127.0.0.1:0");
+    let _holders: Vec<Proc> = (0..3)
+        .map(|i| {
+            let mut c = cairn();
+            c.args(["participant", "--coordinator", &addr, "--fingerprint", &fp])
+                .args(["--device", "cpu", "--reconnect", "60", "--data"])
+                .arg(&holder_data)
+                .args(["--holder", &i.to_string(), "--of", "3"]);
+            Proc::spawn(c)
+        })
+        .collect();
+    coord.wait_for(LIMIT, |l| l.contains("round completed") && round_of(l) == 2);
+    coord.signal("KILL");
+    coord.wait(LIMIT);
+    // The coordinator's table changes: column `a` ten times wider (another mean and sd).
+    table(&data, 10.0);
+    let (mut coord, _, _) = coordinator(&job, &out, &addr);
+    let why = coord.wait_for(LIMIT, |l| l.contains("cannot resume"));
+    assert!(why.contains("data file changed"), "{why}");
+    assert!(!coord.seen.iter().any(|l| l.starts_with("resumed job")));
+    coord.signal("KILL");
+    coord.wait(LIMIT);
+    let store = Store::open(out.join("cairn.redb")).expect("store");
+    let jobs = store.jobs().expect("jobs");
+    assert!(
+        matches!(&jobs[0].state, JobState::Failed(r) if r.contains("data file changed")),
+        "{:?}",
+        jobs[0].state
+    );
+}

@@ -665,6 +665,12 @@ impl JobFile {
                 ),
             );
         }
+        if self.proofs.enabled && (2..=cairn_circuits::rows::MAX_FEATURE_BITS).contains(&bits) {
+            // The holders commit their prepared rows, clamped to the loader's bound.
+            if let Err(why) = cairn_circuits::rows::check_clamp(bits, self.load_options().clamp) {
+                p.add("proofs.feature_bits", why);
+            }
+        }
         let block = self.block_rows();
         if block == 0 {
             p.add("proofs.block_rows", "must be positive, got 0");

@@ -332,6 +332,56 @@ mod tests {
         assert!(bad.validate().is_err());
     }
 
+    /// A spec read back from JSON (a model file's metadata, a coordinator's stored plan)
+    /// is the spec written, to the bit: a resumed job compares them, and `cairn predict`
+    /// must prepare rows exactly as training did.
+    #[test]
+    fn a_spec_survives_json_to_the_bit() {
+        let mut spec = DataSpec::of(
+            &prepare(
+                synthetic_table(200, 3, 1),
+                LoadReport {
+                    label: "y".into(),
+                    ..LoadReport::default()
+                },
+                &LoadOptions::default(),
+            )
+            .expect("prepare"),
+        );
+        let template = spec.normalizer.columns[0].clone();
+        let mut s: u64 = 99;
+        spec.normalizer.columns = (0..2000)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let v = f64::from_bits((s >> 2) | 0x3f00_0000_0000_0000) * 1e3;
+                ColumnTransformLike::with(&template, format!("c{i}"), v, v.sqrt())
+            })
+            .collect();
+        let text = serde_json::to_string(&spec).expect("json");
+        let back: DataSpec = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, spec);
+    }
+
+    /// A column transform with another name, mean and sd.
+    struct ColumnTransformLike;
+    impl ColumnTransformLike {
+        fn with(
+            t: &crate::normalize::ColumnTransform,
+            name: String,
+            mean: f64,
+            sd: f64,
+        ) -> crate::normalize::ColumnTransform {
+            crate::normalize::ColumnTransform {
+                name,
+                mean,
+                sd,
+                ..t.clone()
+            }
+        }
+    }
+
     #[test]
     fn classes_are_checked_and_old_specs_read_as_binary() {
         let (_, prepared) = coordinator();

@@ -230,7 +230,9 @@ impl ParticipantError {
     /// trying again later may succeed, unlike a refusal or a local failure.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            ParticipantError::Closed | ParticipantError::Unreachable(_) => true,
+            ParticipantError::Closed
+            | ParticipantError::Unreachable(_)
+            | ParticipantError::NoJob(_) => true,
             // The connection broke, not our settings (a bad fingerprint, a refused
             // certificate or a TLS set-up error stays wrong on every attempt).
             ParticipantError::Transport(e) => matches!(
@@ -266,6 +268,10 @@ pub enum ParticipantError {
     /// The coordinator did not answer the connection attempt (not running, or restarting).
     #[error("coordinator unreachable: {0}")]
     Unreachable(String),
+    /// The coordinator answered but runs no job now (between jobs): a serving holder asks
+    /// again, less often the longer it stays idle.
+    #[error("{0}")]
+    NoJob(String),
     /// The coordinator closed the connection before the job finished.
     #[error("the coordinator closed the connection before the job finished")]
     Closed,
@@ -491,10 +497,7 @@ pub async fn run(
             quinn::ConnectionError::ConnectionClosed(c)
                 if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
             {
-                ParticipantError::Unreachable(format!(
-                    "{} is not running a job now",
-                    cfg.coordinator
-                ))
+                ParticipantError::NoJob(format!("{} is not running a job now", cfg.coordinator))
             }
             _ => TransportError::from(e).into(),
         })?;
@@ -504,7 +507,7 @@ pub async fn run(
         Ok(Err(quinn::ConnectionError::ApplicationClosed(c)))
             if c.error_code == quinn::VarInt::from_u32(transport::CLOSE_NO_JOB) =>
         {
-            return Err(ParticipantError::Unreachable(format!(
+            return Err(ParticipantError::NoJob(format!(
                 "{} is not running a job now",
                 cfg.coordinator
             )))

@@ -199,6 +199,8 @@ fn every_invalid_value_is_named_with_the_reason() {
         ),
         ("[proofs]\ntolerance = -1", "proofs.tolerance", "non-negative, got -1"),
         ("[proofs]\nenabled = true\n[aggregation]\nmode = \"plain\"", "proofs.enabled", "secure"),
+        // The holders commit rows clamped to ±8: 18 bits hold ±2 only.
+        ("[proofs]\nenabled = true\nfeature_bits = 18", "proofs.feature_bits", "hold features to ±2, but the data is clamped to ±8: use at least 20"),
         ("[proofs]\ntree_depth = 7", "proofs.tree_depth", "even and in 2..=32, got 7"),
         ("[proofs]\ntree_depth = 34", "proofs.tree_depth", "got 34"),
         ("[enrolment]\nallowed = []", "enrolment.allowed", "at least one identity key"),
