@@ -43,6 +43,8 @@ pub struct JobArgs {
     pub dir: PathBuf,
     /// The admin interface's address (instead of reading `--dir`): 127.0.0.1:PORT,
     /// [::1]:PORT or localhost:PORT, also as a URL (http://127.0.0.1:7401); loopback only
+    // The doc comment is the flag's help text, not rustdoc: `[::1]` is an address.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, global = true, value_parser = crate::service::admin_address)]
     pub admin: Option<SocketAddr>,
     /// File holding the admin token [default: the one `--dir` names]

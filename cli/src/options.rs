@@ -126,6 +126,8 @@ pub struct TrainArgs {
     pub block_rows: Option<u32>,
     /// Proofs: local steps each proof covers, `all` or a number s < K that each holder is
     /// challenged on after committing to all K intermediate models [default: 1 when K > 1, else all]
+    // The doc comment is the flag's help text, in clap's `[default: …]` form, not rustdoc.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long)]
     pub proved_steps: Option<cairn_protocol::challenge::ProvedSteps>,
     /// Proofs: directory of the Groth16 keys, made on first use per circuit shape [default: cairn-keys]

@@ -225,8 +225,8 @@ pub struct ProofSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_rows: Option<u32>,
     /// Local steps each proof covers: `"all"`, or a number s < K of steps each holder is
-    /// challenged on after committing to all K intermediate models [default: 1 when K > 1
-    /// (why: `cairn_protocol::challenge::ProvedSteps::default_for`), else `"all"`].
+    /// challenged on after committing to all K intermediate models \[default: 1 when K > 1
+    /// (why: `cairn_protocol::challenge::ProvedSteps::default_for`), else `"all"`\].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<ProvedSteps>,
 }

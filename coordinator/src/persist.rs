@@ -77,7 +77,7 @@ impl Persist {
 
     /// Picks up running job `job` after a restart: the last completed round's model and
     /// optimiser state, and for a proven job (`proven`) its transcript so far, continued
-    /// with an [`Entry::Resumed`](cairn_protocol::transcript::Entry::Resumed) marker. A
+    /// with an [`Entry::Resumed`] marker. A
     /// round that was in flight is recorded as abandoned (nothing applied) together with
     /// the marker, in one transaction; otherwise the marker is stored with the next round.
     /// A proven job stopped before its first round was recorded has no transcript yet: it

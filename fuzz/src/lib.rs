@@ -115,7 +115,7 @@ pub fn wire_to_coordinator(data: &[u8]) {
 
 /// A frame from the coordinator ([`ToParticipant`], every variant), as a participant reads
 /// it, then the checks it applies to the job's offer (a data spec that passes
-/// `DataSpec::validate` applies to a table with its columns: [`data_spec_applies`]), to a
+/// `DataSpec::validate` applies to a table with its columns: `data_spec_applies`), to a
 /// round's proof settings and to the job's randomness (the roster of commitments, the
 /// revealed contributions).
 pub fn wire_to_participant(data: &[u8]) {

@@ -7,7 +7,7 @@
 //! of the fixed-point hyper-parameters, and the commitment `C` as its two coordinates.
 //!
 //! The circuit proves: the `K·B` rows used are leaves of the committed tree at those
-//! indices; K steps of SGD ([`sgd`]) from the committed model give `w_K`; every coordinate
+//! indices; K steps of SGD (module `sgd`) from the committed model give `w_K`; every coordinate
 //! of the update `x` is within `τ` of `w_K − w`; `‖x‖² ≤ clip²`; and `C = commit(x, ρ)`.
 //!
 //! **Sampled steps** (`Shape::sampled_steps = Some(s)`). The holder first commits to every

@@ -35,7 +35,7 @@ pub enum ProofError {
     #[error("groth16: {0}")]
     Groth16(#[from] SynthesisError),
     /// The witness does not satisfy the circuit: the statement is false for it, so there
-    /// is nothing honest to prove. (The native checks of [`Witness::new`] catch this first;
+    /// is nothing honest to prove. (The native checks of `Witness::new` catch this first;
     /// this is the circuit's own verdict on a witness changed after those checks.)
     #[error("the witness does not satisfy the training circuit")]
     Unsatisfied,
