@@ -614,6 +614,13 @@ impl TrainArgs {
             data: None,
         };
         cfg.validate().context("job configuration")?;
+        if let Some(spec) = &cfg.proof {
+            // What the prover's fixed point cannot hold (η = lr / B, clip, τ), as a job
+            // file is checked: refused now, not when the first holder proves.
+            cairn_circuits::training::FixedHyper::new(&cfg.hyper, spec.tolerance).map_err(|e| {
+                anyhow::anyhow!("the proofs' fixed point cannot hold these training settings: {e}")
+            })?;
+        }
         Ok(cfg)
     }
 }
@@ -669,6 +676,35 @@ mod tests {
             .model(4, 2)
             .is_err_and(|e| e.to_string().contains("\"x\"")));
         assert!(TrainArgs::default().job("j", 4, 2, 3).is_err());
+        // #15 item 1: what a holder's prover would refuse is refused with the flags, as a
+        // job file's keys are: a clip bound past the fixed point, a tree of odd depth.
+        let proven = |t: TrainArgs| {
+            TrainArgs {
+                proofs: Some(true),
+                ..t
+            }
+            .job("j", 4, 5, 3)
+        };
+        assert!(proven(TrainArgs::default()).is_ok());
+        let clip = proven(TrainArgs {
+            clip: Some(200.0),
+            ..TrainArgs::default()
+        });
+        assert!(
+            clip.as_ref()
+                .is_err_and(|e| format!("{e:#}").contains("clip bound 200")),
+            "{clip:?}"
+        );
+        let depth = proven(TrainArgs {
+            tree_depth: Some(7),
+            ..TrainArgs::default()
+        });
+        assert!(
+            depth
+                .as_ref()
+                .is_err_and(|e| format!("{e:#}").contains("tree_depth: must be even")),
+            "{depth:?}"
+        );
         for f in [0.0, 1.0, -0.5, f64::NAN] {
             let d = DataArgs {
                 test_fraction: Some(f),

@@ -545,6 +545,19 @@ impl JobFile {
             .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.train.batch))
     }
 
+    /// The proof settings the job announces when `[proofs] enabled`.
+    pub fn proof_spec(&self) -> cairn_protocol::wire::ProofSpec {
+        cairn_protocol::wire::ProofSpec {
+            sampled_steps: self.proved_steps().sampled(self.train.steps),
+            ..cairn_circuits::rounds::proof_spec(
+                self.proofs.tolerance,
+                self.proofs.tree_depth,
+                self.proofs.feature_bits,
+                self.block_rows(),
+            )
+        }
+    }
+
     /// Steps each proof covers: `[proofs] steps`, or the default for K.
     pub fn proved_steps(&self) -> ProvedSteps {
         self.proofs
@@ -641,47 +654,26 @@ impl JobFile {
             }
         }
         self.validate_aggregation(&mut p);
-        let tau = self.proofs.tolerance;
-        if !(tau.is_finite() && tau >= 0.0) {
-            p.add(
-                "proofs.tolerance",
-                format!("must be finite and non-negative, got {tau}"),
-            );
+        // The proof settings' rules live in one place (`ProofSpec::problems`, which the job
+        // config and the circuit call too); checked even when proofs are off, except that
+        // blocks must divide the batch only when the holders will cut batches into them.
+        let spec = self.proof_spec();
+        for (field, reason) in spec.problems(self.train.steps, self.train.batch) {
+            if field == "block_rows" && !self.proofs.enabled && spec.block_rows > 0 {
+                continue;
+            }
+            let key = match field {
+                "blinding_limbs" => "proofs".to_string(),
+                other => format!("proofs.{other}"),
+            };
+            p.add(key, reason);
         }
-        let depth = self.proofs.tree_depth;
-        if !(2..=32).contains(&depth) || !depth.is_multiple_of(2) {
-            p.add(
-                "proofs.tree_depth",
-                format!("must be even and in 2..=32, got {depth}"),
-            );
-        }
-        let bits = self.proofs.feature_bits;
-        if !(2..=cairn_circuits::rows::MAX_FEATURE_BITS).contains(&bits) {
-            p.add(
-                "proofs.feature_bits",
-                format!(
-                    "must be in 2..={}, got {bits}",
-                    cairn_circuits::rows::MAX_FEATURE_BITS
-                ),
-            );
-        }
-        if self.proofs.enabled && (2..=cairn_circuits::rows::MAX_FEATURE_BITS).contains(&bits) {
+        let bits = spec.feature_bits;
+        if self.proofs.enabled && (2..=cairn_protocol::wire::MAX_FEATURE_BITS).contains(&bits) {
             // The holders commit their prepared rows, clamped to the loader's bound.
             if let Err(why) = cairn_circuits::rows::check_clamp(bits, self.load_options().clamp) {
                 p.add("proofs.feature_bits", why);
             }
-        }
-        let block = self.block_rows();
-        if block == 0 {
-            p.add("proofs.block_rows", "must be positive, got 0");
-        } else if self.proofs.enabled && !self.train.batch.is_multiple_of(block) {
-            p.add(
-                "proofs.block_rows",
-                format!(
-                    "must divide train.batch ({}), got {block}",
-                    self.train.batch
-                ),
-            );
         }
         if let Err(fields) = self.enrolment.enrolment() {
             p.0.extend(fields);
@@ -1008,18 +1000,7 @@ impl JobFile {
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,
             aggregation,
-            proof: self
-                .proofs
-                .enabled
-                .then(|| cairn_protocol::wire::ProofSpec {
-                    sampled_steps: self.proved_steps().sampled(self.train.steps),
-                    ..cairn_circuits::rounds::proof_spec(
-                        self.proofs.tolerance,
-                        self.proofs.tree_depth,
-                        self.proofs.feature_bits,
-                        self.block_rows(),
-                    )
-                }),
+            proof: self.proofs.enabled.then(|| self.proof_spec()),
             // The caller sets it from the table it prepared ([`cairn_datasets::DataSpec::of`]).
             data: None,
         };

@@ -155,29 +155,12 @@ impl JobConfig {
                     "proven rounds need secure aggregation (the commitment check runs on the unmasked sum)".into(),
                 ));
             }
-            if !(p.tolerance.is_finite() && p.tolerance >= 0.0) {
-                return Err(JobConfigError::Proof(format!(
-                    "tolerance must be finite and non-negative, got {}",
-                    p.tolerance
-                )));
-            }
-            if p.tree_depth == 0 || p.tree_depth > 32 || p.tree_depth % 2 != 0 {
-                return Err(JobConfigError::Proof(format!(
-                    "tree depth must be even and in 2..=32, got {}",
-                    p.tree_depth
-                )));
-            }
-            if !(2..=32).contains(&p.feature_bits) {
-                return Err(JobConfigError::Proof(format!(
-                    "feature bits must be in 2..=32, got {}",
-                    p.feature_bits
-                )));
-            }
-            if p.block_rows == 0 || !self.hyper.batch_size.is_multiple_of(p.block_rows) {
-                return Err(JobConfigError::Proof(format!(
-                    "blocks of {} rows do not divide the batch size {}",
-                    p.block_rows, self.hyper.batch_size
-                )));
+            if let Some((field, reason)) = p
+                .problems(self.hyper.local_steps, self.hyper.batch_size)
+                .into_iter()
+                .next()
+            {
+                return Err(JobConfigError::Proof(format!("{field}: {reason}")));
             }
             if let Aggregation::Secure(s) = &self.aggregation {
                 if s.scale_bits != crate::wire::PROVEN_SCALE_BITS {
@@ -187,20 +170,6 @@ impl JobConfig {
                         s.scale_bits
                     )));
                 }
-            }
-            if let Some(s) = p.sampled_steps {
-                if s == 0 || s >= self.hyper.local_steps {
-                    return Err(JobConfigError::Proof(format!(
-                        "{s} sampled steps of K = {}: sample 1..K−1 steps, or prove them all",
-                        self.hyper.local_steps
-                    )));
-                }
-            }
-            if !(1..=32).contains(&p.blinding_limbs) {
-                return Err(JobConfigError::Proof(format!(
-                    "blinding limbs must be in 1..=32, got {}",
-                    p.blinding_limbs
-                )));
             }
         }
         if let Aggregation::Secure(s) = &self.aggregation {

@@ -339,7 +339,74 @@ pub struct ProofSpec {
     pub sampled_steps: Option<u32>,
 }
 
+/// Deepest dataset tree a proven job may use (index bits over blocks: 2^32 blocks).
+pub const MAX_TREE_DEPTH: u32 = 32;
+/// Widest committed feature, in signed bits (the circuit's stored-value width).
+pub const MAX_FEATURE_BITS: u32 = 32;
+/// Most limbs of blinding after a proven update.
+pub const MAX_BLINDING_LIMBS: u32 = 32;
+
 impl ProofSpec {
+    /// Every rule a proven job's settings obey, with K local steps of `batch_size` rows:
+    /// `(field, reason)` per broken rule, empty when the settings are usable. The one place
+    /// of these rules: the job file check (`proofs.FIELD`), [`crate::job::JobConfig`]'s
+    /// validation and the circuit's shape all call it, so a job `cairn job submit` accepts
+    /// is one every holder and the prover accept.
+    pub fn problems(&self, local_steps: u32, batch_size: u32) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let tau = self.tolerance;
+        if !(tau.is_finite() && tau >= 0.0) {
+            out.push((
+                "tolerance",
+                format!("must be finite and non-negative, got {tau}"),
+            ));
+        }
+        // A 4-ary tree: two index bits per level.
+        let d = self.tree_depth;
+        if !(2..=MAX_TREE_DEPTH).contains(&d) || !d.is_multiple_of(2) {
+            out.push((
+                "tree_depth",
+                format!("must be even and in 2..={MAX_TREE_DEPTH}, got {d}"),
+            ));
+        }
+        let f = self.feature_bits;
+        if !(2..=MAX_FEATURE_BITS).contains(&f) {
+            out.push((
+                "feature_bits",
+                format!("must be in 2..={MAX_FEATURE_BITS}, got {f}"),
+            ));
+        }
+        let b = self.block_rows;
+        if b == 0 {
+            out.push(("block_rows", "must be positive, got 0".to_string()));
+        } else if !batch_size.is_multiple_of(b) {
+            out.push((
+                "block_rows",
+                format!("must divide the batch size ({batch_size}), got {b}"),
+            ));
+        }
+        if let Some(s) = self.sampled_steps {
+            if s == 0 || s >= local_steps {
+                out.push((
+                    "steps",
+                    format!(
+                        "{s} sampled steps of K = {local_steps}: sample 1..K−1 steps, or prove them all"
+                    ),
+                ));
+            }
+        }
+        if !(1..=MAX_BLINDING_LIMBS).contains(&self.blinding_limbs) {
+            out.push((
+                "blinding_limbs",
+                format!(
+                    "must be in 1..={MAX_BLINDING_LIMBS}, got {}",
+                    self.blinding_limbs
+                ),
+            ));
+        }
+        out
+    }
+
     /// Most rows a holder's tree holds: `2^tree_depth` blocks, and never more than 2^32 rows
     /// (row indices are `u32`).
     pub fn capacity(&self) -> u64 {

@@ -15,8 +15,8 @@ use ark_ff::Zero;
 
 use crate::poseidon;
 
-/// Deepest tree accepted (2^32 rows).
-pub const MAX_DEPTH: u32 = 32;
+/// Deepest tree accepted (2^32 leaves): the job's rule, from its one place.
+pub const MAX_DEPTH: u32 = cairn_protocol::wire::MAX_TREE_DEPTH;
 
 /// Why a tree cannot be built or a path taken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

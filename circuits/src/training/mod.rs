@@ -163,32 +163,21 @@ impl Shape {
         if self.local_steps == 0 || self.batch_size == 0 {
             return Err(TrainingError::Shape("K and B must be positive".into()));
         }
-        if self.tree_depth == 0 || self.tree_depth > 32 || self.tree_depth % 2 == 1 {
-            return Err(TrainingError::Shape(format!(
-                "tree depth {} not even in 2..=32",
-                self.tree_depth
-            )));
-        }
-        if !(2..=crate::rows::MAX_FEATURE_BITS).contains(&self.feature_bits) {
-            return Err(TrainingError::Shape(format!(
-                "feature bits {} not in 2..={}",
-                self.feature_bits,
-                crate::rows::MAX_FEATURE_BITS
-            )));
-        }
-        if let Some(s) = self.sampled_steps {
-            if s == 0 || s >= self.local_steps {
-                return Err(TrainingError::Shape(format!(
-                    "{s} sampled steps of K = {}: sample 1..K−1 steps, or prove them all",
-                    self.local_steps
-                )));
-            }
-        }
-        if self.block_rows == 0 || !self.batch_size.is_multiple_of(self.block_rows) {
-            return Err(TrainingError::Shape(format!(
-                "batch size {} is not a multiple of the block size {}",
-                self.batch_size, self.block_rows
-            )));
+        // The proof settings' rules, from their one place (the job file check and the job
+        // config call it too); τ and the blinding are no part of the shape.
+        let spec = cairn_protocol::wire::ProofSpec {
+            tree_depth: self.tree_depth,
+            feature_bits: self.feature_bits,
+            block_rows: self.block_rows,
+            sampled_steps: self.sampled_steps,
+            ..crate::rounds::proof_spec(0.0, self.tree_depth, self.feature_bits, self.block_rows)
+        };
+        if let Some((field, reason)) = spec
+            .problems(self.local_steps, self.batch_size)
+            .into_iter()
+            .next()
+        {
+            return Err(TrainingError::Shape(format!("{field}: {reason}")));
         }
         Ok(())
     }
