@@ -12,18 +12,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use ark_bn254::{Bn254, Fr};
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Groth16, Proof, VerifyingKey};
-use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystemRef, LinearCombination, SynthesisError, Variable,
-};
 use ark_snark::SNARK;
 use cairn_circuits::export::{snarkjs, solidity};
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
+use common::{keys_and_proof, Squares};
 use revm::context::{Context, TxEnv};
 use revm::context_interface::result::{ExecutionResult, Output};
 use revm::database::CacheDB;
@@ -117,48 +115,13 @@ fn concat(words: &[[u8; 32]]) -> Vec<u8> {
     words.iter().flatten().copied().collect()
 }
 
-/// Public `y_i`, private `w`: `w · w = y_i − i`.
-#[derive(Clone)]
-struct Squares {
-    w: Fr,
-    n: usize,
-}
-
-impl Squares {
-    fn inputs(&self) -> Vec<Fr> {
-        (0..self.n)
-            .map(|i| self.w * self.w + Fr::from(i as u64))
-            .collect()
-    }
-}
-
-impl ConstraintSynthesizer<Fr> for Squares {
-    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let ys: Vec<Variable> = self
-            .inputs()
-            .into_iter()
-            .map(|y| cs.new_input_variable(|| Ok(y)))
-            .collect::<Result<_, _>>()?;
-        let w = cs.new_witness_variable(|| Ok(self.w))?;
-        for (i, y) in ys.into_iter().enumerate() {
-            let rhs = LinearCombination::from(y) - (Fr::from(i as u64), Variable::One);
-            cs.enforce_r1cs_constraint(|| w.into(), || w.into(), || rhs)?;
-        }
-        Ok(())
-    }
-}
-
 #[test]
 fn precompile_reads_the_exported_encoding() {
-    let mut rng = ChaCha20Rng::seed_from_u64(9);
     let circuit = Squares {
         w: Fr::from(12345u64),
         n: 6,
     };
-    let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(circuit.clone(), &mut rng).unwrap();
-    let proof = Groth16::<Bn254>::prove(&pk, circuit.clone(), &mut rng).unwrap();
-    let inputs = circuit.inputs();
-    assert!(Groth16::<Bn254>::verify(&vk, &inputs, &proof).unwrap());
+    let (_, vk, proof, inputs) = keys_and_proof(circuit, 9);
 
     let mut chain = Chain::new();
     let pairing = Address::with_last_byte(8);

@@ -218,52 +218,20 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, ExportError> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    //! A small circuit with a few public inputs, so the export tests prove in milliseconds.
+#[path = "../../tests/common/mod.rs"]
+mod test_circuit;
 
+#[cfg(test)]
+pub(crate) mod tests {
     use ark_bn254::{Bn254, Fr};
     use ark_groth16::{Groth16, Proof, ProvingKey, VerifyingKey};
-    use ark_relations::gr1cs::{
-        ConstraintSynthesizer, ConstraintSystemRef, LinearCombination, SynthesisError, Variable,
-    };
     use ark_snark::SNARK;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha20Rng;
 
+    use super::test_circuit::{keys_and_proof, Squares};
     use super::*;
 
-    /// Public `y_i`, private `w`: proves `w · w = y_i − i` for each `i`.
-    #[derive(Clone)]
-    struct Squares {
-        w: Fr,
-        n: usize,
-    }
-
-    impl Squares {
-        fn inputs(&self) -> Vec<Fr> {
-            (0..self.n)
-                .map(|i| self.w * self.w + Fr::from(i as u64))
-                .collect()
-        }
-    }
-
-    impl ConstraintSynthesizer<Fr> for Squares {
-        fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-            let ys: Vec<Variable> = self
-                .inputs()
-                .into_iter()
-                .map(|y| cs.new_input_variable(|| Ok(y)))
-                .collect::<Result<_, _>>()?;
-            let w = cs.new_witness_variable(|| Ok(self.w))?;
-            for (i, y) in ys.into_iter().enumerate() {
-                let rhs = LinearCombination::from(y) - (Fr::from(i as u64), Variable::One);
-                cs.enforce_r1cs_constraint(|| w.into(), || w.into(), || rhs)?;
-            }
-            Ok(())
-        }
-    }
-
-    /// Keys for `n` public inputs, and an honest proof with its inputs.
+    /// Keys for `n` public inputs of the shared test circuit, and an honest proof with its
+    /// inputs.
     pub(crate) fn toy(
         n: usize,
         seed: u64,
@@ -273,16 +241,13 @@ pub(crate) mod tests {
         Proof<Bn254>,
         Vec<Fr>,
     ) {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let c = Squares {
-            w: Fr::from(seed + 3),
-            n,
-        };
-        let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(c.clone(), &mut rng).unwrap();
-        let proof = Groth16::<Bn254>::prove(&pk, c.clone(), &mut rng).unwrap();
-        let inputs = c.inputs();
-        assert!(Groth16::<Bn254>::verify(&vk, &inputs, &proof).unwrap());
-        (pk, vk, proof, inputs)
+        keys_and_proof(
+            Squares {
+                w: Fr::from(seed + 3),
+                n,
+            },
+            seed,
+        )
     }
 
     #[test]
