@@ -21,6 +21,7 @@ use crate::round::{
     Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig, RoundError,
     RoundOutcome,
 };
+use crate::round_common::{RoundCore, RoundState};
 use crate::secure_round::SecureRound;
 use crate::server_opt::{ServerOptError, ServerOptState, ServerOptimizer};
 use crate::wire::{
@@ -381,20 +382,14 @@ impl AnyRound {
     fn handle_timeout(&mut self, now: Instant) {
         delegate!(self, r => r.handle_timeout(now))
     }
-    fn poll_timeout(&self) -> Option<Instant> {
-        delegate!(self, r => r.poll_timeout())
+}
+
+impl RoundState for AnyRound {
+    fn core(&self) -> &RoundCore {
+        delegate!(self, r => r.core())
     }
-    fn poll_transmit(&mut self) -> Option<(ParticipantId, ToParticipant)> {
-        delegate!(self, r => r.poll_transmit())
-    }
-    fn outcome(&self) -> Option<&RoundOutcome> {
-        delegate!(self, r => r.outcome())
-    }
-    fn dropped(&self) -> &std::collections::BTreeMap<ParticipantId, DropReason> {
-        delegate!(self, r => r.dropped())
-    }
-    fn number(&self) -> u32 {
-        delegate!(self, r => r.number())
+    fn core_mut(&mut self) -> &mut RoundCore {
+        delegate!(self, r => r.core_mut())
     }
 }
 

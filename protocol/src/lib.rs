@@ -11,7 +11,8 @@
 //! - [`randomness`]: the job's public randomness, by commit-reveal among its holders.
 //! - [`wire`]: the versioned, size-limited messages.
 //! - [`round`], [`secure_round`], [`job`]: the coordinator's round (plain FedAvg or
-//!   secure aggregation) and job state machines.
+//!   secure aggregation) and job state machines; [`round_common`]: what the two round
+//!   machines share (their state's core and the driver's accessors).
 //! - [`client`], [`secure_client`]: the participant's state machine and its
 //!   secure-aggregation phases.
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod randomness;
 pub mod round;
+pub mod round_common;
 pub mod sampling;
 pub mod secure_client;
 pub mod secure_round;

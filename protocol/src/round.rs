@@ -11,14 +11,15 @@
 //! never holds more than one individual update at a time (the secure-aggregation phases
 //! later replace this fold with unmasking).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cairn_crypto::secagg;
 use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelSpec};
-use crate::wire::{self, RoundSpec, ToCoordinator, ToParticipant, Update, WireError};
+use crate::round_common::{RoundCore, RoundState};
+use crate::wire::{self, ToCoordinator, ToParticipant, Update, WireError};
 
 /// A participant's id within a job (assigned by the coordinator per connection).
 pub type ParticipantId = u32;
@@ -343,17 +344,21 @@ pub enum RoundOutcome {
 /// One round on the coordinator's side.
 #[derive(Debug)]
 pub struct Round {
-    cfg: RoundConfig,
-    n_params: usize,
-    deadline: Instant,
-    pending: BTreeSet<ParticipantId>,
-    dropped: BTreeMap<ParticipantId, DropReason>,
+    core: RoundCore,
     contributors: Vec<ParticipantId>,
     weighted_sum: Vec<f64>,
     total_examples: u64,
     loss_sum: f64,
-    transmits: VecDeque<(ParticipantId, ToParticipant)>,
-    outcome: Option<RoundOutcome>,
+}
+
+impl RoundState for Round {
+    fn core(&self) -> &RoundCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut RoundCore {
+        &mut self.core
+    }
 }
 
 impl Round {
@@ -365,41 +370,21 @@ impl Round {
         participants: &[ParticipantId],
         now: Instant,
     ) -> Self {
-        let n_params = cfg.model.param_count();
-        let spec = RoundSpec {
-            round: cfg.round,
-            global: global.to_vec(),
-            hyper: cfg.hyper.clone(),
-            round_seed: cfg.round_seed,
-            deadline_ms: cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
-            secure: None,
-            proof: None,
-            beacon_commitment: None,
-        };
-        let transmits = participants
+        let mut core = RoundCore::new(cfg, participants.iter().copied(), now);
+        let spec = core.spec(global);
+        core.transmits = participants
             .iter()
             .map(|&p| (p, ToParticipant::Round(spec.clone())))
             .collect();
         let mut round = Round {
-            deadline: now + cfg.timeout,
-            pending: participants.iter().copied().collect(),
-            dropped: BTreeMap::new(),
             contributors: Vec::new(),
-            weighted_sum: vec![0.0; n_params],
+            weighted_sum: vec![0.0; core.n_params],
             total_examples: 0,
             loss_sum: 0.0,
-            transmits,
-            outcome: None,
-            n_params,
-            cfg,
+            core,
         };
         round.maybe_finish();
         round
-    }
-
-    /// This round's number.
-    pub fn number(&self) -> u32 {
-        self.cfg.round
     }
 
     /// Feeds a frame body received from `from`. An invalid one drops the sender from the
@@ -423,7 +408,7 @@ impl Round {
         msg: ToCoordinator,
         _now: Instant,
     ) -> Result<(), RoundError> {
-        if self.outcome.is_some() || !self.pending.contains(&from) {
+        if self.core.outcome.is_some() || !self.core.pending.contains(&from) {
             return Err(if self.contributors.contains(&from) {
                 RoundError::Duplicate(from)
             } else {
@@ -433,11 +418,13 @@ impl Round {
         match msg {
             // An update of an earlier round, delivered late (a partition healed): ignored,
             // its sender stays in this round.
-            ToCoordinator::Update(u) if u.round < self.cfg.round => Err(RoundError::WrongRound {
-                from,
-                got: u.round,
-                want: self.cfg.round,
-            }),
+            ToCoordinator::Update(u) if u.round < self.core.cfg.round => {
+                Err(RoundError::WrongRound {
+                    from,
+                    got: u.round,
+                    want: self.core.cfg.round,
+                })
+            }
             ToCoordinator::Update(u) => match self.check(from, &u) {
                 Ok(()) => {
                     self.accept(from, u);
@@ -450,7 +437,7 @@ impl Round {
                 self.drop_participant(from, DropReason::Left(reason));
                 Ok(())
             }
-            ToCoordinator::Decline { round, reason } if round == self.cfg.round => {
+            ToCoordinator::Decline { round, reason } if round == self.core.cfg.round => {
                 let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
                 self.drop_participant(from, DropReason::Declined(reason));
                 Ok(())
@@ -480,54 +467,31 @@ impl Round {
 
     /// The connection of `from` closed.
     pub fn handle_disconnect(&mut self, from: ParticipantId, _now: Instant) {
-        if self.pending.contains(&from) {
+        if self.core.pending.contains(&from) {
             self.drop_participant(from, DropReason::Disconnected);
         }
     }
 
     /// Advances time: at the deadline, everyone still pending is dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.outcome.is_none() && now >= self.deadline {
-            for p in std::mem::take(&mut self.pending) {
-                self.dropped.insert(p, DropReason::Timeout);
-            }
+        if self.core.expire(now) {
             self.maybe_finish();
         }
     }
 
-    /// When the driver should call `handle_timeout` next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.outcome.is_none().then_some(self.deadline)
-    }
-
-    /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<(ParticipantId, ToParticipant)> {
-        self.transmits.pop_front()
-    }
-
-    /// The outcome, once the round has ended.
-    pub fn outcome(&self) -> Option<&RoundOutcome> {
-        self.outcome.as_ref()
-    }
-
-    /// Who was dropped and why.
-    pub fn dropped(&self) -> &BTreeMap<ParticipantId, DropReason> {
-        &self.dropped
-    }
-
     fn check(&self, from: ParticipantId, u: &Update) -> Result<(), RoundError> {
-        if u.round != self.cfg.round {
+        if u.round != self.core.cfg.round {
             return Err(RoundError::WrongRound {
                 from,
                 got: u.round,
-                want: self.cfg.round,
+                want: self.core.cfg.round,
             });
         }
-        if u.delta.len() != self.n_params {
+        if u.delta.len() != self.core.n_params {
             return Err(RoundError::WrongLength {
                 from,
                 got: u.delta.len(),
-                want: self.n_params,
+                want: self.core.n_params,
             });
         }
         if !u.train_loss.is_finite() || u.delta.iter().any(|v| !v.is_finite()) {
@@ -540,11 +504,11 @@ impl Round {
             .sum::<f64>()
             .sqrt() as f32;
         // Clipping in f32 can land a hair above the bound.
-        if norm > self.cfg.hyper.clip_norm * (1.0 + 1e-4) {
+        if norm > self.core.cfg.hyper.clip_norm * (1.0 + 1e-4) {
             return Err(RoundError::OverNorm {
                 from,
                 norm,
-                clip: self.cfg.hyper.clip_norm,
+                clip: self.core.cfg.hyper.clip_norm,
             });
         }
         if u.n_examples == 0 || u.n_examples > u64::from(u32::MAX) {
@@ -563,7 +527,7 @@ impl Round {
         }
         self.total_examples += u.n_examples;
         self.loss_sum += w * f64::from(u.train_loss);
-        self.pending.remove(&from);
+        self.core.pending.remove(&from);
         self.contributors.push(from);
         self.maybe_finish();
     }
@@ -574,19 +538,19 @@ impl Round {
     }
 
     fn drop_participant(&mut self, p: ParticipantId, why: DropReason) {
-        if self.pending.remove(&p) {
-            self.dropped.insert(p, why);
+        if self.core.pending.remove(&p) {
+            self.core.dropped.insert(p, why);
             self.maybe_finish();
         }
     }
 
     fn maybe_finish(&mut self) {
-        if self.outcome.is_some() || !self.pending.is_empty() {
+        if self.core.outcome.is_some() || !self.core.pending.is_empty() {
             return;
         }
         let have = self.contributors.len();
-        let need = self.cfg.min_participants.max(1);
-        self.outcome = Some(if have < need {
+        let need = self.core.cfg.min_participants.max(1);
+        self.core.outcome = Some(if have < need {
             RoundOutcome::Failed {
                 reason: format!("only {have} valid update(s) arrived; the round needs {need}"),
             }

@@ -28,6 +28,7 @@ use crate::round::{
     mean_from_sum, Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError,
     RoundOutcome, SecureSettings,
 };
+use crate::round_common::{RoundCore, RoundState};
 use crate::wire::{
     self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, StepChain, ToCoordinator,
     ToParticipant,
@@ -61,15 +62,9 @@ impl Phase {
 
 /// One secure round on the coordinator's side.
 pub struct SecureRound {
-    cfg: RoundConfig,
+    core: RoundCore,
     settings: SecureSettings,
-    n_params: usize,
     phase: Phase,
-    deadline: Instant,
-    pending: BTreeSet<ParticipantId>,
-    dropped: BTreeMap<ParticipantId, DropReason>,
-    transmits: VecDeque<(ParticipantId, ToParticipant)>,
-    outcome: Option<RoundOutcome>,
     /// Masked inputs held back until their proof is verified (proven rounds).
     awaiting: BTreeMap<ParticipantId, (MaskedInput, ProvenInput)>,
     /// Proofs for the driver to verify.
@@ -118,10 +113,20 @@ pub struct VerifyRequest {
 impl std::fmt::Debug for SecureRound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecureRound")
-            .field("round", &self.cfg.round)
+            .field("round", &self.core.cfg.round)
             .field("phase", &self.phase.name())
-            .field("pending", &self.pending)
+            .field("pending", &self.core.pending)
             .finish_non_exhaustive()
+    }
+}
+
+impl RoundState for SecureRound {
+    fn core(&self) -> &RoundCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut RoundCore {
+        &mut self.core
     }
 }
 
@@ -143,13 +148,7 @@ impl SecureRound {
         now: Instant,
     ) -> Self {
         let sampled = cfg.proof.is_some_and(|p| p.sampled_steps.is_some());
-        let n_params = cfg.model.param_count();
         let mut round = SecureRound {
-            deadline: now + cfg.timeout,
-            pending: participants.iter().map(|(p, _)| *p).collect(),
-            dropped: BTreeMap::new(),
-            transmits: VecDeque::new(),
-            outcome: None,
             awaiting: BTreeMap::new(),
             verify_queue: VecDeque::new(),
             proven: BTreeMap::new(),
@@ -159,9 +158,8 @@ impl SecureRound {
             answered: 0,
             closed: VecDeque::new(),
             phase: Phase::Done,
-            n_params,
             settings,
-            cfg,
+            core: RoundCore::new(cfg, participants.iter().map(|(p, _)| *p), now),
         };
         match round.open(job_id, global, participants, graph_seed) {
             Ok(()) => {}
@@ -190,7 +188,7 @@ impl SecureRound {
             .map(|(p, id)| (CryptoId(*p), *id))
             .collect();
         let config = secagg::RoundConfig::new(
-            RoundId::new(job_id, self.cfg.round),
+            RoundId::new(job_id, self.core.cfg.round),
             graph_seed,
             params.k,
             params.threshold,
@@ -199,11 +197,6 @@ impl SecureRound {
         )
         .map_err(|e| format!("secure aggregation set-up: {e}"))?;
         let spec = RoundSpec {
-            round: self.cfg.round,
-            global: global.to_vec(),
-            hyper: self.cfg.hyper.clone(),
-            round_seed: self.cfg.round_seed,
-            deadline_ms: self.cfg.timeout.as_millis().try_into().unwrap_or(u64::MAX),
             secure: Some(SecureSpec {
                 roster: participants
                     .iter()
@@ -216,11 +209,13 @@ impl SecureRound {
                 dropout: self.settings.dropout,
                 corruption: self.settings.corruption,
             }),
-            proof: self.cfg.proof,
+            proof: self.core.cfg.proof,
             beacon_commitment: self.beacon.as_ref().map(challenge::beacon_commitment),
+            ..self.core.spec(global)
         };
         for (p, _) in participants {
-            self.transmits
+            self.core
+                .transmits
                 .push_back((*p, ToParticipant::Round(spec.clone())));
         }
         self.phase = Phase::Keys(KeyCollection::new(Arc::new(config)));
@@ -230,11 +225,11 @@ impl SecureRound {
     /// Ring elements per masked input: the update, the blinding limbs of a proven round,
     /// and the loss.
     fn vector_len(&self) -> usize {
-        self.n_params + self.limbs() + 1
+        self.core.n_params + self.limbs() + 1
     }
 
     fn limbs(&self) -> usize {
-        self.cfg.proof.map_or(0, |p| p.blinding_limbs as usize)
+        self.core.cfg.proof.map_or(0, |p| p.blinding_limbs as usize)
     }
 
     /// The next proof to verify.
@@ -254,7 +249,7 @@ impl SecureRound {
         let Some((msg, input)) = self.awaiting.remove(&from) else {
             return;
         };
-        if self.outcome.is_some() || !self.pending.contains(&from) {
+        if self.core.outcome.is_some() || !self.core.pending.contains(&from) {
             return;
         }
         if let Err(reason) = verdict {
@@ -277,11 +272,6 @@ impl SecureRound {
                 self.drop_participant(from, DropReason::Invalid(err.to_string()), now);
             }
         }
-    }
-
-    /// This round's number.
-    pub fn number(&self) -> u32 {
-        self.cfg.round
     }
 
     /// Feeds a frame body from `from`; an invalid message drops the sender.
@@ -307,7 +297,7 @@ impl SecureRound {
         if let ToCoordinator::Secure(SecureUp::Chain { round, digests }) = msg {
             return self.chain(from, round, digests, now);
         }
-        if self.outcome.is_some() || !self.pending.contains(&from) {
+        if self.core.outcome.is_some() || !self.core.pending.contains(&from) {
             return Err(RoundError::NotInRound(from));
         }
         let up = match msg {
@@ -317,7 +307,7 @@ impl SecureRound {
                 self.drop_participant(from, DropReason::Left(reason), now);
                 return Ok(());
             }
-            ToCoordinator::Decline { round, reason } if round == self.cfg.round => {
+            ToCoordinator::Decline { round, reason } if round == self.core.cfg.round => {
                 let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
                 self.drop_participant(from, DropReason::Declined(reason), now);
                 return Ok(());
@@ -352,20 +342,20 @@ impl SecureRound {
         // A message of an earlier round, delivered late (QUIC retransmits it once a partition
         // heals): ignored, its sender stays in this round. Only a message for a round that
         // has not begun is a fault.
-        if up.round() < self.cfg.round {
+        if up.round() < self.core.cfg.round {
             return Err(RoundError::WrongRound {
                 from,
                 got: up.round(),
-                want: self.cfg.round,
+                want: self.core.cfg.round,
             });
         }
-        if up.round() != self.cfg.round {
+        if up.round() != self.core.cfg.round {
             return self.reject(
                 from,
                 RoundError::WrongRound {
                     from,
                     got: up.round(),
-                    want: self.cfg.round,
+                    want: self.core.cfg.round,
                 },
                 now,
             );
@@ -418,23 +408,23 @@ impl SecureRound {
         digests: Vec<[u8; 32]>,
         now: Instant,
     ) -> Result<(), RoundError> {
-        if self.outcome.is_some()
+        if self.core.outcome.is_some()
             || !self.members.contains(&from)
-            || self.dropped.contains_key(&from)
+            || self.core.dropped.contains_key(&from)
         {
             return Err(RoundError::NotInRound(from));
         }
         let invalid = |error: String| RoundError::Secure { from, error };
-        if round < self.cfg.round {
+        if round < self.core.cfg.round {
             // Late, from an earlier round: ignored (see `handle_message`).
             return Err(RoundError::WrongRound {
                 from,
                 got: round,
-                want: self.cfg.round,
+                want: self.core.cfg.round,
             });
         }
-        if round != self.cfg.round {
-            let want = self.cfg.round;
+        if round != self.core.cfg.round {
+            let want = self.core.cfg.round;
             return self.reject(
                 from,
                 RoundError::WrongRound {
@@ -471,7 +461,7 @@ impl SecureRound {
                 now,
             );
         }
-        let k = self.cfg.hyper.local_steps as usize;
+        let k = self.core.cfg.hyper.local_steps as usize;
         if digests.len() != k {
             return self.reject(
                 from,
@@ -484,7 +474,7 @@ impl SecureRound {
         }
         let beacon = challenge::holder_beacon(&beacon, round, from);
         self.chains.insert(from, StepChain { digests, beacon });
-        self.transmits.push_back((
+        self.core.transmits.push_back((
             from,
             ToParticipant::Secure(SecureDown::Challenge { round, beacon }),
         ));
@@ -499,7 +489,7 @@ impl SecureRound {
         now: Instant,
     ) -> Result<(), RoundError> {
         let invalid = |error: String| RoundError::Secure { from, error };
-        match (self.cfg.proof.is_some(), proof) {
+        match (self.core.cfg.proof.is_some(), proof) {
             (true, Some(mut input)) => {
                 if let Err(e) = input.check_sizes() {
                     return self.reject(from, invalid(e), now);
@@ -517,7 +507,7 @@ impl SecureRound {
                     return self.reject(from, invalid("a second masked input".into()), now);
                 }
                 self.verify_queue.push_back(VerifyRequest {
-                    round: self.cfg.round,
+                    round: self.core.cfg.round,
                     participant: from,
                     input: input.clone(),
                 });
@@ -550,10 +540,10 @@ impl SecureRound {
     /// `from`'s message of the current phase was accepted: the phase closes once nobody
     /// else is awaited.
     fn accepted(&mut self, from: ParticipantId, now: Instant) {
-        if self.pending.remove(&from) {
+        if self.core.pending.remove(&from) {
             self.answered += 1;
         }
-        if self.pending.is_empty() {
+        if self.core.pending.is_empty() {
             self.advance(now);
         }
     }
@@ -571,33 +561,10 @@ impl SecureRound {
     /// Advances time: at a phase's deadline, whoever has not answered is dropped and
     /// the protocol moves on without them.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.outcome.is_none() && now >= self.deadline {
-            for p in std::mem::take(&mut self.pending) {
-                self.dropped.insert(p, DropReason::Timeout);
-            }
+        if self.core.expire(now) {
             self.awaiting.clear();
             self.advance(now);
         }
-    }
-
-    /// When to call `handle_timeout` next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.outcome.is_none().then_some(self.deadline)
-    }
-
-    /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<(ParticipantId, ToParticipant)> {
-        self.transmits.pop_front()
-    }
-
-    /// The outcome, once the round has ended.
-    pub fn outcome(&self) -> Option<&RoundOutcome> {
-        self.outcome.as_ref()
-    }
-
-    /// Who was dropped and why.
-    pub fn dropped(&self) -> &BTreeMap<ParticipantId, DropReason> {
-        &self.dropped
     }
 
     fn reject(
@@ -614,31 +581,34 @@ impl SecureRound {
     /// disconnected is not waited for in the next).
     fn drop_participant(&mut self, p: ParticipantId, why: DropReason, now: Instant) {
         self.awaiting.remove(&p);
-        if self.outcome.is_some() || !self.members.contains(&p) || self.dropped.contains_key(&p) {
+        if self.core.outcome.is_some()
+            || !self.members.contains(&p)
+            || self.core.dropped.contains_key(&p)
+        {
             return;
         }
-        self.dropped.insert(p, why);
-        if self.pending.remove(&p) && self.pending.is_empty() {
+        self.core.dropped.insert(p, why);
+        if self.core.pending.remove(&p) && self.core.pending.is_empty() {
             self.advance(now);
         }
     }
 
     fn fail(&mut self, reason: String) {
         self.phase = Phase::Done;
-        self.pending.clear();
-        self.outcome = Some(RoundOutcome::Failed { reason });
+        self.core.pending.clear();
+        self.core.outcome = Some(RoundOutcome::Failed { reason });
     }
 
     /// Closes the current phase and opens the next, sending what it needs.
     fn advance(&mut self, now: Instant) {
-        let round = self.cfg.round;
-        self.deadline = now + self.cfg.timeout;
+        let round = self.core.cfg.round;
+        self.core.deadline = now + self.core.cfg.timeout;
         if !matches!(self.phase, Phase::Done) {
             self.closed.push_back(PhaseClosed {
                 round,
                 phase: self.phase.name(),
                 answered: std::mem::take(&mut self.answered),
-                dropped: self.dropped.len(),
+                dropped: self.core.dropped.len(),
             });
         }
         let step: Result<(), SecAggError> = (|| {
@@ -648,27 +618,27 @@ impl SecureRound {
                     // Each participant gets its neighbours' keys (and its own), O(k), not
                     // the whole roster: O(n·k) in all rather than O(n²).
                     for id in routing.advertised() {
-                        if self.dropped.contains_key(&id.0) {
+                        if self.core.dropped.contains_key(&id.0) {
                             continue;
                         }
-                        self.pending.insert(id.0);
+                        self.core.pending.insert(id.0);
                         let msg = ToParticipant::Secure(SecureDown::Roster {
                             round,
                             keys: routing.roster_for(id),
                         });
-                        self.transmits.push_back((id.0, msg));
+                        self.core.transmits.push_back((id.0, msg));
                     }
                     self.phase = Phase::Shares(routing);
                 }
                 Phase::Shares(c) => {
                     let masked = c.close()?;
                     for id in masked.shared().collect::<Vec<_>>() {
-                        if self.dropped.contains_key(&id.0) {
+                        if self.core.dropped.contains_key(&id.0) {
                             continue;
                         }
-                        self.pending.insert(id.0);
+                        self.core.pending.insert(id.0);
                         let shares = masked.inbox(id).to_vec();
-                        self.transmits.push_back((
+                        self.core.transmits.push_back((
                             id.0,
                             ToParticipant::Secure(SecureDown::Inbox { round, shares }),
                         ));
@@ -681,15 +651,17 @@ impl SecureRound {
                     // A survivor gone since its masked input (its input is in the sum)
                     // cannot sign: not waited for.
                     for id in &survivors {
-                        if self.dropped.contains_key(&id.0) {
+                        if self.core.dropped.contains_key(&id.0) {
                             continue;
                         }
-                        self.pending.insert(id.0);
+                        self.core.pending.insert(id.0);
                         let msg = SecureDown::Survivors {
                             round,
                             survivors: survivors.clone(),
                         };
-                        self.transmits.push_back((id.0, ToParticipant::Secure(msg)));
+                        self.core
+                            .transmits
+                            .push_back((id.0, ToParticipant::Secure(msg)));
                     }
                     self.phase = Phase::Consistency(cons);
                 }
@@ -698,12 +670,12 @@ impl SecureRound {
                     // Only the survivors that signed the list may answer an unmask request.
                     let signers: Vec<_> = unmask.signatures().iter().map(|s| s.sender).collect();
                     for id in signers {
-                        if self.dropped.contains_key(&id.0) {
+                        if self.core.dropped.contains_key(&id.0) {
                             continue;
                         }
                         if let Some(request) = unmask.request_for(id) {
-                            self.pending.insert(id.0);
-                            self.transmits.push_back((
+                            self.core.pending.insert(id.0);
+                            self.core.transmits.push_back((
                                 id.0,
                                 ToParticipant::Secure(SecureDown::Unmask { round, request }),
                             ));
@@ -732,7 +704,7 @@ impl SecureRound {
         })();
         if let Err(e) = step {
             self.fail(format!("secure aggregation aborted: {e}"));
-        } else if self.outcome.is_none() && self.pending.is_empty() {
+        } else if self.core.outcome.is_none() && self.core.pending.is_empty() {
             // Nobody to wait for in the new phase (e.g. every survivor dropped).
             self.advance(now);
         }
@@ -744,9 +716,9 @@ impl SecureRound {
     /// A sum past that means some input was not clipped: the round is refused rather than
     /// let one holder shift the model as far as it likes.
     fn check_bounds(&self, n: usize, sum: &[cairn_crypto::ring::RingElem]) -> Result<(), String> {
-        let (d, limbs) = (self.n_params, self.limbs());
+        let (d, limbs) = (self.core.n_params, self.limbs());
         let scale = 2f64.powi(self.settings.scale_bits as i32);
-        let bound = n as f64 * (f64::from(self.cfg.hyper.clip_norm) * scale + 1.0);
+        let bound = n as f64 * (f64::from(self.core.cfg.hyper.clip_norm) * scale + 1.0);
         let coords = sum[..d]
             .iter()
             .enumerate()
@@ -762,7 +734,7 @@ impl SecureRound {
                 return Err(format!(
                     "the unmasked sum of {what} is {:.3}, past {n} survivors × the clip bound {} ({:.3}): an input was not clipped; nothing applied",
                     v / scale,
-                    self.cfg.hyper.clip_norm,
+                    self.core.cfg.hyper.clip_norm,
                     bound / scale
                 ));
             }
@@ -776,7 +748,7 @@ impl SecureRound {
         sum: &[cairn_crypto::ring::RingElem],
         agreement: Agreement,
     ) {
-        let need = self.cfg.min_participants.max(1);
+        let need = self.core.cfg.min_participants.max(1);
         if survivors.len() < need {
             self.fail(format!(
                 "only {} participant(s) survived the round; it needs {need}",
@@ -785,7 +757,7 @@ impl SecureRound {
             return;
         }
         let n = survivors.len() as f64;
-        let (d, limbs) = (self.n_params, self.limbs());
+        let (d, limbs) = (self.core.n_params, self.limbs());
         if let Err(e) = self.check_bounds(survivors.len(), sum) {
             self.fail(e);
             return;
@@ -794,7 +766,7 @@ impl SecureRound {
         let update_sum: Vec<i64> = sum[..d].iter().map(|&q| i64::from(centred(q))).collect();
         let mean_delta = mean_from_sum(&update_sum, survivors.len(), self.settings.scale_bits);
         let mean_train_loss = total.get(d + limbs).map_or(f64::NAN, |l| l / n);
-        let proven = self.cfg.proof.is_some().then(|| ProvenSum {
+        let proven = self.core.cfg.proof.is_some().then(|| ProvenSum {
             update_sum,
             blinding_limb_sums: sum[d..d + limbs].iter().map(|&q| u64::from(q)).collect(),
             inputs: survivors
@@ -805,7 +777,7 @@ impl SecureRound {
             survivor_signatures: agreement.signatures,
             beacon: self.beacon,
         });
-        self.outcome = Some(RoundOutcome::Completed(Aggregate {
+        self.core.outcome = Some(RoundOutcome::Completed(Aggregate {
             mean_delta,
             total_examples: survivors.len() as u64,
             contributors: survivors,
