@@ -5,30 +5,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use cairn_crypto::secagg::*;
 use cairn_crypto::sign::IdentityKey;
 use cairn_crypto::ParticipantId;
 use common::Harness;
 use rand::SeedableRng;
-
-/// Phase 0 for everyone in `h` but `absent`: the clients and the share router.
-fn advertised(
-    h: &mut Harness,
-    absent: &BTreeSet<ParticipantId>,
-) -> (BTreeMap<ParticipantId, ClientAdvertised>, ShareRouting) {
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = BTreeMap::new();
-    for &id in h.ids.iter().filter(|id| !absent.contains(id)) {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.insert(id, c);
-    }
-    (clients, server.close().expect("enough"))
-}
 
 fn senders(roster: &[AdvertiseKeys]) -> Vec<ParticipantId> {
     roster.iter().map(|a| a.sender).collect()
@@ -38,7 +21,7 @@ fn senders(roster: &[AdvertiseKeys]) -> Vec<ParticipantId> {
 fn the_roster_for_a_participant_is_its_neighbours_and_itself() {
     let mut h = Harness::new(30, 6, 4, 8, 41);
     let absent: BTreeSet<ParticipantId> = [h.ids[3]].into();
-    let (_, server) = advertised(&mut h, &absent);
+    let (_, server) = h.advertise(&absent);
     let g = h.graph().clone();
     for &id in &h.ids {
         let mut want: Vec<ParticipantId> = g
@@ -59,7 +42,7 @@ fn the_roster_for_a_participant_is_its_neighbours_and_itself() {
 #[test]
 fn a_neighbour_only_roster_gives_the_same_shares_as_the_whole_one() {
     let mut h = Harness::new(20, 4, 3, 8, 42);
-    let (clients, server) = advertised(&mut h, &BTreeSet::new());
+    let (clients, server) = h.advertise(&BTreeSet::new());
     for (id, c) in clients {
         let seed = u64::from(id.0);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
@@ -72,7 +55,7 @@ fn a_neighbour_only_roster_gives_the_same_shares_as_the_whole_one() {
     }
     // A whole roster (what a coordinator sent before) is still taken: the entries of
     // non-neighbours are skipped.
-    let (clients, mut server) = advertised(&mut h, &BTreeSet::new());
+    let (clients, mut server) = h.advertise(&BTreeSet::new());
     for (_, c) in clients {
         let (_, m) = c.share_keys(&server.roster(), &mut h.rng).expect("whole");
         server.receive(m).expect("the same shares");
@@ -82,7 +65,7 @@ fn a_neighbour_only_roster_gives_the_same_shares_as_the_whole_one() {
 #[test]
 fn a_neighbour_only_roster_is_checked_as_before() {
     let mut h = Harness::new(20, 4, 3, 8, 43);
-    let (mut clients, server) = advertised(&mut h, &BTreeSet::new());
+    let (mut clients, server) = h.advertise(&BTreeSet::new());
     let me = h.ids[0];
     let g = h.graph().clone();
     let honest = server.roster_for(me);
@@ -152,45 +135,11 @@ fn a_neighbour_only_roster_is_checked_as_before() {
     assert_eq!(m.shares.len(), g.degree());
 }
 
-/// Runs an honest round to the unmask requests, `gone` dropping after sharing.
-fn to_unmask(
-    h: &mut Harness,
-    gone: &BTreeSet<ParticipantId>,
-) -> (BTreeMap<ParticipantId, ClientConsistent>, Unmasking) {
-    let (clients, mut server) = advertised(h, &BTreeSet::new());
-    let mut shared = Vec::new();
-    for (id, c) in clients {
-        let (c, m) = c
-            .share_keys(&server.roster_for(id), &mut h.rng)
-            .expect("honest");
-        server.receive(m).expect("valid");
-        shared.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let mut masked = Vec::new();
-    for (id, c) in shared.into_iter().filter(|(id, _)| !gone.contains(id)) {
-        let (c, m) = c
-            .mask(server.inbox(id), h.inputs[&id].clone())
-            .expect("honest");
-        server.receive(&m).expect("valid");
-        masked.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let survivors = server.survivors().to_vec();
-    let mut ready = BTreeMap::new();
-    for (id, c) in masked {
-        let (c, m) = c.consistency(&survivors, &h.keys[&id]).expect("honest");
-        server.receive(m).expect("valid");
-        ready.insert(id, c);
-    }
-    (ready, server.close().expect("enough signatures"))
-}
-
 #[test]
 fn the_unmask_request_carries_the_neighbourhood_signatures_only() {
     let mut h = Harness::new(24, 6, 4, 8, 44);
     let gone: BTreeSet<ParticipantId> = [h.ids[5]].into();
-    let (mut ready, server) = to_unmask(&mut h, &gone);
+    let (mut ready, server) = h.run_to_unmask(&gone);
     let g = h.graph().clone();
     assert_eq!(
         server.signatures().len(),
@@ -238,7 +187,7 @@ fn the_unmask_request_carries_the_neighbourhood_signatures_only() {
 #[test]
 fn a_neighbourhood_request_is_checked_as_before() {
     let mut h = Harness::new(24, 6, 4, 8, 45);
-    let (mut ready, server) = to_unmask(&mut h, &BTreeSet::new());
+    let (mut ready, server) = h.run_to_unmask(&BTreeSet::new());
     let g = h.graph().clone();
     let ids = h.ids.clone();
     let stranger_of = |me: ParticipantId| {

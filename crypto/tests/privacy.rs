@@ -4,9 +4,10 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use cairn_crypto::quant::{quantise, QuantParams};
 use cairn_crypto::ring::{RingElem, RING_BYTES};
-use cairn_crypto::secagg::*;
 use common::Harness;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -36,25 +37,9 @@ fn masked_input_looks_uniform_and_plain_input_does_not() {
     let x: Vec<f32> = (0..D).map(|_| normal.sample(&mut rng)).collect();
     let q = quantise(&x, &QuantParams::new(1.0, 16).expect("fits")).expect("finite");
 
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let roster = server.roster();
-    let mut shared = Vec::new();
-    for (id, c) in clients {
-        let (c, m) = c.share_keys(&roster, &mut h.rng).expect("honest");
-        server.receive(m).expect("valid");
-        shared.push((id, c));
-    }
-    let server = server.close().expect("enough");
-    let (id, c) = shared.remove(0);
+    let (clients, server) = h.advertise(&BTreeSet::new());
+    let (mut shared, server) = h.share(clients, server);
+    let (id, c) = shared.pop_first().expect("a client");
     let (_, masked) = c.mask(server.inbox(id), q.clone()).expect("honest");
 
     for lane in 0..RING_BYTES {

@@ -4,57 +4,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use cairn_crypto::secagg::*;
-use cairn_crypto::ParticipantId;
 use common::Harness;
-
-/// Drives an honest round up to the point where every client is ready to unmask.
-fn to_unmask(h: &mut Harness) -> (BTreeMap<ParticipantId, ClientConsistent>, Unmasking) {
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let roster = server.roster();
-    let mut shared = Vec::new();
-    for (id, c) in clients {
-        let (c, m) = c.share_keys(&roster, &mut h.rng).expect("honest roster");
-        server.receive(m).expect("valid");
-        shared.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let mut masked = Vec::new();
-    for (id, c) in shared {
-        let (c, m) = c
-            .mask(server.inbox(id), h.inputs[&id].clone())
-            .expect("honest inbox");
-        server.receive(&m).expect("valid");
-        masked.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let survivors = server.survivors().to_vec();
-    let mut ready = BTreeMap::new();
-    for (id, c) in masked {
-        let (c, m) = c
-            .consistency(&survivors, &h.keys[&id])
-            .expect("honest list");
-        server.receive(m).expect("valid");
-        ready.insert(id, c);
-    }
-    (ready, server.close().expect("enough signatures"))
-}
 
 #[test]
 fn client_refuses_to_reveal_both_secrets_of_a_peer() {
     let mut h = Harness::new(10, 4, 3, 64, 21);
-    let (mut ready, server) = to_unmask(&mut h);
+    let (mut ready, server) = h.run_to_unmask(&BTreeSet::new());
     let me = h.ids[0];
     let neighbour = h.graph().neighbours(me).next().expect("has neighbours");
 
@@ -124,7 +82,6 @@ fn client_refuses_s_sk_of_a_non_neighbour_when_peer_really_dropped() {
     // Drop one participant after sharing so a genuine "dropped" list exists, then ask a
     // client for the mask key of a dropped participant that is not its neighbour.
     let mut h = Harness::new(12, 4, 2, 32, 22);
-    let cfg = h.config.clone();
     let victim = h.ids[0];
     let asker = h
         .ids
@@ -132,41 +89,8 @@ fn client_refuses_s_sk_of_a_non_neighbour_when_peer_really_dropped() {
         .copied()
         .find(|&v| v != victim && !h.graph().are_neighbours(victim, v))
         .expect("sparse");
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let roster = server.roster();
-    let mut shared = Vec::new();
-    for (id, c) in clients {
-        let (c, m) = c.share_keys(&roster, &mut h.rng).expect("honest");
-        server.receive(m).expect("valid");
-        shared.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let mut masked = Vec::new();
-    for (id, c) in shared.into_iter().filter(|(id, _)| *id != victim) {
-        let (c, m) = c
-            .mask(server.inbox(id), h.inputs[&id].clone())
-            .expect("honest");
-        server.receive(&m).expect("valid");
-        masked.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
-    let survivors = server.survivors().to_vec();
-    assert!(!survivors.contains(&victim));
-    let mut ready = BTreeMap::new();
-    for (id, c) in masked {
-        let (c, m) = c.consistency(&survivors, &h.keys[&id]).expect("honest");
-        server.receive(m).expect("valid");
-        ready.insert(id, c);
-    }
-    let server = server.close().expect("enough");
+    let (mut ready, server) = h.run_to_unmask(&[victim].into());
+    assert!(!server.survivors().contains(&victim));
     let mut req = server.request_for(asker).expect("survivor");
     assert!(req.dropped.is_empty());
     req.dropped.push(victim);

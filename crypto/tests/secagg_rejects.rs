@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use cairn_crypto::ring::RingElem;
 use cairn_crypto::secagg::*;
 use cairn_crypto::sign::IdentityKey;
@@ -110,43 +112,25 @@ fn keys_from_another_round_do_not_verify_in_this_one() {
 #[test]
 fn clients_reject_tampered_roster_and_ciphertexts() {
     let mut h = Harness::new(6, 5, 3, 16, 26);
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.push((id, c));
-    }
-    let server = server.close().expect("enough");
+    let (mut clients, server) = h.advertise(&BTreeSet::new());
     let mut roster = server.roster();
-    let (victim, _) = &clients[0];
+    let (victim, c0) = clients.pop_first().expect("a client");
     let swapped = roster
         .iter()
-        .position(|e| e.sender != *victim)
+        .position(|e| e.sender != victim)
         .expect("others");
     let evil = IdentityKey::random(&mut rand_chacha::ChaCha20Rng::seed_from_u64(1));
     roster[swapped].s_pk = cairn_crypto::keys::AgreementSecret::random(&mut h.rng).public();
     roster[swapped].signature = evil.sign(b"whatever");
     let bad_id = roster[swapped].sender;
-    let (_, c0) = clients.remove(0);
     assert_eq!(
         c0.share_keys(&roster, &mut h.rng).err(),
         Some(SecAggError::BadSignature(bad_id))
     );
 
     // Tampered ciphertext in an inbox.
-    let roster = server.roster();
-    let mut server = server;
-    let mut shared = Vec::new();
-    for (id, c) in clients {
-        let (c, m) = c.share_keys(&roster, &mut h.rng).expect("honest");
-        server.receive(m).expect("valid");
-        shared.push((id, c));
-    }
-    let server = server.close().expect("enough");
-    let (id, c) = shared.remove(0);
+    let (mut shared, server) = h.share(clients, server);
+    let (id, c) = shared.pop_first().expect("a client");
     let mut inbox = server.inbox(id).to_vec();
     inbox[0].ciphertext[3] ^= 0x80;
     let from = inbox[0].sender;
@@ -155,9 +139,9 @@ fn clients_reject_tampered_roster_and_ciphertexts() {
         Some(SecAggError::Decryption(from))
     );
     // A ciphertext re-addressed by the coordinator to someone else fails too.
-    let (id2, c2) = shared.remove(0);
+    let (id2, c2) = shared.pop_first().expect("a second client");
     let mut inbox2 = server.inbox(id2).to_vec();
-    let third = shared[0].0;
+    let third = *shared.keys().next().expect("a third client");
     let stolen = server
         .inbox(third)
         .iter()
@@ -177,16 +161,7 @@ fn clients_reject_tampered_roster_and_ciphertexts() {
 #[test]
 fn coordinator_rejects_wrong_sizes_and_duplicates() {
     let mut h = Harness::new(6, 5, 3, 16, 27);
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.push((id, c));
-    }
-    let mut server = server.close().expect("enough");
+    let (clients, mut server) = h.advertise(&BTreeSet::new());
     let roster = server.roster();
     let mut shared = Vec::new();
     for (i, (id, c)) in clients.into_iter().enumerate() {
@@ -282,17 +257,8 @@ fn coordinator_rejects_wrong_sizes_and_duplicates() {
 #[test]
 fn client_rejects_wrong_input_length() {
     let mut h = Harness::new(6, 5, 3, 16, 28);
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("member");
-        server.receive(m).expect("valid");
-        clients.push((id, c));
-    }
-    let server = server.close().expect("enough");
-    let (id, c) = clients.remove(0);
+    let (mut clients, server) = h.advertise(&BTreeSet::new());
+    let (id, c) = clients.pop_first().expect("a client");
     let (c, _) = c.share_keys(&server.roster(), &mut h.rng).expect("honest");
     assert_eq!(
         c.mask(&[], vec![0; 15]).err(),

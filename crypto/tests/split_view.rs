@@ -75,25 +75,9 @@ fn run_split_view(
     victim: ParticipantId,
     group_a: &BTreeSet<ParticipantId>,
 ) -> Loot {
-    let cfg = h.config.clone();
-    let mut server = KeyCollection::new(cfg.clone());
-    let mut clients = Vec::new();
-    for &id in &h.ids {
-        let (c, m) =
-            ClientAdvertised::new(cfg.clone(), id, &h.keys[&id], &mut h.rng).expect("honest step");
-        server.receive(m).expect("honest step");
-        clients.push((id, c));
-    }
-    let mut server = server.close().expect("honest step");
-    let roster = server.roster();
-    let s_pk = roster.iter().map(|a| (a.sender, a.s_pk)).collect();
-    let mut shared = Vec::new();
-    for (id, c) in clients {
-        let (c, m) = c.share_keys(&roster, &mut h.rng).expect("honest step");
-        server.receive(m).expect("honest step");
-        shared.push((id, c));
-    }
-    let mut server = server.close().expect("honest step");
+    let (clients, server) = h.advertise(&BTreeSet::new());
+    let s_pk = server.roster().iter().map(|a| (a.sender, a.s_pk)).collect();
+    let (shared, mut server) = h.share(clients, server);
     let mut y_victim = None;
     let mut masked = BTreeMap::new();
     for (id, c) in shared {

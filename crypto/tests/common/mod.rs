@@ -1,5 +1,8 @@
 //! An in-memory SecAgg+ round: n clients and the coordinator exchanging messages through
-//! plain function calls, with participants dropping at chosen phases.
+//! plain function calls, with participants dropping at chosen phases. [`Harness::run`]
+//! plays a whole round; [`Harness::advertise`], [`Harness::share`], [`Harness::mask`],
+//! [`Harness::sign`] and [`Harness::run_to_unmask`] drive an honest one phase by phase, for
+//! the tests that tamper with what comes next.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,6 +94,90 @@ impl Harness {
     pub fn expected_sum(&self, who: &BTreeSet<ParticipantId>) -> Vec<RingElem> {
         let vs: Vec<&[RingElem]> = who.iter().map(|id| self.inputs[id].as_slice()).collect();
         ring::sum(&vs, self.config.vector_len())
+    }
+
+    /// Phase 0, honest: everyone but `absent` advertises keys. The clients, in id order,
+    /// and the share router.
+    pub fn advertise(
+        &mut self,
+        absent: &BTreeSet<ParticipantId>,
+    ) -> (BTreeMap<ParticipantId, ClientAdvertised>, ShareRouting) {
+        let cfg = self.config.clone();
+        let mut server = KeyCollection::new(cfg.clone());
+        let mut clients = BTreeMap::new();
+        for &id in self.ids.iter().filter(|id| !absent.contains(id)) {
+            let (c, m) = ClientAdvertised::new(cfg.clone(), id, &self.keys[&id], &mut self.rng)
+                .expect("member");
+            server.receive(m).expect("honest keys accepted");
+            clients.insert(id, c);
+        }
+        (clients, server.close().expect("enough keys"))
+    }
+
+    /// Phase 1, honest: each of `clients` shares its keys, given the roster the coordinator
+    /// sends it (its neighbours' keys and its own).
+    pub fn share(
+        &mut self,
+        clients: BTreeMap<ParticipantId, ClientAdvertised>,
+        mut server: ShareRouting,
+    ) -> (BTreeMap<ParticipantId, ClientShared>, MaskedCollection) {
+        let mut shared = BTreeMap::new();
+        for (id, c) in clients {
+            let (c, m) = c
+                .share_keys(&server.roster_for(id), &mut self.rng)
+                .expect("honest roster");
+            server.receive(m).expect("honest shares accepted");
+            shared.insert(id, c);
+        }
+        (shared, server.close().expect("enough shares"))
+    }
+
+    /// Phase 2, honest: each of `clients` but `gone` sends its masked input.
+    pub fn mask(
+        &mut self,
+        clients: BTreeMap<ParticipantId, ClientShared>,
+        mut server: MaskedCollection,
+        gone: &BTreeSet<ParticipantId>,
+    ) -> (BTreeMap<ParticipantId, ClientMasked>, ConsistencyCollection) {
+        let mut masked = BTreeMap::new();
+        for (id, c) in clients.into_iter().filter(|(id, _)| !gone.contains(id)) {
+            let (c, m) = c
+                .mask(server.inbox(id), self.inputs[&id].clone())
+                .expect("honest inbox");
+            server.receive(&m).expect("honest input accepted");
+            masked.insert(id, c);
+        }
+        (masked, server.close().expect("enough masked inputs"))
+    }
+
+    /// Phase 3, honest: each of `clients` signs the survivor list.
+    pub fn sign(
+        &mut self,
+        clients: BTreeMap<ParticipantId, ClientMasked>,
+        mut server: ConsistencyCollection,
+    ) -> (BTreeMap<ParticipantId, ClientConsistent>, Unmasking) {
+        let survivors = server.survivors().to_vec();
+        let mut ready = BTreeMap::new();
+        for (id, c) in clients {
+            let (c, m) = c
+                .consistency(&survivors, &self.keys[&id])
+                .expect("honest list");
+            server.receive(m).expect("honest signature accepted");
+            ready.insert(id, c);
+        }
+        (ready, server.close().expect("enough signatures"))
+    }
+
+    /// An honest round up to the unmask requests, `gone` dropping after sharing: the
+    /// clients ready to unmask and the coordinator's unmasking phase.
+    pub fn run_to_unmask(
+        &mut self,
+        gone: &BTreeSet<ParticipantId>,
+    ) -> (BTreeMap<ParticipantId, ClientConsistent>, Unmasking) {
+        let (clients, server) = self.advertise(&BTreeSet::new());
+        let (clients, server) = self.share(clients, server);
+        let (clients, server) = self.mask(clients, server, gone);
+        self.sign(clients, server)
     }
 
     /// Runs one whole round with the given drops.
