@@ -28,7 +28,7 @@ use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{clip_l2, ModelSpec};
 use cairn_protocol::transport::{self, read_frame, write_frame, ClientIdentity, TransportError};
 use cairn_protocol::wire::{
-    self, RoundSpec, ToCoordinator, ToParticipant, Welcome, MAX_FRAME_BYTES,
+    self, Offer, RoundSpec, ToCoordinator, ToParticipant, Welcome, MAX_FRAME_BYTES,
 };
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -111,23 +111,6 @@ pub enum FaultAction {
 pub trait FaultHook: Send + Sync + std::fmt::Debug {
     /// Decides what happens to `msg`, which the hook may also alter.
     fn before_send(&self, msg: &mut ToCoordinator) -> FaultAction;
-}
-
-/// Sends what `client` queued, each message through `faults` when there is a hook.
-async fn flush(
-    client: &mut Client,
-    send: &mut quinn::SendStream,
-    faults: Option<&dyn FaultHook>,
-) -> Result<(), ParticipantError> {
-    while let Some(mut msg) = client.poll_transmit() {
-        match faults.map_or(FaultAction::Send, |f| f.before_send(&mut msg)) {
-            FaultAction::Send => {}
-            FaultAction::Delay(d) => tokio::time::sleep(d).await,
-            FaultAction::Vanish(why) => return Err(ParticipantError::Vanished(why)),
-        }
-        write_frame(send, &wire::encode(&msg)?).await?;
-    }
-    Ok(())
 }
 
 /// How a participant turns its clipped float update into what a proven round sends: x in
@@ -467,8 +450,13 @@ fn load_prover(
 }
 
 /// Joins the job at `cfg.coordinator` with `data` (prepared for the job its offer names)
-/// and trains with `trainer` until the job ends. Each trained round is also sent to `rounds` (a closed receiver is fine). The
-/// participant authenticates with `cfg.identity` (a fresh key when `None`).
+/// and trains with `trainer` until the job ends. Each trained round is also sent to
+/// `rounds` (a closed receiver is fine). The participant authenticates with
+/// `cfg.identity` (a fresh key when `None`).
+///
+/// The run in three parts, each its own type: [`Link`] (the QUIC connection: made,
+/// read, closed once whatever happens), the offer (the job's data, prepared or declined),
+/// and [`Session`] (the round loop: one method per thing that can wake it).
 pub async fn run(
     cfg: &ParticipantConfig,
     data: Arc<dyn HolderData>,
@@ -479,96 +467,27 @@ pub async fn run(
         Some(k) => k.clone(),
         None => IdentityKey::random(&mut OsRng),
     };
-    let tls = ClientIdentity::new(&identity)?;
-    let endpoint = transport::client_endpoint(&cfg.fingerprint, Some(&tls))?;
-    let connecting = endpoint
-        .connect(cfg.coordinator, transport::SERVER_NAME)
-        .map_err(TransportError::from)?;
-    let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-        .await
-        .map_err(|_| {
-            ParticipantError::Unreachable(format!(
-                "no answer from {} within {CONNECT_TIMEOUT:?}",
-                cfg.coordinator
-            ))
-        })?
-        .map_err(|e| match &e {
-            // A coordinator between jobs turns callers away: as good as unreachable.
-            quinn::ConnectionError::ConnectionClosed(c)
-                if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
-            {
-                ParticipantError::NoJob(format!("{} is not running a job now", cfg.coordinator))
-            }
-            _ => TransportError::from(e).into(),
-        })?;
-    // The coordinator opens the one stream and speaks first, with the job's offer.
-    let (mut send, mut recv) = match tokio::time::timeout(OFFER_TIMEOUT, conn.accept_bi()).await {
-        // A coordinator between jobs completes the handshake and closes: try again later.
-        Ok(Err(quinn::ConnectionError::ApplicationClosed(c)))
-            if c.error_code == quinn::VarInt::from_u32(transport::CLOSE_NO_JOB) =>
-        {
-            return Err(ParticipantError::NoJob(format!(
-                "{} is not running a job now",
-                cfg.coordinator
-            )))
-        }
-        Ok(streams) => streams.map_err(TransportError::from)?,
-        Err(_) => {
-            return Err(ParticipantError::Unreachable(format!(
-                "{} sent no job offer within {OFFER_TIMEOUT:?}",
-                cfg.coordinator
-            )))
-        }
-    };
-    let (frame_tx, mut frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);
-    let reader = tokio::spawn(async move {
-        // The first frame is the offer, whose spec is small (`DataSpec::validate` allows
-        // MAX_SPEC_COLUMNS names of MAX_COLUMN_NAME_BYTES): a coordinator cannot make the
-        // holder decode an update-sized one before checking it.
-        let mut limit = MAX_OFFER_BYTES;
-        loop {
-            let next = read_frame(&mut recv, limit).await;
-            limit = MAX_FRAME_BYTES;
-            let stop = !matches!(next, Ok(Some(_)));
-            let item = match next {
-                Ok(Some(body)) => Ok(body),
-                Ok(None) => break,
-                Err(e) => Err(e),
-            };
-            if frame_tx.send(item).await.is_err() || stop {
-                break;
-            }
-        }
-    });
+    let mut link = Link::connect(cfg, &identity).await?;
+    let result = take_part(cfg, &mut link, identity, data, trainer, rounds).await;
+    link.close().await;
+    result
+}
 
+/// Reads the job's offer, prepares the holder's table for it (or declines, saying why)
+/// and runs the job's rounds.
+async fn take_part(
+    cfg: &ParticipantConfig,
+    link: &mut Link,
+    identity: IdentityKey,
+    data: Arc<dyn HolderData>,
+    trainer: Box<dyn Trainer>,
+    rounds: mpsc::UnboundedSender<TrainedRound>,
+) -> Result<ParticipantSummary, ParticipantError> {
     // The coordinator speaks first: the job and the data it trains on. The holder prepares
     // its own table for it (off the executor: it may read a file), or says why it cannot.
-    let received = match tokio::time::timeout(OFFER_TIMEOUT, frames.recv()).await {
-        Ok(Some(Ok(body))) => match wire::decode_body::<ToParticipant>(&body) {
-            Ok(ToParticipant::Offer(o)) => Ok(o),
-            Ok(ToParticipant::Rejected { reason }) => Err(ParticipantError::Rejected(reason)),
-            Ok(_) => Err(ParticipantError::Protocol(ClientError::Unexpected {
-                what: "message before the job's offer",
-                state: "connecting",
-            })),
-            Err(e) => Err(ParticipantError::Protocol(ClientError::Wire(e))),
-        },
-        Ok(Some(Err(e))) => Err(e.into()),
-        Ok(None) => Err(ParticipantError::Closed),
-        Err(_) => Err(ParticipantError::Unreachable(format!(
-            "{} sent no job offer within {OFFER_TIMEOUT:?}",
-            cfg.coordinator
-        ))),
-    };
-    let offer = match received {
-        Ok(o) => o,
-        Err(e) => {
-            client_close(send, conn, endpoint, reader).await;
-            return Err(e);
-        }
-    };
+    let offer = link.offer(cfg).await?;
     let prepared = {
-        let (data, offer) = (Arc::clone(&data), offer.clone());
+        let offer = offer.clone();
         tokio::task::spawn_blocking(move || data.for_job(&offer))
             .await
             .map_err(|e| ParticipantError::Join(e.to_string()))?
@@ -577,17 +496,7 @@ pub async fn run(
         Ok(rows) => rows,
         Err(reason) => {
             warn!(name = %cfg.name, job = %offer.job_id, %reason, "cannot prepare the job's data");
-            let msg = ToCoordinator::CannotJoin {
-                name: wire::printable(&cfg.name, wire::MAX_NAME_BYTES),
-                reason: wire::printable(&reason, wire::MAX_REASON_BYTES),
-            };
-            let sent = write_frame(&mut send, &wire::encode(&msg)?).await;
-            // Closing at once could lose the frame in flight: wait until the coordinator has
-            // read the stream to its end (it closes the connection then).
-            let _ = send.finish();
-            let _ = tokio::time::timeout(CLOSE_WAIT, send.stopped()).await;
-            client_close(send, conn, endpoint, reader).await;
-            sent?;
+            link.decline(cfg, &reason).await?;
             return Err(ParticipantError::CannotJoin {
                 job: offer.job_id,
                 reason,
@@ -599,8 +508,7 @@ pub async fn run(
     OsRng.fill_bytes(&mut seed);
     let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed)
         .with_min_corruption(cfg.min_corruption);
-    let mut prover = cfg.prover.clone();
-    if let Some(p) = &prover {
+    if let Some(p) = &cfg.prover {
         if p.rows() != data.n_rows() {
             return Err(ParticipantError::Proving(format!(
                 "the committed data has {} rows, the training data {}",
@@ -610,199 +518,443 @@ pub async fn run(
         }
         client = client.with_dataset_root(p.root());
     }
-    let mut idle: Option<Box<dyn Trainer>> = Some(trainer);
-    let mut training: Option<Training> = None;
-    let mut queued: Option<Queued> = None;
-    let mut job: Option<Job> = None;
-    let mut trained = 0;
-    let (chain_tx, mut chain_rx) = mpsc::unbounded_channel::<ChainOut>();
-    // The sampled-step round waiting for its beacon, and where it goes.
-    let mut beacon_to: Option<(u32, std::sync::mpsc::Sender<[u8; 32]>)> = None;
-    let faults = cfg.faults.as_deref();
-    let result = loop {
-        if let Err(e) = flush(&mut client, &mut send, faults).await {
-            break Err(e);
-        }
-        while let Some(event) = client.poll_event() {
-            match event {
-                ClientEvent::Joined(w) if w.job_id != offer.job_id => {
-                    let e = ParticipantError::Rejected(format!(
-                        "welcomed to job {} after being offered job {}",
-                        w.job_id, offer.job_id
-                    ));
-                    client_close(send, conn, endpoint, reader).await;
-                    return Err(e);
-                }
-                ClientEvent::Joined(w) => {
-                    info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
-                    if w.proof.is_some() && prover.is_none() {
-                        // Load the key and build the tree off the executor; the
-                        // coordinator sends nothing before the commitment arrives.
-                        let loaded = match cfg.keys.clone() {
-                            None => Err(ParticipantError::Proving(
-                                "the job proves its rounds and this participant has no proving key (give it the job's key directory)".into(),
-                            )),
-                            Some(dir) => {
-                                let (w, data) = (w.clone(), Arc::clone(&data));
-                                let threads = cfg.prove_threads;
-                                tokio::task::spawn_blocking(move || {
-                                    load_prover(&dir, &w, &data, threads)
-                                })
-                                    .await
-                                    .map_err(|e| ParticipantError::Join(e.to_string()))
-                                    .and_then(|r| r)
-                            }
-                        };
-                        match loaded {
-                            Ok(p) => {
-                                client.commit_dataset(p.data.root())?;
-                                info!(name = %cfg.name, rows = p.data.rows.len(), "committed to the dataset");
-                                prover = Some(Arc::new(p));
-                            }
-                            Err(e) => {
-                                warn!(name = %cfg.name, error = %e, "cannot prove; leaving the job");
-                                client.leave(e.to_string());
-                                flush(&mut client, &mut send, faults).await?;
-                                client_close(send, conn, endpoint, reader).await;
-                                return Err(e);
-                            }
-                        }
-                    }
-                    job = Some(Job { model: w.model });
-                }
-                // A newer round replaces one still waiting for the trainer.
-                ClientEvent::Train {
-                    spec,
-                    index,
-                    batches,
-                } => queued = Some((spec, index, batches)),
-                ClientEvent::Challenge { round, beacon } => match beacon_to.take() {
-                    Some((r, tx)) if r == round => {
-                        let _ = tx.send(beacon);
-                    }
-                    other => {
-                        beacon_to = other;
-                        warn!(name = %cfg.name, round, "a challenge nobody waits for");
-                    }
-                },
-                ClientEvent::Finished {
-                    message, completed, ..
-                } => {
-                    client_close(send, conn, endpoint, reader).await;
-                    return Ok(ParticipantSummary {
-                        rounds_trained: trained,
-                        completed,
-                        message,
-                    });
-                }
-                ClientEvent::Rejected { reason } => {
-                    client_close(send, conn, endpoint, reader).await;
-                    return Err(ParticipantError::Rejected(reason));
-                }
-            }
-        }
-        // What the events queued (a dataset commitment after the welcome) goes out before
-        // waiting: the coordinator sends nothing more until it has it.
-        if let Err(e) = flush(&mut client, &mut send, faults).await {
-            break Err(e);
-        }
-        if training.is_none() {
-            if let (Some(next), Some(j)) = (queued.take(), job.as_ref()) {
-                let engine = idle
-                    .take()
-                    .ok_or_else(|| ParticipantError::Join("trainer lost".into()))?;
-                training = Some(start_training(
-                    engine,
-                    j,
-                    Arc::clone(&data),
-                    prover.clone(),
-                    next,
-                    chain_tx.clone(),
-                    cfg.compute.clone(),
-                ));
-            }
-        }
-        tokio::select! {
-            Some((round, digests, tx)) = chain_rx.recv() => {
-                match client.send_chain(round, digests) {
-                    Ok(()) => beacon_to = Some((round, tx)),
-                    // Dropping `tx` tells the prover there will be no challenge.
-                    Err(e) => warn!(name = %cfg.name, error = %e, "step chain not sent"),
-                }
-            }
-            frame = frames.recv() => match frame {
-                Some(Ok(body)) => match heavy(cfg.compute.as_ref(), || client.handle_frame(&body)).await {
-                    Ok(()) => {}
-                    // A refused step costs this round, not the job.
-                    // A refused round spec was declined with its reason: the holder stays in the job.
-                    Err(e @ (ClientError::Secure { .. } | ClientError::Unexpected { .. } | ClientError::Replayed { .. } | ClientError::TruncatedSeal { .. } | ClientError::BadRound { .. } | ClientError::WrongModel { .. })) => {
-                        warn!(name = %cfg.name, error = %e, "coordinator message refused");
-                    }
-                    Err(e) => break Err(e.into()),
-                },
-                Some(Err(e)) => break Err(e.into()),
-                None => break Err(ParticipantError::Closed),
-            },
-            done = async { training.as_mut().expect("guarded").await }, if training.is_some() => {
-                training = None;
-                let Trained { engine, round, t0, outcome } =
-                    done.map_err(|e| ParticipantError::Join(e.to_string()))?;
-                idle = Some(engine);
-                match outcome {
-                    Ok((update, proven)) => {
-                        let loss = update.mean_loss;
-                        let total = t0.elapsed().as_secs_f64();
-                        let prove_seconds = proven.as_ref().map(|(_, s)| *s);
-                        let sent = heavy(cfg.compute.as_ref(), || match proven {
-                            Some((p, _)) => client.submit_proven(
-                                round,
-                                &p.update,
-                                &p.blinding_limbs,
-                                loss,
-                                p.input,
-                            ),
-                            None => client.submit_update(round, update.delta, loss),
-                        })
-                        .await;
-                        match sent {
-                            Ok(()) => {
-                                trained += 1;
-                                let train_seconds = total - prove_seconds.unwrap_or(0.0);
-                                let _ = rounds.send(TrainedRound { round, loss, train_seconds, prove_seconds });
-                            }
-                            // The round moved on while we trained: nothing to send.
-                            Err(ClientError::StaleRound { .. }) => {}
-                            Err(e) => warn!(name = %cfg.name, error = %e, "update not sent"),
-                        }
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "local training failed; leaving the job");
-                        client.leave(e.to_string());
-                        if let Err(sent) = flush(&mut client, &mut send, faults).await {
-                            warn!(name = %cfg.name, error = %sent, "could not say why we leave");
-                        }
-                        break Err(e);
-                    }
-                }
-            }
-        }
-    };
-    client_close(send, conn, endpoint, reader).await;
-    result
+    let (chain_tx, chain_rx) = mpsc::unbounded_channel::<ChainOut>();
+    Session {
+        cfg,
+        job_offered: offer.job_id,
+        client,
+        data,
+        prover: cfg.prover.clone(),
+        engine: Some(trainer),
+        training: None,
+        queued: None,
+        job: None,
+        trained: 0,
+        chain_tx,
+        chain_rx,
+        beacon_to: None,
+        rounds,
+    }
+    .run(link)
+    .await
 }
 
-async fn client_close(
-    mut send: quinn::SendStream,
+/// The holder's end of the connection: the stream it writes, the frames a reader task
+/// hands over, and what closing it needs. Made by [`Link::connect`], closed once by
+/// [`Link::close`] however the run ends.
+struct Link {
+    send: quinn::SendStream,
+    frames: mpsc::Receiver<Result<Vec<u8>, TransportError>>,
     conn: quinn::Connection,
     endpoint: quinn::Endpoint,
     reader: JoinHandle<()>,
-) {
-    let _ = send.finish();
-    conn.close(0u32.into(), b"bye");
-    reader.abort();
-    // The close is sent; draining lasts three probe timeouts, which grow with the RTT a
-    // loaded machine measures: not worth waiting long for.
-    let _ = tokio::time::timeout(CLOSE_WAIT, endpoint.wait_idle()).await;
+}
+
+impl Link {
+    /// Connects to `cfg.coordinator` as `identity` and takes the one stream the
+    /// coordinator opens; a coordinator between jobs is [`ParticipantError::NoJob`].
+    async fn connect(
+        cfg: &ParticipantConfig,
+        identity: &IdentityKey,
+    ) -> Result<Link, ParticipantError> {
+        let tls = ClientIdentity::new(identity)?;
+        let endpoint = transport::client_endpoint(&cfg.fingerprint, Some(&tls))?;
+        let connecting = endpoint
+            .connect(cfg.coordinator, transport::SERVER_NAME)
+            .map_err(TransportError::from)?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                ParticipantError::Unreachable(format!(
+                    "no answer from {} within {CONNECT_TIMEOUT:?}",
+                    cfg.coordinator
+                ))
+            })?
+            .map_err(|e| match &e {
+                // A coordinator between jobs turns callers away.
+                quinn::ConnectionError::ConnectionClosed(c)
+                    if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+                {
+                    ParticipantError::NoJob(format!("{} is not running a job now", cfg.coordinator))
+                }
+                _ => TransportError::from(e).into(),
+            })?;
+        // The coordinator opens the one stream and speaks first, with the job's offer.
+        let (send, mut recv) = match tokio::time::timeout(OFFER_TIMEOUT, conn.accept_bi()).await {
+            // A coordinator between jobs completes the handshake and closes: try again later.
+            Ok(Err(quinn::ConnectionError::ApplicationClosed(c)))
+                if c.error_code == quinn::VarInt::from_u32(transport::CLOSE_NO_JOB) =>
+            {
+                return Err(ParticipantError::NoJob(format!(
+                    "{} is not running a job now",
+                    cfg.coordinator
+                )))
+            }
+            Ok(streams) => streams.map_err(TransportError::from)?,
+            Err(_) => {
+                return Err(ParticipantError::Unreachable(format!(
+                    "{} sent no job offer within {OFFER_TIMEOUT:?}",
+                    cfg.coordinator
+                )))
+            }
+        };
+        let (frame_tx, frames) = mpsc::channel::<Result<Vec<u8>, TransportError>>(64);
+        let reader = tokio::spawn(async move {
+            // The first frame is the offer, whose spec is small (`DataSpec::validate`
+            // allows MAX_SPEC_COLUMNS names of MAX_COLUMN_NAME_BYTES): a coordinator cannot
+            // make the holder decode an update-sized one before checking it.
+            let mut limit = MAX_OFFER_BYTES;
+            loop {
+                let next = read_frame(&mut recv, limit).await;
+                limit = MAX_FRAME_BYTES;
+                let stop = !matches!(next, Ok(Some(_)));
+                let item = match next {
+                    Ok(Some(body)) => Ok(body),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                if frame_tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Link {
+            send,
+            frames,
+            conn,
+            endpoint,
+            reader,
+        })
+    }
+
+    /// The coordinator's first frame: the job's offer (or its refusal).
+    async fn offer(&mut self, cfg: &ParticipantConfig) -> Result<Offer, ParticipantError> {
+        match tokio::time::timeout(OFFER_TIMEOUT, self.frames.recv()).await {
+            Ok(Some(Ok(body))) => match wire::decode_body::<ToParticipant>(&body) {
+                Ok(ToParticipant::Offer(o)) => Ok(o),
+                Ok(ToParticipant::Rejected { reason }) => Err(ParticipantError::Rejected(reason)),
+                Ok(_) => Err(ParticipantError::Protocol(ClientError::Unexpected {
+                    what: "message before the job's offer",
+                    state: "connecting",
+                })),
+                Err(e) => Err(ParticipantError::Protocol(ClientError::Wire(e))),
+            },
+            Ok(Some(Err(e))) => Err(e.into()),
+            Ok(None) => Err(ParticipantError::Closed),
+            Err(_) => Err(ParticipantError::Unreachable(format!(
+                "{} sent no job offer within {OFFER_TIMEOUT:?}",
+                cfg.coordinator
+            ))),
+        }
+    }
+
+    /// Tells the coordinator why this holder cannot take part, and waits (briefly) until
+    /// it has read it: closing at once could lose the frame in flight.
+    async fn decline(
+        &mut self,
+        cfg: &ParticipantConfig,
+        reason: &str,
+    ) -> Result<(), ParticipantError> {
+        let msg = ToCoordinator::CannotJoin {
+            name: wire::printable(&cfg.name, wire::MAX_NAME_BYTES),
+            reason: wire::printable(reason, wire::MAX_REASON_BYTES),
+        };
+        let sent = write_frame(&mut self.send, &wire::encode(&msg)?).await;
+        let _ = self.send.finish();
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.send.stopped()).await;
+        Ok(sent?)
+    }
+
+    /// Sends what `client` queued, each message through `faults` when there is a hook.
+    async fn flush(
+        &mut self,
+        client: &mut Client,
+        faults: Option<&dyn FaultHook>,
+    ) -> Result<(), ParticipantError> {
+        while let Some(mut msg) = client.poll_transmit() {
+            match faults.map_or(FaultAction::Send, |f| f.before_send(&mut msg)) {
+                FaultAction::Send => {}
+                FaultAction::Delay(d) => tokio::time::sleep(d).await,
+                FaultAction::Vanish(why) => return Err(ParticipantError::Vanished(why)),
+            }
+            write_frame(&mut self.send, &wire::encode(&msg)?).await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the stream and closes the connection.
+    async fn close(mut self) {
+        let _ = self.send.finish();
+        self.conn.close(0u32.into(), b"bye");
+        self.reader.abort();
+        // The close is sent; draining lasts three probe timeouts, which grow with the RTT
+        // a loaded machine measures: not worth waiting long for.
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.endpoint.wait_idle()).await;
+    }
+}
+
+/// What wakes the round loop.
+enum Wake {
+    /// A sampled-step round's chain of digests is ready to send.
+    Chain(ChainOut),
+    /// A frame from the coordinator (`None`: the stream ended).
+    Frame(Option<Result<Vec<u8>, TransportError>>),
+    /// Local training (and proving) of a round ended.
+    Trained(Result<Trained, tokio::task::JoinError>),
+}
+
+/// A holder in a job: the protocol client, the trainer (idle, or training on a blocking
+/// thread) and what waits for it. One method per thing that can wake the loop.
+struct Session<'a> {
+    cfg: &'a ParticipantConfig,
+    /// The job the offer named (the welcome must name it too).
+    job_offered: String,
+    client: Client,
+    data: Arc<Dataset>,
+    prover: Option<Arc<dyn UpdateProver>>,
+    /// The trainer while no round trains.
+    engine: Option<Box<dyn Trainer>>,
+    training: Option<Training>,
+    /// A round waiting for the trainer (a newer one replaces it).
+    queued: Option<Queued>,
+    /// The model, once welcomed.
+    job: Option<Job>,
+    trained: u32,
+    chain_tx: mpsc::UnboundedSender<ChainOut>,
+    chain_rx: mpsc::UnboundedReceiver<ChainOut>,
+    /// The sampled-step round waiting for its beacon, and where it goes.
+    beacon_to: Option<(u32, std::sync::mpsc::Sender<[u8; 32]>)>,
+    rounds: mpsc::UnboundedSender<TrainedRound>,
+}
+
+impl Session<'_> {
+    /// The round loop: send what is queued, act on the client's events, start a queued
+    /// round when the trainer is free, then wait for whatever comes next.
+    async fn run(mut self, link: &mut Link) -> Result<ParticipantSummary, ParticipantError> {
+        loop {
+            self.flush(link).await?;
+            while let Some(event) = self.client.poll_event() {
+                if let Some(end) = self.on_event(event, link).await? {
+                    return Ok(end);
+                }
+            }
+            // What the events queued (a dataset commitment after the welcome) goes out
+            // before waiting: the coordinator sends nothing more until it has it.
+            self.flush(link).await?;
+            self.start_queued_round()?;
+            let wake = tokio::select! {
+                Some(chain) = self.chain_rx.recv() => Wake::Chain(chain),
+                frame = link.frames.recv() => Wake::Frame(frame),
+                done = async { self.training.as_mut().expect("guarded").await }, if self.training.is_some() => Wake::Trained(done),
+            };
+            match wake {
+                Wake::Chain(chain) => self.on_chain(chain),
+                Wake::Frame(frame) => self.on_frame(frame).await?,
+                Wake::Trained(done) => self.on_trained(done, link).await?,
+            }
+        }
+    }
+
+    async fn flush(&mut self, link: &mut Link) -> Result<(), ParticipantError> {
+        link.flush(&mut self.client, self.cfg.faults.as_deref())
+            .await
+    }
+
+    /// Leaves the job saying why (best effort), and ends the run with `e`.
+    async fn leave(&mut self, link: &mut Link, e: ParticipantError) -> ParticipantError {
+        self.client.leave(e.to_string());
+        if let Err(sent) = self.flush(link).await {
+            warn!(name = %self.cfg.name, error = %sent, "could not say why we leave");
+        }
+        e
+    }
+
+    /// One event of the protocol client; `Some` when the job ended well.
+    async fn on_event(
+        &mut self,
+        event: ClientEvent,
+        link: &mut Link,
+    ) -> Result<Option<ParticipantSummary>, ParticipantError> {
+        let cfg = self.cfg;
+        match event {
+            ClientEvent::Joined(w) if w.job_id != self.job_offered => {
+                return Err(ParticipantError::Rejected(format!(
+                    "welcomed to job {} after being offered job {}",
+                    w.job_id, self.job_offered
+                )));
+            }
+            ClientEvent::Joined(w) => {
+                info!(name = %cfg.name, participant = w.participant, job = %w.job_id, model = %w.model.describe(), "joined");
+                if w.proof.is_some() && self.prover.is_none() {
+                    match self.load_prover(&w).await {
+                        Ok(p) => {
+                            self.client.commit_dataset(p.data.root())?;
+                            info!(name = %cfg.name, rows = p.data.rows.len(), "committed to the dataset");
+                            self.prover = Some(Arc::new(p));
+                        }
+                        Err(e) => {
+                            warn!(name = %cfg.name, error = %e, "cannot prove; leaving the job");
+                            return Err(self.leave(link, e).await);
+                        }
+                    }
+                }
+                self.job = Some(Job { model: w.model });
+            }
+            // A newer round replaces one still waiting for the trainer.
+            ClientEvent::Train {
+                spec,
+                index,
+                batches,
+            } => self.queued = Some((spec, index, batches)),
+            ClientEvent::Challenge { round, beacon } => match self.beacon_to.take() {
+                Some((r, tx)) if r == round => {
+                    let _ = tx.send(beacon);
+                }
+                other => {
+                    self.beacon_to = other;
+                    warn!(name = %cfg.name, round, "a challenge nobody waits for");
+                }
+            },
+            ClientEvent::Finished {
+                message, completed, ..
+            } => {
+                return Ok(Some(ParticipantSummary {
+                    rounds_trained: self.trained,
+                    completed,
+                    message,
+                }))
+            }
+            ClientEvent::Rejected { reason } => return Err(ParticipantError::Rejected(reason)),
+        }
+        Ok(None)
+    }
+
+    /// Loads the proving key of the welcome's shape and builds the dataset tree, off the
+    /// executor (the coordinator sends nothing before the commitment arrives).
+    /// (`&mut self`: a shared borrow held across the await would need the trainer `Sync`.)
+    async fn load_prover(&mut self, w: &Welcome) -> Result<Prover, ParticipantError> {
+        let Some(dir) = self.cfg.keys.clone() else {
+            return Err(ParticipantError::Proving(
+                "the job proves its rounds and this participant has no proving key (give it the job's key directory)".into(),
+            ));
+        };
+        let (w, data, threads) = (w.clone(), Arc::clone(&self.data), self.cfg.prove_threads);
+        tokio::task::spawn_blocking(move || load_prover(&dir, &w, &data, threads))
+            .await
+            .map_err(|e| ParticipantError::Join(e.to_string()))?
+    }
+
+    /// Starts the queued round when the trainer is free and the model known.
+    fn start_queued_round(&mut self) -> Result<(), ParticipantError> {
+        if self.training.is_some() {
+            return Ok(());
+        }
+        if let (Some(next), Some(j)) = (self.queued.take(), self.job.as_ref()) {
+            let engine = self
+                .engine
+                .take()
+                .ok_or_else(|| ParticipantError::Join("trainer lost".into()))?;
+            self.training = Some(start_training(
+                engine,
+                j,
+                Arc::clone(&self.data),
+                self.prover.clone(),
+                next,
+                self.chain_tx.clone(),
+                self.cfg.compute.clone(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A sampled-step round's chain: sent, and its beacon awaited.
+    fn on_chain(&mut self, (round, digests, tx): ChainOut) {
+        match self.client.send_chain(round, digests) {
+            Ok(()) => self.beacon_to = Some((round, tx)),
+            // Dropping `tx` tells the prover there will be no challenge.
+            Err(e) => warn!(name = %self.cfg.name, error = %e, "step chain not sent"),
+        }
+    }
+
+    /// A frame from the coordinator.
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<Vec<u8>, TransportError>>,
+    ) -> Result<(), ParticipantError> {
+        let body = match frame {
+            Some(Ok(body)) => body,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ParticipantError::Closed),
+        };
+        let client = &mut self.client;
+        match heavy(self.cfg.compute.as_ref(), || client.handle_frame(&body)).await {
+            Ok(()) => Ok(()),
+            // A refused step costs this round, not the job; a refused round spec was
+            // declined with its reason: the holder stays in the job.
+            Err(
+                e @ (ClientError::Secure { .. }
+                | ClientError::Unexpected { .. }
+                | ClientError::Replayed { .. }
+                | ClientError::TruncatedSeal { .. }
+                | ClientError::BadRound { .. }
+                | ClientError::WrongModel { .. }),
+            ) => {
+                warn!(name = %self.cfg.name, error = %e, "coordinator message refused");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A round's training (and proof) ended: its update goes out, or the holder leaves.
+    async fn on_trained(
+        &mut self,
+        done: Result<Trained, tokio::task::JoinError>,
+        link: &mut Link,
+    ) -> Result<(), ParticipantError> {
+        self.training = None;
+        let Trained {
+            engine,
+            round,
+            t0,
+            outcome,
+        } = done.map_err(|e| ParticipantError::Join(e.to_string()))?;
+        self.engine = Some(engine);
+        let (update, proven) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                warn!(error = %e, "local training failed; leaving the job");
+                return Err(self.leave(link, e).await);
+            }
+        };
+        let loss = update.mean_loss;
+        let total = t0.elapsed().as_secs_f64();
+        let prove_seconds = proven.as_ref().map(|(_, s)| *s);
+        let client = &mut self.client;
+        let sent = heavy(self.cfg.compute.as_ref(), || match proven {
+            Some((p, _)) => {
+                client.submit_proven(round, &p.update, &p.blinding_limbs, loss, p.input)
+            }
+            None => client.submit_update(round, update.delta, loss),
+        })
+        .await;
+        match sent {
+            Ok(()) => {
+                self.trained += 1;
+                let train_seconds = total - prove_seconds.unwrap_or(0.0);
+                let _ = self.rounds.send(TrainedRound {
+                    round,
+                    loss,
+                    train_seconds,
+                    prove_seconds,
+                });
+            }
+            // The round moved on while we trained: nothing to send.
+            Err(ClientError::StaleRound { .. }) => {}
+            Err(e) => warn!(name = %self.cfg.name, error = %e, "update not sent"),
+        }
+        Ok(())
+    }
 }
 
 /// How long a participant waits for its closed connection to drain before it returns.
