@@ -473,7 +473,7 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
     });
     assert!(c
         .validate()
-        .is_err_and(|e| e.to_string().contains("tree depth")));
+        .is_err_and(|e| e.to_string().contains("tree_depth: must be even")));
     // Sampling must leave some steps out and prove at least one.
     for s in [0, 2] {
         let mut c = proven_cfg(3, 3, 1);
