@@ -11,7 +11,7 @@
 //! proof on its own only when the batch fails, to name the bad ones). [`proof_items`] gives
 //! the same list to `cairn export-verifier --transcript`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ark_bn254::Bn254;
@@ -25,11 +25,12 @@ use cairn_circuits::training::{Public, Shape};
 use cairn_crypto::sign::IdentityPublic;
 use cairn_protocol::challenge::{escape_over_rounds, escape_probability, holder_beacon};
 use cairn_protocol::job::RoundStatement;
+use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::randomness::{self, Contribution};
 use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum, SecureSettings};
 use cairn_protocol::server_opt::ServerOptState;
-use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Transcript};
-use cairn_protocol::wire::{DatasetCommitment, ProvenInput};
+use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Record, Transcript};
+use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// One proof of a transcript, with everything needed to check it.
 #[derive(Clone, Debug)]
@@ -238,10 +239,8 @@ pub fn verify_items(
 /// The in-order walk: every check but the proofs, which it gathers. Returns the job's
 /// circuit shape and recorded verifying key (`None` when the transcript has no job header).
 fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, Vec<ProofItem>) {
-    let mut items = Vec::new();
-    let problems = &mut report.problems;
     if let Err(e) = t.verify_chain() {
-        problems.push(format!("chain: {e}"));
+        report.problems.push(format!("chain: {e}"));
     }
     let Some(Entry::Job {
         job_id,
@@ -258,227 +257,152 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
         coordinator,
     }) = t.records.first().map(|r| &r.entry)
     else {
-        problems.push("record 0: the transcript does not start with the job".into());
-        return (None, items);
+        report
+            .problems
+            .push("record 0: the transcript does not start with the job".into());
+        return (None, Vec::new());
     };
     if *scale_bits != cairn_protocol::wire::PROVEN_SCALE_BITS {
-        problems.push(format!(
+        report.problems.push(format!(
             "record 0: the job aggregates at 2^{scale_bits}, but its proofs fix updates at 2^{}: every applied update would be decoded at the wrong scale",
             cairn_protocol::wire::PROVEN_SCALE_BITS
         ));
     }
-    // Each round's (k, t) is recomputed from its selection and the job's δ, γ: the
-    // coordinator's own record of t is checked against it, never trusted.
-    let secure = SecureSettings {
-        dropout: *dropout,
-        corruption: *corruption,
-        scale_bits: *scale_bits,
-    };
-    let min_survivors = *min_participants as usize;
-    // Rounds are numbered 1, 2, … with no gap: a number is skipped only by an abandonment
-    // a resume records.
-    let mut expected_round = 1u32;
-    let mut completed_rounds = 0u32;
-    // The survivors' identities and threshold of the last completed round: they must
-    // countersign the end.
-    let mut last_survivors: Option<(u32, Vec<IdentityPublic>, usize)> = None;
-    let mut finished: Option<u64> = None;
-    let mut current = initial_model.clone();
     // The server optimiser's moments, replayed round by round as the coordinator ran them.
-    let mut opt = match ServerOptState::new(*server, current.len()) {
+    let opt = match ServerOptState::new(*server, initial_model.len()) {
         Ok(o) => Some(o),
         Err(e) => {
-            problems.push(format!("record 0: server optimiser: {e}"));
+            report
+                .problems
+                .push(format!("record 0: server optimiser: {e}"));
             None
         }
     };
-    // Participant ids name connections: they hold from an enrolment to the next resume.
-    let mut datasets: BTreeMap<u32, DatasetCommitment> = BTreeMap::new();
-    let mut identities: BTreeMap<u32, IdentityPublic> = BTreeMap::new();
-    // What each identity committed to, across resumes: a holder's dataset is fixed for the job.
-    let mut committed: BTreeMap<IdentityPublic, ([u8; 32], u64)> = BTreeMap::new();
-    let mut enrolled: std::collections::BTreeSet<IdentityPublic> = Default::default();
-    let mut last_round = 0;
-    // Enrolments are open before the first round and again after each resume, until a
-    // round begins.
-    let mut enrolment_open = true;
-    // The Pedersen generators of the aggregate checks, made once (every round has the
-    // model's length; a malformed round of another length gets its own).
-    let gens = Generators::new(current.len());
-    // Sampled-step jobs: proven rounds per holder (by id within the job).
-    let mut proven_rounds: BTreeMap<u32, u32> = BTreeMap::new();
-    // The job's randomness (contributions and beacon), once recorded.
-    let mut drawn: Option<(Vec<Contribution>, [u8; 32])> = None;
+    let mut w = Walk {
+        job_id,
+        model,
+        hyper,
+        spec,
+        coordinator,
+        dropout: *dropout,
+        corruption: *corruption,
+        // Each round's (k, t) is recomputed from its selection and the job's δ, γ: the
+        // coordinator's own record of t is checked against it, never trusted.
+        secure: SecureSettings {
+            dropout: *dropout,
+            corruption: *corruption,
+            scale_bits: *scale_bits,
+        },
+        min_survivors: *min_participants as usize,
+        report,
+        items: Vec::new(),
+        expected_round: 1,
+        completed_rounds: 0,
+        last_survivors: None,
+        finished: None,
+        current: initial_model.clone(),
+        opt,
+        datasets: BTreeMap::new(),
+        identities: BTreeMap::new(),
+        committed: BTreeMap::new(),
+        enrolled: BTreeSet::new(),
+        last_round: 0,
+        enrolment_open: true,
+        gens: Generators::new(initial_model.len()),
+        proven_rounds: BTreeMap::new(),
+        drawn: None,
+    };
     for r in &t.records[1..] {
+        w.record(r);
+    }
+    if w.finished.is_none() {
+        w.report.problems.push(
+            "the transcript has no Finished record: it was cut short, or the job is still running or was stopped"
+                .into(),
+        );
+    }
+    w.report.finished = w.finished.is_some();
+    w.report.enrolled = w.enrolled.len();
+    let shape = rounds::shape(model, hyper, spec);
+    (Some((shape, verifying_key.clone())), w.items)
+}
+
+/// The walk's state between records: the job header's facts, what the records so far
+/// established, and the proofs gathered. One method per kind of record.
+struct Walk<'t, 'r> {
+    job_id: &'t str,
+    model: &'t ModelSpec,
+    hyper: &'t HyperParams,
+    spec: &'t ProofSpec,
+    coordinator: &'t IdentityPublic,
+    dropout: f64,
+    corruption: f64,
+    secure: SecureSettings,
+    min_survivors: usize,
+    report: &'r mut AuditReport,
+    items: Vec<ProofItem>,
+    /// Rounds are numbered 1, 2, … with no gap: a number is skipped only by an
+    /// abandonment a resume records.
+    expected_round: u32,
+    completed_rounds: u32,
+    /// The survivors' identities and threshold of the last completed round: they must
+    /// countersign the end.
+    last_survivors: Option<(u32, Vec<IdentityPublic>, usize)>,
+    /// The Finished record's sequence number, once seen.
+    finished: Option<u64>,
+    /// The model as replayed so far.
+    current: Vec<f32>,
+    opt: Option<ServerOptState>,
+    /// Participant ids name connections: they hold from an enrolment to the next resume.
+    datasets: BTreeMap<u32, DatasetCommitment>,
+    identities: BTreeMap<u32, IdentityPublic>,
+    /// What each identity committed to, across resumes: a holder's dataset is fixed for
+    /// the job.
+    committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
+    enrolled: BTreeSet<IdentityPublic>,
+    last_round: u32,
+    /// Enrolments are open before the first round and again after each resume, until a
+    /// round begins.
+    enrolment_open: bool,
+    /// The Pedersen generators of the aggregate checks, made once (every round has the
+    /// model's length; a malformed round of another length gets its own).
+    gens: Generators,
+    /// Sampled-step jobs: proven rounds per holder (by id within the job).
+    proven_rounds: BTreeMap<u32, u32>,
+    /// The job's randomness (contributions and beacon), once recorded.
+    drawn: Option<(Vec<Contribution>, [u8; 32])>,
+}
+
+impl Walk<'_, '_> {
+    fn problem(&mut self, p: String) {
+        self.report.problems.push(p);
+    }
+
+    fn record(&mut self, r: &Record) {
         let at = format!("record {}", r.seq);
-        if let Some(end) = finished {
-            problems.push(format!(
+        if let Some(end) = self.finished {
+            self.problem(format!(
                 "{at}: recorded after the job's end (record {end}): appended to a sealed transcript"
             ));
         }
-        let mut in_sequence = |round: u32, problems: &mut Vec<String>| {
-            if round != expected_round {
-                problems.push(format!(
-                    "{at}: round {round} recorded where round {expected_round} was due (a gap, a repeat or a reordering)"
-                ));
-            }
-            expected_round = round.saturating_add(1);
-        };
         match &r.entry {
-            Entry::Job { .. } => problems.push(format!("{at}: a second job header")),
+            Entry::Job { .. } => self.problem(format!("{at}: a second job header")),
             Entry::Enrolled {
                 participant,
                 identity,
                 dataset,
-            } => {
-                if !enrolment_open {
-                    problems.push(format!(
-                        "{at}: participant {participant} enrolled after round {last_round} began"
-                    ));
-                }
-                if let Err(e) = dataset.verify(job_id, identity) {
-                    problems.push(format!("{at}: participant {participant}: {e}"));
-                }
-                enrolled.insert(*identity);
-                if let Some((roster, _)) = &drawn {
-                    if randomness::holder_index(roster, identity).is_none() {
-                        problems.push(format!(
-                            "{at}: participant {participant} enrolled after the resume, but is not in the job's randomness roster"
-                        ));
-                    }
-                }
-                let fact = (dataset.root, dataset.n_rows);
-                if committed.entry(*identity).or_insert(fact) != &fact {
-                    problems.push(format!(
-                        "{at}: participant {participant}: identity {} committed to another dataset before the resume",
-                        hex::encode(identity.0)
-                    ));
-                }
-                identities.insert(*participant, *identity);
-                if datasets.insert(*participant, dataset.clone()).is_some() {
-                    problems.push(format!("{at}: participant {participant} enrolled twice"));
-                }
-            }
-            Entry::Randomness { contributions } => {
-                if drawn.is_some() {
-                    problems.push(format!("{at}: the job's randomness recorded twice"));
-                } else if !report.rounds.is_empty() {
-                    // (After a resume that abandoned the rounds before any was recorded,
-                    // the randomness is drawn afresh: only recorded rounds come too early.)
-                    problems.push(format!(
-                        "{at}: the job's randomness recorded after round {last_round}"
-                    ));
-                }
-                if let Err(e) = randomness::check(contributions) {
-                    problems.push(format!("{at}: the job's randomness: {e}"));
-                }
-                for id in &enrolled {
-                    if randomness::holder_index(contributions, id).is_none() {
-                        problems.push(format!(
-                            "{at}: {} enrolled but has no contribution in the job's randomness",
-                            hex::encode(id.0)
-                        ));
-                    }
-                }
-                report.contributors = contributions.len();
-                if drawn.is_none() {
-                    drawn = Some((
-                        contributions.clone(),
-                        randomness::beacon(job_id, contributions),
-                    ));
-                }
-            }
+            } => self.enrolled(&at, *participant, identity, dataset),
+            Entry::Randomness { contributions } => self.randomness(&at, contributions),
             Entry::Resumed {
                 next_round,
                 abandoned,
-            } => {
-                if abandoned.is_some_and(|a| a <= last_round) || *next_round <= last_round {
-                    problems.push(format!(
-                        "{at}: a resume at round {next_round} after round {last_round} was recorded"
-                    ));
-                }
-                if let Some(a) = abandoned {
-                    last_round = *a;
-                    in_sequence(*a, problems);
-                }
-                if *next_round != expected_round {
-                    problems.push(format!(
-                        "{at}: the resume goes on at round {next_round}, but round {expected_round} was due"
-                    ));
-                }
-                enrolment_open = true;
-                datasets.clear();
-                identities.clear();
-            }
-            Entry::Finished {
-                last_round: sealed_last,
-                rounds_completed,
-                final_model_hash,
-                error: _,
-                coordinator_signature,
-                countersignatures,
-            } => {
-                finished = Some(r.seq);
-                let payload = seal_payload(
-                    job_id,
-                    &r.prev,
-                    *sealed_last,
-                    *rounds_completed,
-                    final_model_hash,
-                );
-                if coordinator.verify(&payload, coordinator_signature).is_err() {
-                    problems.push(format!(
-                        "{at}: the coordinator's seal does not verify under the header's key"
-                    ));
-                }
-                let began = expected_round.saturating_sub(1);
-                if *sealed_last != began {
-                    problems.push(format!(
-                        "{at}: sealed at round {sealed_last}, but the transcript's last round is {began}"
-                    ));
-                }
-                if *rounds_completed != completed_rounds {
-                    problems.push(format!(
-                        "{at}: sealed with {rounds_completed} completed round(s), the transcript holds {completed_rounds}"
-                    ));
-                }
-                if *final_model_hash != model_hash(&current) {
-                    problems.push(format!(
-                        "{at}: the sealed final model is not the replayed one"
-                    ));
-                }
-                let mut signers = std::collections::BTreeSet::new();
-                for (who, sig) in countersignatures {
-                    if !enrolled.contains(who) {
-                        problems.push(format!(
-                            "{at}: countersigned by {}, which never enrolled",
-                            hex::encode(who.0)
-                        ));
-                    } else if who.verify(&payload, sig).is_err() {
-                        problems.push(format!(
-                            "{at}: the countersignature of {} does not verify",
-                            hex::encode(who.0)
-                        ));
-                    } else if !signers.insert(*who) {
-                        problems.push(format!("{at}: {} countersigned twice", hex::encode(who.0)));
-                    }
-                }
-                report.countersigned = signers.len();
-                if let Some((round, survivors, t_last)) = &last_survivors {
-                    let vouching = survivors.iter().filter(|s| signers.contains(s)).count();
-                    let t_last = (*t_last).min(survivors.len().max(1));
-                    if vouching < t_last {
-                        problems.push(format!(
-                            "{at}: {vouching} of round {round}'s survivors countersigned the end, at least t = {t_last} must"
-                        ));
-                    }
-                }
-            }
+            } => self.resumed(&at, *next_round, *abandoned),
+            Entry::Finished { .. } => self.finished(&at, r),
             Entry::RoundFailed { round, dropped, .. } => {
-                enrolment_open = false;
-                in_sequence(*round, problems);
-                last_round = *round;
-                report.rounds.push(RoundAudit {
+                self.enrolment_open = false;
+                self.in_sequence(&at, *round);
+                self.last_round = *round;
+                self.report.rounds.push(RoundAudit {
                     round: *round,
                     selected: 0,
                     survivors: 0,
@@ -490,228 +414,427 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
                     failed: true,
                 });
             }
-            Entry::Round {
-                round,
-                round_seed,
-                global_hash,
-                participants,
-                inputs,
-                dropped,
-                threshold,
-                survivor_signatures,
-                update_sum,
-                blinding_limb_sums,
-                new_model_hash,
-                beacon,
-            } => {
-                in_sequence(*round, problems);
-                let at = format!("{at} (round {round})");
-                enrolment_open = false;
-                last_round = *round;
-                completed_rounds += 1;
-                // The threshold the round's selection and the job's δ, γ fix.
-                let t_round = match secure.params(participants.len()) {
-                    Ok(p) => {
-                        if *threshold as usize != p.threshold {
-                            problems.push(format!(
-                                "{at}: the round records threshold {threshold}, but {} selected holders at dropout {dropout}, corruption {corruption} give t = {}",
-                                participants.len(),
-                                p.threshold
-                            ));
-                        }
-                        Some(p.threshold)
-                    }
-                    Err(e) => {
-                        problems.push(format!(
-                            "{at}: no SecAgg+ parameters for {} selected holders: {e}",
-                            participants.len()
-                        ));
-                        None
-                    }
-                };
-                let need = min_survivors.max(t_round.unwrap_or(0));
-                if inputs.len() < need {
-                    problems.push(format!(
-                        "{at}: {} survivor(s) applied, the job needs at least {need} (min {min_survivors}{})",
-                        inputs.len(),
-                        t_round.map_or(String::new(), |t| format!(", t {t}"))
-                    ));
-                }
-                last_survivors = Some((
-                    *round,
-                    inputs
-                        .iter()
-                        .filter_map(|(p, _)| identities.get(p).copied())
-                        .collect(),
-                    t_round.unwrap_or(usize::MAX),
+            Entry::Round { .. } => self.round(&at, r),
+        }
+    }
+
+    /// A round number must be the one due.
+    fn in_sequence(&mut self, at: &str, round: u32) {
+        let expected = self.expected_round;
+        if round != expected {
+            self.problem(format!(
+                "{at}: round {round} recorded where round {expected} was due (a gap, a repeat or a reordering)"
+            ));
+        }
+        self.expected_round = round.saturating_add(1);
+    }
+
+    fn enrolled(
+        &mut self,
+        at: &str,
+        participant: u32,
+        identity: &IdentityPublic,
+        dataset: &DatasetCommitment,
+    ) {
+        if !self.enrolment_open {
+            let last_round = self.last_round;
+            self.problem(format!(
+                "{at}: participant {participant} enrolled after round {last_round} began"
+            ));
+        }
+        if let Err(e) = dataset.verify(self.job_id, identity) {
+            self.problem(format!("{at}: participant {participant}: {e}"));
+        }
+        self.enrolled.insert(*identity);
+        let outside_roster = self
+            .drawn
+            .as_ref()
+            .is_some_and(|(roster, _)| randomness::holder_index(roster, identity).is_none());
+        if outside_roster {
+            self.problem(format!(
+                "{at}: participant {participant} enrolled after the resume, but is not in the job's randomness roster"
+            ));
+        }
+        let fact = (dataset.root, dataset.n_rows);
+        if self.committed.entry(*identity).or_insert(fact) != &fact {
+            self.problem(format!(
+                "{at}: participant {participant}: identity {} committed to another dataset before the resume",
+                hex::encode(identity.0)
+            ));
+        }
+        self.identities.insert(participant, *identity);
+        if self.datasets.insert(participant, dataset.clone()).is_some() {
+            self.problem(format!("{at}: participant {participant} enrolled twice"));
+        }
+    }
+
+    fn randomness(&mut self, at: &str, contributions: &[Contribution]) {
+        let last_round = self.last_round;
+        if self.drawn.is_some() {
+            self.problem(format!("{at}: the job's randomness recorded twice"));
+        } else if !self.report.rounds.is_empty() {
+            // (After a resume that abandoned the rounds before any was recorded, the
+            // randomness is drawn afresh: only recorded rounds come too early.)
+            self.problem(format!(
+                "{at}: the job's randomness recorded after round {last_round}"
+            ));
+        }
+        if let Err(e) = randomness::check(contributions) {
+            self.problem(format!("{at}: the job's randomness: {e}"));
+        }
+        let missing: Vec<String> = self
+            .enrolled
+            .iter()
+            .filter(|id| randomness::holder_index(contributions, id).is_none())
+            .map(|id| hex::encode(id.0))
+            .collect();
+        for id in missing {
+            self.problem(format!(
+                "{at}: {id} enrolled but has no contribution in the job's randomness"
+            ));
+        }
+        self.report.contributors = contributions.len();
+        if self.drawn.is_none() {
+            self.drawn = Some((
+                contributions.to_vec(),
+                randomness::beacon(self.job_id, contributions),
+            ));
+        }
+    }
+
+    fn resumed(&mut self, at: &str, next_round: u32, abandoned: Option<u32>) {
+        let last_round = self.last_round;
+        if abandoned.is_some_and(|a| a <= last_round) || next_round <= last_round {
+            self.problem(format!(
+                "{at}: a resume at round {next_round} after round {last_round} was recorded"
+            ));
+        }
+        if let Some(a) = abandoned {
+            self.last_round = a;
+            self.in_sequence(at, a);
+        }
+        let expected = self.expected_round;
+        if next_round != expected {
+            self.problem(format!(
+                "{at}: the resume goes on at round {next_round}, but round {expected} was due"
+            ));
+        }
+        self.enrolment_open = true;
+        self.datasets.clear();
+        self.identities.clear();
+    }
+
+    fn finished(&mut self, at: &str, r: &Record) {
+        let Entry::Finished {
+            last_round: sealed_last,
+            rounds_completed,
+            final_model_hash,
+            error: _,
+            coordinator_signature,
+            countersignatures,
+        } = &r.entry
+        else {
+            return;
+        };
+        self.finished = Some(r.seq);
+        let payload = seal_payload(
+            self.job_id,
+            &r.prev,
+            *sealed_last,
+            *rounds_completed,
+            final_model_hash,
+        );
+        if self
+            .coordinator
+            .verify(&payload, coordinator_signature)
+            .is_err()
+        {
+            self.problem(format!(
+                "{at}: the coordinator's seal does not verify under the header's key"
+            ));
+        }
+        let began = self.expected_round.saturating_sub(1);
+        if *sealed_last != began {
+            self.problem(format!(
+                "{at}: sealed at round {sealed_last}, but the transcript's last round is {began}"
+            ));
+        }
+        let completed_rounds = self.completed_rounds;
+        if *rounds_completed != completed_rounds {
+            self.problem(format!(
+                "{at}: sealed with {rounds_completed} completed round(s), the transcript holds {completed_rounds}"
+            ));
+        }
+        if *final_model_hash != model_hash(&self.current) {
+            self.problem(format!(
+                "{at}: the sealed final model is not the replayed one"
+            ));
+        }
+        let mut signers = BTreeSet::new();
+        for (who, sig) in countersignatures {
+            if !self.enrolled.contains(who) {
+                self.problem(format!(
+                    "{at}: countersigned by {}, which never enrolled",
+                    hex::encode(who.0)
                 ));
-                if *global_hash != model_hash(&current) {
-                    problems.push(format!(
-                        "{at}: the round did not start from the previous round's model"
-                    ));
-                }
-                match &drawn {
-                    None => problems.push(format!(
-                        "{at}: a round before the job's randomness was recorded"
-                    )),
-                    Some((_, b)) if *round_seed != randomness::round_seed(b, *round) => problems
-                        .push(format!(
-                            "{at}: the round seed is not the job's randomness for round {round}"
-                        )),
-                    Some(_) => {}
-                }
-                let st = Arc::new(RoundStatement {
-                    round: *round,
-                    model: model.clone(),
-                    global: current.clone(),
-                    hyper: hyper.clone(),
-                    round_seed: *round_seed,
-                    proof: *spec,
-                });
-                if let Some(s) = spec.sampled_steps {
-                    let sampling = report.sampling.get_or_insert(Sampling {
-                        local_steps: hyper.local_steps,
-                        sampled: s,
-                        ..Sampling::default()
-                    });
-                    match beacon {
-                        None => problems.push(format!(
-                            "{at}: a sampled-step round without its beacon: no challenge can be re-derived"
-                        )),
-                        Some(b) => {
-                            for (p, input) in inputs {
-                                match &input.steps {
-                                    None => problems.push(format!(
-                                        "{at}: participant {p}: no step chain in a sampled-step round"
-                                    )),
-                                    Some(c) if c.beacon != holder_beacon(b, *round, *p) => {
-                                        problems.push(format!(
-                                            "{at}: participant {p}: its beacon is not the round's beacon's"
-                                        ))
-                                    }
-                                    Some(_) => {
-                                        sampling.challenges += 1;
-                                        let n = proven_rounds.entry(*p).or_insert(0u32);
-                                        *n += 1;
-                                        sampling.rounds_per_holder =
-                                            sampling.rounds_per_holder.max(*n);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                } else if beacon.is_some() || inputs.iter().any(|(_, i)| i.steps.is_some()) {
-                    problems.push(format!("{at}: step chains in a job that proves every step"));
-                }
-                for (p, input) in inputs {
-                    let Some(dataset) = datasets.get(p) else {
-                        problems.push(format!("{at}: participant {p} never enrolled"));
-                        continue;
-                    };
-                    if !participants.contains(p) {
-                        problems.push(format!("{at}: participant {p} was not selected"));
-                    }
-                    let index = drawn.as_ref().and_then(|(roster, _)| {
-                        randomness::holder_index(roster, identities.get(p)?)
-                    });
-                    let Some(index) = index else {
-                        problems.push(format!(
-                            "{at}: participant {p} has no place in the job's randomness roster"
-                        ));
-                        continue;
-                    };
-                    items.push(ProofItem {
-                        record: r.seq,
-                        round: *round,
-                        participant: *p,
-                        index,
-                        statement: Arc::clone(&st),
-                        dataset: dataset.clone(),
-                        input: input.clone(),
-                    });
-                }
-                let sum = ProvenSum {
-                    update_sum: update_sum.clone(),
-                    blinding_limb_sums: blinding_limb_sums.clone(),
-                    inputs: inputs.clone(),
-                    // The recomputed t, not the recorded one.
-                    threshold: t_round.map_or(u32::MAX, |t| u32::try_from(t).unwrap_or(u32::MAX)),
-                    survivor_signatures: survivor_signatures.clone(),
-                    beacon: *beacon,
-                };
-                let signatures_ok = match check_survivor_signatures(job_id, *round, &sum, |p| {
-                    identities.get(&p).copied()
-                }) {
-                    _ if t_round.is_none() => false,
-                    Ok(_) => true,
-                    Err(e) => {
-                        problems.push(format!("{at}: {e}"));
-                        false
-                    }
-                };
-                let checked = if update_sum.len() == gens.g.len() {
-                    rounds::check_sum_with(&gens, &sum)
-                } else {
-                    rounds::check_sum(&sum)
-                };
-                let sum_ok = match checked {
-                    Ok(()) => true,
-                    Err(e) => {
-                        problems.push(format!("{at}: aggregate: {e}"));
-                        false
-                    }
-                };
-                if update_sum.len() != current.len() {
-                    problems.push(format!(
-                        "{at}: S has {} values, the model {}",
-                        update_sum.len(),
-                        current.len()
-                    ));
-                }
-                // The applied update is rebuilt from S at the scale the proofs fix, whatever
-                // the header claims (a header at another scale is a problem of its own).
-                let mean = mean_from_sum(
-                    update_sum,
-                    inputs.len().max(1),
-                    cairn_protocol::wire::PROVEN_SCALE_BITS,
-                );
-                let stepped = match opt.as_mut() {
-                    Some(o) => o.apply(&mut current, &mean).map_err(|e| e.to_string()),
-                    None => Err("no usable server optimiser".into()),
-                };
-                if let Err(e) = stepped {
-                    problems.push(format!("{at}: server step: {e}"));
-                }
-                let model_ok = model_hash(&current) == *new_model_hash;
-                if !model_ok {
-                    problems.push(format!(
-                        "{at}: replaying S from the previous model does not give the recorded model"
-                    ));
-                }
-                report.rounds.push(RoundAudit {
-                    round: *round,
-                    selected: participants.len(),
-                    survivors: inputs.len(),
-                    proofs_ok: 0,
-                    dropped: dropped.len(),
-                    sum_ok,
-                    signatures_ok,
-                    model_ok,
-                    failed: false,
-                });
+            } else if who.verify(&payload, sig).is_err() {
+                self.problem(format!(
+                    "{at}: the countersignature of {} does not verify",
+                    hex::encode(who.0)
+                ));
+            } else if !signers.insert(*who) {
+                self.problem(format!("{at}: {} countersigned twice", hex::encode(who.0)));
+            }
+        }
+        self.report.countersigned = signers.len();
+        if let Some((round, survivors, t_last)) = &self.last_survivors {
+            let vouching = survivors.iter().filter(|s| signers.contains(s)).count();
+            let t_last = (*t_last).min(survivors.len().max(1));
+            if vouching < t_last {
+                let round = *round;
+                self.problem(format!(
+                    "{at}: {vouching} of round {round}'s survivors countersigned the end, at least t = {t_last} must"
+                ));
             }
         }
     }
-    if finished.is_none() {
-        problems.push(
-            "the transcript has no Finished record: it was cut short, or the job is still running or was stopped"
-                .into(),
+
+    fn round(&mut self, at: &str, r: &Record) {
+        let Entry::Round {
+            round,
+            round_seed,
+            global_hash,
+            participants,
+            inputs,
+            dropped,
+            threshold,
+            survivor_signatures,
+            update_sum,
+            blinding_limb_sums,
+            new_model_hash,
+            beacon,
+        } = &r.entry
+        else {
+            return;
+        };
+        self.in_sequence(at, *round);
+        let at = format!("{at} (round {round})");
+        self.enrolment_open = false;
+        self.last_round = *round;
+        self.completed_rounds += 1;
+        let (dropout, corruption) = (self.dropout, self.corruption);
+        // The threshold the round's selection and the job's δ, γ fix.
+        let t_round = match self.secure.params(participants.len()) {
+            Ok(p) => {
+                if *threshold as usize != p.threshold {
+                    self.problem(format!(
+                        "{at}: the round records threshold {threshold}, but {} selected holders at dropout {dropout}, corruption {corruption} give t = {}",
+                        participants.len(),
+                        p.threshold
+                    ));
+                }
+                Some(p.threshold)
+            }
+            Err(e) => {
+                self.problem(format!(
+                    "{at}: no SecAgg+ parameters for {} selected holders: {e}",
+                    participants.len()
+                ));
+                None
+            }
+        };
+        let min_survivors = self.min_survivors;
+        let need = min_survivors.max(t_round.unwrap_or(0));
+        if inputs.len() < need {
+            self.problem(format!(
+                "{at}: {} survivor(s) applied, the job needs at least {need} (min {min_survivors}{})",
+                inputs.len(),
+                t_round.map_or(String::new(), |t| format!(", t {t}"))
+            ));
+        }
+        self.last_survivors = Some((
+            *round,
+            inputs
+                .iter()
+                .filter_map(|(p, _)| self.identities.get(p).copied())
+                .collect(),
+            t_round.unwrap_or(usize::MAX),
+        ));
+        if *global_hash != model_hash(&self.current) {
+            self.problem(format!(
+                "{at}: the round did not start from the previous round's model"
+            ));
+        }
+        match &self.drawn {
+            None => self.problem(format!(
+                "{at}: a round before the job's randomness was recorded"
+            )),
+            Some((_, b)) if *round_seed != randomness::round_seed(b, *round) => self.problem(
+                format!("{at}: the round seed is not the job's randomness for round {round}"),
+            ),
+            Some(_) => {}
+        }
+        let st = Arc::new(RoundStatement {
+            round: *round,
+            model: self.model.clone(),
+            global: self.current.clone(),
+            hyper: self.hyper.clone(),
+            round_seed: *round_seed,
+            proof: *self.spec,
+        });
+        self.sampled_steps(&at, *round, inputs, beacon.as_ref());
+        for (p, input) in inputs {
+            let Some(dataset) = self.datasets.get(p).cloned() else {
+                self.problem(format!("{at}: participant {p} never enrolled"));
+                continue;
+            };
+            if !participants.contains(p) {
+                self.problem(format!("{at}: participant {p} was not selected"));
+            }
+            let index = self
+                .drawn
+                .as_ref()
+                .and_then(|(roster, _)| randomness::holder_index(roster, self.identities.get(p)?));
+            let Some(index) = index else {
+                self.problem(format!(
+                    "{at}: participant {p} has no place in the job's randomness roster"
+                ));
+                continue;
+            };
+            self.items.push(ProofItem {
+                record: r.seq,
+                round: *round,
+                participant: *p,
+                index,
+                statement: Arc::clone(&st),
+                dataset,
+                input: input.clone(),
+            });
+        }
+        let sum = ProvenSum {
+            update_sum: update_sum.clone(),
+            blinding_limb_sums: blinding_limb_sums.clone(),
+            inputs: inputs.clone(),
+            // The recomputed t, not the recorded one.
+            threshold: t_round.map_or(u32::MAX, |t| u32::try_from(t).unwrap_or(u32::MAX)),
+            survivor_signatures: survivor_signatures.clone(),
+            beacon: *beacon,
+        };
+        let identities = &self.identities;
+        let signed =
+            check_survivor_signatures(self.job_id, *round, &sum, |p| identities.get(&p).copied());
+        let signatures_ok = match signed {
+            _ if t_round.is_none() => false,
+            Ok(_) => true,
+            Err(e) => {
+                self.problem(format!("{at}: {e}"));
+                false
+            }
+        };
+        let checked = if update_sum.len() == self.gens.g.len() {
+            rounds::check_sum_with(&self.gens, &sum)
+        } else {
+            rounds::check_sum(&sum)
+        };
+        let sum_ok = match checked {
+            Ok(()) => true,
+            Err(e) => {
+                self.problem(format!("{at}: aggregate: {e}"));
+                false
+            }
+        };
+        if update_sum.len() != self.current.len() {
+            let (s, m) = (update_sum.len(), self.current.len());
+            self.problem(format!("{at}: S has {s} values, the model {m}"));
+        }
+        // The applied update is rebuilt from S at the scale the proofs fix, whatever the
+        // header claims (a header at another scale is a problem of its own).
+        let mean = mean_from_sum(
+            update_sum,
+            inputs.len().max(1),
+            cairn_protocol::wire::PROVEN_SCALE_BITS,
         );
+        let stepped = match self.opt.as_mut() {
+            Some(o) => o.apply(&mut self.current, &mean).map_err(|e| e.to_string()),
+            None => Err("no usable server optimiser".into()),
+        };
+        if let Err(e) = stepped {
+            self.problem(format!("{at}: server step: {e}"));
+        }
+        let model_ok = model_hash(&self.current) == *new_model_hash;
+        if !model_ok {
+            self.problem(format!(
+                "{at}: replaying S from the previous model does not give the recorded model"
+            ));
+        }
+        self.report.rounds.push(RoundAudit {
+            round: *round,
+            selected: participants.len(),
+            survivors: inputs.len(),
+            proofs_ok: 0,
+            dropped: dropped.len(),
+            sum_ok,
+            signatures_ok,
+            model_ok,
+            failed: false,
+        });
     }
-    report.finished = finished.is_some();
-    report.enrolled = enrolled.len();
-    let shape = rounds::shape(model, hyper, spec);
-    (Some((shape, verifying_key.clone())), items)
+
+    /// A sampled-step job's step chains and beacons (each survivor's chain answers the
+    /// round's beacon); step chains in a job that proves every step are a problem.
+    fn sampled_steps(
+        &mut self,
+        at: &str,
+        round: u32,
+        inputs: &[(u32, ProvenInput)],
+        beacon: Option<&[u8; 32]>,
+    ) {
+        let Some(s) = self.spec.sampled_steps else {
+            if beacon.is_some() || inputs.iter().any(|(_, i)| i.steps.is_some()) {
+                self.problem(format!("{at}: step chains in a job that proves every step"));
+            }
+            return;
+        };
+        let local_steps = self.hyper.local_steps;
+        let Some(b) = beacon else {
+            self.report.sampling.get_or_insert(Sampling {
+                local_steps,
+                sampled: s,
+                ..Sampling::default()
+            });
+            self.problem(format!(
+                "{at}: a sampled-step round without its beacon: no challenge can be re-derived"
+            ));
+            return;
+        };
+        for (p, input) in inputs {
+            match &input.steps {
+                None => self.problem(format!(
+                    "{at}: participant {p}: no step chain in a sampled-step round"
+                )),
+                Some(c) if c.beacon != holder_beacon(b, round, *p) => self.problem(format!(
+                    "{at}: participant {p}: its beacon is not the round's beacon's"
+                )),
+                Some(_) => {
+                    let n = self.proven_rounds.entry(*p).or_insert(0u32);
+                    *n += 1;
+                    let n = *n;
+                    let sampling = self.report.sampling.get_or_insert(Sampling {
+                        local_steps,
+                        sampled: s,
+                        ..Sampling::default()
+                    });
+                    sampling.challenges += 1;
+                    sampling.rounds_per_holder = sampling.rounds_per_holder.max(n);
+                }
+            }
+        }
+        self.report.sampling.get_or_insert(Sampling {
+            local_steps,
+            sampled: s,
+            ..Sampling::default()
+        });
+    }
 }
 
 #[cfg(test)]
