@@ -454,9 +454,9 @@ fn load_prover(
 /// `rounds` (a closed receiver is fine). The participant authenticates with
 /// `cfg.identity` (a fresh key when `None`).
 ///
-/// The run in three parts, each its own type: [`Link`] (the QUIC connection: made,
+/// The run in three parts, each its own type: `Link` (the QUIC connection: made,
 /// read, closed once whatever happens), the offer (the job's data, prepared or declined),
-/// and [`Session`] (the round loop: one method per thing that can wake it).
+/// and `Session` (the round loop: one method per thing that can wake it).
 pub async fn run(
     cfg: &ParticipantConfig,
     data: Arc<dyn HolderData>,
