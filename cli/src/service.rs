@@ -509,6 +509,33 @@ fn queue_submission(store: &Store, sub: &Submission) -> Result<JobId> {
     Ok(id)
 }
 
+/// Says what job `id` (`name`) runs: its rounds, model, data, aggregation, enrolment and
+/// proofs (keys in `keys`).
+fn announce(id: JobId, name: &str, plan: &Plan, keys: &Path) {
+    let (cfg, prepared) = (&plan.cfg, &plan.prepared);
+    println!(
+        "job {id} ({name}): {} rounds, {} participants, {}, {}{}; data {}: {} train rows, {} test rows",
+        cfg.rounds,
+        cfg.participants,
+        cfg.model.describe(),
+        cfg.server.name(),
+        if cfg.proof.is_some() { ", proven rounds" } else { "" },
+        plan.source,
+        prepared.train.n_rows(),
+        prepared.test.n_rows(),
+    );
+    println!("aggregation: {}", cfg.aggregation);
+    println!("enrolment: {}", plan.enrolment.describe());
+    if let Some(spec) = cfg.proof {
+        println!(
+            "proofs: Groth16 (BN254) of each update, τ = {}, trees of depth {}; keys in {}",
+            spec.tolerance,
+            spec.tree_depth,
+            keys.display()
+        );
+    }
+}
+
 /// Why a job planned again (`cfg`) cannot resume what the store holds of it: its model's
 /// shape or its data spec (label, classes, columns, fitted transforms) differ from the plan
 /// it started with. `None` when they match or the store has no plan (stored before plans).
@@ -540,124 +567,31 @@ fn next_job(store: &Store) -> Result<Option<(JobId, bool)>> {
 }
 
 impl Service {
+    /// Runs job `id` (resuming it after a restart): planned, its keys loaded or set up,
+    /// started or resumed in the store, its plan recorded, its rounds run, its end
+    /// recorded. Each step is a method below.
     async fn run_one(&mut self, id: JobId, resume: bool) -> Result<Ended> {
-        let store = Arc::clone(&self.store);
-        let info = store.job(id)?;
-        let text = String::from_utf8(store.config(id)?).unwrap_or_default();
-        let plan = match plan_job(&text, &job_id(&info.name, id), None) {
-            Ok(p) => p,
-            Err(r) => {
-                let why = format!("cannot run on this coordinator: {}", r);
-                eprintln!("job {id}: {why}");
-                store.fail(id, &why)?;
-                return Ok(Ended::Failed(why));
-            }
+        let plan = match self.plan(id, resume)? {
+            Ok(plan) => plan,
+            Err(ended) => return Ok(ended),
         };
-        // A resumed job's holders prepared their tables with the spec it started with, and
-        // its stored model has the shape it started with: planned again from a data file
-        // that changed since, it would offer them other data (which they refuse) or train
-        // another model. Refused here, saying what changed.
-        if resume {
-            if let Some(why) = changed_since_start(&store, id, &plan.cfg)? {
-                eprintln!("job {id}: {why}");
-                store.fail(id, &why)?;
-                return Ok(Ended::Failed(why));
-            }
-        }
         let Plan {
             file,
             cfg,
             enrolment,
             prepared,
-            source,
+            ..
         } = plan;
         let threshold = file.metrics.threshold;
-        println!(
-            "job {id} ({}): {} rounds, {} participants, {}, {}{}; data {source}: {} train rows, {} test rows",
-            info.name,
-            cfg.rounds,
-            cfg.participants,
-            cfg.model.describe(),
-            cfg.server.name(),
-            if cfg.proof.is_some() { ", proven rounds" } else { "" },
-            prepared.train.n_rows(),
-            prepared.test.n_rows(),
-        );
-        println!("aggregation: {}", cfg.aggregation);
-        println!("enrolment: {}", enrolment.describe());
-        if let Some(spec) = cfg.proof {
-            println!(
-                "proofs: Groth16 (BN254) of each update, τ = {}, trees of depth {}; keys in {}",
-                spec.tolerance,
-                spec.tree_depth,
-                self.opts.keys.display()
-            );
-        }
-        let verifier = match cfg.proof {
-            Some(spec) => {
-                let (c, keys) = (cfg.clone(), self.opts.keys.clone());
-                let (p, _) = tokio::task::spawn_blocking(move || Proving::load_or_setup(&c, &keys))
-                    .await??;
-                Some(Verifier::new(
-                    &p.vk,
-                    &rounds::shape(&cfg.model, &cfg.hyper, &spec),
-                ))
-            }
-            None => None,
-        };
+        let verifier = self.verifier(&cfg).await?;
         // This job's enrolment for every connection it accepts (also those that arrived
         // between jobs), and for the endpoint's new ones.
         let tls = Arc::new(server_config(&self.identity, &enrolment)?);
         self.endpoint.set_server_config(Some((*tls).clone()));
-        let now = Instant::now();
-        // A researcher may cancel the job while it is being planned (a key setup can take
-        // minutes): the store then refuses to start or resume it.
-        let cancelled_now = |e: &StoreError| matches!(e, StoreError::WrongState { .. });
-        let (mut job, persist) = if resume {
-            let (persist, r) = match Persist::resume(Arc::clone(&store), id, cfg.proof.is_some()) {
-                Err(e) if cancelled_now(&e) => {
-                    println!("job {id} cancelled before it resumed");
-                    return Ok(Ended::Cancelled);
-                }
-                other => other?,
-            };
-            println!(
-                "resumed job {id} at round {} ({} completed{}) {:.2} s after the coordinator started",
-                r.point.next_round,
-                r.point.completed,
-                r.abandoned
-                    .map(|a| format!("; round {a} was in flight and is abandoned"))
-                    .unwrap_or_default(),
-                self.started.elapsed().as_secs_f64()
-            );
-            (Job::resume(cfg.clone(), r.point, now), persist)
-        } else {
-            let initial = cfg.model.init_params(cfg.seed);
-            let persist = match Persist::start_queued(Arc::clone(&store), id, &initial, cfg.server)
-            {
-                Err(e) if cancelled_now(&e) => {
-                    println!("job {id} cancelled before it started");
-                    return Ok(Ended::Cancelled);
-                }
-                other => other?,
-            };
-            println!("started job {id}");
-            (Job::new(cfg.clone(), initial, now), persist)
+        let Some((mut job, persist)) = self.start(id, resume, &cfg)? else {
+            return Ok(Ended::Cancelled);
         };
-        let plan = JobPlan {
-            job_id: cfg.job_id.clone(),
-            model: cfg.model.clone(),
-            rounds: cfg.rounds,
-            participants: cfg.participants,
-            min_participants: cfg.min_participants,
-            server: cfg.server.name().into(),
-            aggregation: cfg.aggregation.to_string(),
-            proofs: cfg.proof.is_some(),
-            test_rows: prepared.test.n_rows(),
-            settings: Some(admin::JobSettings::of(&cfg)),
-            data: cfg.data.clone(),
-        };
-        store.put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan)?)?;
+        self.record_plan(id, &cfg, &prepared)?;
         if verifier.is_some() {
             job = with_sum_check(job);
         }
@@ -665,7 +599,7 @@ impl Service {
         let (ptx, prx) = mpsc::unbounded_channel();
         let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));
         let stop = stop_signal(
-            Arc::clone(&store),
+            Arc::clone(&self.store),
             id,
             self.changed.clone(),
             self.quit.clone(),
@@ -683,11 +617,125 @@ impl Service {
             run_job_with(self.endpoint.clone(), job, &prepared.test, ptx, stop, opts).await;
         holders.ended("the job stopped");
         renderer.await.ok();
+        self.ended(id, result, &cfg, &prepared, threshold).await
+    }
+
+    /// The job's plan from its stored job file, announced; `Err(ended)` (the job failed,
+    /// and is recorded so) when it cannot run here, or cannot resume what it started.
+    fn plan(&self, id: JobId, resume: bool) -> Result<std::result::Result<Plan, Ended>> {
+        let store = &self.store;
+        let info = store.job(id)?;
+        let text = String::from_utf8(store.config(id)?).unwrap_or_default();
+        let why = match plan_job(&text, &job_id(&info.name, id), None) {
+            Err(r) => format!("cannot run on this coordinator: {r}"),
+            // A resumed job's holders prepared their tables with the spec it started
+            // with, and its stored model has the shape it started with: planned again from
+            // a data file that changed since, it would offer them other data (which they
+            // refuse) or train another model. Refused here, saying what changed.
+            Ok(plan) => match resume
+                .then(|| changed_since_start(store, id, &plan.cfg))
+                .transpose()?
+                .flatten()
+            {
+                Some(why) => why,
+                None => {
+                    announce(id, &info.name, &plan, &self.opts.keys);
+                    return Ok(Ok(plan));
+                }
+            },
+        };
+        eprintln!("job {id}: {why}");
+        store.fail(id, &why)?;
+        Ok(Err(Ended::Failed(why)))
+    }
+
+    /// A proven job's verifier, from its keys (set up when missing, off the executor).
+    async fn verifier(&self, cfg: &JobConfig) -> Result<Option<Arc<Verifier>>> {
+        let Some(spec) = cfg.proof else {
+            return Ok(None);
+        };
+        let (c, keys) = (cfg.clone(), self.opts.keys.clone());
+        let (p, _) =
+            tokio::task::spawn_blocking(move || Proving::load_or_setup(&c, &keys)).await??;
+        Ok(Some(Verifier::new(
+            &p.vk,
+            &rounds::shape(&cfg.model, &cfg.hyper, &spec),
+        )))
+    }
+
+    /// Starts the queued job, or resumes the running one from its last completed round;
+    /// `None` when a researcher cancelled it meanwhile (a key setup can take minutes: the
+    /// store then refuses to start or resume it).
+    fn start(&self, id: JobId, resume: bool, cfg: &JobConfig) -> Result<Option<(Job, Persist)>> {
+        let store = Arc::clone(&self.store);
+        let now = Instant::now();
+        let cancelled_now = |e: &StoreError| matches!(e, StoreError::WrongState { .. });
+        if resume {
+            let (persist, r) = match Persist::resume(store, id, cfg.proof.is_some()) {
+                Err(e) if cancelled_now(&e) => {
+                    println!("job {id} cancelled before it resumed");
+                    return Ok(None);
+                }
+                other => other?,
+            };
+            println!(
+                "resumed job {id} at round {} ({} completed{}) {:.2} s after the coordinator started",
+                r.point.next_round,
+                r.point.completed,
+                r.abandoned
+                    .map(|a| format!("; round {a} was in flight and is abandoned"))
+                    .unwrap_or_default(),
+                self.started.elapsed().as_secs_f64()
+            );
+            return Ok(Some((Job::resume(cfg.clone(), r.point, now), persist)));
+        }
+        let initial = cfg.model.init_params(cfg.seed);
+        let persist = match Persist::start_queued(store, id, &initial, cfg.server) {
+            Err(e) if cancelled_now(&e) => {
+                println!("job {id} cancelled before it started");
+                return Ok(None);
+            }
+            other => other?,
+        };
+        println!("started job {id}");
+        Ok(Some((Job::new(cfg.clone(), initial, now), persist)))
+    }
+
+    /// Stores what the job runs (the status page's settings; a resume compares its data).
+    fn record_plan(&self, id: JobId, cfg: &JobConfig, prepared: &Prepared) -> Result<()> {
+        let plan = JobPlan {
+            job_id: cfg.job_id.clone(),
+            model: cfg.model.clone(),
+            rounds: cfg.rounds,
+            participants: cfg.participants,
+            min_participants: cfg.min_participants,
+            server: cfg.server.name().into(),
+            aggregation: cfg.aggregation.to_string(),
+            proofs: cfg.proof.is_some(),
+            test_rows: prepared.test.n_rows(),
+            settings: Some(admin::JobSettings::of(cfg)),
+            data: cfg.data.clone(),
+        };
+        self.store
+            .put_artifact(id, admin::PLAN, &serde_json::to_vec(&plan)?)?;
+        Ok(())
+    }
+
+    /// How the job's run ended, recorded: finished (its files, report and audit), failed,
+    /// cancelled, or left running because the coordinator stops.
+    async fn ended(
+        &self,
+        id: JobId,
+        result: std::result::Result<JobSummary, CoordinatorError>,
+        cfg: &JobConfig,
+        prepared: &Prepared,
+        threshold: f64,
+    ) -> Result<Ended> {
+        let store = &self.store;
         let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
         match result {
             Ok(summary) => {
-                self.finish(id, &cfg, &prepared, &summary, threshold)
-                    .await?;
+                self.finish(id, cfg, prepared, &summary, threshold).await?;
                 Ok(match summary.error {
                     Some(e) => {
                         println!(
