@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cairn, cairn_job, ok, Proc};
+use common::{cairn, cairn_job, ok, serving_coordinator, serving_holder, uniform, Proc};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -19,15 +19,7 @@ const LIMIT: Duration = Duration::from_secs(180);
 /// pure noise the job drops. `columns` gives the file's column order (any subset of
 /// `id,a,b,c,d,e,y`; `e` is an extra column no job asks for).
 fn table(path: &Path, rows: usize, seed: u64, columns: &[&str]) {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) as f64) / f64::from(1u32 << 31)
-    };
+    let mut next = uniform(seed);
     let mut text = columns.join(",");
     text.push('\n');
     for i in 0..rows {
@@ -53,15 +45,6 @@ fn table(path: &Path, rows: usize, seed: u64, columns: &[&str]) {
     std::fs::write(path, text).expect("write the table");
 }
 
-fn holder(addr: &str, fp: &str, name: &str, data: &Path) -> Proc {
-    let mut c = cairn();
-    c.args(["participant", "--coordinator", addr, "--fingerprint", fp])
-        .args(["--device", "cpu", "--serve", "--name", name])
-        .arg("--data")
-        .arg(data);
-    Proc::spawn(c)
-}
-
 #[test]
 fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -85,17 +68,10 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
     table(&files[2].1, 900, 4, &["id", "a", "c", "d", "y"]);
 
     let out = dir.path().join("out");
-    let mut c = cairn();
-    c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
-        .arg(&out)
-        .arg("--data-root")
-        .arg(&root);
-    let mut coord = Proc::spawn(c);
-    let (addr, fp) = coord.address(LIMIT);
-    coord.wait_for(LIMIT, |l| l.starts_with("waiting for jobs"));
+    let (mut coord, addr, fp) = serving_coordinator(&out, Some(&root), LIMIT);
     let mut holders: Vec<Proc> = files
         .iter()
-        .map(|(name, path)| holder(&addr, &fp, name, path))
+        .map(|(name, path)| serving_holder(&addr, &fp, name, path, &[]))
         .collect();
 
     // The job names its own label and drops `d`: neither is any holder's default. It
@@ -230,12 +206,7 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
 fn a_wrong_fingerprint_is_reported_as_such_while_the_coordinator_is_idle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let mut c = cairn();
-    c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
-        .arg(&out);
-    let mut coord = Proc::spawn(c);
-    let (addr, fp) = coord.address(LIMIT);
-    coord.wait_for(LIMIT, |l| l.starts_with("waiting for jobs"));
+    let (_coord, addr, fp) = serving_coordinator(&out, None, LIMIT);
     let wrong: String = fp
         .chars()
         .map(|c| if c == '0' { '1' } else { '0' })

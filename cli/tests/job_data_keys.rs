@@ -15,7 +15,7 @@ use cairn_coordinator::export::read_model;
 use cairn_datasets::{default_account_labels, default_account_txs};
 
 mod common;
-use common::{cairn, cairn_job, ok, refused, Proc};
+use common::{cairn, cairn_job, ok, refused, serving_coordinator, serving_holder, Proc};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -175,22 +175,9 @@ fn a_submitted_job_names_its_tables_delimiter() {
     table(&tsv, 700, 3, "\t");
 
     let out = dir.path().join("out");
-    let mut c = cairn();
-    c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
-        .arg(&out)
-        .arg("--data-root")
-        .arg(&root);
-    let mut coord = Proc::spawn(c);
-    let (addr, fp) = coord.address(LIMIT);
-    coord.wait_for(LIMIT, |l| l.starts_with("waiting for jobs"));
-    let holder = |name: &str, data: &Path, extra: &[&str]| {
-        let mut c = cairn();
-        c.args(["participant", "--coordinator", &addr, "--fingerprint", &fp])
-            .args(["--device", "cpu", "--serve", "--name", name])
-            .args(["--data", utf8(data)])
-            .args(extra);
-        Proc::spawn(c)
-    };
+    let (_coord, addr, fp) = serving_coordinator(&out, Some(&root), LIMIT);
+    let holder =
+        |name: &str, data: &Path, extra: &[&str]| serving_holder(&addr, &fp, name, data, extra);
     let mut holders = [
         holder("exchange", &semi, &["--delimiter", ";"]),
         holder("wallet", &tsv, &[]),

@@ -12,7 +12,10 @@ use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{account_txs, cairn, cairn_job, fraud_csv, ok, refused, Proc};
+use common::{
+    account_txs, cairn_job, fraud_csv, ok, refused, serving_coordinator, serving_holder, uniform,
+    Proc,
+};
 
 const LIMIT: Duration = Duration::from_secs(240);
 const KINDS: [&str; 3] = ["benign", "mev_bot", "phishing"];
@@ -21,15 +24,7 @@ const KINDS: [&str; 3] = ["benign", "mev_bot", "phishing"];
 /// `b`, `c` (with noise). `columns` gives the file's column order (any of `id,a,b,c,kind`);
 /// with `odd` every 50th row's class is `scam`, no class of the job's.
 fn table(path: &Path, rows: usize, seed: u64, columns: &[&str], odd: bool) {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) as f64) / f64::from(1u32 << 31)
-    };
+    let mut next = uniform(seed);
     let mut text = columns.join(",");
     text.push('\n');
     for i in 0..rows {
@@ -57,15 +52,6 @@ fn table(path: &Path, rows: usize, seed: u64, columns: &[&str], odd: bool) {
         let _ = writeln!(text, "{}", line.join(","));
     }
     std::fs::write(path, text).expect("write the table");
-}
-
-fn holder(addr: &str, fp: &str, name: &str, data: &Path) -> Proc {
-    let mut c = cairn();
-    c.args(["participant", "--coordinator", addr, "--fingerprint", fp])
-        .args(["--device", "cpu", "--serve", "--name", name])
-        .arg("--data")
-        .arg(data);
-    Proc::spawn(c)
 }
 
 fn job_file(path: &Path, data: &Path, proofs: bool) {
@@ -140,14 +126,7 @@ fn a_three_class_job_trains_over_secure_aggregation_and_reports_each_class() {
     }
 
     let out = dir.path().join("out");
-    let mut c = cairn();
-    c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
-        .arg(&out)
-        .arg("--data-root")
-        .arg(&root);
-    let mut coord = Proc::spawn(c);
-    let (addr, fp) = coord.address(LIMIT);
-    coord.wait_for(LIMIT, |l| l.starts_with("waiting for jobs"));
+    let (mut coord, addr, fp) = serving_coordinator(&out, Some(&root), LIMIT);
 
     // A proven job is refused at once: the circuit proves binary classifiers.
     let proven = dir.path().join("proven.toml");
@@ -163,7 +142,7 @@ fn a_three_class_job_trains_over_secure_aggregation_and_reports_each_class() {
 
     let mut holders: Vec<Proc> = files
         .iter()
-        .map(|(name, path, ..)| holder(&addr, &fp, name, path))
+        .map(|(name, path, ..)| serving_holder(&addr, &fp, name, path, &[]))
         .collect();
     let job = dir.path().join("job.toml");
     job_file(&job, &eval, false);

@@ -284,10 +284,10 @@ mod tests {
         assert!(to_safetensors(&spec, None, &p[1..]).is_err());
     }
 
-    #[test]
-    fn the_preprocessing_travels_with_the_model_and_is_checked_on_reading() {
+    /// The spec of a small synthetic table whose label is `label`.
+    fn synthetic_spec(label: &str) -> DataSpec {
         let report = cairn_datasets::LoadReport {
-            label: "FLAG".into(),
+            label: label.into(),
             ..Default::default()
         };
         let prepared = cairn_datasets::prepare(
@@ -296,7 +296,12 @@ mod tests {
             &cairn_datasets::LoadOptions::default(),
         )
         .expect("prepare");
-        let data = DataSpec::of(&prepared);
+        DataSpec::of(&prepared)
+    }
+
+    #[test]
+    fn the_preprocessing_travels_with_the_model_and_is_checked_on_reading() {
+        let data = synthetic_spec("FLAG");
         let spec = ModelSpec::mlp(data.normalizer.n_features(), vec![4]);
         let p = spec.init_params(1);
         let bytes = to_safetensors(&spec, Some(&data), &p).expect("serialise");
@@ -324,19 +329,10 @@ mod tests {
 
     #[test]
     fn a_softmax_model_says_so_and_its_classes_must_match_its_data() {
-        let report = cairn_datasets::LoadReport {
-            label: "kind".into(),
-            ..Default::default()
-        };
-        let prepared = cairn_datasets::prepare(
-            cairn_datasets::synthetic_table(300, 3, 2),
-            report,
-            &cairn_datasets::LoadOptions::default(),
-        )
-        .expect("prepare");
+        let binary = synthetic_spec("kind");
         let data = DataSpec {
             classes: vec!["benign".into(), "bot".into(), "phish".into()],
-            ..DataSpec::of(&prepared)
+            ..binary.clone()
         };
         let spec = ModelSpec::mlp(data.normalizer.n_features(), vec![4]).with_classes(3);
         let p = spec.init_params(1);
@@ -348,7 +344,6 @@ mod tests {
         let back = read_model(&bytes).expect("read");
         assert_eq!((back.model, back.params), (spec.clone(), p.clone()));
         // A binary spec cannot travel with a three-class model, nor the other way round.
-        let binary = DataSpec::of(&prepared);
         assert!(to_safetensors(&spec, Some(&binary), &p).is_err());
         let one = ModelSpec::mlp(spec.n_features, vec![4]);
         assert!(to_safetensors(&one, Some(&data), &one.init_params(1)).is_err());

@@ -216,3 +216,47 @@ pub fn fraud_csv() -> Option<PathBuf> {
         None
     }
 }
+
+/// A coordinator serving jobs from `out` (with `--data-root root` when given), once it
+/// waits for jobs: the process, its address and its fingerprint.
+pub fn serving_coordinator(
+    out: &Path,
+    root: Option<&Path>,
+    limit: Duration,
+) -> (Proc, String, String) {
+    let mut c = cairn();
+    c.args(["coordinator", "--serve", "--listen", "127.0.0.1:0", "--out"])
+        .arg(out);
+    if let Some(root) = root {
+        c.arg("--data-root").arg(root);
+    }
+    let mut coord = Proc::spawn(c);
+    let (addr, fp) = coord.address(limit);
+    coord.wait_for(limit, |l| l.starts_with("waiting for jobs"));
+    (coord, addr, fp)
+}
+
+/// A holder serving job after job on the CPU with its own `data` file (and `extra` flags).
+pub fn serving_holder(addr: &str, fp: &str, name: &str, data: &Path, extra: &[&str]) -> Proc {
+    let mut c = cairn();
+    c.args(["participant", "--coordinator", addr, "--fingerprint", fp])
+        .args(["--device", "cpu", "--serve", "--name", name])
+        .arg("--data")
+        .arg(data)
+        .args(extra);
+    Proc::spawn(c)
+}
+
+/// A seeded stream of uniform numbers in [0, 1) (a 64-bit LCG's high bits): the tests'
+/// generated tables, the same on every run.
+pub fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as f64) / f64::from(1u32 << 31)
+    }
+}
