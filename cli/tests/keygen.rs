@@ -149,7 +149,11 @@ fn bad_flags_give_clear_errors() {
     // An odd tree depth: the shape is refused before any setup.
     let odd = tiny(&["--depth", "3"], &keys);
     assert!(!odd.status.success());
-    assert!(stderr(&odd).contains("tree depth 3"), "{}", stderr(&odd));
+    assert!(
+        stderr(&odd).contains("tree_depth: must be even and in 2..=32, got 3"),
+        "{}",
+        stderr(&odd)
+    );
     assert!(!keys.exists(), "nothing written for a refused shape");
     // A hidden width that is not a number.
     let bad = cairn(
