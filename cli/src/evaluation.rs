@@ -8,8 +8,8 @@ use cairn_coordinator::admin::{ClassReport, JobReport};
 use cairn_datasets::Dataset;
 use cairn_participant::trainer::Trainer;
 use cairn_protocol::job::JobConfig;
-use cairn_protocol::metrics::{evaluate_at, per_class, roc_curve, ClassMetrics, Metrics};
-use cairn_protocol::model::{class_probabilities, predict_proba, ModelSpec};
+use cairn_protocol::metrics::{per_class, roc_curve, ClassMetrics, Metrics};
+use cairn_protocol::model::{class_probabilities, ModelSpec};
 
 use crate::federate::centralised_baseline;
 use crate::ui;
@@ -22,15 +22,26 @@ struct Evaluated {
     roc: Option<Vec<(f64, f64)>>,
 }
 
+/// One forward pass over the test split serves every metric.
 fn evaluate(spec: &ModelSpec, params: &[f32], test: &Dataset, threshold: f64) -> Evaluated {
-    let (x, y) = (&test.features, &test.labels);
-    let probs = class_probabilities(spec, params, x);
-    Evaluated {
-        metrics: evaluate_at(spec, params, x, y, threshold),
-        classes: per_class(&probs, y, spec.classes()),
-        roc: spec
-            .is_binary()
-            .then(|| roc_curve(&predict_proba(spec, params, x), y)),
+    let y = &test.labels;
+    let k = spec.classes();
+    let probs = class_probabilities(spec, params, &test.features);
+    let classes = per_class(&probs, y, k);
+    if spec.is_binary() {
+        // Class 1's probability, as `predict_proba` gives it.
+        let p: Vec<f32> = probs.chunks_exact(2).map(|p| p[1]).collect();
+        Evaluated {
+            metrics: Metrics::of_scores_at(&p, y, threshold),
+            classes,
+            roc: Some(roc_curve(&p, y)),
+        }
+    } else {
+        Evaluated {
+            metrics: Metrics::of_class_probs(&probs, y, k),
+            classes,
+            roc: None,
+        }
     }
 }
 

@@ -67,11 +67,7 @@ fn the_readme_snippet_scores_raw_rows_as_cairn_predict_does() {
     let (theirs, ours) = both(&python, &model, &table, dir.path());
     assert_eq!(theirs.len(), 400);
     assert_eq!(ours.len(), 400);
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = largest_difference(&ours, &theirs);
     assert!(worst < 1e-5, "largest difference {worst}");
     // The scores spread out: a snippet that ignored the preprocessing would not match
     // scores that vary this much by accident.
@@ -92,11 +88,7 @@ fn the_readme_snippet_scores_raw_rows_as_cairn_predict_does() {
     write_safetensors(&model3, &three, Some(&data3), &params).expect("write the model");
     let (theirs, ours) = both(&python, &model3, &table, dir.path());
     assert_eq!(theirs.len(), 400 * 3);
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = largest_difference(&ours, &theirs);
     assert!(worst < 1e-5, "largest difference {worst}");
     let spread =
         theirs.iter().fold(0.0f64, |m, &p| m.max(p)) - theirs.iter().fold(1.0f64, |m, &p| m.min(p));
@@ -150,5 +142,17 @@ fn both(python: &Path, model: &Path, table: &Path, dir: &Path) -> (Vec<f64>, Vec
         .split_whitespace()
         .map(|p| p.parse().expect("a probability"))
         .collect();
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "a probability per row and class from both"
+    );
     (theirs, ours)
+}
+
+fn largest_difference(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
