@@ -45,7 +45,6 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use cairn_circuits::pedersen::random_blinding;
-use cairn_circuits::rounds::{self, CommittedData};
 use cairn_coordinator::audit::proof_items;
 use cairn_coordinator::{Progress, RoundRecord};
 use cairn_crypto::quant::{quantise_stochastic, QuantParams};
@@ -53,6 +52,7 @@ use cairn_crypto::ring::{from_signed, RingElem};
 use cairn_crypto::secagg::*;
 use cairn_crypto::sign::IdentityKey;
 use cairn_crypto::{ParticipantId, RoundId};
+use cairn_proofs::rounds::{self, CommittedData};
 use cairn_protocol::round::SecureSettings;
 use common::{load_average, median, time_median, HOLDERS, R1};
 use rand::{Rng, SeedableRng};

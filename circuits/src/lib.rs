@@ -15,22 +15,23 @@
 //!
 //! # How the other crates use it
 //!
-//! - **Enrolment** (participant): `rounds::CommittedData::new(features, n_features, labels,
-//!   &proof_spec)` quantises the rows, holds them to the job's row format ([`rows`]) and
-//!   builds the tree of their blocks; publish `root()`.
+//! This crate knows no message, job or round type: `cairn-proofs` is the glue that turns a
+//! round's public facts into a circuit shape and statement (and the proof, the checks and
+//! the aggregate check the participant, the coordinator and the auditor run). Under it:
+//!
+//! - **Enrolment**: [`rows::RowFormat`] holds rows to the job's format and makes the leaves
+//!   of [`merkle::MerkleTree`], whose root a holder publishes.
 //! - **Keys** (`cairn keygen`, per job shape): `training::proof::KeyStore::new(dir)
 //!   .load_or_setup(&shape, &mut rng)`; publish `proof::vk_to_bytes(&shape, &vk)`.
-//! - **Proving** (participant, on a blocking thread): `training::Witness::from_float_update(
-//!   &shape, &tree, &rows, indices, model_fixed, FixedHyper::new(&hyper, tau)?, &update, rho)`
-//!   with `indices = cairn_protocol::sampling::block_indices(..)` and
+//! - **Proving** (on a blocking thread): `training::Witness::from_float_update(&shape,
+//!   &tree, &rows, indices, model_fixed, FixedHyper::new(&hyper, tau)?, &update, rho)` with
+//!   `indices = cairn_model::sampling::block_indices(..)` and
 //!   `rho = pedersen::random_blinding(rng)`; then `prover.prove(&w, rng)` with a
-//!   `training::prover::Prover` made once per job (`Prover::new(&shape, pk)`), and send
-//!   `w.public.commitment` and `proof.to_bytes()` (128 bytes). `w.private.update` is the
-//!   quantised x that gets masked. `rounds::prove_update` does all of it.
-//! - **Verifying** (coordinator, auditor): `training::Public::new(&shape, root, &model_fixed,
-//!   &indices, &hyper_fixed, commitment)`, then `training::proof::verify(&prepare(&vk), &public,
-//!   &Proof::from_bytes(bytes)?)` on a blocking thread.
-//! - **Aggregate check** (coordinator): `pedersen::sum(&commitments) ==
+//!   `training::prover::Prover` made once per job (`Prover::new(&shape, pk)`).
+//!   `w.private.update` is the quantised x that gets masked.
+//! - **Verifying**: `training::Public::new(..)`, then `training::proof::verify(&prepare(&vk),
+//!   &public, &Proof::from_bytes(bytes)?)` on a blocking thread.
+//! - **Aggregate check**: `pedersen::sum(&commitments) ==
 //!   pedersen::commit(&Generators::new(n), &sum_x, &sum_rho)?`.
 
 // Tests unwrap freely: a panic there is a failing test.
@@ -42,6 +43,5 @@ pub mod fixed;
 pub mod merkle;
 pub mod pedersen;
 pub mod poseidon;
-pub mod rounds;
 pub mod rows;
 pub mod training;

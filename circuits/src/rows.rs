@@ -26,7 +26,7 @@ pub const PACK_BITS: usize = 253;
 /// The default feature width: `[−8, 8)` at scale 2^16, the loader's default clamp.
 pub const DEFAULT_FEATURE_BITS: u32 = 20;
 /// The widest feature the format takes (the fixed-point value width).
-pub const MAX_FEATURE_BITS: u32 = cairn_protocol::wire::MAX_FEATURE_BITS;
+pub const MAX_FEATURE_BITS: u32 = 32;
 // A committed feature is a stored value: it must fit the circuit's value width.
 const _: () = assert!(MAX_FEATURE_BITS <= fixed::VALUE_BITS);
 

@@ -11,14 +11,14 @@ use std::time::Instant;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use cairn_circuits::rounds::{self, CommittedData};
 use cairn_circuits::training::proof::{self, KeyStore, VerifyingKey};
 use cairn_circuits::training::prover::Prover as Groth16Prover;
-use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_coordinator::{run_job_with, CpuMeter, JobSummary, Progress, RunOptions, Stop};
 use cairn_datasets::Dataset;
 use cairn_participant::trainer::{TrainInput, Trainer};
 use cairn_participant::{run, ParticipantConfig, Prover, TrainedRound, UpdateProver};
+use cairn_proofs::rounds::{self, CommittedData};
+use cairn_proofs::verify::Verifier;
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::sampling::batch_indices;
@@ -267,10 +267,7 @@ fn start_coordinator_at(
         cairn_protocol::round::Aggregation::Secure(s) => s.corruption,
         cairn_protocol::round::Aggregation::Plain => 0.0,
     };
-    let mut job = Job::new(job, initial, Instant::now());
-    if proving.is_some() {
-        job = with_sum_check(job);
-    }
+    let job = Job::new(job, initial, Instant::now());
     let test = test.clone();
     let task = tokio::spawn(async move {
         let opts = RunOptions {

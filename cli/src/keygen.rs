@@ -112,7 +112,7 @@ impl ProofKeygenArgs {
             feature_bits: self.feature_bits,
             block_rows: self
                 .block_rows
-                .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.batch)),
+                .unwrap_or_else(|| cairn_proofs::rounds::default_block_rows(self.batch)),
             sampled_steps: self.proved_steps.sampled(self.local_steps),
         };
         shape.validate().context("invalid job shape")?;

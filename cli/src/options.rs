@@ -597,13 +597,13 @@ impl TrainArgs {
                 let steps = self.proved_steps.or(d.steps).unwrap_or_else(|| {
                     cairn_protocol::challenge::ProvedSteps::default_for(hyper_steps)
                 });
-                let spec = cairn_circuits::rounds::proof_spec(
+                let spec = cairn_proofs::rounds::proof_spec(
                     self.tolerance.unwrap_or(d.tolerance),
                     self.tree_depth.unwrap_or(d.tree_depth),
                     self.feature_bits.unwrap_or(d.feature_bits),
                     self.block_rows
                         .or(d.block_rows)
-                        .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(hyper_batch)),
+                        .unwrap_or_else(|| cairn_proofs::rounds::default_block_rows(hyper_batch)),
                 );
                 cairn_protocol::wire::ProofSpec {
                     sampled_steps: steps.sampled(hyper_steps),

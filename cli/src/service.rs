@@ -24,19 +24,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use cairn_circuits::rounds;
 use cairn_coordinator::admin::{self, AdminState, AuditSummary, JobPlan, JobReport, Refusal};
 use cairn_coordinator::audit::audit;
 use cairn_coordinator::export::write_safetensors;
 use cairn_coordinator::job_file::{JobFile, JobFileError};
 use cairn_coordinator::persist::Persist;
 use cairn_coordinator::store::{JobId, JobState, Store, StoreError};
-use cairn_coordinator::verify::{with_sum_check, Verifier};
 use cairn_coordinator::{
     run_job_with, CoordinatorError, JobSummary, RoundRecord, RunOptions, Stop,
 };
 use cairn_datasets::{DataSpec, Prepared};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
+use cairn_proofs::rounds;
+use cairn_proofs::verify::Verifier;
 use cairn_protocol::job::{Job, JobConfig};
 use cairn_protocol::transport::{self, server_config, server_endpoint, Enrolment, ServerIdentity};
 use rand::RngCore;
@@ -588,13 +588,10 @@ impl Service {
         // between jobs), and for the endpoint's new ones.
         let tls = Arc::new(server_config(&self.identity, &enrolment)?);
         self.endpoint.set_server_config(Some((*tls).clone()));
-        let Some((mut job, persist)) = self.start(id, resume, &cfg)? else {
+        let Some((job, persist)) = self.start(id, resume, &cfg)? else {
             return Ok(Ended::Cancelled);
         };
         self.record_plan(id, &cfg, &prepared)?;
-        if verifier.is_some() {
-            job = with_sum_check(job);
-        }
         let holders = self.holders.job(id);
         let (ptx, prx) = mpsc::unbounded_channel();
         let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));

@@ -17,13 +17,13 @@ use std::sync::{Arc, Mutex};
 
 use cairn_circuits::encoding::{blinding_limbs, point_to_bytes};
 use cairn_circuits::pedersen::{self, Generators};
-use cairn_circuits::rounds::{proven_update, replay_update, round_witness, ProvenUpdate};
 use cairn_cli::federate::{commit_holder, start_coordinator, Proving};
 use cairn_cli::options::TrainArgs;
 use cairn_coordinator::audit::audit;
 use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_participant::{run, Prover, UpdateProver};
+use cairn_proofs::rounds::{proven_update, replay_update, round_witness, ProvenUpdate};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::transcript::Entry;
 use cairn_protocol::wire::ProvenInput;
@@ -103,12 +103,14 @@ impl UpdateProver for Holder {
             None => self.honest_update(st, participant, delta),
             Some(Attack::OtherRows(other)) => {
                 // Trained (exactly, by the replay) on rows it never committed, and proved.
-                let delta = replay_update(st, participant, &other.data)?;
+                let delta =
+                    replay_update(st, participant, &other.data).map_err(|e| e.to_string())?;
                 other.prove(st, participant, &delta)
             }
             Some(Attack::OverClip) => {
                 let rho = pedersen::random_blinding(&mut OsRng);
-                let mut w = round_witness(st, participant, &self.honest.data, delta, rho)?;
+                let mut w = round_witness(st, participant, &self.honest.data, delta, rho)
+                    .map_err(|e| e.to_string())?;
                 // Every coordinate pushed out so that ‖x‖² is twice the clip bound's.
                 let d = w.private.update.len() as f64;
                 let v = (2.0 * w.private.hyper.clip_sq as f64 / d).sqrt().ceil() as i64;
@@ -128,7 +130,8 @@ impl UpdateProver for Holder {
             Some(Attack::OtherCommitment) => {
                 let honest = self.honest.prove(st, participant, delta)?;
                 let rho = pedersen::random_blinding(&mut OsRng);
-                let mut w = round_witness(st, participant, &self.honest.data, delta, rho)?;
+                let mut w = round_witness(st, participant, &self.honest.data, delta, rho)
+                    .map_err(|e| e.to_string())?;
                 // A different x, consistently masked and committed: the sum check alone
                 // would accept it; the proof, bound to the honest C, must not.
                 w.private.update[0] += 1 << 12;

@@ -19,10 +19,11 @@ use ark_groth16::PreparedVerifyingKey;
 use rayon::prelude::*;
 
 use cairn_circuits::pedersen::Generators;
-use cairn_circuits::rounds;
 use cairn_circuits::training::proof::{self, Proof};
 use cairn_circuits::training::{Public, Shape};
 use cairn_crypto::sign::IdentityPublic;
+use cairn_proofs::rounds;
+use cairn_proofs::ProofError;
 use cairn_protocol::challenge::{escape_over_rounds, escape_probability, holder_beacon};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{HyperParams, ModelSpec};
@@ -54,7 +55,7 @@ pub struct ProofItem {
 
 impl ProofItem {
     /// Verifies the proof against its statement.
-    pub fn verify(&self, pvk: &PreparedVerifyingKey<Bn254>) -> Result<(), String> {
+    pub fn verify(&self, pvk: &PreparedVerifyingKey<Bn254>) -> Result<(), ProofError> {
         rounds::verify_input(pvk, &self.statement, self.index, &self.dataset, &self.input)
     }
 }
@@ -193,7 +194,7 @@ pub fn audit(t: &Transcript) -> AuditReport {
 pub fn verify_items(
     pvk: &PreparedVerifyingKey<Bn254>,
     items: &[ProofItem],
-) -> Vec<Result<(), String>> {
+) -> Vec<Result<(), ProofError>> {
     // Items of a round share their statement (one Arc): its parts are computed once.
     let mut statements: Vec<&Arc<RoundStatement>> = Vec::new();
     let of_round: Vec<usize> = items
@@ -208,11 +209,11 @@ pub fn verify_items(
                 })
         })
         .collect();
-    let parts: Vec<Result<rounds::RoundPublic, String>> = statements
+    let parts: Vec<Result<rounds::RoundPublic, ProofError>> = statements
         .par_iter()
         .map(|st| rounds::RoundPublic::new(st))
         .collect();
-    let decoded: Vec<Result<(Public, Proof), String>> = items
+    let decoded: Vec<Result<(Public, Proof), ProofError>> = items
         .par_iter()
         .zip(of_round)
         .map(|(it, r)| {
@@ -840,8 +841,8 @@ impl Walk<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_circuits::rounds::{proof_spec, prove_update, replay_update, CommittedData};
     use cairn_crypto::sign::Signature;
+    use cairn_proofs::rounds::{proof_spec, prove_update, replay_update, CommittedData};
     use cairn_protocol::model::{HyperParams, ModelSpec};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
@@ -919,7 +920,7 @@ mod tests {
         assert!(
             verdicts[1]
                 .as_ref()
-                .is_err_and(|e| e.contains("does not verify")),
+                .is_err_and(|e| e == &ProofError::DoesNotVerify),
             "{verdicts:?}"
         );
 

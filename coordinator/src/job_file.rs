@@ -542,14 +542,14 @@ impl JobFile {
     pub fn block_rows(&self) -> u32 {
         self.proofs
             .block_rows
-            .unwrap_or_else(|| cairn_circuits::rounds::default_block_rows(self.train.batch))
+            .unwrap_or_else(|| cairn_proofs::rounds::default_block_rows(self.train.batch))
     }
 
     /// The proof settings the job announces when `[proofs] enabled`.
     pub fn proof_spec(&self) -> cairn_protocol::wire::ProofSpec {
         cairn_protocol::wire::ProofSpec {
             sampled_steps: self.proved_steps().sampled(self.train.steps),
-            ..cairn_circuits::rounds::proof_spec(
+            ..cairn_proofs::rounds::proof_spec(
                 self.proofs.tolerance,
                 self.proofs.tree_depth,
                 self.proofs.feature_bits,
@@ -1026,7 +1026,7 @@ impl JobFile {
         // A circuit too large to set up is refused now, not when its setup runs out of
         // memory (a few small circuits are built to estimate it: about a second).
         if let Some(spec) = config.proof {
-            let shape = cairn_circuits::rounds::shape(&config.model, &config.hyper, &spec);
+            let shape = cairn_proofs::rounds::shape(&config.model, &config.hyper, &spec);
             cairn_circuits::training::proof::check_size(&shape)
                 .map_err(|e| invalid("proofs", e.to_string()))?;
         }

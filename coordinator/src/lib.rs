@@ -9,7 +9,6 @@
 //! - [`export`]: the model as safetensors, metrics as JSON.
 //! - [`job_file`]: the TOML job file a researcher submits, validated, into a `JobConfig`.
 //! - [`transcript`]: recording a proven job's hash-chained transcript from its events.
-//! - [`verify`]: the training proofs and the aggregate commitment check of proven rounds.
 //! - [`admin`]: the admin HTTP interface (job commands, loopback only, token) and
 //!   [`status_page`], the read-only page it serves.
 //! - [`store`]: the durable state (jobs, rounds, models, optimiser states, transcripts) in
@@ -27,7 +26,6 @@ pub mod server;
 pub mod status_page;
 pub mod store;
 pub mod transcript;
-pub mod verify;
 
 pub use progress::{JobSummary, PhaseRecord, Progress, RoundRecord};
 pub use server::{run_job, run_job_with, CoordinatorError, CpuMeter, RunOptions, Stop};

@@ -21,13 +21,14 @@ use cairn_protocol::metrics::{evaluate_at, DEFAULT_THRESHOLD};
 use cairn_protocol::round::ParticipantId;
 use cairn_protocol::transport::{peer_identity, read_frame, TransportError};
 use cairn_protocol::wire::{self, ToParticipant, MAX_FRAME_BYTES};
+use cairn_protocol::work::{unmask_threads, Done};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::persist::Persist;
 use crate::progress::{JobSummary, PhaseRecord, Progress, RoundRecord};
 use crate::transcript::Recorder;
-use crate::verify::Verifier;
+use cairn_proofs::verify::{SumChecker, Verifier};
 
 /// Errors that stop the coordinator.
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +75,10 @@ enum Inbound {
     Closed(ParticipantId, Option<String>),
 }
 
-/// A proof's verdict from its blocking verification task.
-struct Verdict {
-    round: u32,
-    participant: ParticipantId,
-    result: Result<(), String>,
+/// A piece of the job's heavy work, run on a blocking thread: its answer and how long it
+/// took.
+struct Finished {
+    done: Done,
     seconds: f64,
 }
 
@@ -193,7 +193,7 @@ impl LoopCounters {
 /// What woke the loop.
 enum Woke<S> {
     Inbound(Option<Inbound>),
-    Verdict(Verdict),
+    Done(Finished),
     Timeout,
     Stop(S),
 }
@@ -258,7 +258,9 @@ pub async fn run_job_with(
     let mut records = Vec::new();
     let mut round_started: HashMap<u32, (Instant, usize)> = HashMap::new();
     let mut finished_error = None;
-    let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
+    let (done_tx, mut dones) = mpsc::unbounded_channel::<Finished>();
+    // The aggregate check's Pedersen generators, made once for the job.
+    let sums = Arc::new(SumChecker::new());
     // A resumed job goes on with its stored transcript; a new one starts its own.
     let mut recorder = match persist.as_mut().and_then(Persist::take_recorder) {
         Some(mut r) => {
@@ -283,20 +285,18 @@ pub async fn run_job_with(
     };
 
     loop {
-        if let Some(v) = &verifier {
-            while let Some(check) = job.poll_verification() {
-                let (v, tx) = (Arc::clone(v), verdict_tx.clone());
-                tokio::task::spawn_blocking(move || {
-                    let t0 = Instant::now();
-                    let result = v.check(&check);
-                    let _ = tx.send(Verdict {
-                        round: check.statement.round,
-                        participant: check.participant,
-                        result,
-                        seconds: t0.elapsed().as_secs_f64(),
-                    });
+        // Proof checks, mask removal and the aggregate check run off the event loop, which
+        // goes on receiving meanwhile.
+        while let Some(work) = job.poll_work() {
+            let (v, sums, tx) = (verifier.clone(), Arc::clone(&sums), done_tx.clone());
+            tokio::task::spawn_blocking(move || {
+                let t0 = Instant::now();
+                let done = work.run(v.as_deref(), &sums, unmask_threads());
+                let _ = tx.send(Finished {
+                    done,
+                    seconds: t0.elapsed().as_secs_f64(),
                 });
-            }
+            });
         }
         while let Some(t) = job.poll_transmit() {
             let is_spec = matches!(t.msg, ToParticipant::Round(_));
@@ -559,7 +559,7 @@ pub async fn run_job_with(
         let waiting = Instant::now();
         let woke = tokio::select! {
             msg = in_rx.recv() => Woke::Inbound(msg),
-            Some(v) = verdicts.recv() => Woke::Verdict(v),
+            Some(f) = dones.recv() => Woke::Done(f),
             () = sleep_until(wake) => Woke::Timeout,
             stop = &mut shutdown => Woke::Stop(stop),
         };
@@ -599,12 +599,26 @@ pub async fn run_job_with(
                 }
                 None => break,
             },
-            Woke::Verdict(v) => {
-                if let Err(reason) = &v.result {
-                    warn!(round = v.round, participant = v.participant, %reason, "proof rejected");
+            Woke::Done(f) => {
+                match &f.done {
+                    Done::Verdict {
+                        round,
+                        participant,
+                        result,
+                    } => {
+                        if let Err(reason) = result {
+                            warn!(round, participant, %reason, "proof rejected");
+                        }
+                        proof_times.entry(*round).or_default().push(f.seconds);
+                    }
+                    Done::Unmasked(u) => debug!(round = u.round(), seconds = f.seconds, "unmasked"),
+                    Done::SumChecked { round, result } => {
+                        if let Err(reason) = result {
+                            warn!(round, %reason, "aggregate commitment check failed");
+                        }
+                    }
                 }
-                proof_times.entry(v.round).or_default().push(v.seconds);
-                job.handle_verdict(v.round, v.participant, v.result, Instant::now());
+                job.handle_done(f.done, Instant::now());
             }
             Woke::Timeout => job.handle_timeout(Instant::now()),
             Woke::Stop(stop) => {

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use cairn_circuits::rounds::{self, proof_spec, prove_update, replay_update, CommittedData};
 use cairn_circuits::training::{proof, prover::Prover};
 use cairn_coordinator::audit::{audit, AuditReport};
 use cairn_crypto::secagg::survivors_payload;
 use cairn_crypto::sign::IdentityKey;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
+use cairn_proofs::rounds::{self, proof_spec, prove_update, replay_update, CommittedData};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{HyperParams, ModelSpec};
 use cairn_protocol::randomness::{self, Contribution};

@@ -18,11 +18,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_circuits::rounds::{self, prove_update, CommittedData, ProvenUpdate};
 use cairn_circuits::training::proof::KeyStore;
 use cairn_circuits::training::prover::Prover as Groth16Prover;
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::Dataset;
+use cairn_proofs::rounds::{self, prove_update, CommittedData, ProvenUpdate};
 use cairn_protocol::client::{Client, ClientError, ClientEvent};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{clip_l2, ModelSpec};
@@ -77,14 +77,15 @@ pub struct ParticipantConfig {
     pub compute: Option<Arc<tokio::sync::Semaphore>>,
 }
 
-/// Runs `f`, CPU-heavy protocol work, under a permit of `compute` when there is one, and
-/// then off the async workers (`block_in_place`) on a multi-threaded runtime.
+/// Runs `f`, CPU-heavy protocol work (masking, share encryption, signature checks), under
+/// a permit of `compute` when there is one, and off the async workers (`block_in_place`)
+/// on a multi-threaded runtime, so the connection's I/O and timers go on meanwhile.
 async fn heavy<R>(compute: Option<&Arc<tokio::sync::Semaphore>>, f: impl FnOnce() -> R) -> R {
-    let Some(permits) = compute else {
-        return f();
-    };
     // A closed semaphore only means no limit.
-    let _permit = permits.acquire().await;
+    let _permit = match compute {
+        Some(permits) => permits.acquire().await.ok(),
+        None => None,
+    };
     if tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::MultiThread
     {
@@ -159,6 +160,7 @@ impl UpdateProver for Prover {
         delta: &[f32],
     ) -> Result<ProvenUpdate, String> {
         prove_update(&self.key, st, participant, &self.data, delta, &mut OsRng)
+            .map_err(|e| e.to_string())
     }
 
     fn prove_sampled(
@@ -167,7 +169,7 @@ impl UpdateProver for Prover {
         participant: u32,
         challenge: &mut dyn FnMut(Vec<[u8; 32]>) -> Result<[u8; 32], String>,
     ) -> Result<ProvenUpdate, String> {
-        let traj = rounds::commit_steps(st, participant, &self.data)?;
+        let traj = rounds::commit_steps(st, participant, &self.data).map_err(|e| e.to_string())?;
         let beacon = challenge(rounds::chain_of(&traj))?;
         rounds::prove_sampled(
             &self.key,
@@ -178,6 +180,7 @@ impl UpdateProver for Prover {
             beacon,
             &mut OsRng,
         )
+        .map_err(|e| e.to_string())
     }
 }
 

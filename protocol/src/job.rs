@@ -18,16 +18,17 @@ use cairn_crypto::sign::{IdentityPublic, Signature};
 use crate::model::{HyperParams, ModelError, ModelSpec};
 use crate::randomness::{self, Contribution};
 use crate::round::{
-    Aggregate, Aggregation, DropReason, ParticipantId, ProvenSum, Round, RoundConfig, RoundError,
-    RoundOutcome,
+    Aggregate, Aggregation, DropReason, ParticipantId, Round, RoundConfig, RoundError, RoundOutcome,
 };
 use crate::round_common::{RoundCore, RoundState};
 use crate::secure_round::SecureRound;
 use crate::server_opt::{ServerOptError, ServerOptState, ServerOptimizer};
 use crate::wire::{
-    self, DataSpec, DatasetCommitment, Hello, ProofSpec, ProvenInput, ToCoordinator, ToParticipant,
-    Welcome, MAX_NAME_BYTES, PROTOCOL_VERSION,
+    self, DataSpec, DatasetCommitment, Hello, ProofSpec, ToCoordinator, ToParticipant, Welcome,
+    MAX_NAME_BYTES, PROTOCOL_VERSION,
 };
+use crate::work::{Done, SumCheck, Work};
+pub use cairn_proofs::statement::{ProofCheck, RoundStatement};
 
 /// Consecutive failed rounds after which the job gives up.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
@@ -311,10 +312,21 @@ enum Phase {
     /// randomness until all have or the deadline passes.
     Revealing(Box<Revealing>),
     Running(AnyRound),
+    /// A proven round completed: its update waits for the driver's aggregate check
+    /// ([`Work::SumCheck`]) before it is applied.
+    Checking(Box<Checking>),
     /// A proven job's end: the holders connected at the end countersign the transcript's
     /// head ([`Job::seal`]) until they all have or the deadline passes.
     Sealing(Box<Sealing>),
     Done,
+}
+
+/// A completed proven round awaiting its aggregate check.
+#[derive(Debug)]
+struct Checking {
+    round: u32,
+    aggregate: Aggregate,
+    dropped: Vec<(ParticipantId, DropReason)>,
 }
 
 /// Most participants a job may select per round.
@@ -391,6 +403,9 @@ impl RoundState for AnyRound {
     fn core_mut(&mut self) -> &mut RoundCore {
         delegate!(self, r => r.core_mut())
     }
+    fn poll_timeout(&self) -> Option<Instant> {
+        delegate!(self, r => r.poll_timeout())
+    }
 }
 
 #[derive(Debug)]
@@ -402,23 +417,6 @@ struct Member {
     commitment: Option<[u8; 32]>,
 }
 
-/// The public facts of a proven round every proof is checked against.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RoundStatement {
-    /// Round number.
-    pub round: u32,
-    /// The job's model.
-    pub model: ModelSpec,
-    /// The global model the round started from.
-    pub global: Vec<f32>,
-    /// The round's hyper-parameters.
-    pub hyper: HyperParams,
-    /// The round seed (with the participant's id and row count it fixes the rows).
-    pub round_seed: [u8; 32],
-    /// The proof settings.
-    pub proof: ProofSpec,
-}
-
 /// A fresh secret beacon for a round's sampled-step challenges: from the OS's randomness,
 /// never from the job's seed (which an operator may have shared), so no holder can predict
 /// it before it commits to its steps.
@@ -427,27 +425,6 @@ fn fresh_beacon() -> [u8; 32] {
     rand::rngs::OsRng.fill_bytes(&mut beacon);
     beacon
 }
-
-/// A proof for the driver to verify, with everything the statement needs; the answer
-/// goes to [`Job::handle_verdict`].
-#[derive(Clone, Debug)]
-pub struct ProofCheck {
-    /// Who sent it.
-    pub participant: ParticipantId,
-    /// Its index in the job's roster ([`randomness::holder_index`]): what its rows and
-    /// statement are drawn for.
-    pub index: u32,
-    /// Its enrolled dataset commitment.
-    pub dataset: DatasetCommitment,
-    /// The round's public facts (shared by the round's checks).
-    pub statement: Arc<RoundStatement>,
-    /// The commitment and proof.
-    pub input: ProvenInput,
-}
-
-/// The coordinator's check that the survivors' commitments add up to a commitment to
-/// the unmasked sums (Σ C_u = commit(S, R)); `Err` rejects the round.
-pub type SumCheck = Box<dyn FnMut(&ProvenSum) -> Result<(), String> + Send>;
 
 /// Where a resumed job picks up ([`Job::resume`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -484,7 +461,8 @@ pub struct Job {
     transmits: VecDeque<Transmit>,
     events: VecDeque<JobEvent>,
     statement: Option<Arc<RoundStatement>>,
-    sum_check: Option<SumCheck>,
+    /// Aggregate checks for the driver ([`Job::poll_work`]).
+    work: VecDeque<Work>,
     /// The identity key of each connection's TLS certificate, as the driver read it.
     certified: BTreeMap<ParticipantId, IdentityPublic>,
     /// Connections that answered the offer with a reason they cannot join: closing, and
@@ -603,7 +581,7 @@ impl Job {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             statement: None,
-            sum_check: None,
+            work: VecDeque::new(),
             certified: BTreeMap::new(),
             declined: std::collections::BTreeSet::new(),
             committed: BTreeMap::new(),
@@ -633,15 +611,22 @@ impl Job {
         &self.opt
     }
 
-    /// Installs the homomorphic check a proven round must pass before its update is
-    /// applied. A proven job without one refuses to apply any round.
-    pub fn with_sum_check(mut self, check: SumCheck) -> Self {
-        self.sum_check = Some(check);
-        self
+    /// The next piece of heavy work for the driver to run off its event loop (with
+    /// [`Work::run`] on a blocking thread), answered through [`Job::handle_done`]: a proof
+    /// to verify, a round's masks to remove, a proven round's aggregate to check.
+    pub fn poll_work(&mut self) -> Option<Work> {
+        if let Some(check) = self.next_check() {
+            return Some(Work::Verify(check));
+        }
+        if let Phase::Running(AnyRound::Secure(round)) = &mut self.phase {
+            if let Some(unmask) = round.poll_unmask() {
+                return Some(Work::Unmask(unmask));
+            }
+        }
+        self.work.pop_front()
     }
 
-    /// The next proof to verify (proven jobs).
-    pub fn poll_verification(&mut self) -> Option<ProofCheck> {
+    fn next_check(&mut self) -> Option<ProofCheck> {
         let Phase::Running(AnyRound::Secure(round)) = &mut self.phase else {
             return None;
         };
@@ -660,20 +645,49 @@ impl Job {
         })
     }
 
-    /// The driver's verdict on a proof of round `round` from `participant`.
-    pub fn handle_verdict(
-        &mut self,
-        round: u32,
-        participant: ParticipantId,
-        verdict: Result<(), String>,
-        now: Instant,
-    ) {
-        if let Phase::Running(AnyRound::Secure(r)) = &mut self.phase {
-            if r.number() == round {
-                r.handle_verdict(participant, verdict, now);
+    /// The driver's answer to a [`Work`] ([`Work::run`]'s result). An answer for a round
+    /// that is no longer waiting for it (it timed out, the job stopped) is ignored.
+    pub fn handle_done(&mut self, done: Done, now: Instant) {
+        match done {
+            Done::Verdict {
+                round,
+                participant,
+                result,
+            } => {
+                if let Phase::Running(AnyRound::Secure(r)) = &mut self.phase {
+                    if r.number() == round {
+                        r.handle_verdict(participant, result.map_err(|e| e.to_string()), now);
+                    }
+                }
+                self.after_round_input(now);
+            }
+            Done::Unmasked(sum) => {
+                if let Phase::Running(AnyRound::Secure(r)) = &mut self.phase {
+                    r.handle_unmasked(sum);
+                }
+                self.after_round_input(now);
+            }
+            Done::SumChecked { round, result } => {
+                if !matches!(&self.phase, Phase::Checking(c) if c.round == round) {
+                    return;
+                }
+                let Phase::Checking(c) = std::mem::replace(&mut self.phase, Phase::Done) else {
+                    return;
+                };
+                let Checking {
+                    round,
+                    aggregate,
+                    dropped,
+                } = *c;
+                let outcome = match result {
+                    Ok(()) => RoundOutcome::Completed(aggregate),
+                    Err(e) => RoundOutcome::Failed {
+                        reason: format!("aggregate commitment check failed, nothing applied: {e}"),
+                    },
+                };
+                self.end_round(round, outcome, dropped, now);
             }
         }
-        self.after_round_input(now);
     }
 
     /// The current global model.
@@ -885,6 +899,7 @@ impl Job {
             Phase::Joining { deadline } => Some(*deadline),
             Phase::Revealing(r) => Some(r.deadline),
             Phase::Running(round) => round.poll_timeout(),
+            Phase::Checking(_) => None,
             Phase::Sealing(s) => Some(s.deadline),
             Phase::Done => None,
         }
@@ -1393,23 +1408,36 @@ impl Job {
             .iter()
             .map(|(p, r)| (*p, r.clone()))
             .collect();
-        // A proven round's update is applied only after Σ C_u = commit(S, R) holds.
-        let outcome = match (outcome, self.cfg.proof.is_some()) {
-            (RoundOutcome::Completed(a), true) => {
-                let checked = match (&a.proven, self.sum_check.as_mut()) {
-                    (Some(sum), Some(check)) => check(sum),
-                    (None, _) => Err("the round produced no proven sum".into()),
-                    (_, None) => Err("no commitment check installed".into()),
-                };
-                match checked {
-                    Ok(()) => RoundOutcome::Completed(a),
-                    Err(e) => RoundOutcome::Failed {
-                        reason: format!("aggregate commitment check failed, nothing applied: {e}"),
-                    },
+        // A proven round's update is applied only after Σ C_u = commit(S, R) holds: the
+        // driver checks it off the event loop.
+        let outcome = match outcome {
+            RoundOutcome::Completed(a) if self.cfg.proof.is_some() => match a.proven.clone() {
+                Some(sum) => {
+                    self.work.push_back(Work::SumCheck(SumCheck { round: number, sum }));
+                    self.phase = Phase::Checking(Box::new(Checking {
+                        round: number,
+                        aggregate: a,
+                        dropped,
+                    }));
+                    return;
                 }
-            }
-            (o, _) => o,
+                None => RoundOutcome::Failed {
+                    reason: "aggregate commitment check failed, nothing applied: the round produced no proven sum".into(),
+                },
+            },
+            o => o,
         };
+        self.end_round(number, outcome, dropped, now);
+    }
+
+    /// A round ended: applies its update (or counts its failure) and starts the next.
+    fn end_round(
+        &mut self,
+        number: u32,
+        outcome: RoundOutcome,
+        dropped: Vec<(ParticipantId, DropReason)>,
+        now: Instant,
+    ) {
         match outcome {
             RoundOutcome::Completed(aggregate) => {
                 if let Err(e) = self.opt.apply(&mut self.global, &aggregate.mean_delta) {

@@ -6,13 +6,17 @@
 //! tests (as `quinn-proto` is). The QUIC drivers in `coordinator` and `participant` are thin
 //! loops around [`job::Job`] and [`client::Client`].
 //!
-//! - [`model`]: the model's shape and flat parameter layout, the reference forward pass.
-//! - [`sampling`]: which rows a participant trains on in a round.
+//! - [`model`] and [`sampling`] (re-exported from `cairn-model`): the model's shape and
+//!   flat parameter layout, the reference forward pass; which rows a participant trains on.
+//! - [`challenge`] (re-exported from `cairn-proofs`, with the proof payloads the wire
+//!   carries): the sampled-step challenge.
 //! - [`randomness`]: the job's public randomness, by commit-reveal among its holders.
 //! - [`wire`]: the versioned, size-limited messages.
 //! - [`round`], [`secure_round`], [`job`]: the coordinator's round (plain FedAvg or
 //!   secure aggregation) and job state machines; [`round_common`]: what the two round
 //!   machines share (their state's core and the driver's accessors).
+//! - [`work`]: the heavy work the job hands its driver (proof checks, mask removal, the
+//!   aggregate check), run off the event loop.
 //! - [`client`], [`secure_client`]: the participant's state machine and its
 //!   secure-aggregation phases.
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
@@ -22,16 +26,13 @@
 //!   its TLS certificate.
 //! - `transport` (feature `transport`): QUIC with mutual TLS 1.3, frame I/O.
 
-pub mod challenge;
 pub mod client;
 pub mod enrolment;
 pub mod job;
 pub mod metrics;
-pub mod model;
 pub mod randomness;
 pub mod round;
 pub mod round_common;
-pub mod sampling;
 pub mod secure_client;
 pub mod secure_round;
 pub mod server_opt;
@@ -39,3 +40,8 @@ pub mod transcript;
 #[cfg(feature = "transport")]
 pub mod transport;
 pub mod wire;
+pub mod work;
+
+pub use cairn_model as model;
+pub use cairn_model::sampling;
+pub use cairn_proofs::challenge;

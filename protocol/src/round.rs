@@ -20,6 +20,7 @@ use cairn_crypto::sign::IdentityPublic;
 use crate::model::{HyperParams, ModelSpec};
 use crate::round_common::{RoundCore, RoundState};
 use crate::wire::{self, ToCoordinator, ToParticipant, Update, WireError};
+pub use cairn_proofs::statement::ProvenSum;
 
 /// A participant's id within a job (assigned by the coordinator per connection).
 pub type ParticipantId = u32;
@@ -244,29 +245,6 @@ pub fn mean_from_sum(update_sum: &[i64], survivors: usize, scale_bits: u32) -> V
         .iter()
         .map(|&s| ((s as f64 * inv) / n) as f32)
         .collect()
-}
-
-/// What a proven secure round yields beside the mean: the exact integer sum S of the
-/// survivors' fixed-point updates, the per-limb sums of their blindings (from which R is
-/// rebuilt exactly), each survivor's commitment and proof, and the survivors' signatures
-/// on the survivor list.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProvenSum {
-    /// S = Σ x_u, coordinate by coordinate, in the circuit's fixed point.
-    pub update_sum: Vec<i64>,
-    /// Σ over survivors of each blinding limb (limb i carries bits 16i..16i+16 of ρ).
-    pub blinding_limb_sums: Vec<u64>,
-    /// Each survivor's commitment and proof, in id order.
-    pub inputs: Vec<(ParticipantId, crate::wire::ProvenInput)>,
-    /// The Shamir threshold t of the round: at least t survivors signed the list.
-    pub threshold: u32,
-    /// Each signing survivor's Ed25519 signature over
-    /// [`survivors_payload`](cairn_crypto::secagg::survivors_payload)`(round id, survivors)`,
-    /// in id order.
-    pub survivor_signatures: Vec<(ParticipantId, cairn_crypto::sign::Signature)>,
-    /// Sampled-step rounds: the round's beacon, from which each holder's was derived
-    /// ([`crate::challenge::holder_beacon`]); its hash was in the round spec.
-    pub beacon: Option<[u8; 32]>,
 }
 
 /// Checks the survivors' signatures of a proven round: at least `threshold` of them, each

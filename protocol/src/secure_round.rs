@@ -44,6 +44,9 @@ enum Phase {
     Masked(MaskedCollection),
     Consistency(ConsistencyCollection),
     Unmask(Unmasking),
+    /// Every unmask answer is in: the driver removes the masks ([`UnmaskWork`]) and hands
+    /// back the sum ([`SecureRound::handle_unmasked`]). Nobody is awaited meanwhile.
+    Summing(Box<Agreement>),
     Done,
 }
 
@@ -55,6 +58,7 @@ impl Phase {
             Phase::Masked(_) => "masked input",
             Phase::Consistency(_) => "consistency check",
             Phase::Unmask(_) => "unmask",
+            Phase::Summing(_) => "summing",
             Phase::Done => "done",
         }
     }
@@ -82,6 +86,59 @@ pub struct SecureRound {
     answered: usize,
     /// Phases closed and not yet polled ([`SecureRound::poll_phase`]).
     closed: VecDeque<PhaseClosed>,
+    /// The mask removal for the driver to run, once every unmask answer is in.
+    unmask: Option<UnmaskWork>,
+}
+
+/// A round's mask removal: O(survivors · neighbours · d) PRG expansion, the heaviest work
+/// of a secure round, handed to the driver ([`SecureRound::poll_unmask`]) to run on a
+/// blocking thread with [`UnmaskWork::run`]; the result goes back to
+/// [`SecureRound::handle_unmasked`].
+pub struct UnmaskWork {
+    round: u32,
+    unmasking: Unmasking,
+}
+
+impl std::fmt::Debug for UnmaskWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnmaskWork")
+            .field("round", &self.round)
+            .field("survivors", &self.unmasking.survivors().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnmaskWork {
+    /// The round.
+    pub fn round(&self) -> u32 {
+        self.round
+    }
+
+    /// Removes the masks: the survivors' sum, split over `threads` threads (CTR mode seeks
+    /// in O(1)). Blocking.
+    pub fn run(self, threads: usize) -> Unmasked {
+        Unmasked {
+            round: self.round,
+            sum: self
+                .unmasking
+                .finish_parallel(threads.max(1))
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The result of an [`UnmaskWork`]: the unmasked sum, or why the masks could not be removed.
+#[derive(Debug)]
+pub struct Unmasked {
+    round: u32,
+    sum: Result<Vec<cairn_crypto::ring::RingElem>, String>,
+}
+
+impl Unmasked {
+    /// The round.
+    pub fn round(&self) -> u32 {
+        self.round
+    }
 }
 
 /// One closed phase of a secure round, for the driver's per-phase metrics.
@@ -128,6 +185,14 @@ impl RoundState for SecureRound {
     fn core_mut(&mut self) -> &mut RoundCore {
         &mut self.core
     }
+
+    /// No deadline while the driver removes the masks: nobody is awaited then.
+    fn poll_timeout(&self) -> Option<Instant> {
+        if matches!(self.phase, Phase::Summing(_)) {
+            return None;
+        }
+        self.core.outcome.is_none().then_some(self.core.deadline)
+    }
 }
 
 impl SecureRound {
@@ -157,6 +222,7 @@ impl SecureRound {
             members: participants.iter().map(|(p, _)| *p).collect(),
             answered: 0,
             closed: VecDeque::new(),
+            unmask: None,
             phase: Phase::Done,
             settings,
             core: RoundCore::new(cfg, participants.iter().map(|(p, _)| *p), now),
@@ -581,7 +647,10 @@ impl SecureRound {
     /// disconnected is not waited for in the next).
     fn drop_participant(&mut self, p: ParticipantId, why: DropReason, now: Instant) {
         self.awaiting.remove(&p);
+        // Once the masks come off, the survivors are fixed: a disconnect then changes
+        // nothing (the sum already holds its input).
         if self.core.outcome.is_some()
+            || matches!(self.phase, Phase::Summing(_))
             || !self.members.contains(&p)
             || self.core.dropped.contains_key(&p)
         {
@@ -603,7 +672,7 @@ impl SecureRound {
     fn advance(&mut self, now: Instant) {
         let round = self.core.cfg.round;
         self.core.deadline = now + self.core.cfg.timeout;
-        if !matches!(self.phase, Phase::Done) {
+        if !matches!(self.phase, Phase::Done | Phase::Summing(_)) {
             self.closed.push_back(PhaseClosed {
                 round,
                 phase: self.phase.name(),
@@ -684,9 +753,8 @@ impl SecureRound {
                     self.phase = Phase::Unmask(unmask);
                 }
                 Phase::Unmask(c) => {
-                    let survivors: Vec<ParticipantId> =
-                        c.survivors().iter().map(|id| id.0).collect();
                     let agreement = Agreement {
+                        survivors: c.survivors().iter().map(|id| id.0).collect(),
                         threshold: u32::try_from(c.threshold()).unwrap_or(u32::MAX),
                         signatures: c
                             .signatures()
@@ -694,17 +762,25 @@ impl SecureRound {
                             .map(|s| (s.sender.0, s.signature.clone()))
                             .collect(),
                     };
-                    // Mask removal is split over the cores (CTR mode seeks in O(1)).
-                    let sum = c.finish_parallel(unmask_threads())?;
-                    self.complete(survivors, &sum, agreement);
+                    // The masks come off on the driver's blocking thread.
+                    self.unmask = Some(UnmaskWork {
+                        round,
+                        unmasking: c,
+                    });
+                    self.phase = Phase::Summing(Box::new(agreement));
                 }
+                // Nothing to close: the driver's sum is awaited.
+                summing @ Phase::Summing(_) => self.phase = summing,
                 Phase::Done => {}
             }
             Ok(())
         })();
         if let Err(e) = step {
             self.fail(format!("secure aggregation aborted: {e}"));
-        } else if self.core.outcome.is_none() && self.core.pending.is_empty() {
+        } else if self.core.outcome.is_none()
+            && self.core.pending.is_empty()
+            && !matches!(self.phase, Phase::Summing(_))
+        {
             // Nobody to wait for in the new phase (e.g. every survivor dropped).
             self.advance(now);
         }
@@ -742,12 +818,29 @@ impl SecureRound {
         Ok(())
     }
 
-    fn complete(
-        &mut self,
-        survivors: Vec<ParticipantId>,
-        sum: &[cairn_crypto::ring::RingElem],
-        agreement: Agreement,
-    ) {
+    /// The round's mask removal, once every unmask answer is in (at most once per round).
+    pub fn poll_unmask(&mut self) -> Option<UnmaskWork> {
+        self.unmask.take()
+    }
+
+    /// The driver's result of the round's [`UnmaskWork`]: the round completes with the
+    /// survivors' mean (or fails). A result for another round, or when the round is not
+    /// waiting for one, is ignored.
+    pub fn handle_unmasked(&mut self, done: Unmasked) {
+        if done.round != self.core.cfg.round {
+            return;
+        }
+        let Phase::Summing(agreement) = std::mem::replace(&mut self.phase, Phase::Done) else {
+            return;
+        };
+        match done.sum {
+            Ok(sum) => self.complete(&sum, *agreement),
+            Err(e) => self.fail(format!("secure aggregation aborted: {e}")),
+        }
+    }
+
+    fn complete(&mut self, sum: &[cairn_crypto::ring::RingElem], agreement: Agreement) {
+        let survivors = agreement.survivors;
         let need = self.core.cfg.min_participants.max(1);
         if survivors.len() < need {
             self.fail(format!(
@@ -787,13 +880,9 @@ impl SecureRound {
     }
 }
 
-/// Threads the coordinator's mask removal is spread over: one per core.
-fn unmask_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
 /// The survivors' signed agreement on the survivor list, kept for the transcript.
 struct Agreement {
+    survivors: Vec<ParticipantId>,
     threshold: u32,
     signatures: Vec<(ParticipantId, cairn_crypto::sign::Signature)>,
 }

@@ -7,10 +7,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cairn_crypto::sign::IdentityKey;
+use cairn_proofs::verify::SumChecker;
+use cairn_proofs::ProofError;
 use cairn_protocol::client::{Client, ClientEvent};
 use cairn_protocol::job::{Job, JobConfig, JobEvent, ResumePoint};
 use cairn_protocol::round::{
@@ -21,6 +22,7 @@ use cairn_protocol::wire::{
     self, DatasetCommitment, ProofSpec, ProvenInput, SecureUp, StepChain, ToCoordinator,
     ToParticipant,
 };
+use cairn_protocol::work::{Done, Work};
 use common::{body, cfg, N_FEATURES};
 
 const LIMBS: usize = 16;
@@ -66,6 +68,8 @@ struct World {
     seal_last_round: Option<u32>,
     /// What the clients refused.
     client_errors: Vec<String>,
+    /// Aggregate checks that fail before they start to pass.
+    failing_sums: u32,
 }
 
 impl World {
@@ -73,17 +77,9 @@ impl World {
     fn new(cfg: JobConfig, n: usize, failing: u32) -> Self {
         let now = Instant::now();
         let init = cfg.model.init_params(1);
-        let left = Arc::new(Mutex::new(failing));
-        let job = Job::new(cfg, init, now).with_sum_check(Box::new(move |_| {
-            let mut left = left.lock().expect("lock");
-            if *left == 0 {
-                Ok(())
-            } else {
-                *left -= 1;
-                Err("commitments do not add up".into())
-            }
-        }));
-        Self::around(job, n, now)
+        let mut w = Self::around(Job::new(cfg, init, now), n, now);
+        w.failing_sums = failing;
+        w
     }
 
     /// A world of `n` fresh clients around `job` (e.g. one resumed after a stop).
@@ -109,6 +105,7 @@ impl World {
             checks: Vec::new(),
             seal_last_round: None,
             client_errors: Vec::new(),
+            failing_sums: 0,
         }
     }
 
@@ -141,20 +138,36 @@ impl World {
                     progressed = true;
                 }
             }
-            while let Some(check) = self.job.poll_verification() {
-                self.checks
-                    .push((check.statement.round, check.participant, check.dataset.root));
-                let verdict = if self.bad_proofs.contains(&check.participant) {
-                    Err("pairing check failed".to_string())
-                } else {
-                    Ok(())
+            while let Some(work) = self.job.poll_work() {
+                let done = match work {
+                    Work::Verify(check) => {
+                        self.checks.push((
+                            check.statement.round,
+                            check.participant,
+                            check.dataset.root,
+                        ));
+                        Done::Verdict {
+                            round: check.statement.round,
+                            participant: check.participant,
+                            result: if self.bad_proofs.contains(&check.participant) {
+                                Err(ProofError::DoesNotVerify)
+                            } else {
+                                Ok(())
+                            },
+                        }
+                    }
+                    Work::SumCheck(c) => Done::SumChecked {
+                        round: c.round,
+                        result: if self.failing_sums == 0 {
+                            Ok(())
+                        } else {
+                            self.failing_sums -= 1;
+                            Err(ProofError::SumMismatch { survivors: 0 })
+                        },
+                    },
+                    unmask @ Work::Unmask(_) => unmask.run(None, &SumChecker::new(), 2),
                 };
-                self.job.handle_verdict(
-                    check.statement.round,
-                    check.participant,
-                    verdict,
-                    self.now,
-                );
+                self.job.handle_done(done, self.now);
                 progressed = true;
             }
             while let Some(mut t) = self.job.poll_transmit() {
@@ -272,7 +285,7 @@ fn a_bad_proof_drops_its_sender_and_the_sum_is_exact_over_the_others() {
     assert_eq!(aggregate.contributors, vec![0, 1, 2]);
     assert!(matches!(
         dropped.as_slice(),
-        [(3, DropReason::BadProof(reason))] if reason.contains("pairing")
+        [(3, DropReason::BadProof(reason))] if *reason == ProofError::DoesNotVerify.to_string()
     ));
     let proven = aggregate.proven.as_ref().expect("proven sum");
     let (mut sum_x, mut sum_limbs) = (vec![0i64; N_FEATURES + 1], vec![0u64; LIMBS]);
@@ -534,7 +547,7 @@ fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
         abandoned: 0,
         randomness: Vec::new(),
     };
-    let job = Job::resume(cfg, point, now).with_sum_check(Box::new(|_| Ok(())));
+    let job = Job::resume(cfg, point, now);
     let mut w = World::around(job, 3, now);
     w.pump();
     assert!(
@@ -642,16 +655,30 @@ fn sampled_round(holders: &[Holder]) -> SampledRound {
                 progressed = true;
             }
         }
-        while let Some(check) = w.job.poll_verification() {
-            // The statement the verifier builds must carry the round's record of the chain.
-            let steps = check
-                .input
-                .steps
-                .clone()
-                .expect("a chain with every sampled proof");
-            assert_eq!(steps.digests, vec![[check.participant as u8 + 1; 32]; 2]);
-            w.job
-                .handle_verdict(check.statement.round, check.participant, Ok(()), w.now);
+        while let Some(work) = w.job.poll_work() {
+            let done = match work {
+                Work::Verify(check) => {
+                    // The statement the verifier builds must carry the round's record of
+                    // the chain.
+                    let steps = check
+                        .input
+                        .steps
+                        .clone()
+                        .expect("a chain with every sampled proof");
+                    assert_eq!(steps.digests, vec![[check.participant as u8 + 1; 32]; 2]);
+                    Done::Verdict {
+                        round: check.statement.round,
+                        participant: check.participant,
+                        result: Ok(()),
+                    }
+                }
+                Work::SumCheck(c) => Done::SumChecked {
+                    round: c.round,
+                    result: Ok(()),
+                },
+                unmask @ Work::Unmask(_) => unmask.run(None, &SumChecker::new(), 2),
+            };
+            w.job.handle_done(done, w.now);
             progressed = true;
         }
         while let Some(t) = w.job.poll_transmit() {

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use cairn_crypto::secagg::{choose_params, ParamRequest};
 use cairn_crypto::ParticipantId as CryptoId;
+use cairn_proofs::verify::SumChecker;
 use cairn_protocol::job::JobEvent;
 use cairn_protocol::round::{Aggregation, SecureSettings};
 use cairn_protocol::wire::{SecureDown, ToParticipant};
+use cairn_protocol::work::Work;
 use common::{cfg, delta_of, Behaviour, Sim, N_FEATURES};
 
 const SETTINGS: SecureSettings = SecureSettings {
@@ -486,4 +488,44 @@ fn each_holder_is_sent_its_neighbourhood_not_the_whole_round() {
         assert_eq!(signers, &neighbourhood(*to), "unmask request of {to}");
         assert_eq!(*survivors, n);
     }
+}
+
+#[test]
+fn the_masks_come_off_on_the_drivers_thread_and_nobody_is_awaited_meanwhile() {
+    // #15 item 3: the round hands its mask removal to the driver instead of running it
+    // inside handle_frame; while it runs, the round has no deadline (a driver would spin on
+    // a past one) and a survivor that disconnects is still in the sum it already is in.
+    let mut sim = Sim::new(secure_cfg(4, 3, 1), &[(Behaviour::Honest, 10); 4]);
+    sim.hold_work = true;
+    sim.pump();
+    assert!(sim.completed().is_empty(), "{:?}", sim.events);
+    let Some(Work::Unmask(work)) = sim.job.poll_work() else {
+        panic!("no mask removal handed out: {:?}", sim.events);
+    };
+    assert!(
+        sim.job.poll_work().is_none(),
+        "the removal is handed out once"
+    );
+    assert_eq!(work.round(), 1);
+    assert_eq!(
+        sim.job.poll_timeout(),
+        None,
+        "nobody is awaited while the masks come off"
+    );
+    sim.closed[2] = true;
+    sim.job.handle_disconnect(2, sim.now);
+    assert!(sim.completed().is_empty());
+    let done = Work::Unmask(work).run(None, &SumChecker::new(), 2);
+    sim.job.handle_done(done, sim.now);
+    sim.hold_work = false;
+    sim.pump();
+    let [JobEvent::RoundCompleted {
+        aggregate, dropped, ..
+    }] = sim.completed().as_slice()
+    else {
+        panic!("round did not complete: {:?}", sim.events);
+    };
+    assert!(dropped.is_empty(), "{dropped:?}");
+    assert_eq!(aggregate.contributors, vec![0, 1, 2, 3]);
+    assert_close_to_mean(&aggregate.mean_delta, &[0, 1, 2, 3], 1);
 }

@@ -20,9 +20,10 @@ pub mod constraints;
 use ark_bn254::Fr;
 use ark_ff::{BigInteger, PrimeField};
 
-/// Fractional bits: a value `v` stands for `v / 2^FRAC_BITS` (the protocol's proven scale:
-/// a proven job aggregates at exactly this scale).
-pub const FRAC_BITS: u32 = cairn_protocol::wire::PROVEN_SCALE_BITS;
+/// Fractional bits: a value `v` stands for `v / 2^FRAC_BITS`. The one place of the proven
+/// scale: a proven job aggregates at exactly this scale (`cairn_proofs::spec::PROVEN_SCALE_BITS`
+/// is this constant).
+pub const FRAC_BITS: u32 = 16;
 /// `2^FRAC_BITS`, the fixed-point one.
 pub const SCALE: i64 = 1 << FRAC_BITS;
 /// Signed width of every stored value (range-checked in the circuit after each rescale).

@@ -15,8 +15,9 @@ use ark_ff::Zero;
 
 use crate::poseidon;
 
-/// Deepest tree accepted (2^32 leaves): the job's rule, from its one place.
-pub const MAX_DEPTH: u32 = cairn_protocol::wire::MAX_TREE_DEPTH;
+/// Deepest tree accepted (2^32 leaves; row indices are `u32`): the one place of this limit
+/// ([`crate::training::shape_problems`] holds a job's tree depth to it).
+pub const MAX_DEPTH: u32 = 32;
 
 /// Why a tree cannot be built or a path taken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

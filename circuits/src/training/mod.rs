@@ -39,7 +39,7 @@ pub use witness::{
     trajectory, Private, Public, Trajectory, Witness,
 };
 
-use cairn_protocol::model::{HyperParams, ModelError, ModelSpec};
+use cairn_model::{HyperParams, ModelError, ModelSpec};
 use sha2::{Digest, Sha256};
 
 use crate::fixed::{self, FixedError, FRAC_BITS, SCALE};
@@ -148,6 +148,71 @@ pub enum TrainingError {
     },
 }
 
+/// The settings of a proven job that fix its circuit beside the model: K, B and the proof
+/// settings a job announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeSettings {
+    /// K, local steps per round.
+    pub local_steps: u32,
+    /// B, rows per step.
+    pub batch_size: u32,
+    /// Index bits of every holder's dataset tree (over blocks).
+    pub tree_depth: u32,
+    /// Signed bits of each committed feature.
+    pub feature_bits: u32,
+    /// Rows per leaf of the dataset tree.
+    pub block_rows: u32,
+    /// Steps each proof covers when sampled; `None` proves all K.
+    pub sampled_steps: Option<u32>,
+}
+
+/// Every rule the circuit holds a job's settings to: `(field, reason)` per broken rule
+/// (the field as a job file names it), empty when the circuit can be built. The one place
+/// of these rules: [`Shape::validate`] and the proof settings' check
+/// (`cairn_proofs::spec::ProofSpec::problems`, which the job file check and the job
+/// config call) both use it, so a job `cairn job submit` accepts is one the prover accepts.
+pub fn shape_problems(s: &ShapeSettings) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    // A 4-ary tree: two index bits per level.
+    let d = s.tree_depth;
+    let max_depth = crate::merkle::MAX_DEPTH;
+    if !(2..=max_depth).contains(&d) || !d.is_multiple_of(2) {
+        out.push((
+            "tree_depth",
+            format!("must be even and in 2..={max_depth}, got {d}"),
+        ));
+    }
+    let f = s.feature_bits;
+    let max_bits = crate::rows::MAX_FEATURE_BITS;
+    if !(2..=max_bits).contains(&f) {
+        out.push((
+            "feature_bits",
+            format!("must be in 2..={max_bits}, got {f}"),
+        ));
+    }
+    let b = s.block_rows;
+    if b == 0 {
+        out.push(("block_rows", "must be positive, got 0".to_string()));
+    } else if !s.batch_size.is_multiple_of(b) {
+        out.push((
+            "block_rows",
+            format!("must divide the batch size ({}), got {b}", s.batch_size),
+        ));
+    }
+    if let Some(k) = s.sampled_steps {
+        if k == 0 || k >= s.local_steps {
+            out.push((
+                "steps",
+                format!(
+                    "{k} sampled steps of K = {}: sample 1..K−1 steps, or prove them all",
+                    s.local_steps
+                ),
+            ));
+        }
+    }
+    out
+}
+
 impl Shape {
     /// Checks the shape is usable.
     pub fn validate(&self) -> Result<(), TrainingError> {
@@ -163,19 +228,16 @@ impl Shape {
         if self.local_steps == 0 || self.batch_size == 0 {
             return Err(TrainingError::Shape("K and B must be positive".into()));
         }
-        // The proof settings' rules, from their one place (the job file check and the job
-        // config call it too); τ and the blinding are no part of the shape.
-        let spec = cairn_protocol::wire::ProofSpec {
+        if let Some((field, reason)) = shape_problems(&ShapeSettings {
+            local_steps: self.local_steps,
+            batch_size: self.batch_size,
             tree_depth: self.tree_depth,
             feature_bits: self.feature_bits,
             block_rows: self.block_rows,
             sampled_steps: self.sampled_steps,
-            ..crate::rounds::proof_spec(0.0, self.tree_depth, self.feature_bits, self.block_rows)
-        };
-        if let Some((field, reason)) = spec
-            .problems(self.local_steps, self.batch_size)
-            .into_iter()
-            .next()
+        })
+        .into_iter()
+        .next()
         {
             return Err(TrainingError::Shape(format!("{field}: {reason}")));
         }

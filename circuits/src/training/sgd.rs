@@ -1,7 +1,7 @@
 //! K steps of mini-batch SGD of the job's MLP (ReLU hidden layers, logistic output, binary
 //! cross-entropy) in fixed point, written once for both [`Arith`] implementations.
 //!
-//! Parameters use `cairn_protocol::model`'s layout (per layer `W` row-major `[n_out, n_in]`,
+//! Parameters use `cairn_model`'s layout (per layer `W` row-major `[n_out, n_in]`,
 //! then the bias). After the first update the parameters are carried at the finer scale
 //! `2^(F + WEIGHT_SHIFT) = 2^48` and rescaled once at the end of the K steps ([`train`]), so a
 //! weight update needs no rescale of its own. Per step, with `η = lr / B` at scale 2^F and
@@ -17,7 +17,7 @@
 //! Every dot product is summed exactly and rescaled once; each parameter is rescaled once per
 //! round (`floor((w_K + 2^31) / 2^32)`, to nearest) instead of once per step.
 
-use cairn_protocol::model::ModelSpec;
+use cairn_model::ModelSpec;
 
 use super::arith::Arith;
 use crate::fixed::FRAC_BITS;
@@ -187,7 +187,7 @@ mod tests {
     use super::*;
     use crate::fixed::{dequantize, quantize};
     use crate::training::arith::Native;
-    use cairn_protocol::model::{logit, sigmoid};
+    use cairn_model::{logit, sigmoid};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
 

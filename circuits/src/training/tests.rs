@@ -6,8 +6,8 @@ use ark_bn254::Fr;
 use ark_r1cs_std::alloc::AllocVar;
 use ark_relations::gr1cs::ConstraintSystem;
 use ark_std::UniformRand;
-use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::sampling::{batch_indices, block_indices, block_rows_of};
+use cairn_model::sampling::{batch_indices, block_indices, block_rows_of};
+use cairn_model::{HyperParams, ModelSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -621,7 +621,7 @@ fn float_sgd(spec: &ModelSpec, p: &[f32], batches: &[Vec<Vec<f32>>], lr: f32) ->
                 let out = if li + 1 < layers.len() {
                     z.iter().map(|v| v.max(0.0)).collect()
                 } else {
-                    vec![cairn_protocol::model::sigmoid(z[0])]
+                    vec![cairn_model::sigmoid(z[0])]
                 };
                 zs.push(z);
                 acts.push(out);

@@ -4,7 +4,7 @@
 //! Each of the K local steps draws a mini-batch of B distinct row indices (without
 //! replacement within a batch; B is capped at the row count) from a ChaCha20 stream
 //! keyed by the round seed and the participant's index (its rank by identity key in the
-//! job's randomness roster, [`crate::randomness::holder_index`], so the rows follow the
+//! job's randomness roster, `cairn_protocol::randomness::holder_index`, so the rows follow the
 //! holder's key, not when it connected). In a proven job the draw is over
 //! blocks of `block_rows` consecutive rows instead ([`block_indices`]: a leaf of the
 //! holder's tree is a block), and a step trains on the rows of `B / block_rows` blocks.

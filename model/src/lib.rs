@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod sampling;
+
 /// Largest model a job may use: bounds every allocation a peer can cause.
 pub const MAX_PARAMS: usize = 16 * 1024 * 1024;
 

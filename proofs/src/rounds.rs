@@ -7,27 +7,27 @@
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::PreparedVerifyingKey;
-use cairn_protocol::challenge::{chain_commitment, challenge_seed, challenged_steps};
-use cairn_protocol::job::{ProofCheck, RoundStatement};
-use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::round::ProvenSum;
-use cairn_protocol::sampling::block_indices;
-use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput, StepChain};
-use rand::{CryptoRng, RngCore};
-
-use crate::encoding::{
+use cairn_circuits::encoding::{
     blinding_from_limb_sums, blinding_limbs, fr_from_bytes, point_from_bytes, point_to_bytes,
     BLINDING_LIMBS,
 };
-use crate::fixed;
-use crate::merkle::MerkleTree;
-use crate::pedersen::{self, Generators};
-use crate::training::proof::{self, Proof};
-use crate::training::prover::Prover;
-use crate::training::{
+use cairn_circuits::fixed;
+use cairn_circuits::merkle::MerkleTree;
+use cairn_circuits::pedersen::{self, Generators};
+use cairn_circuits::training::proof::{self, Proof};
+use cairn_circuits::training::prover::Prover;
+use cairn_circuits::training::{
     indices_hash, lifted_digest, model_hash, replayed_update, sampled_digests, trajectory,
     FixedHyper, Public, Shape, Trajectory, Witness,
 };
+use cairn_model::sampling::block_indices;
+use cairn_model::{HyperParams, ModelSpec};
+use rand::{CryptoRng, RngCore};
+
+use crate::challenge::{chain_commitment, challenge_seed, challenged_steps};
+use crate::error::ProofError;
+use crate::spec::{DatasetCommitment, ProofSpec, ProvenInput, StepChain};
+use crate::statement::{ProofCheck, ProvenSum, RoundStatement};
 
 /// The circuit shape of a job's rounds.
 pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape {
@@ -80,7 +80,7 @@ pub fn statement(
     participant: u32,
     dataset: &DatasetCommitment,
     input: &ProvenInput,
-) -> Result<(Shape, Public), String> {
+) -> Result<(Shape, Public), ProofError> {
     let round = RoundPublic::new(st)?;
     let public = round.statement(participant, dataset, input)?;
     Ok((round.shape, public))
@@ -106,10 +106,12 @@ pub struct RoundPublic {
 
 impl RoundPublic {
     /// The shared parts of the round `st`'s statements.
-    pub fn new(st: &RoundStatement) -> Result<Self, String> {
+    pub fn new(st: &RoundStatement) -> Result<Self, ProofError> {
         let shape = shape(&st.model, &st.hyper, &st.proof);
-        let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
-        let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
+        let model =
+            fixed::quantize_all(&st.global).map_err(|e| ProofError::GlobalModel(e.to_string()))?;
+        let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance)
+            .map_err(|e| ProofError::Settings(e.to_string()))?;
         Ok(Self {
             model_hash: model_hash(&model),
             hyper_hash: hyper.hash(&shape),
@@ -129,10 +131,13 @@ impl RoundPublic {
         participant: u32,
         dataset: &DatasetCommitment,
         input: &ProvenInput,
-    ) -> Result<Public, String> {
-        let data_root = fr_from_bytes(&dataset.root).map_err(|e| format!("dataset root: {e}"))?;
-        let commitment = point_from_bytes(&input.commitment).map_err(|e| e.to_string())?;
-        let n_rows = usize::try_from(dataset.n_rows).map_err(|_| "row count".to_string())?;
+    ) -> Result<Public, ProofError> {
+        let data_root =
+            fr_from_bytes(&dataset.root).map_err(|e| ProofError::DatasetRoot(e.to_string()))?;
+        let commitment = point_from_bytes(&input.commitment)
+            .map_err(|e| ProofError::Commitment(e.to_string()))?;
+        let n_rows =
+            usize::try_from(dataset.n_rows).map_err(|_| ProofError::RowCount(dataset.n_rows))?;
         let indices = block_indices(
             self.round_seed,
             participant,
@@ -143,12 +148,8 @@ impl RoundPublic {
         );
         let (indices, digests) = match (self.d0, &input.steps) {
             (None, None) => (indices, Vec::new()),
-            (None, Some(_)) => {
-                return Err("a step chain in a round that proves every step".into());
-            }
-            (Some(_), None) => {
-                return Err("no step chain in a sampled-step round".into());
-            }
+            (None, Some(_)) => return Err(ProofError::UnexpectedChain),
+            (Some(_), None) => return Err(ProofError::MissingChain),
             (Some(d0), Some(chain)) => {
                 let challenged = challenge_of(&self.shape, self.round, participant, chain)?;
                 let digests = chain_digests(chain)?;
@@ -177,16 +178,13 @@ pub fn challenge_of(
     round: u32,
     participant: u32,
     chain: &StepChain,
-) -> Result<Vec<u32>, String> {
-    let s = shape
-        .sampled_steps
-        .ok_or("a challenge in a round that proves every step")?;
+) -> Result<Vec<u32>, ProofError> {
+    let s = shape.sampled_steps.ok_or(ProofError::UnexpectedChain)?;
     if chain.digests.len() != shape.local_steps as usize {
-        return Err(format!(
-            "a chain of {} digests for K = {} steps",
-            chain.digests.len(),
-            shape.local_steps
-        ));
+        return Err(ProofError::ChainLength {
+            got: chain.digests.len(),
+            steps: shape.local_steps,
+        });
     }
     let seed = challenge_seed(
         round,
@@ -197,18 +195,26 @@ pub fn challenge_of(
     Ok(challenged_steps(seed, shape.local_steps, s))
 }
 
-fn chain_digests(chain: &StepChain) -> Result<Vec<Fr>, String> {
+fn chain_digests(chain: &StepChain) -> Result<Vec<Fr>, ProofError> {
     chain
         .digests
         .iter()
         .enumerate()
-        .map(|(j, d)| fr_from_bytes(d).map_err(|e| format!("chain digest {}: {e}", j + 1)))
+        .map(|(j, d)| {
+            fr_from_bytes(d).map_err(|e| ProofError::ChainDigest {
+                step: j + 1,
+                reason: e.to_string(),
+            })
+        })
         .collect()
 }
 
 /// Verifies one participant's proof against the round's statement; `Err` says why it
 /// does not hold.
-pub fn verify_check(pvk: &PreparedVerifyingKey<Bn254>, check: &ProofCheck) -> Result<(), String> {
+pub fn verify_check(
+    pvk: &PreparedVerifyingKey<Bn254>,
+    check: &ProofCheck,
+) -> Result<(), ProofError> {
     verify_input(
         pvk,
         &check.statement,
@@ -225,14 +231,14 @@ pub fn verify_input(
     participant: u32,
     dataset: &DatasetCommitment,
     input: &ProvenInput,
-) -> Result<(), String> {
+) -> Result<(), ProofError> {
     let (_, public) = statement(st, participant, dataset, input)?;
     check_proof(pvk, &public, &decode_proof(input)?)
 }
 
 /// The proof `input` carries, decoded (and its points checked).
-pub fn decode_proof(input: &ProvenInput) -> Result<Proof, String> {
-    Proof::from_bytes(&input.proof).map_err(|e| e.to_string())
+pub fn decode_proof(input: &ProvenInput) -> Result<Proof, ProofError> {
+    Proof::from_bytes(&input.proof).map_err(|e| ProofError::ProofEncoding(e.to_string()))
 }
 
 /// Checks one decoded proof against its statement, with [`verify_input`]'s verdicts.
@@ -240,11 +246,11 @@ pub fn check_proof(
     pvk: &PreparedVerifyingKey<Bn254>,
     public: &Public,
     proof: &Proof,
-) -> Result<(), String> {
+) -> Result<(), ProofError> {
     match proof::verify(pvk, public, proof) {
         Ok(true) => Ok(()),
-        Ok(false) => Err("the proof does not verify against the round's statement".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(false) => Err(ProofError::DoesNotVerify),
+        Err(e) => Err(ProofError::Verifier(e.to_string())),
     }
 }
 
@@ -257,30 +263,34 @@ pub fn verify_all(pvk: &PreparedVerifyingKey<Bn254>, batch: &[(Public, Proof)]) 
 
 /// The homomorphic check of a proven round: the survivors' commitments add up to a
 /// commitment to the unmasked sums, Σ C_u = Σ S_j·G_j + R·H.
-pub fn check_sum(sum: &ProvenSum) -> Result<(), String> {
+pub fn check_sum(sum: &ProvenSum) -> Result<(), ProofError> {
     check_sum_with(&Generators::new(sum.update_sum.len()), sum)
 }
 
 /// [`check_sum`] with the Pedersen generators made once (`Generators::new(d)` for the
 /// model's d parameters: hashing to the curve costs about as much as the check), for a
 /// caller that checks many rounds.
-pub fn check_sum_with(gens: &Generators, sum: &ProvenSum) -> Result<(), String> {
-    let r = blinding_from_limb_sums(&sum.blinding_limb_sums).map_err(|e| e.to_string())?;
+pub fn check_sum_with(gens: &Generators, sum: &ProvenSum) -> Result<(), ProofError> {
+    let r = blinding_from_limb_sums(&sum.blinding_limb_sums)
+        .map_err(|e| ProofError::Blinding(e.to_string()))?;
     let commitments = sum
         .inputs
         .iter()
         .map(|(p, input)| {
-            point_from_bytes(&input.commitment).map_err(|e| format!("participant {p}: {e}"))
+            point_from_bytes(&input.commitment).map_err(|e| ProofError::SurvivorCommitment {
+                participant: *p,
+                reason: e.to_string(),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let expected = pedersen::commit(gens, &sum.update_sum, &r).map_err(|e| e.to_string())?;
+    let expected = pedersen::commit(gens, &sum.update_sum, &r)
+        .map_err(|e| ProofError::SumCommitment(e.to_string()))?;
     if pedersen::sum(&commitments) == expected {
         Ok(())
     } else {
-        Err(format!(
-            "the {} survivors' commitments do not add up to a commitment to the unmasked sum",
-            commitments.len()
-        ))
+        Err(ProofError::SumMismatch {
+            survivors: commitments.len(),
+        })
     }
 }
 
@@ -303,7 +313,7 @@ pub struct CommittedData {
     /// Rows (features then label), fixed point: every row of the holder's table, in order
     /// (the ones after the last full block are in no leaf and never trained on).
     pub rows: Vec<Vec<i64>>,
-    /// The Poseidon Merkle tree of their blocks ([`crate::rows`]).
+    /// The Poseidon Merkle tree of their blocks ([`cairn_circuits::rows`]).
     pub tree: MerkleTree,
     /// Rows under the root: whole blocks.
     pub committed: usize,
@@ -320,25 +330,26 @@ impl CommittedData {
         n_features: usize,
         labels: &[f32],
         spec: &ProofSpec,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProofError> {
         if n_features == 0 || features.len() != n_features * labels.len() {
-            return Err(format!(
+            return Err(ProofError::Dataset(format!(
                 "{} feature values for {} rows of {n_features}",
                 features.len(),
                 labels.len()
-            ));
+            )));
         }
-        let format = crate::rows::RowFormat {
+        let format = cairn_circuits::rows::RowFormat {
             n_features,
             feature_bits: spec.feature_bits,
             block_rows: spec.block_rows,
         };
-        if !(2..=crate::rows::MAX_FEATURE_BITS).contains(&spec.feature_bits) || spec.block_rows == 0
+        if !(2..=cairn_circuits::rows::MAX_FEATURE_BITS).contains(&spec.feature_bits)
+            || spec.block_rows == 0
         {
-            return Err(format!(
+            return Err(ProofError::Dataset(format!(
                 "row format: {} feature bits, blocks of {} rows",
                 spec.feature_bits, spec.block_rows
-            ));
+            )));
         }
         let (_, max) = format.feature_range();
         let mut rows = features
@@ -346,7 +357,7 @@ impl CommittedData {
             .zip(labels)
             .map(|(f, &y)| fixed::quantize_row(f, y))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("quantising the rows: {e}"))?;
+            .map_err(|e| ProofError::Dataset(format!("quantising the rows: {e}")))?;
         for row in &mut rows {
             for v in &mut row[..n_features] {
                 if *v == max + 1 {
@@ -355,14 +366,15 @@ impl CommittedData {
             }
         }
         let leaves = format.leaves(&rows).map_err(|e| {
-            format!(
+            ProofError::Dataset(format!(
                 "{e}: a proven job holds features to ±{} (proofs.feature_bits = {}); clamp the data to it",
                 format.feature_limit(),
                 spec.feature_bits
-            )
+            ))
         })?;
         let committed = leaves.len() * spec.block_rows as usize;
-        let tree = MerkleTree::from_leaves(leaves, spec.tree_depth).map_err(|e| e.to_string())?;
+        let tree = MerkleTree::from_leaves(leaves, spec.tree_depth)
+            .map_err(|e| ProofError::Dataset(e.to_string()))?;
         Ok(Self {
             rows,
             tree,
@@ -372,7 +384,7 @@ impl CommittedData {
 
     /// The dataset root, as enrolment sends it.
     pub fn root(&self) -> [u8; 32] {
-        crate::encoding::fr_to_bytes(&self.tree.root())
+        cairn_circuits::encoding::fr_to_bytes(&self.tree.root())
     }
 }
 
@@ -387,7 +399,7 @@ pub fn prove_update<R: RngCore + CryptoRng>(
     data: &CommittedData,
     update: &[f32],
     rng: &mut R,
-) -> Result<ProvenUpdate, String> {
+) -> Result<ProvenUpdate, ProofError> {
     let w = round_witness(
         st,
         participant,
@@ -395,7 +407,9 @@ pub fn prove_update<R: RngCore + CryptoRng>(
         update,
         pedersen::random_blinding(rng),
     )?;
-    let proof = prover.prove(&w, rng).map_err(|e| format!("proving: {e}"))?;
+    let proof = prover
+        .prove(&w, rng)
+        .map_err(|e| ProofError::Proving(e.to_string()))?;
     Ok(proven_update(&w, &proof))
 }
 
@@ -408,12 +422,12 @@ pub fn round_witness(
     data: &CommittedData,
     update: &[f32],
     rho: pedersen::Scalar,
-) -> Result<Witness, String> {
+) -> Result<Witness, ProofError> {
     let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
     Witness::from_float_update(
         &shape, &data.tree, &data.rows, indices, model, hyper, update, rho,
     )
-    .map_err(|e| format!("witness: {e}"))
+    .map_err(|e| ProofError::Witness(e.to_string()))
 }
 
 /// What `participant`'s proof in round `st` is about, in fixed point: the circuit shape,
@@ -424,10 +438,12 @@ fn round_inputs(
     st: &RoundStatement,
     participant: u32,
     data: &CommittedData,
-) -> Result<(Shape, Vec<i64>, FixedHyper, Vec<Vec<u32>>), String> {
+) -> Result<(Shape, Vec<i64>, FixedHyper, Vec<Vec<u32>>), ProofError> {
     let shape = shape(&st.model, &st.hyper, &st.proof);
-    let model = fixed::quantize_all(&st.global).map_err(|e| format!("global model: {e}"))?;
-    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance).map_err(|e| e.to_string())?;
+    let model =
+        fixed::quantize_all(&st.global).map_err(|e| ProofError::GlobalModel(e.to_string()))?;
+    let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance)
+        .map_err(|e| ProofError::Settings(e.to_string()))?;
     let indices = block_indices(
         st.round_seed,
         participant,
@@ -446,10 +462,10 @@ pub fn replay_update(
     st: &RoundStatement,
     participant: u32,
     data: &CommittedData,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, ProofError> {
     let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
     let x = replayed_update(&shape, &data.rows, &indices, &model, &hyper)
-        .map_err(|e| format!("replay: {e}"))?;
+        .map_err(|e| ProofError::Replay(e.to_string()))?;
     Ok(x.into_iter().map(fixed::dequantize).collect())
 }
 
@@ -460,16 +476,17 @@ pub fn commit_steps(
     st: &RoundStatement,
     participant: u32,
     data: &CommittedData,
-) -> Result<Trajectory, String> {
+) -> Result<Trajectory, ProofError> {
     let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
-    trajectory(&shape, &data.rows, &indices, &model, &hyper).map_err(|e| format!("steps: {e}"))
+    trajectory(&shape, &data.rows, &indices, &model, &hyper)
+        .map_err(|e| ProofError::Replay(e.to_string()))
 }
 
 /// The digests a holder sends for its trajectory (`d_1..d_K`).
 pub fn chain_of(traj: &Trajectory) -> Vec<[u8; 32]> {
     traj.digests
         .iter()
-        .map(crate::encoding::fr_to_bytes)
+        .map(cairn_circuits::encoding::fr_to_bytes)
         .collect()
 }
 
@@ -484,7 +501,7 @@ pub fn prove_sampled<R: RngCore + CryptoRng>(
     traj: &Trajectory,
     beacon: [u8; 32],
     rng: &mut R,
-) -> Result<ProvenUpdate, String> {
+) -> Result<ProvenUpdate, ProofError> {
     let w = sampled_witness(
         st,
         participant,
@@ -493,7 +510,9 @@ pub fn prove_sampled<R: RngCore + CryptoRng>(
         beacon,
         pedersen::random_blinding(rng),
     )?;
-    let proof = prover.prove(&w, rng).map_err(|e| format!("proving: {e}"))?;
+    let proof = prover
+        .prove(&w, rng)
+        .map_err(|e| ProofError::Proving(e.to_string()))?;
     Ok(proven_update(&w, &proof))
 }
 
@@ -505,14 +524,16 @@ pub fn sampled_witness(
     traj: &Trajectory,
     beacon: [u8; 32],
     rho: pedersen::Scalar,
-) -> Result<Witness, String> {
+) -> Result<Witness, ProofError> {
     let (shape, model, hyper, indices) = round_inputs(st, participant, data)?;
     let chain = StepChain {
         digests: chain_of(traj),
         beacon,
     };
     let challenged = challenge_of(&shape, st.round, participant, &chain)?;
-    let update = traj.update(&model).map_err(|e| format!("update: {e}"))?;
+    let update = traj
+        .update(&model)
+        .map_err(|e| ProofError::Witness(e.to_string()))?;
     Witness::sampled(
         &shape,
         &data.tree,
@@ -525,7 +546,7 @@ pub fn sampled_witness(
         update,
         rho,
     )
-    .map_err(|e| format!("witness: {e}"))
+    .map_err(|e| ProofError::Witness(e.to_string()))
 }
 
 /// What a holder sends for witness `w` and its proof: x, ρ's limbs, C and π.
@@ -589,7 +610,7 @@ mod tests {
             )
             .unwrap();
             // The trainer, sampling over all 13 rows, trains on exactly the blocks proved.
-            let trained = cairn_protocol::sampling::round_rows(
+            let trained = cairn_model::sampling::round_rows(
                 st.round_seed,
                 participant,
                 n_rows,
@@ -599,7 +620,7 @@ mod tests {
             );
             assert_eq!(
                 trained,
-                cairn_protocol::sampling::block_rows_of(&w.private.indices, 2)
+                cairn_model::sampling::block_rows_of(&w.private.indices, 2)
             );
             let input = ProvenInput {
                 commitment: point_to_bytes(&w.public.commitment),
@@ -717,14 +738,16 @@ mod tests {
         assert!(verify_input(&pvk, &st, 1, &dataset, &changed).is_err());
         let mut missing = input.clone();
         missing.steps = None;
-        assert!(verify_input(&pvk, &st, 1, &dataset, &missing)
-            .unwrap_err()
-            .contains("no step chain"));
+        assert_eq!(
+            verify_input(&pvk, &st, 1, &dataset, &missing),
+            Err(ProofError::MissingChain)
+        );
         let mut short = input.clone();
         short.steps.as_mut().unwrap().digests.pop();
-        assert!(verify_input(&pvk, &st, 1, &dataset, &short)
-            .unwrap_err()
-            .contains("3 digests"));
+        assert_eq!(
+            verify_input(&pvk, &st, 1, &dataset, &short),
+            Err(ProofError::ChainLength { got: 3, steps: 4 })
+        );
     }
 
     #[test]
@@ -736,7 +759,7 @@ mod tests {
         let mut traj = commit_steps(&st, 0, &data).unwrap();
         let last = traj.params.len() - 1;
         traj.params[last][0] += 1 << 30;
-        traj.digests[last] = crate::training::params_digest(&traj.params[last]);
+        traj.digests[last] = cairn_circuits::training::params_digest(&traj.params[last]);
         let n = 400u32;
         let caught = (0..n)
             .filter(|r| {
@@ -746,13 +769,16 @@ mod tests {
                 match w {
                     Ok(_) => false,
                     Err(e) => {
-                        assert!(e.contains("step 3"), "{e}");
+                        assert!(
+                            matches!(&e, ProofError::Witness(why) if why.contains("step 3")),
+                            "{e}"
+                        );
                         true
                     }
                 }
             })
             .count() as f64;
-        let p = 1.0 - cairn_protocol::challenge::escape_probability(4, 1, 1);
+        let p = 1.0 - crate::challenge::escape_probability(4, 1, 1);
         let (mean, sd) = (f64::from(n) * p, (f64::from(n) * p * (1.0 - p)).sqrt());
         assert!(
             (caught - mean).abs() <= 4.0 * sd,
