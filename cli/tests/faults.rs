@@ -568,11 +568,13 @@ async fn the_coordinator_partitioned_for_20_s_the_job_continues() {
     assert_holders_completed(&o);
 }
 
-/// Phases that time out well within the partition (8 s): round 3 and the round after it
-/// fail while the coordinator is cut off, and the job goes on once the network is back.
-/// The holders' messages of the failed rounds, held up by the partition and delivered by
-/// QUIC when it heals, arrive in the round then under way and are ignored as late; before,
-/// the coordinator dropped their senders from it as invalid ("update for round 3, this is
+/// Phases that time out well within the partition (8 s): round 3 fails while the
+/// coordinator is cut off, and so does round 4 when round 3 failed at its first phase
+/// (whether round 3's keys got out before the cut is a race: then it fails a phase later,
+/// and round 4 outlives the partition); the job goes on once the network is back. The
+/// holders' messages of the failed rounds, held up by the partition and delivered by QUIC
+/// when it heals, arrive in the round then under way and are ignored as late; before, the
+/// coordinator dropped their senders from it as invalid ("update for round 3, this is
 /// round 5"), so that round failed too and the job ended after three failed rounds in a
 /// row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -585,7 +587,8 @@ async fn the_coordinator_partitioned_longer_than_two_round_timeouts_the_job_cont
         .filter(|r| r.failure.is_some())
         .map(|r| r.round)
         .collect();
-    assert_eq!(failed, [3, 4], "{rounds:?}");
+    assert!(failed == [3] || failed == [3, 4], "{rounds:?}");
+    assert_eq!(rounds.len(), 6, "{rounds:?}");
     for r in rounds.iter().filter(|r| r.failure.is_none()) {
         assert_eq!(r.contributors, 5, "{r:?}");
     }

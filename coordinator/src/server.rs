@@ -18,7 +18,11 @@ use cairn_crypto::sign::IdentityPublic;
 use cairn_datasets::Dataset;
 use cairn_protocol::job::{Job, JobEvent};
 use cairn_protocol::metrics::{evaluate_at, DEFAULT_THRESHOLD};
+use cairn_protocol::model::ModelSpec;
+use cairn_protocol::round::DropReason;
 use cairn_protocol::round::ParticipantId;
+use cairn_protocol::secure_round::PhaseClosed;
+use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::transport::{peer_identity, read_frame, TransportError};
 use cairn_protocol::wire::{self, ToParticipant, MAX_FRAME_BYTES};
 use cairn_protocol::work::{unmask_threads, Done};
@@ -202,7 +206,7 @@ enum Woke<S> {
 /// stopped, for the coordinator's next job.
 pub async fn run_job_with(
     endpoint: quinn::Endpoint,
-    mut job: Job,
+    job: Job,
     test: &Dataset,
     progress: mpsc::UnboundedSender<Progress>,
     shutdown: impl Future<Output = Stop>,
@@ -217,16 +221,6 @@ pub async fn run_job_with(
         holders,
         threshold,
     } = opts;
-    let threshold = threshold.unwrap_or(DEFAULT_THRESHOLD);
-    let mut counters = LoopCounters {
-        idle: Duration::ZERO,
-        bytes_in: 0,
-        bytes_out: 0,
-        cpu,
-    };
-    let mut phase_mark = counters.mark();
-    let mut last_frame: Option<(ToParticipant, Bytes)> = None;
-    let mut spec_bytes = 0u64;
     let seal_key =
         seal_key.unwrap_or_else(|| cairn_crypto::sign::IdentityKey::random(&mut rand::rngs::OsRng));
     if job.config().proof.is_some() && verifier.is_none() {
@@ -247,22 +241,9 @@ pub async fn run_job_with(
         frame: limit,
         connections: job.config().participants.saturating_mul(2) + SPARE_CONNECTIONS,
     };
-    // However the run ends (an error included), its accept loop stops and the connections
-    // still open are closed: nothing of this job lingers into the next.
-    let mut conns = Connections {
-        acceptor: tokio::spawn(accept_loop(endpoint.clone(), in_tx, limits, server_config)),
-        open: HashMap::new(),
-    };
-    tokio::pin!(shutdown);
-
-    let mut records = Vec::new();
-    let mut round_started: HashMap<u32, (Instant, usize)> = HashMap::new();
-    let mut finished_error = None;
     let (done_tx, mut dones) = mpsc::unbounded_channel::<Finished>();
-    // The aggregate check's Pedersen generators, made once for the job.
-    let sums = Arc::new(SumChecker::new());
     // A resumed job goes on with its stored transcript; a new one starts its own.
-    let mut recorder = match persist.as_mut().and_then(Persist::take_recorder) {
+    let recorder = match persist.as_mut().and_then(Persist::take_recorder) {
         Some(mut r) => {
             r.set_seal_key(seal_key);
             Some(r)
@@ -274,21 +255,116 @@ pub async fn run_job_with(
             Some(r)
         }),
     };
-    let mut proof_times: HashMap<u32, Vec<f64>> = HashMap::new();
-    // Holders' names (control characters already filtered), to name them in drop reasons.
-    let mut names: HashMap<ParticipantId, String> = HashMap::new();
-    let named = |names: &HashMap<ParticipantId, String>, p: &ParticipantId, why: String| match names
-        .get(p)
-    {
-        Some(n) => (*p, format!("{n}: {why}")),
-        None => (*p, why),
+    let counters = LoopCounters {
+        idle: Duration::ZERO,
+        bytes_in: 0,
+        bytes_out: 0,
+        cpu,
     };
-
+    let mut d = Driver {
+        job,
+        model,
+        test,
+        threshold: threshold.unwrap_or(DEFAULT_THRESHOLD),
+        progress,
+        verifier,
+        sums: Arc::new(SumChecker::new()),
+        done_tx,
+        persist,
+        recorder,
+        holders,
+        // However the run ends (an error included), its accept loop stops and the
+        // connections still open are closed: nothing of this job lingers into the next.
+        conns: Connections {
+            acceptor: tokio::spawn(accept_loop(endpoint.clone(), in_tx, limits, server_config)),
+            open: HashMap::new(),
+        },
+        phase_mark: counters.mark(),
+        counters,
+        last_frame: None,
+        spec_bytes: 0,
+        records: Vec::new(),
+        round_started: HashMap::new(),
+        finished_error: None,
+        proof_times: HashMap::new(),
+        names: HashMap::new(),
+    };
+    tokio::pin!(shutdown);
     loop {
-        // Proof checks, mask removal and the aggregate check run off the event loop, which
-        // goes on receiving meanwhile.
-        while let Some(work) = job.poll_work() {
-            let (v, sums, tx) = (verifier.clone(), Arc::clone(&sums), done_tx.clone());
+        d.spawn_work();
+        d.flush()?;
+        let mut more_to_send = false;
+        while let Some(event) = d.job.poll_event() {
+            more_to_send |= d.on_event(event).await?;
+        }
+        if d.job.is_finished() {
+            break;
+        }
+        if more_to_send {
+            continue;
+        }
+        let wake = d.job.poll_timeout();
+        let waiting = Instant::now();
+        let woke = tokio::select! {
+            msg = in_rx.recv() => Woke::Inbound(msg),
+            Some(f) = dones.recv() => Woke::Done(f),
+            () = sleep_until(wake) => Woke::Timeout,
+            stop = &mut shutdown => Woke::Stop(stop),
+        };
+        d.counters.idle += waiting.elapsed();
+        match woke {
+            Woke::Inbound(Some(msg)) => d.on_inbound(msg),
+            Woke::Inbound(None) => break,
+            Woke::Done(f) => d.on_done(f),
+            Woke::Timeout => d.job.handle_timeout(Instant::now()),
+            Woke::Stop(stop) => return Err(d.stop(&endpoint, stop).await?),
+        }
+    }
+    d.finish(&endpoint).await
+}
+
+/// One job's run on the coordinator: the job's state machine and what its driver keeps
+/// beside it (connections, the transcript recorder, the store, per-round timings), with one
+/// method per thing that happens: an inbound message, a finished piece of work, a job
+/// event, a stop.
+struct Driver<'a> {
+    job: Job,
+    model: ModelSpec,
+    test: &'a Dataset,
+    threshold: f64,
+    progress: mpsc::UnboundedSender<Progress>,
+    verifier: Option<Arc<Verifier>>,
+    /// The aggregate check's Pedersen generators, made once for the job.
+    sums: Arc<SumChecker>,
+    done_tx: mpsc::UnboundedSender<Finished>,
+    persist: Option<Persist>,
+    recorder: Option<Recorder>,
+    holders: Option<crate::admin::JobHolders>,
+    conns: Connections,
+    counters: LoopCounters,
+    phase_mark: PhaseMark,
+    /// The last frame encoded: consecutive transmits of one message (a broadcast) share it.
+    last_frame: Option<(ToParticipant, Bytes)>,
+    /// Bytes of the round spec about to open a round (counted in that round).
+    spec_bytes: u64,
+    records: Vec<RoundRecord>,
+    round_started: HashMap<u32, (Instant, usize)>,
+    finished_error: Option<String>,
+    proof_times: HashMap<u32, Vec<f64>>,
+    /// Holders' names (control characters already filtered), to name them in drop reasons.
+    names: HashMap<ParticipantId, String>,
+}
+
+impl Driver<'_> {
+    /// Proof checks, mask removal and the aggregate check run on blocking threads, while
+    /// the loop goes on receiving.
+    fn spawn_work(&mut self) {
+        while let Some(work) = self.job.poll_work() {
+            let (v, sums, tx) = (
+                self.verifier.clone(),
+                Arc::clone(&self.sums),
+                self.done_tx.clone(),
+            );
             tokio::task::spawn_blocking(move || {
                 let t0 = Instant::now();
                 let done = work.run(v.as_deref(), &sums, unmask_threads());
@@ -298,373 +374,422 @@ pub async fn run_job_with(
                 });
             });
         }
-        while let Some(t) = job.poll_transmit() {
+    }
+
+    /// Sends what the job asks to send.
+    fn flush(&mut self) -> Result<(), CoordinatorError> {
+        while let Some(t) = self.job.poll_transmit() {
             let is_spec = matches!(t.msg, ToParticipant::Round(_));
-            // Consecutive transmits of one message (a broadcast) share one encoding.
-            let frame = match &last_frame {
+            let frame = match &self.last_frame {
                 Some((msg, frame)) if *msg == t.msg => frame.clone(),
                 _ => {
                     let frame = Bytes::from(wire::encode(&t.msg)?);
-                    last_frame = Some((t.msg, frame.clone()));
+                    self.last_frame = Some((t.msg, frame.clone()));
                     frame
                 }
             };
             // A round's spec is counted in the round it opens (it goes out just before the
             // round's start is reported).
             if is_spec {
-                spec_bytes += frame.len() as u64;
+                self.spec_bytes += frame.len() as u64;
             } else {
-                counters.bytes_out += frame.len() as u64;
+                self.counters.bytes_out += frame.len() as u64;
             }
-            if let Some(tx) = conns.open.get(&t.to) {
+            if let Some(tx) = self.conns.open.get(&t.to) {
                 let _ = tx.send(Outbound::Frame {
                     frame,
                     close: t.close,
                 });
             }
             if t.close {
-                conns.open.remove(&t.to);
+                self.conns.open.remove(&t.to);
             }
         }
-        // Set when the job has new messages to send before it waits again (its seal).
-        let mut more_to_send = false;
-        while let Some(event) = job.poll_event() {
-            if let Some(r) = &mut recorder {
-                r.on_event(&event);
+        Ok(())
+    }
+
+    fn on_inbound(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Connected(p, tx, addr, identity) => {
+                debug!(participant = p, %addr, identity = %hex::encode(identity.0), "connection");
+                self.conns.open.insert(p, tx);
+                if let Some(h) = &self.holders {
+                    h.connected(p, &identity.0);
+                }
+                self.job.handle_connected(p, identity);
             }
-            match event {
-                JobEvent::Joined {
+            Inbound::Refused(p, reason) => {
+                warn!(participant = p, %reason, "handshake refused");
+                let _ = self.progress.send(Progress::Refused {
+                    participant: p,
+                    reason,
+                });
+            }
+            Inbound::Frame(p, body) => {
+                self.counters.bytes_in += body.len() as u64;
+                if let Err(e) = self.job.handle_frame(p, &body, Instant::now()) {
+                    warn!(participant = p, error = %e, "message refused");
+                }
+            }
+            Inbound::Closed(p, why) => {
+                if let Some(h) = &self.holders {
+                    h.left(p, why.as_deref());
+                }
+                if let Some(why) = why {
+                    warn!(participant = p, %why, "connection lost");
+                }
+                self.conns.open.remove(&p);
+                self.job.handle_disconnect(p, Instant::now());
+            }
+        }
+    }
+
+    fn on_done(&mut self, f: Finished) {
+        match &f.done {
+            Done::Verdict {
+                round,
+                participant,
+                result,
+            } => {
+                if let Err(reason) = result {
+                    warn!(round, participant, %reason, "proof rejected");
+                }
+                self.proof_times.entry(*round).or_default().push(f.seconds);
+            }
+            Done::Unmasked(u) => debug!(round = u.round(), seconds = f.seconds, "unmasked"),
+            Done::SumChecked { round, result } => {
+                if let Err(reason) = result {
+                    warn!(round, %reason, "aggregate commitment check failed");
+                }
+            }
+        }
+        self.job.handle_done(f.done, Instant::now());
+    }
+
+    /// Records and reports one job event; true when the job has new messages to send
+    /// before the loop waits again (its seal).
+    async fn on_event(&mut self, event: JobEvent) -> Result<bool, CoordinatorError> {
+        if let Some(r) = &mut self.recorder {
+            r.on_event(&event);
+        }
+        match event {
+            JobEvent::Joined {
+                participant,
+                name,
+                n_rows,
+            } => {
+                info!(participant, %name, n_rows, "participant joined");
+                if let Some(h) = &self.holders {
+                    h.joined(participant, &name, n_rows);
+                }
+                self.names.insert(participant, name.clone());
+                let _ = self.progress.send(Progress::Joined {
                     participant,
                     name,
                     n_rows,
-                } => {
-                    info!(participant, %name, n_rows, "participant joined");
-                    if let Some(h) = &holders {
-                        h.joined(participant, &name, n_rows);
-                    }
-                    names.insert(participant, name.clone());
-                    let _ = progress.send(Progress::Joined {
-                        participant,
-                        name,
-                        n_rows,
-                    });
+                });
+            }
+            JobEvent::Declined {
+                participant,
+                identity,
+                name,
+                reason,
+            } => {
+                warn!(participant, %name, %reason, "holder cannot prepare the job's data");
+                if let Some(h) = &self.holders {
+                    h.declined(participant, identity.map(|k| k.0), &name, &reason);
                 }
-                JobEvent::Declined {
+                let _ = self.progress.send(Progress::Declined {
                     participant,
-                    identity,
                     name,
                     reason,
-                } => {
-                    warn!(participant, %name, %reason, "holder cannot prepare the job's data");
-                    if let Some(h) = &holders {
-                        h.declined(participant, identity.map(|k| k.0), &name, &reason);
-                    }
-                    let _ = progress.send(Progress::Declined {
-                        participant,
-                        name,
-                        reason,
-                    });
-                }
-                JobEvent::Refused {
+                });
+            }
+            JobEvent::Refused {
+                participant,
+                reason,
+            } => {
+                warn!(participant, %reason, "participant refused");
+                let _ = self.progress.send(Progress::Refused {
                     participant,
                     reason,
-                } => {
-                    warn!(participant, %reason, "participant refused");
-                    let _ = progress.send(Progress::Refused {
-                        participant,
-                        reason,
-                    });
-                }
-                JobEvent::Enrolled {
-                    participant,
-                    dataset,
-                    ..
-                } => {
-                    info!(participant, n_rows = dataset.n_rows, root = %hex::encode(dataset.root), "dataset committed");
-                }
-                JobEvent::Randomness { contributions } => {
-                    info!(
-                        holders = contributions.len(),
-                        "the job's randomness is drawn from every holder's revealed contribution"
-                    );
-                }
-                JobEvent::RoundStarted {
+                });
+            }
+            JobEvent::Enrolled {
+                participant,
+                dataset,
+                ..
+            } => {
+                info!(participant, n_rows = dataset.n_rows, root = %hex::encode(dataset.root), "dataset committed");
+            }
+            JobEvent::Randomness { contributions } => {
+                info!(
+                    holders = contributions.len(),
+                    "the job's randomness is drawn from every holder's revealed contribution"
+                );
+            }
+            JobEvent::RoundStarted {
+                round,
+                participants,
+                ..
+            } => self.on_round_started(round, &participants).await?,
+            JobEvent::PhaseClosed(p) => self.on_phase_closed(&p),
+            JobEvent::RoundCompleted {
+                round,
+                aggregate,
+                dropped,
+                model: params,
+                opt_state,
+            } => {
+                let _ = self.progress.send(Progress::Aggregated {
                     round,
-                    participants,
-                    ..
-                } => {
-                    round_started.insert(round, (Instant::now(), participants.len()));
-                    if let Some(h) = &holders {
-                        h.round_started(round, &participants);
-                    }
-                    phase_mark = counters.mark();
-                    counters.bytes_out += std::mem::take(&mut spec_bytes);
-                    if let Some(p) = &persist {
-                        p.begin_round(round).await?;
-                    }
-                    // Logged once the round is durably in flight: a coordinator killed
-                    // after this line abandons the round when it restarts.
-                    info!(round, participants = participants.len(), "round started");
-                    let _ = progress.send(Progress::RoundStarted {
-                        round,
-                        participants: participants.len(),
-                    });
-                }
-                JobEvent::PhaseClosed(p) => {
-                    let now = counters.mark();
-                    let seconds = now.at.duration_since(phase_mark.at);
-                    let record = PhaseRecord {
-                        round: p.round,
-                        phase: p.phase.to_string(),
-                        answered: p.answered,
-                        dropped: p.dropped,
-                        seconds: seconds.as_secs_f64(),
-                        busy_seconds: seconds
-                            .saturating_sub(now.idle.saturating_sub(phase_mark.idle))
-                            .as_secs_f64(),
-                        cpu_seconds: now.cpu.zip(phase_mark.cpu).map(|(b, a)| (b - a).max(0.0)),
-                        bytes_in: now.bytes_in - phase_mark.bytes_in,
-                        bytes_out: now.bytes_out - phase_mark.bytes_out,
-                    };
-                    debug!(
-                        round = p.round,
-                        phase = p.phase,
-                        answered = p.answered,
-                        seconds = record.seconds,
-                        "phase closed"
-                    );
-                    phase_mark = now;
-                    if let Some(h) = &holders {
-                        h.phase(record.round, &record.phase, record.seconds);
-                    }
-                    let _ = progress.send(Progress::Phase(record));
-                }
-                JobEvent::RoundCompleted {
+                    participants: aggregate.contributors.clone(),
+                });
+                let metrics = evaluate_at(
+                    &self.model,
+                    &params,
+                    &self.test.features,
+                    &self.test.labels,
+                    self.threshold,
+                );
+                info!(
                     round,
-                    aggregate,
-                    dropped,
-                    model: params,
-                    opt_state,
-                } => {
-                    let _ = progress.send(Progress::Aggregated {
-                        round,
-                        participants: aggregate.contributors.clone(),
-                    });
-                    if let Some(h) = &holders {
-                        let why: Vec<_> =
-                            dropped.iter().map(|(p, r)| (*p, r.to_string())).collect();
-                        h.round_ended(round, &aggregate.contributors, &why);
-                    }
-                    let (t0, selected) =
-                        round_started.remove(&round).unwrap_or((Instant::now(), 0));
-                    let metrics =
-                        evaluate_at(&model, &params, &test.features, &test.labels, threshold);
-                    let rec = RoundRecord {
-                        round,
-                        selected,
-                        contributors: aggregate.contributors.len(),
-                        dropped: dropped
-                            .iter()
-                            .map(|(p, r)| named(&names, p, r.to_string()))
-                            .collect(),
-                        train_loss: aggregate.mean_train_loss,
-                        test: Some(metrics),
-                        seconds: t0.elapsed().as_secs_f64(),
-                        failure: None,
-                        verify_seconds: proof_times.remove(&round),
-                        rss_bytes: rss_now(),
-                    };
-                    info!(
-                        round,
-                        contributors = rec.contributors,
-                        auc = metrics.auc,
-                        "round completed"
-                    );
-                    if let Some(p) = &mut persist {
-                        let t = recorder.as_ref().map(Recorder::transcript);
-                        p.end_round(&rec, Some((&params, &opt_state)), t).await?;
-                    }
-                    records.push(rec.clone());
-                    let _ = progress.send(Progress::Round(rec));
-                }
-                JobEvent::RoundFailed {
+                    contributors = aggregate.contributors.len(),
+                    auc = metrics.auc,
+                    "round completed"
+                );
+                let ended = RoundEnd {
                     round,
-                    reason,
-                    dropped,
-                } => {
-                    let (t0, selected) =
-                        round_started.remove(&round).unwrap_or((Instant::now(), 0));
-                    warn!(round, %reason, "round failed");
-                    if let Some(h) = &holders {
-                        let why: Vec<_> =
-                            dropped.iter().map(|(p, r)| (*p, r.to_string())).collect();
-                        h.round_ended(round, &[], &why);
-                    }
-                    let rec = RoundRecord {
-                        round,
-                        selected,
-                        contributors: 0,
-                        dropped: dropped
-                            .iter()
-                            .map(|(p, r)| named(&names, p, r.to_string()))
-                            .collect(),
-                        train_loss: f64::NAN,
-                        test: None,
-                        seconds: t0.elapsed().as_secs_f64(),
-                        failure: Some(reason),
-                        verify_seconds: proof_times.remove(&round),
-                        rss_bytes: rss_now(),
-                    };
-                    if let Some(p) = &mut persist {
-                        let t = recorder.as_ref().map(Recorder::transcript);
-                        p.end_round(&rec, None, t).await?;
-                    }
-                    records.push(rec.clone());
-                    let _ = progress.send(Progress::Round(rec));
-                }
-                JobEvent::Sealing {
-                    last_round,
+                    contributors: &aggregate.contributors,
+                    dropped: &dropped,
+                    train_loss: aggregate.mean_train_loss,
+                    test: Some(metrics),
+                    failure: None,
+                };
+                self.on_round_ended(ended, Some((&params, &opt_state)))
+                    .await?;
+            }
+            JobEvent::RoundFailed {
+                round,
+                reason,
+                dropped,
+            } => {
+                warn!(round, %reason, "round failed");
+                let ended = RoundEnd {
+                    round,
+                    contributors: &[],
+                    dropped: &dropped,
+                    train_loss: f64::NAN,
+                    test: None,
+                    failure: Some(reason),
+                };
+                self.on_round_ended(ended, None).await?;
+            }
+            JobEvent::Sealing {
+                last_round,
+                rounds_completed,
+            } => {
+                // The transcript is complete but for its seal: the holders countersign
+                // its head.
+                let head = self
+                    .recorder
+                    .as_ref()
+                    .map_or([0; 32], |r| r.transcript().head());
+                info!(last_round, rounds_completed, head = %hex::encode(head), "sealing the transcript");
+                self.job.seal(head, Instant::now());
+                return Ok(true);
+            }
+            JobEvent::Finished {
+                rounds_completed,
+                error,
+                countersignatures,
+                ..
+            } => {
+                debug!(
                     rounds_completed,
-                } => {
-                    // The transcript is complete but for its seal: the holders countersign
-                    // its head.
-                    let head = recorder.as_ref().map_or([0; 32], |r| r.transcript().head());
-                    info!(last_round, rounds_completed, head = %hex::encode(head), "sealing the transcript");
-                    job.seal(head, Instant::now());
-                    more_to_send = true;
-                }
-                JobEvent::Finished {
-                    rounds_completed,
-                    error,
-                    countersignatures,
-                    ..
-                } => {
-                    debug!(
-                        rounds_completed,
-                        ?error,
-                        countersigned = countersignatures.len(),
-                        "job finished"
-                    );
-                    finished_error = error;
-                }
+                    ?error,
+                    countersigned = countersignatures.len(),
+                    "job finished"
+                );
+                self.finished_error = error;
             }
         }
-        if job.is_finished() {
-            break;
+        Ok(false)
+    }
+
+    async fn on_round_started(
+        &mut self,
+        round: u32,
+        participants: &[ParticipantId],
+    ) -> Result<(), CoordinatorError> {
+        self.round_started
+            .insert(round, (Instant::now(), participants.len()));
+        if let Some(h) = &self.holders {
+            h.round_started(round, participants);
         }
-        if more_to_send {
-            continue;
+        self.phase_mark = self.counters.mark();
+        self.counters.bytes_out += std::mem::take(&mut self.spec_bytes);
+        if let Some(p) = &self.persist {
+            p.begin_round(round).await?;
         }
-        let wake = job.poll_timeout();
-        let waiting = Instant::now();
-        let woke = tokio::select! {
-            msg = in_rx.recv() => Woke::Inbound(msg),
-            Some(f) = dones.recv() => Woke::Done(f),
-            () = sleep_until(wake) => Woke::Timeout,
-            stop = &mut shutdown => Woke::Stop(stop),
+        // Logged once the round is durably in flight: a coordinator killed after this line
+        // abandons the round when it restarts.
+        info!(round, participants = participants.len(), "round started");
+        let _ = self.progress.send(Progress::RoundStarted {
+            round,
+            participants: participants.len(),
+        });
+        Ok(())
+    }
+
+    fn on_phase_closed(&mut self, p: &PhaseClosed) {
+        let now = self.counters.mark();
+        let mark = self.phase_mark;
+        let seconds = now.at.duration_since(mark.at);
+        let record = PhaseRecord {
+            round: p.round,
+            phase: p.phase.to_string(),
+            answered: p.answered,
+            dropped: p.dropped,
+            seconds: seconds.as_secs_f64(),
+            busy_seconds: seconds
+                .saturating_sub(now.idle.saturating_sub(mark.idle))
+                .as_secs_f64(),
+            cpu_seconds: now.cpu.zip(mark.cpu).map(|(b, a)| (b - a).max(0.0)),
+            bytes_in: now.bytes_in - mark.bytes_in,
+            bytes_out: now.bytes_out - mark.bytes_out,
         };
-        counters.idle += waiting.elapsed();
-        match woke {
-            Woke::Inbound(msg) => match msg {
-                Some(Inbound::Connected(p, tx, addr, identity)) => {
-                    debug!(participant = p, %addr, identity = %hex::encode(identity.0), "connection");
-                    conns.open.insert(p, tx);
-                    if let Some(h) = &holders {
-                        h.connected(p, &identity.0);
-                    }
-                    job.handle_connected(p, identity);
-                }
-                Some(Inbound::Refused(p, reason)) => {
-                    warn!(participant = p, %reason, "handshake refused");
-                    let _ = progress.send(Progress::Refused {
-                        participant: p,
-                        reason,
-                    });
-                }
-                Some(Inbound::Frame(p, body)) => {
-                    counters.bytes_in += body.len() as u64;
-                    if let Err(e) = job.handle_frame(p, &body, Instant::now()) {
-                        warn!(participant = p, error = %e, "message refused");
-                    }
-                }
-                Some(Inbound::Closed(p, why)) => {
-                    if let Some(h) = &holders {
-                        h.left(p, why.as_deref());
-                    }
-                    if let Some(why) = why {
-                        warn!(participant = p, %why, "connection lost");
-                    }
-                    conns.open.remove(&p);
-                    job.handle_disconnect(p, Instant::now());
-                }
-                None => break,
-            },
-            Woke::Done(f) => {
-                match &f.done {
-                    Done::Verdict {
-                        round,
-                        participant,
-                        result,
-                    } => {
-                        if let Err(reason) = result {
-                            warn!(round, participant, %reason, "proof rejected");
-                        }
-                        proof_times.entry(*round).or_default().push(f.seconds);
-                    }
-                    Done::Unmasked(u) => debug!(round = u.round(), seconds = f.seconds, "unmasked"),
-                    Done::SumChecked { round, result } => {
-                        if let Err(reason) = result {
-                            warn!(round, %reason, "aggregate commitment check failed");
-                        }
-                    }
-                }
-                job.handle_done(f.done, Instant::now());
-            }
-            Woke::Timeout => job.handle_timeout(Instant::now()),
-            Woke::Stop(stop) => {
-                // Stop::Quietly: dropping `conns` closes every connection at once.
-                if let Stop::End(reason) = stop {
-                    let bye = Bytes::from(wire::encode(&ToParticipant::Finished {
-                        rounds: job.rounds_completed(),
-                        completed: false,
-                        message: format!("job stopped: {reason}"),
-                    })?);
-                    for (_, tx) in conns.open.drain() {
-                        let _ = tx.send(Outbound::Frame {
-                            frame: bye.clone(),
-                            close: true,
-                        });
-                    }
-                }
-                drop(conns);
-                tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle())
-                    .await
-                    .ok();
-                return Err(CoordinatorError::Shutdown {
-                    rounds: job.rounds_completed(),
+        debug!(
+            round = p.round,
+            phase = p.phase,
+            answered = p.answered,
+            seconds = record.seconds,
+            "phase closed"
+        );
+        self.phase_mark = now;
+        if let Some(h) = &self.holders {
+            h.phase(record.round, &record.phase, record.seconds);
+        }
+        let _ = self.progress.send(Progress::Phase(record));
+    }
+
+    /// A round ended (applied or failed): its record is stored with the new model and the
+    /// transcript so far in one transaction, then reported.
+    async fn on_round_ended(
+        &mut self,
+        end: RoundEnd<'_>,
+        model: Option<(&[f32], &ServerOptState)>,
+    ) -> Result<(), CoordinatorError> {
+        let round = end.round;
+        if let Some(h) = &self.holders {
+            let why: Vec<_> = end
+                .dropped
+                .iter()
+                .map(|(p, r)| (*p, r.to_string()))
+                .collect();
+            h.round_ended(round, end.contributors, &why);
+        }
+        let (t0, selected) = self
+            .round_started
+            .remove(&round)
+            .unwrap_or((Instant::now(), 0));
+        let rec = RoundRecord {
+            round,
+            selected,
+            contributors: end.contributors.len(),
+            dropped: end
+                .dropped
+                .iter()
+                .map(|(p, r)| self.named(*p, r.to_string()))
+                .collect(),
+            train_loss: end.train_loss,
+            test: end.test,
+            seconds: t0.elapsed().as_secs_f64(),
+            failure: end.failure,
+            verify_seconds: self.proof_times.remove(&round),
+            rss_bytes: rss_now(),
+        };
+        if let Some(p) = &mut self.persist {
+            let t = self.recorder.as_ref().map(Recorder::transcript);
+            p.end_round(&rec, model, t).await?;
+        }
+        self.records.push(rec.clone());
+        let _ = self.progress.send(Progress::Round(rec));
+        Ok(())
+    }
+
+    /// `why` with the holder's name when it gave one.
+    fn named(&self, p: ParticipantId, why: String) -> (ParticipantId, String) {
+        match self.names.get(&p) {
+            Some(n) => (p, format!("{n}: {why}")),
+            None => (p, why),
+        }
+    }
+
+    /// The run is stopped before the job ends: each holder is told why
+    /// ([`Stop::End`]), or every connection just closes ([`Stop::Quietly`]).
+    async fn stop(
+        self,
+        endpoint: &quinn::Endpoint,
+        stop: Stop,
+    ) -> Result<CoordinatorError, CoordinatorError> {
+        let mut conns = self.conns;
+        if let Stop::End(reason) = stop {
+            let bye = Bytes::from(wire::encode(&ToParticipant::Finished {
+                rounds: self.job.rounds_completed(),
+                completed: false,
+                message: format!("job stopped: {reason}"),
+            })?);
+            for (_, tx) in conns.open.drain() {
+                let _ = tx.send(Outbound::Frame {
+                    frame: bye.clone(),
+                    close: true,
                 });
             }
         }
+        // Dropping the connections closes every one still open at once.
+        drop(conns);
+        tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle())
+            .await
+            .ok();
+        Ok(CoordinatorError::Shutdown {
+            rounds: self.job.rounds_completed(),
+        })
     }
-    if let Some(p) = &persist {
-        p.finish(
-            finished_error.clone(),
-            recorder.as_ref().map(Recorder::transcript),
-        )
-        .await?;
+
+    /// The job ended: its end is stored, the connections close, the summary is returned.
+    async fn finish(self, endpoint: &quinn::Endpoint) -> Result<JobSummary, CoordinatorError> {
+        if let Some(p) = &self.persist {
+            p.finish(
+                self.finished_error.clone(),
+                self.recorder.as_ref().map(Recorder::transcript),
+            )
+            .await?;
+        }
+        // The members were sent Finished (and leave the map); any other connection is
+        // closed.
+        drop(self.conns);
+        tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle())
+            .await
+            .ok();
+        Ok(JobSummary {
+            rounds_completed: self.job.rounds_completed(),
+            rounds: self.records,
+            model: self.job.global().to_vec(),
+            error: self.finished_error,
+            transcript: self.recorder.map(Recorder::into_transcript),
+        })
     }
-    // The members were sent Finished (and leave the map); any other connection is closed.
-    drop(conns);
-    tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle())
-        .await
-        .ok();
-    Ok(JobSummary {
-        rounds_completed: job.rounds_completed(),
-        rounds: records,
-        model: job.global().to_vec(),
-        error: finished_error,
-        transcript: recorder.map(Recorder::into_transcript),
-    })
+}
+
+/// How a round ended, as [`Driver::on_round_ended`] records it.
+struct RoundEnd<'a> {
+    round: u32,
+    contributors: &'a [ParticipantId],
+    dropped: &'a [(ParticipantId, DropReason)],
+    train_loss: f64,
+    test: Option<cairn_protocol::metrics::Metrics>,
+    failure: Option<String>,
 }
 
 /// A run's accept loop and open connections, ended when the run ends, however it ends.
