@@ -18,7 +18,7 @@ use cairn_crypto::secagg;
 use cairn_crypto::sign::IdentityPublic;
 
 use crate::model::{HyperParams, ModelSpec};
-use crate::round_common::{RoundCore, RoundState};
+use crate::round_common::{triage, RoundCore, RoundState, Triage};
 use crate::wire::{self, ToCoordinator, ToParticipant, Update, WireError};
 pub use cairn_proofs::statement::ProvenSum;
 
@@ -393,47 +393,28 @@ impl Round {
                 RoundError::NotInRound(from)
             });
         }
-        match msg {
+        match triage(msg, self.core.cfg.round) {
             // An update of an earlier round, delivered late (a partition healed): ignored,
             // its sender stays in this round.
-            ToCoordinator::Update(u) if u.round < self.core.cfg.round => {
-                Err(RoundError::WrongRound {
-                    from,
-                    got: u.round,
-                    want: self.core.cfg.round,
-                })
-            }
-            ToCoordinator::Update(u) => match self.check(from, &u) {
+            Triage::Update(u) if u.round < self.core.cfg.round => Err(RoundError::WrongRound {
+                from,
+                got: u.round,
+                want: self.core.cfg.round,
+            }),
+            Triage::Update(u) => match self.check(from, &u) {
                 Ok(()) => {
                     self.accept(from, u);
                     Ok(())
                 }
                 Err(e) => self.reject(e, from),
             },
-            ToCoordinator::Leave { reason } => {
-                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
-                self.drop_participant(from, DropReason::Left(reason));
+            Triage::Drop(why) => {
+                self.drop_participant(from, why);
                 Ok(())
             }
-            ToCoordinator::Decline { round, reason } if round == self.core.cfg.round => {
-                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
-                self.drop_participant(from, DropReason::Declined(reason));
-                Ok(())
-            }
-            ToCoordinator::Decline { .. } => Err(RoundError::NotInRound(from)),
-            ToCoordinator::Hello(_)
-            | ToCoordinator::CannotJoin { .. }
-            | ToCoordinator::Dataset(_)
-            | ToCoordinator::Countersign { .. }
-            | ToCoordinator::Commit { .. }
-            | ToCoordinator::Reveal { .. } => self.reject(
-                RoundError::Unexpected {
-                    from,
-                    what: "hello, dataset, randomness or countersignature message",
-                },
-                from,
-            ),
-            ToCoordinator::Secure(_) => self.reject(
+            Triage::NotInRound => Err(RoundError::NotInRound(from)),
+            Triage::Foreign(what) => self.reject(RoundError::Unexpected { from, what }, from),
+            Triage::Secure(_) => self.reject(
                 RoundError::Unexpected {
                     from,
                     what: "secure-aggregation message in a plain round",

@@ -1,14 +1,15 @@
 //! What the coordinator's two round state machines, [`Round`](crate::round::Round) (plain
 //! FedAvg) and [`SecureRound`](crate::secure_round::SecureRound) (SecAgg+), share: the
 //! state every round keeps ([`RoundCore`]) and the accessors a driver reads it through
-//! ([`RoundState`]). Each machine keeps its own message handling; only the bookkeeping
-//! around it lives here, once.
+//! ([`RoundState`]), and the sorting of a holder's message into what both handle alike
+//! (leaving, declining, a message no round takes) and each machine's own kind. Each machine
+//! keeps its own phase logic; the bookkeeping around it lives here, once.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use crate::round::{DropReason, ParticipantId, RoundConfig, RoundOutcome};
-use crate::wire::{RoundSpec, ToParticipant};
+use crate::wire::{self, RoundSpec, SecureUp, ToCoordinator, ToParticipant, Update};
 
 /// The state every coordinator round keeps, whatever it aggregates. Opaque outside this
 /// crate: a driver reads it through [`RoundState`].
@@ -73,6 +74,45 @@ impl RoundCore {
             self.dropped.insert(p, DropReason::Timeout);
         }
         true
+    }
+}
+
+/// A message to a round from a holder it awaits, sorted by what both machines do with it
+/// alike ([`triage`]); each machine handles its own kind and refuses the other's.
+#[derive(Debug)]
+pub(crate) enum Triage {
+    /// A plain round's update.
+    Update(Update),
+    /// A secure round's phase message.
+    Secure(SecureUp),
+    /// The holder leaves the round, for this reason (it stays in the job).
+    Drop(DropReason),
+    /// A decline for another round: refused, its sender stays.
+    NotInRound,
+    /// A message no round takes: its sender is dropped as invalid.
+    Foreign(&'static str),
+}
+
+/// Sorts `msg` for round `round` ([`Triage`]); the reasons a holder gives are kept as a
+/// terminal may show them.
+pub(crate) fn triage(msg: ToCoordinator, round: u32) -> Triage {
+    let printable = |reason: &str| wire::printable(reason, wire::MAX_REASON_BYTES);
+    match msg {
+        ToCoordinator::Update(u) => Triage::Update(u),
+        ToCoordinator::Secure(up) => Triage::Secure(up),
+        ToCoordinator::Leave { reason } => Triage::Drop(DropReason::Left(printable(&reason))),
+        ToCoordinator::Decline { round: r, reason } if r == round => {
+            Triage::Drop(DropReason::Declined(printable(&reason)))
+        }
+        ToCoordinator::Decline { .. } => Triage::NotInRound,
+        ToCoordinator::Hello(_)
+        | ToCoordinator::CannotJoin { .. }
+        | ToCoordinator::Dataset(_)
+        | ToCoordinator::Countersign { .. }
+        | ToCoordinator::Commit { .. }
+        | ToCoordinator::Reveal { .. } => {
+            Triage::Foreign("hello, dataset, randomness or countersignature message")
+        }
     }
 }
 

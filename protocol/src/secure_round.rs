@@ -28,7 +28,7 @@ use crate::round::{
     mean_from_sum, Aggregate, DropReason, ParticipantId, ProvenSum, RoundConfig, RoundError,
     RoundOutcome, SecureSettings,
 };
-use crate::round_common::{RoundCore, RoundState};
+use crate::round_common::{triage, RoundCore, RoundState, Triage};
 use crate::wire::{
     self, ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp, StepChain, ToCoordinator,
     ToParticipant,
@@ -366,40 +366,22 @@ impl SecureRound {
         if self.core.outcome.is_some() || !self.core.pending.contains(&from) {
             return Err(RoundError::NotInRound(from));
         }
-        let up = match msg {
-            ToCoordinator::Secure(up) => up,
-            ToCoordinator::Leave { reason } => {
-                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
-                self.drop_participant(from, DropReason::Left(reason), now);
+        let up = match triage(msg, self.core.cfg.round) {
+            Triage::Secure(up) => up,
+            Triage::Drop(why) => {
+                self.drop_participant(from, why, now);
                 return Ok(());
             }
-            ToCoordinator::Decline { round, reason } if round == self.core.cfg.round => {
-                let reason = wire::printable(&reason, wire::MAX_REASON_BYTES);
-                self.drop_participant(from, DropReason::Declined(reason), now);
-                return Ok(());
+            Triage::NotInRound => return Err(RoundError::NotInRound(from)),
+            Triage::Foreign(what) => {
+                return self.reject(from, RoundError::Unexpected { from, what }, now)
             }
-            ToCoordinator::Decline { .. } => return Err(RoundError::NotInRound(from)),
-            ToCoordinator::Update(_) => {
+            Triage::Update(_) => {
                 return self.reject(
                     from,
                     RoundError::Unexpected {
                         from,
                         what: "plain update in a secure round",
-                    },
-                    now,
-                )
-            }
-            ToCoordinator::Hello(_)
-            | ToCoordinator::CannotJoin { .. }
-            | ToCoordinator::Dataset(_)
-            | ToCoordinator::Countersign { .. }
-            | ToCoordinator::Commit { .. }
-            | ToCoordinator::Reveal { .. } => {
-                return self.reject(
-                    from,
-                    RoundError::Unexpected {
-                        from,
-                        what: "hello, dataset, randomness or countersignature message",
                     },
                     now,
                 )
