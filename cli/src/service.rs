@@ -2,6 +2,11 @@
 //! (a queue), resumes a job a previous coordinator left running, and serves the admin
 //! interface (job commands, status page) beside the QUIC endpoint the holders join.
 //!
+//! [`serve`] is the service itself, as a library function: a bound QUIC endpoint, a bound
+//! admin listener, the store and a `shutdown` future in, and it returns when the queue is
+//! empty or `shutdown` resolves (tests run it in-process on loopback). [`run`] is `cairn
+//! coordinator`'s process around it: the files in `OUT/`, binding, and Ctrl-C / SIGTERM.
+//!
 //! Everything that outlives the process is in `OUT/`:
 //!
 //! | file | what |
@@ -18,6 +23,7 @@
 //! for a proven job, the audit of its transcript, and writes `model.safetensors`,
 //! `metrics.json` and `transcript.cairn` to `OUT/`.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +37,7 @@ use cairn_coordinator::job_file::{JobFile, JobFileError};
 use cairn_coordinator::persist::Persist;
 use cairn_coordinator::store::{JobId, JobState, Store, StoreError};
 use cairn_coordinator::{
-    run_job_with, CoordinatorError, JobSummary, RoundRecord, RunOptions, Stop,
+    run_job_with, CoordinatorError, JobSummary, Progress, RoundRecord, RunOptions, Stop,
 };
 use cairn_datasets::{DataSpec, Prepared};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
@@ -303,30 +309,98 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// How one job's run ended.
-#[derive(Debug, PartialEq)]
-enum Ended {
+/// How a job's run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobEnd {
+    /// It ran to its end: its files, report (and a proven job's audit) are stored.
     Finished,
+    /// It failed, or could not run (or resume) on this coordinator: why.
     Failed(String),
+    /// A researcher cancelled it.
     Cancelled,
-    /// The coordinator is stopping (Ctrl-C, SIGTERM): the job stays running in the store.
-    Quit,
+    /// The service stopped (its `shutdown` resolved) while the job ran: the job stays running
+    /// in the store, and resumes from its last completed round when the store is served again.
+    Parked,
+}
+
+/// What the service reports as it goes, beside the lines it prints (for a program or a test
+/// that embeds it: [`Settings::events`]).
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// No job is queued or running: the service waits for a submission.
+    Waiting,
+    /// A job started (`resumed_at: None`), or resumed at a round after a stop.
+    Started {
+        /// The job.
+        job: JobId,
+        /// The round it resumed at.
+        resumed_at: Option<u32>,
+    },
+    /// The running job's progress, as its driver reports it (holders joining, rounds).
+    Progress {
+        /// The job.
+        job: JobId,
+        /// What happened.
+        progress: Progress,
+    },
+    /// A job's run ended.
+    Ended {
+        /// The job.
+        job: JobId,
+        /// How.
+        end: JobEnd,
+    },
+}
+
+/// What [`serve`] needs beside its endpoint, admin listener and store.
+pub struct Settings {
+    /// The TLS identity the QUIC endpoint was made with: each job's enrolment is a server
+    /// configuration with it, and it seals the job's transcript.
+    pub identity: ServerIdentity,
+    /// The admin interface's bearer token.
+    pub token: String,
+    /// Where a job that ends writes `model.safetensors`, `metrics.json` and
+    /// `transcript.cairn` (an existing directory).
+    pub out: PathBuf,
+    /// Proof keys directory (set up there when absent).
+    pub keys: PathBuf,
+    /// Where jobs submitted through the admin interface may read their `data.path`.
+    pub data_root: PathBuf,
+    /// Keep serving when the queue is empty (until `shutdown`); otherwise return once no
+    /// job is queued or running.
+    pub wait_for_jobs: bool,
+    /// When the process started, for the restart time a resumed job reports.
+    pub started: Instant,
+    /// Where to send [`Event`]s, if anywhere.
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+}
+
+/// How [`serve`] returned.
+#[derive(Debug)]
+pub struct Served {
+    /// Its `shutdown` resolved (rather than the queue running empty): a job it was running is
+    /// [`JobEnd::Parked`].
+    pub shut_down: bool,
+    /// The jobs whose run ended while it served, in order, and how each ended.
+    pub ended: Vec<(JobId, JobEnd)>,
 }
 
 struct Service {
-    opts: ServiceOptions,
+    settings: Settings,
     store: Arc<Store>,
-    identity: ServerIdentity,
     endpoint: quinn::Endpoint,
     changed: watch::Receiver<u64>,
     quit: watch::Receiver<bool>,
-    started: Instant,
     /// The holders the status page shows.
     holders: admin::HolderBoard,
 }
 
 /// Runs the service until the queue is empty (or, with `serve`, until Ctrl-C / SIGTERM).
 /// `started` is when the process started, for the restart time it reports.
+///
+/// The process's part: it checks the job file given, binds the admin interface and the QUIC
+/// endpoint, makes (or reads) `OUT`'s identity, store and token, writes `coordinator.json`,
+/// queues the job file, then hands over to [`serve`] until a signal.
 pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
     // A job file that cannot run is refused before any state is made.
     if let Some(sub) = &opts.submit {
@@ -347,37 +421,12 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     let db = opts.out.join(STORE_FILE);
-    let store = Arc::new(
-        Store::open(&db).with_context(|| format!("opening the job store {}", db.display()))?,
-    );
+    let store =
+        Store::open(&db).with_context(|| format!("opening the job store {}", db.display()))?;
     if fresh {
         save_identity(&opts.out, &identity)?;
     }
     let token = load_or_create_token(&opts.out)?;
-    let (changed_tx, changed) = watch::channel(0u64);
-    let (quit_tx, quit) = watch::channel(false);
-    let state = Arc::new(AdminState {
-        store: Arc::clone(&store),
-        token: token.clone(),
-        validate: {
-            let root = opts.data_root.clone();
-            Arc::new(move |text: &str| {
-                plan_job(text, "validation", Some(&root)).map(|p| p.file.name)
-            })
-        },
-        changed: changed_tx,
-        holders: admin::HolderBoard::default(),
-    });
-    let holders = state.holders.clone();
-    let mut admin_quit = quit.clone();
-    let admin_task = tokio::spawn(admin::serve(listener, state, async move {
-        let _ = admin_quit.wait_for(|q| *q).await;
-    }));
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        let _ = quit_tx.send(true);
-    });
-
     let info = serde_json::json!({
         "address": addr.to_string(),
         "fingerprint": identity.fingerprint,
@@ -400,17 +449,78 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
         Some(sub) => Some(queue_submission(&store, sub)?),
         None => None,
     };
-    let mut svc = Service {
-        opts,
-        store,
+    let settings = Settings {
         identity,
+        token,
+        out: opts.out,
+        keys: opts.keys,
+        data_root: opts.data_root,
+        wait_for_jobs: opts.serve,
+        started,
+        events: None,
+    };
+    let served = serve(endpoint, listener, store, settings, wait_for_signal()).await?;
+    if served.shut_down {
+        println!("stopped; an unfinished job resumes when the coordinator starts again with the same --out");
+        return Ok(());
+    }
+    let outcome = target.and_then(|t| served.ended.iter().rev().find(|(id, _)| *id == t));
+    match outcome {
+        Some((id, JobEnd::Failed(e))) => bail!("job {id} failed: {e}"),
+        Some((id, JobEnd::Cancelled)) => bail!("job {id} was cancelled"),
+        _ => Ok(()),
+    }
+}
+
+/// Serves `store`'s jobs one after another (resuming the one a previous service left
+/// running first) to the holders that join on `endpoint`, and the admin interface on
+/// `admin_listener`, until the queue is empty (unless [`Settings::wait_for_jobs`]) or
+/// `shutdown` resolves: a job running then is [`JobEnd::Parked`], left running in the store.
+///
+/// `endpoint` is a server endpoint made with [`Settings::identity`]; between jobs it turns
+/// callers away. Nothing is read or written outside the store but each ended job's files in
+/// [`Settings::out`] and a proven job's keys in [`Settings::keys`]; no signal is handled.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    admin_listener: tokio::net::TcpListener,
+    store: Store,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Served> {
+    let store = Arc::new(store);
+    let (changed_tx, changed) = watch::channel(0u64);
+    let (quit_tx, quit) = watch::channel(false);
+    let state = Arc::new(AdminState {
+        store: Arc::clone(&store),
+        token: settings.token.clone(),
+        validate: {
+            let root = settings.data_root.clone();
+            Arc::new(move |text: &str| {
+                plan_job(text, "validation", Some(&root)).map(|p| p.file.name)
+            })
+        },
+        changed: changed_tx,
+        holders: admin::HolderBoard::default(),
+    });
+    let holders = state.holders.clone();
+    let mut admin_quit = quit.clone();
+    let admin_task = tokio::spawn(admin::serve(admin_listener, state, async move {
+        let _ = admin_quit.wait_for(|q| *q).await;
+    }));
+    let shutdown_task = tokio::spawn(async move {
+        shutdown.await;
+        let _ = quit_tx.send(true);
+    });
+
+    let mut svc = Service {
+        settings,
+        store,
         endpoint,
         changed,
         quit,
-        started,
         holders,
     };
-    let mut outcome = None;
+    let mut ended = Vec::new();
     let result = loop {
         if *svc.quit.borrow() {
             break Ok(());
@@ -421,47 +531,37 @@ pub async fn run(opts: ServiceOptions, started: Instant) -> Result<()> {
         };
         match next {
             Some((id, resume)) => match svc.run_one(id, resume).await {
-                Ok(Ended::Quit) => break Ok(()),
-                Ok(ended) => {
-                    if Some(id) == target {
-                        outcome = Some(ended);
+                Ok(end) => {
+                    svc.tell(Event::Ended {
+                        job: id,
+                        end: end.clone(),
+                    });
+                    let parked = end == JobEnd::Parked;
+                    ended.push((id, end));
+                    if parked {
+                        break Ok(());
                     }
                 }
                 Err(e) => break Err(e.context(format!("job {id}"))),
             },
-            None if svc.opts.serve => {
+            None if svc.settings.wait_for_jobs => {
                 println!("waiting for jobs (cairn job submit FILE)");
-                let idle_handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-                let open = Arc::new(server_config(&svc.identity, &Enrolment::Open)?);
-                let mut quit = svc.quit.clone();
-                loop {
-                    tokio::select! {
-                        _ = svc.changed.changed() => break,
-                        _ = quit.wait_for(|q| *q) => break,
-                        // Holders that call while no job runs are turned away (they retry),
-                        // rather than left to pile up unanswered until the next job.
-                        incoming = svc.endpoint.accept() => match incoming {
-                            Some(i) => turn_away(i, &open, &idle_handshakes),
-                            None => break,
-                        },
-                    }
+                svc.tell(Event::Waiting);
+                if let Err(e) = svc.idle().await {
+                    break Err(e);
                 }
             }
             None => break Ok(()),
         }
     };
     svc.endpoint.close(0u32.into(), b"coordinator stopping");
+    // Awaited once aborted, so that nothing of the service holds the store when it returns.
     admin_task.abort();
+    let _ = admin_task.await;
+    shutdown_task.abort();
+    let shut_down = *svc.quit.borrow();
     result?;
-    if *svc.quit.borrow() {
-        println!("stopped; an unfinished job resumes when the coordinator starts again with the same --out");
-        return Ok(());
-    }
-    match (target, outcome) {
-        (Some(id), Some(Ended::Failed(e))) => bail!("job {id} failed: {e}"),
-        (Some(id), Some(Ended::Cancelled)) => bail!("job {id} was cancelled"),
-        _ => Ok(()),
-    }
+    Ok(Served { shut_down, ended })
 }
 
 async fn wait_for_signal() {
@@ -567,10 +667,60 @@ fn next_job(store: &Store) -> Result<Option<(JobId, bool)>> {
 }
 
 impl Service {
+    /// Sends `event` to [`Settings::events`], if anyone listens.
+    fn tell(&self, event: Event) {
+        if let Some(events) = &self.settings.events {
+            let _ = events.send(event);
+        }
+    }
+
+    /// The running job's progress as `progress` brings it, also sent to
+    /// [`Settings::events`] when someone listens.
+    fn tee(
+        &self,
+        job: JobId,
+        mut progress: mpsc::UnboundedReceiver<Progress>,
+    ) -> mpsc::UnboundedReceiver<Progress> {
+        let Some(events) = self.settings.events.clone() else {
+            return progress;
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(p) = progress.recv().await {
+                let _ = events.send(Event::Progress {
+                    job,
+                    progress: p.clone(),
+                });
+                let _ = tx.send(p);
+            }
+        });
+        rx
+    }
+
+    /// Waits while no job is queued: until one is submitted (or cancelled), or the service
+    /// stops. Holders that call meanwhile are turned away (they retry), rather than left to
+    /// pile up unanswered until the next job.
+    async fn idle(&mut self) -> Result<()> {
+        let idle_handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let open = Arc::new(server_config(&self.settings.identity, &Enrolment::Open)?);
+        let mut quit = self.quit.clone();
+        loop {
+            tokio::select! {
+                _ = self.changed.changed() => break,
+                _ = quit.wait_for(|q| *q) => break,
+                incoming = self.endpoint.accept() => match incoming {
+                    Some(i) => turn_away(i, &open, &idle_handshakes),
+                    None => break,
+                },
+            }
+        }
+        Ok(())
+    }
+
     /// Runs job `id` (resuming it after a restart): planned, its keys loaded or set up,
     /// started or resumed in the store, its plan recorded, its rounds run, its end
     /// recorded. Each step is a method below.
-    async fn run_one(&mut self, id: JobId, resume: bool) -> Result<Ended> {
+    async fn run_one(&mut self, id: JobId, resume: bool) -> Result<JobEnd> {
         let plan = match self.plan(id, resume)? {
             Ok(plan) => plan,
             Err(ended) => return Ok(ended),
@@ -586,14 +736,15 @@ impl Service {
         let verifier = self.verifier(&cfg).await?;
         // This job's enrolment for every connection it accepts (also those that arrived
         // between jobs), and for the endpoint's new ones.
-        let tls = Arc::new(server_config(&self.identity, &enrolment)?);
+        let tls = Arc::new(server_config(&self.settings.identity, &enrolment)?);
         self.endpoint.set_server_config(Some((*tls).clone()));
         let Some((job, persist)) = self.start(id, resume, &cfg)? else {
-            return Ok(Ended::Cancelled);
+            return Ok(JobEnd::Cancelled);
         };
         self.record_plan(id, &cfg, &prepared)?;
         let holders = self.holders.job(id);
         let (ptx, prx) = mpsc::unbounded_channel();
+        let prx = self.tee(id, prx);
         let renderer = tokio::spawn(ui::render(prx, cfg.rounds, true));
         let stop = stop_signal(
             Arc::clone(&self.store),
@@ -605,7 +756,7 @@ impl Service {
             verifier,
             persist: Some(persist),
             server_config: Some(tls),
-            seal_key: Some(self.identity.seal_key()),
+            seal_key: Some(self.settings.identity.seal_key()),
             cpu: None,
             holders: Some(holders.clone()),
             threshold: Some(threshold),
@@ -619,7 +770,7 @@ impl Service {
 
     /// The job's plan from its stored job file, announced; `Err(ended)` (the job failed,
     /// and is recorded so) when it cannot run here, or cannot resume what it started.
-    fn plan(&self, id: JobId, resume: bool) -> Result<std::result::Result<Plan, Ended>> {
+    fn plan(&self, id: JobId, resume: bool) -> Result<std::result::Result<Plan, JobEnd>> {
         let store = &self.store;
         let info = store.job(id)?;
         let text = String::from_utf8(store.config(id)?).unwrap_or_default();
@@ -636,14 +787,14 @@ impl Service {
             {
                 Some(why) => why,
                 None => {
-                    announce(id, &info.name, &plan, &self.opts.keys);
+                    announce(id, &info.name, &plan, &self.settings.keys);
                     return Ok(Ok(plan));
                 }
             },
         };
         eprintln!("job {id}: {why}");
         store.fail(id, &why)?;
-        Ok(Err(Ended::Failed(why)))
+        Ok(Err(JobEnd::Failed(why)))
     }
 
     /// A proven job's verifier, from its keys (set up when missing, off the executor).
@@ -651,7 +802,7 @@ impl Service {
         let Some(spec) = cfg.proof else {
             return Ok(None);
         };
-        let (c, keys) = (cfg.clone(), self.opts.keys.clone());
+        let (c, keys) = (cfg.clone(), self.settings.keys.clone());
         let (p, _) =
             tokio::task::spawn_blocking(move || Proving::load_or_setup(&c, &keys)).await??;
         Ok(Some(Verifier::new(
@@ -675,6 +826,10 @@ impl Service {
                 }
                 other => other?,
             };
+            self.tell(Event::Started {
+                job: id,
+                resumed_at: Some(r.point.next_round),
+            });
             println!(
                 "resumed job {id} at round {} ({} completed{}) {:.2} s after the coordinator started",
                 r.point.next_round,
@@ -682,7 +837,7 @@ impl Service {
                 r.abandoned
                     .map(|a| format!("; round {a} was in flight and is abandoned"))
                     .unwrap_or_default(),
-                self.started.elapsed().as_secs_f64()
+                self.settings.started.elapsed().as_secs_f64()
             );
             return Ok(Some((Job::resume(cfg.clone(), r.point, now), persist)));
         }
@@ -695,6 +850,10 @@ impl Service {
             other => other?,
         };
         println!("started job {id}");
+        self.tell(Event::Started {
+            job: id,
+            resumed_at: None,
+        });
         Ok(Some((Job::new(cfg.clone(), initial, now), persist)))
     }
 
@@ -727,7 +886,7 @@ impl Service {
         cfg: &JobConfig,
         prepared: &Prepared,
         threshold: f64,
-    ) -> Result<Ended> {
+    ) -> Result<JobEnd> {
         let store = &self.store;
         let cancelled = || matches!(store.job(id).map(|j| j.state), Ok(JobState::Cancelled));
         match result {
@@ -739,25 +898,25 @@ impl Service {
                             "job {id} stopped after {} rounds: {e}",
                             summary.rounds_completed
                         );
-                        Ended::Failed(e)
+                        JobEnd::Failed(e)
                     }
                     None => {
                         println!(
                             "job complete: {} rounds (job {id}); model and metrics in {}",
                             summary.rounds_completed,
-                            self.opts.out.display()
+                            self.settings.out.display()
                         );
-                        Ended::Finished
+                        JobEnd::Finished
                     }
                 })
             }
             Err(_) if cancelled() => {
                 println!("job {id} cancelled");
-                Ok(Ended::Cancelled)
+                Ok(JobEnd::Cancelled)
             }
             Err(CoordinatorError::Shutdown { rounds }) => {
                 println!("stopping with job {id} at {rounds} completed rounds");
-                Ok(Ended::Quit)
+                Ok(JobEnd::Parked)
             }
             Err(e @ CoordinatorError::Store(_)) => Err(e.into()),
             Err(e) => {
@@ -766,7 +925,7 @@ impl Service {
                     Ok(_) | Err(StoreError::WrongState { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
-                Ok(Ended::Failed(why))
+                Ok(JobEnd::Failed(why))
             }
         }
     }
@@ -780,7 +939,7 @@ impl Service {
         summary: &JobSummary,
         threshold: f64,
     ) -> Result<()> {
-        let out = &self.opts.out;
+        let out = &self.settings.out;
         let rounds: Vec<RoundRecord> = self
             .store
             .rounds::<RoundRecord>(id)?
@@ -807,7 +966,7 @@ impl Service {
             let summary = AuditSummary {
                 passed: report.passed(),
                 proofs: report.rounds.iter().map(|r| r.survivors).sum(),
-                problems: report.problems.clone(),
+                problems: report.problems.iter().map(ToString::to_string).collect(),
             };
             println!(
                 "transcript in {}: audit {} ({} proofs); check it with: cairn audit {}",
