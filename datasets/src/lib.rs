@@ -50,7 +50,7 @@ pub use options::{LoadOptions, MissingPolicy, TailPolicy, TextPolicy};
 pub use partition::{partition, partition_indices, Partition};
 pub use paths::{
     default_account_labels, default_account_txs, default_fraud_csv, shared_datasets_dir,
-    SHARED_DATASETS_ENV,
+    shared_files, SHARED_DATASETS_ENV,
 };
 pub use pipeline::{
     load_csv, load_raw, load_raw_csv, load_unlabelled, prepare, require_both_classes,

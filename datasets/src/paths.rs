@@ -38,3 +38,32 @@ pub fn default_account_labels() -> PathBuf {
         .join("eth-account-txs")
         .join("labels.csv")
 }
+
+/// `paths` when every one is a file; otherwise `None`, after printing which one is absent as
+/// a `SKIP:` line. Tests and benchmarks that need the shared data (absent from some
+/// checkouts) skip through this, so they all say the same thing.
+pub fn shared_files<const N: usize>(paths: [PathBuf; N]) -> Option<[PathBuf; N]> {
+    if paths.iter().all(|p| p.is_file()) {
+        return Some(paths);
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    println!(
+        "SKIP: {} is absent (set {SHARED_DATASETS_ENV})",
+        names.join(" or ")
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_files_are_given_back_only_when_all_exist() {
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let absent = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("no-such-file.csv");
+        assert_eq!(shared_files([here.clone()]), Some([here.clone()]));
+        assert_eq!(shared_files([here.clone(), absent.clone()]), None);
+        assert_eq!(shared_files([absent, here]), None);
+    }
+}

@@ -4,19 +4,12 @@ use std::collections::HashMap;
 
 use cairn_datasets::txfeatures::{extract_account_features, AccountFeatures, FEATURE_NAMES};
 use cairn_datasets::{
-    default_account_labels, default_account_txs, prepare, ExtractOptions, LoadOptions, Placeholders,
+    default_account_labels, default_account_txs, prepare, shared_files, ExtractOptions,
+    LoadOptions, Placeholders,
 };
 
 fn extract(opts: &ExtractOptions) -> Option<AccountFeatures> {
-    let (txs, labels) = (default_account_txs(), default_account_labels());
-    if !txs.is_file() || !labels.is_file() {
-        println!(
-            "SKIP: {} or {} is absent (set CAIRN_SHARED_DATASETS)",
-            txs.display(),
-            labels.display()
-        );
-        return None;
-    }
+    let [txs, labels] = shared_files([default_account_txs(), default_account_labels()])?;
     Some(extract_account_features(&txs, &labels, opts).expect("the shared export extracts"))
 }
 

@@ -15,8 +15,8 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use cairn_datasets::{
-    default_fraud_csv, load_csv, load_raw, load_unlabelled, DatasetError, DropReason, LoadOptions,
-    Prepared,
+    default_fraud_csv, load_csv, load_raw, load_unlabelled, shared_files, DatasetError, DropReason,
+    LoadOptions, Prepared,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
@@ -24,16 +24,8 @@ use parquet::file::properties::WriterProperties;
 
 /// The shared fraud table, or `None` (with a message) when this checkout has no shared data.
 fn fraud_csv() -> Option<PathBuf> {
-    let path = default_fraud_csv();
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!(
-            "SKIP: {} is absent (set CAIRN_SHARED_DATASETS)",
-            path.display()
-        );
-        None
-    }
+    let [path] = shared_files([default_fraud_csv()])?;
+    Some(path)
 }
 
 /// A CSV as its header and its records, cells verbatim (not trimmed).

@@ -3,20 +3,14 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use cairn_datasets::{default_fraud_csv, load_csv, DropReason, LoadOptions, Prepared, TextPolicy};
+use cairn_datasets::{
+    default_fraud_csv, load_csv, shared_files, DropReason, LoadOptions, Prepared, TextPolicy,
+};
 
 /// The shared file, or `None` (with a message) when this checkout has no shared data.
 fn fraud_csv() -> Option<PathBuf> {
-    let path = default_fraud_csv();
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!(
-            "SKIP: {} is absent (set CAIRN_SHARED_DATASETS)",
-            path.display()
-        );
-        None
-    }
+    let [path] = shared_files([default_fraud_csv()])?;
+    Some(path)
 }
 
 fn load(opts: &LoadOptions) -> Option<Prepared> {

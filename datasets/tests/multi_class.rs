@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray
 use arrow_schema::{DataType, Field, Schema};
 use cairn_datasets::{
     binary_classes, default_account_labels, default_fraud_csv, load_csv, load_raw, partition,
-    prepare_for_job, DataSpec, DatasetError, LoadOptions, Partition, MAX_CLASSES,
+    prepare_for_job, shared_files, DataSpec, DatasetError, LoadOptions, Partition, MAX_CLASSES,
 };
 use parquet::arrow::ArrowWriter;
 
@@ -328,15 +328,7 @@ fn the_split_keeps_each_class_s_share() {
 /// `kind`: `benign` (FLAG 0), `phish_hack` (FLAG 1 and the address's `label_source` in the account-labels
 /// file names `etherscan_phish_hack`), else `fraud`. Written to `dir`; `None` without the shared data.
 fn derive_kinds(dir: &Path) -> Option<PathBuf> {
-    let (fraud, labels) = (default_fraud_csv(), default_account_labels());
-    if !fraud.is_file() || !labels.is_file() {
-        println!(
-            "SKIP: {} or {} is absent (set CAIRN_SHARED_DATASETS)",
-            fraud.display(),
-            labels.display()
-        );
-        return None;
-    }
+    let [fraud, labels] = shared_files([default_fraud_csv(), default_account_labels()])?;
     let mut sources: HashMap<String, String> = HashMap::new();
     let mut rdr = csv::Reader::from_path(&labels).expect("labels open");
     let header = rdr.headers().expect("header").clone();
