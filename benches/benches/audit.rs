@@ -353,8 +353,13 @@ async fn bench() -> Result<()> {
     let report = audit(&t);
     if !report.passed() {
         bail!(
-            "the transcript does not pass its audit: {:?}",
-            report.problems
+            "the transcript does not pass its audit: {}",
+            report
+                .problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         );
     }
     let (vk_bytes, items) = proof_items(&t).map_err(|e| anyhow!(e))?;

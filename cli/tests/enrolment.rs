@@ -533,11 +533,12 @@ fn a_proven_job_resumed_after_a_kill_audits_clean_across_the_restart() {
     }
     let report = cairn_coordinator::audit::audit(&forged);
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.contains("committed to another dataset before the resume")),
-        "{:?}",
+        report.problems.iter().any(|f| matches!(
+            f.kind,
+            cairn_coordinator::audit::FindingKind::DatasetChanged { identity, .. }
+                if identity == key0.public()
+        )),
+        "{:#?}",
         report.problems
     );
 }

@@ -9,9 +9,10 @@ use ark_groth16::Groth16;
 use cairn_cli::export_verifier::{from_transcript, write};
 use cairn_cli::federate::{run_federated, Proving};
 use cairn_cli::options::TrainArgs;
-use cairn_coordinator::audit::audit;
+use cairn_coordinator::audit::{audit, FindingKind};
 use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer, Trainer};
+use cairn_protocol::round::SurvivorSignatureError;
 use cairn_protocol::transcript::{Entry, Transcript};
 use cairn_protocol::wire::ProvenInput;
 use tokio::sync::mpsc;
@@ -28,6 +29,13 @@ fn proven_args() -> TrainArgs {
         join_timeout: Some(60),
         ..TrainArgs::default()
     }
+}
+
+/// Whether one of `kinds` is of the kind the pattern names.
+macro_rules! has {
+    ($kinds:expr, $kind:pat) => {
+        $kinds.iter().any(|k| matches!(k, $kind))
+    };
 }
 
 /// Edits the inputs, S and the new model hash of the round record at `at`.
@@ -114,18 +122,35 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
         edit(&mut bad);
         let report = audit(&bad);
         assert!(!report.passed());
-        report.problems.join("\n")
+        report
+            .problems
+            .into_iter()
+            .map(|f| f.kind)
+            .collect::<Vec<_>>()
+    };
+    // The survivors' ids in the record's order, for the findings that name them.
+    let Entry::Round { inputs, .. } = &t.records[round_at].entry else {
+        unreachable!("found as a round")
+    };
+    let ids: Vec<u32> = inputs.iter().map(|(p, _)| *p).collect();
+    let proof_of = |kinds: &[FindingKind], who: u32| {
+        kinds.iter().any(
+            |k| matches!(k, FindingKind::ProofInvalid { participant, .. } if *participant == who),
+        )
     };
     let p = tampered(&|b| edit_round(b, round_at, |inputs, _, _| inputs[1].1.proof[5] ^= 1));
-    assert!(p.contains("proof") && p.contains("chain"), "{p}");
+    assert!(
+        proof_of(&p, ids[1]) && has!(p, FindingKind::Chain { .. }),
+        "{p:#?}"
+    );
     let p = tampered(&|b| {
         edit_round(b, round_at, |inputs, _, _| {
             inputs[0].1.commitment = inputs[1].1.commitment.clone()
         })
     });
     assert!(
-        p.contains("participant 0: proof") && p.contains("aggregate"),
-        "{p}"
+        proof_of(&p, ids[0]) && has!(p, FindingKind::AggregateInvalid { .. }),
+        "{p:#?}"
     );
     // A survivor signature: a flipped byte, one dropped below the threshold.
     let p = tampered(&|bad: &mut Transcript| {
@@ -137,7 +162,15 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
             survivor_signatures[0].1 .0[7] ^= 1;
         }
     });
-    assert!(p.contains("survivor-list signature does not verify"), "{p}");
+    assert!(
+        has!(
+            p,
+            FindingKind::SurvivorSignatures {
+                error: SurvivorSignatureError::Invalid(_)
+            }
+        ),
+        "{p:#?}"
+    );
     let p = tampered(&|bad: &mut Transcript| {
         if let Entry::Round {
             survivor_signatures,
@@ -148,26 +181,60 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
             survivor_signatures.truncate(*threshold as usize - 1);
         }
     });
-    assert!(p.contains("threshold needs"), "{p}");
+    assert!(
+        has!(
+            p,
+            FindingKind::SurvivorSignatures {
+                error: SurvivorSignatureError::TooFew { .. }
+            }
+        ),
+        "{p:#?}"
+    );
     let p = tampered(&|b| edit_round(b, round_at, |_, s, _| s[0] += 1));
-    assert!(p.contains("aggregate") && p.contains("replaying S"), "{p}");
+    assert!(
+        has!(p, FindingKind::AggregateInvalid { .. }) && has!(p, FindingKind::ModelMismatch),
+        "{p:#?}"
+    );
     let p = tampered(&|b| edit_round(b, round_at, |_, _, h| h[0] ^= 1));
-    assert!(p.contains("replaying S") && !p.contains("aggregate"), "{p}");
+    assert!(
+        has!(p, FindingKind::ModelMismatch)
+            && !has!(
+                p,
+                FindingKind::AggregateInvalid { .. } | FindingKind::ScaleMismatch { .. }
+            ),
+        "{p:#?}"
+    );
     let p = tampered(&|bad: &mut Transcript| {
         bad.records.remove(round_at);
     });
     assert!(
-        p.contains("chain") && p.contains("did not start from the previous"),
-        "{p}"
+        has!(p, FindingKind::Chain { .. }) && has!(p, FindingKind::WrongStartModel),
+        "{p:#?}"
     );
     let p = tampered(&|bad: &mut Transcript| bad.records.swap(round_at, round_at + 1));
-    assert!(p.contains("chain") && p.contains("was due"), "{p}");
+    assert!(
+        has!(p, FindingKind::Chain { .. })
+            && has!(
+                p,
+                FindingKind::OutOfSequence { .. } | FindingKind::ResumeRound { .. }
+            ),
+        "{p:#?}"
+    );
     let p = tampered(&|bad: &mut Transcript| {
         if let Entry::Enrolled { dataset, .. } = &mut bad.records[1].entry {
             dataset.root[0] ^= 1;
         }
     });
-    assert!(p.contains("dataset commitment"), "{p}");
+    let Entry::Enrolled { participant, .. } = t.records[1].entry else {
+        panic!("record 1 is an enrolment: {:?}", t.records[1].entry)
+    };
+    assert!(
+        p.iter().any(|k| matches!(
+            k,
+            FindingKind::DatasetSignature { participant: q, .. } if *q == participant
+        )),
+        "{p:#?}"
+    );
     // The file format round-trips.
     assert_eq!(Transcript::from_bytes(&t.to_bytes()).expect("decodes"), t);
 
@@ -313,8 +380,8 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
         report
             .problems
             .iter()
-            .any(|p| p.contains(&format!("participant {}: proof", 1))),
-        "{:?}",
+            .any(|f| matches!(f.kind, FindingKind::ProofInvalid { participant: 1, .. })),
+        "{:#?}",
         report.problems
     );
     // Another round beacon than the one the holders' beacons derive from.
@@ -327,7 +394,7 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
         report
             .problems
             .iter()
-            .filter(|p| p.contains("beacon is not the round's"))
+            .filter(|f| matches!(f.kind, FindingKind::WrongHolderBeacon { .. }))
             .count(),
         3,
         "{:?}",
@@ -353,26 +420,29 @@ async fn a_sampled_step_job_over_quic_proves_challenged_steps_and_audits_clean()
     let report = audit(&rescaled);
     // Re-chaining also moves the head the coordinator and the holders signed: the seal no
     // longer verifies (#12 item 5), and nothing else is wrong.
+    let at_2_20 = |k: &FindingKind| matches!(k, FindingKind::ScaleMismatch { scale_bits: 20, .. });
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.contains("aggregates at 2^20"))
-            && report
-                .problems
-                .iter()
-                .all(|p| p.contains("aggregates at 2^20")
-                    || p.contains("seal does not verify")
-                    || p.contains("countersignature")
-                    || p.contains("countersigned the end")),
-        "{:?}",
+        report.problems.iter().any(|f| at_2_20(&f.kind))
+            && report.problems.iter().all(|f| at_2_20(&f.kind)
+                || matches!(
+                    f.kind,
+                    FindingKind::SealInvalid
+                        | FindingKind::CountersignatureInvalid { .. }
+                        | FindingKind::TooFewCountersignatures { .. }
+                )),
+        "{:#?}",
         report.problems
     );
     // A chain dropped from the record.
     let mut bad = t.clone();
     edit_round(&mut bad, round_at, |inputs, _, _| inputs[0].1.steps = None);
-    assert!(audit(&bad)
-        .problems
-        .iter()
-        .any(|p| p.contains("no step chain")));
+    let report = audit(&bad);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::MissingStepChain { participant: 0 })),
+        "{:#?}",
+        report.problems
+    );
 }

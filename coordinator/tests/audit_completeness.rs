@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use cairn_circuits::training::{proof, prover::Prover};
-use cairn_coordinator::audit::{audit, AuditReport};
+use cairn_coordinator::audit::{audit, AuditReport, FindingKind};
 use cairn_crypto::secagg::survivors_payload;
 use cairn_crypto::sign::IdentityKey;
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 use cairn_proofs::rounds::{self, proof_spec, prove_update, replay_update, CommittedData};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{HyperParams, ModelSpec};
-use cairn_protocol::randomness::{self, Contribution};
-use cairn_protocol::round::{mean_from_sum, SecureSettings};
+use cairn_protocol::randomness::{self, Contribution, RandomnessError};
+use cairn_protocol::round::{mean_from_sum, SecureSettings, SurvivorSignatureError};
 use cairn_protocol::server_opt::{ServerOptState, ServerOptimizer};
 use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Transcript};
 use cairn_protocol::wire::{DatasetCommitment, PROVEN_SCALE_BITS};
@@ -198,13 +198,21 @@ fn entries(t: &Transcript) -> Vec<Entry> {
     t.records.iter().map(|r| r.entry.clone()).collect()
 }
 
-fn assert_fails(report: &AuditReport, needle: &str) {
-    assert!(!report.passed(), "passed: {report:?}");
-    assert!(
-        report.problems.iter().any(|p| p.contains(needle)),
-        "no problem mentions {needle:?}: {:?}",
-        report.problems
-    );
+/// The report fails, and one of its findings is of the kind the pattern names.
+macro_rules! assert_finds {
+    ($report:expr, $kind:pat $(if $guard:expr)?) => {{
+        let report: &AuditReport = $report;
+        assert!(!report.passed(), "passed: {report:?}");
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|f| matches!(&f.kind, $kind $(if $guard)?)),
+            "no finding is {}: {:#?}",
+            stringify!($kind),
+            report.problems
+        );
+    }};
 }
 
 #[test]
@@ -234,10 +242,19 @@ fn an_unsigned_round_with_threshold_zero_fails() {
         e
     }));
     let report = audit(&forged);
-    assert_fails(&report, "records threshold 0, but 3 selected holders");
-    assert_fails(
+    assert_finds!(
         &report,
-        "0 survivor signature(s), the round's threshold needs 2",
+        FindingKind::ThresholdMismatch {
+            recorded: 0,
+            selected: 3,
+            ..
+        }
+    );
+    assert_finds!(
+        &report,
+        FindingKind::SurvivorSignatures {
+            error: SurvivorSignatureError::TooFew { have: 0, need: 2 }
+        }
     );
 }
 
@@ -249,7 +266,7 @@ fn a_transcript_cut_short_fails() {
     let header = 2 + HOLDERS as usize;
     for keep in [header - 1, header, header + 1] {
         let cut = rechain(entries(&job.t).into_iter().take(keep));
-        assert_fails(&audit(&cut), "no Finished record");
+        assert_finds!(&audit(&cut), FindingKind::NotFinished);
     }
     // Cut after round 1 and sealed again by the coordinator, which cannot get the holders
     // to sign that head: with their old countersignatures copied, or with none.
@@ -263,9 +280,13 @@ fn a_transcript_cut_short_fails() {
         unreachable!()
     };
     cut.seal(1, 1, new_model_hash, false);
-    assert_fails(
+    assert_finds!(
         &audit(&cut.t),
-        "0 of round 1's survivors countersigned the end, at least t = 2 must",
+        FindingKind::TooFewCountersignatures {
+            round: 1,
+            vouching: 0,
+            threshold: 2
+        }
     );
     let Some(Entry::Finished {
         countersignatures: old,
@@ -281,7 +302,10 @@ fn a_transcript_cut_short_fails() {
     {
         *countersignatures = old;
     }
-    assert_fails(&audit(&rechain(copied)), "does not verify");
+    assert_finds!(
+        &audit(&rechain(copied)),
+        FindingKind::CountersignatureInvalid { .. }
+    );
 }
 
 #[test]
@@ -315,9 +339,15 @@ fn a_round_appended_after_the_seal_or_out_of_sequence_fails() {
     let mut after = entries(&job.t);
     after.push(empty.clone());
     let report = audit(&rechain(after));
-    assert_fails(&report, "recorded after the job's end");
-    assert_fails(&report, "round 9 recorded where round 2 was due");
-    assert_fails(&report, "survivor(s) applied, the job needs at least 2");
+    assert_finds!(&report, FindingKind::AfterSeal { .. });
+    assert_finds!(
+        &report,
+        FindingKind::OutOfSequence {
+            round: 9,
+            expected: 2
+        }
+    );
+    assert_finds!(&report, FindingKind::TooFewSurvivors { need: 2, .. });
 
     // Slipped in before the seal (the coordinator re-seals, with no holder's signature).
     let mut before = entries(&job.t);
@@ -330,9 +360,18 @@ fn a_round_appended_after_the_seal_or_out_of_sequence_fails() {
     };
     resealed.seal(9, 2, new_model_hash, false);
     let report = audit(&resealed.t);
-    assert_fails(&report, "round 9 recorded where round 2 was due");
-    assert_fails(&report, "no SecAgg+ parameters for 0 selected holders");
-    assert_fails(&report, "of round 9's survivors countersigned the end");
+    assert_finds!(
+        &report,
+        FindingKind::OutOfSequence {
+            round: 9,
+            expected: 2
+        }
+    );
+    assert_finds!(&report, FindingKind::NoSecAggParams { selected: 0, .. });
+    assert_finds!(
+        &report,
+        FindingKind::TooFewCountersignatures { round: 9, .. }
+    );
 }
 
 /// #12 item 4: the auditor re-derives every round seed from the recorded contributions.
@@ -347,17 +386,17 @@ fn round_seeds_not_drawn_from_the_recorded_randomness_fail() {
             *round_seed = [7; 32];
         }
     }
-    assert_fails(&audit(&rechain(e)), "not the job's randomness for round 1");
+    assert_finds!(
+        &audit(&rechain(e)),
+        FindingKind::SeedNotDerived { round: 1 }
+    );
     // Or leaves the randomness out.
     let e: Vec<Entry> = base
         .iter()
         .filter(|e| !matches!(e, Entry::Randomness { .. }))
         .cloned()
         .collect();
-    assert_fails(
-        &audit(&rechain(e)),
-        "a round before the job's randomness was recorded",
-    );
+    assert_finds!(&audit(&rechain(e)), FindingKind::RoundBeforeRandomness);
     // Or records a contribution that does not open its commitment.
     let mut e = base.clone();
     for entry in &mut e {
@@ -365,7 +404,12 @@ fn round_seeds_not_drawn_from_the_recorded_randomness_fail() {
             contributions[0].reveal[0] ^= 1;
         }
     }
-    assert_fails(&audit(&rechain(e)), "does not open its commitment");
+    assert_finds!(
+        &audit(&rechain(e)),
+        FindingKind::Randomness {
+            error: RandomnessError::BadReveal(_)
+        }
+    );
     // Or records it twice.
     let mut e = base;
     let again = e
@@ -374,5 +418,5 @@ fn round_seeds_not_drawn_from_the_recorded_randomness_fail() {
         .cloned()
         .expect("recorded");
     e.insert(5, again);
-    assert_fails(&audit(&rechain(e)), "recorded twice");
+    assert_finds!(&audit(&rechain(e)), FindingKind::RandomnessTwice);
 }

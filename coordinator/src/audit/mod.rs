@@ -10,6 +10,14 @@
 //! parts once, decoding in parallel on all cores, one randomised batch equation, and each
 //! proof on its own only when the batch fails, to name the bad ones). [`proof_items`] gives
 //! the same list to `cairn export-verifier --transcript`.
+//!
+//! Each problem is a [`Finding`]: where ([`Location`]) and what ([`FindingKind`], one
+//! variant per kind of problem, its facts as fields); its `Display` is the line `cairn
+//! audit` prints.
+
+mod findings;
+
+pub use findings::{Finding, FindingKind, Location, NoJob};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -60,13 +68,16 @@ impl ProofItem {
     }
 }
 
-/// The job's verifying key (as recorded) and every proof in `t`, in order.
-pub fn proof_items(t: &Transcript) -> Result<(Vec<u8>, Vec<ProofItem>), String> {
+/// The job's verifying key (as recorded) and every proof in `t`, in order; without a job
+/// header, what the walk found instead.
+pub fn proof_items(t: &Transcript) -> Result<(Vec<u8>, Vec<ProofItem>), NoJob> {
     let mut report = AuditReport::default();
     let (header, items) = walk(t, &mut report);
     match header {
         Some((_, vk)) => Ok((vk, items)),
-        None => Err(report.problems.join("; ")),
+        None => Err(NoJob {
+            findings: report.problems,
+        }),
     }
 }
 
@@ -103,7 +114,7 @@ pub struct AuditReport {
     /// Per-round findings.
     pub rounds: Vec<RoundAudit>,
     /// Every problem found, each naming the record and what is wrong.
-    pub problems: Vec<String>,
+    pub problems: Vec<Finding>,
     /// Sampled-step jobs: what the sampling is worth ([`Sampling`]).
     pub sampling: Option<Sampling>,
     /// The transcript ends with its seal ([`Entry::Finished`]).
@@ -161,9 +172,12 @@ pub fn audit(t: &Transcript) -> AuditReport {
     let pvk = match proof::vk_from_bytes(&shape, &vk_bytes) {
         Ok(vk) => proof::prepare(&vk),
         Err(e) => {
-            report
-                .problems
-                .push(format!("record 0: verifying key: {e}"));
+            report.problems.push(Finding::new(
+                Location::Record(0),
+                FindingKind::VerifyingKey {
+                    reason: e.to_string(),
+                },
+            ));
             return report;
         }
     };
@@ -175,9 +189,15 @@ pub fn audit(t: &Transcript) -> AuditReport {
                     r.proofs_ok += 1;
                 }
             }
-            Err(e) => report.problems.push(format!(
-                "record {} (round {}): participant {}: proof: {e}",
-                it.record, it.round, it.participant
+            Err(error) => report.problems.push(Finding::new(
+                Location::Round {
+                    record: it.record,
+                    round: it.round,
+                },
+                FindingKind::ProofInvalid {
+                    participant: it.participant,
+                    error,
+                },
             )),
         }
     }
@@ -241,7 +261,10 @@ pub fn verify_items(
 /// circuit shape and recorded verifying key (`None` when the transcript has no job header).
 fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, Vec<ProofItem>) {
     if let Err(e) = t.verify_chain() {
-        report.problems.push(format!("chain: {e}"));
+        report.problems.push(Finding::new(
+            Location::Transcript,
+            FindingKind::Chain { error: Arc::new(e) },
+        ));
     }
     let Some(Entry::Job {
         job_id,
@@ -260,22 +283,26 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
     else {
         report
             .problems
-            .push("record 0: the transcript does not start with the job".into());
+            .push(Finding::new(Location::Record(0), FindingKind::NoJobHeader));
         return (None, Vec::new());
     };
     if *scale_bits != cairn_protocol::wire::PROVEN_SCALE_BITS {
-        report.problems.push(format!(
-            "record 0: the job aggregates at 2^{scale_bits}, but its proofs fix updates at 2^{}: every applied update would be decoded at the wrong scale",
-            cairn_protocol::wire::PROVEN_SCALE_BITS
+        report.problems.push(Finding::new(
+            Location::Record(0),
+            FindingKind::ScaleMismatch {
+                scale_bits: *scale_bits,
+                proven: cairn_protocol::wire::PROVEN_SCALE_BITS,
+            },
         ));
     }
     // The server optimiser's moments, replayed round by round as the coordinator ran them.
     let opt = match ServerOptState::new(*server, initial_model.len()) {
         Ok(o) => Some(o),
-        Err(e) => {
-            report
-                .problems
-                .push(format!("record 0: server optimiser: {e}"));
+        Err(error) => {
+            report.problems.push(Finding::new(
+                Location::Record(0),
+                FindingKind::ServerOptimiser { error },
+            ));
             None
         }
     };
@@ -317,10 +344,7 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
         w.record(r);
     }
     if w.finished.is_none() {
-        w.report.problems.push(
-            "the transcript has no Finished record: it was cut short, or the job is still running or was stopped"
-                .into(),
-        );
+        w.problem(Location::Transcript, FindingKind::NotFinished);
     }
     w.report.finished = w.finished.is_some();
     w.report.enrolled = w.enrolled.len();
@@ -375,33 +399,31 @@ struct Walk<'t, 'r> {
 }
 
 impl Walk<'_, '_> {
-    fn problem(&mut self, p: String) {
-        self.report.problems.push(p);
+    fn problem(&mut self, at: Location, kind: FindingKind) {
+        self.report.problems.push(Finding::new(at, kind));
     }
 
     fn record(&mut self, r: &Record) {
-        let at = format!("record {}", r.seq);
-        if let Some(end) = self.finished {
-            self.problem(format!(
-                "{at}: recorded after the job's end (record {end}): appended to a sealed transcript"
-            ));
+        let at = Location::Record(r.seq);
+        if let Some(finished) = self.finished {
+            self.problem(at, FindingKind::AfterSeal { finished });
         }
         match &r.entry {
-            Entry::Job { .. } => self.problem(format!("{at}: a second job header")),
+            Entry::Job { .. } => self.problem(at, FindingKind::SecondJobHeader),
             Entry::Enrolled {
                 participant,
                 identity,
                 dataset,
-            } => self.enrolled(&at, *participant, identity, dataset),
-            Entry::Randomness { contributions } => self.randomness(&at, contributions),
+            } => self.enrolled(at, *participant, identity, dataset),
+            Entry::Randomness { contributions } => self.randomness(at, contributions),
             Entry::Resumed {
                 next_round,
                 abandoned,
-            } => self.resumed(&at, *next_round, *abandoned),
-            Entry::Finished { .. } => self.finished(&at, r),
+            } => self.resumed(at, *next_round, *abandoned),
+            Entry::Finished { .. } => self.finished(at, r),
             Entry::RoundFailed { round, dropped, .. } => {
                 self.enrolment_open = false;
-                self.in_sequence(&at, *round);
+                self.in_sequence(at, *round);
                 self.last_round = *round;
                 self.report.rounds.push(RoundAudit {
                     round: *round,
@@ -415,36 +437,44 @@ impl Walk<'_, '_> {
                     failed: true,
                 });
             }
-            Entry::Round { .. } => self.round(&at, r),
+            Entry::Round { .. } => self.round(at, r),
         }
     }
 
     /// A round number must be the one due.
-    fn in_sequence(&mut self, at: &str, round: u32) {
+    fn in_sequence(&mut self, at: Location, round: u32) {
         let expected = self.expected_round;
         if round != expected {
-            self.problem(format!(
-                "{at}: round {round} recorded where round {expected} was due (a gap, a repeat or a reordering)"
-            ));
+            self.problem(at, FindingKind::OutOfSequence { round, expected });
         }
         self.expected_round = round.saturating_add(1);
     }
 
     fn enrolled(
         &mut self,
-        at: &str,
+        at: Location,
         participant: u32,
         identity: &IdentityPublic,
         dataset: &DatasetCommitment,
     ) {
         if !self.enrolment_open {
             let last_round = self.last_round;
-            self.problem(format!(
-                "{at}: participant {participant} enrolled after round {last_round} began"
-            ));
+            self.problem(
+                at,
+                FindingKind::EnrolledLate {
+                    participant,
+                    last_round,
+                },
+            );
         }
-        if let Err(e) = dataset.verify(self.job_id, identity) {
-            self.problem(format!("{at}: participant {participant}: {e}"));
+        if let Err(reason) = dataset.verify(self.job_id, identity) {
+            self.problem(
+                at,
+                FindingKind::DatasetSignature {
+                    participant,
+                    reason,
+                },
+            );
         }
         self.enrolled.insert(*identity);
         let outside_roster = self
@@ -452,47 +482,44 @@ impl Walk<'_, '_> {
             .as_ref()
             .is_some_and(|(roster, _)| randomness::holder_index(roster, identity).is_none());
         if outside_roster {
-            self.problem(format!(
-                "{at}: participant {participant} enrolled after the resume, but is not in the job's randomness roster"
-            ));
+            self.problem(at, FindingKind::NotInRoster { participant });
         }
         let fact = (dataset.root, dataset.n_rows);
         if self.committed.entry(*identity).or_insert(fact) != &fact {
-            self.problem(format!(
-                "{at}: participant {participant}: identity {} committed to another dataset before the resume",
-                hex::encode(identity.0)
-            ));
+            self.problem(
+                at,
+                FindingKind::DatasetChanged {
+                    participant,
+                    identity: *identity,
+                },
+            );
         }
         self.identities.insert(participant, *identity);
         if self.datasets.insert(participant, dataset.clone()).is_some() {
-            self.problem(format!("{at}: participant {participant} enrolled twice"));
+            self.problem(at, FindingKind::EnrolledTwice { participant });
         }
     }
 
-    fn randomness(&mut self, at: &str, contributions: &[Contribution]) {
+    fn randomness(&mut self, at: Location, contributions: &[Contribution]) {
         let last_round = self.last_round;
         if self.drawn.is_some() {
-            self.problem(format!("{at}: the job's randomness recorded twice"));
+            self.problem(at, FindingKind::RandomnessTwice);
         } else if !self.report.rounds.is_empty() {
             // (After a resume that abandoned the rounds before any was recorded, the
             // randomness is drawn afresh: only recorded rounds come too early.)
-            self.problem(format!(
-                "{at}: the job's randomness recorded after round {last_round}"
-            ));
+            self.problem(at, FindingKind::RandomnessLate { last_round });
         }
-        if let Err(e) = randomness::check(contributions) {
-            self.problem(format!("{at}: the job's randomness: {e}"));
+        if let Err(error) = randomness::check(contributions) {
+            self.problem(at, FindingKind::Randomness { error });
         }
-        let missing: Vec<String> = self
+        let missing: Vec<IdentityPublic> = self
             .enrolled
             .iter()
             .filter(|id| randomness::holder_index(contributions, id).is_none())
-            .map(|id| hex::encode(id.0))
+            .copied()
             .collect();
-        for id in missing {
-            self.problem(format!(
-                "{at}: {id} enrolled but has no contribution in the job's randomness"
-            ));
+        for identity in missing {
+            self.problem(at, FindingKind::NoContribution { identity });
         }
         self.report.contributors = contributions.len();
         if self.drawn.is_none() {
@@ -503,12 +530,16 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn resumed(&mut self, at: &str, next_round: u32, abandoned: Option<u32>) {
+    fn resumed(&mut self, at: Location, next_round: u32, abandoned: Option<u32>) {
         let last_round = self.last_round;
         if abandoned.is_some_and(|a| a <= last_round) || next_round <= last_round {
-            self.problem(format!(
-                "{at}: a resume at round {next_round} after round {last_round} was recorded"
-            ));
+            self.problem(
+                at,
+                FindingKind::ResumeBackwards {
+                    next_round,
+                    last_round,
+                },
+            );
         }
         if let Some(a) = abandoned {
             self.last_round = a;
@@ -516,16 +547,20 @@ impl Walk<'_, '_> {
         }
         let expected = self.expected_round;
         if next_round != expected {
-            self.problem(format!(
-                "{at}: the resume goes on at round {next_round}, but round {expected} was due"
-            ));
+            self.problem(
+                at,
+                FindingKind::ResumeRound {
+                    next_round,
+                    expected,
+                },
+            );
         }
         self.enrolment_open = true;
         self.datasets.clear();
         self.identities.clear();
     }
 
-    fn finished(&mut self, at: &str, r: &Record) {
+    fn finished(&mut self, at: Location, r: &Record) {
         let Entry::Finished {
             last_round: sealed_last,
             rounds_completed,
@@ -550,41 +585,40 @@ impl Walk<'_, '_> {
             .verify(&payload, coordinator_signature)
             .is_err()
         {
-            self.problem(format!(
-                "{at}: the coordinator's seal does not verify under the header's key"
-            ));
+            self.problem(at, FindingKind::SealInvalid);
         }
         let began = self.expected_round.saturating_sub(1);
         if *sealed_last != began {
-            self.problem(format!(
-                "{at}: sealed at round {sealed_last}, but the transcript's last round is {began}"
-            ));
+            self.problem(
+                at,
+                FindingKind::SealedLastRound {
+                    sealed: *sealed_last,
+                    last: began,
+                },
+            );
         }
-        let completed_rounds = self.completed_rounds;
-        if *rounds_completed != completed_rounds {
-            self.problem(format!(
-                "{at}: sealed with {rounds_completed} completed round(s), the transcript holds {completed_rounds}"
-            ));
+        let completed = self.completed_rounds;
+        if *rounds_completed != completed {
+            self.problem(
+                at,
+                FindingKind::SealedCompleted {
+                    sealed: *rounds_completed,
+                    completed,
+                },
+            );
         }
         if *final_model_hash != model_hash(&self.current) {
-            self.problem(format!(
-                "{at}: the sealed final model is not the replayed one"
-            ));
+            self.problem(at, FindingKind::SealedModel);
         }
         let mut signers = BTreeSet::new();
         for (who, sig) in countersignatures {
+            let identity = *who;
             if !self.enrolled.contains(who) {
-                self.problem(format!(
-                    "{at}: countersigned by {}, which never enrolled",
-                    hex::encode(who.0)
-                ));
+                self.problem(at, FindingKind::CountersignerNotEnrolled { identity });
             } else if who.verify(&payload, sig).is_err() {
-                self.problem(format!(
-                    "{at}: the countersignature of {} does not verify",
-                    hex::encode(who.0)
-                ));
-            } else if !signers.insert(*who) {
-                self.problem(format!("{at}: {} countersigned twice", hex::encode(who.0)));
+                self.problem(at, FindingKind::CountersignatureInvalid { identity });
+            } else if !signers.insert(identity) {
+                self.problem(at, FindingKind::CountersignedTwice { identity });
             }
         }
         self.report.countersigned = signers.len();
@@ -593,14 +627,19 @@ impl Walk<'_, '_> {
             let t_last = (*t_last).min(survivors.len().max(1));
             if vouching < t_last {
                 let round = *round;
-                self.problem(format!(
-                    "{at}: {vouching} of round {round}'s survivors countersigned the end, at least t = {t_last} must"
-                ));
+                self.problem(
+                    at,
+                    FindingKind::TooFewCountersignatures {
+                        round,
+                        vouching,
+                        threshold: t_last,
+                    },
+                );
             }
         }
     }
 
-    fn round(&mut self, at: &str, r: &Record) {
+    fn round(&mut self, at: Location, r: &Record) {
         let Entry::Round {
             round,
             round_seed,
@@ -619,7 +658,10 @@ impl Walk<'_, '_> {
             return;
         };
         self.in_sequence(at, *round);
-        let at = format!("{at} (round {round})");
+        let at = Location::Round {
+            record: r.seq,
+            round: *round,
+        };
         self.enrolment_open = false;
         self.last_round = *round;
         self.completed_rounds += 1;
@@ -628,30 +670,42 @@ impl Walk<'_, '_> {
         let t_round = match self.secure.params(participants.len()) {
             Ok(p) => {
                 if *threshold as usize != p.threshold {
-                    self.problem(format!(
-                        "{at}: the round records threshold {threshold}, but {} selected holders at dropout {dropout}, corruption {corruption} give t = {}",
-                        participants.len(),
-                        p.threshold
-                    ));
+                    self.problem(
+                        at,
+                        FindingKind::ThresholdMismatch {
+                            recorded: *threshold,
+                            selected: participants.len(),
+                            dropout,
+                            corruption,
+                            threshold: p.threshold,
+                        },
+                    );
                 }
                 Some(p.threshold)
             }
-            Err(e) => {
-                self.problem(format!(
-                    "{at}: no SecAgg+ parameters for {} selected holders: {e}",
-                    participants.len()
-                ));
+            Err(error) => {
+                self.problem(
+                    at,
+                    FindingKind::NoSecAggParams {
+                        selected: participants.len(),
+                        error,
+                    },
+                );
                 None
             }
         };
         let min_survivors = self.min_survivors;
         let need = min_survivors.max(t_round.unwrap_or(0));
         if inputs.len() < need {
-            self.problem(format!(
-                "{at}: {} survivor(s) applied, the job needs at least {need} (min {min_survivors}{})",
-                inputs.len(),
-                t_round.map_or(String::new(), |t| format!(", t {t}"))
-            ));
+            self.problem(
+                at,
+                FindingKind::TooFewSurvivors {
+                    applied: inputs.len(),
+                    need,
+                    min: min_survivors,
+                    threshold: t_round,
+                },
+            );
         }
         self.last_survivors = Some((
             *round,
@@ -662,17 +716,13 @@ impl Walk<'_, '_> {
             t_round.unwrap_or(usize::MAX),
         ));
         if *global_hash != model_hash(&self.current) {
-            self.problem(format!(
-                "{at}: the round did not start from the previous round's model"
-            ));
+            self.problem(at, FindingKind::WrongStartModel);
         }
         match &self.drawn {
-            None => self.problem(format!(
-                "{at}: a round before the job's randomness was recorded"
-            )),
-            Some((_, b)) if *round_seed != randomness::round_seed(b, *round) => self.problem(
-                format!("{at}: the round seed is not the job's randomness for round {round}"),
-            ),
+            None => self.problem(at, FindingKind::RoundBeforeRandomness),
+            Some((_, b)) if *round_seed != randomness::round_seed(b, *round) => {
+                self.problem(at, FindingKind::SeedNotDerived { round: *round });
+            }
             Some(_) => {}
         }
         let st = Arc::new(RoundStatement {
@@ -683,23 +733,22 @@ impl Walk<'_, '_> {
             round_seed: *round_seed,
             proof: *self.spec,
         });
-        self.sampled_steps(&at, *round, inputs, beacon.as_ref());
+        self.sampled_steps(at, *round, inputs, beacon.as_ref());
         for (p, input) in inputs {
+            let participant = *p;
             let Some(dataset) = self.datasets.get(p).cloned() else {
-                self.problem(format!("{at}: participant {p} never enrolled"));
+                self.problem(at, FindingKind::NeverEnrolled { participant });
                 continue;
             };
             if !participants.contains(p) {
-                self.problem(format!("{at}: participant {p} was not selected"));
+                self.problem(at, FindingKind::NotSelected { participant });
             }
             let index = self
                 .drawn
                 .as_ref()
                 .and_then(|(roster, _)| randomness::holder_index(roster, self.identities.get(p)?));
             let Some(index) = index else {
-                self.problem(format!(
-                    "{at}: participant {p} has no place in the job's randomness roster"
-                ));
+                self.problem(at, FindingKind::NoRosterPlace { participant });
                 continue;
             };
             self.items.push(ProofItem {
@@ -727,8 +776,8 @@ impl Walk<'_, '_> {
         let signatures_ok = match signed {
             _ if t_round.is_none() => false,
             Ok(_) => true,
-            Err(e) => {
-                self.problem(format!("{at}: {e}"));
+            Err(error) => {
+                self.problem(at, FindingKind::SurvivorSignatures { error });
                 false
             }
         };
@@ -739,14 +788,14 @@ impl Walk<'_, '_> {
         };
         let sum_ok = match checked {
             Ok(()) => true,
-            Err(e) => {
-                self.problem(format!("{at}: aggregate: {e}"));
+            Err(error) => {
+                self.problem(at, FindingKind::AggregateInvalid { error });
                 false
             }
         };
         if update_sum.len() != self.current.len() {
-            let (s, m) = (update_sum.len(), self.current.len());
-            self.problem(format!("{at}: S has {s} values, the model {m}"));
+            let (sum, model) = (update_sum.len(), self.current.len());
+            self.problem(at, FindingKind::SumLength { sum, model });
         }
         // The applied update is rebuilt from S at the scale the proofs fix, whatever the
         // header claims (a header at another scale is a problem of its own).
@@ -756,17 +805,17 @@ impl Walk<'_, '_> {
             cairn_protocol::wire::PROVEN_SCALE_BITS,
         );
         let stepped = match self.opt.as_mut() {
-            Some(o) => o.apply(&mut self.current, &mean).map_err(|e| e.to_string()),
-            None => Err("no usable server optimiser".into()),
+            Some(o) => o
+                .apply(&mut self.current, &mean)
+                .map_err(|error| FindingKind::ServerStep { error }),
+            None => Err(FindingKind::NoServerOptimiser),
         };
-        if let Err(e) = stepped {
-            self.problem(format!("{at}: server step: {e}"));
+        if let Err(kind) = stepped {
+            self.problem(at, kind);
         }
         let model_ok = model_hash(&self.current) == *new_model_hash;
         if !model_ok {
-            self.problem(format!(
-                "{at}: replaying S from the previous model does not give the recorded model"
-            ));
+            self.problem(at, FindingKind::ModelMismatch);
         }
         self.report.rounds.push(RoundAudit {
             round: *round,
@@ -785,14 +834,14 @@ impl Walk<'_, '_> {
     /// round's beacon); step chains in a job that proves every step are a problem.
     fn sampled_steps(
         &mut self,
-        at: &str,
+        at: Location,
         round: u32,
         inputs: &[(u32, ProvenInput)],
         beacon: Option<&[u8; 32]>,
     ) {
         let Some(s) = self.spec.sampled_steps else {
             if beacon.is_some() || inputs.iter().any(|(_, i)| i.steps.is_some()) {
-                self.problem(format!("{at}: step chains in a job that proves every step"));
+                self.problem(at, FindingKind::UnexpectedStepChains);
             }
             return;
         };
@@ -803,19 +852,15 @@ impl Walk<'_, '_> {
                 sampled: s,
                 ..Sampling::default()
             });
-            self.problem(format!(
-                "{at}: a sampled-step round without its beacon: no challenge can be re-derived"
-            ));
+            self.problem(at, FindingKind::MissingBeacon);
             return;
         };
         for (p, input) in inputs {
             match &input.steps {
-                None => self.problem(format!(
-                    "{at}: participant {p}: no step chain in a sampled-step round"
-                )),
-                Some(c) if c.beacon != holder_beacon(b, round, *p) => self.problem(format!(
-                    "{at}: participant {p}: its beacon is not the round's beacon's"
-                )),
+                None => self.problem(at, FindingKind::MissingStepChain { participant: *p }),
+                Some(c) if c.beacon != holder_beacon(b, round, *p) => {
+                    self.problem(at, FindingKind::WrongHolderBeacon { participant: *p });
+                }
                 Some(_) => {
                     let n = self.proven_rounds.entry(*p).or_insert(0u32);
                     *n += 1;
