@@ -19,6 +19,8 @@
 //!   aggregate check), run off the event loop.
 //! - [`client`], [`secure_client`]: the participant's state machine and its
 //!   secure-aggregation phases.
+//! - [`privacy`]: distributed differential privacy in a secure round (what a holder masks,
+//!   how the coordinator reads the noisy sum).
 //! - [`metrics`]: log loss, accuracy, AUC, ROC.
 //! - [`server_opt`]: the server optimisers (FedAvg, FedAdam, FedYogi) and their state.
 //! - [`transcript`]: the hash-chained transcript of a proven job, for `cairn audit`.
@@ -30,6 +32,7 @@ pub mod client;
 pub mod enrolment;
 pub mod job;
 pub mod metrics;
+pub mod privacy;
 pub mod randomness;
 pub mod round;
 pub mod round_common;
