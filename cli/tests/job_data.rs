@@ -7,11 +7,13 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 mod common;
-use common::{cairn, cairn_job, ok, serving_coordinator, serving_holder, uniform, Proc};
+use common::{
+    cairn, cairn_job, ok, predict, predict_output, serving_coordinator, serving_holder, uniform,
+    Proc,
+};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -130,24 +132,14 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
     let fresh = dir.path().join("fresh.csv");
     table(&fresh, 600, 9, &["e", "c", "y", "b", "a"]);
     let scores = dir.path().join("scores.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["predict", "--model"])
-        .arg(pulled.join("model.safetensors"))
-        .arg("--data")
-        .arg(&fresh)
-        .arg("--out")
-        .arg(&scores)
-        .output()
-        .expect("cairn predict");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    let lines: Vec<String> = std::fs::read_to_string(&scores)
-        .expect("scores")
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(lines[0], "row,score,label");
-    assert_eq!(lines.len(), 601, "a score per row");
+    let p = predict(
+        &pulled.join("model.safetensors"),
+        &fresh,
+        &["--out", scores.to_str().expect("utf-8")],
+    );
+    assert_eq!(p.header.join(","), "row,score,label");
+    assert_eq!(p.rows.len(), 600, "a score per row");
+    let err = &p.stderr;
     let auc: f64 = err
         .split("AUC ")
         .nth(1)
@@ -170,31 +162,21 @@ fn holders_prepare_their_own_tables_for_the_jobs_data_and_one_that_cannot_says_w
         })
         .collect();
     std::fs::write(&fresh, partly.join("\n") + "\n").expect("write");
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["predict", "--model"])
-        .arg(pulled.join("model.safetensors"))
-        .arg("--data")
-        .arg(&fresh)
-        .output()
-        .expect("cairn predict");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    let out = String::from_utf8_lossy(&o.stdout);
+    let p = predict(&pulled.join("model.safetensors"), &fresh, &[]);
     assert_eq!(
-        out.lines().filter(|l| l.ends_with(',')).count(),
+        p.rows
+            .iter()
+            .filter(|r| r.last().is_some_and(String::is_empty))
+            .count(),
         200,
-        "{out}"
+        "{:?}",
+        p.rows
     );
+    let err = &p.stderr;
     assert!(err.contains("200 rows have no label yet"), "{err}");
 
     // A table without one of the model's columns is refused, naming it.
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["predict", "--model"])
-        .arg(pulled.join("model.safetensors"))
-        .arg("--data")
-        .arg(&files[2].1)
-        .output()
-        .expect("cairn predict");
+    let o = predict_output(&pulled.join("model.safetensors"), &files[2].1, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains(": b"), "{err}");
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 mod common;
 use common::{
-    account_txs, cairn_job, fraud_csv, ok, refused, serving_coordinator, serving_holder, uniform,
-    Proc,
+    account_txs, cairn_job, fraud_csv, ok, predict, refused, serving_coordinator, serving_holder,
+    uniform, Proc,
 };
 
 const LIMIT: Duration = Duration::from_secs(240);
@@ -210,32 +210,23 @@ fn a_three_class_job_trains_over_secure_aggregation_and_reports_each_class() {
     // `cairn predict`: the most probable class and each class's probability per row.
     let fresh = dir.path().join("fresh.csv");
     table(&fresh, 600, 9, &["c", "kind", "b", "a"], false);
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["predict", "--model"])
-        .arg(pulled.join("model.safetensors"))
-        .arg("--data")
-        .arg(&fresh)
-        .output()
-        .expect("cairn predict");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    let csv = String::from_utf8_lossy(&o.stdout);
-    let lines: Vec<&str> = csv.lines().collect();
+    let p = predict(&pulled.join("model.safetensors"), &fresh, &[]);
     assert_eq!(
-        lines[0],
+        p.header.join(","),
         "row,predicted,p_benign,p_mev_bot,p_phishing,label"
     );
-    assert_eq!(lines.len(), 601);
-    let cells: Vec<&str> = lines[1].split(',').collect();
-    assert!(KINDS.contains(&cells[1]), "{}", lines[1]);
+    assert_eq!(p.rows.len(), 600);
+    let cells = &p.rows[0];
+    assert!(KINDS.contains(&cells[1].as_str()), "{cells:?}");
     let total: f64 = cells[2..5]
         .iter()
         .map(|c| c.parse::<f64>().expect("probability"))
         .sum();
-    assert!((total - 1.0).abs() < 1e-4, "{}", lines[1]);
+    assert!((total - 1.0).abs() < 1e-4, "{cells:?}");
+    let err = &p.stderr;
     assert!(err.contains("3 classes"), "{err}");
     assert!(
-        number_after(&err, "macro averages, each class against the rest: AUC ") > 0.85,
+        number_after(err, "macro averages, each class against the rest: AUC ") > 0.85,
         "{err}"
     );
     for k in KINDS {

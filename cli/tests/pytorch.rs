@@ -9,6 +9,9 @@ use cairn_coordinator::export::write_safetensors;
 use cairn_datasets::{default_fraud_csv, load_csv, DataSpec, LoadOptions};
 use cairn_protocol::model::ModelSpec;
 
+mod common;
+use common::predict;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -98,30 +101,7 @@ fn the_readme_snippet_scores_raw_rows_as_cairn_predict_does() {
 /// `cairn predict`'s probabilities for `table` (class 1's for a binary model, every class's
 /// for a softmax one, row by row) and the README snippet's.
 fn both(python: &Path, model: &Path, table: &Path, dir: &Path) -> (Vec<f64>, Vec<f64>) {
-    let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["predict", "--model"])
-        .arg(model)
-        .arg("--data")
-        .arg(table)
-        .output()
-        .expect("cairn predict");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let mut lines = stdout.lines();
-    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    // `row,score[,label]` or `row,predicted,p_…[,label]`.
-    let columns: Vec<usize> = (0..header.len())
-        .filter(|&i| header[i] == "score" || header[i].starts_with("p_"))
-        .collect();
-    let theirs: Vec<f64> = lines
-        .flat_map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            columns
-                .iter()
-                .map(|&i| cells[i].parse::<f64>().expect("a probability"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let theirs = predict(model, table, &[]).probabilities();
     let script = format!(
         "{}\nimport csv, sys\nmodel, spec = load_cairn_model(sys.argv[1])\n\
          with open(sys.argv[2], newline='') as f:\n    rows = list(csv.DictReader(f))\n\

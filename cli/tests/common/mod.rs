@@ -260,3 +260,66 @@ pub fn uniform(seed: u64) -> impl FnMut() -> f64 {
         ((s >> 33) as f64) / f64::from(1u32 << 31)
     }
 }
+
+/// `cairn predict --model MODEL --data DATA EXTRA…`, run to its end.
+pub fn predict_output(model: &Path, data: &Path, extra: &[&str]) -> Output {
+    cairn()
+        .args(["predict", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("cairn predict")
+}
+
+/// What `cairn predict` wrote: its CSV (from standard output, or from the file `--out`
+/// named) and its standard error (the metrics, when the rows have labels).
+pub struct Predicted {
+    /// The CSV's header cells: `row,score[,label]` or `row,predicted,p_…[,label]`.
+    pub header: Vec<String>,
+    /// Each row's cells.
+    pub rows: Vec<Vec<String>>,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Predicted {
+    /// The probabilities, row by row: class 1's for a binary model (`score`), every class's
+    /// for a softmax one (`p_…`).
+    pub fn probabilities(&self) -> Vec<f64> {
+        let columns: Vec<usize> = (0..self.header.len())
+            .filter(|&i| self.header[i] == "score" || self.header[i].starts_with("p_"))
+            .collect();
+        self.rows
+            .iter()
+            .flat_map(|cells| {
+                columns
+                    .iter()
+                    .map(|&i| cells[i].parse::<f64>().expect("a probability"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// `cairn predict --model MODEL --data DATA EXTRA…`, which must succeed: its CSV, parsed.
+pub fn predict(model: &Path, data: &Path, extra: &[&str]) -> Predicted {
+    let o = predict_output(model, data, extra);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stderr}");
+    let csv = match extra.iter().position(|a| *a == "--out") {
+        Some(i) => std::fs::read_to_string(extra[i + 1]).expect("cairn predict's --out file"),
+        None => String::from_utf8_lossy(&o.stdout).into_owned(),
+    };
+    let mut lines = csv
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect());
+    let header = lines.next().expect("a header");
+    Predicted {
+        header,
+        rows: lines.collect(),
+        stderr,
+    }
+}
