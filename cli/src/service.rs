@@ -792,8 +792,9 @@ impl Service {
                 }
             },
         };
-        eprintln!("job {id}: {why}");
+        // Recorded before it is said: whoever reads the line finds the job failed.
         store.fail(id, &why)?;
+        eprintln!("job {id}: {why}");
         Ok(Err(JobEnd::Failed(why)))
     }
 
