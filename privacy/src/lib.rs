@@ -36,12 +36,19 @@
 //! Asoodeh et al. 2020). The subsampled Gaussian (Mironov, Talwar, Zhang 2019) is there too, as the
 //! reference the tests pin against `dp_accounting`'s numbers, and the Skellam bound tends to it as
 //! the noise grows. [`calibrate`] finds the smallest noise multiplier for a target (ε, δ).
+//!
+//! **Sampler.** [`skellam`] draws step 4's noise by inverse CDF from a public table of 64-bit
+//! thresholds that every machine builds bit for bit from the holder variance (double-double
+//! arithmetic, IEEE operations only): one 64-bit uniform per coordinate, so that a circuit can
+//! prove the draw with one lookup and two comparisons. Its total-variation distance η to the exact
+//! Skellam is bounded and adds (1 + e^ε) · draws · η to δ.
 
 pub mod calibrate;
 pub mod params;
 pub mod rdp;
 pub mod rotation;
 pub mod rounding;
+pub mod skellam;
 mod special;
 
 pub use calibrate::{noise_multiplier_for, CalibrateError, NoiseModel, Target};
@@ -49,3 +56,4 @@ pub use params::{ParamsError, SkellamParams, SECAGG_RING_BITS};
 pub use rdp::{Mechanism, RdpAccountant, RdpError};
 pub use rotation::{Rotation, RotationError};
 pub use rounding::{conditional_round, RoundingError, Sensitivity};
+pub use skellam::{noise, SkellamError, SkellamPmf, SkellamTable};
