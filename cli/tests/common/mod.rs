@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
-use cairn_datasets::{default_account_labels, default_account_txs, default_fraud_csv};
+use cairn_datasets::{
+    default_account_labels, default_account_txs, default_fraud_csv, shared_files,
+};
 use std::time::{Duration, Instant};
 
 /// The `cairn` binary under test.
@@ -190,31 +192,14 @@ pub fn refused(o: &Output) -> String {
 
 /// The shared transaction export and its labels, or `None` (with a message) when absent.
 pub fn account_txs() -> Option<(PathBuf, PathBuf)> {
-    let (txs, labels) = (default_account_txs(), default_account_labels());
-    if txs.is_file() && labels.is_file() {
-        Some((txs, labels))
-    } else {
-        println!(
-            "SKIP: {} or {} is absent (set CAIRN_SHARED_DATASETS)",
-            txs.display(),
-            labels.display()
-        );
-        None
-    }
+    let [txs, labels] = shared_files([default_account_txs(), default_account_labels()])?;
+    Some((txs, labels))
 }
 
 /// The shared fraud table, or `None` (with a message) when absent.
 pub fn fraud_csv() -> Option<PathBuf> {
-    let path = default_fraud_csv();
-    if path.is_file() {
-        Some(path)
-    } else {
-        println!(
-            "SKIP: {} is absent (set CAIRN_SHARED_DATASETS)",
-            path.display()
-        );
-        None
-    }
+    let [path] = shared_files([default_fraud_csv()])?;
+    Some(path)
 }
 
 /// A coordinator serving jobs from `out` (with `--data-root root` when given), once it
