@@ -143,6 +143,7 @@ fn job_file_from_flags(args: &CoordinatorArgs) -> Result<JobFile> {
     let cfg = train.job("flags", 1, participants, min)?;
     let load = data.load_options();
     Ok(JobFile {
+        privacy: None,
         name: "job".into(),
         rounds: cfg.rounds,
         seed: cfg.seed,

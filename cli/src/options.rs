@@ -579,6 +579,7 @@ impl TrainArgs {
         let hyper = self.hyper()?;
         let (hyper_batch, hyper_steps) = (hyper.batch_size, hyper.local_steps);
         let cfg = JobConfig {
+            privacy: None,
             job_id: job_id.to_string(),
             model: self.model(n_features, 2)?,
             rounds,

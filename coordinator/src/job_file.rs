@@ -43,6 +43,7 @@ use cairn_protocol::challenge::ProvedSteps;
 use cairn_protocol::enrolment::{parse_identity, Enrolment};
 use cairn_protocol::job::{JobConfig, JobConfigError, MAX_PARTICIPANTS};
 use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::privacy::{DpSettings, SkellamParams};
 use cairn_protocol::round::{Aggregation, SecureSettings};
 use cairn_protocol::secure_round::MIN_SECURE_PARTICIPANTS;
 use cairn_protocol::server_opt::{ServerOptError, ServerOptimizer};
@@ -96,7 +97,54 @@ pub struct JobFile {
     /// How the test metrics are computed.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Distributed differential privacy [default: absent, none].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacySection>,
 }
+
+/// `[privacy]`: distributed differential privacy with the distributed Skellam mechanism
+/// (secure aggregation, proof-free jobs): each holder adds its share of integer noise to
+/// its clipped, rotated, rounded update, so the coordinator learns only a noisy sum. Give
+/// `epsilon` (the noise multiplier is derived for the job's rounds) or `noise_multiplier`
+/// (ε is reported after each round); the L2 clip is `train.clip`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySection {
+    /// The ε of the job's (ε, δ) over all its rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
+    /// δ [default: 1e-5].
+    #[serde(default = "default_delta")]
+    pub delta: f64,
+    /// z: the noise's standard deviation in the sum over the clip (instead of `epsilon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_multiplier: Option<f64>,
+    /// Stop the job before a round that would pass `epsilon` [default: true; with only a
+    /// noise multiplier there is no budget to stop at].
+    #[serde(default = "default_true")]
+    pub stop_when_spent: bool,
+    /// The fewest holders whose noise every released sum carries [default:
+    /// `participants.min`]. Holders colluding with the coordinator know their own noise: set
+    /// it to the fewest honest survivors you count on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_survivors: Option<u32>,
+    /// γ, the grid step of the rotated update [default: clip / (4 √d), d the model's
+    /// parameters padded to a power of two: rounding then moves an update by at most an
+    /// eighth of the clip].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<f64>,
+}
+
+fn default_delta() -> f64 {
+    1e-5
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Conditional rounding's β (Kairouz, Liu, Steinke's choice, e^(−1/2)).
+const DP_BETA: f64 = 0.606_530_659_712_633_4;
 
 /// `[metrics]`: how the coordinator evaluates each round's model on its test split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -417,6 +465,7 @@ impl Default for DeadlineSection {
 impl Default for JobFile {
     fn default() -> Self {
         Self {
+            privacy: None,
             name: default_name(),
             rounds: default_rounds(),
             seed: default_seed(),
@@ -695,6 +744,9 @@ impl JobFile {
         if let Err(e) = cairn_protocol::metrics::check_threshold(self.metrics.threshold) {
             p.add("metrics.threshold", e);
         }
+        if let Some(dp) = &self.privacy {
+            self.validate_privacy(dp, &mut p);
+        }
         p.finish()
     }
 
@@ -761,6 +813,108 @@ impl JobFile {
                 );
             }
         }
+    }
+
+    fn validate_privacy(&self, dp: &PrivacySection, p: &mut Problems) {
+        match (dp.epsilon, dp.noise_multiplier) {
+            (Some(_), Some(_)) => p.add(
+                "privacy",
+                "give epsilon or noise_multiplier, not both (the other is derived)",
+            ),
+            (None, None) => p.add("privacy", "give epsilon or noise_multiplier"),
+            _ => {}
+        }
+        if let Some(e) = dp.epsilon {
+            if !(e.is_finite() && e > 0.0) {
+                p.add(
+                    "privacy.epsilon",
+                    format!("must be finite and positive, got {e}"),
+                );
+            }
+        }
+        if let Some(z) = dp.noise_multiplier {
+            if !(z.is_finite() && z > 0.0) {
+                p.add(
+                    "privacy.noise_multiplier",
+                    format!("must be finite and positive, got {z}"),
+                );
+            }
+        }
+        if !(dp.delta > 0.0 && dp.delta < 0.1) {
+            p.add(
+                "privacy.delta",
+                format!("must be in (0, 0.1), got {}", dp.delta),
+            );
+        }
+        if let Some(g) = dp.granularity {
+            if !(g.is_finite() && g > 0.0) {
+                p.add(
+                    "privacy.granularity",
+                    format!("must be finite and positive, got {g}"),
+                );
+            }
+        }
+        if let Some(t) = dp.min_survivors {
+            let min = self.min_participants();
+            if t == 0 || t as usize > min {
+                p.add(
+                    "privacy.min_survivors",
+                    format!(
+                        "must be in 1..={min} (participants.min: a round completes with that many)"
+                    ),
+                );
+            }
+        }
+        if matches!(self.aggregation, AggregationSection::Plain {}) {
+            p.add(
+                "privacy",
+                "distributed DP needs aggregation.mode = \"secure\" (the coordinator must see only the noisy sum)",
+            );
+        }
+        if self.proofs.enabled {
+            p.add(
+                "privacy",
+                "proven rounds with distributed DP (noise proven in the circuit) are not built yet: set proofs.enabled = false",
+            );
+        }
+    }
+
+    /// The DP settings of a job whose model has `dim` parameters: the noise multiplier given,
+    /// or the smallest one that keeps the job's rounds within `epsilon`.
+    fn dp_settings(&self, dp: &PrivacySection, dim: usize) -> Result<DpSettings, String> {
+        let clip = f64::from(self.train.clip);
+        let padded = cairn_privacy::rotation::padded_len(dim)
+            .ok_or_else(|| format!("a model of {dim} parameters is too large to rotate"))?;
+        let granularity = dp
+            .granularity
+            .unwrap_or_else(|| clip / (4.0 * (padded as f64).sqrt()));
+        let min_survivors = dp
+            .min_survivors
+            .unwrap_or_else(|| u32::try_from(self.min_participants()).unwrap_or(u32::MAX));
+        let mut params = SkellamParams {
+            clip,
+            noise_multiplier: dp.noise_multiplier.unwrap_or(1.0),
+            granularity,
+            beta: DP_BETA,
+            min_survivors,
+            dim,
+        };
+        params.validate().map_err(|e| e.to_string())?;
+        if let Some(epsilon) = dp.epsilon {
+            let model = params.noise_model().map_err(|e| e.to_string())?;
+            let target = cairn_privacy::Target {
+                epsilon,
+                delta: dp.delta,
+            };
+            params.noise_multiplier =
+                cairn_privacy::noise_multiplier_for(&model, target, 1.0, u64::from(self.rounds))
+                    .map_err(|e| e.to_string())?;
+        }
+        Ok(DpSettings {
+            params,
+            delta: dp.delta,
+            budget: dp.epsilon.filter(|_| dp.stop_when_spent),
+        })
     }
 
     fn validate_participants(&self, p: &mut Problems) {
@@ -983,9 +1137,18 @@ impl JobFile {
                 scale_bits,
             }),
         };
+        let model = ModelSpec::mlp(n_features, self.model.hidden.clone()).with_classes(classes);
+        let privacy = match &self.privacy {
+            Some(dp) => Some(
+                self.dp_settings(dp, model.param_count())
+                    .map_err(|e| invalid("privacy", e))?,
+            ),
+            None => None,
+        };
         let config = JobConfig {
+            privacy,
             job_id: job_id.to_string(),
-            model: ModelSpec::mlp(n_features, self.model.hidden.clone()).with_classes(classes),
+            model,
             rounds: self.rounds,
             participants: self.participants.per_round,
             min_participants: self.min_participants(),
@@ -1018,6 +1181,8 @@ impl JobFile {
                 "participants.per_round"
             } else if matches!(e, JobConfigError::Proof(_)) {
                 "proofs"
+            } else if matches!(e, JobConfigError::Privacy(_)) {
+                "privacy"
             } else {
                 "job"
             };

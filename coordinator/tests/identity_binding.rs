@@ -70,6 +70,7 @@ async fn a_hello_naming_another_key_than_the_certificate_is_refused() {
     );
     let data = synthetic(200, 3, 1, &LoadOptions::default());
     let cfg = JobConfig {
+        privacy: None,
         job_id: "binding".into(),
         model: ModelSpec::logistic(3),
         rounds: 1,

@@ -808,7 +808,7 @@ impl Session<'_> {
                 spec,
                 index,
                 batches,
-            } => self.queued = Some((spec, index, batches)),
+            } => self.queued = Some((*spec, index, batches)),
             ClientEvent::Challenge { round, beacon } => match self.beacon_to.take() {
                 Some((r, tx)) if r == round => {
                     let _ = tx.send(beacon);

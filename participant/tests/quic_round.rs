@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 fn job_config(n: usize, min: usize, rounds: u32, n_features: usize) -> JobConfig {
     JobConfig {
+        privacy: None,
         aggregation: Aggregation::Secure(SecureSettings::default()),
         job_id: "loopback".into(),
         model: ModelSpec::mlp(n_features, vec![8]),

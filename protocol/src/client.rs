@@ -128,8 +128,9 @@ pub enum ClientEvent {
     Joined(Welcome),
     /// Train for this round: K batches of row indices are given.
     Train {
-        /// The round spec.
-        spec: RoundSpec,
+        /// The round spec (boxed: it carries the global model's header and the secure
+        /// round's parameters, larger than every other event).
+        spec: Box<RoundSpec>,
         /// This holder's index in the job's roster: what its rows and its proof's
         /// statement are drawn for ([`randomness::holder_index`]).
         index: u32,
@@ -445,7 +446,7 @@ impl Client {
                     spec.proof.map(|p| p.block_rows),
                 );
                 self.events.push_back(ClientEvent::Train {
-                    spec,
+                    spec: Box::new(spec),
                     index,
                     batches,
                 });

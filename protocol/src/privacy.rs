@@ -12,9 +12,87 @@
 //! The coordinator never sees an update without the other holders' noise in it.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use cairn_privacy::{conditional_round, Rotation, SkellamParams};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use cairn_privacy::calibrate::epsilon_after;
+use cairn_privacy::skellam::{SkellamError, SkellamTable};
+pub use cairn_privacy::SkellamParams;
+use cairn_privacy::{conditional_round, Rotation};
+
+/// Most a job's (ε, δ) may promise at the least: δ below 1 / (holders · 10), as usual, is
+/// the caller's business; this only refuses what is meaningless.
+const MAX_DELTA: f64 = 0.1;
+
+/// A DP job's privacy: the distributed Skellam mechanism's parameters and what the job
+/// reports and stops at. Every round uses every ready holder (sampling rate q = 1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DpSettings {
+    /// The mechanism: `clip` is the job's clip norm, `dim` the model's parameter count,
+    /// `min_survivors` the fewest holders whose noise the sum is guaranteed to carry.
+    pub params: SkellamParams,
+    /// δ of the (ε, δ) the job reports after each round.
+    pub delta: f64,
+    /// When set, the job stops before a round that would take its ε past this budget.
+    pub budget: Option<f64>,
+}
+
+impl DpSettings {
+    /// Checks the settings, naming the field; `clip` and `dim` must be the job's.
+    pub fn validate(&self, clip: f64, dim: usize) -> Result<(), PrivacyError> {
+        self.params.validate()?;
+        let field = |field: &'static str, reason: String| PrivacyError::Field { field, reason };
+        if self.params.clip != clip {
+            return Err(field(
+                "clip",
+                format!(
+                    "{} is not the job's clip norm {clip}: the noise is calibrated to the clip",
+                    self.params.clip
+                ),
+            ));
+        }
+        if self.params.dim != dim {
+            return Err(field(
+                "dim",
+                format!("{} is not the model's {dim} parameters", self.params.dim),
+            ));
+        }
+        if !(self.delta > 0.0 && self.delta < MAX_DELTA) {
+            return Err(field(
+                "delta",
+                format!("{} must be in (0, {MAX_DELTA})", self.delta),
+            ));
+        }
+        if let Some(b) = self.budget {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(field(
+                    "epsilon",
+                    format!("a budget of {b} must be finite and positive"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ε of the job's (ε, δ) after `rounds` rounds released their sums.
+    pub fn epsilon_after(&self, rounds: u32) -> Result<f64, PrivacyError> {
+        if rounds == 0 {
+            return Ok(0.0);
+        }
+        let model = self.params.noise_model()?;
+        let at = epsilon_after(
+            &model,
+            self.params.noise_multiplier,
+            1.0,
+            u64::from(rounds),
+            self.delta,
+        )
+        .map_err(|e| PrivacyError::Accountant(e.to_string()))?;
+        Ok(at.epsilon)
+    }
+}
 
 /// How many times conditional rounding may draw again before the holder gives up (each
 /// draw passes with probability at least 1 − β; the job's β is at most 0.9).
@@ -29,9 +107,23 @@ pub enum PrivacyError {
     /// The rotation refused the vector.
     #[error("rotation: {0}")]
     Rotation(#[from] cairn_privacy::RotationError),
+    /// The noise table cannot be built for these parameters.
+    #[error("noise: {0}")]
+    Noise(#[from] SkellamError),
     /// Conditional rounding failed (a non-finite value, or no draw within the bound).
     #[error("rounding: {0}")]
     Rounding(#[from] cairn_privacy::RoundingError),
+    /// A setting is out of range.
+    #[error("privacy.{field}: {reason}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The accountant could not bound the rounds' privacy loss.
+    #[error("accountant: {0}")]
+    Accountant(String),
     /// A vector of the wrong length.
     #[error("a vector of {got} values; the job's {what} has {want}")]
     Length {
@@ -88,6 +180,50 @@ pub fn encode<R: Rng + ?Sized>(
         .map(|v| v * shrink / params.granularity)
         .collect();
     Ok(conditional_round(&scaled, bound, MAX_ROUNDING_TRIES, rng)?)
+}
+
+/// The noise table of `params`' holder share (built once per process for a job's
+/// parameters: both a holder and the coordinator need it every round).
+pub fn noise_table(params: &SkellamParams) -> Result<Arc<SkellamTable>, PrivacyError> {
+    static CACHE: Mutex<Option<(u64, Arc<SkellamTable>)>> = Mutex::new(None);
+    let variance = params.holder_variance();
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((bits, table)) = cache.as_ref() {
+        if *bits == variance.to_bits() {
+            return Ok(Arc::clone(table));
+        }
+    }
+    let table = Arc::new(SkellamTable::new(variance)?);
+    *cache = Some((variance.to_bits(), Arc::clone(&table)));
+    Ok(table)
+}
+
+/// What a holder masks: its [`encode`]d update plus its share of the noise, one Skellam
+/// draw per coordinate from `table` (the job's [`noise_table`]) with `rng`'s uniforms.
+pub fn noised<R: Rng + ?Sized>(
+    params: &SkellamParams,
+    table: &SkellamTable,
+    delta: &[f32],
+    rotation_seed: &[u8; 32],
+    rng: &mut R,
+) -> Result<Vec<i64>, PrivacyError> {
+    let mut y = encode(params, delta, rotation_seed, rng)?;
+    for v in &mut y {
+        *v += table.sample(rng.next_u64());
+    }
+    Ok(y)
+}
+
+/// The largest absolute value a coordinate of the sum of `n` honest holders' vectors can
+/// take: each rounded update's coordinate is within its L2 bound Δ2, each noise draw within
+/// the table's support. A sum past it means some holder sent something else.
+pub fn sum_bound(
+    params: &SkellamParams,
+    table: &SkellamTable,
+    n: usize,
+) -> Result<f64, PrivacyError> {
+    let (_, k) = table.support();
+    Ok(n as f64 * (params.sensitivity()?.l2.floor() + k as f64))
 }
 
 /// The sum of the holders' updates from the unmasked sum of their encoded, noised vectors
@@ -186,6 +322,78 @@ mod tests {
         };
         assert!(dist(&right) < 0.1, "{}", dist(&right));
         assert!(dist(&wrong) > 0.5, "{}", dist(&wrong));
+    }
+
+    #[test]
+    fn the_decoded_sum_carries_the_noise_the_parameters_promise() {
+        // 5 holders, d = 256: the error of the decoded sum is the holders' noise (variance
+        // 5·V/t_min per rotated coordinate, γ² times that after decoding; the rotation is
+        // orthonormal) plus their rounding (at most 1/4 per coordinate per holder).
+        let p = SkellamParams {
+            noise_multiplier: 0.5,
+            ..params(256)
+        };
+        let table = noise_table(&p).expect("table");
+        let seed = rotation_seed(&[4; 32]);
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let updates: Vec<Vec<f32>> = (0..5).map(|i| update(100 + i, 256)).collect();
+        let mut sum = vec![0i64; 256];
+        for u in &updates {
+            let y = noised(&p, &table, u, &seed, &mut rng).expect("noised");
+            for (s, v) in sum.iter_mut().zip(y) {
+                *s += v;
+            }
+        }
+        let got = decode(&p, &sum, &seed).expect("decodes");
+        let mse = got
+            .iter()
+            .enumerate()
+            .map(|(j, g)| {
+                let want: f64 = updates.iter().map(|u| f64::from(u[j])).sum();
+                (g - want).powi(2)
+            })
+            .sum::<f64>()
+            / 256.0;
+        let g2 = p.granularity * p.granularity;
+        let noise = 5.0 * p.holder_variance() * g2;
+        let rounding = 5.0 * 0.25 * g2;
+        // 256 coordinates: the sample variance is within ±30% of its mean with
+        // overwhelming probability (≈ 5σ for a χ² of 256 degrees of freedom).
+        assert!(
+            mse > 0.7 * noise && mse < 1.3 * (noise + rounding),
+            "mse {mse}, noise {noise}, rounding up to {rounding}"
+        );
+        // Without the noise the error would be the rounding's alone.
+        assert!(noise > 10.0 * rounding);
+    }
+
+    #[test]
+    fn epsilon_grows_with_rounds_and_the_settings_are_checked() {
+        let dp = DpSettings {
+            params: SkellamParams {
+                noise_multiplier: 2.0,
+                ..params(4)
+            },
+            delta: 1e-5,
+            budget: Some(3.0),
+        };
+        dp.validate(1.0, 4).expect("valid");
+        let eps: Vec<f64> = (0..4).map(|r| dp.epsilon_after(r).expect("ε")).collect();
+        assert_eq!(eps[0], 0.0);
+        assert!(eps.windows(2).all(|w| w[1] > w[0]), "{eps:?}");
+        assert!(matches!(
+            dp.validate(0.5, 4),
+            Err(PrivacyError::Field { field: "clip", .. })
+        ));
+        assert!(matches!(
+            dp.validate(1.0, 5),
+            Err(PrivacyError::Field { field: "dim", .. })
+        ));
+        let bad = DpSettings { delta: 0.5, ..dp };
+        assert!(matches!(
+            bad.validate(1.0, 4),
+            Err(PrivacyError::Field { field: "delta", .. })
+        ));
     }
 
     #[test]

@@ -99,6 +99,9 @@ pub struct RoundConfig {
     pub min_participants: usize,
     /// Proof settings, when the round's updates must be proven (secure rounds only).
     pub proof: Option<crate::wire::ProofSpec>,
+    /// Distributed DP (secure rounds only): the holders add noise shares to their rotated,
+    /// rounded updates, and the round decodes the noisy sum.
+    pub privacy: Option<crate::privacy::DpSettings>,
 }
 
 /// Why an incoming message was refused (the sender is dropped from the round).

@@ -20,7 +20,11 @@ use cairn_crypto::sign::{IdentityKey, IdentityPublic};
 use cairn_crypto::{ParticipantId as CryptoId, RoundId};
 use rand_chacha::ChaCha20Rng;
 
+use cairn_privacy::skellam::SkellamTable;
+use cairn_privacy::SkellamParams;
+
 use crate::client::ClientError;
+use crate::privacy::{noise_table, noised, rotation_seed};
 use crate::round::SecureSettings;
 use crate::wire::{ProvenInput, RoundSpec, SecureDown, SecureSpec, SecureUp};
 
@@ -30,6 +34,13 @@ enum Step {
     Masked(ClientMasked),
     Consistent(ClientConsistent),
     Finished,
+}
+
+/// What a holder needs to add its noise in a DP round.
+struct Private {
+    params: SkellamParams,
+    table: Arc<SkellamTable>,
+    rotation_seed: [u8; 32],
 }
 
 /// One participant's secure-aggregation state for one round.
@@ -42,6 +53,8 @@ pub struct SecureClient {
     /// Update coordinates and blinding limbs the masked vector carries before the loss.
     layout: (usize, usize),
     quant: QuantParams,
+    /// A DP round: the mechanism, its noise table and the round's rotation seed.
+    privacy: Option<Private>,
     transmits: VecDeque<SecureUp>,
 }
 
@@ -100,12 +113,38 @@ impl SecureClient {
             )));
         }
         let limbs = spec.proof.map_or(0, |p| p.blinding_limbs as usize);
+        let privacy = match &s.privacy {
+            None => None,
+            Some(params) => {
+                if spec.proof.is_some() {
+                    return Err(err(
+                        "a DP round with proofs: this holder cannot prove its noise".into(),
+                    ));
+                }
+                if params.dim != n_params || params.clip != f64::from(spec.hyper.clip_norm) {
+                    return Err(err(format!(
+                        "DP parameters for {} values clipped to {}; the round trains {n_params} clipped to {}",
+                        params.dim, params.clip, spec.hyper.clip_norm
+                    )));
+                }
+                let table = noise_table(params).map_err(|e| err(e.to_string()))?;
+                Some(Private {
+                    params: *params,
+                    table,
+                    rotation_seed: rotation_seed(&spec.round_seed),
+                })
+            }
+        };
+        let update_len = match &privacy {
+            Some(p) => p.params.padded_dim().map_err(|e| err(e.to_string()))?,
+            None => n_params,
+        };
         let config = secagg::RoundConfig::new(
             RoundId::new(job_id, round),
             s.graph_seed,
             s.k as usize,
             s.threshold as usize,
-            n_params + limbs + 1,
+            update_len + limbs + 1,
             identities,
         )
         .map_err(|e| err(e.to_string()))?;
@@ -119,8 +158,9 @@ impl SecureClient {
             inbox: None,
             input: None,
             proof: None,
-            layout: (n_params, limbs),
+            layout: (update_len, limbs),
             quant,
+            privacy,
             transmits: VecDeque::new(),
         };
         Ok((client, SecureUp::Keys { round, msg: keys }))
@@ -199,13 +239,25 @@ impl SecureClient {
         loss: f32,
         rng: &mut ChaCha20Rng,
     ) -> Result<(), ClientError> {
-        let mut x = delta;
-        x.push(loss);
-        // Stochastic rounding keeps the quantised sum unbiased.
-        let q = quantise_stochastic(&x, &self.quant, rng).map_err(|e| ClientError::Secure {
-            round: self.round,
-            error: e.to_string(),
-        })?;
+        let round = self.round;
+        let err = |error: String| ClientError::Secure { round, error };
+        let q = match &self.privacy {
+            // Rotated, rounded, with this holder's share of the noise; the loss slot stays
+            // 0 (a holder's loss is not released in a DP round).
+            Some(p) => {
+                let y = noised(&p.params, &p.table, &delta, &p.rotation_seed, rng)
+                    .map_err(|e| err(e.to_string()))?;
+                let mut q: Vec<RingElem> = y.into_iter().map(from_signed).collect();
+                q.push(0);
+                q
+            }
+            None => {
+                let mut x = delta;
+                x.push(loss);
+                // Stochastic rounding keeps the quantised sum unbiased.
+                quantise_stochastic(&x, &self.quant, rng).map_err(|e| err(e.to_string()))?
+            }
+        };
         self.input = Some(q);
         let step = std::mem::replace(&mut self.step, Step::Finished);
         self.try_mask(step)

@@ -274,6 +274,7 @@ impl SecureRound {
                 scale_bits: self.settings.scale_bits,
                 dropout: self.settings.dropout,
                 corruption: self.settings.corruption,
+                privacy: self.core.cfg.privacy.map(|dp| dp.params),
             }),
             proof: self.core.cfg.proof,
             beacon_commitment: self.beacon.as_ref().map(challenge::beacon_commitment),
@@ -288,10 +289,19 @@ impl SecureRound {
         Ok(())
     }
 
-    /// Ring elements per masked input: the update, the blinding limbs of a proven round,
-    /// and the loss.
+    /// Ring elements per masked input: the update (in a DP round, rotated and padded to
+    /// a power of two), the blinding limbs of a proven round, and the loss (0 in a DP
+    /// round: a holder's loss is not released).
     fn vector_len(&self) -> usize {
-        self.core.n_params + self.limbs() + 1
+        self.update_len() + self.limbs() + 1
+    }
+
+    fn update_len(&self) -> usize {
+        self.core
+            .cfg
+            .privacy
+            .and_then(|dp| dp.params.padded_dim().ok())
+            .unwrap_or(self.core.n_params)
     }
 
     fn limbs(&self) -> usize {
@@ -831,6 +841,10 @@ impl SecureRound {
             ));
             return;
         }
+        if let Some(dp) = self.core.cfg.privacy {
+            self.complete_private(&dp, sum, survivors);
+            return;
+        }
         let n = survivors.len() as f64;
         let (d, limbs) = (self.core.n_params, self.limbs());
         if let Err(e) = self.check_bounds(survivors.len(), sum) {
@@ -858,6 +872,54 @@ impl SecureRound {
             contributors: survivors,
             mean_train_loss,
             proven,
+        }));
+    }
+}
+
+impl SecureRound {
+    /// A DP round's end: the unmasked sum is the survivors' rotated, rounded updates plus
+    /// their noise; the mean update is its decoding over the survivors. A coordinate past
+    /// what honest holders can sum to fails the round (an input was not clipped or its
+    /// noise was not the mechanism's).
+    fn complete_private(
+        &mut self,
+        dp: &crate::privacy::DpSettings,
+        sum: &[cairn_crypto::ring::RingElem],
+        survivors: Vec<ParticipantId>,
+    ) {
+        let padded = self.update_len();
+        let lifted: Vec<i64> = sum[..padded]
+            .iter()
+            .map(|&q| i64::from(centred(q)))
+            .collect();
+        let decoded = crate::privacy::noise_table(&dp.params).and_then(|table| {
+            let bound = crate::privacy::sum_bound(&dp.params, &table, survivors.len())?;
+            if let Some((j, v)) = lifted
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.unsigned_abs() as f64 > bound)
+            {
+                return Ok(Err(format!(
+                    "the unmasked sum of rotated coordinate {j} is {v}, past what {} honest holders' rounded updates and noise reach ({bound}): an input was not clipped or not noised as the mechanism says; nothing applied",
+                    survivors.len()
+                )));
+            }
+            let seed = crate::privacy::rotation_seed(&self.core.cfg.round_seed);
+            crate::privacy::decode(&dp.params, &lifted, &seed).map(Ok)
+        });
+        let total = match decoded {
+            Ok(Ok(total)) => total,
+            Ok(Err(reason)) => return self.fail(reason),
+            Err(e) => return self.fail(format!("decoding the noisy sum: {e}")),
+        };
+        let n = survivors.len() as f64;
+        self.core.outcome = Some(RoundOutcome::Completed(Aggregate {
+            mean_delta: total.iter().map(|v| (v / n) as f32).collect(),
+            total_examples: survivors.len() as u64,
+            contributors: survivors,
+            // A holder's loss is not released in a DP round.
+            mean_train_loss: f64::NAN,
+            proven: None,
         }));
     }
 }

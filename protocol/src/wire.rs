@@ -25,7 +25,7 @@ pub use cairn_proofs::spec::{
 };
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 10;
+pub const PROTOCOL_VERSION: u16 = 11;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -58,7 +58,7 @@ pub const MAX_NAME_BYTES: usize = 64;
 /// ALPN protocol id of cairn's QUIC connections: the wire version, so that peers of
 /// different versions fail the handshake with a clear TLS error instead of waiting on
 /// each other (this version's coordinator opens the stream; earlier ones did not).
-pub const ALPN: &[u8] = b"cairn/10";
+pub const ALPN: &[u8] = b"cairn/11";
 
 /// Why bytes could not be turned into a message.
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +292,10 @@ pub struct SecureSpec {
     pub dropout: f64,
     /// The job's tolerated corruption rate γ.
     pub corruption: f64,
+    /// Distributed DP: the mechanism's parameters. Each holder then masks its rotated,
+    /// rounded update plus its share of the noise ([`crate::privacy::noised`]) instead of
+    /// its quantised update, and sends no loss.
+    pub privacy: Option<cairn_privacy::SkellamParams>,
 }
 
 /// Secure-aggregation messages from a participant, each tagged with its round.

@@ -87,6 +87,7 @@ fn to_participant() -> Vec<ToParticipant> {
                 scale_bits: 16,
                 dropout: 0.2,
                 corruption: 0.1,
+                privacy: None,
             }),
             proof: Some(proof()),
             beacon_commitment: Some([7; 32]),

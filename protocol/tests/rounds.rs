@@ -620,7 +620,7 @@ fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
         "clipped to 1.0"
     );
 
-    let mut wrong = spec.clone();
+    let mut wrong = (*spec).clone();
     wrong.global.push(0.0);
     assert!(matches!(
         c.handle_message(ToParticipant::Round(wrong)),
@@ -630,13 +630,13 @@ fn the_client_refuses_bad_round_specs_and_stale_updates_and_clips() {
             ..
         })
     ));
-    let mut nan = spec.clone();
+    let mut nan = (*spec).clone();
     nan.global[0] = f32::NAN;
     assert!(matches!(
         c.handle_message(ToParticipant::Round(nan)),
         Err(ClientError::BadRound { .. })
     ));
-    let mut lr = spec;
+    let mut lr = *spec;
     lr.hyper.learning_rate = -1.0;
     assert!(matches!(
         c.handle_message(ToParticipant::Round(lr)),

@@ -607,3 +607,78 @@ fn the_metrics_threshold_defaults_to_a_half_and_is_checked_naming_the_key() {
         .to_string();
     assert!(e.contains("cutoff"), "{e}");
 }
+
+#[test]
+fn a_privacy_target_becomes_the_noise_that_meets_it() {
+    // #16: [privacy] epsilon → the smallest noise multiplier whose rounds stay within it,
+    // and the job stops before passing it.
+    let text = "rounds = 10\n[aggregation]\nmode = \"secure\"\n[participants]\nper_round = 5\nmin = 4\n[privacy]\nepsilon = 3.0\ndelta = 1e-6\n";
+    let file = JobFile::from_toml(text).expect("parses");
+    let r = file.to_config("dp", 45, 2).expect("to_config");
+    let dp = r.config.privacy.expect("DP settings");
+    assert_eq!(dp.delta, 1e-6);
+    assert_eq!(dp.budget, Some(3.0));
+    assert_eq!(dp.params.min_survivors, 4);
+    assert_eq!(dp.params.dim, r.config.model.param_count());
+    assert_eq!(dp.params.clip, f64::from(r.config.hyper.clip_norm));
+    let spent = dp.epsilon_after(10).expect("ε");
+    assert!(spent <= 3.0 && spent > 2.99, "{spent}");
+    // Less noise would overspend.
+    let mut less = dp;
+    less.params.noise_multiplier *= 0.99;
+    assert!(less.epsilon_after(10).expect("ε") > 3.0);
+
+    // A noise multiplier instead: ε is reported, nothing to stop at.
+    let z = "[aggregation]\nmode = \"secure\"\n[privacy]\nnoise_multiplier = 1.5\n";
+    let r = JobFile::from_toml(z)
+        .expect("parses")
+        .to_config("dp", 45, 2)
+        .expect("to_config");
+    let dp = r.config.privacy.expect("DP settings");
+    assert_eq!((dp.params.noise_multiplier, dp.budget), (1.5, None));
+}
+
+#[test]
+fn privacy_settings_that_cannot_run_are_refused_naming_the_field() {
+    let named =
+        |text: &str| -> Vec<String> { field_errors(text).into_iter().map(|f| f.field).collect() };
+    let secure = "[aggregation]\nmode = \"secure\"\n";
+    assert_eq!(
+        named(&format!(
+            "{secure}[privacy]\nepsilon = 1.0\nnoise_multiplier = 2.0\n"
+        )),
+        ["privacy"]
+    );
+    assert_eq!(
+        named(&format!("{secure}[privacy]\ndelta = 1e-5\n")),
+        ["privacy"]
+    );
+    assert_eq!(
+        named(&format!("{secure}[privacy]\nepsilon = -1.0\n")),
+        ["privacy.epsilon"]
+    );
+    assert_eq!(
+        named(&format!("{secure}[privacy]\nepsilon = 1.0\ndelta = 0.5\n")),
+        ["privacy.delta"]
+    );
+    assert_eq!(
+        named(&format!(
+            "{secure}[participants]\nper_round = 5\nmin = 3\n[privacy]\nepsilon = 1.0\nmin_survivors = 4\n"
+        )),
+        ["privacy.min_survivors"]
+    );
+    assert_eq!(
+        named("[aggregation]\nmode = \"plain\"\n[privacy]\nepsilon = 1.0\n"),
+        ["privacy"]
+    );
+    assert_eq!(
+        named(&format!(
+            "{secure}[proofs]\nenabled = true\n[privacy]\nepsilon = 1.0\n"
+        )),
+        ["privacy"]
+    );
+    assert!(
+        JobFile::from_toml(&format!("{secure}[privacy]\nepsilon = 1.0\nsigma = 2\n")).is_err(),
+        "an unknown key is refused"
+    );
+}

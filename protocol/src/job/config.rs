@@ -1,6 +1,7 @@
 //! A job's settings and the one check of them ([`JobConfig::validate`]).
 
 use super::*;
+use crate::privacy::{DpSettings, PrivacyError};
 
 /// Consecutive failed rounds after which the job gives up.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
@@ -40,6 +41,9 @@ pub struct JobConfig {
     /// The data each holder prepares for the job (label, input columns, fitted
     /// transforms), offered on every connection; `None` when holders bring prepared rows.
     pub data: Option<DataSpec>,
+    /// Distributed differential privacy (secure aggregation, unproven rounds): each holder
+    /// adds its share of Skellam noise to its rotated, rounded update before masking.
+    pub privacy: Option<DpSettings>,
 }
 
 /// Why a job configuration cannot run.
@@ -79,6 +83,9 @@ pub enum JobConfigError {
         /// Classes of the model.
         model: usize,
     },
+    /// The privacy settings are unusable.
+    #[error("{0}")]
+    Privacy(#[from] PrivacyError),
     /// Local training settings every holder would refuse.
     #[error("training: {field}: {reason}")]
     Hyper {
@@ -160,6 +167,51 @@ impl JobConfig {
                 RING_BITS,
             )?;
         }
+        if let Some(dp) = &self.privacy {
+            self.validate_privacy(dp)?;
+        }
+        Ok(())
+    }
+
+    fn validate_privacy(&self, dp: &DpSettings) -> Result<(), JobConfigError> {
+        let field = |field: &'static str, reason: String| {
+            JobConfigError::Privacy(PrivacyError::Field { field, reason })
+        };
+        if !matches!(self.aggregation, Aggregation::Secure(_)) {
+            return Err(field(
+                "aggregation",
+                "distributed DP needs secure aggregation: the coordinator must see only the noisy sum".into(),
+            ));
+        }
+        if self.proof.is_some() {
+            return Err(field(
+                "proofs",
+                "proven rounds with distributed DP (noise proven in the circuit) are not built yet: run the DP job proof-free".into(),
+            ));
+        }
+        dp.validate(f64::from(self.hyper.clip_norm), self.model.param_count())?;
+        let t = dp.params.min_survivors as usize;
+        if t > self.min_participants {
+            return Err(field(
+                "min_survivors",
+                format!(
+                    "{t} holders' noise is promised but a round completes with {} survivors",
+                    self.min_participants
+                ),
+            ));
+        }
+        // The sum of every holder's rounded, noised vector must not wrap the ring (a wrap
+        // would only cost accuracy, never privacy, but a job that cannot fit is refused).
+        dp.params
+            .check_ring(
+                u32::try_from(self.participants).unwrap_or(u32::MAX),
+                RING_FAILURE,
+                RING_BITS,
+            )
+            .map_err(|e| JobConfigError::Privacy(e.into()))?;
         Ok(())
     }
 }
+
+/// The probability a DP job's sum may wrap the ring in a round, at most.
+pub const RING_FAILURE: f64 = 1e-9;

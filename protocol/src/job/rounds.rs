@@ -9,6 +9,10 @@ impl Job {
             self.finish(None, now);
             return;
         }
+        if let Some(reason) = self.budget_spent() {
+            self.finish(Some(reason), now);
+            return;
+        }
         // Every ready member trains in every round (cross-silo FL: few, reliable holders).
         let selected = self.ready();
         if selected.len() < self.cfg.min_participants.max(1) {
@@ -40,6 +44,7 @@ impl Job {
             timeout: self.cfg.round_timeout,
             min_participants: self.cfg.min_participants,
             proof: self.cfg.proof,
+            privacy: self.cfg.privacy,
         };
         self.statement = self.cfg.proof.map(|proof| {
             Arc::new(RoundStatement {
@@ -172,5 +177,22 @@ impl Job {
             }
         }
         self.start_round(now);
+    }
+
+    /// A DP job with a budget: why the next round may not start (its ε would pass the
+    /// budget), or `None`. Every round number started counts, abandoned ones included (the
+    /// coordinator may have learned their sums), so the count never undercounts.
+    pub(super) fn budget_spent(&self) -> Option<String> {
+        let dp = self.cfg.privacy?;
+        let budget = dp.budget?;
+        let rounds = self.next_round;
+        match dp.epsilon_after(rounds) {
+            Ok(eps) if eps <= budget => None,
+            Ok(eps) => Some(format!(
+                "privacy budget spent: round {rounds} would take ε to {eps:.3} (δ = {}), past the budget of {budget}",
+                dp.delta
+            )),
+            Err(e) => Some(format!("privacy accountant: {e}")),
+        }
     }
 }

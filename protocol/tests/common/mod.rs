@@ -16,6 +16,7 @@ pub const N_FEATURES: usize = 3;
 
 pub fn cfg(participants: usize, min: usize, rounds: u32) -> JobConfig {
     JobConfig {
+        privacy: None,
         job_id: "test".into(),
         model: ModelSpec::logistic(N_FEATURES),
         rounds,

@@ -1,0 +1,156 @@
+//! Distributed differential privacy in the job state machines (#16 item 1), in memory: a DP
+//! job's holders mask their rotated, rounded updates plus their Skellam noise shares, the
+//! coordinator decodes only the noisy sum, a budget stops the job before it is overspent,
+//! and the settings a holder or the job cannot honour are refused.
+
+mod common;
+
+use cairn_privacy::SkellamParams;
+use cairn_protocol::job::{JobConfigError, JobEvent};
+use cairn_protocol::privacy::{DpSettings, PrivacyError};
+use cairn_protocol::round::{Aggregation, SecureSettings};
+use cairn_protocol::wire::ToParticipant;
+use common::{cfg, delta_of, Behaviour, Sim, N_FEATURES};
+
+const D: usize = N_FEATURES + 1;
+
+fn dp(budget: Option<f64>) -> DpSettings {
+    DpSettings {
+        params: SkellamParams {
+            clip: 1.0,
+            noise_multiplier: 1.0,
+            granularity: 1.0 / 64.0,
+            beta: (-0.5f64).exp(),
+            min_survivors: 3,
+            dim: D,
+        },
+        delta: 1e-5,
+        budget,
+    }
+}
+
+fn dp_cfg(n: usize, rounds: u32, budget: Option<f64>) -> cairn_protocol::job::JobConfig {
+    let mut c = cfg(n, 3, rounds);
+    c.aggregation = Aggregation::Secure(SecureSettings::default());
+    c.privacy = Some(dp(budget));
+    c
+}
+
+/// The unweighted mean of the clipped deltas of `who` in `round`.
+fn plain_mean(who: &[u32], round: u32) -> Vec<f64> {
+    let mut m = vec![0.0; D];
+    for &i in who {
+        let mut d = delta_of(i, round);
+        cairn_protocol::model::clip_l2(&mut d, 1.0);
+        for (a, v) in m.iter_mut().zip(d) {
+            *a += f64::from(v) / who.len() as f64;
+        }
+    }
+    m
+}
+
+#[test]
+fn a_dp_job_releases_only_the_noisy_mean() {
+    let mut sim = Sim::new(dp_cfg(5, 3, None), &[(Behaviour::Honest, 10); 5]);
+    sim.pump();
+    let done = sim.completed();
+    assert_eq!(done.len(), 3, "{:?}", sim.events);
+    assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
+    let p = dp(None).params;
+    // The noise of the mean, per coordinate: the sum of 5 shares of variance V/t_min on the
+    // grid, times γ, over 5; the rounding adds at most γ/2 per holder.
+    let sigma = p.granularity * (5.0 * p.holder_variance()).sqrt() / 5.0;
+    let mut largest = 0.0f64;
+    for e in done {
+        let JobEvent::RoundCompleted {
+            round, aggregate, ..
+        } = e
+        else {
+            unreachable!()
+        };
+        assert_eq!(aggregate.contributors, vec![0, 1, 2, 3, 4]);
+        assert!(
+            aggregate.mean_train_loss.is_nan(),
+            "a holder's loss is not released"
+        );
+        let want = plain_mean(&[0, 1, 2, 3, 4], *round);
+        for (g, w) in aggregate.mean_delta.iter().zip(&want) {
+            let err = (f64::from(*g) - w).abs();
+            assert!(err < 6.0 * sigma + p.granularity, "{err} vs σ {sigma}");
+            largest = largest.max(err);
+        }
+    }
+    // Twelve coordinates of noise of σ ≈ 0.26: all within the rounding would mean no noise.
+    assert!(
+        largest > 4.0 * p.granularity,
+        "no noise in the released means"
+    );
+}
+
+#[test]
+fn a_budget_stops_the_job_before_it_is_overspent() {
+    let two = dp(None).epsilon_after(2).expect("ε after 2 rounds");
+    let three = dp(None).epsilon_after(3).expect("ε after 3 rounds");
+    assert!(three > two);
+    let budget = (two + three) / 2.0;
+    let mut sim = Sim::new(dp_cfg(5, 6, Some(budget)), &[(Behaviour::Honest, 10); 5]);
+    sim.pump();
+    assert_eq!(sim.completed().len(), 2, "{:?}", sim.events);
+    let Some(JobEvent::Finished {
+        rounds_completed,
+        error: Some(error),
+        ..
+    }) = sim.events.last()
+    else {
+        panic!("the job did not stop on its budget: {:?}", sim.events);
+    };
+    assert_eq!(*rounds_completed, 2);
+    assert!(error.contains("privacy budget spent"), "{error}");
+}
+
+#[test]
+fn settings_the_job_cannot_honour_are_refused_naming_the_field() {
+    let field = |c: cairn_protocol::job::JobConfig| match c.validate() {
+        Err(JobConfigError::Privacy(PrivacyError::Field { field, .. })) => field,
+        other => panic!("{other:?}"),
+    };
+    let mut plain = dp_cfg(5, 1, None);
+    plain.aggregation = Aggregation::Plain;
+    assert_eq!(field(plain), "aggregation");
+    let mut too_many = dp_cfg(5, 1, None);
+    if let Some(d) = &mut too_many.privacy {
+        d.params.min_survivors = 4;
+    }
+    assert_eq!(field(too_many), "min_survivors");
+    let mut clip = dp_cfg(5, 1, None);
+    if let Some(d) = &mut clip.privacy {
+        d.params.clip = 2.0;
+    }
+    assert_eq!(field(clip), "clip");
+    dp_cfg(5, 1, None)
+        .validate()
+        .expect("the test's own job is valid");
+}
+
+#[test]
+fn a_holder_refuses_dp_parameters_for_another_clip() {
+    // A coordinator that tells the holders another clip than the job's would have them add
+    // noise calibrated to the wrong sensitivity.
+    let mut sim = Sim::new(dp_cfg(5, 1, None), &[(Behaviour::Honest, 10); 5]);
+    sim.tamper = Some(Box::new(|_, msg| {
+        if let ToParticipant::Round(spec) = msg {
+            if let Some(p) = spec.secure.as_mut().and_then(|s| s.privacy.as_mut()) {
+                p.clip = 4.0;
+            }
+        }
+    }));
+    sim.pump();
+    assert!(sim.completed().is_empty(), "{:?}", sim.events);
+    assert!(
+        sim.client_errors
+            .iter()
+            .any(|(_, e)| e.contains("DP parameters")),
+        "{:?}",
+        sim.client_errors
+    );
+}
