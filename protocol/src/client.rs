@@ -194,6 +194,9 @@ pub struct Client {
     seen: std::collections::HashMap<[u8; 32], u32>,
     /// The least γ this holder accepts in a secure round ([`DEFAULT_MIN_CORRUPTION`]).
     min_corruption: f64,
+    /// The least noise multiplier this holder accepts; above 0 it also refuses rounds
+    /// without DP ([`Client::with_min_noise`]).
+    min_noise: f64,
 }
 
 impl std::fmt::Debug for Client {
@@ -236,7 +239,16 @@ impl Client {
             chain_sent: None,
             seen: std::collections::HashMap::new(),
             min_corruption: DEFAULT_MIN_CORRUPTION,
+            min_noise: 0.0,
         }
+    }
+
+    /// Sets the least noise multiplier z this holder accepts (default 0: any, and rounds
+    /// without DP too). Above 0 the holder takes part only in DP rounds whose noise is at
+    /// least that: a coordinator cannot quietly lower the noise the job promised it.
+    pub fn with_min_noise(mut self, z: f64) -> Self {
+        self.min_noise = z;
+        self
     }
 
     /// Sets the least corrupt fraction γ this holder accepts in a secure round (default
@@ -418,6 +430,12 @@ impl Client {
                             ),
                         });
                     }
+                }
+                if let Some(why) = refuse_noise(self.min_noise, &spec) {
+                    return Err(ClientError::Secure {
+                        round: spec.round,
+                        error: why,
+                    });
                 }
                 self.secure = match &spec.secure {
                     Some(s) => {
@@ -773,4 +791,21 @@ fn check_round(spec: &RoundSpec, model: &ModelSpec) -> Result<(), ClientError> {
         return bad(format!("{field}: {why}"));
     }
     Ok(())
+}
+
+/// Why a holder with noise floor `min_noise` will not take part in `spec`'s round for its privacy, or `None`.
+fn refuse_noise(min_noise: f64, spec: &RoundSpec) -> Option<String> {
+    let params = spec.secure.as_ref().and_then(|s| s.privacy.as_ref());
+    match params {
+        None if min_noise > 0.0 => Some(format!(
+            "the round adds no DP noise; this holder takes part only with a noise multiplier of at least {}",
+            min_noise
+        )),
+        // NaN fails too.
+        Some(p) if !(p.noise_multiplier >= min_noise) => Some(format!(
+            "the round's noise multiplier {} is below this holder's floor of {}",
+            p.noise_multiplier, min_noise
+        )),
+        _ => None,
+    }
 }

@@ -121,6 +121,15 @@ impl SecureClient {
                         "a DP round with proofs: this holder cannot prove its noise".into(),
                     ));
                 }
+                // Each holder adds V / t_min: with fewer holders than t_min in the round,
+                // the sum could never carry the noise the job promises.
+                if params.min_survivors as usize > s.roster.len() {
+                    return Err(err(format!(
+                        "DP noise shared over {} survivors, but the round has {} holders: the sum would carry less noise than promised",
+                        params.min_survivors,
+                        s.roster.len()
+                    )));
+                }
                 if params.dim != n_params || params.clip != f64::from(spec.hyper.clip_norm) {
                     return Err(err(format!(
                         "DP parameters for {} values clipped to {}; the round trains {n_params} clipped to {}",

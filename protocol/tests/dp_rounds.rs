@@ -154,3 +154,82 @@ fn a_holder_refuses_dp_parameters_for_another_clip() {
         sim.client_errors
     );
 }
+
+/// Gives holder `i` of `sim` a noise floor of `z`.
+fn with_floor(sim: &mut Sim, i: usize, z: f64) {
+    let placeholder = cairn_protocol::client::Client::new(
+        "p",
+        1,
+        N_FEATURES,
+        cairn_crypto::sign::IdentityKey::from_seed(&[0; 32]),
+        [0; 32],
+    );
+    let c = std::mem::replace(&mut sim.clients[i].0, placeholder);
+    sim.clients[i].0 = c.with_min_noise(z);
+}
+
+#[test]
+fn a_holder_with_a_noise_floor_refuses_a_round_with_less_noise_or_none() {
+    // The coordinator lowers the noise it tells the holders: a holder whose floor is the
+    // job's promised z refuses, and so does one asked to join a round without DP.
+    let mut sim = Sim::new(dp_cfg(5, 1, None), &[(Behaviour::Honest, 10); 5]);
+    with_floor(&mut sim, 0, 1.0);
+    sim.tamper = Some(Box::new(|_, msg| {
+        if let ToParticipant::Round(spec) = msg {
+            if let Some(p) = spec.secure.as_mut().and_then(|s| s.privacy.as_mut()) {
+                p.noise_multiplier = 0.5;
+            }
+        }
+    }));
+    sim.pump();
+    assert!(
+        sim.client_errors
+            .iter()
+            .any(|(i, e)| *i == 0 && e.contains("below this holder's floor")),
+        "{:?}",
+        sim.client_errors
+    );
+
+    let mut plain = cfg(5, 3, 1);
+    plain.aggregation = Aggregation::Secure(SecureSettings::default());
+    let mut sim = Sim::new(plain, &[(Behaviour::Honest, 10); 5]);
+    with_floor(&mut sim, 1, 1.0);
+    sim.pump();
+    assert!(
+        sim.client_errors
+            .iter()
+            .any(|(i, e)| *i == 1 && e.contains("adds no DP noise")),
+        "{:?}",
+        sim.client_errors
+    );
+    // The honest holders' floor of the job's own noise is met: nothing refused.
+    let mut sim = Sim::new(dp_cfg(5, 1, None), &[(Behaviour::Honest, 10); 5]);
+    for i in 0..5 {
+        with_floor(&mut sim, i, 1.0);
+    }
+    sim.pump();
+    assert!(sim.client_errors.is_empty(), "{:?}", sim.client_errors);
+    assert_eq!(sim.completed().len(), 1);
+}
+
+#[test]
+fn a_holder_refuses_noise_shared_over_more_survivors_than_the_round_has() {
+    // t_min above the roster: each holder would add V / t_min, the sum far less than V.
+    let mut sim = Sim::new(dp_cfg(5, 1, None), &[(Behaviour::Honest, 10); 5]);
+    sim.tamper = Some(Box::new(|_, msg| {
+        if let ToParticipant::Round(spec) = msg {
+            if let Some(p) = spec.secure.as_mut().and_then(|s| s.privacy.as_mut()) {
+                p.min_survivors = 50;
+            }
+        }
+    }));
+    sim.pump();
+    assert!(sim.completed().is_empty(), "{:?}", sim.events);
+    assert!(
+        sim.client_errors
+            .iter()
+            .any(|(_, e)| e.contains("shared over 50 survivors")),
+        "{:?}",
+        sim.client_errors
+    );
+}
