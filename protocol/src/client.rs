@@ -802,7 +802,7 @@ fn refuse_noise(min_noise: f64, spec: &RoundSpec) -> Option<String> {
             min_noise
         )),
         // NaN fails too.
-        Some(p) if !(p.noise_multiplier >= min_noise) => Some(format!(
+        Some(p) if p.noise_multiplier.is_nan() || p.noise_multiplier < min_noise => Some(format!(
             "the round's noise multiplier {} is below this holder's floor of {}",
             p.noise_multiplier, min_noise
         )),
