@@ -195,6 +195,7 @@ impl LocalCoordinator {
             keys: None,
             prove_threads: None,
             min_corruption: self.corruption,
+            min_noise: 0.0,
             faults: None,
             compute: None,
         }

@@ -300,6 +300,11 @@ pub struct ParticipantArgs {
     /// reason
     #[arg(long, default_value_t = cairn_protocol::client::DEFAULT_MIN_CORRUPTION)]
     pub min_corruption: f64,
+    /// The least DP noise multiplier this holder accepts: above 0, the holder takes part
+    /// only in jobs with distributed DP ([privacy] in the job file) whose noise is at least
+    /// this, so a coordinator cannot quietly lower it (0: any job)
+    #[arg(long, default_value_t = 0.0)]
+    pub min_noise_multiplier: f64,
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
@@ -569,6 +574,7 @@ pub async fn participant(args: ParticipantArgs) -> Result<()> {
         keys: Some(keys),
         prove_threads: args.prove_threads.map(usize::from),
         min_corruption: args.min_corruption,
+        min_noise: args.min_noise_multiplier,
         faults: None,
         compute: None,
     };

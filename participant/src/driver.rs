@@ -65,6 +65,9 @@ pub struct ParticipantConfig {
     /// The least corrupt fraction γ it accepts in a secure job
     /// (`cairn_protocol::client::DEFAULT_MIN_CORRUPTION` unless its operator says otherwise).
     pub min_corruption: f64,
+    /// The least DP noise multiplier it accepts (0: any, and rounds without DP); above 0
+    /// it takes part only in DP rounds with at least that much noise.
+    pub min_noise: f64,
     /// Sees every message before it is sent (simulations and fault tests: delays, drops,
     /// tampering); `None` for a real holder.
     pub faults: Option<Arc<dyn FaultHook>>,
@@ -510,7 +513,8 @@ async fn take_part(
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let mut client = Client::new(&cfg.name, data.n_rows(), data.n_features, identity, seed)
-        .with_min_corruption(cfg.min_corruption);
+        .with_min_corruption(cfg.min_corruption)
+        .with_min_noise(cfg.min_noise);
     if let Some(p) = &cfg.prover {
         if p.rows() != data.n_rows() {
             return Err(ParticipantError::Proving(format!(

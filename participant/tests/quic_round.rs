@@ -78,6 +78,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
         keys: None,
         prove_threads: None,
         min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
+        min_noise: 0.0,
         faults: None,
         compute: None,
     };
@@ -105,6 +106,7 @@ async fn a_multi_round_job_over_quic_loopback_learns() {
             keys: None,
             prove_threads: None,
             min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
+            min_noise: 0.0,
             faults: None,
             compute: None,
         };
@@ -189,6 +191,7 @@ async fn a_participant_that_vanishes_mid_job_is_left_out() {
             keys: None,
             prove_threads: None,
             min_corruption: cairn_protocol::client::DEFAULT_MIN_CORRUPTION,
+            min_noise: 0.0,
             faults: None,
             compute: None,
         };
