@@ -8,6 +8,8 @@
 //! - [`poseidon`]: circomlib-compatible Poseidon (native via `light-poseidon`, and the gadget).
 //! - [`merkle`]: the Poseidon Merkle tree of a holder's rows, and the path gadget.
 //! - [`pedersen`]: Pedersen vector commitments on Baby Jubjub, native and in-circuit.
+//! - [`noise`]: noise a holder cannot skip: a Poseidon PRG of 64-bit uniforms from a committed
+//!   seed and the Skellam inverse-CDF sampler, native and in-circuit (not wired in yet).
 //! - [`training`]: the proof of correct local training: statement, witness (native
 //!   fixed-point replay), circuit, Groth16 keys and proofs.
 //! - [`export`]: the verifying key and proofs for independent verifiers: snarkjs JSON and a
@@ -41,6 +43,7 @@ pub mod encoding;
 pub mod export;
 pub mod fixed;
 pub mod merkle;
+pub mod noise;
 pub mod pedersen;
 pub mod poseidon;
 pub mod rows;
