@@ -74,6 +74,9 @@ struct DemoReport<'a> {
     /// Each class against the rest (both classes of a binary label).
     classes: &'a [ClassReport],
     seconds: f64,
+    /// A DP job's (ε, δ) after its rounds (absent without DP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    privacy: Option<cairn_coordinator::PrivacySpent>,
 }
 
 /// Runs the demo.
@@ -182,7 +185,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     let mut trainer = TchTrainer::new(args.device)?;
     let test = &prepared.test;
-    let eval = job_report(
+    let mut eval = job_report(
         &job,
         &prepared.train,
         test,
@@ -190,6 +193,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         args.threshold,
         &mut trainer,
     )?;
+    eval.privacy = summary.privacy;
     println!(
         "\n{} rounds in {seconds:.1} s on {device}; test split of {} rows ({}):",
         summary.rounds_completed,
@@ -214,6 +218,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         centralised: eval.centralised.unwrap_or_default(),
         classes: &eval.classes,
         seconds,
+        privacy: summary.privacy,
     };
     let metrics_path = args.out.join("metrics.json");
     std::fs::write(&metrics_path, serde_json::to_vec_pretty(&report)?)

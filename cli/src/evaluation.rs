@@ -96,6 +96,8 @@ pub fn job_report(
         centralised: centralised.map(|e| e.metrics),
         test_rows: test.n_rows(),
         classes,
+        // The caller knows the rounds the model cost (JobSummary::privacy).
+        privacy: None,
     })
 }
 
@@ -145,6 +147,11 @@ pub fn comparison(report: &JobReport, threshold: f64) -> String {
     if multi {
         out.push('\n');
         out.push_str(&class_table(&report.classes));
+    }
+    if let Some(p) = &report.privacy {
+        out.push('\n');
+        out.push_str(&ui::privacy_line(p));
+        out.push_str(" (the federated model's; the centralised baseline has no DP)");
     }
     out
 }
@@ -208,6 +215,7 @@ mod tests {
             centralised: Some(Metrics::default()),
             centralised_roc: None,
             test_rows: 30,
+            privacy: None,
             classes: vec![
                 class("benign", 20, 0.9),
                 class("fraud", 7, 0.5),

@@ -389,8 +389,10 @@ fn print_status(st: &JobStatus) {
         }
     );
     let records: Vec<&RoundRecord> = st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
+    let privacy = st.privacy_spent();
     if !records.is_empty() {
-        out!("{}", ui::HEADER);
+        let dp = privacy.is_some() || records.iter().any(|r| r.epsilon.is_some());
+        out!("{}", ui::header(dp));
         for r in &records {
             out!("{}", ui::round_line(r));
         }
@@ -403,6 +405,9 @@ fn print_status(st: &JobStatus) {
                 out!("  round {}: participant {p} dropped — {why}", r.round);
             }
         }
+    }
+    if let Some(p) = &privacy {
+        out!("{}", ui::privacy_line(p));
     }
     if let Some(a) = &st.audit {
         if a.passed {
@@ -432,6 +437,7 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
     let every = Duration::from_secs_f64(every.clamp(0.1, 60.0));
     let mut shown = 0usize;
     let mut bar: Option<ProgressBar> = None;
+    let mut header_done = false;
     loop {
         let st: JobStatus = admin.get_json(&format!("/api/jobs/{id}"))?;
         let total = st.plan.as_ref().map_or(0, |p| p.rounds);
@@ -453,13 +459,19 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
                 st.info.name,
                 st.info.state.name()
             );
-            say(&b, ui::HEADER);
             b
         });
         if total > 0 {
             b.set_length(u64::from(total));
         }
         for r in st.rounds.iter().skip(shown) {
+            // Above the first round (the plan, with a DP job's privacy, is known by then).
+            if !header_done {
+                let dp = st.privacy_spent().is_some()
+                    || r.record.as_ref().is_some_and(|rec| rec.epsilon.is_some());
+                say(b, &ui::header(dp));
+                header_done = true;
+            }
             match &r.record {
                 Some(rec) => say(b, &ui::round_line(rec)),
                 None => say(
@@ -480,6 +492,9 @@ fn watch(admin: &Admin, id: u64, every: f64) -> Result<()> {
                 st.rounds.iter().filter_map(|r| r.record.as_ref()).collect();
             if let Some(note) = ui::threshold_note(&records) {
                 out!("{note}");
+            }
+            if let Some(p) = st.privacy_spent() {
+                out!("{}", ui::privacy_line(&p));
             }
             out!("job {id} {}", st.info.state);
             return match st.info.state {

@@ -234,10 +234,15 @@ pub fn plot_rounds(
         caption: "Loss (binary cross-entropy)",
         y_desc: "loss",
         y_range: padded(loss_values, 0.08, 0.0, f64::INFINITY),
-        series: vec![
-            ("train (mean)".into(), BLUE, train),
-            ("test".into(), RED, test_loss),
-        ],
+        // A DP job releases no holder's loss (NaN in its records): no train line then.
+        series: if train.is_empty() {
+            vec![("test".into(), RED, test_loss)]
+        } else {
+            vec![
+                ("train (mean)".into(), BLUE, train),
+                ("test".into(), RED, test_loss),
+            ]
+        },
         baselines: vec![],
         legend: SeriesLabelPosition::UpperRight,
     };
@@ -401,6 +406,7 @@ mod tests {
             seconds: 0.5,
             verify_seconds: None,
             rss_bytes: None,
+            epsilon: None,
         }
     }
 
@@ -451,6 +457,25 @@ mod tests {
         assert_eq!((w, h), ROUNDS_SIZE);
         // The lines and labels leave ink across the picture, not only in the frame.
         assert!(ink(&pixels, w, 60..h as usize) > 10_000);
+        Ok(())
+    }
+
+    #[test]
+    fn a_dp_job_without_train_losses_plots_its_test_metrics() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rounds.png");
+        let rounds: Vec<RoundRecord> = learning(5)
+            .into_iter()
+            .map(|r| RoundRecord {
+                train_loss: f64::NAN,
+                epsilon: Some(f64::from(r.round)),
+                ..r
+            })
+            .collect();
+        plot_rounds(&path, &rounds, None, "DP job")?;
+        let (w, h, pixels) = decode(&path)?;
+        assert_eq!((w, h), ROUNDS_SIZE);
+        assert!(ink(&pixels, w, 60..h as usize) > 5_000);
         Ok(())
     }
 

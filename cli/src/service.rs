@@ -325,6 +325,8 @@ pub enum JobEnd {
 
 /// What the service reports as it goes, beside the lines it prints (for a program or a test
 /// that embeds it: [`Settings::events`]).
+// A few events a round, matched by pattern in the tests: a box would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Event {
     /// No job is queued or running: the service waits for a submission.
@@ -893,6 +895,9 @@ impl Service {
         match result {
             Ok(summary) => {
                 self.finish(id, cfg, prepared, &summary, threshold).await?;
+                if let Some(p) = &summary.privacy {
+                    println!("job {id} privacy spent: {}", p.describe());
+                }
                 Ok(match summary.error {
                     Some(e) => {
                         println!(
@@ -986,9 +991,10 @@ impl Service {
                 prepared.test.clone(),
                 summary.model.clone(),
             );
-            let report =
+            let mut report =
                 tokio::task::spawn_blocking(move || report(&c, &train, &test, &model, threshold))
                     .await??;
+            report.privacy = summary.privacy;
             self.store
                 .put_artifact(id, admin::REPORT, &serde_json::to_vec(&report)?)?;
         }

@@ -12,6 +12,21 @@ use tokio::sync::mpsc;
 pub const HEADER: &str =
     "round  parts  dropped  train-loss  test-loss  accuracy     AUC   PR-AUC      F1  seconds";
 
+/// The per-round table's header, with a DP job's `epsilon` column (ε after each round, at
+/// the job's δ) when `dp`.
+pub fn header(dp: bool) -> String {
+    if dp {
+        format!("{HEADER}  epsilon")
+    } else {
+        HEADER.to_string()
+    }
+}
+
+/// What a DP job has spent, as the line below its table.
+pub fn privacy_line(p: &cairn_coordinator::PrivacySpent) -> String {
+    format!("  privacy spent: {}", p.describe())
+}
+
 /// The test split's rows per class: `N positive` for a binary label, else `N name` per
 /// class.
 pub fn class_counts(classes: &[cairn_coordinator::admin::ClassReport]) -> String {
@@ -41,16 +56,17 @@ pub fn threshold_note(records: &[&RoundRecord]) -> Option<String> {
     ))
 }
 
-/// One round as a table line.
+/// One round as a table line: a DP job's ends with ε after the round (see [`header`]); a
+/// loss the round did not release (a DP job's train loss) is `-`.
 pub fn round_line(r: &RoundRecord) -> String {
-    match (&r.test, &r.failure) {
+    let line = match (&r.test, &r.failure) {
         (Some(m), _) => format!(
-            "{:>5}  {:>2}/{:<2}  {:>7}  {:>10.4}  {:>9.4}  {:>8.4}  {:>6.4}  {:>7}  {:>6}  {:>7.2}",
+            "{:>5}  {:>2}/{:<2}  {:>7}  {:>10}  {:>9.4}  {:>8.4}  {:>6.4}  {:>7}  {:>6}  {:>7.2}",
             r.round,
             r.contributors,
             r.selected,
             r.dropped.len(),
-            r.train_loss,
+            metric(Some(r.train_loss).filter(|l| l.is_finite())),
             m.loss,
             m.accuracy,
             m.auc,
@@ -66,6 +82,12 @@ pub fn round_line(r: &RoundRecord) -> String {
             r.dropped.len(),
             failure.as_deref().unwrap_or("unknown")
         ),
+    };
+    match (r.epsilon, &r.test) {
+        (None, _) => line,
+        (Some(e), Some(_)) => format!("{line}  {e:>7.3}"),
+        // A failed round counts too (its sum may have been released).
+        (Some(e), None) => format!("{line} (ε now {e:.3})"),
     }
 }
 
@@ -159,10 +181,6 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
                 round,
                 participants,
             } => {
-                if !header_done {
-                    say(HEADER.to_string());
-                    header_done = true;
-                }
                 bar.set_message(format!(
                     "(round {round}: training on {participants} holders)"
                 ));
@@ -178,6 +196,11 @@ pub async fn render(mut rx: mpsc::UnboundedReceiver<Progress>, rounds: u32, quie
                 ph.round, ph.phase, ph.answered, ph.dropped
             )),
             Progress::Round(r) => {
+                // Above the first round's line: a DP job's record says it has an ε column.
+                if !header_done {
+                    say(header(r.epsilon.is_some()));
+                    header_done = true;
+                }
                 say(round_line(&r));
                 let proved = proving.remove(&r.round).unwrap_or_default();
                 if let Some(line) = proof_line(&r, &proved) {
@@ -211,6 +234,7 @@ mod tests {
             failure: None,
             verify_seconds: None,
             rss_bytes: None,
+            epsilon: None,
         }
     }
 
@@ -237,6 +261,30 @@ mod tests {
         let note = threshold_note(&[&record(Some(m))]).expect("a note");
         assert!(note.contains("threshold 0.35"), "{note}");
         assert_eq!(threshold_note(&[&record(None)]), None);
+    }
+
+    #[test]
+    fn a_dp_round_shows_its_epsilon_under_the_header_and_no_train_loss() {
+        let m = Metrics::of_scores_at(&[0.2, 0.6, 0.4, 0.7, 0.9], &[0.0, 0.0, 1.0, 1.0, 1.0], 0.5);
+        let dp = RoundRecord {
+            train_loss: f64::NAN,
+            epsilon: Some(1.23456),
+            ..record(Some(m))
+        };
+        let line = round_line(&dp);
+        let head = header(true);
+        assert_eq!(head.len(), line.len(), "\n{head}\n{line}");
+        assert!(line.ends_with("  1.235"), "{line}");
+        let col = HEADER.find("train-loss").expect("train-loss") + "train-loss".len();
+        assert_eq!(&line[col - 1..col], "-", "\n{HEADER}\n{line}");
+        assert!(!line.contains("NaN"), "{line}");
+        let failed = RoundRecord {
+            test: None,
+            failure: Some("too few".into()),
+            ..dp
+        };
+        assert!(round_line(&failed).ends_with("too few (ε now 1.235)"));
+        assert_eq!(header(false), HEADER);
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn a_cancelled_job_shows_no_round_in_flight() {
         failure: None,
         verify_seconds: None,
         rss_bytes: None,
+        epsilon: None,
     };
     store
         .commit_round(

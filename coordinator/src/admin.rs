@@ -41,13 +41,14 @@ use tokio::sync::watch;
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::metrics::{ClassMetrics, Metrics};
 use cairn_protocol::model::ModelSpec;
+use cairn_protocol::privacy::DpSettings;
 use cairn_protocol::round::Aggregation;
 use cairn_protocol::wire::{printable, MAX_NAME_BYTES, MAX_REASON_BYTES};
 
 use crate::export::to_safetensors;
 use crate::job_file::FieldError;
 use crate::persist::transcript_of;
-use crate::progress::RoundRecord;
+use crate::progress::{PrivacySpent, RoundRecord};
 use crate::status_page;
 use crate::store::{JobId, JobInfo, RoundOutcome, Store, StoreError};
 
@@ -108,6 +109,19 @@ pub struct JobSettings {
     pub round_timeout_secs: f64,
     /// How long the job waits for its holders to join, in seconds.
     pub join_timeout_secs: f64,
+    /// Distributed differential privacy (absent without it, and from settings stored
+    /// before it was built).
+    #[serde(default)]
+    pub privacy: Option<PrivacySettings>,
+}
+
+/// A DP job's privacy settings: the mechanism's parameters and the (ε, δ) it plans for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivacySettings {
+    /// The job's settings (mechanism parameters, δ, budget).
+    pub dp: DpSettings,
+    /// ε after all the job's rounds, as the accountant gives it (`None` when it could not).
+    pub planned_epsilon: Option<f64>,
 }
 
 /// How a job aggregates its holders' updates.
@@ -178,6 +192,10 @@ impl JobSettings {
             clip_norm: cfg.hyper.clip_norm,
             round_timeout_secs: cfg.round_timeout.as_secs_f64(),
             join_timeout_secs: cfg.join_timeout.as_secs_f64(),
+            privacy: cfg.privacy.map(|dp| PrivacySettings {
+                dp,
+                planned_epsilon: dp.epsilon_after(cfg.rounds).ok(),
+            }),
         }
     }
 }
@@ -201,6 +219,10 @@ pub struct JobReport {
     /// job); empty in reports stored before it was computed.
     #[serde(default)]
     pub classes: Vec<ClassReport>,
+    /// A DP job's (ε, δ) after every round it started: what the final model and every
+    /// metric computed from it cost (`None` without DP, and in reports stored before it).
+    #[serde(default)]
+    pub privacy: Option<PrivacySpent>,
 }
 
 /// One class's row of a [`JobReport`].
@@ -263,6 +285,24 @@ pub struct JobStatus {
 }
 
 impl JobStatus {
+    /// A DP job's (ε, δ) after its latest recorded round (ε = 0 before its first): `None`
+    /// for a job without DP, or one not started.
+    pub fn privacy_spent(&self) -> Option<PrivacySpent> {
+        let dp = self.plan.as_ref()?.settings.as_ref()?.privacy.as_ref()?.dp;
+        let (epsilon, rounds) = self
+            .rounds
+            .iter()
+            .rev()
+            .find_map(|r| Some((r.record.as_ref()?.epsilon?, r.round)))
+            .unwrap_or((0.0, 0));
+        Some(PrivacySpent {
+            epsilon,
+            delta: dp.delta,
+            rounds,
+            budget: dp.budget,
+        })
+    }
+
     /// The round in flight now: only a running job has one.
     pub fn round_in_flight(&self) -> Option<u32> {
         if self.info.state.is_terminal() {
@@ -1004,16 +1044,16 @@ async fn metrics_json(State(state): State<Arc<AdminState>>, Path(id): Path<JobId
 /// The round records as CSV: one line per recorded round. `threshold` is the decision
 /// threshold of the test accuracy, precision, recall and F1; a metric a round's record does
 /// not hold (a failed round, or PR-AUC and F1 in a record an older build wrote) is an empty
-/// cell.
+/// cell, as is `epsilon` (a DP job's ε after the round) in a job without DP.
 pub fn metrics_csv_text(records: &[RoundRecord]) -> String {
     let mut out = String::from(
-        "round,selected,contributors,dropped,train_loss,test_loss,test_accuracy,test_auc,test_pr_auc,test_precision,test_recall,test_f1,threshold,seconds,rss_bytes,failure\n",
+        "round,selected,contributors,dropped,train_loss,test_loss,test_accuracy,test_auc,test_pr_auc,test_precision,test_recall,test_f1,threshold,seconds,rss_bytes,failure,epsilon\n",
     );
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for r in records {
         let failure = r.failure.as_deref().unwrap_or("").replace('"', "'");
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},\"{}\"\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{},\"{}\",{}\n",
             r.round,
             r.selected,
             r.contributors,
@@ -1029,7 +1069,8 @@ pub fn metrics_csv_text(records: &[RoundRecord]) -> String {
             opt(r.test.map(|m| m.threshold)),
             r.seconds,
             r.rss_bytes.map(|b| b.to_string()).unwrap_or_default(),
-            failure
+            failure,
+            opt(r.epsilon),
         ));
     }
     out
@@ -1215,6 +1256,7 @@ mod tests {
             failure: None,
             verify_seconds: None,
             rss_bytes: Some(1024),
+            epsilon: None,
         };
         // A round an older build recorded: no PR-AUC, precision, recall or F1.
         let older = RoundRecord {
@@ -1235,6 +1277,7 @@ mod tests {
             test: None,
             failure: Some("too \"few\"".into()),
             rss_bytes: None,
+            epsilon: Some(2.5),
             ..ok.clone()
         };
         let csv = metrics_csv_text(&[ok, failed, older]);
@@ -1247,10 +1290,10 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "1,3,3,0,0.5,0.4,0.9,0.8,0.7,0.6,0.5,0.25,0.3,1.000,1024,\"\""
+            "1,3,3,0,0.5,0.4,0.9,0.8,0.7,0.6,0.5,0.25,0.3,1.000,1024,\"\","
         );
-        assert_eq!(lines[2], "2,3,0,1,,,,,,,,,,1.000,,\"too 'few'\"");
-        assert_eq!(lines[3], "3,3,3,0,0.5,0.4,0.9,0.8,,,,,0.5,1.000,1024,\"\"");
+        assert_eq!(lines[2], "2,3,0,1,,,,,,,,,,1.000,,\"too 'few'\",2.5");
+        assert_eq!(lines[3], "3,3,3,0,0.5,0.4,0.9,0.8,,,,,0.5,1.000,1024,\"\",");
     }
 
     #[test]

@@ -27,5 +27,5 @@ pub mod status_page;
 pub mod store;
 pub mod transcript;
 
-pub use progress::{JobSummary, PhaseRecord, Progress, RoundRecord};
+pub use progress::{JobSummary, PhaseRecord, PrivacySpent, Progress, RoundRecord};
 pub use server::{run_job, run_job_with, CoordinatorError, CpuMeter, RunOptions, Stop};

@@ -289,6 +289,7 @@ mod tests {
             failure: None,
             verify_seconds: None,
             rss_bytes: None,
+            epsilon: None,
         }
     }
 

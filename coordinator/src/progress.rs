@@ -32,6 +32,41 @@ pub struct RoundRecord {
     /// The coordinator's resident memory when the round ended, in bytes (where readable).
     #[serde(default)]
     pub rss_bytes: Option<u64>,
+    /// A DP job's ε after this round (at the job's δ, [`PrivacySpent::delta`]): every round
+    /// started so far counts, failed ones included (a round that failed after unmasking may
+    /// have released its sum). `None` for a job without differential privacy.
+    #[serde(default)]
+    pub epsilon: Option<f64>,
+}
+
+/// The privacy a DP job has spent: (ε, δ) after `rounds` rounds started.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivacySpent {
+    /// ε of the job's (ε, δ) so far.
+    pub epsilon: f64,
+    /// The job's δ.
+    pub delta: f64,
+    /// Rounds counted (every round started, failed or abandoned ones included).
+    pub rounds: u32,
+    /// The budget the job stops at, when it has one.
+    pub budget: Option<f64>,
+}
+
+impl PrivacySpent {
+    /// `(ε, δ) = (…, …) after N rounds`, as every front end prints it.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "(ε, δ) = ({:.3}, {:e}) after {} round{}",
+            self.epsilon,
+            self.delta,
+            self.rounds,
+            if self.rounds == 1 { "" } else { "s" }
+        );
+        if let Some(b) = self.budget {
+            s.push_str(&format!(" (budget ε = {b})"));
+        }
+        s
+    }
 }
 
 /// A float that may be NaN, kept as an `Option` (None for NaN) in every format: JSON has
@@ -155,4 +190,7 @@ pub struct JobSummary {
     pub error: Option<String>,
     /// The hash-chained transcript of a proven job.
     pub transcript: Option<cairn_protocol::transcript::Transcript>,
+    /// A DP job's (ε, δ) after every round it started (`None` without DP).
+    #[serde(default)]
+    pub privacy: Option<PrivacySpent>,
 }

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::persist::Persist;
-use crate::progress::{JobSummary, PhaseRecord, Progress, RoundRecord};
+use crate::progress::{JobSummary, PhaseRecord, PrivacySpent, Progress, RoundRecord};
 use crate::transcript::Recorder;
 use cairn_proofs::verify::{SumChecker, Verifier};
 
@@ -708,6 +708,9 @@ impl Driver<'_> {
             failure: end.failure,
             verify_seconds: self.proof_times.remove(&round),
             rss_bytes: rss_now(),
+            // Round numbers count every round started (abandoned ones included), as the
+            // job's budget does.
+            epsilon: self.privacy_after(round).map(|p| p.epsilon),
         };
         if let Some(p) = &mut self.persist {
             let t = self.recorder.as_ref().map(Recorder::transcript);
@@ -716,6 +719,24 @@ impl Driver<'_> {
         self.records.push(rec.clone());
         let _ = self.progress.send(Progress::Round(rec));
         Ok(())
+    }
+
+    /// A DP job's (ε, δ) after `rounds` rounds started; `None` without DP (or, logged, when
+    /// the accountant cannot bound it: the job's own budget check then stops it).
+    fn privacy_after(&self, rounds: u32) -> Option<PrivacySpent> {
+        let dp = self.job.config().privacy?;
+        match dp.epsilon_after(rounds) {
+            Ok(epsilon) => Some(PrivacySpent {
+                epsilon,
+                delta: dp.delta,
+                rounds,
+                budget: dp.budget,
+            }),
+            Err(e) => {
+                warn!(rounds, error = %e, "the privacy accountant failed");
+                None
+            }
+        }
     }
 
     /// `why` with the holder's name when it gave one.
@@ -759,6 +780,8 @@ impl Driver<'_> {
 
     /// The job ended: its end is stored, the connections close, the summary is returned.
     async fn finish(self, endpoint: &quinn::Endpoint) -> Result<JobSummary, CoordinatorError> {
+        // Every round started counts: the one that stopped the job early included.
+        let privacy = self.privacy_after(self.job.next_round().saturating_sub(1));
         if let Some(p) = &self.persist {
             p.finish(
                 self.finished_error.clone(),
@@ -773,6 +796,7 @@ impl Driver<'_> {
             .await
             .ok();
         Ok(JobSummary {
+            privacy,
             rounds_completed: self.job.rounds_completed(),
             rounds: self.records,
             model: self.job.global().to_vec(),

@@ -136,7 +136,12 @@ fn job_section(h: &mut String, j: &JobStatus, token: &str) {
         .filter_map(|r| r.verify_seconds.as_ref())
         .map(Vec::len)
         .sum();
-    h.push_str("<table class=\"summary\"><tr><th>rounds</th><th>participants</th><th>dropped</th><th>test AUC</th><th>test loss</th><th>proofs</th><th>audit</th></tr><tr>");
+    let privacy = j.privacy_spent();
+    h.push_str("<table class=\"summary\"><tr><th>rounds</th><th>participants</th><th>dropped</th><th>test AUC</th><th>test loss</th><th>proofs</th><th>audit</th>");
+    if privacy.is_some() {
+        h.push_str("<th title=\"differential privacy spent: every round started counts\">privacy (ε, δ)</th>");
+    }
+    h.push_str("</tr><tr>");
     let _ = write!(
         h,
         "<td>{done} / {total} completed, {failed} failed{abandoned}{now}</td>",
@@ -188,6 +193,13 @@ fn job_section(h: &mut String, j: &JobStatus, token: &str) {
         }
         None if proven => h.push_str("<td>when the job ends</td>"),
         None => h.push_str("<td>-</td>"),
+    }
+    if let Some(spent) = privacy {
+        let _ = write!(
+            h,
+            "<td class=\"privacy\">{}</td>",
+            escape(&spent.describe())
+        );
     }
     h.push_str("</tr></table>");
     links(h, j, token);
@@ -321,6 +333,7 @@ fn settings(h: &mut String, plan: Option<&JobPlan>) {
                     s.round_timeout_secs, s.join_timeout_secs
                 ),
             );
+            row("differential privacy", &privacy_text(s, p.rounds));
         }
         None => {
             row("aggregation", &p.aggregation);
@@ -374,6 +387,35 @@ fn proofs_text(s: &JobSettings) -> String {
             s.clip_norm,
         ),
     }
+}
+
+/// What the job's differential privacy is: the mechanism, its parameters and the (ε, δ)
+/// the job plans for over its `rounds`.
+fn privacy_text(s: &JobSettings, rounds: u32) -> String {
+    let Some(p) = &s.privacy else {
+        return "off (the released sums and the model carry no formal privacy guarantee)".into();
+    };
+    let m = &p.dp.params;
+    let planned = p.planned_epsilon.map_or_else(
+        || "the accountant could not bound ε".to_string(),
+        |e| {
+            format!(
+                "(ε, δ) = ({e:.3}, {:e}) after all {rounds} rounds",
+                p.dp.delta
+            )
+        },
+    );
+    format!(
+        "distributed Skellam noise in the secure sum: {planned}; noise multiplier {:.4}, clip {},          the noise of at least {} holders in every released sum, grid γ = {:.3e}; {}. Holder-level          (ε, δ) of the released sums and everything computed from them (Rényi DP accountant,          every holder in every round)",
+        m.noise_multiplier,
+        m.clip,
+        m.min_survivors,
+        m.granularity,
+        match p.dp.budget {
+            Some(b) => format!("the job stops before a round that would take ε past {b}"),
+            None => "no budget to stop at".into(),
+        }
+    )
 }
 
 /// The holders this coordinator saw in the job, with their state.
@@ -452,6 +494,11 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
         })
     };
     let phases = j.rounds.iter().any(|r| masked(r.round).is_some());
+    // A DP job's ε after each round (its δ is in the summary and the settings).
+    let dp = j
+        .rounds
+        .iter()
+        .any(|r| r.record.as_ref().is_some_and(|rec| rec.epsilon.is_some()));
     let shown = j.rounds.len().min(MAX_ROUNDS_SHOWN);
     // The decision threshold of accuracy and F1 (the job's; 0.5 in records before it).
     let threshold = j
@@ -471,6 +518,9 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
             String::new()
         }
     );
+    if dp {
+        h.push_str("<th title=\"the job&#39;s ε after this round, at its δ: every round started counts, failed ones too\">ε</th>");
+    }
     if phases {
         h.push_str("<th title=\"the masked-input phase of a secure round: it waits for the holders&#39; updates (and in a proven job their proofs), so what is left of their training and proving falls in it, the slowest holder setting its length\">masked input s</th>");
     }
@@ -496,6 +546,9 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
                 h,
                 "<td>abandoned</td><td colspan=\"9\" class=\"note\">the coordinator restarted during it; nothing of it was applied</td>"
             );
+            if dp {
+                h.push_str("<td></td>");
+            }
             if phases {
                 h.push_str("<td></td>");
             }
@@ -523,6 +576,9 @@ fn rounds_table(h: &mut String, j: &JobStatus, token: &str) {
         h.push_str(&cell(rec.test.and_then(|m| m.pr_auc), 4));
         h.push_str(&cell(rec.test.and_then(|m| m.f1), 4));
         h.push_str(&cell(Some(rec.seconds), 2));
+        if dp {
+            h.push_str(&cell(rec.epsilon, 3));
+        }
         if phases {
             h.push_str(&cell(masked(r.round), 2));
         }
@@ -869,6 +925,7 @@ mod tests {
             clip_norm: 2.0,
             round_timeout_secs: 60.0,
             join_timeout_secs: 120.0,
+            privacy: None,
         }
     }
 
@@ -900,6 +957,7 @@ mod tests {
             failure: None,
             verify_seconds: Some(vec![0.01, 0.03, 0.02, 0.02]),
             rss_bytes: None,
+            epsilon: None,
         };
         let holder = |participant, name: &str, state| HolderView {
             participant,
@@ -1100,6 +1158,68 @@ mod tests {
     }
 
     #[test]
+    fn a_dp_job_shows_epsilon_after_each_round_and_its_epsilon_delta() {
+        let dp = cairn_protocol::privacy::DpSettings {
+            params: cairn_protocol::privacy::SkellamParams {
+                clip: 2.0,
+                noise_multiplier: 1.5,
+                granularity: 0.25,
+                beta: (-0.5f64).exp(),
+                min_survivors: 3,
+                dim: 5,
+            },
+            delta: 1e-5,
+            budget: Some(8.0),
+        };
+        let mut j = job(JobState::Finished);
+        if let Some(p) = j.plan.as_mut() {
+            p.proofs = false;
+            p.settings = Some(JobSettings {
+                proofs: None,
+                privacy: Some(crate::admin::PrivacySettings {
+                    dp,
+                    planned_epsilon: Some(7.5),
+                }),
+                ..settings()
+            });
+        }
+        for (r, eps) in j.rounds.iter_mut().zip([1.5, 2.25, 3.125]) {
+            if let Some(rec) = r.record.as_mut() {
+                rec.train_loss = f64::NAN;
+                rec.epsilon = Some(eps);
+                rec.verify_seconds = None;
+            }
+        }
+        let page = render(&[j.clone()], TOKEN);
+        assert!(page.contains("privacy (ε, δ)</th>"), "a summary column");
+        let last = j
+            .rounds
+            .iter()
+            .rev()
+            .find(|r| r.record.is_some())
+            .expect("a recorded round");
+        let want = format!(
+            "(ε, δ) = ({:.3}, 1e-5) after {} rounds (budget ε = 8)",
+            last.record.as_ref().and_then(|r| r.epsilon).unwrap_or(0.0),
+            last.round
+        );
+        assert!(page.contains(&want), "{want}");
+        assert!(page.contains("\">ε</th>"), "an ε column");
+        // Rounds 1 and 3 have records (2 was abandoned).
+        assert!(page.contains("<td class=\"n\">1.500</td>"), "round 1's ε");
+        assert!(page.contains("<td class=\"n\">3.125</td>"), "round 3's ε");
+        assert!(!page.contains("NaN"), "unreleased losses are dashes");
+        assert!(page.contains("(ε, δ) = (7.500, 1e-5) after all 4 rounds"));
+        assert!(page.contains("noise multiplier 1.5000"));
+        assert!(page.contains("stops before a round that would take ε past 8"));
+        // A job without DP says so, and has no ε column.
+        let plain = render(&[job(JobState::Finished)], TOKEN);
+        assert!(!plain.contains("privacy (ε, δ)"));
+        assert!(!plain.contains("\">ε</th>"));
+        assert!(plain.contains("<tr><th>differential privacy</th><td>off"));
+    }
+
+    #[test]
     fn the_page_links_the_model_metrics_and_plots_with_the_token() {
         let page = render(&[job(JobState::Running)], TOKEN);
         for path in [
@@ -1250,6 +1370,7 @@ mod tests {
             centralised_roc: Some(vec![(0.0, 0.0), (0.05, 0.8), (1.0, 1.0)]),
             test_rows: 100,
             classes: Vec::new(),
+            privacy: None,
         };
         let rounds = rounds_svg(&j, Some(&report));
         assert!(rounds.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));

@@ -87,6 +87,7 @@ fn record(round: u32) -> RoundRecord {
         failure: None,
         verify_seconds: None,
         rss_bytes: None,
+        epsilon: None,
     }
 }
 
@@ -125,6 +126,7 @@ fn running_job(store: &Store, board: &HolderBoard) -> JobId {
             clip_norm: 10.0,
             round_timeout_secs: 60.0,
             join_timeout_secs: 120.0,
+            privacy: None,
         }),
         data: None,
     };
@@ -288,6 +290,7 @@ async fn the_status_page_shows_rounds_holders_settings_and_links_and_the_api_agr
         centralised_roc: None,
         test_rows: 40,
         classes: Vec::new(),
+        privacy: None,
     };
     store
         .put_artifact(

@@ -4,11 +4,12 @@
 //! | layout | written by | [`Metrics`] holds |
 //! |---|---|---|
 //! | 0 | builds before PR-AUC (rows without a layout number) | loss, accuracy (at 0.5), AUC |
-//! | 1 | this build | loss, accuracy, AUC, PR-AUC, threshold, precision, recall, F1 |
+//! | 1 | builds before DP | loss, accuracy, AUC, PR-AUC, threshold, precision, recall, F1 |
+//! | 2 | this build | as layout 1; the record ends with a DP job's ε after the round |
 //!
 //! A change to [`RoundRecord`] or [`Metrics`] changes the encoding: raise
 //! [`RecordLayout::LAYOUT`] and decode the layout it replaces here (the test
-//! `layout_1_is_pinned` fails until then).
+//! `layout_2_is_pinned` fails until then).
 
 use serde::Deserialize;
 
@@ -64,23 +65,61 @@ impl From<RoundRecordV0> for RoundRecord {
             failure: r.failure,
             verify_seconds: r.verify_seconds,
             rss_bytes: r.rss_bytes,
+            epsilon: None,
         }
     }
 }
 
+/// [`RoundRecord`] as layout 1 encoded it: today's fields but the ε of DP jobs (which
+/// layout 1's builds did not run).
+#[derive(Deserialize)]
+struct RoundRecordV1 {
+    round: u32,
+    selected: usize,
+    contributors: usize,
+    dropped: Vec<(u32, String)>,
+    train_loss: Option<f64>,
+    test: Option<Metrics>,
+    seconds: f64,
+    failure: Option<String>,
+    verify_seconds: Option<Vec<f64>>,
+    rss_bytes: Option<u64>,
+}
+
+impl From<RoundRecordV1> for RoundRecord {
+    fn from(r: RoundRecordV1) -> Self {
+        RoundRecord {
+            round: r.round,
+            selected: r.selected,
+            contributors: r.contributors,
+            dropped: r.dropped,
+            train_loss: r.train_loss.unwrap_or(f64::NAN),
+            test: r.test,
+            seconds: r.seconds,
+            failure: r.failure,
+            verify_seconds: r.verify_seconds,
+            rss_bytes: r.rss_bytes,
+            epsilon: None,
+        }
+    }
+}
+
+/// Decodes the whole of `bytes` as `T`.
+fn whole<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match bincode::serde::decode_from_slice::<T, _>(bytes, bincode::config::standard()) {
+        Ok((r, used)) if used == bytes.len() => Ok(r),
+        Ok((_, used)) => Err(format!("{} trailing bytes", bytes.len() - used)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl RecordLayout for RoundRecord {
-    const LAYOUT: u32 = 1;
+    const LAYOUT: u32 = 2;
 
     fn decode_layout(layout: u32, bytes: &[u8]) -> Result<Self, String> {
         match layout {
-            0 => match bincode::serde::decode_from_slice::<RoundRecordV0, _>(
-                bytes,
-                bincode::config::standard(),
-            ) {
-                Ok((r, used)) if used == bytes.len() => Ok(r.into()),
-                Ok((_, used)) => Err(format!("{} trailing bytes", bytes.len() - used)),
-                Err(e) => Err(e.to_string()),
-            },
+            0 => whole::<RoundRecordV0>(bytes).map(Into::into),
+            1 => whole::<RoundRecordV1>(bytes).map(Into::into),
             other => Err(format!("no round record was written in layout {other}")),
         }
     }
@@ -152,6 +191,7 @@ mod tests {
                 failure: None,
                 verify_seconds: Some(vec![1.0]),
                 rss_bytes: Some(1024),
+                epsilon: None,
             }
         );
         let f = RoundRecord::decode_layout(0, V0_FAILED).expect("layout 0, failed round");
@@ -189,10 +229,35 @@ mod tests {
         assert!(e.contains("layout 7"), "{e}");
     }
 
+    /// A record's layout-1 bytes: layout 2's without the trailing ε.
+    fn layout_1_bytes(r: &RoundRecord) -> Vec<u8> {
+        assert_eq!(r.epsilon, None);
+        let mut b = bincode::serde::encode_to_vec(r, bincode::config::standard()).expect("encode");
+        assert_eq!(b.pop(), Some(0), "ε: None is one 0 byte at the end");
+        b
+    }
+
     #[test]
-    fn layout_1_is_pinned() {
+    fn layout_1_bytes_read_as_today_s_record_without_epsilon() {
+        let mut r = RoundRecord::decode_layout(0, V0_COMPLETED).expect("layout 0");
+        r.test = r.test.map(|m| Metrics {
+            pr_auc: Some(0.7),
+            f1: Some(0.6),
+            ..m
+        });
+        let v1 = layout_1_bytes(&r);
+        assert_eq!(RoundRecord::decode_layout(1, &v1).expect("layout 1"), r);
+        let failed = RoundRecord::decode_layout(0, V0_FAILED).expect("layout 0, failed round");
+        let back = RoundRecord::decode_layout(1, &layout_1_bytes(&failed)).expect("layout 1");
+        assert!(back.train_loss.is_nan() && back.epsilon.is_none());
+        let e = RoundRecord::decode_layout(1, &v1[..v1.len() - 1]).expect_err("truncated");
+        assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn layout_2_is_pinned() {
         // Fails when RoundRecord's or Metrics' encoding changes: then raise LAYOUT and
-        // read layout 1 in decode_layout (see the module's documentation).
+        // read layout 2 in decode_layout (see the module's documentation).
         let r = RoundRecord {
             round: 1,
             selected: 2,
@@ -213,6 +278,7 @@ mod tests {
             failure: None,
             verify_seconds: None,
             rss_bytes: None,
+            epsilon: Some(0.5),
         };
         let half = [0, 0, 0, 0, 0, 0, 0xe0, 0x3f];
         let mut want = vec![1, 2, 2, 0, 1];
@@ -233,8 +299,10 @@ mod tests {
         }
         want.extend(half); // seconds
         want.extend([0, 0, 0]); // failure, verify_seconds, rss_bytes: None
+        want.push(1); // epsilon: Some(0.5)
+        want.extend(half);
         let got = bincode::serde::encode_to_vec(&r, bincode::config::standard()).expect("encode");
         assert_eq!(got, want);
-        assert_eq!(RoundRecord::LAYOUT, 1);
+        assert_eq!(RoundRecord::LAYOUT, 2);
     }
 }

@@ -1075,7 +1075,7 @@ fn a_store_written_before_record_layouts_is_read_and_its_job_resumes() {
     assert_eq!(failed.failure.as_deref(), Some("few"));
     assert_eq!(rounds[1].outcome, RoundOutcome::Failed);
 
-    // The job goes on: the round in flight abandoned, round 4 recorded in layout 1.
+    // The job goes on: the round in flight abandoned, round 4 recorded in this build's layout.
     assert_eq!(
         store
             .abandon_in_flight(job, &abandoned_entries(3), head(3))
