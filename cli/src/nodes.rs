@@ -301,7 +301,7 @@ pub struct ParticipantArgs {
     #[arg(long, default_value_t = cairn_protocol::client::DEFAULT_MIN_CORRUPTION)]
     pub min_corruption: f64,
     /// The least DP noise multiplier this holder accepts: above 0, the holder takes part
-    /// only in jobs with distributed DP ([privacy] in the job file) whose noise is at least
+    /// only in jobs with distributed DP (`[privacy]` in the job file) whose noise is at least
     /// this, so a coordinator cannot quietly lower it (0: any job)
     #[arg(long, default_value_t = 0.0)]
     pub min_noise_multiplier: f64,
