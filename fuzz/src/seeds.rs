@@ -397,6 +397,25 @@ pub fn to_coordinator() -> Vec<ToCoordinator> {
 /// One of every message the coordinator sends (every `SecureDown` phase included).
 pub fn to_participant() -> Vec<ToParticipant> {
     let key = IdentityKey::from_seed(&[4; 32]);
+    let round = RoundSpec {
+        round: 1,
+        global: vec![0.25; 19],
+        hyper: HyperParams::default(),
+        round_seed: [5; 32],
+        deadline_ms: 60_000,
+        secure: Some(SecureSpec {
+            roster: (0..4).map(|i| (CryptoId(i), key.public())).collect(),
+            k: 3,
+            threshold: 2,
+            graph_seed: [6; 32],
+            scale_bits: 16,
+            dropout: 0.2,
+            corruption: 0.1,
+            privacy: None,
+        }),
+        proof: Some(proof_spec()),
+        beacon_commitment: Some([7; 32]),
+    };
     vec![
         ToParticipant::Welcome(Welcome {
             participant: 2,
@@ -406,40 +425,11 @@ pub fn to_participant() -> Vec<ToParticipant> {
             hyper: HyperParams::default(),
             proof: Some(proof_spec()),
         }),
-        ToParticipant::Round(RoundSpec {
-            round: 1,
-            global: vec![0.25; 19],
-            hyper: HyperParams::default(),
-            round_seed: [5; 32],
-            deadline_ms: 60_000,
-            secure: Some(SecureSpec {
-                roster: (0..4).map(|i| (CryptoId(i), key.public())).collect(),
-                k: 3,
-                threshold: 2,
-                graph_seed: [6; 32],
-                scale_bits: 16,
-                dropout: 0.2,
-                corruption: 0.1,
-                privacy: None,
-            }),
-            proof: Some(proof_spec()),
-            beacon_commitment: Some([7; 32]),
-        }),
+        ToParticipant::Round(round.clone()),
         // A DP round: the mechanism's parameters in the secure spec.
         ToParticipant::Round(RoundSpec {
             round: 2,
-            global: vec![0.25; 19],
-            hyper: HyperParams::default(),
-            round_seed: [5; 32],
-            deadline_ms: 60_000,
-            secure: Some(SecureSpec {
-                roster: (0..4).map(|i| (CryptoId(i), key.public())).collect(),
-                k: 3,
-                threshold: 2,
-                graph_seed: [6; 32],
-                scale_bits: 16,
-                dropout: 0.2,
-                corruption: 0.1,
+            secure: round.secure.clone().map(|s| SecureSpec {
                 privacy: Some(cairn_protocol::privacy::SkellamParams {
                     clip: 1.0,
                     noise_multiplier: 1.1,
@@ -448,9 +438,11 @@ pub fn to_participant() -> Vec<ToParticipant> {
                     min_survivors: 3,
                     dim: 19,
                 }),
+                ..s
             }),
             proof: None,
             beacon_commitment: None,
+            ..round
         }),
         ToParticipant::Secure(SecureDown::Roster {
             round: 1,

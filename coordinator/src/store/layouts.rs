@@ -42,14 +42,14 @@ struct RoundRecordV0 {
     rss_bytes: Option<u64>,
 }
 
-impl From<RoundRecordV0> for RoundRecord {
+impl From<RoundRecordV0> for RoundRecordV1 {
     fn from(r: RoundRecordV0) -> Self {
-        RoundRecord {
+        RoundRecordV1 {
             round: r.round,
             selected: r.selected,
             contributors: r.contributors,
             dropped: r.dropped,
-            train_loss: r.train_loss.unwrap_or(f64::NAN),
+            train_loss: r.train_loss,
             // Layout 0's accuracy was at 0.5; the metrics it did not have stay unknown.
             test: r.test.map(|m| Metrics {
                 loss: m.loss,
@@ -65,7 +65,6 @@ impl From<RoundRecordV0> for RoundRecord {
             failure: r.failure,
             verify_seconds: r.verify_seconds,
             rss_bytes: r.rss_bytes,
-            epsilon: None,
         }
     }
 }
@@ -118,7 +117,7 @@ impl RecordLayout for RoundRecord {
 
     fn decode_layout(layout: u32, bytes: &[u8]) -> Result<Self, String> {
         match layout {
-            0 => whole::<RoundRecordV0>(bytes).map(Into::into),
+            0 => whole::<RoundRecordV0>(bytes).map(|r| RoundRecordV1::from(r).into()),
             1 => whole::<RoundRecordV1>(bytes).map(Into::into),
             other => Err(format!("no round record was written in layout {other}")),
         }
