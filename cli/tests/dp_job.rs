@@ -14,7 +14,10 @@ use cairn_coordinator::RoundRecord;
 use cairn_protocol::privacy::DpSettings;
 
 mod common;
-use common::{cairn_job, ok, serving_coordinator, serving_holder, uniform, Proc};
+use common::{
+    cairn_job, job_coordinator, ok, reconnecting_holder, serving_coordinator, serving_holder,
+    stall_after_round, uniform, Proc,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const HOLDERS: usize = 4;
@@ -193,35 +196,6 @@ fn a_dp_job_reports_epsilon_after_each_round_everywhere() {
     assert!(t0.elapsed() < LIMIT, "took {:?}", t0.elapsed());
 }
 
-/// The round number in a `round started` / `round completed` log line.
-fn round_of(line: &str) -> u32 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("round="))
-        .and_then(|r| r.parse().ok())
-        .unwrap_or_else(|| panic!("no round in {line:?}"))
-}
-
-/// `cairn coordinator --job JOB --out OUT --listen LISTEN`, once it listens.
-fn coordinator(job: &Path, out: &Path, listen: &str) -> (Proc, String, String) {
-    let mut c = common::cairn();
-    c.args(["coordinator", "--listen", listen, "--job"])
-        .arg(job)
-        .arg("--out")
-        .arg(out);
-    let mut p = Proc::spawn(c);
-    let (addr, fp) = p.address(LIMIT);
-    (p, addr, fp)
-}
-
-/// A holder of the synthetic table that reconnects to a restarted coordinator.
-fn synthetic_holder(addr: &str, fp: &str, i: usize) -> Proc {
-    let mut c = common::cairn();
-    c.args(["participant", "--coordinator", addr, "--fingerprint", fp])
-        .args(["--device", "cpu", "--synthetic", "--reconnect", "60"])
-        .args(["--holder", &i.to_string(), "--of", "3"]);
-    Proc::spawn(c)
-}
-
 /// The job file's budget is ε after all its rounds, so only rounds it did not plan for can
 /// pass it: a round abandoned by a coordinator's restart is made up for, yet it may have
 /// released its sum, so it counts. A 4-round job that lost a round to a restart stops
@@ -238,26 +212,17 @@ fn a_round_abandoned_by_a_restart_counts_and_the_budget_stops_the_job() {
     let job = dir.path().join("job.toml");
     std::fs::write(&job, text).expect("job file");
     let out = dir.path().join("out");
-    let (mut coord, addr, fp) = coordinator(&job, &out, "127.0.0.1:0");
-    let _p0 = synthetic_holder(&addr, &fp, 0);
-    let _p1 = synthetic_holder(&addr, &fp, 1);
-    let p2 = synthetic_holder(&addr, &fp, 2);
+    let (mut coord, addr, fp) = job_coordinator(&job, &out, "127.0.0.1:0", LIMIT);
+    let _p0 = reconnecting_holder(&addr, &fp, 0);
+    let _p1 = reconnecting_holder(&addr, &fp, 1);
+    let p2 = reconnecting_holder(&addr, &fp, 2);
 
     // After round 2 one holder stops answering, so the next round stays in flight; the
     // coordinator is killed then, and its successor abandons that round.
-    coord.wait_for(LIMIT, |l| l.contains("round completed") && round_of(l) == 2);
-    p2.signal("STOP");
-    std::thread::sleep(Duration::from_secs(2));
-    let in_flight = coord
-        .drain()
-        .iter()
-        .filter(|l| l.contains("round started"))
-        .map(|l| round_of(l))
-        .max()
-        .expect("a round started");
+    let in_flight = stall_after_round(&mut coord, &p2, 2, LIMIT);
     coord.signal("KILL");
     coord.wait(LIMIT);
-    let (mut coord, _, _) = coordinator(&job, &out, &addr);
+    let (mut coord, _, _) = job_coordinator(&job, &out, &addr, LIMIT);
     coord.wait_for(LIMIT, |l| l.starts_with("resumed job "));
     p2.signal("CONT");
 

@@ -12,7 +12,7 @@ use cairn_coordinator::store::{JobState, RoundOutcome, Store};
 use cairn_coordinator::RoundRecord;
 
 mod common;
-use common::{cairn, Proc};
+use common::{cairn, job_coordinator, reconnecting_holder, round_of, stall_after_round, Proc};
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// Enough rounds (each takes milliseconds) that the test acts before the job ends.
@@ -31,35 +31,6 @@ fn job_file(dir: &Path) -> std::path::PathBuf {
     )
     .expect("job file");
     path
-}
-
-/// Starts the coordinator on `listen` with the job file and its state in `out`; returns it
-/// with its address and fingerprint.
-fn coordinator(job: &Path, out: &Path, listen: &str) -> (Proc, String, String) {
-    let mut c = cairn();
-    c.args(["coordinator", "--listen", listen, "--job"])
-        .arg(job)
-        .arg("--out")
-        .arg(out);
-    let mut p = Proc::spawn(c);
-    let (addr, fp) = p.address(LIMIT);
-    (p, addr, fp)
-}
-
-fn participant(addr: &str, fp: &str, i: usize) -> Proc {
-    let mut c = cairn();
-    c.args(["participant", "--coordinator", addr, "--fingerprint", fp])
-        .args(["--device", "cpu", "--synthetic", "--reconnect", "60"])
-        .args(["--holder", &i.to_string(), "--of", "3"]);
-    Proc::spawn(c)
-}
-
-/// The round number in a `round started` / `round completed` log line.
-fn round_of(line: &str) -> u32 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("round="))
-        .and_then(|r| r.parse().ok())
-        .unwrap_or_else(|| panic!("no round in {line:?}"))
 }
 
 /// The restarted coordinator's report of where it resumed, with the seconds it took.
@@ -118,17 +89,17 @@ fn check_rounds(rounds: &[(u32, RoundOutcome, Option<RoundRecord>)], abandoned: 
 fn a_coordinator_killed_while_holders_join_and_mid_round_resumes_and_finishes_the_job() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (job, out) = (job_file(dir.path()), dir.path().join("out"));
-    let (mut coord, addr, fp) = coordinator(&job, &out, "127.0.0.1:0");
+    let (mut coord, addr, fp) = job_coordinator(&job, &out, "127.0.0.1:0", LIMIT);
 
     // Phase 1: two of the three holders have joined; the job waits for the third.
-    let mut p0 = participant(&addr, &fp, 0);
-    let mut p1 = participant(&addr, &fp, 1);
+    let mut p0 = reconnecting_holder(&addr, &fp, 0);
+    let mut p1 = reconnecting_holder(&addr, &fp, 1);
     for _ in 0..2 {
         coord.wait_for(LIMIT, |l| l.contains("participant joined"));
     }
     coord.signal("KILL");
     coord.wait(LIMIT);
-    let (mut coord, addr2, fp2) = coordinator(&job, &out, &addr);
+    let (mut coord, addr2, fp2) = job_coordinator(&job, &out, &addr, LIMIT);
     assert_eq!((&addr2, &fp2), (&addr, &fp), "same address, same identity");
     let (line, secs) = resumed(&mut coord);
     assert!(line.contains("at round 1 (0 completed)"), "{line}");
@@ -136,17 +107,8 @@ fn a_coordinator_killed_while_holders_join_and_mid_round_resumes_and_finishes_th
 
     // Phase 2: the third holder joins; after round 2 it stops answering, so the next
     // round stays in flight; the coordinator is killed then.
-    let p2 = participant(&addr, &fp, 2);
-    coord.wait_for(LIMIT, |l| l.contains("round completed") && round_of(l) == 2);
-    p2.signal("STOP");
-    std::thread::sleep(Duration::from_secs(2));
-    let in_flight = coord
-        .drain()
-        .iter()
-        .filter(|l| l.contains("round started"))
-        .map(|l| round_of(l))
-        .max()
-        .expect("a round started");
+    let p2 = reconnecting_holder(&addr, &fp, 2);
+    let in_flight = stall_after_round(&mut coord, &p2, 2, LIMIT);
     assert!(
         !coord
             .seen
@@ -156,7 +118,7 @@ fn a_coordinator_killed_while_holders_join_and_mid_round_resumes_and_finishes_th
     );
     coord.signal("KILL");
     coord.wait(LIMIT);
-    let (mut coord, _, _) = coordinator(&job, &out, &addr);
+    let (mut coord, _, _) = job_coordinator(&job, &out, &addr, LIMIT);
     let (line, _) = resumed(&mut coord);
     assert!(
         line.contains(&format!(
@@ -196,14 +158,14 @@ fn a_coordinator_killed_while_holders_join_and_mid_round_resumes_and_finishes_th
 fn a_coordinator_killed_as_a_round_is_recorded_applies_no_round_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (job, out) = (job_file(dir.path()), dir.path().join("out"));
-    let (mut coord, addr, fp) = coordinator(&job, &out, "127.0.0.1:0");
-    let mut holders: Vec<Proc> = (0..3).map(|i| participant(&addr, &fp, i)).collect();
+    let (mut coord, addr, fp) = job_coordinator(&job, &out, "127.0.0.1:0", LIMIT);
+    let mut holders: Vec<Proc> = (0..3).map(|i| reconnecting_holder(&addr, &fp, i)).collect();
     // The log line comes just before the round's transaction: the kill lands before,
     // during or after the commit.
     coord.wait_for(LIMIT, |l| l.contains("round completed") && round_of(l) == 2);
     coord.signal("KILL");
     coord.wait(LIMIT);
-    let (mut coord, _, _) = coordinator(&job, &out, &addr);
+    let (mut coord, _, _) = job_coordinator(&job, &out, &addr, LIMIT);
     let (line, _) = resumed(&mut coord);
     assert!(coord.wait(LIMIT).success(), "{}", coord.seen.join("\n"));
     for p in &mut holders {
@@ -232,8 +194,8 @@ fn a_coordinator_killed_as_a_round_is_recorded_applies_no_round_twice() {
 fn a_finished_job_is_not_resumed_and_its_restart_runs_nothing_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (job, out) = (job_file(dir.path()), dir.path().join("out"));
-    let (mut coord, addr, fp) = coordinator(&job, &out, "127.0.0.1:0");
-    let mut holders: Vec<Proc> = (0..3).map(|i| participant(&addr, &fp, i)).collect();
+    let (mut coord, addr, fp) = job_coordinator(&job, &out, "127.0.0.1:0", LIMIT);
+    let mut holders: Vec<Proc> = (0..3).map(|i| reconnecting_holder(&addr, &fp, i)).collect();
     assert!(coord.wait(LIMIT).success(), "{}", coord.seen.join("\n"));
     for p in &mut holders {
         assert!(p.wait(LIMIT).success());
@@ -307,7 +269,7 @@ fn a_job_whose_data_changed_while_its_coordinator_was_down_is_not_resumed() {
     )
     .expect("job file");
     let out = dir.path().join("out");
-    let (mut coord, addr, fp) = coordinator(&job, &out, "127.0.0.1:0");
+    let (mut coord, addr, fp) = job_coordinator(&job, &out, "127.0.0.1:0", LIMIT);
     let _holders: Vec<Proc> = (0..3)
         .map(|i| {
             let mut c = cairn();
@@ -323,7 +285,7 @@ fn a_job_whose_data_changed_while_its_coordinator_was_down_is_not_resumed() {
     coord.wait(LIMIT);
     // The coordinator's table changes: column `a` ten times wider (another mean and sd).
     table(&data, 10.0);
-    let (mut coord, _, _) = coordinator(&job, &out, &addr);
+    let (mut coord, _, _) = job_coordinator(&job, &out, &addr, LIMIT);
     let why = coord.wait_for(LIMIT, |l| l.contains("cannot resume"));
     assert!(why.contains("data file changed"), "{why}");
     assert!(!coord.seen.iter().any(|l| l.starts_with("resumed job")));

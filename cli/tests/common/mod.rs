@@ -308,3 +308,57 @@ pub fn predict(model: &Path, data: &Path, extra: &[&str]) -> Predicted {
         stderr,
     }
 }
+
+/// `cairn coordinator --job JOB --out OUT --listen LISTEN` (a single-job coordinator that
+/// keeps its state in OUT and resumes it when started again), once it listens: the process,
+/// its address and fingerprint.
+pub fn job_coordinator(
+    job: &Path,
+    out: &Path,
+    listen: &str,
+    limit: Duration,
+) -> (Proc, String, String) {
+    let mut c = cairn();
+    c.args(["coordinator", "--listen", listen, "--job"])
+        .arg(job)
+        .arg("--out")
+        .arg(out);
+    let mut p = Proc::spawn(c);
+    let (addr, fp) = p.address(limit);
+    (p, addr, fp)
+}
+
+/// Holder `i` of 3 on the synthetic table, reconnecting (for 60 s) to a restarted
+/// coordinator.
+pub fn reconnecting_holder(addr: &str, fp: &str, i: usize) -> Proc {
+    let mut c = cairn();
+    c.args(["participant", "--coordinator", addr, "--fingerprint", fp])
+        .args(["--device", "cpu", "--synthetic", "--reconnect", "60"])
+        .args(["--holder", &i.to_string(), "--of", "3"]);
+    Proc::spawn(c)
+}
+
+/// The round number in a coordinator's `round started` / `round completed` log line.
+pub fn round_of(line: &str) -> u32 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("round="))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no round in {line:?}"))
+}
+
+/// Once `coord` completed round `after`, stops `holder` (SIGSTOP), so the next round stays
+/// in flight, and returns the last round the coordinator started (the one in flight).
+pub fn stall_after_round(coord: &mut Proc, holder: &Proc, after: u32, limit: Duration) -> u32 {
+    coord.wait_for(limit, |l| {
+        l.contains("round completed") && round_of(l) == after
+    });
+    holder.signal("STOP");
+    std::thread::sleep(Duration::from_secs(2));
+    coord
+        .drain()
+        .iter()
+        .filter(|l| l.contains("round started"))
+        .map(|l| round_of(l))
+        .max()
+        .expect("a round started")
+}
