@@ -208,6 +208,7 @@ pub fn demo(features: usize) -> Result<Export> {
         feature_bits: DEFAULT_FEATURE_BITS,
         block_rows: 2,
         sampled_steps: None,
+        noise: None,
     };
     shape.validate().context("demo shape")?;
     let rows = demo_rows(features, 4)?;

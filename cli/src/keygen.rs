@@ -114,6 +114,7 @@ impl ProofKeygenArgs {
                 .block_rows
                 .unwrap_or_else(|| cairn_proofs::rounds::default_block_rows(self.batch)),
             sampled_steps: self.proved_steps.sampled(self.local_steps),
+            noise: None,
         };
         shape.validate().context("invalid job shape")?;
         Ok(shape)

@@ -47,6 +47,7 @@ pub fn key_shape() -> Shape {
         feature_bits: 20,
         block_rows: 1,
         sampled_steps: None,
+        noise: None,
     }
 }
 

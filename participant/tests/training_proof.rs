@@ -75,6 +75,7 @@ fn round(t: &Table, hidden: Vec<usize>, k: u32, b: u32) -> Round {
         feature_bits: 20,
         block_rows: BLOCK,
         sampled_steps: None,
+        noise: None,
     };
     let rows: Vec<Vec<i64>> = t
         .features

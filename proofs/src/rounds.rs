@@ -39,6 +39,7 @@ pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape 
         feature_bits: spec.feature_bits,
         block_rows: spec.block_rows,
         sampled_steps: spec.sampled_steps,
+        noise: None,
     }
 }
 
@@ -167,6 +168,7 @@ impl RoundPublic {
             hyper_hash: self.hyper_hash,
             commitment,
             digests,
+            noise: None,
         })
     }
 }

@@ -73,6 +73,7 @@ pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
             feature_bits: 20,
             block_rows: 8,
             sampled_steps: (name == "R3").then_some(1),
+            noise: None,
         };
     }
     let (hidden, local_steps) = if name == "R2" {
@@ -88,6 +89,7 @@ pub fn reference_shape(name: &str) -> cairn_circuits::training::Shape {
         feature_bits: 20,
         block_rows: 8,
         sampled_steps: None,
+        noise: None,
     }
 }
 

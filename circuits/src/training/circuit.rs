@@ -263,6 +263,11 @@ impl TrainingCircuit {
                 hyper_hash: zero,
                 commitment: Default::default(),
                 digests: vec![zero; shape.sampled_steps.map_or(0, |s| 1 + 2 * s as usize)],
+                noise: shape.noise.as_ref().map(|_| crate::training::NoisePublic {
+                    seed_commitment: zero,
+                    round: 0,
+                    signs_hash: zero,
+                }),
             },
             private: Private::dummy(shape),
         }

@@ -29,11 +29,13 @@
 
 mod arith;
 pub mod circuit;
+pub mod dp;
 pub mod proof;
 pub mod prover;
 mod sgd;
 mod witness;
 
+pub use dp::{NoiseInput, NoisePrivate, NoisePublic};
 pub use witness::{
     indices_hash, lifted_digest, params_digest, replay, replayed_update, sampled_digests,
     trajectory, Private, Public, Trajectory, Witness,
@@ -76,6 +78,25 @@ pub struct Shape {
     /// proof of `s` challenged steps, between intermediate models the holder committed to
     /// before it knew the challenge ([`super::training`] docs, "Sampled steps").
     pub sampled_steps: Option<u32>,
+    /// `Some`: a distributed-DP job's update: the proof also shows the committed vector is
+    /// the update rotated, rounded to the grid and noised from the holder's committed seed
+    /// ([`dp`]).
+    pub noise: Option<NoiseShape>,
+}
+
+/// The distributed-DP noise of a proven update (#16): the constants the circuit holds the
+/// rotated, rounded, noised update to. See [`dp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoiseShape {
+    /// G = 2^16 · γ · √d_pad, an integer: the grid step in units of the fixed-point update
+    /// after the unnormalised Walsh–Hadamard transform H·D (`y_j ≈ (H·D·x)_j / G`).
+    pub grid: u64,
+    /// ⌊Δ2²⌋: the bound on ‖y‖² (Δ2 the mechanism's L2 sensitivity on the grid).
+    pub norm_sq_bound: u64,
+    /// K: the sampler's support is [−K, K].
+    pub k: i64,
+    /// The sampler's 2K strictly increasing thresholds (`cairn_privacy::skellam::SkellamTable`).
+    pub thresholds: Vec<u64>,
 }
 
 /// Why a statement or witness cannot be made.

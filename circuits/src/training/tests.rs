@@ -66,6 +66,7 @@ pub(super) fn fixture(hidden: Vec<usize>, k: u32, tolerance: f32) -> Fixture {
         feature_bits: 20,
         block_rows: 2,
         sampled_steps: None,
+        noise: None,
     };
     let rows = rows(11, 6, 4);
     let tree = tree_of(&shape, &rows);
@@ -203,6 +204,7 @@ fn circuit_equals_replay_on_seeded_random_deep_mlps() {
             // Blocks of one row: every row its own leaf.
             block_rows: 1,
             sampled_steps: None,
+            noise: None,
         };
         let rows = rows(seed, 9, 4);
         let tree = tree_of(&shape, &rows);
@@ -669,6 +671,7 @@ fn float_gap(hidden: Vec<usize>, k: u32, lr: f32) -> f32 {
         feature_bits: 20,
         block_rows: 8,
         sampled_steps: None,
+        noise: None,
     };
     let mut rng = ChaCha20Rng::seed_from_u64(30);
     let float_rows: Vec<Vec<f32>> = (0..200)
@@ -992,6 +995,7 @@ fn the_constraint_estimate_is_the_count_and_large_shapes_are_refused() {
         feature_bits: 8,
         block_rows: 2,
         sampled_steps: None,
+        noise: None,
     };
     let sampled = Shape {
         local_steps: 5,
@@ -1046,6 +1050,7 @@ fn the_constraint_estimate_of_the_reference_shapes() {
         feature_bits: 20,
         block_rows: 8,
         sampled_steps: Some(1),
+        noise: None,
     };
     let r2 = Shape {
         model: ModelSpec::mlp(45, vec![16]),

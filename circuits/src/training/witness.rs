@@ -5,6 +5,7 @@ use ark_bn254::Fr;
 use ark_ec::AffineRepr;
 
 use super::arith::Native;
+use super::dp::{NoisePrivate, NoisePublic};
 use super::sgd::{self, train};
 use super::{model_hash, FixedHyper, Shape, TrainingError, UPDATE_BITS};
 use crate::fixed;
@@ -29,6 +30,9 @@ pub struct Public {
     /// each challenged step `j`, ascending — the digests the holder committed to before the
     /// challenge ([`params_digest`]; `d_0` is the lifted global model's).
     pub digests: Vec<Fr>,
+    /// Distributed-DP shapes only: the holder's noise-seed commitment, the round and the
+    /// hash of the round's rotation signs.
+    pub noise: Option<NoisePublic>,
 }
 
 impl Public {
@@ -50,6 +54,7 @@ impl Public {
             hyper_hash: hyper.hash(shape),
             commitment,
             digests: Vec::new(),
+            noise: None,
         }
     }
 
@@ -81,7 +86,8 @@ impl Public {
         Ok(public)
     }
 
-    /// The six public inputs, in the circuit's order.
+    /// The public inputs, in the circuit's order: the six above, then (noise shapes) the
+    /// seed commitment, the round and the signs hash, then the digests.
     pub fn to_inputs(&self) -> Vec<Fr> {
         let (cx, cy) = self
             .commitment
@@ -95,6 +101,13 @@ impl Public {
             cx,
             cy,
         ];
+        if let Some(n) = &self.noise {
+            inputs.extend([
+                n.seed_commitment,
+                Fr::from(u64::from(n.round)),
+                n.signs_hash,
+            ]);
+        }
         inputs.extend_from_slice(&self.digests);
         inputs
     }
@@ -121,6 +134,9 @@ pub struct Private {
     pub step_inputs: Vec<Vec<i128>>,
     /// Sampled-step proofs: `w_K` (scale 2^48), what the update is checked against.
     pub final_params: Vec<i128>,
+    /// Distributed-DP shapes only: the noise seed, the rotation signs, the rounded update
+    /// and the noisy vector committed to.
+    pub noise: Option<NoisePrivate>,
 }
 
 impl Private {
@@ -147,6 +163,7 @@ impl Private {
             rho: Scalar::from(0u64),
             step_inputs: if sampled { vec![vec![0; n]; k] } else { vec![] },
             final_params: if sampled { vec![0; n] } else { vec![] },
+            noise: shape.noise.as_ref().map(|_| NoisePrivate::dummy(shape)),
         }
     }
 }
@@ -502,6 +519,7 @@ impl Witness {
             rho,
             step_inputs: Vec::new(),
             final_params: Vec::new(),
+            noise: None,
         };
         Ok(Self {
             public,
@@ -597,6 +615,7 @@ impl Witness {
             rho,
             step_inputs,
             final_params: traj.params[k - 1].clone(),
+            noise: None,
         };
         Ok(Self {
             public,
