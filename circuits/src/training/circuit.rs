@@ -7,6 +7,7 @@ use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::fp::
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 
 use super::arith::InCircuit;
+use super::dp::{self, NoiseInputs};
 use super::sgd::{self, train};
 use super::{Private, Public, Shape, NORM_BITS, RHO_BITS, TOL_BITS, UPDATE_BITS};
 use crate::fixed::constraints::{signed_witness, unsigned_bits, SignedVar};
@@ -36,7 +37,11 @@ pub struct Breakdown {
     pub tolerance: usize,
     /// `‖x‖² ≤ clip²`.
     pub norm: usize,
-    /// The Pedersen commitment.
+    /// Distributed-DP shapes ([`super::dp`]): the signs and their hash, the rotation, the
+    /// grid and norm checks of y, the seed commitment, the PRG, the draws and z's range
+    /// checks ([`super::dp::noise_constraints`]); 0 without noise.
+    pub noise: usize,
+    /// The Pedersen commitment (to x, or to z with noise).
     pub commitment: usize,
     /// All of them.
     pub total: usize,
@@ -68,7 +73,7 @@ fn wide_witnesses(
         .collect()
 }
 
-fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
+fn check_shape(shape: &Shape, public: &Public, p: &Private) -> Result<(), SynthesisError> {
     let (k, b, n, blocks) = (
         shape.proved_steps(),
         shape.batch_size as usize,
@@ -96,6 +101,14 @@ fn check_shape(shape: &Shape, p: &Private) -> Result<(), SynthesisError> {
                     && p.step_inputs.iter().all(|w| w.len() == n)
                     && p.final_params.len() == n
             }
+        }
+        && match (&shape.noise, &public.noise, &p.noise) {
+            (None, None, None) => true,
+            (Some(_), Some(_), Some(w)) => {
+                let d = super::dp::padded_dim(shape);
+                w.negative.len() == d && w.rounded.len() == d && w.noisy.len() == d
+            }
+            _ => false,
         };
     if ok {
         Ok(())
@@ -117,14 +130,16 @@ impl TrainingCircuit {
 
     fn build(&self, cs: &ConstraintSystemRef<Fr>) -> Result<Breakdown, SynthesisError> {
         let (shape, p) = (&self.shape, &self.private);
-        check_shape(shape, p)?;
+        check_shape(shape, &self.public, p)?;
         let inputs: Vec<FpVar<Fr>> = self
             .public
             .to_inputs()
             .into_iter()
             .map(|v| FpVar::new_input(cs.clone(), || Ok(v)))
             .collect::<Result<_, _>>()?;
-        let want = 6 + shape.sampled_steps.map_or(0, |s| 1 + 2 * s as usize);
+        let want = 6
+            + shape.noise.as_ref().map_or(0, |_| 3)
+            + shape.sampled_steps.map_or(0, |s| 1 + 2 * s as usize);
         if inputs.len() != want {
             return Err(SynthesisError::Unsatisfiable);
         }
@@ -132,6 +147,15 @@ impl TrainingCircuit {
         let mut next = || inputs.next().ok_or(SynthesisError::Unsatisfiable);
         let [root, model_hash, indices_hash, hyper_hash, cx, cy] =
             [next()?, next()?, next()?, next()?, next()?, next()?];
+        // Noise: the seed commitment, the round and the signs hash.
+        let noise_inputs = match shape.noise {
+            Some(_) => Some(NoiseInputs {
+                seed_commitment: next()?,
+                round: next()?,
+                signs_hash: next()?,
+            }),
+            None => None,
+        };
         // Sampled: d_K, then (d_{j−1}, d_j) per challenged step.
         let digests: Vec<FpVar<Fr>> = std::iter::from_fn(|| next().ok()).collect();
         let mut bd = Breakdown::default();
@@ -231,17 +255,23 @@ impl TrainingCircuit {
         unsigned_bits(&(clip_sq - norm_sq), NORM_BITS)?;
         bd.norm = take(cs);
 
+        // Noise: the commitment is to z = y + e (d values) instead of x.
+        let committed = match (&shape.noise, &p.noise, &noise_inputs) {
+            (Some(ns), Some(w), Some(inputs)) => {
+                let zs = dp::enforce(cs, ns, &xs, w, inputs)?;
+                bd.noise = take(cs);
+                zs
+            }
+            (None, None, None) => xs,
+            _ => return Err(SynthesisError::Unsatisfiable),
+        };
+
         // Commitment.
         let rho = p.rho.into_bigint().to_bits_le();
         let rho_bits: Vec<Boolean<Fr>> = (0..RHO_BITS)
             .map(|i| Boolean::new_witness(cs.clone(), || Ok(rho.get(i).copied().unwrap_or(false))))
             .collect::<Result<_, _>>()?;
-        let c = commit(
-            cs,
-            &Generators::new(shape.model.param_count()),
-            &xs,
-            &rho_bits,
-        )?;
+        let c = commit(cs, &Generators::new(committed.len()), &committed, &rho_bits)?;
         c.enforce_equal(&PointVar { x: cx, y: cy })?;
         bd.commitment = take(cs);
         bd.total = cs.num_constraints();

@@ -23,6 +23,14 @@
 //! per challenged step. A holder that deviates in `m` of its K steps is caught unless none
 //! of the `s` is challenged (`cairn_protocol::challenge`).
 //!
+//! **Distributed DP** (`Shape::noise = Some(..)`, [`dp`]). The commitment is then not to x:
+//! x is padded to d = the next power of two, rotated with the round's public signs and the
+//! Walsh–Hadamard transform (u = H·D·x), rounded to the grid (`|G·y_j − u_j| ≤ G − 1`,
+//! `‖y‖² ≤ B`) and noised with one Skellam draw per coordinate from the holder's committed
+//! seed and the round; `C = commit(z, ρ)` for z = y + e over d generators. Public inputs: the
+//! six above, then the seed commitment, the round and the signs hash ([`dp::signs_hash`]),
+//! then the sampled-step digests if any.
+//!
 //! Note on clipping: an honest update longer than the clip bound cannot satisfy both
 //! "within τ of `w_K − w`" and the norm bound; the clip bound is a robustness limit that an
 //! honest update is expected to meet.
@@ -35,7 +43,9 @@ pub mod prover;
 mod sgd;
 mod witness;
 
-pub use dp::{NoiseInput, NoisePrivate, NoisePublic};
+pub use dp::{
+    padded_dim, rotate_fixed, round_to_grid, signs_hash, NoiseInput, NoisePrivate, NoisePublic,
+};
 pub use witness::{
     indices_hash, lifted_digest, params_digest, replay, replayed_update, sampled_digests,
     trajectory, Private, Public, Trajectory, Witness,
@@ -99,6 +109,34 @@ pub struct NoiseShape {
     pub thresholds: Vec<u64>,
 }
 
+impl NoiseShape {
+    /// Checks the constants: a valid sampler table ([`crate::noise::check_table`]),
+    /// `1 ≤ G < 2^40`, `B ≥ 1`, and `⌊√B⌋ + K < 2^(UPDATE_BITS − 1)` so that an honest
+    /// z = y + e fits the committed range.
+    pub fn validate(&self) -> Result<(), TrainingError> {
+        crate::noise::check_table(&self.thresholds, self.k)
+            .map_err(|e| TrainingError::Shape(format!("noise table: {e}")))?;
+        if !(1..1u64 << 40).contains(&self.grid) {
+            return Err(TrainingError::Shape(format!(
+                "noise grid step G = {} outside [1, 2^40)",
+                self.grid
+            )));
+        }
+        if self.norm_sq_bound == 0 {
+            return Err(TrainingError::Shape("noise norm bound B = 0".into()));
+        }
+        let max = 1i128 << (UPDATE_BITS - 1);
+        if i128::from(self.norm_sq_bound.isqrt()) + i128::from(self.k) >= max {
+            return Err(TrainingError::Shape(format!(
+                "noise: ⌊√B⌋ + K = {} + {} does not fit {UPDATE_BITS} signed bits",
+                self.norm_sq_bound.isqrt(),
+                self.k
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Why a statement or witness cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainingError {
@@ -158,6 +196,12 @@ pub enum TrainingError {
     DigestMismatch {
         /// The step (0-based).
         step: u32,
+    },
+    /// Conditional rounding kept exceeding the norm bound B.
+    #[error("the rounded update exceeded the norm bound in all {tries} tries")]
+    Rounding {
+        /// Draws made.
+        tries: u32,
     },
     /// A row index past the holder's rows.
     #[error("row index {index} but the holder has {rows} rows")]
@@ -262,6 +306,9 @@ impl Shape {
         {
             return Err(TrainingError::Shape(format!("{field}: {reason}")));
         }
+        if let Some(n) = &self.noise {
+            n.validate()?;
+        }
         Ok(())
     }
 
@@ -329,6 +376,18 @@ impl Shape {
         if let Some(s) = self.sampled_steps {
             h.update(b"sampled");
             h.update(s.to_le_bytes());
+        }
+        // Likewise only for noise.
+        if let Some(n) = &self.noise {
+            h.update(b"noise");
+            h.update(n.grid.to_le_bytes());
+            h.update(n.norm_sq_bound.to_le_bytes());
+            h.update(n.k.to_le_bytes());
+            let mut t = Sha256::new();
+            for v in &n.thresholds {
+                t.update(v.to_le_bytes());
+            }
+            h.update(t.finalize());
         }
         h.finalize().into()
     }
@@ -400,6 +459,8 @@ pub fn model_hash(model: &[i64]) -> ark_bn254::Fr {
     poseidon::hash_ints(model)
 }
 
+#[cfg(test)]
+mod dp_tests;
 #[cfg(test)]
 mod subverted_key;
 #[cfg(test)]

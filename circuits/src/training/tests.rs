@@ -158,6 +158,7 @@ fn honest_logistic_regression_satisfies_with_pinned_counts() {
         norm: 54,
         commitment: 1553,
         chain: 0,
+        noise: 0,
         total: 5825,
     };
     assert_eq!(bd, want);
@@ -185,6 +186,7 @@ fn honest_mlp_satisfies_with_zero_tolerance() {
         norm: 68,
         commitment: 2729,
         chain: 0,
+        noise: 0,
         total: 8727,
     };
     assert_eq!(bd, want);
