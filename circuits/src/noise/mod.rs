@@ -1,6 +1,7 @@
 //! Noise a holder cannot skip (#16 item 3): a PRG of 64-bit uniforms keyed by a committed seed,
 //! and the inverse-CDF sampler of `cairn_privacy::skellam` over them, natively here and in R1CS
-//! in [`constraints`]. Nothing here is wired into the training circuit yet.
+//! in [`constraints`]. The training circuit draws a distributed-DP update's noise with them
+//! ([`crate::training::dp`]).
 //!
 //! # The PRG
 //!

@@ -609,3 +609,65 @@ fn noise_constraint_counts() {
         plain.total - plain.commitment
     );
 }
+
+#[test]
+fn a_sampled_step_proof_carries_noise_too() {
+    // K = 3 steps, one challenged: the noise inputs sit between the six and the digests.
+    let f = fixture(vec![], 3, 0.0);
+    let shape = Shape {
+        sampled_steps: Some(1),
+        noise: Some(noise_shape(GRID)),
+        ..f.shape.clone()
+    };
+    let traj = trajectory(&shape, &f.rows, &f.indices, &f.model, &f.hyper).expect("trajectory");
+    let update = traj.update(&f.model).expect("update");
+    let w = Witness::sampled(
+        &shape,
+        &f.tree,
+        &f.rows,
+        &f.indices,
+        &traj,
+        &[1],
+        f.model.clone(),
+        f.hyper,
+        update,
+        pedersen::Scalar::from(7u64),
+    )
+    .expect("sampled witness");
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let input = NoiseInput {
+        seed: Fr::rand(&mut rng),
+        round: 1,
+        negative: Rotation::new([9; 32], 5)
+            .expect("rotation")
+            .negative()
+            .to_vec(),
+    };
+    let w = w.noised(&shape, input, &mut rng).expect("noised");
+    let inputs = w.public.to_inputs();
+    assert_eq!(inputs.len(), 6 + 3 + 3);
+    let (ok, bd) = check(&shape, &w.public, &w.private);
+    assert!(ok);
+    assert_eq!(
+        bd.noise,
+        noise_constraints(shape.noise.as_ref().expect("noise"), 5, D)
+    );
+    assert_eq!(TrainingCircuit::shape_breakdown(&shape).expect("setup"), bd);
+    for i in 0..w.public.digests.len() {
+        let mut other = w.clone();
+        other.public.digests[i] += Fr::from(1u64);
+        assert!(!satisfied(&shape, &other), "digest {i}");
+    }
+    let mut other = w.clone();
+    if let Some(n) = other.public.noise.as_mut() {
+        n.round += 1;
+    }
+    assert!(!satisfied(&shape, &other));
+    // The size estimate of a noise shape bounds its count (the noise part is constant in
+    // the steps and blocks).
+    let est = TrainingCircuit::estimated_constraints(&shape, u64::MAX).expect("estimate");
+    assert!(
+        est >= bd.total as u64 && est <= bd.total as u64 * 105 / 100,
+        "{est} {bd:?}"
+    );
+}

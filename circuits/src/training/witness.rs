@@ -24,7 +24,8 @@ pub struct Public {
     pub indices_hash: Fr,
     /// [`FixedHyper::hash`] of the round's hyper-parameters.
     pub hyper_hash: Fr,
-    /// The commitment to the update.
+    /// The commitment to the update x; for a noise shape, to the rotated, rounded, noised
+    /// vector z ([`Witness::noised`]).
     pub commitment: Point,
     /// Sampled-step proofs only (empty for a full proof): `d_K`, then `(d_{j−1}, d_j)` for
     /// each challenged step `j`, ascending — the digests the holder committed to before the
