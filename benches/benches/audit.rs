@@ -243,7 +243,7 @@ fn proof_parts(
             time_median(reps, || {
                 for it in items {
                     let st = &it.statement;
-                    let shape = rounds::shape(&st.model, &st.hyper, &st.proof);
+                    let shape = rounds::shape(&st.model, &st.hyper, &st.proof).expect("shape");
                     if let Ok(h) = FixedHyper::new(&st.hyper, st.proof.tolerance) {
                         black_box(h.hash(&shape));
                     }
@@ -381,7 +381,7 @@ async fn bench() -> Result<()> {
     else {
         bail!("no job header");
     };
-    let shape = rounds::shape(model, hyper, spec);
+    let shape = rounds::shape(model, hyper, spec)?;
     let prepare = || -> Result<_> { Ok(proof::prepare(&proof::vk_from_bytes(&shape, &vk_bytes)?)) };
     let pvk = prepare()?;
 

@@ -136,6 +136,23 @@ pub fn print(report: &AuditReport, seconds: f64) {
             );
         }
     }
+    if let Some(p) = &report.privacy {
+        let dp = &p.settings;
+        let eps = p
+            .epsilon
+            .map_or_else(|| "unbounded".to_string(), |e| format!("{e:.4}"));
+        println!(
+            "privacy: (ε, δ) = ({eps}, {:e}) after {} released round(s): distributed Skellam, noise multiplier {:.4}, clip {}, noise shared over at least {} survivors",
+            dp.delta, p.rounds, dp.params.noise_multiplier, dp.params.clip, dp.params.min_survivors
+        );
+        if p.proven {
+            println!(
+                "  proven: every survivor's proof shows its rotated, rounded update within the sensitivity bound and its noise drawn from its committed seed; every aggregate check held"
+            );
+        } else {
+            println!("  NOT proven: the transcript does not show every released sum's noise (see the problems)");
+        }
+    }
     if report.contributors > 0 {
         println!(
             "randomness: drawn by commit-reveal from {} holder(s)' contributions; every round seed re-derived from them",

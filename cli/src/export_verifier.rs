@@ -143,7 +143,7 @@ pub fn from_transcript(path: &Path) -> Result<Export> {
         bail!("{} holds no proofs (no completed round)", path.display());
     };
     let st = &first.statement;
-    let shape = rounds::shape(&st.model, &st.hyper, &st.proof);
+    let shape = rounds::shape(&st.model, &st.hyper, &st.proof)?;
     let vk = proof::vk_from_bytes(&shape, &vk_bytes)
         .with_context(|| format!("the verifying key in {}", path.display()))?;
     let proofs = items

@@ -39,7 +39,7 @@ impl Proving {
     /// (the trusted setup: see circuits/README.md).
     pub fn load_or_setup(job: &JobConfig, dir: &Path) -> Result<(Self, bool)> {
         let spec = job.proof.context("the job does not prove its rounds")?;
-        let shape = rounds::shape(&job.model, &job.hyper, &spec);
+        let shape = rounds::shape(&job.model, &job.hyper, &spec)?;
         let store = KeyStore::new(dir);
         let loaded = store
             .load(&shape)
@@ -251,7 +251,7 @@ fn start_coordinator_at(
     let verifier = match (proving, job.proof) {
         (Some(p), Some(spec)) => Some(Verifier::new(
             &p.vk,
-            &rounds::shape(&job.model, &job.hyper, &spec),
+            &rounds::shape(&job.model, &job.hyper, &spec)?,
         )),
         _ => None,
     };

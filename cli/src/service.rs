@@ -810,7 +810,7 @@ impl Service {
             tokio::task::spawn_blocking(move || Proving::load_or_setup(&c, &keys)).await??;
         Ok(Some(Verifier::new(
             &p.vk,
-            &rounds::shape(&cfg.model, &cfg.hyper, &spec),
+            &rounds::shape(&cfg.model, &cfg.hyper, &spec)?,
         )))
     }
 

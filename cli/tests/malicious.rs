@@ -23,6 +23,7 @@ use cairn_coordinator::audit::audit;
 use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
 use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_participant::{run, Prover, UpdateProver};
+use cairn_proofs::noise::NoiseSeed;
 use cairn_proofs::rounds::{proven_update, replay_update, round_witness, ProvenUpdate};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::transcript::Entry;
@@ -73,7 +74,7 @@ impl Holder {
         participant: u32,
         delta: &[f32],
     ) -> Result<ProvenUpdate, String> {
-        let u = self.honest.prove(st, participant, delta)?;
+        let u = self.honest.prove(st, participant, delta, None)?;
         self.ledger
             .lock()
             .expect("ledger")
@@ -96,6 +97,7 @@ impl UpdateProver for Holder {
         st: &RoundStatement,
         participant: u32,
         delta: &[f32],
+        _noise_seed: Option<NoiseSeed>,
     ) -> Result<ProvenUpdate, String> {
         *self.id.lock().expect("id") = Some(participant);
         let gens = Generators::new(st.model.param_count());
@@ -105,7 +107,7 @@ impl UpdateProver for Holder {
                 // Trained (exactly, by the replay) on rows it never committed, and proved.
                 let delta =
                     replay_update(st, participant, &other.data).map_err(|e| e.to_string())?;
-                other.prove(st, participant, &delta)
+                other.prove(st, participant, &delta, None)
             }
             Some(Attack::OverClip) => {
                 let rho = pedersen::random_blinding(&mut OsRng);
@@ -128,7 +130,7 @@ impl UpdateProver for Holder {
                 Ok(proven_update(&w, &proof))
             }
             Some(Attack::OtherCommitment) => {
-                let honest = self.honest.prove(st, participant, delta)?;
+                let honest = self.honest.prove(st, participant, delta, None)?;
                 let rho = pedersen::random_blinding(&mut OsRng);
                 let mut w = round_witness(st, participant, &self.honest.data, delta, rho)
                     .map_err(|e| e.to_string())?;

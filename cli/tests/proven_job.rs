@@ -276,7 +276,7 @@ async fn proven_rounds_over_quic_verify_every_proof_and_apply_the_checked_sum() 
         .expect("job");
     let store = cairn_circuits::training::proof::KeyStore::new(keys.path());
     let spec = other.proof.expect("proven");
-    let shape = cairn_proofs::rounds::shape(&other.model, &other.hyper, &spec);
+    let shape = cairn_proofs::rounds::shape(&other.model, &other.hyper, &spec).expect("shape");
     assert!(store.load(&shape).expect("readable").is_none());
 }
 

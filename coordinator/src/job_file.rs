@@ -871,12 +871,6 @@ impl JobFile {
                 "distributed DP needs aggregation.mode = \"secure\" (the coordinator must see only the noisy sum)",
             );
         }
-        if self.proofs.enabled {
-            p.add(
-                "privacy",
-                "proven rounds with distributed DP (noise proven in the circuit) are not built yet: set proofs.enabled = false",
-            );
-        }
     }
 
     /// The DP settings of a job whose model has `dim` parameters: the noise multiplier given,
@@ -885,9 +879,15 @@ impl JobFile {
         let clip = f64::from(self.train.clip);
         let padded = cairn_privacy::rotation::padded_len(dim)
             .ok_or_else(|| format!("a model of {dim} parameters is too large to rotate"))?;
-        let granularity = dp
+        let mut granularity = dp
             .granularity
             .unwrap_or_else(|| clip / (4.0 * (padded as f64).sqrt()));
+        // A proven job's circuit checks the grid in whole steps of 2^-16 after the
+        // unnormalised rotation: the default grid moves to the nearest one it can check (a
+        // granularity given by hand must already be one: the circuit's rule says which).
+        if self.proofs.enabled && dp.granularity.is_none() {
+            granularity = cairn_proofs::noise::proven_granularity(granularity, padded);
+        }
         let min_survivors = dp
             .min_survivors
             .unwrap_or_else(|| u32::try_from(self.min_participants()).unwrap_or(u32::MAX));
@@ -1145,8 +1145,13 @@ impl JobFile {
             ),
             None => None,
         };
+        if let (true, Some(dp)) = (self.proofs.enabled, &privacy) {
+            // The circuit checks the grid in whole steps: a granularity given by hand must
+            // be one it can check (the default always is).
+            cairn_proofs::noise::proven_grid(&dp.params)
+                .map_err(|e| invalid("privacy.granularity", e.to_string()))?;
+        }
         let config = JobConfig {
-            privacy,
             job_id: job_id.to_string(),
             model,
             rounds: self.rounds,
@@ -1163,9 +1168,16 @@ impl JobFile {
             join_timeout: Duration::from_secs_f64(self.deadlines.join_timeout_secs),
             seed: self.seed,
             aggregation,
-            proof: self.proofs.enabled.then(|| self.proof_spec()),
+            proof: self
+                .proofs
+                .enabled
+                .then(|| cairn_protocol::wire::ProofSpec {
+                    noise: privacy.map(|dp| dp.params),
+                    ..self.proof_spec()
+                }),
             // The caller sets it from the table it prepared ([`cairn_datasets::DataSpec::of`]).
             data: None,
+            privacy,
         };
         config.validate().map_err(|e| {
             // By kind, with a catch-all: JobConfig may learn new checks.
@@ -1191,7 +1203,8 @@ impl JobFile {
         // A circuit too large to set up is refused now, not when its setup runs out of
         // memory (a few small circuits are built to estimate it: about a second).
         if let Some(spec) = config.proof {
-            let shape = cairn_proofs::rounds::shape(&config.model, &config.hyper, &spec);
+            let shape = cairn_proofs::rounds::shape(&config.model, &config.hyper, &spec)
+                .map_err(|e| invalid("privacy", e.to_string()))?;
             cairn_circuits::training::proof::check_size(&shape)
                 .map_err(|e| invalid("proofs", e.to_string()))?;
         }

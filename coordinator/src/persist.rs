@@ -119,10 +119,7 @@ impl Persist {
                     Entry::Enrolled {
                         identity, dataset, ..
                     } => {
-                        point
-                            .committed
-                            .entry(*identity)
-                            .or_insert((dataset.root, dataset.n_rows));
+                        point.committed.entry(*identity).or_insert(dataset.facts());
                     }
                     Entry::Randomness { contributions } => {
                         point.randomness.clone_from(contributions);

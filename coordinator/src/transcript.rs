@@ -55,6 +55,7 @@ impl Recorder {
             dropout: s.dropout,
             corruption: s.corruption,
             coordinator: seal_key.public(),
+            privacy: cfg.privacy,
         });
         Some(Self {
             transcript,

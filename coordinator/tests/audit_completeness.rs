@@ -41,7 +41,7 @@ fn honest_job(rounds: u32) -> Job {
         clip_norm: 5.0,
     };
     let spec = proof_spec(0.01, 2, 20, 2);
-    let shape = rounds::shape(&model, &hyper, &spec);
+    let shape = rounds::shape(&model, &hyper, &spec).expect("shape");
     let (pk, vk) = proof::setup(&shape, &mut rng).expect("setup");
     let prover = Prover::new(&shape, pk).expect("prover");
     let server = ServerOptimizer::FedAvg { lr: 1.0 };
@@ -62,6 +62,7 @@ fn honest_job(rounds: u32) -> Job {
         dropout: secure.dropout,
         corruption: secure.corruption,
         coordinator: coordinator.public(),
+        privacy: None,
     });
     let mut holders = Vec::new();
     let mut data = Vec::new();
@@ -114,8 +115,8 @@ fn honest_job(rounds: u32) -> Job {
         for p in 0..HOLDERS {
             let i = indices[p as usize];
             let update = replay_update(&st, i, &data[p as usize]).expect("replay");
-            let proven =
-                prove_update(&prover, &st, i, &data[p as usize], &update, &mut rng).expect("proof");
+            let proven = prove_update(&prover, &st, i, &data[p as usize], &update, None, &mut rng)
+                .expect("proof");
             for (a, b) in s.iter_mut().zip(&proven.update) {
                 *a += b;
             }

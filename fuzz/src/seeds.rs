@@ -231,6 +231,18 @@ fn proof_spec() -> ProofSpec {
         feature_bits: 20,
         block_rows: 1,
         sampled_steps: Some(1),
+        noise: None,
+    }
+}
+
+fn dp_params() -> cairn_protocol::privacy::SkellamParams {
+    cairn_protocol::privacy::SkellamParams {
+        clip: 1.0,
+        noise_multiplier: 1.1,
+        granularity: 1.0 / 64.0,
+        beta: 0.6,
+        min_survivors: 3,
+        dim: 19,
     }
 }
 
@@ -322,6 +334,14 @@ pub fn to_coordinator() -> Vec<ToCoordinator> {
             identity: key.public(),
         }),
         ToCoordinator::Dataset(DatasetCommitment::sign("job", [9; 32], 40, &key)),
+        // A proven DP job's: with the noise-seed commitment.
+        ToCoordinator::Dataset(DatasetCommitment::sign_with_noise(
+            "job",
+            [9; 32],
+            40,
+            Some([4; 32]),
+            &key,
+        )),
         ToCoordinator::Update(Update {
             round: 3,
             n_examples: 10,
@@ -431,17 +451,25 @@ pub fn to_participant() -> Vec<ToParticipant> {
         ToParticipant::Round(RoundSpec {
             round: 2,
             secure: round.secure.clone().map(|s| SecureSpec {
-                privacy: Some(cairn_protocol::privacy::SkellamParams {
-                    clip: 1.0,
-                    noise_multiplier: 1.1,
-                    granularity: 1.0 / 64.0,
-                    beta: 0.6,
-                    min_survivors: 3,
-                    dim: 19,
-                }),
+                privacy: Some(dp_params()),
                 ..s
             }),
             proof: None,
+            beacon_commitment: None,
+            ..round.clone()
+        }),
+        // A proven DP round: the proof settings carry the same mechanism.
+        ToParticipant::Round(RoundSpec {
+            round: 3,
+            secure: round.secure.clone().map(|s| SecureSpec {
+                privacy: Some(dp_params()),
+                ..s
+            }),
+            proof: Some(ProofSpec {
+                noise: Some(dp_params()),
+                sampled_steps: None,
+                ..proof_spec()
+            }),
             beacon_commitment: None,
             ..round
         }),
@@ -528,6 +556,7 @@ pub fn transcript() -> Transcript {
         dropout: 0.2,
         corruption: 0.1,
         coordinator: key.public(),
+        privacy: None,
     });
     t.append(Entry::Enrolled {
         participant: 0,

@@ -22,6 +22,7 @@ use cairn_circuits::training::proof::KeyStore;
 use cairn_circuits::training::prover::Prover as Groth16Prover;
 use cairn_crypto::sign::IdentityKey;
 use cairn_datasets::Dataset;
+use cairn_proofs::noise::NoiseSeed;
 use cairn_proofs::rounds::{self, prove_update, CommittedData, ProvenUpdate};
 use cairn_protocol::client::{Client, ClientError, ClientEvent};
 use cairn_protocol::job::RoundStatement;
@@ -126,12 +127,14 @@ pub trait UpdateProver: Send + Sync + std::fmt::Debug {
     /// Rows of the holder's table the proofs are made over (the committed ones are the
     /// whole blocks among them).
     fn rows(&self) -> usize;
-    /// Proves the round's update `delta` (already clipped) for `participant`.
+    /// Proves the round's update `delta` (already clipped) for `participant`; in a DP
+    /// round with the holder's `noise_seed`.
     fn prove(
         &self,
         st: &RoundStatement,
         participant: u32,
         delta: &[f32],
+        noise_seed: Option<NoiseSeed>,
     ) -> Result<ProvenUpdate, String>;
     /// A sampled-step round: computes the K steps, commits to them through `challenge`
     /// (which sends the digests and returns the beacon the coordinator answers with), then
@@ -140,9 +143,10 @@ pub trait UpdateProver: Send + Sync + std::fmt::Debug {
         &self,
         st: &RoundStatement,
         participant: u32,
+        noise_seed: Option<NoiseSeed>,
         challenge: &mut dyn FnMut(Vec<[u8; 32]>) -> Result<[u8; 32], String>,
     ) -> Result<ProvenUpdate, String> {
-        let _ = (st, participant, challenge);
+        let _ = (st, participant, noise_seed, challenge);
         Err("this prover does not do sampled-step proofs".into())
     }
 }
@@ -161,15 +165,25 @@ impl UpdateProver for Prover {
         st: &RoundStatement,
         participant: u32,
         delta: &[f32],
+        noise_seed: Option<NoiseSeed>,
     ) -> Result<ProvenUpdate, String> {
-        prove_update(&self.key, st, participant, &self.data, delta, &mut OsRng)
-            .map_err(|e| e.to_string())
+        prove_update(
+            &self.key,
+            st,
+            participant,
+            &self.data,
+            delta,
+            noise_seed,
+            &mut OsRng,
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn prove_sampled(
         &self,
         st: &RoundStatement,
         participant: u32,
+        noise_seed: Option<NoiseSeed>,
         challenge: &mut dyn FnMut(Vec<[u8; 32]>) -> Result<[u8; 32], String>,
     ) -> Result<ProvenUpdate, String> {
         let traj = rounds::commit_steps(st, participant, &self.data).map_err(|e| e.to_string())?;
@@ -181,6 +195,7 @@ impl UpdateProver for Prover {
             &self.data,
             &traj,
             beacon,
+            noise_seed,
             &mut OsRng,
         )
         .map_err(|e| e.to_string())
@@ -320,6 +335,8 @@ type Training = JoinHandle<Trained>;
 
 struct Job {
     model: ModelSpec,
+    /// A proven DP job: this holder's secret noise seed (its enrolled commitment's opening).
+    noise_seed: Option<NoiseSeed>,
 }
 
 /// A sampled-step round's chain on its way to the coordinator: the round, the digests, and
@@ -339,7 +356,7 @@ fn start_training(
     chains: mpsc::UnboundedSender<ChainOut>,
     compute: Option<Arc<tokio::sync::Semaphore>>,
 ) -> Training {
-    let model = job.model.clone();
+    let (model, noise_seed) = (job.model.clone(), job.noise_seed);
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         // Waits for its turn among the process's holders, if they share permits.
@@ -386,9 +403,9 @@ fn start_training(
                                         format!("no challenge within the round's {wait:?}")
                                     })
                                 };
-                                prover.prove_sampled(&st, participant, &mut challenge)
+                                prover.prove_sampled(&st, participant, noise_seed, &mut challenge)
                             } else {
-                                prover.prove(&st, participant, &update.delta)
+                                prover.prove(&st, participant, &update.delta, noise_seed)
                             }
                             .map_err(ParticipantError::Proving)?;
                             Some((p, t1.elapsed().as_secs_f64()))
@@ -419,7 +436,8 @@ fn load_prover(
             "the job does not prove its rounds".into(),
         ));
     };
-    let shape = rounds::shape(&w.model, &w.hyper, &spec);
+    let shape = rounds::shape(&w.model, &w.hyper, &spec)
+        .map_err(|e| ParticipantError::Proving(format!("the job's circuit: {e}")))?;
     let store = KeyStore::new(dir);
     let (pk_path, _) = store.paths(&shape);
     let key = match store.load(&shape) {
@@ -805,7 +823,10 @@ impl Session<'_> {
                         }
                     }
                 }
-                self.job = Some(Job { model: w.model });
+                self.job = Some(Job {
+                    model: w.model,
+                    noise_seed: self.client.noise_seed(),
+                });
             }
             // A newer round replaces one still waiting for the trainer.
             ClientEvent::Train {

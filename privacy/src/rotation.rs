@@ -42,6 +42,17 @@ pub fn padded_len(dim: usize) -> Option<usize> {
     dim.max(1).checked_next_power_of_two()
 }
 
+/// The seed of the rotation of the round whose seed is `round_seed`: every holder of the round
+/// rotates with it, and the coordinator inverts it. It is fixed by the holders' commit-reveal
+/// round randomness, not chosen by the coordinator, and does not depend on any update.
+pub fn round_rotation_seed(round_seed: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"cairn/dp/rotation/v1");
+    h.update(round_seed);
+    h.finalize().into()
+}
+
 /// A randomized Hadamard rotation for vectors of one dimension, from one seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
@@ -66,6 +77,11 @@ impl Rotation {
     /// The dimension of the vectors it rotates.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// The signs D: `true` where the sign is −1, [`Rotation::padded_dim`] of them.
+    pub fn negative(&self) -> &[bool] {
+        &self.negative
     }
 
     /// The length of rotated vectors: the next power of two from [`Rotation::dim`].

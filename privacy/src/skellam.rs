@@ -473,6 +473,23 @@ impl SkellamTable {
         })
     }
 
+    /// The table of `holder_variance`, built once per process and shared: a holder, the
+    /// coordinator and a prover all need the job's table every round, and a large variance's
+    /// takes a while to build. The last variance asked for is kept.
+    pub fn shared(holder_variance: f64) -> Result<std::sync::Arc<Self>, SkellamError> {
+        use std::sync::{Arc, Mutex, PoisonError};
+        static CACHE: Mutex<Option<(u64, Arc<SkellamTable>)>> = Mutex::new(None);
+        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((bits, table)) = cache.as_ref() {
+            if *bits == holder_variance.to_bits() {
+                return Ok(Arc::clone(table));
+            }
+        }
+        let table = Arc::new(SkellamTable::new(holder_variance)?);
+        *cache = Some((holder_variance.to_bits(), Arc::clone(&table)));
+        Ok(table)
+    }
+
     /// The table for the holder variance of `params` ([`crate::SkellamParams::holder_variance`]).
     pub fn for_params(params: &crate::SkellamParams) -> Result<Self, SkellamError> {
         SkellamTable::new(params.holder_variance())

@@ -20,6 +20,15 @@ pub enum ProofError {
     /// A commitment C is not a point of the curve's subgroup.
     #[error("commitment: {0}")]
     Commitment(String),
+    /// A proven DP round, and the holder enrolled no noise-seed commitment.
+    #[error("no noise-seed commitment enrolled, and the job's proofs carry noise")]
+    MissingNoiseSeed,
+    /// A noise-seed commitment that is not a field element.
+    #[error("noise-seed commitment: {0}")]
+    NoiseSeed(String),
+    /// A noise seed is needed to prove a DP round, and the holder has none.
+    #[error("a proven DP round needs the holder's noise seed")]
+    NoNoiseSeed,
     /// A step chain came in a round that proves every step.
     #[error("a step chain in a round that proves every step")]
     UnexpectedChain,

@@ -12,6 +12,8 @@
 //! - [`rounds`]: the one place a round becomes a circuit shape and statement: the
 //!   participant proves with [`rounds::prove_update`], the coordinator and the auditor
 //!   check with [`rounds::verify_check`] and [`rounds::check_sum`].
+//! - [`noise`]: a proven DP job's noise: the circuit's constants from the job's Skellam
+//!   parameters, the round's rotation signs, a holder's noise seed and its commitment.
 //! - [`verify`]: the coordinator's job verifier (a prepared key, statements shared per
 //!   round) and the aggregate check with cached generators.
 //! - [`error`]: [`ProofError`], every reason a proof or check fails.
@@ -21,6 +23,7 @@
 
 pub mod challenge;
 pub mod error;
+pub mod noise;
 pub mod rounds;
 pub mod spec;
 pub mod statement;

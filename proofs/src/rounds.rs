@@ -14,11 +14,12 @@ use cairn_circuits::encoding::{
 use cairn_circuits::fixed;
 use cairn_circuits::merkle::MerkleTree;
 use cairn_circuits::pedersen::{self, Generators};
+use cairn_circuits::training::dp::signs_hash;
 use cairn_circuits::training::proof::{self, Proof};
 use cairn_circuits::training::prover::Prover;
 use cairn_circuits::training::{
     indices_hash, lifted_digest, model_hash, replayed_update, sampled_digests, trajectory,
-    FixedHyper, Public, Shape, Trajectory, Witness,
+    FixedHyper, NoiseInput, NoisePublic, Public, Shape, Trajectory, Witness,
 };
 use cairn_model::sampling::block_indices;
 use cairn_model::{HyperParams, ModelSpec};
@@ -29,9 +30,14 @@ use crate::error::ProofError;
 use crate::spec::{DatasetCommitment, ProofSpec, ProvenInput, StepChain};
 use crate::statement::{ProofCheck, ProvenSum, RoundStatement};
 
-/// The circuit shape of a job's rounds.
-pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape {
-    Shape {
+/// The circuit shape of a job's rounds (with the noise of a DP job: fails when its
+/// parameters give no circuit, which [`ProofSpec::problems`] refuses first).
+pub fn shape(
+    model: &ModelSpec,
+    hyper: &HyperParams,
+    spec: &ProofSpec,
+) -> Result<Shape, ProofError> {
+    Ok(Shape {
         model: model.clone(),
         local_steps: hyper.local_steps,
         batch_size: hyper.batch_size,
@@ -39,8 +45,12 @@ pub fn shape(model: &ModelSpec, hyper: &HyperParams, spec: &ProofSpec) -> Shape 
         feature_bits: spec.feature_bits,
         block_rows: spec.block_rows,
         sampled_steps: spec.sampled_steps,
-        noise: None,
-    }
+        noise: spec
+            .noise
+            .as_ref()
+            .map(crate::noise::noise_shape)
+            .transpose()?,
+    })
 }
 
 /// Most rows per block when a job does not say: one Merkle path per 8 rows.
@@ -71,6 +81,7 @@ pub fn proof_spec(
         feature_bits,
         block_rows,
         sampled_steps: None,
+        noise: None,
     }
 }
 
@@ -103,17 +114,27 @@ pub struct RoundPublic {
     hyper_hash: Fr,
     /// Sampled-step rounds: `d_0`, the digest of the global model lifted to 2^48.
     d0: Option<Fr>,
+    /// DP rounds: the hash of the round's rotation signs.
+    signs_hash: Option<Fr>,
 }
 
 impl RoundPublic {
     /// The shared parts of the round `st`'s statements.
     pub fn new(st: &RoundStatement) -> Result<Self, ProofError> {
-        let shape = shape(&st.model, &st.hyper, &st.proof);
+        let shape = shape(&st.model, &st.hyper, &st.proof)?;
         let model =
             fixed::quantize_all(&st.global).map_err(|e| ProofError::GlobalModel(e.to_string()))?;
         let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance)
             .map_err(|e| ProofError::Settings(e.to_string()))?;
+        let signs_hash = match shape.noise {
+            Some(_) => Some(signs_hash(&crate::noise::round_signs(
+                &st.round_seed,
+                st.model.param_count(),
+            )?)),
+            None => None,
+        };
         Ok(Self {
+            signs_hash,
             model_hash: model_hash(&model),
             hyper_hash: hyper.hash(&shape),
             round: st.round,
@@ -161,6 +182,16 @@ impl RoundPublic {
                 (proved, sampled_digests(d0, &digests, &challenged))
             }
         };
+        let noise = match (self.signs_hash, &dataset.noise_seed) {
+            (None, _) => None,
+            (Some(_), None) => return Err(ProofError::MissingNoiseSeed),
+            (Some(signs_hash), Some(c)) => Some(NoisePublic {
+                seed_commitment: fr_from_bytes(c)
+                    .map_err(|e| ProofError::NoiseSeed(e.to_string()))?,
+                round: self.round,
+                signs_hash,
+            }),
+        };
         Ok(Public {
             data_root,
             model_hash: self.model_hash,
@@ -168,7 +199,7 @@ impl RoundPublic {
             hyper_hash: self.hyper_hash,
             commitment,
             digests,
-            noise: None,
+            noise,
         })
     }
 }
@@ -300,7 +331,8 @@ pub fn check_sum_with(gens: &Generators, sum: &ProvenSum) -> Result<(), ProofErr
 /// committed to), the blinding's limbs, and the commitment and proof to send.
 #[derive(Clone, Debug)]
 pub struct ProvenUpdate {
-    /// x, in the circuit's fixed point.
+    /// What the holder masks, exactly what it committed to: x in the circuit's fixed
+    /// point, or in a DP round the rotated, rounded, noisy vector z (d_pad integers).
     pub update: Vec<i64>,
     /// ρ in [`BLINDING_LIMBS`] limbs.
     pub blinding_limbs: Vec<u32>,
@@ -393,13 +425,16 @@ impl CommittedData {
 /// Proves that `update` (the float trainer's clipped delta) is honest training of the
 /// round's model on the rows the round seed gives `participant`: builds the witness by the
 /// fixed-point replay (failing when the update strays beyond τ or over the clip bound),
-/// commits with a fresh blinding and proves.
+/// commits with a fresh blinding and proves. In a DP round (`st.proof.noise`) the
+/// committed vector is the update rotated, rounded and noised from `noise_seed`, the seed
+/// the holder enrolled the commitment of ([`crate::noise::noise_seed`]).
 pub fn prove_update<R: RngCore + CryptoRng>(
     prover: &Prover,
     st: &RoundStatement,
     participant: u32,
     data: &CommittedData,
     update: &[f32],
+    noise_seed: Option<Fr>,
     rng: &mut R,
 ) -> Result<ProvenUpdate, ProofError> {
     let w = round_witness(
@@ -409,6 +444,7 @@ pub fn prove_update<R: RngCore + CryptoRng>(
         update,
         pedersen::random_blinding(rng),
     )?;
+    let w = with_noise(st, w, noise_seed, rng)?;
     let proof = prover
         .prove(&w, rng)
         .map_err(|e| ProofError::Proving(e.to_string()))?;
@@ -441,7 +477,7 @@ fn round_inputs(
     participant: u32,
     data: &CommittedData,
 ) -> Result<(Shape, Vec<i64>, FixedHyper, Vec<Vec<u32>>), ProofError> {
-    let shape = shape(&st.model, &st.hyper, &st.proof);
+    let shape = shape(&st.model, &st.hyper, &st.proof)?;
     let model =
         fixed::quantize_all(&st.global).map_err(|e| ProofError::GlobalModel(e.to_string()))?;
     let hyper = FixedHyper::new(&st.hyper, st.proof.tolerance)
@@ -495,6 +531,7 @@ pub fn chain_of(traj: &Trajectory) -> Vec<[u8; 32]> {
 /// A sampled-step round's second half: the holder, told `beacon` after it committed to
 /// `traj`, proves the challenged steps and that its update is `traj`'s (`w_K` rescaled,
 /// minus the round's model: exactly the fixed-point training it committed to).
+#[allow(clippy::too_many_arguments)]
 pub fn prove_sampled<R: RngCore + CryptoRng>(
     prover: &Prover,
     st: &RoundStatement,
@@ -502,6 +539,7 @@ pub fn prove_sampled<R: RngCore + CryptoRng>(
     data: &CommittedData,
     traj: &Trajectory,
     beacon: [u8; 32],
+    noise_seed: Option<Fr>,
     rng: &mut R,
 ) -> Result<ProvenUpdate, ProofError> {
     let w = sampled_witness(
@@ -512,6 +550,7 @@ pub fn prove_sampled<R: RngCore + CryptoRng>(
         beacon,
         pedersen::random_blinding(rng),
     )?;
+    let w = with_noise(st, w, noise_seed, rng)?;
     let proof = prover
         .prove(&w, rng)
         .map_err(|e| ProofError::Proving(e.to_string()))?;
@@ -551,7 +590,30 @@ pub fn sampled_witness(
     .map_err(|e| ProofError::Witness(e.to_string()))
 }
 
-/// What a holder sends for witness `w` and its proof: x, ρ's limbs, C and π.
+/// `w` noised for a DP round (`st.proof.noise`) with the holder's `noise_seed`, the round
+/// and its rotation signs; `w` itself otherwise.
+pub fn with_noise<R: RngCore + ?Sized>(
+    st: &RoundStatement,
+    w: Witness,
+    noise_seed: Option<Fr>,
+    rng: &mut R,
+) -> Result<Witness, ProofError> {
+    if st.proof.noise.is_none() {
+        return Ok(w);
+    }
+    let seed = noise_seed.ok_or(ProofError::NoNoiseSeed)?;
+    let shape = shape(&st.model, &st.hyper, &st.proof)?;
+    let input = NoiseInput {
+        seed,
+        round: st.round,
+        negative: crate::noise::round_signs(&st.round_seed, st.model.param_count())?,
+    };
+    w.noised(&shape, input, rng)
+        .map_err(|e| ProofError::Witness(e.to_string()))
+}
+
+/// What a holder sends for witness `w` and its proof: the vector it committed to (x, or
+/// in a DP round the noisy rotated update), ρ's limbs, C and π.
 pub fn proven_update(w: &Witness, proof: &proof::Proof) -> ProvenUpdate {
     ProvenUpdate {
         blinding_limbs: blinding_limbs(&w.private.rho),
@@ -560,7 +622,7 @@ pub fn proven_update(w: &Witness, proof: &proof::Proof) -> ProvenUpdate {
             proof: proof.to_bytes(),
             steps: None,
         },
-        update: w.private.update.clone(),
+        update: w.committed().to_vec(),
     }
 }
 
@@ -599,6 +661,7 @@ mod tests {
             root: data.root(),
             n_rows: data.committed as u64,
             signature: Signature(vec![]),
+            noise_seed: None,
         };
         let round = RoundPublic::new(&st).unwrap();
         for participant in [0, 1, 4] {
@@ -663,6 +726,132 @@ mod tests {
         );
     }
 
+    /// A proven DP round of three holders (logistic on 4 features: n = 5, d_pad = 8): each
+    /// proves its noisy rotated update from its committed seed; the statements the
+    /// coordinator builds from the enrolled commitments verify; the noisy vectors' sum passes
+    /// the aggregate check, carries noise, and decodes near the sum of the updates.
+    #[test]
+    fn a_dp_round_proves_each_holders_noise_and_its_sum_checks() {
+        let mut rng = ChaCha20Rng::seed_from_u64(21);
+        let model = ModelSpec::mlp(4, vec![]);
+        let dim = model.param_count();
+        let params = cairn_privacy::SkellamParams {
+            clip: 1.0,
+            noise_multiplier: 0.5,
+            granularity: crate::noise::proven_granularity(1.0 / 16.0, 8),
+            beta: (-0.5f64).exp(),
+            min_survivors: 3,
+            dim,
+        };
+        let spec = ProofSpec {
+            noise: Some(params),
+            ..proof_spec(0.01, 4, 20, 2)
+        };
+        let st = RoundStatement {
+            round: 2,
+            global: model.init_params(4),
+            model,
+            hyper: HyperParams {
+                local_steps: 1,
+                batch_size: 2,
+                learning_rate: 0.5,
+                clip_norm: 1.0,
+            },
+            round_seed: [3; 32],
+            proof: spec,
+        };
+        let shape = shape(&st.model, &st.hyper, &st.proof).unwrap();
+        assert!(shape.noise.is_some());
+        let (pk, vk) = proof::setup(&shape, &mut rng).unwrap();
+        let prover = Prover::new(&shape, pk).unwrap();
+        let pvk = proof::prepare(&vk);
+        let round = RoundPublic::new(&st).unwrap();
+        let mut sum = vec![0i64; 8];
+        let mut rho = Vec::new();
+        let mut inputs = Vec::new();
+        let mut updates = Vec::new();
+        for p in 0..3u32 {
+            let features: Vec<f32> = (0..8 * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let labels: Vec<f32> = (0..8).map(|i| (i % 2) as f32).collect();
+            let data = CommittedData::new(&features, 4, &labels, &spec).unwrap();
+            let identity = cairn_crypto::sign::IdentityKey::from_seed(&[p as u8 + 1; 32]);
+            let seed = crate::noise::noise_seed(&identity, "dp-job");
+            let dataset = DatasetCommitment::sign_with_noise(
+                "dp-job",
+                data.root(),
+                data.committed as u64,
+                Some(crate::noise::seed_commitment(seed)),
+                &identity,
+            );
+            dataset.verify("dp-job", &identity.public()).unwrap();
+            let update = replay_update(&st, p, &data).unwrap();
+            // Without the seed a DP round cannot be proved.
+            assert_eq!(
+                prove_update(&prover, &st, p, &data, &update, None, &mut rng).err(),
+                Some(ProofError::NoNoiseSeed)
+            );
+            let proven =
+                prove_update(&prover, &st, p, &data, &update, Some(seed), &mut rng).unwrap();
+            assert_eq!(
+                proven.update.len(),
+                8,
+                "the rotated, padded vector is masked"
+            );
+            assert_eq!(verify_input(&pvk, &st, p, &dataset, &proven.input), Ok(()));
+            // The statement needs the enrolled seed commitment: another one, or none, fails.
+            let mut other = dataset.clone();
+            other.noise_seed = Some(crate::noise::seed_commitment(seed + Fr::from(1u64)));
+            assert_eq!(
+                verify_input(&pvk, &st, p, &other, &proven.input),
+                Err(ProofError::DoesNotVerify)
+            );
+            other.noise_seed = None;
+            assert_eq!(
+                round.statement(p, &other, &proven.input),
+                Err(ProofError::MissingNoiseSeed)
+            );
+            for (s, v) in sum.iter_mut().zip(&proven.update) {
+                *s += v;
+            }
+            rho.push(proven.blinding_limbs.clone());
+            inputs.push((p, proven.input));
+            updates.push(update);
+        }
+        let limb_sums = (0..rho[0].len())
+            .map(|l| rho.iter().map(|r| u64::from(r[l])).sum())
+            .collect();
+        let proven_sum = ProvenSum {
+            update_sum: sum.clone(),
+            blinding_limb_sums: limb_sums,
+            inputs,
+            threshold: 2,
+            survivor_signatures: vec![],
+            beacon: None,
+        };
+        assert_eq!(check_sum(&proven_sum), Ok(()));
+        // A sum one off in one coordinate (a holder's vector changed after committing) fails.
+        let mut skipped = proven_sum.clone();
+        skipped.update_sum[0] += 1;
+        assert!(check_sum(&skipped).is_err());
+        // Decoded (γ times the inverse rotation) it is the sum of the updates plus noise of
+        // variance 3·V/t_min·γ² per coordinate: within 6σ plus the rounding.
+        let rotation = cairn_privacy::Rotation::new(
+            cairn_privacy::rotation::round_rotation_seed(&st.round_seed),
+            dim,
+        )
+        .unwrap();
+        let y: Vec<f64> = sum.iter().map(|&v| v as f64 * params.granularity).collect();
+        let decoded = rotation.unrotate(&y).unwrap();
+        let sd = (3.0 * params.holder_variance()).sqrt() * params.granularity;
+        for (j, got) in decoded.iter().enumerate() {
+            let want: f64 = updates.iter().map(|u| f64::from(u[j])).sum();
+            assert!(
+                (got - want).abs() < 6.0 * sd + 3.0 * params.granularity,
+                "coordinate {j}: {got} vs {want} (σ {sd})"
+            );
+        }
+    }
+
     /// A small sampled-step round (logistic on 4 features, K = 4, B = 2, s = 1).
     fn sampled_round() -> (RoundStatement, CommittedData) {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
@@ -695,13 +884,13 @@ mod tests {
     fn a_sampled_round_proves_and_verifies_against_the_recorded_chain() {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
         let (st, data) = sampled_round();
-        let shape = shape(&st.model, &st.hyper, &st.proof);
+        let shape = shape(&st.model, &st.hyper, &st.proof).unwrap();
         let (pk, vk) = proof::setup(&shape, &mut rng).unwrap();
         let prover = Prover::new(&shape, pk).unwrap();
         let pvk = proof::prepare(&vk);
         let traj = commit_steps(&st, 1, &data).unwrap();
         let beacon = [42; 32];
-        let proven = prove_sampled(&prover, &st, 1, &data, &traj, beacon, &mut rng).unwrap();
+        let proven = prove_sampled(&prover, &st, 1, &data, &traj, beacon, None, &mut rng).unwrap();
         // The update is the committed steps' own.
         let model = fixed::quantize_all(&st.global).unwrap();
         assert_eq!(proven.update, traj.update(&model).unwrap());
@@ -709,6 +898,7 @@ mod tests {
             root: data.root(),
             n_rows: data.committed as u64,
             signature: Signature(vec![]),
+            noise_seed: None,
         };
         let mut input = proven.input.clone();
         // What the coordinator records: the chain it received and the beacon it told.

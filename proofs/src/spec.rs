@@ -15,27 +15,67 @@ pub struct DatasetCommitment {
     pub root: [u8; 32],
     /// Rows under the root (the round seed picks indices below this).
     pub n_rows: u64,
+    /// Proven DP jobs: the commitment to the holder's secret noise seed
+    /// ([`crate::noise::seed_commitment`]), made with the dataset's, before any round.
+    pub noise_seed: Option<[u8; 32]>,
     /// Ed25519 signature on [`DatasetCommitment::signed_bytes`].
     pub signature: Signature,
 }
 
+/// What a holder's dataset commitment fixes for the whole job: its root, its row count and
+/// (proven DP jobs) its noise-seed commitment. A holder joining again, even across a
+/// coordinator restart, must commit to exactly these.
+pub type DatasetFacts = ([u8; 32], u64, Option<[u8; 32]>);
+
 impl DatasetCommitment {
-    /// What the identity key signs: a domain tag, the job, the root and the row count.
-    pub fn signed_bytes(job_id: &str, root: &[u8; 32], n_rows: u64) -> Vec<u8> {
+    /// The facts this commitment fixes for the job ([`DatasetFacts`]).
+    pub fn facts(&self) -> DatasetFacts {
+        (self.root, self.n_rows, self.noise_seed)
+    }
+
+    /// What the identity key signs: a domain tag, the job, the root and the row count, then
+    /// (proven DP jobs) a tag and the noise-seed commitment.
+    pub fn signed_bytes(
+        job_id: &str,
+        root: &[u8; 32],
+        n_rows: u64,
+        noise_seed: Option<&[u8; 32]>,
+    ) -> Vec<u8> {
         let mut m = b"cairn/dataset/v1".to_vec();
         m.extend_from_slice(&(job_id.len() as u32).to_le_bytes());
         m.extend_from_slice(job_id.as_bytes());
         m.extend_from_slice(root);
         m.extend_from_slice(&n_rows.to_le_bytes());
+        if let Some(c) = noise_seed {
+            m.extend_from_slice(b"noise-seed");
+            m.extend_from_slice(c);
+        }
         m
     }
 
-    /// Signs a commitment for `job_id`.
+    /// Signs a commitment for `job_id` (no noise seed).
     pub fn sign(job_id: &str, root: [u8; 32], n_rows: u64, identity: &IdentityKey) -> Self {
-        let signature = identity.sign(&Self::signed_bytes(job_id, &root, n_rows));
+        Self::sign_with_noise(job_id, root, n_rows, None, identity)
+    }
+
+    /// Signs a commitment for `job_id` with the noise-seed commitment of a proven DP job.
+    pub fn sign_with_noise(
+        job_id: &str,
+        root: [u8; 32],
+        n_rows: u64,
+        noise_seed: Option<[u8; 32]>,
+        identity: &IdentityKey,
+    ) -> Self {
+        let signature = identity.sign(&Self::signed_bytes(
+            job_id,
+            &root,
+            n_rows,
+            noise_seed.as_ref(),
+        ));
         Self {
             root,
             n_rows,
+            noise_seed,
             signature,
         }
     }
@@ -44,7 +84,7 @@ impl DatasetCommitment {
     pub fn verify(&self, job_id: &str, identity: &IdentityPublic) -> Result<(), String> {
         identity
             .verify(
-                &Self::signed_bytes(job_id, &self.root, self.n_rows),
+                &Self::signed_bytes(job_id, &self.root, self.n_rows, self.noise_seed.as_ref()),
                 &self.signature,
             )
             .map_err(|e| format!("dataset commitment: {e}"))
@@ -76,6 +116,10 @@ pub struct ProofSpec {
     /// K intermediate models and proves the `s` steps the coordinator's beacon then
     /// challenges ([`crate::challenge`]).
     pub sampled_steps: Option<u32>,
+    /// Distributed-DP jobs: the job's Skellam parameters. Each proof then also shows the
+    /// committed (and masked) vector is the update rotated, rounded and noised with the
+    /// holder's committed seed ([`crate::noise`]).
+    pub noise: Option<cairn_privacy::SkellamParams>,
 }
 
 /// Deepest dataset tree a proven job may use (index bits over blocks: 2^32 blocks).
@@ -108,6 +152,13 @@ impl ProofSpec {
             block_rows: self.block_rows,
             sampled_steps: self.sampled_steps,
         }));
+        if let Some(p) = &self.noise {
+            if let Err(e) = p.validate() {
+                out.push(("noise", e.to_string()));
+            } else if let Err(e) = crate::noise::proven_grid(p) {
+                out.push(("granularity", e.to_string()));
+            }
+        }
         if !(1..=MAX_BLINDING_LIMBS).contains(&self.blinding_limbs) {
             out.push((
                 "blinding_limbs",

@@ -19,8 +19,8 @@ use crate::randomness::{self, Contribution, RandomnessError};
 use crate::sampling::round_rows;
 use crate::secure_client::SecureClient;
 use crate::wire::{
-    self, DatasetCommitment, Hello, ProvenInput, RoundSpec, SecureDown, SecureUp, ToCoordinator,
-    ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION,
+    self, DatasetCommitment, Hello, ProofSpec, ProvenInput, RoundSpec, SecureDown, SecureUp,
+    ToCoordinator, ToParticipant, Update, Welcome, WireError, PROTOCOL_VERSION,
 };
 
 /// The limits a round spec's hyper-parameters are held to ([`HyperParams::problems`]).
@@ -165,7 +165,7 @@ pub enum ClientEvent {
 enum State {
     Joining,
     Member {
-        welcome: Welcome,
+        welcome: Box<Welcome>,
         current: Option<u32>,
         /// The roster of randomness commitments this holder revealed to.
         roster: Option<Vec<(cairn_crypto::sign::IdentityPublic, [u8; 32])>>,
@@ -271,10 +271,13 @@ impl Client {
     /// rounds, after its welcome (when the tree is built for the welcome's depth). Only
     /// once, and only when the holder was not given its root up front.
     pub fn commit_dataset(&mut self, root: [u8; 32]) -> Result<(), ClientError> {
-        let (job_id, block_rows) = match &self.state {
+        let (job_id, spec) = match &self.state {
             State::Member { welcome, .. } if welcome.proof.is_some() => (
                 welcome.job_id.clone(),
-                welcome.proof.map_or(1, |p| p.block_rows),
+                welcome.proof.ok_or(ClientError::Unexpected {
+                    what: "dataset commitment",
+                    state: "in a job that does not prove its rounds",
+                })?,
             ),
             State::Member { .. } => {
                 return Err(ClientError::Unexpected {
@@ -296,17 +299,45 @@ impl Client {
             });
         }
         self.dataset_root = Some(root);
-        self.push_commitment(&job_id, root, block_rows);
+        self.push_commitment(&job_id, root, &spec);
         Ok(())
     }
 
-    fn push_commitment(&mut self, job_id: &str, root: [u8; 32], block_rows: u32) {
+    fn push_commitment(&mut self, job_id: &str, root: [u8; 32], spec: &ProofSpec) {
         // The tree holds whole blocks: rows after the last full one are not committed (and
         // `round_rows` never picks them).
-        let block = block_rows.max(1) as usize;
+        let block = spec.block_rows.max(1) as usize;
         let committed = self.n_rows / block * block;
-        let d = DatasetCommitment::sign(job_id, root, committed as u64, &self.identity);
+        // A proven DP job: the commitment to this holder's noise seed goes with it.
+        let noise = spec.noise.map(|_| {
+            cairn_proofs::noise::seed_commitment(cairn_proofs::noise::noise_seed(
+                &self.identity,
+                job_id,
+            ))
+        });
+        let d = DatasetCommitment::sign_with_noise(
+            job_id,
+            root,
+            committed as u64,
+            noise,
+            &self.identity,
+        );
         self.transmits.push_back(ToCoordinator::Dataset(d));
+    }
+
+    /// This holder's secret noise seed in a proven DP job (the one its enrolled commitment
+    /// opens to, [`cairn_proofs::noise::noise_seed`]); `None` in any other job or before
+    /// the welcome.
+    pub fn noise_seed(&self) -> Option<cairn_proofs::noise::NoiseSeed> {
+        match &self.state {
+            State::Member { welcome, .. } if welcome.proof.is_some_and(|p| p.noise.is_some()) => {
+                Some(cairn_proofs::noise::noise_seed(
+                    &self.identity,
+                    &welcome.job_id,
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// Feeds a frame body from the coordinator.
@@ -340,7 +371,7 @@ impl Client {
                 // A holder that knows its root commits at once; one that builds its tree
                 // for the welcome's depth commits later ([`Client::commit_dataset`]).
                 if let (Some(p), Some(root)) = (w.proof, self.dataset_root) {
-                    self.push_commitment(&w.job_id, root, p.block_rows);
+                    self.push_commitment(&w.job_id, root, &p);
                 }
                 let mine = randomness::contribution(&self.identity, &w.job_id);
                 self.transmits.push_back(ToCoordinator::Commit {
@@ -348,7 +379,7 @@ impl Client {
                 });
                 self.events.push_back(ClientEvent::Joined(w.clone()));
                 self.state = State::Member {
-                    welcome: w,
+                    welcome: Box::new(w),
                     current: None,
                     roster: None,
                     randomness: None,

@@ -13,9 +13,8 @@
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use cairn_privacy::calibrate::epsilon_after;
 use cairn_privacy::skellam::{SkellamError, SkellamTable};
@@ -136,15 +135,8 @@ pub enum PrivacyError {
     },
 }
 
-/// The seed of round `round_seed`'s rotation: every holder of the round rotates with it,
-/// and the coordinator inverts it. It is fixed by the holders' commit-reveal randomness,
-/// not chosen by the coordinator, and does not depend on any update.
-pub fn rotation_seed(round_seed: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"cairn/dp/rotation/v1");
-    h.update(round_seed);
-    h.finalize().into()
-}
+/// The seed of round `round_seed`'s rotation (`cairn_privacy::rotation::round_rotation_seed`).
+pub use cairn_privacy::rotation::round_rotation_seed as rotation_seed;
 
 /// The rounded, rotated update of a holder on the job's grid, before noise: `delta` (the
 /// clipped update, `params.dim` values, L2 norm at most `params.clip`) rotated with
@@ -185,17 +177,7 @@ pub fn encode<R: Rng + ?Sized>(
 /// The noise table of `params`' holder share (built once per process for a job's
 /// parameters: both a holder and the coordinator need it every round).
 pub fn noise_table(params: &SkellamParams) -> Result<Arc<SkellamTable>, PrivacyError> {
-    static CACHE: Mutex<Option<(u64, Arc<SkellamTable>)>> = Mutex::new(None);
-    let variance = params.holder_variance();
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((bits, table)) = cache.as_ref() {
-        if *bits == variance.to_bits() {
-            return Ok(Arc::clone(table));
-        }
-    }
-    let table = Arc::new(SkellamTable::new(variance)?);
-    *cache = Some((variance.to_bits(), Arc::clone(&table)));
-    Ok(table)
+    Ok(SkellamTable::shared(params.holder_variance())?)
 }
 
 /// What a holder masks: its [`encode`]d update plus its share of the noise, one Skellam

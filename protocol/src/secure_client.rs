@@ -116,10 +116,14 @@ impl SecureClient {
         let privacy = match &s.privacy {
             None => None,
             Some(params) => {
-                if spec.proof.is_some() {
-                    return Err(err(
-                        "a DP round with proofs: this holder cannot prove its noise".into(),
-                    ));
+                // A proven round proves the noise its proof settings name: they must be
+                // the round's mechanism, or the proof would show other noise than promised.
+                if let Some(p) = &spec.proof {
+                    if p.noise != Some(*params) {
+                        return Err(err(
+                            "a proven DP round whose proof settings name other noise than its privacy parameters".into(),
+                        ));
+                    }
                 }
                 // Each holder adds V / t_min: with fewer holders than t_min in the round,
                 // the sum could never carry the noise the job promises.
@@ -144,6 +148,11 @@ impl SecureClient {
                 })
             }
         };
+        if privacy.is_none() && spec.proof.is_some_and(|p| p.noise.is_some()) {
+            return Err(err(
+                "proofs of noise in a round without privacy parameters".into()
+            ));
+        }
         let update_len = match &privacy {
             Some(p) => p.params.padded_dim().map_err(|e| err(e.to_string()))?,
             None => n_params,
@@ -272,9 +281,11 @@ impl SecureClient {
         self.try_mask(step)
     }
 
-    /// The proven update of a proven round: the fixed-point update x the proof speaks of,
-    /// the limbs of the commitment's blinding, the loss, and the commitment and proof.
-    /// x and the limbs enter the ring exactly, so the coordinator's sum is exact.
+    /// The proven update of a proven round: the vector the proof's commitment opens to (the
+    /// fixed-point update x, or in a DP round the rotated, rounded, noisy z), the limbs of
+    /// the commitment's blinding, the loss (not sent in a DP round), and the commitment and
+    /// proof. The vector and the limbs enter the ring exactly, so the coordinator's sum is
+    /// exact.
     pub fn submit_proven(
         &mut self,
         update: &[i64],
@@ -300,9 +311,14 @@ impl SecureClient {
             v.push(from_signed(i64::from(x)));
         }
         v.extend(blinding_limbs.iter().map(|&l| RingElem::from(l)));
-        let loss =
-            quantise_stochastic(&[loss], &self.quant, rng).map_err(|e| err(e.to_string()))?;
-        v.extend(loss);
+        if self.privacy.is_some() {
+            // A holder's loss is not released in a DP round.
+            v.push(0);
+        } else {
+            let loss =
+                quantise_stochastic(&[loss], &self.quant, rng).map_err(|e| err(e.to_string()))?;
+            v.extend(loss);
+        }
         self.input = Some(v);
         self.proof = Some(input);
         let step = std::mem::replace(&mut self.step, Step::Finished);

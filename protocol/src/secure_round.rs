@@ -832,7 +832,7 @@ impl SecureRound {
     }
 
     fn complete(&mut self, sum: &[cairn_crypto::ring::RingElem], agreement: Agreement) {
-        let survivors = agreement.survivors;
+        let survivors = &agreement.survivors;
         let need = self.core.cfg.min_participants.max(1);
         if survivors.len() < need {
             self.fail(format!(
@@ -842,7 +842,7 @@ impl SecureRound {
             return;
         }
         if let Some(dp) = self.core.cfg.privacy {
-            self.complete_private(&dp, sum, survivors);
+            self.complete_private(&dp, sum, agreement);
             return;
         }
         let n = survivors.len() as f64;
@@ -855,24 +855,40 @@ impl SecureRound {
         let update_sum: Vec<i64> = sum[..d].iter().map(|&q| i64::from(centred(q))).collect();
         let mean_delta = mean_from_sum(&update_sum, survivors.len(), self.settings.scale_bits);
         let mean_train_loss = total.get(d + limbs).map_or(f64::NAN, |l| l / n);
-        let proven = self.core.cfg.proof.is_some().then(|| ProvenSum {
+        let (total_examples, contributors) = (survivors.len() as u64, survivors.clone());
+        let proven = self.proven_sum(update_sum, sum, agreement);
+        self.core.outcome = Some(RoundOutcome::Completed(Aggregate {
+            mean_delta,
+            total_examples,
+            contributors,
+            mean_train_loss,
+            proven,
+        }));
+    }
+
+    /// A proven round's sum for the commitment check: `update_sum` (the lifted sum of what
+    /// the survivors committed to), the blinding limbs' sums after it in `sum`, the
+    /// survivors' commitments and proofs and their signed agreement; `None` unproven.
+    fn proven_sum(
+        &self,
+        update_sum: Vec<i64>,
+        sum: &[cairn_crypto::ring::RingElem],
+        agreement: Agreement,
+    ) -> Option<ProvenSum> {
+        self.core.cfg.proof?;
+        let (d, limbs) = (update_sum.len(), self.limbs());
+        Some(ProvenSum {
             update_sum,
             blinding_limb_sums: sum[d..d + limbs].iter().map(|&q| u64::from(q)).collect(),
-            inputs: survivors
+            inputs: agreement
+                .survivors
                 .iter()
                 .filter_map(|p| Some((*p, self.proven.get(p)?.clone())))
                 .collect(),
             threshold: agreement.threshold,
             survivor_signatures: agreement.signatures,
             beacon: self.beacon,
-        });
-        self.core.outcome = Some(RoundOutcome::Completed(Aggregate {
-            mean_delta,
-            total_examples: survivors.len() as u64,
-            contributors: survivors,
-            mean_train_loss,
-            proven,
-        }));
+        })
     }
 }
 
@@ -880,13 +896,15 @@ impl SecureRound {
     /// A DP round's end: the unmasked sum is the survivors' rotated, rounded updates plus
     /// their noise; the mean update is its decoding over the survivors. A coordinate past
     /// what honest holders can sum to fails the round (an input was not clipped or its
-    /// noise was not the mechanism's).
+    /// noise was not the mechanism's). A proven DP round also yields the lifted sum for the
+    /// commitment check: the survivors committed to exactly these noisy vectors.
     fn complete_private(
         &mut self,
         dp: &crate::privacy::DpSettings,
         sum: &[cairn_crypto::ring::RingElem],
-        survivors: Vec<ParticipantId>,
+        agreement: Agreement,
     ) {
+        let survivors = agreement.survivors.clone();
         let padded = self.update_len();
         let lifted: Vec<i64> = sum[..padded]
             .iter()
@@ -913,13 +931,14 @@ impl SecureRound {
             Err(e) => return self.fail(format!("decoding the noisy sum: {e}")),
         };
         let n = survivors.len() as f64;
+        let proven = self.proven_sum(lifted, sum, agreement);
         self.core.outcome = Some(RoundOutcome::Completed(Aggregate {
             mean_delta: total.iter().map(|v| (v / n) as f32).collect(),
             total_examples: survivors.len() as u64,
             contributors: survivors,
             // A holder's loss is not released in a DP round.
             mean_train_loss: f64::NAN,
-            proven: None,
+            proven,
         }));
     }
 }

@@ -53,6 +53,9 @@ pub enum Entry {
         /// The coordinator's Ed25519 key: it signs the transcript's head when the job ends
         /// ([`Entry::Finished`]).
         coordinator: IdentityPublic,
+        /// A DP job's privacy: the mechanism (the same parameters as `proof.noise`, which the
+        /// proofs hold every holder to), δ and the budget. The auditor accounts (ε, δ) from it.
+        privacy: Option<crate::privacy::DpSettings>,
     },
     /// A holder's signed dataset commitment.
     Enrolled {

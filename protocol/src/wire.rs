@@ -20,12 +20,12 @@ pub use cairn_datasets::DataSpec;
 use crate::model::{HyperParams, ModelSpec, MAX_PARAMS};
 
 pub use cairn_proofs::spec::{
-    DatasetCommitment, ProofSpec, ProvenInput, StepChain, MAX_BLINDING_LIMBS, MAX_CHAIN_STEPS,
-    MAX_FEATURE_BITS, MAX_TREE_DEPTH, PROVEN_SCALE_BITS,
+    DatasetCommitment, DatasetFacts, ProofSpec, ProvenInput, StepChain, MAX_BLINDING_LIMBS,
+    MAX_CHAIN_STEPS, MAX_FEATURE_BITS, MAX_TREE_DEPTH, PROVEN_SCALE_BITS,
 };
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 11;
+pub const PROTOCOL_VERSION: u16 = 12;
 /// Bytes of the frame header (version and length).
 pub const HEADER_BYTES: usize = 6;
 /// Largest frame body either side accepts: a full model of [`MAX_PARAMS`] f32 values plus
@@ -58,7 +58,7 @@ pub const MAX_NAME_BYTES: usize = 64;
 /// ALPN protocol id of cairn's QUIC connections: the wire version, so that peers of
 /// different versions fail the handshake with a clear TLS error instead of waiting on
 /// each other (this version's coordinator opens the stream; earlier ones did not).
-pub const ALPN: &[u8] = b"cairn/11";
+pub const ALPN: &[u8] = b"cairn/12";
 
 /// Why bytes could not be turned into a message.
 #[derive(Debug, thiserror::Error)]
@@ -504,6 +504,7 @@ mod tests {
             feature_bits: 20,
             block_rows: 4,
             sampled_steps: None,
+            noise: None,
         };
         assert_eq!(spec.capacity(), 16);
         assert_eq!(spec.refuse_rows(8, 8), None);

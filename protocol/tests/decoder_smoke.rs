@@ -29,6 +29,7 @@ fn proof() -> ProofSpec {
         feature_bits: 20,
         block_rows: 1,
         sampled_steps: Some(1),
+        noise: None,
     }
 }
 
@@ -125,6 +126,7 @@ fn transcript() -> Transcript {
         dropout: 0.2,
         corruption: 0.1,
         coordinator: key.public(),
+        privacy: None,
     });
     t.append(Entry::Enrolled {
         participant: 0,

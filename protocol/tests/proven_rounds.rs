@@ -39,6 +39,7 @@ fn proven_cfg(n: usize, min: usize, rounds: u32) -> JobConfig {
         feature_bits: 20,
         block_rows: 1,
         sampled_steps: None,
+        noise: None,
     });
     c
 }
@@ -471,6 +472,7 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
         feature_bits: 20,
         block_rows: 1,
         sampled_steps: None,
+        noise: None,
     });
     assert!(c
         .validate()
@@ -483,6 +485,7 @@ fn proofs_need_secure_aggregation_and_sane_settings() {
         feature_bits: 20,
         block_rows: 1,
         sampled_steps: None,
+        noise: None,
     });
     assert!(c
         .validate()
@@ -532,9 +535,9 @@ fn after_a_resume_a_holder_must_commit_to_the_dataset_it_committed_to_before() {
     // 2's identity committed to another root.
     let id = |i: u8| IdentityKey::from_seed(&[i + 1; 32]).public();
     let committed = [
-        (id(0), ([0u8; 32], 40)),
-        (id(1), ([1u8; 32], 40)),
-        (id(2), ([9u8; 32], 40)),
+        (id(0), ([0u8; 32], 40, None)),
+        (id(1), ([1u8; 32], 40, None)),
+        (id(2), ([9u8; 32], 40, None)),
     ]
     .into_iter()
     .collect();

@@ -82,6 +82,16 @@ pub enum FindingKind {
     /// The first record is not the job header.
     #[error("the transcript does not start with the job")]
     NoJobHeader,
+    /// The header's privacy parameters are not the ones the proofs carry (or one of the two
+    /// is missing): the proofs would show other noise than the job accounts.
+    #[error("the job's privacy parameters are not the noise its proofs carry: the (ε, δ) it reports is not proven")]
+    PrivacyNotProven,
+    /// The header's proof settings give no circuit.
+    #[error("the proof settings give no circuit: {error}")]
+    NoCircuit {
+        /// Why.
+        error: ProofError,
+    },
     /// The header's aggregation scale is not the one the proofs fix.
     #[error("the job aggregates at 2^{scale_bits}, but its proofs fix updates at 2^{proven}: every applied update would be decoded at the wrong scale")]
     ScaleMismatch {
@@ -332,13 +342,20 @@ pub enum FindingKind {
         /// Why.
         error: ProofError,
     },
-    /// S has another length than the model.
-    #[error("S has {sum} values, the model {model}")]
+    /// S has another length than the job's sums (the model's parameters, or a DP job's
+    /// rotated dimension).
+    #[error("S has {sum} values, the job's sums {model}")]
     SumLength {
         /// Values in S.
         sum: usize,
-        /// Parameters of the model.
+        /// Values of the job's sums.
         model: usize,
+    },
+    /// A DP job's noisy sum cannot be decoded.
+    #[error("decoding the noisy sum: {reason}")]
+    NoDecode {
+        /// Why.
+        reason: String,
     },
     /// The server optimiser's step fails.
     #[error("server step: {error}")]

@@ -35,11 +35,12 @@ use cairn_proofs::ProofError;
 use cairn_protocol::challenge::{escape_over_rounds, escape_probability, holder_beacon};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::model::{HyperParams, ModelSpec};
+use cairn_protocol::privacy::DpSettings;
 use cairn_protocol::randomness::{self, Contribution};
 use cairn_protocol::round::{check_survivor_signatures, mean_from_sum, ProvenSum, SecureSettings};
 use cairn_protocol::server_opt::ServerOptState;
 use cairn_protocol::transcript::{model_hash, seal_payload, Entry, Record, Transcript};
-use cairn_protocol::wire::{DatasetCommitment, ProofSpec, ProvenInput};
+use cairn_protocol::wire::{DatasetCommitment, DatasetFacts, ProofSpec, ProvenInput};
 
 /// One proof of a transcript, with everything needed to check it.
 #[derive(Clone, Debug)]
@@ -115,6 +116,8 @@ pub struct AuditReport {
     pub rounds: Vec<RoundAudit>,
     /// Every problem found, each naming the record and what is wrong.
     pub problems: Vec<Finding>,
+    /// DP jobs: the privacy the released sums carry ([`PrivacyAudit`]).
+    pub privacy: Option<PrivacyAudit>,
     /// Sampled-step jobs: what the sampling is worth ([`Sampling`]).
     pub sampling: Option<Sampling>,
     /// The transcript ends with its seal ([`Entry::Finished`]).
@@ -124,6 +127,22 @@ pub struct AuditReport {
     /// Holders whose contributions the job's randomness was drawn from (every round seed
     /// was re-derived from them).
     pub contributors: usize,
+}
+
+/// A DP job's privacy as the audit establishes it: the accountant's (ε, δ) after the rounds
+/// whose sums the transcript shows released, and whether the transcript proves every such
+/// sum carries the noise accounted (every survivor's proof, noise included, verified and
+/// every aggregate check held).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrivacyAudit {
+    /// The job's mechanism, δ and budget, from the header.
+    pub settings: DpSettings,
+    /// Rounds whose sums were released (completed rounds).
+    pub rounds: u32,
+    /// ε after those rounds at the job's δ (`None`: the accountant could not bound it).
+    pub epsilon: Option<f64>,
+    /// Whether the transcript proves the noise of every released sum.
+    pub proven: bool,
 }
 
 /// How a sampled-step job's proofs were drawn, for the soundness the audit states.
@@ -182,6 +201,7 @@ pub fn audit(t: &Transcript) -> AuditReport {
         }
     };
     let verdicts = verify_items(&pvk, &items);
+    let all_proofs = verdicts.iter().all(Result::is_ok);
     for (it, verdict) in items.iter().zip(verdicts) {
         match verdict {
             Ok(()) => {
@@ -200,6 +220,12 @@ pub fn audit(t: &Transcript) -> AuditReport {
                 },
             )),
         }
+    }
+    // The (ε, δ) is what the transcript proves only when every released sum's noise is:
+    // every survivor's proof (noise included) verified and every aggregate check held.
+    let sums_ok = report.rounds.iter().all(|r| r.failed || r.sum_ok);
+    if let Some(p) = report.privacy.as_mut() {
+        p.proven = all_proofs && sums_ok && p.epsilon.is_some();
     }
     report
 }
@@ -279,12 +305,36 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
         dropout,
         corruption,
         coordinator,
+        privacy,
     }) = t.records.first().map(|r| &r.entry)
     else {
         report
             .problems
             .push(Finding::new(Location::Record(0), FindingKind::NoJobHeader));
         return (None, Vec::new());
+    };
+    // A DP job's proofs carry its mechanism: the header's privacy and the proof settings'
+    // noise must be the same parameters, or the proofs show other noise than accounted.
+    if privacy.map(|dp| dp.params) != spec.noise {
+        report.problems.push(Finding::new(
+            Location::Record(0),
+            FindingKind::PrivacyNotProven,
+        ));
+    }
+    let shape = match rounds::shape(model, hyper, spec) {
+        Ok(shape) => shape,
+        Err(error) => {
+            report.problems.push(Finding::new(
+                Location::Record(0),
+                FindingKind::NoCircuit { error },
+            ));
+            return (None, Vec::new());
+        }
+    };
+    // What each round's unmasked sum holds: the update, or a DP job's rotated vector.
+    let sum_len = match &spec.noise {
+        Some(p) => p.padded_dim().unwrap_or(0),
+        None => initial_model.len(),
     };
     if *scale_bits != cairn_protocol::wire::PROVEN_SCALE_BITS {
         report.problems.push(Finding::new(
@@ -336,7 +386,8 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
         enrolled: BTreeSet::new(),
         last_round: 0,
         enrolment_open: true,
-        gens: Generators::new(initial_model.len()),
+        gens: Generators::new(sum_len),
+        privacy: privacy.as_ref(),
         proven_rounds: BTreeMap::new(),
         drawn: None,
     };
@@ -348,7 +399,13 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
     }
     w.report.finished = w.finished.is_some();
     w.report.enrolled = w.enrolled.len();
-    let shape = rounds::shape(model, hyper, spec);
+    let released = w.completed_rounds;
+    w.report.privacy = privacy.map(|dp| PrivacyAudit {
+        settings: dp,
+        rounds: released,
+        epsilon: dp.epsilon_after(released).ok(),
+        proven: false,
+    });
     (Some((shape, verifying_key.clone())), w.items)
 }
 
@@ -359,6 +416,8 @@ struct Walk<'t, 'r> {
     model: &'t ModelSpec,
     hyper: &'t HyperParams,
     spec: &'t ProofSpec,
+    /// A DP job's privacy (its sums are decoded with it).
+    privacy: Option<&'t DpSettings>,
     coordinator: &'t IdentityPublic,
     dropout: f64,
     corruption: f64,
@@ -383,7 +442,7 @@ struct Walk<'t, 'r> {
     identities: BTreeMap<u32, IdentityPublic>,
     /// What each identity committed to, across resumes: a holder's dataset is fixed for
     /// the job.
-    committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
+    committed: BTreeMap<IdentityPublic, DatasetFacts>,
     enrolled: BTreeSet<IdentityPublic>,
     last_round: u32,
     /// Enrolments are open before the first round and again after each resume, until a
@@ -484,7 +543,7 @@ impl Walk<'_, '_> {
         if outside_roster {
             self.problem(at, FindingKind::NotInRoster { participant });
         }
-        let fact = (dataset.root, dataset.n_rows);
+        let fact = dataset.facts();
         if self.committed.entry(*identity).or_insert(fact) != &fact {
             self.problem(
                 at,
@@ -793,17 +852,32 @@ impl Walk<'_, '_> {
                 false
             }
         };
-        if update_sum.len() != self.current.len() {
-            let (sum, model) = (update_sum.len(), self.current.len());
+        if update_sum.len() != self.gens.g.len() {
+            let (sum, model) = (update_sum.len(), self.gens.g.len());
             self.problem(at, FindingKind::SumLength { sum, model });
         }
         // The applied update is rebuilt from S at the scale the proofs fix, whatever the
-        // header claims (a header at another scale is a problem of its own).
-        let mean = mean_from_sum(
-            update_sum,
-            inputs.len().max(1),
-            cairn_protocol::wire::PROVEN_SCALE_BITS,
-        );
+        // header claims (a header at another scale is a problem of its own); a DP job's S
+        // is the noisy rotated sum, decoded as the coordinator decodes it.
+        let n = inputs.len().max(1);
+        let mean = match self.privacy {
+            None => mean_from_sum(update_sum, n, cairn_protocol::wire::PROVEN_SCALE_BITS),
+            Some(dp) => {
+                let seed = cairn_protocol::privacy::rotation_seed(round_seed);
+                match cairn_protocol::privacy::decode(&dp.params, update_sum, &seed) {
+                    Ok(total) => total.iter().map(|v| (v / n as f64) as f32).collect(),
+                    Err(e) => {
+                        self.problem(
+                            at,
+                            FindingKind::NoDecode {
+                                reason: e.to_string(),
+                            },
+                        );
+                        vec![0.0; self.current.len()]
+                    }
+                }
+            }
+        };
         let stepped = match self.opt.as_mut() {
             Some(o) => o
                 .apply(&mut self.current, &mean)
@@ -908,7 +982,7 @@ mod tests {
             round_seed: [4; 32],
             proof: proof_spec(0.01, 2, 20, 2),
         });
-        let shape = rounds::shape(&st.model, &st.hyper, &st.proof);
+        let shape = rounds::shape(&st.model, &st.hyper, &st.proof).expect("shape");
         let (pk, vk) = proof::setup(&shape, &mut rng).expect("setup");
         let prover = cairn_circuits::training::prover::Prover::new(&shape, pk).expect("prover");
         let items = (0..3u32)
@@ -917,8 +991,8 @@ mod tests {
                 let labels = vec![0.0, 1.0, 1.0, 0.0];
                 let data = CommittedData::new(&features, 3, &labels, &st.proof).expect("rows");
                 let update = replay_update(&st, p, &data).expect("replay");
-                let proven =
-                    prove_update(&prover, &st, p, &data, &update, &mut rng).expect("honest proof");
+                let proven = prove_update(&prover, &st, p, &data, &update, None, &mut rng)
+                    .expect("honest proof");
                 ProofItem {
                     record: 5,
                     round: 1,
@@ -929,6 +1003,7 @@ mod tests {
                         root: data.root(),
                         n_rows: 4,
                         signature: Signature(vec![]),
+                        noise_seed: None,
                     },
                     input: proven.input,
                 }

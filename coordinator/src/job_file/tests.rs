@@ -671,12 +671,29 @@ fn privacy_settings_that_cannot_run_are_refused_naming_the_field() {
         named("[aggregation]\nmode = \"plain\"\n[privacy]\nepsilon = 1.0\n"),
         ["privacy"]
     );
-    assert_eq!(
-        named(&format!(
-            "{secure}[proofs]\nenabled = true\n[privacy]\nepsilon = 1.0\n"
-        )),
-        ["privacy"]
-    );
+    // A proven DP job: the proofs carry the job's mechanism, on a grid the circuit checks.
+    let proven = JobFile::from_toml(&format!(
+        "{secure}[model]\nhidden = []\n[train]\nclip = 1.0\n[proofs]\nenabled = true\n[privacy]\nepsilon = 3.0\n"
+    ))
+    .expect("a proven DP job parses");
+    let c = proven.to_config("j", 5, 2).expect("resolves").config;
+    let dp = c.privacy.expect("DP");
+    assert_eq!(c.proof.and_then(|p| p.noise), Some(dp.params));
+    let grid = cairn_proofs::noise::proven_grid(&dp.params).expect("an integral grid");
+    // The default C/(4√d_pad) moved to the nearest checkable grid: 2^16·C/4 here (C = 1).
+    assert_eq!(grid, 1 << 14);
+    // A hand-set granularity off the circuit's grid is refused, naming it.
+    let off = JobFile::from_toml(&format!(
+        "{secure}[model]\nhidden = []\n[proofs]\nenabled = true\n[privacy]\nepsilon = 3.0\ngranularity = 0.0123\n"
+    ))
+    .expect("parses");
+    match off.to_config("j", 5, 2) {
+        Err(JobFileError::Invalid(v)) => {
+            assert_eq!(v[0].field, "privacy.granularity", "{v:?}");
+            assert!(v[0].reason.contains("not an integer"), "{v:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(
         JobFile::from_toml(&format!("{secure}[privacy]\nepsilon = 1.0\nsigma = 2\n")).is_err(),
         "an unknown key is refused"

@@ -41,8 +41,10 @@ pub struct JobConfig {
     /// The data each holder prepares for the job (label, input columns, fitted
     /// transforms), offered on every connection; `None` when holders bring prepared rows.
     pub data: Option<DataSpec>,
-    /// Distributed differential privacy (secure aggregation, unproven rounds): each holder
-    /// adds its share of Skellam noise to its rotated, rounded update before masking.
+    /// Distributed differential privacy (secure aggregation): each holder adds its share of
+    /// Skellam noise to its rotated, rounded update before masking. In a proven job the
+    /// proof settings carry the same parameters (`proof.noise`) and every proof shows the
+    /// noise was added.
     pub privacy: Option<DpSettings>,
 }
 
@@ -167,8 +169,14 @@ impl JobConfig {
                 RING_BITS,
             )?;
         }
-        if let Some(dp) = &self.privacy {
-            self.validate_privacy(dp)?;
+        match (&self.privacy, self.proof.and_then(|p| p.noise)) {
+            (Some(dp), _) => self.validate_privacy(dp)?,
+            (None, Some(_)) => {
+                return Err(JobConfigError::Proof(
+                    "proofs of noise in a job without [privacy]".into(),
+                ))
+            }
+            (None, None) => {}
         }
         Ok(())
     }
@@ -183,11 +191,15 @@ impl JobConfig {
                 "distributed DP needs secure aggregation: the coordinator must see only the noisy sum".into(),
             ));
         }
-        if self.proof.is_some() {
-            return Err(field(
-                "proofs",
-                "proven rounds with distributed DP (noise proven in the circuit) are not built yet: run the DP job proof-free".into(),
-            ));
+        // A proven DP job's circuit carries the mechanism: its proofs show each holder's
+        // noise, so the proof settings must name exactly the job's parameters.
+        if let Some(p) = &self.proof {
+            if p.noise != Some(dp.params) {
+                return Err(field(
+                    "proofs",
+                    "the proof settings' noise is not the job's privacy parameters: a proven DP job proves the noise it promises".into(),
+                ));
+            }
         }
         dp.validate(f64::from(self.hyper.clip_norm), self.model.param_count())?;
         let t = dp.params.min_survivors as usize;

@@ -220,13 +220,13 @@ impl Job {
             && self
                 .committed
                 .get(&member.identity)
-                .is_none_or(|&(root, rows)| (root, rows) != (d.root, d.n_rows))
+                .is_none_or(|f| *f != d.facts())
         {
             Some("dataset commitments close when the first round starts (a holder joining again must commit to its dataset of before)".to_string())
         } else if self
             .committed
             .get(&member.identity)
-            .is_some_and(|&(root, rows)| (root, rows) != (d.root, d.n_rows))
+            .is_some_and(|f| *f != d.facts())
         {
             Some("this identity committed to another dataset before the coordinator restarted; a holder's dataset is fixed for the job".to_string())
         } else if let Some(reason) = spec.refuse_rows(d.n_rows, self.cfg.hyper.batch_size) {
@@ -314,7 +314,7 @@ impl Job {
                 .collect();
             for p in old {
                 if let Some(d) = self.members.remove(&p).and_then(|m| m.dataset) {
-                    self.committed.insert(h.identity, (d.root, d.n_rows));
+                    self.committed.insert(h.identity, d.facts());
                 }
             }
         }

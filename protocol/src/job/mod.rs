@@ -23,6 +23,7 @@ use crate::round::{
 use crate::round_common::{RoundCore, RoundState};
 use crate::secure_round::SecureRound;
 use crate::server_opt::{ServerOptError, ServerOptState, ServerOptimizer};
+use crate::wire::DatasetFacts;
 use crate::wire::{
     self, DataSpec, DatasetCommitment, Hello, ProofSpec, ToCoordinator, ToParticipant, Welcome,
     MAX_NAME_BYTES, PROTOCOL_VERSION,
@@ -173,9 +174,9 @@ pub struct ResumePoint {
     pub next_round: u32,
     /// Rounds completed before the stop.
     pub completed: u32,
-    /// The dataset each identity committed to before the stop (root, rows): a holder that
+    /// The dataset each identity committed to before the stop (root, rows, noise seed): a holder that
     /// enrols again must commit to the same one.
-    pub committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
+    pub committed: BTreeMap<IdentityPublic, DatasetFacts>,
     /// Rounds abandoned by stops so far (the one in flight at this stop included): the job
     /// runs that many more round numbers, so a stop costs no training round.
     pub abandoned: u32,
@@ -205,7 +206,7 @@ pub struct Job {
     /// heard no further.
     declined: std::collections::BTreeSet<ParticipantId>,
     /// Datasets committed before a resume, by identity (see [`ResumePoint::committed`]).
-    committed: BTreeMap<IdentityPublic, ([u8; 32], u64)>,
+    committed: BTreeMap<IdentityPublic, DatasetFacts>,
     /// Round numbers used up by stops (see [`ResumePoint::abandoned`]).
     abandoned: u32,
     /// The job's randomness, once every holder of the roster revealed.
