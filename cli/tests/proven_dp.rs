@@ -1,0 +1,312 @@
+//! Noise a holder cannot skip (#16 item 3), end to end over real QUIC on loopback with real
+//! Groth16 proofs: a proven DP job of seven holders through the real participant driver. Each
+//! holder enrols a commitment to its noise seed with its dataset; each round it proves that
+//! the vector it masks is its update rotated with the round's signs, rounded to the grid
+//! within the sensitivity bound, plus the Skellam noise its seed and the round draw.
+//!
+//! Two holders attack the noise:
+//! - **skips its noise**: masks its rounded update without noise, committed and "proved" by
+//!   the raw Groth16 prover on the unsatisfied witness (in a proof-free DP job nothing
+//!   could tell: the coordinator sees only the sum);
+//! - **another seed**: a valid proof of noise from a seed other than the one it committed to
+//!   (noise it could have chosen to cancel another holder's).
+//!
+//! Both are dropped in every round, named in the transcript with the failed proof; every
+//! round completes with exactly the honest holders' noisy vectors summed; the audit passes
+//! and states the (ε, δ) the transcript proves, which is the accountant's for the rounds run.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use cairn_circuits::encoding::blinding_limbs;
+use cairn_circuits::pedersen::{self, Generators};
+use cairn_cli::federate::{commit_holder, start_coordinator, Proving};
+use cairn_cli::options::TrainArgs;
+use cairn_coordinator::audit::{audit, FindingKind};
+use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
+use cairn_participant::trainer::{DeviceChoice, TchTrainer};
+use cairn_participant::{run, Prover, UpdateProver};
+use cairn_proofs::noise::{proven_granularity, NoiseSeed};
+use cairn_proofs::rounds::{proven_update, round_witness, with_noise, ProvenUpdate};
+use cairn_protocol::job::RoundStatement;
+use cairn_protocol::privacy::{DpSettings, SkellamParams};
+use cairn_protocol::transcript::{Entry, Transcript};
+use rand::rngs::OsRng;
+use tokio::sync::mpsc;
+
+const HONEST: usize = 5;
+const ROUNDS: u32 = 2;
+
+/// Every honest vector a holder masked, by (round, index in the job's randomness roster).
+type Ledger = Arc<Mutex<BTreeMap<(u32, u32), Vec<i64>>>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    SkipNoise,
+    OtherSeed,
+}
+
+#[derive(Debug)]
+struct Holder {
+    honest: Prover,
+    attack: Option<Attack>,
+    id: Mutex<Option<u32>>,
+    ledger: Ledger,
+}
+
+impl UpdateProver for Holder {
+    fn root(&self) -> [u8; 32] {
+        self.honest.root()
+    }
+
+    fn rows(&self) -> usize {
+        self.honest.rows()
+    }
+
+    fn prove(
+        &self,
+        st: &RoundStatement,
+        participant: u32,
+        delta: &[f32],
+        noise_seed: Option<NoiseSeed>,
+    ) -> Result<ProvenUpdate, String> {
+        *self.id.lock().expect("id") = Some(participant);
+        let seed = noise_seed.ok_or("a proven DP round and no noise seed")?;
+        match self.attack {
+            None => {
+                let u = self.honest.prove(st, participant, delta, noise_seed)?;
+                self.ledger
+                    .lock()
+                    .expect("ledger")
+                    .insert((st.round, participant), u.update.clone());
+                Ok(u)
+            }
+            Some(Attack::OtherSeed) => {
+                self.honest
+                    .prove(st, participant, delta, Some(seed + NoiseSeed::from(7u64)))
+            }
+            Some(Attack::SkipNoise) => {
+                let rho = pedersen::random_blinding(&mut OsRng);
+                let w = round_witness(st, participant, &self.honest.data, delta, rho)
+                    .map_err(|e| e.to_string())?;
+                let mut w = with_noise(st, w, Some(seed), &mut OsRng).map_err(|e| e.to_string())?;
+                // Mask (and commit to) the rounded update alone.
+                let noise = w.private.noise.as_mut().ok_or("a noised witness")?;
+                noise.noisy.clone_from(&noise.rounded);
+                let gens = Generators::new(noise.noisy.len());
+                w.public.commitment =
+                    pedersen::commit(&gens, &noise.noisy, &rho).map_err(|e| e.to_string())?;
+                let proof = self
+                    .honest
+                    .key
+                    .prove_unchecked(&w, &mut OsRng)
+                    .map_err(|e| e.to_string())?;
+                let u = proven_update(&w, &proof);
+                assert_eq!(u.blinding_limbs, blinding_limbs(&rho));
+                Ok(u)
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_that_skip_or_forge_their_noise_are_dropped_and_the_audit_proves_epsilon() {
+    let n = HONEST + 2;
+    let data = synthetic(40 * n, 3, 17, &LoadOptions::default());
+    let holders = partition(&data.train, n, &Partition::Iid, 3).expect("partition");
+    let mut job = TrainArgs {
+        rounds: Some(ROUNDS),
+        hidden: Some("none".into()),
+        steps: Some(1),
+        batch: Some(2),
+        clip: Some(1.0),
+        proofs: Some(true),
+        tree_depth: Some(6),
+        dropout: Some(0.3),
+        corruption: Some(0.1),
+        round_timeout: Some(90),
+        join_timeout: Some(90),
+        ..TrainArgs::default()
+    }
+    .job("proven-dp", data.train.n_features, n, HONEST)
+    .expect("job");
+    let dim = job.model.param_count();
+    let padded = dim.next_power_of_two();
+    let params = SkellamParams {
+        clip: f64::from(job.hyper.clip_norm),
+        noise_multiplier: 1.0,
+        granularity: proven_granularity(
+            f64::from(job.hyper.clip_norm) / (4.0 * (padded as f64).sqrt()),
+            padded,
+        ),
+        beta: (-0.5f64).exp(),
+        min_survivors: 3,
+        dim,
+    };
+    let dp = DpSettings {
+        params,
+        delta: 1e-5,
+        budget: None,
+    };
+    job.privacy = Some(dp);
+    job.proof = job.proof.map(|p| cairn_protocol::wire::ProofSpec {
+        noise: Some(params),
+        ..p
+    });
+    job.validate().expect("a valid proven DP job");
+    let spec = job.proof.expect("proven");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (proving, _) = Proving::load_or_setup(&job, keys.path()).expect("keys");
+    let ledger: Ledger = Arc::default();
+    let all: Vec<Arc<Holder>> = holders
+        .iter()
+        .enumerate()
+        .map(|(i, rows)| {
+            Arc::new(Holder {
+                honest: commit_holder(&proving, rows, &spec).expect("commit"),
+                attack: match i.checked_sub(HONEST) {
+                    None => None,
+                    Some(0) => Some(Attack::SkipNoise),
+                    Some(_) => Some(Attack::OtherSeed),
+                },
+                id: Mutex::new(None),
+                ledger: Arc::clone(&ledger),
+            })
+        })
+        .collect();
+
+    let initial = job.model.init_params(5);
+    let coordinator = start_coordinator(
+        job,
+        initial,
+        &data.test,
+        mpsc::unbounded_channel().0,
+        Some(&proving),
+    )
+    .expect("coordinator");
+    let mut tasks = Vec::new();
+    for (i, (rows, holder)) in holders.into_iter().zip(&all).enumerate() {
+        let cfg = coordinator.participant(
+            format!("holder-{i}"),
+            Some(Arc::clone(holder) as Arc<dyn UpdateProver>),
+        );
+        let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("tch"));
+        tasks.push(tokio::spawn(async move {
+            run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await
+        }));
+    }
+    let summary = coordinator.finish().await.expect("job runs");
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Err(e) = t.await.expect("participant task") {
+            panic!("holder {i} ended with an error: {e}");
+        }
+    }
+    assert_eq!(summary.error, None, "{:?}", summary.rounds);
+    assert_eq!(summary.rounds_completed, ROUNDS, "{:?}", summary.rounds);
+    let t = summary.transcript.expect("transcript");
+
+    // Every enrolment carries a noise-seed commitment.
+    let mut pid_of_identity = BTreeMap::new();
+    let mut roster = Vec::new();
+    for r in &t.records {
+        match &r.entry {
+            Entry::Enrolled {
+                participant,
+                identity,
+                dataset,
+            } => {
+                assert!(
+                    dataset.noise_seed.is_some(),
+                    "{participant} enrolled no seed"
+                );
+                pid_of_identity.insert(*identity, *participant);
+            }
+            Entry::Randomness { contributions } => roster.clone_from(contributions),
+            _ => {}
+        }
+    }
+    let pid_of_index = |i: u32| pid_of_identity[&roster[i as usize].identity];
+    let cheaters: Vec<(u32, Attack)> = all[HONEST..]
+        .iter()
+        .map(|h| {
+            let index = h.id.lock().expect("id").expect("proved at least once");
+            (pid_of_index(index), h.attack.expect("attacker"))
+        })
+        .collect();
+    let ledger: BTreeMap<(u32, u32), Vec<i64>> = ledger
+        .lock()
+        .expect("ledger")
+        .iter()
+        .map(|(&(round, index), x)| ((round, pid_of_index(index)), x.clone()))
+        .collect();
+    let mut rounds_seen = 0;
+    for r in &t.records {
+        let Entry::Round {
+            round,
+            inputs,
+            dropped,
+            update_sum,
+            ..
+        } = &r.entry
+        else {
+            continue;
+        };
+        rounds_seen += 1;
+        for (id, attack) in &cheaters {
+            let (_, why) = dropped
+                .iter()
+                .find(|(p, _)| p == id)
+                .unwrap_or_else(|| panic!("round {round}: {attack:?} ({id}) not dropped"));
+            assert!(why.contains("proof"), "round {round}: {attack:?}: {why}");
+            assert!(
+                inputs.iter().all(|(p, _)| p != id),
+                "{attack:?} contributed"
+            );
+        }
+        // S is the rotated, padded sum of exactly the honest survivors' noisy vectors.
+        assert_eq!(update_sum.len(), padded);
+        let mut honest_sum = vec![0i64; padded];
+        for (p, _) in inputs {
+            let z = ledger
+                .get(&(*round, *p))
+                .unwrap_or_else(|| panic!("round {round}: survivor {p} sent no honest vector"));
+            honest_sum.iter_mut().zip(z).for_each(|(s, v)| *s += v);
+        }
+        assert_eq!(*update_sum, honest_sum, "round {round}");
+        assert_eq!(inputs.len(), HONEST, "round {round}: survivors");
+    }
+    assert_eq!(rounds_seen, ROUNDS);
+
+    let report = audit(&t);
+    assert!(report.passed(), "{:?}", report.problems);
+    let privacy = report
+        .privacy
+        .as_ref()
+        .expect("a DP job's audit states its privacy");
+    assert!(privacy.proven, "every released sum's noise is proven");
+    assert_eq!(privacy.rounds, ROUNDS);
+    let eps = dp.epsilon_after(ROUNDS).expect("ε");
+    assert_eq!(privacy.epsilon, Some(eps));
+    assert!(eps > 0.0 && eps.is_finite());
+
+    // A header claiming more noise than the proofs carry is found out.
+    let mut claimed = t.clone();
+    if let Entry::Job { privacy, .. } = &mut claimed.records[0].entry {
+        let p = privacy.as_mut().expect("DP header");
+        p.params.noise_multiplier *= 2.0;
+    }
+    // Re-chained, so that the header's claim is the only thing wrong.
+    let mut rebuilt = Transcript::default();
+    for r in claimed.records {
+        rebuilt.append(r.entry);
+    }
+    let report = audit(&rebuilt);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::PrivacyNotProven)),
+        "{:?}",
+        report.problems
+    );
+}
