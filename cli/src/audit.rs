@@ -145,6 +145,11 @@ pub fn print(report: &AuditReport, seconds: f64) {
             "privacy: (ε, δ) = ({eps}, {:e}) after {} released round(s): distributed Skellam, noise multiplier {:.4}, clip {}, noise shared over at least {} survivors",
             dp.delta, p.rounds, dp.params.noise_multiplier, dp.params.clip, dp.params.min_survivors
         );
+        if let Some(extra) = p.sampler_delta {
+            println!(
+                "  the sampler's distance from the exact Skellam adds {extra:.1e} to δ over the job's draws"
+            );
+        }
         if p.proven {
             println!(
                 "  proven: every survivor's proof shows its rotated, rounded update within the sensitivity bound and its noise drawn from its committed seed; every aggregate check held"

@@ -290,4 +290,20 @@ fn the_example_dp_job_file_resolves_within_its_budget() {
     assert_eq!((dp.delta, dp.budget), (1e-5, Some(8.0)));
     let eps = dp.epsilon_after(job.config.rounds).expect("ε");
     assert!(eps <= 8.0 && eps > 7.0, "ε {eps} after all rounds");
+    assert_eq!(job.config.proof, None);
+    // With its proofs switched on, the same job proves its noise: the proof settings carry
+    // the job's mechanism, on a grid the circuit checks, and the circuit can be built.
+    let proven = text.replace("enabled = false", "enabled = true");
+    let job = JobFile::from_toml(&proven)
+        .expect("parses")
+        .to_config("example", 24, 2)
+        .expect("the proven DP example resolves");
+    let dp = job.config.privacy.expect("a DP job");
+    let spec = job.config.proof.expect("proven");
+    assert_eq!(spec.noise, Some(dp.params));
+    let shape = cairn_proofs::rounds::shape(&job.config.model, &job.config.hyper, &spec)
+        .expect("a circuit");
+    assert!(shape.noise.is_some());
+    let eps = dp.epsilon_after(job.config.rounds).expect("ε");
+    assert!(eps <= 8.0 && eps > 7.0, "ε {eps} after all rounds");
 }

@@ -288,6 +288,9 @@ async fn holders_that_skip_or_forge_their_noise_are_dropped_and_the_audit_proves
     let eps = dp.epsilon_after(ROUNDS).expect("ε");
     assert_eq!(privacy.epsilon, Some(eps));
     assert!(eps > 0.0 && eps.is_finite());
+    // The sampler's margin over 2 rounds × 5 survivors × 4 coordinates: positive, far below δ.
+    let margin = privacy.sampler_delta.expect("the table's margin");
+    assert!(margin > 0.0 && margin < 1e-6 * dp.delta, "{margin}");
 
     // A header claiming more noise than the proofs carry is found out.
     let mut claimed = t.clone();

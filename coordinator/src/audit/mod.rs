@@ -141,8 +141,21 @@ pub struct PrivacyAudit {
     pub rounds: u32,
     /// ε after those rounds at the job's δ (`None`: the accountant could not bound it).
     pub epsilon: Option<f64>,
+    /// What the sampler's distance from the exact Skellam adds to δ over the job's draws
+    /// ([`sampler_delta`]); `None` when the table cannot be built.
+    pub sampler_delta: Option<f64>,
     /// Whether the transcript proves the noise of every released sum.
     pub proven: bool,
+}
+
+/// What a proven job's noise adds to δ beyond the accountant's exact-Skellam bound, for
+/// `draws` draws at the final `epsilon`: (1 + e^ε) · draws · (η + β/3), η the table's total
+/// variation from the exact Skellam and β/3 a PRG word's from uniform
+/// (`cairn_circuits::noise::BLOCK_TV_BOUND`). At most 1.
+pub fn sampler_delta(dp: &DpSettings, epsilon: f64, draws: u64) -> Option<f64> {
+    let table = cairn_privacy::SkellamTable::shared(dp.params.holder_variance()).ok()?;
+    let prg = (1.0 + epsilon.exp()) * draws as f64 * cairn_circuits::noise::BLOCK_TV_BOUND / 3.0;
+    Some((table.delta_penalty(epsilon, draws) + prg).min(1.0))
 }
 
 /// How a sampled-step job's proofs were drawn, for the soundness the audit states.
@@ -400,11 +413,24 @@ fn walk(t: &Transcript, report: &mut AuditReport) -> (Option<(Shape, Vec<u8>)>, 
     w.report.finished = w.finished.is_some();
     w.report.enrolled = w.enrolled.len();
     let released = w.completed_rounds;
-    w.report.privacy = privacy.map(|dp| PrivacyAudit {
-        settings: dp,
-        rounds: released,
-        epsilon: dp.epsilon_after(released).ok(),
-        proven: false,
+    // Every released round's survivors drew one noise value per rotated coordinate.
+    let draws: u64 = w
+        .report
+        .rounds
+        .iter()
+        .filter(|r| !r.failed)
+        .map(|r| r.survivors as u64)
+        .sum::<u64>()
+        .saturating_mul(sum_len as u64);
+    w.report.privacy = privacy.map(|dp| {
+        let epsilon = dp.epsilon_after(released).ok();
+        PrivacyAudit {
+            settings: dp,
+            rounds: released,
+            epsilon,
+            sampler_delta: epsilon.and_then(|e| sampler_delta(&dp, e, draws)),
+            proven: false,
+        }
     });
     (Some((shape, verifying_key.clone())), w.items)
 }
