@@ -45,7 +45,12 @@
 //! [`sample`] is `SkellamTable::sample`: for the strictly increasing thresholds
 //! T_{−K} < … < T_{K−1} (2K `u64`s; T_K = 2^64), X = −K + #{k : T_k ≤ U}, the smallest k with
 //! U < T_k. In the circuit (see [`constraints`]) the prover names the index i = X + K ∈ [0, 2K]
-//! by a one-hot vector, and two 64-bit range checks show T_{i−1} ≤ U < T_i.
+//! in two levels, i = B·a + b with a ∈ [0, A) and b ∈ [0, B) ([`draw_levels`]: A = ⌈(2K + 1)/B⌉
+//! and B ≈ √(3(2K + 1)), the B of fewest constraints), each digit by a one-hot vector α, β; a
+//! product α_a · M_a per row a and looked-up threshold selects the row's inner sum, linear in
+//! β (M_a = Σ_b β_b·T_{B·a+b−K−1} for the lower one, with T_{B·a+b−K} for the upper), and two
+//! 64-bit range checks show T_{X−1} ≤ U < T_X. The A·B − (2K + 1) padding indices read the
+//! empty interval [2^64, 0), which no U satisfies.
 //!
 //! # Cost
 //!
@@ -56,21 +61,26 @@
 //!   \+ 640 (the canonical 254-bit decomposition, as arkworks' `to_bits_le`: 254 Booleans,
 //!   the recomposition and 385 for the "< p" check); 898 when the round is a variable (its
 //!   first S-box);
-//! * a draw: [`draw_constraints`]`(K)` = 2K + 132 = (2K + 1) one-hot Booleans + 1 (Σ b = 1)
-//!   \+ 2 × 65 (two 64-bit range checks); the lookups of T_{i−1}, T_i and X are linear.
+//! * a draw: [`draw_constraints`]`(K)` = 3A + B + 132 = A + B one-hot Booleans + 2 (Σ α = 1,
+//!   Σ β = 1) + 2A products (α_a times the row's inner sum, for T_{i−1} and for T_i) + 2 × 65
+//!   (two 64-bit range checks); the inner sums and X = B·Σ_a a·α_a + Σ_b b·β_b − K are linear.
+//!   For K ≤ 7 a single level costs no more (A = 1, B = 2K + 1: no α, no products):
+//!   2K + 132, the one-hot of the 2K + 1 indices.
 //!
-//! Per coordinate (one word, a third of a block, and one draw): 2K + 132 + 895/3 ≈ 2K + 430.
+//! Per coordinate (one word, a third of a block, and one draw): [`draw_constraints`]`(K)` +
+//! 895/3 ≈ 2√(3(2K + 1)) + 430.
 //!
-//! | holder variance V_h | K     | draw  | + PRG share | per coordinate |
-//! |---------------------|-------|-------|-------------|----------------|
-//! | 8                   | 32    | 196   | 298.3       | ≈ 494          |
-//! | 1000                | 290   | 712   | 298.3       | ≈ 1,010        |
-//! | 10^5                | 2,895 | 5,922 | 298.3       | ≈ 6,220        |
+//! | holder var. V_h | K     | (A, B)    | draw (one-hot: 2K + 132) | + PRG share | per coord. |
+//! |-----------------|-------|-----------|--------------------------|-------------|------------|
+//! | 8               | 32    | (5, 13)   | 160 (196)                | 298.3       | ≈ 458      |
+//! | 1000            | 290   | (15, 39)  | 216 (712)                | 298.3       | ≈ 514      |
+//! | 10^5            | 2,895 | (46, 126) | 396 (5,922)              | 298.3       | ≈ 694      |
+//! | 10^6            | 9,155 | (80, 229) | 601 (18,442)             | 298.3       | ≈ 899      |
 //!
-//! The PRG share dominates at small V, the one-hot lookup at large V. A two-level lookup (i =
-//! B·a + b with one-hot a and b of about √(2K) values each, and for each a one product
-//! a · (Σ_b b·T) for T_{i−1} and one for T_i) would cost about 4√(2K) + 132 (≈ 440 at
-//! V = 10^5 instead of 5,922): the obvious next step if wide models carry noise.
+//! The PRG share dominates up to about V = 10^4 (K ≈ 920), the draw beyond. (One product per
+//! row would do for both thresholds packed as T_{X−1} + 2^65·T_X, about A fewer constraints,
+//! but the unpacking is sound only for U known to be below 2^64, and this gadget takes any
+//! field element.)
 
 pub mod constraints;
 
@@ -95,9 +105,34 @@ pub const BLOCK_TV_BOUND: f64 = 5.79e-20;
 /// constraints, when the round is a variable).
 pub const BLOCK_CONSTRAINTS: usize = 895;
 
-/// Constraints of one draw from a table with support [−K, K]: 2K + 132.
+/// The two levels (A, B) of a draw's index for support [−K, K] (module docs): i = B·a + b with
+/// a ∈ [0, A) and b ∈ [0, B), A = ⌈(2K + 1)/B⌉, for the B of fewest constraints (the smallest
+/// such B on a tie). A = 1 is the plain one-hot of the 2K + 1 indices (B = 2K + 1), kept where
+/// two levels cost as much or more (K ≤ 7).
+pub const fn draw_levels(k: usize) -> (usize, usize) {
+    let n = 2 * k + 1;
+    let mut best = (1, n);
+    let mut cost = n + 131;
+    // 3⌈n/B⌉ + B ≤ 2√(3n) + 4 at B = ⌈√(3n)⌉, so no B with (B − 4)² > 12n can do better.
+    let mut b = 2;
+    while b < n && b.saturating_sub(4) * b.saturating_sub(4) <= 12 * n {
+        let a = n.div_ceil(b);
+        if a > 1 && 3 * a + b + 132 < cost {
+            best = (a, b);
+            cost = 3 * a + b + 132;
+        }
+        b += 1;
+    }
+    best
+}
+
+/// Constraints of one draw from a table with support [−K, K] (module docs): 3A + B + 132 for
+/// the levels (A, B) = [`draw_levels`]`(K)`, or 2K + 132 where A = 1 (K ≤ 7).
 pub const fn draw_constraints(k: usize) -> usize {
-    2 * k + 132
+    match draw_levels(k) {
+        (1, b) => b + 131,
+        (a, b) => 3 * a + b + 132,
+    }
 }
 
 /// A threshold table the sampler cannot use.
@@ -257,10 +292,10 @@ mod tests {
     fn sample_is_skellam_table_sample() {
         let mut rng = ChaCha20Rng::seed_from_u64(12);
         for v in [0.5, 8.0, 1000.0] {
-            let table = SkellamTable::new(v).unwrap();
+            let table = SkellamTable::new(v).expect("table");
             let (lo, k) = table.support();
             assert_eq!(lo, -k);
-            check_table(table.thresholds(), k).unwrap();
+            check_table(table.thresholds(), k).expect("valid table");
             for u in probes(table.thresholds(), &mut rng, 2000) {
                 assert_eq!(
                     sample(table.thresholds(), k, u),
@@ -316,7 +351,7 @@ mod tests {
 
     #[test]
     fn noise_is_sample_of_uniforms() {
-        let table = SkellamTable::new(8.0).unwrap();
+        let table = SkellamTable::new(8.0).expect("table");
         let (_, k) = table.support();
         let seed = Fr::from(42u64);
         let xs = noise(seed, 1, table.thresholds(), k, 7);

@@ -42,25 +42,26 @@
 //! b = bits of B:
 //!
 //! ```text
-//! noise = d·(2K + 2g + 160) + n + ⌈d/3⌉·898 + (b + 1) + 238 + 238
+//! noise = d·(D_K + 2g + 28) + n + ⌈d/3⌉·898 + (b + 1) + 238 + 238
 //! ```
 //!
 //! per coordinate: 1 sign Boolean, 24 for z's range, 2(g + 1) for the grid checks, 1 for
-//! y_j², 2K + 132 for the draw ([`noise::draw_constraints`]); n products s_i·x_i (the padding
-//! is constant zero; H is linear, no constraints); a PRG block of 898 per three coordinates
+//! y_j², D_K = [`noise::draw_constraints`]`(K)` for the draw (the two-level lookup: 160 at
+//! K = 32, 216 at K = 290, 396 at K = 2,895, about 2√(6K) + 132); n products s_i·x_i (the
+//! padding is constant zero; H is linear, no constraints); a PRG block of 898 per three coordinates
 //! (the round a variable); the norm slack; the seed commitment (Poseidon(2), 237, and its
 //! equality) and the signs hash (one Poseidon(2) for d ≤ 248, and its equality; wider
 //! vectors hash ⌈d/248⌉ packed elements, [`noise_constraints`] bounds them). Per
-//! coordinate about 2K + 2g + 460: 2K + 492 for G ≤ 2^15 (g ≤ 16), i.e. ≈ 556 at V = 8
-//! (K = 32), ≈ 1,072 at V = 1000 (K = 290).
+//! coordinate about D_K + 2g + 326: D_K + 358 for G ≤ 2^15 (g ≤ 16), i.e. ≈ 518 at V = 8
+//! (K = 32), ≈ 574 at V = 1000 (K = 290), ≈ 754 at V = 10^5 (K = 2,895).
 //!
 //! Measured (`dp_tests::noise_constraint_counts`): logistic regression on 4 features
 //! (n = 5, d = 8), one local step of 2 rows, V = 8 (K = 32), G = 1024 (g = 11),
-//! B = 820,108 (b = 20): noise = 8·246 + 5 + 3·898 + 21 + 476 = 5,164, and the commitment
-//! over 8 values 1,805 instead of 1,553 over 5: 9,888 constraints in all against 4,472
-//! without noise. Per coordinate that is 645.5: 2K + 2g + 460 = 546 grows with d; the n
+//! B = 820,108 (b = 20): noise = 8·210 + 5 + 3·898 + 21 + 476 = 4,876, and the commitment
+//! over 8 values 1,805 instead of 1,553 over 5: 9,600 constraints in all against 4,472
+//! without noise. Per coordinate that is 609.5: D_K + 2g + 326 = 508 grows with d; the n
 //! products, the third PRG block's spare word, the norm slack and the seed commitment and
-//! signs hash (476) add 100 here, and fade as d grows.
+//! signs hash (476) add about 100 here, and fade as d grows.
 
 use ark_bn254::Fr;
 use ark_ff::AdditiveGroup;

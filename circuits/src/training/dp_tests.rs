@@ -586,14 +586,17 @@ fn noise_constraint_counts() {
     let g = grid_bits(GRID) as usize;
     assert_eq!(g, 11);
     let b = 64 - ns.norm_sq_bound.leading_zeros() as usize;
-    let formula = D * (2 * k + 2 * g + 160) + 5 + D.div_ceil(3) * 898 + (b + 1) + 238 + 238;
+    let draw = noise::draw_constraints(k);
+    assert_eq!(draw, 160, "K = 32: levels (5, 13), 3·5 + 13 + 132");
+    let formula = D * (draw + 2 * g + 28) + 5 + D.div_ceil(3) * 898 + (b + 1) + 238 + 238;
     assert_eq!(bd.noise, formula);
+    assert_eq!(bd.noise, 4_876);
     assert_eq!(bd.noise, noise_constraints(ns, 5, D));
-    // Within the rough per-coordinate figure of `noise` (d·(2K + 430), the PRG and the
+    // Within the rough per-coordinate figure of `noise` (d·(draw + 298), the PRG and the
     // draws) and that plus the grid, range and sign terms and the fixed costs (a partial
     // last PRG block, the norm slack, the seed commitment and the signs hash).
-    assert!(bd.noise >= D * (2 * k + 430));
-    assert!(bd.noise <= D * (2 * k + 2 * g + 460) + 5 + b + 1100);
+    assert!(bd.noise >= D * (draw + 298));
+    assert!(bd.noise <= D * (draw + 2 * g + 328) + 5 + b + 1100);
     // Key generation synthesises the same constraints without values.
     assert_eq!(
         TrainingCircuit::shape_breakdown(&dp.shape).expect("setup"),
