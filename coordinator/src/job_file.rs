@@ -103,14 +103,17 @@ pub struct JobFile {
 }
 
 /// `[privacy]`: distributed differential privacy with the distributed Skellam mechanism
-/// (secure aggregation, proof-free jobs): each holder adds its share of integer noise to
-/// its clipped, rotated, rounded update, so the coordinator learns only a noisy sum. Give
-/// `epsilon` (the noise multiplier is derived for the job's rounds) or `noise_multiplier`
-/// (ε is reported after each round); the L2 clip is `train.clip`.
+/// (secure aggregation; in a proven job every holder also proves its noise): each holder
+/// adds its share of integer noise to its clipped, rotated, rounded update, so the
+/// coordinator learns only a noisy sum. Give `epsilon` (the noise multiplier is derived for
+/// the job's rounds), `noise_multiplier` (ε is reported after each round), or both (the
+/// job runs at that noise and `epsilon` is a budget it stops at: a budget below what its
+/// rounds would spend); the L2 clip is `train.clip`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySection {
-    /// The ε of the job's (ε, δ) over all its rounds.
+    /// The ε of the job's (ε, δ) over all its rounds; with `noise_multiplier` also given,
+    /// the budget the job stops at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epsilon: Option<f64>,
     /// δ [default: 1e-5].
@@ -817,9 +820,9 @@ impl JobFile {
 
     fn validate_privacy(&self, dp: &PrivacySection, p: &mut Problems) {
         match (dp.epsilon, dp.noise_multiplier) {
-            (Some(_), Some(_)) => p.add(
+            (Some(_), Some(_)) if !dp.stop_when_spent => p.add(
                 "privacy",
-                "give epsilon or noise_multiplier, not both (the other is derived)",
+                "epsilon with noise_multiplier is a budget to stop at: it needs stop_when_spent = true (or give one of them)",
             ),
             (None, None) => p.add("privacy", "give epsilon or noise_multiplier"),
             _ => {}
@@ -900,7 +903,9 @@ impl JobFile {
             dim,
         };
         params.validate().map_err(|e| e.to_string())?;
-        if let Some(epsilon) = dp.epsilon {
+        // Only epsilon: the noise for all the rounds to fit it. Both: the noise given, and
+        // epsilon the budget the job stops at.
+        if let (Some(epsilon), None) = (dp.epsilon, dp.noise_multiplier) {
             let model = params.noise_model().map_err(|e| e.to_string())?;
             let target = cairn_privacy::Target {
                 epsilon,

@@ -643,12 +643,26 @@ fn privacy_settings_that_cannot_run_are_refused_naming_the_field() {
     let named =
         |text: &str| -> Vec<String> { field_errors(text).into_iter().map(|f| f.field).collect() };
     let secure = "[aggregation]\nmode = \"secure\"\n";
+    // Both: the noise given, epsilon a budget to stop at; meaningless without stopping.
     assert_eq!(
         named(&format!(
-            "{secure}[privacy]\nepsilon = 1.0\nnoise_multiplier = 2.0\n"
+            "{secure}[privacy]\nepsilon = 1.0\nnoise_multiplier = 2.0\nstop_when_spent = false\n"
         )),
         ["privacy"]
     );
+    let budget = JobFile::from_toml(&format!(
+        "rounds = 50\n{secure}[model]\nhidden = []\n[privacy]\nepsilon = 2.0\nnoise_multiplier = 1.5\n"
+    ))
+    .expect("noise with a budget parses");
+    let dp = budget
+        .to_config("j", 5, 2)
+        .expect("resolves")
+        .config
+        .privacy
+        .expect("DP");
+    assert_eq!((dp.params.noise_multiplier, dp.budget), (1.5, Some(2.0)));
+    // The budget is below what the 50 rounds spend: the job stops before it.
+    assert!(dp.epsilon_after(50).expect("ε") > 2.0);
     assert_eq!(
         named(&format!("{secure}[privacy]\ndelta = 1e-5\n")),
         ["privacy"]
