@@ -18,7 +18,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use ark_bn254::Bn254;
+use ark_groth16::Groth16;
 use cairn_circuits::encoding::blinding_limbs;
+use cairn_cli::export_verifier::from_transcript;
 use cairn_circuits::pedersen::{self, Generators};
 use cairn_cli::federate::{commit_holder, start_coordinator, Proving};
 use cairn_cli::options::TrainArgs;
@@ -291,6 +294,26 @@ async fn holders_that_skip_or_forge_their_noise_are_dropped_and_the_audit_proves
     // The sampler's margin over 2 rounds × 5 survivors × 4 coordinates: positive, far below δ.
     let margin = privacy.sampler_delta.expect("the table's margin");
     assert!(margin > 0.0 && margin < 1e-6 * dp.delta, "{margin}");
+
+    // The independent verifier bundle: every survivor's proof verifies with the bare
+    // arkworks verifier against its nine public inputs (the six, then the seed commitment,
+    // the round and the signs hash); another round in the inputs does not.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), t.to_bytes()).expect("write");
+    let export = from_transcript(file.path()).expect("export");
+    assert_eq!(export.proofs.len(), HONEST * ROUNDS as usize);
+    let pvk = ark_groth16::prepare_verifying_key(&export.vk);
+    for p in &export.proofs {
+        assert_eq!(p.inputs.len(), 9, "{}", p.name);
+        assert!(
+            Groth16::<Bn254>::verify_proof(&pvk, &p.proof, &p.inputs).expect("verifier"),
+            "{}",
+            p.name
+        );
+    }
+    let mut inputs = export.proofs[0].inputs.clone();
+    inputs[7] += ark_bn254::Fr::from(1u64);
+    assert!(!Groth16::<Bn254>::verify_proof(&pvk, &export.proofs[0].proof, &inputs).expect("v"));
 
     // A header claiming more noise than the proofs carry is found out.
     let mut claimed = t.clone();
