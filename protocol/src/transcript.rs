@@ -19,7 +19,7 @@ use crate::server_opt::ServerOptimizer;
 use crate::wire::{DatasetCommitment, ProofSpec, ProvenInput};
 
 /// Magic bytes at the start of an exported transcript file.
-pub const FILE_MAGIC: &[u8; 8] = b"cairnTR8";
+pub const FILE_MAGIC: &[u8; 8] = b"cairnTR9";
 
 /// One fact of the job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
