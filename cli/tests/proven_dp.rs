@@ -21,21 +21,22 @@ use std::sync::{Arc, Mutex};
 use ark_bn254::Bn254;
 use ark_groth16::Groth16;
 use cairn_circuits::encoding::blinding_limbs;
-use cairn_cli::export_verifier::from_transcript;
 use cairn_circuits::pedersen::{self, Generators};
-use cairn_cli::federate::{commit_holder, start_coordinator, Proving};
+use cairn_cli::export_verifier::from_transcript;
+use cairn_cli::federate::{commit_holder, Proving};
 use cairn_cli::options::TrainArgs;
 use cairn_coordinator::audit::{audit, FindingKind};
 use cairn_datasets::{partition, synthetic, LoadOptions, Partition};
-use cairn_participant::trainer::{DeviceChoice, TchTrainer};
-use cairn_participant::{run, Prover, UpdateProver};
+use cairn_participant::{Prover, UpdateProver};
 use cairn_proofs::noise::{proven_granularity, NoiseSeed};
 use cairn_proofs::rounds::{proven_update, round_witness, with_noise, ProvenUpdate};
 use cairn_protocol::job::RoundStatement;
 use cairn_protocol::privacy::{DpSettings, SkellamParams};
 use cairn_protocol::transcript::{Entry, Transcript};
 use rand::rngs::OsRng;
-use tokio::sync::mpsc;
+
+mod dishonest;
+use dishonest::{participant_of_index, run_job};
 
 const HONEST: usize = 5;
 const ROUNDS: u32 = 2;
@@ -178,57 +179,31 @@ async fn holders_that_skip_or_forge_their_noise_are_dropped_and_the_audit_proves
         })
         .collect();
 
-    let initial = job.model.init_params(5);
-    let coordinator = start_coordinator(
-        job,
-        initial,
-        &data.test,
-        mpsc::unbounded_channel().0,
-        Some(&proving),
-    )
-    .expect("coordinator");
-    let mut tasks = Vec::new();
-    for (i, (rows, holder)) in holders.into_iter().zip(&all).enumerate() {
-        let cfg = coordinator.participant(
-            format!("holder-{i}"),
-            Some(Arc::clone(holder) as Arc<dyn UpdateProver>),
-        );
-        let trainer = Box::new(TchTrainer::new(DeviceChoice::Cpu).expect("tch"));
-        tasks.push(tokio::spawn(async move {
-            run(&cfg, Arc::new(rows), trainer, mpsc::unbounded_channel().0).await
-        }));
-    }
-    let summary = coordinator.finish().await.expect("job runs");
-    for (i, t) in tasks.into_iter().enumerate() {
-        if let Err(e) = t.await.expect("participant task") {
-            panic!("holder {i} ended with an error: {e}");
-        }
-    }
+    let holders = holders
+        .into_iter()
+        .zip(&all)
+        .map(|(rows, h)| (rows, Arc::clone(h) as Arc<dyn UpdateProver>))
+        .collect();
+    let summary = run_job(job, &proving, &data.test, holders).await;
     assert_eq!(summary.error, None, "{:?}", summary.rounds);
     assert_eq!(summary.rounds_completed, ROUNDS, "{:?}", summary.rounds);
     let t = summary.transcript.expect("transcript");
 
     // Every enrolment carries a noise-seed commitment.
-    let mut pid_of_identity = BTreeMap::new();
-    let mut roster = Vec::new();
     for r in &t.records {
-        match &r.entry {
-            Entry::Enrolled {
-                participant,
-                identity,
-                dataset,
-            } => {
-                assert!(
-                    dataset.noise_seed.is_some(),
-                    "{participant} enrolled no seed"
-                );
-                pid_of_identity.insert(*identity, *participant);
-            }
-            Entry::Randomness { contributions } => roster.clone_from(contributions),
-            _ => {}
+        if let Entry::Enrolled {
+            participant,
+            dataset,
+            ..
+        } = &r.entry
+        {
+            assert!(
+                dataset.noise_seed.is_some(),
+                "{participant} enrolled no seed"
+            );
         }
     }
-    let pid_of_index = |i: u32| pid_of_identity[&roster[i as usize].identity];
+    let pid_of_index = participant_of_index(&t);
     let cheaters: Vec<(u32, Attack)> = all[HONEST..]
         .iter()
         .map(|h| {
