@@ -10,7 +10,7 @@
 use ark_bn254::Fr;
 use ark_ff::PrimeField;
 use cairn_circuits::encoding::fr_to_bytes;
-use cairn_circuits::training::{NoiseShape, TrainingError};
+use cairn_circuits::training::NoiseShape;
 use cairn_crypto::sign::IdentityKey;
 use cairn_privacy::rotation::{round_rotation_seed, Rotation};
 use cairn_privacy::{SkellamParams, SkellamTable};
@@ -104,10 +104,4 @@ pub fn noise_seed(identity: &IdentityKey, job_id: &str) -> Fr {
 /// The commitment to `seed` a holder enrols with (32 bytes, little-endian field element).
 pub fn seed_commitment(seed: Fr) -> [u8; 32] {
     fr_to_bytes(&cairn_circuits::noise::seed_commitment(seed))
-}
-
-impl From<TrainingError> for ProofError {
-    fn from(e: TrainingError) -> Self {
-        ProofError::Witness(e.to_string())
-    }
 }
