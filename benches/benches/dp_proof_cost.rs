@@ -210,6 +210,9 @@ struct Times {
     prove_cpu: f64,
     prove_wall: f64,
     prove_cpus: Vec<f64>,
+    /// Medians over the proofs, wall seconds: witness synthesis, `A·z, B·z, C·z` and the
+    /// check, FFTs, MSMs.
+    phases: [f64; 4],
     verify_ms: f64,
     pk_mib: f64,
 }
@@ -308,13 +311,15 @@ fn prove(shape: &Shape, bd: &Breakdown) -> Result<Times> {
     let pvk = proof::prepare(&vk);
     let mut prove_cpus = Vec::with_capacity(PROOFS);
     let mut prove_walls = Vec::with_capacity(PROOFS);
+    let mut phases: Vec<[f64; 4]> = Vec::with_capacity(PROOFS);
     let mut verifies: Vec<Duration> = Vec::with_capacity(PROOFS * VERIFIES);
     reset_peak_rss();
     for _ in 0..PROOFS {
         let (t, cpu) = (Instant::now(), cpu_seconds());
-        let p = prover.prove(&witness, &mut rng)?;
+        let (p, ph) = prover.prove_timed(&witness, &mut rng)?;
         prove_walls.push(t.elapsed().as_secs_f64());
         prove_cpus.push(cpu_seconds() - cpu);
+        phases.push([ph.synthesis, ph.evaluate, ph.fft, ph.msm].map(|d| d.as_secs_f64()));
         eprintln!(
             "prove: {:.1} s wall, {:.1} CPU-s",
             prove_walls[prove_walls.len() - 1],
@@ -337,6 +342,7 @@ fn prove(shape: &Shape, bd: &Breakdown) -> Result<Times> {
         prove_cpu: median(&prove_cpus),
         prove_wall: median(&prove_walls),
         prove_cpus,
+        phases: [0, 1, 2, 3].map(|i| median(&phases.iter().map(|p| p[i]).collect::<Vec<_>>())),
         verify_ms: verifies[verifies.len() / 2].as_secs_f64() * 1e3,
         pk_mib,
     })
@@ -392,14 +398,14 @@ fn print(rows: &[Row], base: &Breakdown, n_params: usize, d_pad: usize) {
         return;
     }
     println!(
-        "\n| configuration | constraints | setup (peak memory) | prove, median of {PROOFS} (peak memory) | prove CPU-s, each | verify (median of {}) | proving key |",
+        "\n| configuration | constraints | setup (peak memory) | prove, median of {PROOFS} (peak memory) | prove CPU-s, each | of which synthesis / A·z, B·z, C·z / FFTs / MSMs (s wall, medians) | verify (median of {}) | proving key |",
         PROOFS * VERIFIES
     );
-    println!("|---|---:|---:|---:|---|---:|---:|");
+    println!("|---|---:|---:|---:|---|---|---:|---:|");
     for r in timed {
         let Some(t) = &r.times else { continue };
         println!(
-            "| {} | {} | {:.1} s wall, {:.1} CPU-s ({:.0} MiB) | {:.1} CPU-s, {:.1} s wall ({:.0} MiB) | {} | {:.2} ms | {:.1} MiB |",
+            "| {} | {} | {:.1} s wall, {:.1} CPU-s ({:.0} MiB) | {:.1} CPU-s, {:.1} s wall ({:.0} MiB) | {} | {} | {:.2} ms | {:.1} MiB |",
             r.label,
             r.bd.total,
             t.setup_wall,
@@ -411,6 +417,11 @@ fn print(rows: &[Row], base: &Breakdown, n_params: usize, d_pad: usize) {
             t.prove_cpus
                 .iter()
                 .map(|c| format!("{c:.1}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            t.phases
+                .iter()
+                .map(|x| format!("{x:.2}"))
                 .collect::<Vec<_>>()
                 .join(" / "),
             t.verify_ms,
