@@ -49,22 +49,6 @@ const PROOFS: usize = 3;
 /// Verifications timed per proof.
 const VERIFIES: usize = 20;
 
-/// Peak resident memory since the last [`reset_peak_rss`], in MiB (Linux `VmHWM`).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn reset_peak_rss() {
-    // Linux ≥ 4.0: writing 5 resets VmHWM to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 /// One configuration: no noise, or a DP job's.
 struct Config {
     holders: Option<usize>,
@@ -298,12 +282,12 @@ fn prove(shape: &Shape, bd: &Breakdown) -> Result<Times> {
         "setup-mode and witness counts differ: {counted:?} vs {bd:?}"
     );
 
-    reset_peak_rss();
+    common::reset_peak_rss();
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let (pk, vk) = proof::setup(shape, &mut rng)?;
     let setup_wall = t.elapsed().as_secs_f64();
     let setup_cpu = cpu_seconds() - cpu;
-    let setup_peak_mib = peak_rss_mib();
+    let setup_peak_mib = common::peak_rss_mib();
     let pk_mib = proof::pk_to_bytes(shape, &pk).len() as f64 / f64::from(1 << 20);
     eprintln!("setup: {setup_wall:.1} s wall, {setup_cpu:.1} CPU-s");
 
@@ -313,7 +297,7 @@ fn prove(shape: &Shape, bd: &Breakdown) -> Result<Times> {
     let mut prove_walls = Vec::with_capacity(PROOFS);
     let mut phases: Vec<[f64; 4]> = Vec::with_capacity(PROOFS);
     let mut verifies: Vec<Duration> = Vec::with_capacity(PROOFS * VERIFIES);
-    reset_peak_rss();
+    common::reset_peak_rss();
     for _ in 0..PROOFS {
         let (t, cpu) = (Instant::now(), cpu_seconds());
         let (p, ph) = prover.prove_timed(&witness, &mut rng)?;
@@ -332,7 +316,7 @@ fn prove(shape: &Shape, bd: &Breakdown) -> Result<Times> {
             ensure!(ok, "an honest proof does not verify");
         }
     }
-    let prove_peak_mib = peak_rss_mib();
+    let prove_peak_mib = common::peak_rss_mib();
     verifies.sort();
     Ok(Times {
         setup_wall,

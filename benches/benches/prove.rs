@@ -22,21 +22,6 @@ mod common;
 // On a shared machine wall time overstates the cost; CPU time does not.
 use common::cpu_seconds;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn reset_peak_rss() {
-    // Linux ≥ 4.0: writing 5 resets VmHWM to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 /// MACs of one training step (forward, hidden deltas, weight gradients).
 fn macs_per_step(spec: &ModelSpec, batch: usize) -> usize {
     let layers = spec.layers();
@@ -70,22 +55,22 @@ fn run(name: &str, shape: &Shape, n_rows: usize, count_only: bool) {
         return;
     }
 
-    reset_peak_rss();
+    common::reset_peak_rss();
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let (pk, vk) = proof::setup(shape, &mut rng).expect("setup");
     let setup_time = t.elapsed();
     let setup_cpu = cpu_seconds() - cpu;
-    let setup_peak = peak_rss_mib();
+    let setup_peak = common::peak_rss_mib();
     let pk_bytes = proof::pk_to_bytes(shape, &pk).len();
     let vk_bytes = proof::vk_to_bytes(shape, &vk).len();
 
     let prover = Prover::new(shape, pk).expect("prover");
-    reset_peak_rss();
+    common::reset_peak_rss();
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let (p, phases) = prover.prove_timed(&witness, &mut rng).expect("prove");
     let prove_time = t.elapsed();
     let prove_cpu = cpu_seconds() - cpu;
-    let prove_peak = peak_rss_mib();
+    let prove_peak = common::peak_rss_mib();
 
     let pvk = proof::prepare(&vk);
     let mut times: Vec<Duration> = (0..20)

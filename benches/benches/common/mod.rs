@@ -192,6 +192,23 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Peak resident memory since the last [`reset_peak_rss`], in MiB (Linux `VmHWM`).
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Resets the peak resident memory to the current one (Linux ≥ 4.0: writing 5 to
+/// `clear_refs`), so that [`peak_rss_mib`] measures from here.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// CPU seconds this process has used (user + system, all threads), from /proc/self/stat
 /// (100 Hz ticks): over a wall-clock interval, how many cores it actually got.
 pub fn cpu_seconds() -> f64 {
