@@ -10,6 +10,11 @@
 //! Skellam noise. The masked sum the coordinator learns is the sum of these vectors; it
 //! reads the noisy sum of the updates back with [`decode`] (γ times the inverse rotation).
 //! The coordinator never sees an update without the other holders' noise in it.
+//!
+//! In a proven job the holder's vector is made by its proof instead
+//! (`cairn_proofs::rounds::with_noise`: the same rotation and rounding, exactly, on the
+//! fixed-point update, and noise from the PRG of the seed it committed to), and the
+//! coordinator decodes it with the same [`decode`].
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
