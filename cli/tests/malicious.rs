@@ -12,7 +12,6 @@
 //! and every round completes with exactly the honest holders' sum; the transcript audits
 //! clean.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cairn_circuits::encoding::{blinding_limbs, point_to_bytes};
@@ -30,13 +29,10 @@ use cairn_protocol::wire::ProvenInput;
 use rand::rngs::OsRng;
 
 mod dishonest;
-use dishonest::{participant_of_index, run_job};
+use dishonest::{assert_honest_sum, by_participant, participant_of_index, run_job, Ledger};
 
 const HONEST: usize = 7;
 const ROUNDS: u32 = 2;
-
-/// Every honest x a holder proved, by (round, index in the job's randomness roster).
-type Ledger = Arc<Mutex<BTreeMap<(u32, u32), Vec<i64>>>>;
 
 #[derive(Debug)]
 enum Attack {
@@ -241,12 +237,7 @@ async fn dishonest_holders_are_dropped_named_and_the_round_keeps_the_honest_sum(
             (id_of(h), attack.name(), first_cheat)
         })
         .collect();
-    let ledger: BTreeMap<(u32, u32), Vec<i64>> = ledger
-        .lock()
-        .expect("ledger")
-        .iter()
-        .map(|(&(round, index), x)| ((round, pid_of_index(index)), x.clone()))
-        .collect();
+    let ledger = by_participant(&ledger, &pid_of_index);
     let mut rounds_seen = 0;
     for r in &t.records {
         let Entry::Round {
@@ -276,17 +267,7 @@ async fn dishonest_holders_are_dropped_named_and_the_round_keeps_the_honest_sum(
             }
         }
         // S is exactly the sum of the honest x's of the round's survivors.
-        let mut honest_sum = vec![0i64; update_sum.len()];
-        for (p, _) in inputs {
-            let x = ledger
-                .get(&(*round, *p))
-                .unwrap_or_else(|| panic!("round {round}: survivor {p} sent no honest x"));
-            honest_sum.iter_mut().zip(x).for_each(|(s, v)| *s += v);
-        }
-        assert_eq!(
-            *update_sum, honest_sum,
-            "round {round}: S is the honest sum"
-        );
+        assert_honest_sum(*round, inputs, update_sum, &ledger);
         let expected = HONEST + usize::from(*round == 1);
         assert_eq!(inputs.len(), expected, "round {round}: survivors");
     }

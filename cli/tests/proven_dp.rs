@@ -15,7 +15,6 @@
 //! round completes with exactly the honest holders' noisy vectors summed; the audit passes
 //! and states the (ε, δ) the transcript proves, which is the accountant's for the rounds run.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ark_bn254::Bn254;
@@ -36,13 +35,10 @@ use cairn_protocol::transcript::{Entry, Transcript};
 use rand::rngs::OsRng;
 
 mod dishonest;
-use dishonest::{participant_of_index, run_job};
+use dishonest::{assert_honest_sum, by_participant, participant_of_index, run_job, Ledger};
 
 const HONEST: usize = 5;
 const ROUNDS: u32 = 2;
-
-/// Every honest vector a holder masked, by (round, index in the job's randomness roster).
-type Ledger = Arc<Mutex<BTreeMap<(u32, u32), Vec<i64>>>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attack {
@@ -211,12 +207,7 @@ async fn holders_that_skip_or_forge_their_noise_are_dropped_and_the_audit_proves
             (pid_of_index(index), h.attack.expect("attacker"))
         })
         .collect();
-    let ledger: BTreeMap<(u32, u32), Vec<i64>> = ledger
-        .lock()
-        .expect("ledger")
-        .iter()
-        .map(|(&(round, index), x)| ((round, pid_of_index(index)), x.clone()))
-        .collect();
+    let ledger = by_participant(&ledger, &pid_of_index);
     let mut rounds_seen = 0;
     for r in &t.records {
         let Entry::Round {
@@ -243,14 +234,7 @@ async fn holders_that_skip_or_forge_their_noise_are_dropped_and_the_audit_proves
         }
         // S is the rotated, padded sum of exactly the honest survivors' noisy vectors.
         assert_eq!(update_sum.len(), padded);
-        let mut honest_sum = vec![0i64; padded];
-        for (p, _) in inputs {
-            let z = ledger
-                .get(&(*round, *p))
-                .unwrap_or_else(|| panic!("round {round}: survivor {p} sent no honest vector"));
-            honest_sum.iter_mut().zip(z).for_each(|(s, v)| *s += v);
-        }
-        assert_eq!(*update_sum, honest_sum, "round {round}");
+        assert_honest_sum(*round, inputs, update_sum, &ledger);
         assert_eq!(inputs.len(), HONEST, "round {round}: survivors");
     }
     assert_eq!(rounds_seen, ROUNDS);

@@ -4,7 +4,7 @@
 //! under) to its participant id (what the transcript names it by).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cairn_cli::federate::{start_coordinator, Proving};
 use cairn_coordinator::JobSummary;
@@ -13,6 +13,7 @@ use cairn_participant::trainer::{DeviceChoice, TchTrainer};
 use cairn_participant::{run, UpdateProver};
 use cairn_protocol::job::JobConfig;
 use cairn_protocol::transcript::{Entry, Transcript};
+use cairn_protocol::wire::ProvenInput;
 use tokio::sync::mpsc;
 
 /// Runs `job` with one holder per `(rows, prover)`, each through the real participant
@@ -70,4 +71,44 @@ pub fn participant_of_index(t: &Transcript) -> impl Fn(u32) -> u32 {
         }
     }
     move |i: u32| pid_of_identity[&roster[i as usize].identity]
+}
+
+/// Every honest vector a holder masked, by (round, index in the job's randomness roster): what
+/// an honest [`UpdateProver`] records as it proves.
+pub type Ledger = Arc<Mutex<BTreeMap<(u32, u32), Vec<i64>>>>;
+
+/// The ledger keyed by (round, participant id), the transcript's names.
+pub fn by_participant(
+    ledger: &Ledger,
+    pid_of_index: impl Fn(u32) -> u32,
+) -> BTreeMap<(u32, u32), Vec<i64>> {
+    ledger
+        .lock()
+        .expect("ledger")
+        .iter()
+        .map(|(&(round, index), x)| ((round, pid_of_index(index)), x.clone()))
+        .collect()
+}
+
+/// Asserts that `round`'s unmasked sum S is exactly the sum of the vectors its survivors
+/// (`inputs`) masked honestly, as `ledger` (by participant id) recorded them.
+pub fn assert_honest_sum(
+    round: u32,
+    inputs: &[(u32, ProvenInput)],
+    update_sum: &[i64],
+    ledger: &BTreeMap<(u32, u32), Vec<i64>>,
+) {
+    let mut honest_sum = vec![0i64; update_sum.len()];
+    for (p, _) in inputs {
+        let x = ledger
+            .get(&(round, *p))
+            .unwrap_or_else(|| panic!("round {round}: survivor {p} sent no honest vector"));
+        assert_eq!(
+            x.len(),
+            update_sum.len(),
+            "round {round}: survivor {p}'s vector"
+        );
+        honest_sum.iter_mut().zip(x).for_each(|(s, v)| *s += v);
+    }
+    assert_eq!(update_sum, honest_sum, "round {round}: S is the honest sum");
 }
