@@ -233,3 +233,54 @@ fn a_holder_refuses_noise_shared_over_more_survivors_than_the_round_has() {
         sim.client_errors
     );
 }
+
+#[test]
+fn proofs_of_noise_must_carry_the_jobs_own_mechanism() {
+    // A proven DP job's proof settings name the job's Skellam parameters: other noise, or
+    // noise in a job without privacy, is refused naming it.
+    let spec = |noise| cairn_protocol::wire::ProofSpec {
+        tolerance: 1e-3,
+        tree_depth: 8,
+        blinding_limbs: 16,
+        feature_bits: 20,
+        block_rows: 1,
+        sampled_steps: None,
+        noise,
+    };
+    let mut other = dp_cfg(5, 1, None);
+    let mut weaker = dp(None).params;
+    weaker.noise_multiplier = 0.5;
+    other.proof = Some(spec(Some(weaker)));
+    match other.validate() {
+        Err(JobConfigError::Privacy(PrivacyError::Field { field, .. })) => {
+            assert_eq!(field, "proofs")
+        }
+        e => panic!("{e:?}"),
+    }
+    let mut without = dp_cfg(5, 1, None);
+    without.privacy = None;
+    without.proof = Some(spec(Some(dp(None).params)));
+    assert!(
+        matches!(without.validate(), Err(JobConfigError::Proof(ref why)) if why.contains("without [privacy]")),
+        "{:?}",
+        without.validate()
+    );
+
+    // A coordinator whose round spec names weaker noise in its proof settings than in its
+    // privacy parameters: every holder refuses the round.
+    let mut sim = Sim::new(dp_cfg(5, 1, None), &[(Behaviour::Honest, 10); 5]);
+    sim.tamper = Some(Box::new(move |_, msg| {
+        if let ToParticipant::Round(r) = msg {
+            r.proof = Some(spec(Some(weaker)));
+        }
+    }));
+    sim.pump();
+    assert!(sim.completed().is_empty(), "{:?}", sim.events);
+    assert!(
+        sim.client_errors
+            .iter()
+            .any(|(_, e)| e.contains("other noise than its privacy parameters")),
+        "{:?}",
+        sim.client_errors
+    );
+}
