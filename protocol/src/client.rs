@@ -272,19 +272,15 @@ impl Client {
     /// once, and only when the holder was not given its root up front.
     pub fn commit_dataset(&mut self, root: [u8; 32]) -> Result<(), ClientError> {
         let (job_id, spec) = match &self.state {
-            State::Member { welcome, .. } if welcome.proof.is_some() => (
-                welcome.job_id.clone(),
-                welcome.proof.ok_or(ClientError::Unexpected {
-                    what: "dataset commitment",
-                    state: "in a job that does not prove its rounds",
-                })?,
-            ),
-            State::Member { .. } => {
-                return Err(ClientError::Unexpected {
-                    what: "dataset commitment",
-                    state: "in a job that does not prove its rounds",
-                })
-            }
+            State::Member { welcome, .. } => match welcome.proof {
+                Some(spec) => (welcome.job_id.clone(), spec),
+                None => {
+                    return Err(ClientError::Unexpected {
+                        what: "dataset commitment",
+                        state: "in a job that does not prove its rounds",
+                    })
+                }
+            },
             _ => {
                 return Err(ClientError::Unexpected {
                     what: "dataset commitment",
